@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const gatewayMain = path.join(repoRoot, 'services/gateway/src/main.ts');
+
+export interface GatewayProcessOptions {
+  databaseUrl: string;
+  dataDir: string;
+  /** 0 picks a free port; the gateway reports the one it bound on stdout. */
+  port?: number;
+  host?: string;
+  env?: Record<string, string>;
+}
+
+export interface GatewayProcess {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  /** SIGTERM, then wait for exit; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts a real gateway process (the same entry point `pnpm start` runs) and resolves once it
+ * listens. The gateway always prints a banner line `Meridian listening on http://HOST:PORT`.
+ */
+export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', gatewayMain], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      PORT: String(opts.port ?? 0),
+      HOST: opts.host ?? '127.0.0.1',
+      DATABASE_URL: opts.databaseUrl,
+      MERIDIAN_DATA_DIR: opts.dataDir,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
+      if (match?.[1]) {
+        child.stdout?.off('data', onData);
+        resolve(match[1]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`gateway exited (${code}) before listening:\n${output}`)));
+  });
+  // Keep draining so a chatty gateway never blocks on a full pipe.
+  child.stdout?.resume();
+  child.stderr?.resume();
+  return {
+    url,
+    pid: child.pid!,
+    child,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      return code;
+    },
+  };
+}
