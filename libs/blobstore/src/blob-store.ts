@@ -1,0 +1,273 @@
+import { randomUUID, type Hash } from 'node:crypto';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { LRUCache } from 'lru-cache';
+import {
+  BlobUnknownError,
+  BlobUploadInvalidError,
+  BlobUploadUnknownError,
+  DigestInvalidError,
+  SizeInvalidError,
+  UploadRangeInvalidError,
+  createDigester,
+  type Digest,
+  type DigestAlgorithm,
+} from '@meridian/oci';
+import { PathNotFoundError, type StorageDriver } from './driver.js';
+import { HashingStream } from './hashing-stream.js';
+import { isUploadId, paths } from './paths.js';
+
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+export interface AppendOptions {
+  /** Where the client says the chunk starts (Content-Range); must equal the bytes held so far. */
+  start?: number;
+  /** How many bytes the client says the chunk holds; a body of another length is refused. */
+  length?: number;
+}
+
+interface RunningHash {
+  hash: Hash;
+  /** How many bytes of the upload the hash has seen. */
+  size: number;
+}
+
+/**
+ * The content-addressed store: verified blobs by digest, and upload sessions that become blobs
+ * only when the bytes hash to the digest the client names. Nothing reaches `blobs/` unverified:
+ * every write lands under `staging/` or `uploads/` first and is renamed into place after the
+ * check. Errors are the typed errors of libs/oci.
+ *
+ * sha256 is computed while chunks arrive and kept between chunks in memory (bounded LRU). Node
+ * cannot serialise a hash state, so a process that did not see the earlier chunks (after a
+ * restart, or another gateway of the region) rebuilds it by re-reading the bytes from disk.
+ */
+export class BlobStore {
+  private readonly runningHashes: LRUCache<string, RunningHash>;
+  private readonly uploadLocks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly driver: StorageDriver,
+    options: { maxRunningHashes?: number } = {},
+  ) {
+    this.runningHashes = new LRUCache({ max: options.maxRunningHashes ?? 1024 });
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      const info = await this.driver.stat(paths.blob(digest));
+      return { digest: digest.value, size: info.size };
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Bytes `start`..`end` (inclusive) of a blob; throws BlobUnknownError. */
+  async read(digest: Digest, range?: { start: number; end?: number }): Promise<Readable> {
+    try {
+      return await this.driver.reader(paths.blob(digest), range);
+    } catch (err) {
+      if (err instanceof PathNotFoundError) throw new BlobUnknownError(`blob ${digest.value} is not in the store`);
+      throw err;
+    }
+  }
+
+  /** Removes a blob's bytes. Readers already streaming it finish undisturbed. */
+  async delete(digest: Digest): Promise<void> {
+    await this.driver.delete(paths.blob(digest));
+  }
+
+  /**
+   * Stores `source` as the blob `expected` (a monolithic upload): hashed while it streams to a
+   * staging file, verified, then renamed into place. A blob already held is hashed without being
+   * written again. Throws DigestInvalidError or SizeInvalidError and keeps nothing on mismatch.
+   */
+  async put(expected: Digest, source: Readable, expectedSize?: number): Promise<BlobInfo> {
+    const hashing = new HashingStream(createDigester(expected.algorithm), expectedSize);
+    if (await this.stat(expected)) {
+      await this.consume(pipeline(source, hashing, discard()));
+      this.verify(expected, hashing, expectedSize);
+      return { digest: expected.value, size: hashing.bytes };
+    }
+    const staging = paths.staging(randomUUID());
+    try {
+      await this.consume(pipeline(source, hashing, await this.driver.writer(staging, { append: false })));
+      this.verify(expected, hashing, expectedSize);
+      await this.driver.move(staging, paths.blob(expected));
+      return { digest: expected.value, size: hashing.bytes };
+    } finally {
+      await this.driver.delete(staging);
+    }
+  }
+
+  /** Starts an upload session (distribution-spec "Pushing blobs": POST). */
+  async createUpload(): Promise<string> {
+    const id = randomUUID();
+    await this.driver.putContent(paths.uploadData(id), new Uint8Array(0));
+    this.runningHashes.set(id, { hash: createDigester('sha256'), size: 0 });
+    return id;
+  }
+
+  /** Bytes received so far; throws BlobUploadUnknownError for an unknown or cancelled session. */
+  async uploadSize(id: string): Promise<number> {
+    if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
+    try {
+      return (await this.driver.stat(paths.uploadData(id))).size;
+    } catch (err) {
+      if (err instanceof PathNotFoundError) throw new BlobUploadUnknownError(`upload ${id} is unknown`);
+      throw err;
+    }
+  }
+
+  /**
+   * Appends a chunk (PATCH, or the body of the closing PUT). A chunk that fails half-way
+   * (client gone, wrong length) is cut off again, so the session holds only whole chunks.
+   * Returns the session's new size.
+   */
+  async appendUpload(id: string, source: Readable, options: AppendOptions = {}): Promise<number> {
+    return this.withUploadLock(id, async () => {
+      const size = await this.uploadSize(id);
+      if (options.start !== undefined && options.start !== size) {
+        throw new UploadRangeInvalidError(`chunk starts at ${options.start} but the upload holds ${size} bytes`, {
+          offset: size,
+        });
+      }
+      const running = await this.runningHash(id, size);
+      const hashing = new HashingStream(running.hash.copy(), options.length);
+      try {
+        await this.consume(pipeline(source, hashing, await this.driver.writer(paths.uploadData(id), { append: true })));
+        if (options.length !== undefined && hashing.bytes !== options.length) {
+          throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${options.length}`);
+        }
+      } catch (err) {
+        await this.driver.truncate(paths.uploadData(id), size).catch(() => undefined);
+        throw err;
+      }
+      const newSize = size + hashing.bytes;
+      this.runningHashes.set(id, { hash: hashing.hash, size: newSize });
+      return newSize;
+    });
+  }
+
+  /**
+   * Closes a session as the blob `expected` (the PUT): the bytes must hash to it (and have
+   * `expectedSize` bytes when given), then they are renamed into place. On a mismatch the
+   * session is discarded: its bytes can never become that blob.
+   */
+  async completeUpload(id: string, expected: Digest, expectedSize?: number): Promise<BlobInfo> {
+    return this.withUploadLock(id, async () => {
+      const size = await this.uploadSize(id);
+      if (expectedSize !== undefined && expectedSize !== size) {
+        throw new SizeInvalidError(`upload holds ${size} bytes, expected ${expectedSize}`);
+      }
+      const actual = await this.digestOfUpload(id, size, expected.algorithm);
+      if (actual !== expected.value) {
+        await this.discardUpload(id);
+        throw new DigestInvalidError(`upload content has digest ${actual}, not ${expected.value}`);
+      }
+      await this.driver.move(paths.uploadData(id), paths.blob(expected));
+      await this.discardUpload(id);
+      return { digest: expected.value, size };
+    });
+  }
+
+  async cancelUpload(id: string): Promise<void> {
+    await this.uploadSize(id);
+    await this.withUploadLock(id, () => this.discardUpload(id));
+  }
+
+  /**
+   * Removes upload sessions idle for longer than `maxIdleMs` and staging files left by a crash
+   * (Distribution's purgeuploads.go). Returns how many were removed.
+   */
+  async purgeStale(maxIdleMs: number, now = Date.now()): Promise<number> {
+    let removed = 0;
+    for (const id of await this.driver.list(paths.uploadsRoot)) {
+      if (!isUploadId(id)) continue;
+      const info = await this.driver.stat(paths.uploadData(id)).catch(() => undefined);
+      if (!info || now - info.modifiedAt.getTime() > maxIdleMs) {
+        await this.discardUpload(id);
+        removed++;
+      }
+    }
+    for (const name of await this.driver.list(paths.stagingRoot)) {
+      const path = `${paths.stagingRoot}/${name}`;
+      const info = await this.driver.stat(path).catch(() => undefined);
+      if (info && now - info.modifiedAt.getTime() > maxIdleMs) {
+        await this.driver.delete(path);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  private async discardUpload(id: string): Promise<void> {
+    this.runningHashes.delete(id);
+    await this.driver.delete(paths.uploadDir(id));
+  }
+
+  private async digestOfUpload(id: string, size: number, algorithm: DigestAlgorithm): Promise<string> {
+    if (algorithm === 'sha256') {
+      const running = await this.runningHash(id, size);
+      return `sha256:${running.hash.copy().digest('hex')}`;
+    }
+    const hashing = new HashingStream(createDigester(algorithm));
+    await pipeline(await this.driver.reader(paths.uploadData(id)), hashing, discard());
+    return `${algorithm}:${hashing.hash.digest('hex')}`;
+  }
+
+  /** The sha256 state after `size` bytes: from memory, or rebuilt from the bytes on disk. */
+  private async runningHash(id: string, size: number): Promise<RunningHash> {
+    const cached = this.runningHashes.get(id);
+    if (cached && cached.size === size) return cached;
+    const hashing = new HashingStream(createDigester('sha256'));
+    if (size > 0) await pipeline(await this.driver.reader(paths.uploadData(id), { start: 0, end: size - 1 }), hashing, discard());
+    const rebuilt = { hash: hashing.hash, size };
+    this.runningHashes.set(id, rebuilt);
+    return rebuilt;
+  }
+
+  private verify(expected: Digest, hashing: HashingStream, expectedSize: number | undefined): void {
+    if (expectedSize !== undefined && hashing.bytes !== expectedSize) {
+      throw new SizeInvalidError(`received ${hashing.bytes} bytes, expected ${expectedSize}`);
+    }
+    const actual = `${expected.algorithm}:${hashing.hash.digest('hex')}`;
+    if (actual !== expected.value) throw new DigestInvalidError(`content has digest ${actual}, not ${expected.value}`);
+  }
+
+  /** A body that ends early (client gone) is an invalid upload, whatever the stream error says. */
+  private async consume(flow: Promise<void>): Promise<void> {
+    try {
+      await flow;
+    } catch (err) {
+      if (err instanceof SizeInvalidError || err instanceof UploadRangeInvalidError) throw err;
+      if (isPrematureClose(err)) throw new BlobUploadInvalidError('upload body ended before it was complete');
+      throw err;
+    }
+  }
+
+  /** Serialises work on one session within this process, so two chunks never interleave. */
+  private async withUploadLock<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.uploadLocks.get(id) ?? Promise.resolve();
+    const current = previous.catch(() => undefined).then(work);
+    this.uploadLocks.set(id, current);
+    try {
+      return await current;
+    } finally {
+      if (this.uploadLocks.get(id) === current) this.uploadLocks.delete(id);
+    }
+  }
+}
+
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
+}
+
+function isPrematureClose(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || (err as Error | undefined)?.message === 'aborted';
+}

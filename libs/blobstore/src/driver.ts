@@ -1,0 +1,60 @@
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * The byte-storage driver under the content-addressed store: a dozen file-like operations on
+ * slash-separated paths relative to the driver's root, nothing more (Distribution's
+ * storagedriver.go is the model). Paths come only from paths.ts, never from a request. An
+ * S3-compatible driver implements the same contract and must pass driver-suite.ts.
+ */
+export interface StorageDriver {
+  readonly name: string;
+
+  /** Size and modification time; throws PathNotFoundError when nothing is at `path`. */
+  stat(path: string): Promise<FileInfo>;
+
+  /**
+   * A stream of the bytes from `start` (inclusive) to `end` (inclusive, default: the last byte).
+   * Throws PathNotFoundError. A reader opened before a delete keeps reading the old bytes to
+   * the end: deletes are safe against concurrent readers.
+   */
+  reader(path: string, range?: { start: number; end?: number }): Promise<Readable>;
+
+  /**
+   * A stream writing to `path`, creating parent folders; with `append` the bytes go after any
+   * already there. The bytes are durable (flushed to stable storage) once the stream has emitted
+   * 'close' after end(); a destroyed stream leaves whatever reached the file.
+   */
+  writer(path: string, options: { append: boolean }): Promise<Writable>;
+
+  /** Cuts the file at `path` to `size` bytes (to undo a chunk that failed half-way). */
+  truncate(path: string, size: number): Promise<void>;
+
+  /** Small whole-file writes for state, durable and atomic (replace-by-rename). */
+  putContent(path: string, content: Uint8Array | string): Promise<void>;
+  getContent(path: string): Promise<Buffer>;
+
+  /**
+   * Moves `source` to `destination` atomically, replacing what is there: a reader sees the old
+   * bytes or the new, never a mix. Creates the destination's parent folders.
+   */
+  move(source: string, destination: string): Promise<void>;
+
+  /** Removes a file or a whole folder; succeeds when nothing is there. */
+  delete(path: string): Promise<void>;
+
+  /** Names of the direct children of a folder; empty when the folder does not exist. */
+  list(path: string): Promise<string[]>;
+}
+
+export interface FileInfo {
+  size: number;
+  modifiedAt: Date;
+  isDirectory: boolean;
+}
+
+export class PathNotFoundError extends Error {
+  constructor(readonly path: string) {
+    super(`path not found: ${path}`);
+    this.name = 'PathNotFoundError';
+  }
+}

@@ -1,0 +1,138 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, readdir, truncate, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import { PathNotFoundError, type FileInfo, type StorageDriver } from './driver.js';
+
+/** Read buffer per stream: large enough that a pull is not bound by syscalls, small enough to be constant. */
+const READ_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * The local-filesystem driver. Atomic moves are rename(2) within one filesystem; durability is
+ * fsync of the file on close (`flush`) and of the parent folder after a rename, so a crash never
+ * leaves a committed name pointing at missing bytes.
+ */
+export class FilesystemDriver implements StorageDriver {
+  readonly name = 'filesystem';
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  async stat(relative: string): Promise<FileInfo> {
+    try {
+      const info = await stat(this.resolve(relative));
+      return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory() };
+    } catch (err) {
+      throw this.notFound(err, relative);
+    }
+  }
+
+  async reader(relative: string, range?: { start: number; end?: number }): Promise<Readable> {
+    const full = this.resolve(relative);
+    // Open first so a missing file is an error here, not an 'error' event after headers are sent.
+    let handle;
+    try {
+      handle = await open(full, 'r');
+    } catch (err) {
+      throw this.notFound(err, relative);
+    }
+    return createReadStream('', {
+      fd: handle.fd,
+      start: range?.start ?? 0,
+      ...(range?.end !== undefined ? { end: range.end } : {}),
+      highWaterMark: READ_CHUNK_BYTES,
+      autoClose: true,
+    }).once('close', () => void handle.close().catch(() => undefined));
+  }
+
+  async writer(relative: string, options: { append: boolean }): Promise<Writable> {
+    const full = this.resolve(relative);
+    await mkdir(path.dirname(full), { recursive: true });
+    return createWriteStream(full, { flags: options.append ? 'a' : 'w', flush: true });
+  }
+
+  async truncate(relative: string, size: number): Promise<void> {
+    try {
+      await truncate(this.resolve(relative), size);
+    } catch (err) {
+      throw this.notFound(err, relative);
+    }
+  }
+
+  async putContent(relative: string, content: Uint8Array | string): Promise<void> {
+    const full = this.resolve(relative);
+    await mkdir(path.dirname(full), { recursive: true });
+    const temporary = `${full}.${randomUUID()}.tmp`;
+    const handle = await open(temporary, 'w');
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, full);
+    await syncDirectory(path.dirname(full));
+  }
+
+  async getContent(relative: string): Promise<Buffer> {
+    try {
+      return await readFile(this.resolve(relative));
+    } catch (err) {
+      throw this.notFound(err, relative);
+    }
+  }
+
+  async move(source: string, destination: string): Promise<void> {
+    const to = this.resolve(destination);
+    await mkdir(path.dirname(to), { recursive: true });
+    try {
+      await rename(this.resolve(source), to);
+    } catch (err) {
+      throw this.notFound(err, source);
+    }
+    await syncDirectory(path.dirname(to));
+  }
+
+  async delete(relative: string): Promise<void> {
+    await rm(this.resolve(relative), { recursive: true, force: true });
+  }
+
+  async list(relative: string): Promise<string[]> {
+    try {
+      return await readdir(this.resolve(relative));
+    } catch (err) {
+      if (isNotFound(err)) return [];
+      throw err;
+    }
+  }
+
+  /** Paths are built by paths.ts; this check is the last line against one escaping the root. */
+  private resolve(relative: string): string {
+    const full = path.resolve(this.root, relative);
+    if (full !== this.root && !full.startsWith(this.root + path.sep)) {
+      throw new Error(`path escapes the storage root: ${relative}`);
+    }
+    return full;
+  }
+
+  private notFound(err: unknown, relative: string): unknown {
+    return isNotFound(err) ? new PathNotFoundError(relative) : err;
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

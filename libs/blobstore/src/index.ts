@@ -1,0 +1,17 @@
+export * from './driver.js';
+export * from './fs-driver.js';
+export * from './blob-store.js';
+export { paths, isUploadId } from './paths.js';
+
+import type { StorageDriver } from './driver.js';
+import { FilesystemDriver } from './fs-driver.js';
+
+/**
+ * Drivers by name, chosen explicitly from config (STYLE.md §5: no registration by import side
+ * effect). The S3-compatible driver of the roadmap joins this map.
+ */
+export const STORAGE_DRIVERS = {
+  filesystem: (options: { rootDirectory: string }): StorageDriver => new FilesystemDriver(options.rootDirectory),
+} as const;
+
+export type StorageDriverName = keyof typeof STORAGE_DRIVERS;

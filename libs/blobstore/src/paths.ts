@@ -1,0 +1,34 @@
+import type { Digest } from '@meridian/oci';
+
+/**
+ * The on-disk layout, in one place (Distribution's storage/paths.go does the same):
+ *
+ *   blobs/<algorithm>/<first two hex>/<hex>   verified blob content, named by its digest
+ *   uploads/<id>/data                          bytes of an upload session so far
+ *   uploads/<id>/started-at                    ISO time the session began (for purging)
+ *   staging/<uuid>                             a monolithic write being hashed; renamed into
+ *                                              blobs/ only once its digest is verified
+ *
+ * Nothing else is ever written. Every name below comes from a parsed digest or a server-made
+ * upload id, never from a request path.
+ */
+export const paths = {
+  blob: (digest: Digest) => `blobs/${digest.algorithm}/${digest.encoded.slice(0, 2)}/${digest.encoded}`,
+  uploadsRoot: 'uploads',
+  uploadDir: (id: string) => `uploads/${assertUploadId(id)}`,
+  uploadData: (id: string) => `uploads/${assertUploadId(id)}/data`,
+  uploadStartedAt: (id: string) => `uploads/${assertUploadId(id)}/started-at`,
+  stagingRoot: 'staging',
+  staging: (id: string) => `staging/${assertUploadId(id)}`,
+} as const;
+
+const UPLOAD_ID_PATTERN = /^[a-f0-9-]{36}$/;
+
+export function isUploadId(id: string): boolean {
+  return UPLOAD_ID_PATTERN.test(id);
+}
+
+function assertUploadId(id: string): string {
+  if (!isUploadId(id)) throw new Error(`not an upload id: ${id}`);
+  return id;
+}

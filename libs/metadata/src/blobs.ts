@@ -1,0 +1,73 @@
+import type { Queryable } from './db.js';
+
+/** What a lookup found: `repositoryId` undefined means the repository itself is unknown. */
+export interface RepositoryLookup<T> {
+  repositoryId?: number;
+  found?: T;
+}
+
+export class BlobMetadataStore {
+  constructor(private readonly db: Queryable) {}
+
+  /** One round trip for the pull path: does the repository exist, and may it serve this blob. */
+  async findInRepository(repository: string, digest: string): Promise<RepositoryLookup<{ size: number }>> {
+    const result = await this.db.query<{ repository_id: number; size: number | null }>({
+      name: 'blob-find-in-repository',
+      text: `SELECT r.id AS repository_id, rb.size
+             FROM repositories r
+             LEFT JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.digest = $2
+             WHERE r.name = $1`,
+      values: [repository, digest],
+    });
+    const row = result.rows[0];
+    if (!row) return {};
+    return row.size === null ? { repositoryId: row.repository_id } : { repositoryId: row.repository_id, found: { size: row.size } };
+  }
+
+  /** Size of a blob the region holds, whichever repository linked it (for cross-repository mounts). */
+  async findAnywhere(digest: string): Promise<{ size: number } | undefined> {
+    const result = await this.db.query<{ size: number }>({
+      name: 'blob-find-anywhere',
+      text: 'SELECT size FROM blobs WHERE digest = $1',
+      values: [digest],
+    });
+    return result.rows[0];
+  }
+
+  /** Records a verified blob and links it into the repository; idempotent. */
+  async link(repositoryId: number, digest: string, size: number): Promise<void> {
+    await this.db.query({
+      name: 'blob-link',
+      text: `WITH blob AS (
+               INSERT INTO blobs (digest, size) VALUES ($2, $3) ON CONFLICT (digest) DO NOTHING
+             )
+             INSERT INTO repository_blobs (repository_id, digest, size) VALUES ($1, $2, $3)
+             ON CONFLICT (repository_id, digest) DO NOTHING`,
+      values: [repositoryId, digest, size],
+    });
+  }
+
+  /** Unlinks a blob from one repository; its bytes stay until garbage collection. */
+  async unlink(repositoryId: number, digest: string): Promise<boolean> {
+    const result = await this.db.query({
+      name: 'blob-unlink',
+      text: 'DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2',
+      values: [repositoryId, digest],
+    });
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  /** Which of `digests` the repository may not serve (one indexed query, however many). */
+  async missingFromRepository(repositoryId: number, digests: readonly string[]): Promise<string[]> {
+    if (digests.length === 0) return [];
+    const result = await this.db.query<{ digest: string }>({
+      name: 'blob-missing-from-repository',
+      text: `SELECT wanted.digest FROM unnest($2::text[]) AS wanted (digest)
+             WHERE NOT EXISTS (
+               SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = $1 AND rb.digest = wanted.digest
+             )`,
+      values: [repositoryId, [...new Set(digests)]],
+    });
+    return result.rows.map((row) => row.digest);
+  }
+}

@@ -1,0 +1,11 @@
+export * from './db.js';
+export * from './migrate.js';
+export * from './metadata.js';
+export * from './changes.js';
+export type { RepositoryLookup } from './blobs.js';
+export type { StoredManifest, NewManifest, ReferrerRow } from './manifests.js';
+export { RepositoryStore } from './repositories.js';
+export { BlobMetadataStore } from './blobs.js';
+export { ManifestStore } from './manifests.js';
+export { TagStore } from './tags.js';
+export { UploadStore } from './uploads.js';

@@ -1,0 +1,169 @@
+import type { Queryable } from './db.js';
+import type { RepositoryLookup } from './blobs.js';
+
+export interface StoredManifest {
+  id: number;
+  digest: string;
+  mediaType: string;
+  size: number;
+  payload: Buffer;
+}
+
+export interface NewManifest {
+  repositoryId: number;
+  digest: string;
+  mediaType: string;
+  payload: Uint8Array;
+  subjectDigest?: string;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  blobDigests: readonly string[];
+  childDigests: readonly string[];
+}
+
+export interface ReferrerRow {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  annotations: Record<string, string> | null;
+}
+
+interface ManifestRow {
+  repository_id: number;
+  id: number | null;
+  digest: string | null;
+  media_type: string | null;
+  size: number | null;
+  payload: Buffer | null;
+}
+
+export class ManifestStore {
+  constructor(private readonly db: Queryable) {}
+
+  /** One round trip for a pull by tag: the repository, the tag and its manifest. */
+  async findByTag(repository: string, tag: string): Promise<RepositoryLookup<StoredManifest>> {
+    const result = await this.db.query<ManifestRow>({
+      name: 'manifest-find-by-tag',
+      text: `SELECT r.id AS repository_id, m.id, m.digest, m.media_type, m.size, m.payload
+             FROM repositories r
+             LEFT JOIN tags t ON t.repository_id = r.id AND t.name = $2
+             LEFT JOIN manifests m ON m.id = t.manifest_id
+             WHERE r.name = $1`,
+      values: [repository, tag],
+    });
+    return toLookup(result.rows[0]);
+  }
+
+  async findByDigest(repository: string, digest: string): Promise<RepositoryLookup<StoredManifest>> {
+    const result = await this.db.query<ManifestRow>({
+      name: 'manifest-find-by-digest',
+      text: `SELECT r.id AS repository_id, m.id, m.digest, m.media_type, m.size, m.payload
+             FROM repositories r
+             LEFT JOIN manifests m ON m.repository_id = r.id AND m.digest = $2
+             WHERE r.name = $1`,
+      values: [repository, digest],
+    });
+    return toLookup(result.rows[0]);
+  }
+
+  /**
+   * Stores a verified manifest and its references; the same digest pushed again keeps the first
+   * row (its bytes are identical by definition). Returns the manifest's id.
+   */
+  async insert(manifest: NewManifest): Promise<number> {
+    const inserted = await this.db.query<{ id: number }>({
+      name: 'manifest-insert',
+      text: `INSERT INTO manifests (repository_id, digest, media_type, size, payload, subject_digest, artifact_type, annotations)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (repository_id, digest) DO NOTHING
+             RETURNING id`,
+      values: [
+        manifest.repositoryId,
+        manifest.digest,
+        manifest.mediaType,
+        manifest.payload.byteLength,
+        manifest.payload,
+        manifest.subjectDigest ?? null,
+        manifest.artifactType ?? null,
+        manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+      ],
+    });
+    const id = inserted.rows[0]?.id;
+    if (id === undefined) {
+      const existing = await this.db.query<{ id: number }>({
+        name: 'manifest-id',
+        text: 'SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2',
+        values: [manifest.repositoryId, manifest.digest],
+      });
+      return existing.rows[0]!.id;
+    }
+    if (manifest.blobDigests.length > 0) {
+      await this.db.query({
+        name: 'manifest-blobs-insert',
+        text: `INSERT INTO manifest_blobs (manifest_id, digest) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
+        values: [id, [...new Set(manifest.blobDigests)]],
+      });
+    }
+    if (manifest.childDigests.length > 0) {
+      await this.db.query({
+        name: 'manifest-references-insert',
+        text: `INSERT INTO manifest_references (manifest_id, child_digest) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
+        values: [id, [...new Set(manifest.childDigests)]],
+      });
+    }
+    return id;
+  }
+
+  /** Which of `digests` are not manifests of the repository. */
+  async missingFromRepository(repositoryId: number, digests: readonly string[]): Promise<string[]> {
+    if (digests.length === 0) return [];
+    const result = await this.db.query<{ digest: string }>({
+      name: 'manifest-missing-from-repository',
+      text: `SELECT wanted.digest FROM unnest($2::text[]) AS wanted (digest)
+             WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = $1 AND m.digest = wanted.digest)`,
+      values: [repositoryId, [...new Set(digests)]],
+    });
+    return result.rows.map((row) => row.digest);
+  }
+
+  /** Deletes a manifest and, by cascade, the tags pointing at it; returns the deleted tag names. */
+  async delete(repositoryId: number, digest: string): Promise<{ deleted: boolean; tags: string[] }> {
+    const result = await this.db.query<{ tags: string[] | null }>({
+      name: 'manifest-delete',
+      text: `DELETE FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2
+             RETURNING (SELECT array_agg(t.name) FROM tags t WHERE t.manifest_id = m.id) AS tags`,
+      values: [repositoryId, digest],
+    });
+    const row = result.rows[0];
+    return { deleted: row !== undefined, tags: row?.tags ?? [] };
+  }
+
+  /** Manifests of the repository whose `subject` is `subjectDigest`, optionally of one artifactType. */
+  async referrers(repositoryId: number, subjectDigest: string, artifactType?: string): Promise<ReferrerRow[]> {
+    const result = await this.db.query<{ digest: string; media_type: string; size: number; artifact_type: string | null; annotations: Record<string, string> | null }>({
+      name: 'manifest-referrers',
+      text: `SELECT digest, media_type, size, artifact_type, annotations FROM manifests
+             WHERE repository_id = $1 AND subject_digest = $2 AND ($3::text IS NULL OR artifact_type = $3)
+             ORDER BY created_at, digest
+             LIMIT 10000`,
+      values: [repositoryId, subjectDigest, artifactType ?? null],
+    });
+    return result.rows.map((row) => ({
+      digest: row.digest,
+      mediaType: row.media_type,
+      size: row.size,
+      artifactType: row.artifact_type,
+      annotations: row.annotations,
+    }));
+  }
+}
+
+function toLookup(row: ManifestRow | undefined): RepositoryLookup<StoredManifest> {
+  if (!row) return {};
+  if (row.id === null) return { repositoryId: row.repository_id };
+  return {
+    repositoryId: row.repository_id,
+    found: { id: row.id, digest: row.digest!, mediaType: row.media_type!, size: row.size!, payload: row.payload! },
+  };
+}

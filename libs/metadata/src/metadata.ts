@@ -1,0 +1,42 @@
+import type pg from 'pg';
+import { withTransaction, type Queryable } from './db.js';
+import { RepositoryStore } from './repositories.js';
+import { BlobMetadataStore } from './blobs.js';
+import { ManifestStore } from './manifests.js';
+import { TagStore } from './tags.js';
+import { UploadStore } from './uploads.js';
+import { announceChange, type MetadataChange } from './changes.js';
+
+/** The region's metadata stores over one connection (the pool, or a transaction's client). */
+export class MetadataStores {
+  readonly repositories: RepositoryStore;
+  readonly blobs: BlobMetadataStore;
+  readonly manifests: ManifestStore;
+  readonly tags: TagStore;
+  readonly uploads: UploadStore;
+
+  constructor(protected readonly db: Queryable) {
+    this.repositories = new RepositoryStore(db);
+    this.blobs = new BlobMetadataStore(db);
+    this.manifests = new ManifestStore(db);
+    this.tags = new TagStore(db);
+    this.uploads = new UploadStore(db);
+  }
+}
+
+/** Stores inside one transaction; changes announced here are delivered only if it commits. */
+export class MetadataTransaction extends MetadataStores {
+  async announce(change: MetadataChange): Promise<void> {
+    await announceChange(this.db, change);
+  }
+}
+
+export class Metadata extends MetadataStores {
+  constructor(private readonly pool: pg.Pool) {
+    super(pool);
+  }
+
+  transaction<T>(work: (tx: MetadataTransaction) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, (client) => work(new MetadataTransaction(client)));
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The one error model (STYLE.md §3). Domain code and stores throw these typed errors; one
+ * translation (`toOciError`) turns any of them into the distribution-spec error body
+ * `{"errors":[{code,message,detail}]}` with the status from ERROR_TABLE. Handlers never pick
+ * a status themselves.
+ */
+
+/** Error codes of distribution-spec v1.1 "Error Codes" (code-1 … code-14). */
+export type OciErrorCode =
+  | 'BLOB_UNKNOWN'
+  | 'BLOB_UPLOAD_INVALID'
+  | 'BLOB_UPLOAD_UNKNOWN'
+  | 'DIGEST_INVALID'
+  | 'MANIFEST_BLOB_UNKNOWN'
+  | 'MANIFEST_INVALID'
+  | 'MANIFEST_UNKNOWN'
+  | 'NAME_INVALID'
+  | 'NAME_UNKNOWN'
+  | 'SIZE_INVALID'
+  | 'UNAUTHORIZED'
+  | 'DENIED'
+  | 'UNSUPPORTED'
+  | 'TOOMANYREQUESTS'
+  | 'UNKNOWN';
+
+export const OCI_ERROR_MESSAGES: Record<OciErrorCode, string> = {
+  BLOB_UNKNOWN: 'blob unknown to registry',
+  BLOB_UPLOAD_INVALID: 'blob upload invalid',
+  BLOB_UPLOAD_UNKNOWN: 'blob upload unknown to registry',
+  DIGEST_INVALID: 'provided digest did not match uploaded content',
+  MANIFEST_BLOB_UNKNOWN: 'manifest references a manifest or blob unknown to registry',
+  MANIFEST_INVALID: 'manifest invalid',
+  MANIFEST_UNKNOWN: 'manifest unknown to registry',
+  NAME_INVALID: 'invalid repository name',
+  NAME_UNKNOWN: 'repository name not known to registry',
+  SIZE_INVALID: 'provided length did not match content length',
+  UNAUTHORIZED: 'authentication required',
+  DENIED: 'requested access to the resource is denied',
+  UNSUPPORTED: 'the operation is unsupported',
+  TOOMANYREQUESTS: 'too many requests',
+  UNKNOWN: 'unknown error',
+};
+
+/** Base class: every Meridian domain error says which row of ERROR_TABLE it is. */
+export abstract class RegistryError extends Error {
+  abstract readonly kind: ErrorKind;
+  constructor(
+    message?: string,
+    /** Structured detail for the error body's `detail` field; never secrets. */
+    readonly detail?: unknown,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * Every kind of failure, with the OCI code and HTTP status it is answered with. Some codes
+ * appear twice with different statuses because the spec asks for it: an out-of-order chunk is a
+ * BLOB_UPLOAD_INVALID answered 416 ("Pushing a blob in chunks"), a bad upload body a 400.
+ */
+export const ERROR_TABLE = {
+  BlobUnknown: { code: 'BLOB_UNKNOWN', status: 404 },
+  BlobUploadInvalid: { code: 'BLOB_UPLOAD_INVALID', status: 400 },
+  UploadRangeInvalid: { code: 'BLOB_UPLOAD_INVALID', status: 416 },
+  // distribution-spec has no code for an unsatisfiable read range; UNSUPPORTED says what the client asked cannot be served.
+  BlobRangeNotSatisfiable: { code: 'UNSUPPORTED', status: 416 },
+  BlobUploadUnknown: { code: 'BLOB_UPLOAD_UNKNOWN', status: 404 },
+  DigestInvalid: { code: 'DIGEST_INVALID', status: 400 },
+  ManifestBlobUnknown: { code: 'MANIFEST_BLOB_UNKNOWN', status: 400 },
+  ManifestInvalid: { code: 'MANIFEST_INVALID', status: 400 },
+  ManifestTooLarge: { code: 'SIZE_INVALID', status: 413 },
+  ManifestUnknown: { code: 'MANIFEST_UNKNOWN', status: 404 },
+  ManifestNotAcceptable: { code: 'MANIFEST_UNKNOWN', status: 404 },
+  TagInvalid: { code: 'MANIFEST_INVALID', status: 400 },
+  NameInvalid: { code: 'NAME_INVALID', status: 400 },
+  NameUnknown: { code: 'NAME_UNKNOWN', status: 404 },
+  SizeInvalid: { code: 'SIZE_INVALID', status: 400 },
+  Unauthorized: { code: 'UNAUTHORIZED', status: 401 },
+  Denied: { code: 'DENIED', status: 403 },
+  Unsupported: { code: 'UNSUPPORTED', status: 405 },
+  RouteNotFound: { code: 'UNSUPPORTED', status: 404 },
+  PaginationInvalid: { code: 'UNSUPPORTED', status: 400 },
+  TooManyRequests: { code: 'TOOMANYREQUESTS', status: 429 },
+  Unknown: { code: 'UNKNOWN', status: 500 },
+} as const satisfies Record<string, { code: OciErrorCode; status: number }>;
+
+export type ErrorKind = keyof typeof ERROR_TABLE;
+
+function errorClass<K extends ErrorKind>(kind: K) {
+  return class extends RegistryError {
+    readonly kind: K = kind;
+  };
+}
+
+export class BlobUnknownError extends errorClass('BlobUnknown') {}
+export class BlobUploadInvalidError extends errorClass('BlobUploadInvalid') {}
+export class UploadRangeInvalidError extends errorClass('UploadRangeInvalid') {}
+export class BlobUploadUnknownError extends errorClass('BlobUploadUnknown') {}
+export class DigestInvalidError extends errorClass('DigestInvalid') {}
+export class ManifestBlobUnknownError extends errorClass('ManifestBlobUnknown') {}
+export class ManifestInvalidError extends errorClass('ManifestInvalid') {}
+export class ManifestTooLargeError extends errorClass('ManifestTooLarge') {}
+export class ManifestUnknownError extends errorClass('ManifestUnknown') {}
+export class ManifestNotAcceptableError extends errorClass('ManifestNotAcceptable') {}
+export class TagInvalidError extends errorClass('TagInvalid') {}
+export class NameInvalidError extends errorClass('NameInvalid') {}
+export class NameUnknownError extends errorClass('NameUnknown') {}
+export class SizeInvalidError extends errorClass('SizeInvalid') {}
+export class UnsupportedError extends errorClass('Unsupported') {}
+export class RouteNotFoundError extends errorClass('RouteNotFound') {}
+export class PaginationInvalidError extends errorClass('PaginationInvalid') {}
+
+/** A blob GET whose Range cannot be served: the caller needs the size for `Content-Range: bytes *\/size`. */
+export class BlobRangeNotSatisfiableError extends errorClass('BlobRangeNotSatisfiable') {
+  constructor(readonly size: number) {
+    super(`requested range not satisfiable for a blob of ${size} bytes`);
+  }
+}
+
+export interface OciErrorBody {
+  errors: Array<{ code: OciErrorCode; message: string; detail?: unknown }>;
+}
+
+export interface OciErrorResponse {
+  status: number;
+  body: OciErrorBody;
+  /** True when the error is not a known RegistryError: it must be logged with the trace. */
+  unexpected: boolean;
+}
+
+/** The single translation from any thrown value to the OCI error response. */
+export function toOciError(err: unknown): OciErrorResponse {
+  if (err instanceof RegistryError) {
+    const { code, status } = ERROR_TABLE[err.kind];
+    const entry: OciErrorBody['errors'][number] = { code, message: err.message || OCI_ERROR_MESSAGES[code] };
+    if (err.detail !== undefined) entry.detail = err.detail;
+    return { status, body: { errors: [entry] }, unexpected: false };
+  }
+  return { status: 500, body: { errors: [{ code: 'UNKNOWN', message: OCI_ERROR_MESSAGES.UNKNOWN }] }, unexpected: true };
+}

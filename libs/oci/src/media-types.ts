@@ -1,0 +1,69 @@
+/** Media types from image-spec "media-types.md" and Docker's schema2 specification. */
+export const MediaType = {
+  OciManifest: 'application/vnd.oci.image.manifest.v1+json',
+  OciIndex: 'application/vnd.oci.image.index.v1+json',
+  OciConfig: 'application/vnd.oci.image.config.v1+json',
+  OciEmpty: 'application/vnd.oci.empty.v1+json',
+  DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  DockerConfig: 'application/vnd.docker.container.image.v1+json',
+  DockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
+  DockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+} as const;
+
+export type ManifestMediaType =
+  | typeof MediaType.OciManifest
+  | typeof MediaType.OciIndex
+  | typeof MediaType.DockerManifest
+  | typeof MediaType.DockerManifestList;
+
+export const MANIFEST_MEDIA_TYPES: readonly ManifestMediaType[] = [
+  MediaType.OciManifest,
+  MediaType.OciIndex,
+  MediaType.DockerManifest,
+  MediaType.DockerManifestList,
+];
+
+/** Image manifests reference blobs; indexes reference other manifests. */
+export function isIndexMediaType(mediaType: string): boolean {
+  return mediaType === MediaType.OciIndex || mediaType === MediaType.DockerManifestList;
+}
+
+export function isManifestMediaType(mediaType: string): mediaType is ManifestMediaType {
+  return (MANIFEST_MEDIA_TYPES as readonly string[]).includes(mediaType);
+}
+
+export function isSchema1MediaType(mediaType: string): boolean {
+  return mediaType === MediaType.DockerSchema1 || mediaType === MediaType.DockerSchema1Signed;
+}
+
+/** Layers a registry must not require to be present: "non-distributable" layers carry `urls`. */
+export function isForeignLayerMediaType(mediaType: string): boolean {
+  return mediaType.includes('.nondistributable.') || mediaType.includes('.foreign.');
+}
+
+/** Strips parameters (`; charset=utf-8`) and case from a Content-Type header value. */
+export function essenceOf(contentType: string | undefined): string {
+  if (!contentType) return '';
+  const semicolon = contentType.indexOf(';');
+  return (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+}
+
+/**
+ * Accept negotiation for manifest GET/HEAD (distribution-spec "Pulling manifests": clients
+ * SHOULD send Accept). A missing header, `* / *` or `application/*` accept anything. The header
+ * may list types across several comma-separated values.
+ */
+export function acceptsMediaType(acceptHeaders: readonly string[], mediaType: string): boolean {
+  if (acceptHeaders.length === 0) return true;
+  let sawAny = false;
+  for (const header of acceptHeaders) {
+    for (const part of header.split(',')) {
+      const essence = essenceOf(part);
+      if (essence === '') continue;
+      sawAny = true;
+      if (essence === mediaType || essence === '*/*' || essence === 'application/*') return true;
+    }
+  }
+  return !sawAny;
+}

@@ -1,0 +1,110 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import http from 'node:http';
+import express from 'express';
+import { pino, type Logger } from 'pino';
+import { BlobStore, STORAGE_DRIVERS } from '@meridian/blobstore';
+import { ChangeListener, Metadata, createPool, ensureDatabase, migrate } from '@meridian/metadata';
+import type { GatewayConfig } from './config.js';
+import { createRegistry, type Registry } from './registry/registry.js';
+import { LookupCache } from './registry/lookup-cache.js';
+import { UploadStateSigner } from './registry/upload-state.js';
+import { createOciRouter } from './http/oci-router.js';
+import { createErrorHandler } from './http/error-handler.js';
+
+export interface Gateway {
+  server: http.Server;
+  registry: Registry;
+  logger: Logger;
+  /** Listens on config.host:config.port; resolves with the URL. */
+  listen(): Promise<string>;
+  /** Stops taking requests, lets in-flight ones finish (up to the grace period), then closes stores. */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root (STYLE.md §5): database and schema, pool, stores, blob driver, caches,
+ * domain services, HTTP app, in that order. Everything a part needs is passed to it here.
+ */
+export async function createApp(config: GatewayConfig, logger: Logger = pino({ level: config.logLevel })): Promise<Gateway> {
+  await ensureDatabase(config.databaseUrl);
+  await migrate(config.databaseUrl, (message) => logger.debug(message));
+  const pool = createPool({ databaseUrl: config.databaseUrl, max: config.databasePoolSize });
+  pool.on('error', (err) => logger.error({ err }, 'idle database connection failed'));
+  const metadata = new Metadata(pool);
+
+  await mkdir(config.dataDir, { recursive: true });
+  const driver = STORAGE_DRIVERS[config.storageDriver]({ rootDirectory: path.join(config.dataDir, 'store') });
+  const blobStore = new BlobStore(driver);
+
+  const cache = new LookupCache({ maxEntries: config.cacheEntries });
+  const changeListener = new ChangeListener(config.databaseUrl, {
+    onChange: (change) => cache.invalidate(change),
+    onReset: () => cache.clear(),
+    onError: (err) => logger.warn({ err }, 'metadata change listener lost its connection'),
+  });
+  await changeListener.start();
+
+  const uploadSigner = new UploadStateSigner(config.uploadSecret ?? (await regionUploadSecret(config.dataDir)));
+  const registry = createRegistry({ metadata, blobStore, cache, uploadSigner });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.use(createOciRouter({ registry }));
+  app.use(createErrorHandler(logger));
+
+  const server = http.createServer(app);
+  // Longer than typical client and load-balancer idle timeouts, so pooled connections are reused.
+  server.keepAliveTimeout = 75_000;
+  server.headersTimeout = 76_000;
+  // Blob bodies may take long; the per-request timeout must not cut a slow 5 GiB upload.
+  server.requestTimeout = 0;
+
+  const purgeTimer = setInterval(() => {
+    registry.uploads.purgeStale(config.uploadMaxIdleMs).catch((err) => logger.warn({ err }, 'purging stale uploads failed'));
+  }, Math.min(config.uploadMaxIdleMs, 3600_000));
+  purgeTimer.unref();
+
+  return {
+    server,
+    registry,
+    logger,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          const address = server.address();
+          const port = typeof address === 'object' && address ? address.port : config.port;
+          resolve(`http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
+        });
+      }),
+    async close() {
+      clearInterval(purgeTimer);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Idle keep-alive connections would hold close() open; in-flight requests are left to finish.
+      server.closeIdleConnections();
+      const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
+      await closed;
+      clearTimeout(grace);
+      await changeListener.stop();
+      await pool.end();
+    },
+  };
+}
+
+/**
+ * The upload-state secret shared by every gateway of a region that shares the data directory:
+ * created once, never random per process (a random one breaks uploads behind a load balancer).
+ */
+async function regionUploadSecret(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'upload-secret');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const secret = randomBytes(32).toString('base64url');
+    await writeFile(file, secret, { mode: 0o600, flag: 'wx' }).catch(() => undefined);
+    return (await readFile(file, 'utf8')).trim();
+  }
+}

@@ -1,0 +1,67 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The gateway's whole configuration, from the environment (STYLE.md §4). `loadConfig` is called
+ * once, from main.ts; nothing else reads process.env. A bad value stops the start naming its key.
+ */
+const schema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(5000),
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/meridian'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(16),
+  MERIDIAN_DATA_DIR: z.string().min(1).default('.meridian/data'),
+  MERIDIAN_REGION: z.string().regex(/^[a-z0-9-]{1,63}$/).default('local'),
+  MERIDIAN_STORAGE_DRIVER: z.enum(['filesystem']).default('filesystem'),
+  /**
+   * Signs upload-session state in Location URLs. Every gateway of a region must share it
+   * (Distribution's handlers/app.go warns why); when unset, one is created once in the data
+   * directory, which the region's gateways share.
+   */
+  MERIDIAN_UPLOAD_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Upload sessions idle for longer than this are purged. */
+  MERIDIAN_UPLOAD_MAX_IDLE_HOURS: z.coerce.number().positive().default(24),
+  /** Entries in the in-memory manifest and blob-existence caches. */
+  MERIDIAN_CACHE_ENTRIES: z.coerce.number().int().min(0).default(50_000),
+  /** How long SIGTERM waits for in-flight requests before closing connections. */
+  MERIDIAN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().positive().default(30),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface GatewayConfig {
+  host: string;
+  port: number;
+  databaseUrl: string;
+  databasePoolSize: number;
+  dataDir: string;
+  region: string;
+  storageDriver: 'filesystem';
+  uploadSecret?: string;
+  uploadMaxIdleMs: number;
+  cacheEntries: number;
+  shutdownGraceMs: number;
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    dataDir: path.resolve(e.MERIDIAN_DATA_DIR),
+    region: e.MERIDIAN_REGION,
+    storageDriver: e.MERIDIAN_STORAGE_DRIVER,
+    ...(e.MERIDIAN_UPLOAD_SECRET ? { uploadSecret: e.MERIDIAN_UPLOAD_SECRET } : {}),
+    uploadMaxIdleMs: e.MERIDIAN_UPLOAD_MAX_IDLE_HOURS * 3600_000,
+    cacheEntries: e.MERIDIAN_CACHE_ENTRIES,
+    shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,89 @@
+import type { Request } from 'express';
+import {
+  BlobRangeNotSatisfiableError,
+  ManifestTooLargeError,
+  SizeInvalidError,
+  UploadRangeInvalidError,
+} from '@meridian/oci';
+
+/** A single query parameter's value; repeated parameters count as absent-and-wrong. */
+export function queryValue(req: Request, name: string): string | undefined {
+  const value = req.query[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Content-Length as a number, or undefined for a chunked body; SIZE_INVALID when malformed. */
+export function contentLength(req: Request): number | undefined {
+  const header = req.headers['content-length'];
+  if (header === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(header)) throw new SizeInvalidError(`invalid Content-Length ${header.slice(0, 40)}`);
+  return Number(header);
+}
+
+/** True when the request carries body bytes (a length above zero, or chunked encoding). */
+export function hasBody(req: Request): boolean {
+  const length = contentLength(req);
+  return length === undefined ? req.headers['transfer-encoding'] !== undefined : length > 0;
+}
+
+/**
+ * A blob GET's `Range: bytes=a-b | bytes=a- | bytes=-n` (RFC 9110 §14.1.2), resolved against the
+ * blob's size to an inclusive range. Several ranges are not served (we answer the whole blob, as
+ * RFC 9110 allows); a malformed or unsatisfiable one is 416 with `Content-Range: bytes * /size`.
+ */
+export function parseBlobRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
+  if (header === undefined) return undefined;
+  if (header.includes(',')) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) throw new BlobRangeNotSatisfiableError(size);
+  let start: number;
+  let end: number;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0) throw new BlobRangeNotSatisfiableError(size);
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(match[1]);
+    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  }
+  if (start >= size || start > end) throw new BlobRangeNotSatisfiableError(size);
+  return { start, end };
+}
+
+/**
+ * A chunk's `Content-Range`. distribution-spec v1.1 writes it `<start>-<end>` (inclusive); some
+ * clients send the RFC form `bytes <start>-<end>/<total|*>`; both are accepted.
+ */
+export function parseChunkRange(header: string | undefined): { start: number; length: number } | undefined {
+  if (header === undefined) return undefined;
+  const match = /^(?:bytes )?(\d{1,15})-(\d{1,15})(?:\/(?:\d{1,15}|\*))?$/.exec(header.trim());
+  if (!match) throw new UploadRangeInvalidError(`malformed Content-Range ${header.slice(0, 60)}`);
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  if (end < start) throw new UploadRangeInvalidError(`Content-Range ${header} ends before it starts`);
+  return { start, length: end - start + 1 };
+}
+
+/**
+ * Reads a small body (a manifest) whole, refusing it before reading when Content-Length is over
+ * `limit`, and as soon as more than `limit` bytes have arrived when it is chunked.
+ */
+export async function readBoundedBody(req: Request, limit: number): Promise<Buffer> {
+  const declared = contentLength(req);
+  if (declared !== undefined && declared > limit) {
+    throw new ManifestTooLargeError(`body of ${declared} bytes exceeds the limit of ${limit}`);
+  }
+  const chunks: Buffer[] = [];
+  let received = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    received += chunk.length;
+    if (received > limit) {
+      req.destroy();
+      throw new ManifestTooLargeError(`body exceeds the limit of ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  if (declared !== undefined && received !== declared) throw new SizeInvalidError(`body has ${received} bytes, Content-Length said ${declared}`);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+}

@@ -1,0 +1,65 @@
+import { MediaType, NameUnknownError, assertRepositoryName, parseDigest, type PageRequest } from '@meridian/oci';
+import type { Metadata } from '@meridian/metadata';
+
+export interface Page<T> {
+  items: T[];
+  /** The last item, when more follow: the `last` of the next page. */
+  nextAfter?: string;
+}
+
+export interface ReferrersIndex {
+  schemaVersion: 2;
+  mediaType: typeof MediaType.OciIndex;
+  manifests: Array<{ mediaType: string; digest: string; size: number; artifactType?: string; annotations?: Record<string, string> }>;
+}
+
+/** distribution-spec v1.1 "Content discovery": tags, referrers, and the _catalog extension. */
+export class ContentDiscovery {
+  constructor(private readonly metadata: Metadata) {}
+
+  async listTags(repository: string, page: PageRequest): Promise<Page<string>> {
+    assertRepositoryName(repository);
+    const repositoryId = await this.repositoryId(repository);
+    // One more than asked tells whether a next page exists without a count query.
+    const names = await this.metadata.tags.list(repositoryId, page.limit + 1, page.last);
+    return toPage(names, page.limit);
+  }
+
+  async listRepositories(page: PageRequest): Promise<Page<string>> {
+    return toPage(await this.metadata.repositories.list(page.limit + 1, page.last), page.limit);
+  }
+
+  /**
+   * Manifests whose `subject` is `digest`, as an image index. An unknown subject gives an empty
+   * index, not an error (the spec requires 200 either way).
+   */
+  async listReferrers(repository: string, digestText: string, artifactType?: string): Promise<ReferrersIndex> {
+    assertRepositoryName(repository);
+    const digest = parseDigest(digestText);
+    const repositoryId = await this.repositoryId(repository);
+    const rows = await this.metadata.manifests.referrers(repositoryId, digest.value, artifactType);
+    return {
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests: rows.map((row) => ({
+        mediaType: row.mediaType,
+        digest: row.digest,
+        size: row.size,
+        ...(row.artifactType ? { artifactType: row.artifactType } : {}),
+        ...(row.annotations ? { annotations: row.annotations } : {}),
+      })),
+    };
+  }
+
+  private async repositoryId(repository: string): Promise<number> {
+    const id = await this.metadata.repositories.findId(repository);
+    if (id === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
+    return id;
+  }
+}
+
+function toPage(items: string[], limit: number): Page<string> {
+  if (items.length <= limit) return { items };
+  const page = items.slice(0, limit);
+  return limit === 0 ? { items: page } : { items: page, nextAfter: page[page.length - 1]! };
+}

@@ -1,0 +1,133 @@
+import {
+  MAX_MANIFEST_BYTES,
+  ManifestBlobUnknownError,
+  ManifestNotAcceptableError,
+  ManifestTooLargeError,
+  ManifestUnknownError,
+  NameUnknownError,
+  DigestInvalidError,
+  acceptsMediaType,
+  assertRepositoryName,
+  digestOf,
+  parseManifest,
+  parseReference,
+  type Reference,
+} from '@meridian/oci';
+import type { Metadata, MetadataChange, RepositoryLookup, StoredManifest } from '@meridian/metadata';
+import type { CachedManifest, LookupCache } from './lookup-cache.js';
+
+export interface PushedManifest {
+  digest: string;
+  subject?: string;
+}
+
+/**
+ * Manifests by tag or digest (distribution-spec "Pulling manifests", "Pushing manifests",
+ * "Deleting manifests"). Every write of a manifest, a tag or a delete happens here, in one
+ * transaction that also announces the change: the roadmap's outbox and replication clock go
+ * into the same transaction.
+ */
+export class ManifestService {
+  constructor(
+    private readonly metadata: Metadata,
+    private readonly cache: LookupCache,
+  ) {}
+
+  /**
+   * The manifest `reference` names, if the client accepts its media type. The single place a
+   * manifest miss is decided (read-through from a peer region hooks in here).
+   */
+  async get(repository: string, referenceText: string, accept: readonly string[]): Promise<CachedManifest> {
+    assertRepositoryName(repository);
+    const reference = parseReference(referenceText);
+    const manifest = this.cache.getManifest(repository, referenceText) ?? (await this.load(repository, referenceText, reference));
+    if (!acceptsMediaType(accept, manifest.mediaType)) {
+      throw new ManifestNotAcceptableError(`manifest is ${manifest.mediaType}, which the Accept header does not include`, {
+        mediaType: manifest.mediaType,
+      });
+    }
+    return manifest;
+  }
+
+  /**
+   * Verifies and stores a manifest, then points the tag at it when `reference` is a tag. All
+   * blobs and child manifests it references must already be in the repository.
+   */
+  async put(repository: string, referenceText: string, contentType: string | undefined, body: Buffer): Promise<PushedManifest> {
+    assertRepositoryName(repository);
+    const reference = parseReference(referenceText);
+    if (body.byteLength > MAX_MANIFEST_BYTES) throw new ManifestTooLargeError(`manifest exceeds ${MAX_MANIFEST_BYTES} bytes`);
+    const digest = digestOf(body, reference.kind === 'digest' ? reference.digest.algorithm : 'sha256');
+    if (reference.kind === 'digest' && reference.digest.value !== digest) {
+      throw new DigestInvalidError(`manifest content has digest ${digest}, not ${reference.digest.value}`);
+    }
+    const parsed = parseManifest(body, contentType);
+    const changes: MetadataChange[] = [{ kind: 'manifest', repository, digest }];
+    if (reference.kind === 'tag') changes.push({ kind: 'tag', repository, tag: reference.tag });
+
+    await this.metadata.transaction(async (tx) => {
+      const repositoryId = await tx.repositories.ensure(repository);
+      const missingBlobs = await tx.blobs.missingFromRepository(repositoryId, parsed.blobReferences.map((d) => d.digest));
+      const missingManifests = await tx.manifests.missingFromRepository(repositoryId, parsed.manifestReferences.map((d) => d.digest));
+      if (missingBlobs.length + missingManifests.length > 0) {
+        throw new ManifestBlobUnknownError(`manifest references content not in ${repository}`, {
+          blobs: missingBlobs.slice(0, 20),
+          manifests: missingManifests.slice(0, 20),
+        });
+      }
+      const manifestId = await tx.manifests.insert({
+        repositoryId,
+        digest,
+        mediaType: parsed.mediaType,
+        payload: body,
+        ...(parsed.subject ? { subjectDigest: parsed.subject.digest } : {}),
+        ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+        ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+        blobDigests: parsed.blobReferences.map((d) => d.digest),
+        childDigests: parsed.manifestReferences.map((d) => d.digest),
+      });
+      if (reference.kind === 'tag') await tx.tags.put(repositoryId, reference.tag, manifestId);
+      for (const change of changes) await tx.announce(change);
+    });
+    for (const change of changes) this.cache.invalidate(change);
+    return parsed.subject ? { digest, subject: parsed.subject.digest } : { digest };
+  }
+
+  /**
+   * By digest: removes the manifest and every tag naming it. By tag: removes only the tag
+   * (distribution-spec v1.1 "Deleting tags").
+   */
+  async delete(repository: string, referenceText: string): Promise<void> {
+    assertRepositoryName(repository);
+    const reference = parseReference(referenceText);
+    const changes = await this.metadata.transaction(async (tx) => {
+      const repositoryId = await tx.repositories.findId(repository);
+      if (repositoryId === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
+      const done: MetadataChange[] = [];
+      if (reference.kind === 'tag') {
+        if (!(await tx.tags.delete(repositoryId, reference.tag))) throw new ManifestUnknownError(`tag ${reference.tag} is not in ${repository}`);
+        done.push({ kind: 'tag', repository, tag: reference.tag });
+      } else {
+        const result = await tx.manifests.delete(repositoryId, reference.digest.value);
+        if (!result.deleted) throw new ManifestUnknownError(`manifest ${reference.digest.value} is not in ${repository}`);
+        done.push({ kind: 'manifest', repository, digest: reference.digest.value });
+        for (const tag of result.tags) done.push({ kind: 'tag', repository, tag });
+      }
+      for (const change of done) await tx.announce(change);
+      return done;
+    });
+    for (const change of changes) this.cache.invalidate(change);
+  }
+
+  private async load(repository: string, referenceText: string, reference: Reference): Promise<CachedManifest> {
+    const lookup: RepositoryLookup<StoredManifest> =
+      reference.kind === 'tag'
+        ? await this.metadata.manifests.findByTag(repository, reference.tag)
+        : await this.metadata.manifests.findByDigest(repository, reference.digest.value);
+    if (lookup.repositoryId === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
+    if (!lookup.found) throw new ManifestUnknownError(`manifest ${referenceText} is not in ${repository}`);
+    const manifest = { digest: lookup.found.digest, mediaType: lookup.found.mediaType, payload: lookup.found.payload };
+    this.cache.setManifest(repository, referenceText, manifest);
+    return manifest;
+  }
+}

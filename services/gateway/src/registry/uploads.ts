@@ -1,0 +1,141 @@
+import type { Readable } from 'node:stream';
+import {
+  BlobUploadUnknownError,
+  DigestInvalidError,
+  assertRepositoryName,
+  parseDigest,
+  type Digest,
+} from '@meridian/oci';
+import type { AppendOptions, BlobStore } from '@meridian/blobstore';
+import type { Metadata } from '@meridian/metadata';
+import type { UploadState, UploadStateSigner } from './upload-state.js';
+
+export interface UploadSession {
+  state: UploadState;
+  /** Signed state for the Location URL. */
+  token: string;
+  /** Bytes received so far. */
+  size: number;
+}
+
+export interface StoredBlob {
+  digest: string;
+  size: number;
+}
+
+/**
+ * The upload state machine of distribution-spec v1.1 "Pushing blobs": monolithic POST, POST-PUT,
+ * chunked POST-PATCH…-PUT, status, cancel, and cross-repository mount. Bytes are verified by the
+ * blob store before any metadata names them.
+ */
+export class UploadService {
+  constructor(
+    private readonly metadata: Metadata,
+    private readonly store: BlobStore,
+    private readonly signer: UploadStateSigner,
+  ) {}
+
+  /** POST without a digest: opens a session. */
+  async start(repository: string): Promise<UploadSession> {
+    assertRepositoryName(repository);
+    const repositoryId = await this.metadata.repositories.ensure(repository);
+    const id = await this.store.createUpload();
+    await this.metadata.uploads.insert(id, repositoryId);
+    const state = { repository, id, startedAt: new Date().toISOString() };
+    return { state, token: this.signer.sign(state), size: 0 };
+  }
+
+  /** POST with `?digest=`: the whole blob in one request. */
+  async putMonolithic(repository: string, digestText: string, body: Readable, contentLength?: number): Promise<StoredBlob> {
+    assertRepositoryName(repository);
+    const digest = parseDigest(digestText);
+    const stored = await this.store.put(digest, body, contentLength);
+    await this.link(repository, stored);
+    return stored;
+  }
+
+  /**
+   * POST with `?mount=&from=`: links a blob the region already holds. Without `from`, any
+   * repository of the region may be the source (distribution-spec v1.1 allows the registry to
+   * choose). Returns undefined when the blob cannot be mounted: the caller opens a session.
+   */
+  async mount(repository: string, digestText: string, from: string | undefined): Promise<StoredBlob | undefined> {
+    assertRepositoryName(repository);
+    const digest = parseDigest(digestText);
+    let size: number | undefined;
+    if (from !== undefined) {
+      if (!isValidName(from)) return undefined;
+      size = (await this.metadata.blobs.findInRepository(from, digest.value)).found?.size;
+    } else {
+      size = (await this.metadata.blobs.findAnywhere(digest.value))?.size;
+    }
+    if (size === undefined || !(await this.store.stat(digest))) return undefined;
+    const blob = { digest: digest.value, size };
+    await this.link(repository, blob);
+    return blob;
+  }
+
+  resume(repository: string, id: string, token: string | undefined): UploadState {
+    assertRepositoryName(repository);
+    return this.signer.verify(token, repository, id);
+  }
+
+  /** GET on the session: how many bytes it holds. */
+  async status(state: UploadState): Promise<UploadSession> {
+    return { state, token: this.signer.sign(state), size: await this.store.uploadSize(state.id) };
+  }
+
+  /** PATCH: appends one chunk, in order. */
+  async append(state: UploadState, chunk: Readable, options: AppendOptions): Promise<UploadSession> {
+    const size = await this.store.appendUpload(state.id, chunk, options);
+    return { state, token: this.signer.sign(state), size };
+  }
+
+  /** PUT with `?digest=`: the optional last chunk, then verification and the blob's commit. */
+  async complete(state: UploadState, digestText: string | undefined, lastChunk?: { body: Readable; options: AppendOptions }): Promise<StoredBlob> {
+    if (!digestText) throw new DigestInvalidError('the digest query parameter is required to close an upload');
+    const digest: Digest = parseDigest(digestText);
+    if (lastChunk) await this.store.appendUpload(state.id, lastChunk.body, lastChunk.options);
+    let stored: StoredBlob;
+    try {
+      stored = await this.store.completeUpload(state.id, digest);
+    } catch (err) {
+      if (err instanceof DigestInvalidError || err instanceof BlobUploadUnknownError) await this.metadata.uploads.delete(state.id);
+      throw err;
+    }
+    await this.link(state.repository, stored);
+    await this.metadata.uploads.delete(state.id);
+    return stored;
+  }
+
+  /** DELETE on the session. */
+  async cancel(state: UploadState): Promise<void> {
+    await this.store.cancelUpload(state.id);
+    await this.metadata.uploads.delete(state.id);
+  }
+
+  /** Purges sessions idle past `maxIdleMs` and their rows; returns how many went. */
+  async purgeStale(maxIdleMs: number): Promise<number> {
+    const removed = await this.store.purgeStale(maxIdleMs);
+    for (const id of await this.metadata.uploads.startedBefore(new Date(Date.now() - maxIdleMs))) {
+      const alive = await this.store.uploadSize(id).then(() => true, () => false);
+      if (!alive) await this.metadata.uploads.delete(id);
+    }
+    return removed;
+  }
+
+  private async link(repository: string, blob: StoredBlob): Promise<void> {
+    const repositoryId = await this.metadata.repositories.ensure(repository);
+    await this.metadata.blobs.link(repositoryId, blob.digest, blob.size);
+  }
+}
+
+function isValidName(name: string): boolean {
+  try {
+    assertRepositoryName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
