@@ -1,2 +1,3 @@
 export * from './database.js';
 export * from './gateway-process.js';
+export * from './oci-client.js';
