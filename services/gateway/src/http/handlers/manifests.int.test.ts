@@ -1,0 +1,225 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MediaType } from '@meridian/oci';
+import { buildImage, buildIndex, errorCodes, sha256, type OciTestClient } from '@meridian/testkit';
+import { startTestGateway, type TestGateway } from '../../testing/test-gateway.js';
+
+let harness: TestGateway;
+let client: OciTestClient;
+
+beforeAll(async () => {
+  harness = await startTestGateway();
+  client = harness.client;
+});
+afterAll(async () => harness?.close());
+
+const ALL_MANIFEST_TYPES = [MediaType.OciManifest, MediaType.OciIndex, MediaType.DockerManifest, MediaType.DockerManifestList].join(', ');
+
+describe('manifests', () => {
+  it('GET /v2/ answers 200 with the API version header ("Determining support")', async () => {
+    const response = await client.fetch('/v2/');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
+  });
+
+  it('PUT by tag answers 201 with Location and Docker-Content-Digest; GET and HEAD return the exact bytes ("Pushing manifests", "Pulling manifests")', async () => {
+    const image = await client.pushImage('app/web', 'v1');
+    expect(image.response.headers.get('location')).toBe(`/v2/app/web/manifests/${image.digest}`);
+    expect(image.response.headers.get('docker-content-digest')).toBe(image.digest);
+
+    for (const reference of ['v1', image.digest]) {
+      const get = await client.fetch(client.url('manifest', { name: 'app/web', reference }), { headers: { Accept: ALL_MANIFEST_TYPES } });
+      expect(get.status).toBe(200);
+      expect(get.headers.get('content-type')).toBe(MediaType.OciManifest);
+      expect(get.headers.get('docker-content-digest')).toBe(image.digest);
+      expect(Buffer.from(await get.arrayBuffer()).equals(image.manifestBytes)).toBe(true);
+
+      const head = await client.fetch(client.url('manifest', { name: 'app/web', reference }), { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-length')).toBe(String(image.manifestBytes.length));
+      expect(head.headers.get('docker-content-digest')).toBe(image.digest);
+    }
+  });
+
+  it('PUT by digest stores the manifest untagged; a digest that does not match the body is DIGEST_INVALID ("Pushing manifests")', async () => {
+    const image = buildImage();
+    for (const blob of [image.config, ...image.layers]) await client.pushBlob('app/bydigest', blob.bytes);
+    const put = await client.pushManifest('app/bydigest', image.digest, image.manifestBytes);
+    expect(put.status).toBe(201);
+    const tags = await client.fetch(client.url('tags', { name: 'app/bydigest' }));
+    expect(((await tags.json()) as { tags: string[] }).tags).toEqual([]);
+
+    const other = buildImage();
+    for (const blob of [other.config, ...other.layers]) await client.pushBlob('app/bydigest', blob.bytes);
+    const wrong = await client.pushManifest('app/bydigest', image.digest, other.manifestBytes);
+    expect(wrong.status).toBe(400);
+    expect(await errorCodes(wrong)).toEqual(['DIGEST_INVALID']);
+  });
+
+  it('a manifest whose blobs are not in the repository is MANIFEST_BLOB_UNKNOWN and stores nothing ("Pushing manifests")', async () => {
+    const image = buildImage();
+    await client.pushBlob('app/missing', image.config.bytes); // layers never pushed
+    const put = await client.pushManifest('app/missing', 'v1', image.manifestBytes);
+    expect(put.status).toBe(400);
+    expect(await errorCodes(put)).toEqual(['MANIFEST_BLOB_UNKNOWN']);
+    const get = await client.fetch(client.url('manifest', { name: 'app/missing', reference: image.digest }));
+    expect(get.status).toBe(404);
+    expect(await errorCodes(get)).toEqual(['MANIFEST_UNKNOWN']);
+  });
+
+  it('blobs pushed to another repository do not satisfy a manifest: each repository links its own blobs', async () => {
+    const image = await client.pushImage('app/source', 'v1');
+    const put = await client.pushManifest('app/target', 'v1', image.manifestBytes);
+    expect(put.status).toBe(400);
+    expect(await errorCodes(put)).toEqual(['MANIFEST_BLOB_UNKNOWN']);
+  });
+
+  it('an image index needs its child manifests in the repository; with them it is stored and served ("Pushing manifests")', async () => {
+    const amd64 = buildImage();
+    const arm64 = buildImage();
+    const index = buildIndex([
+      { image: amd64, platform: { os: 'linux', architecture: 'amd64' } },
+      { image: arm64, platform: { os: 'linux', architecture: 'arm64' } },
+    ]);
+    await client.pushImage('app/multi', 'amd64', amd64);
+    const early = await client.pushManifest('app/multi', 'latest', index.bytes, index.mediaType);
+    expect(early.status).toBe(400);
+    expect(await errorCodes(early)).toEqual(['MANIFEST_BLOB_UNKNOWN']);
+
+    await client.pushImage('app/multi', 'arm64', arm64);
+    const put = await client.pushManifest('app/multi', 'latest', index.bytes, index.mediaType);
+    expect(put.status).toBe(201);
+    const get = await client.fetch(client.url('manifest', { name: 'app/multi', reference: 'latest' }), { headers: { Accept: MediaType.OciIndex } });
+    expect(get.status).toBe(200);
+    expect(get.headers.get('content-type')).toBe(MediaType.OciIndex);
+    expect(get.headers.get('docker-content-digest')).toBe(index.digest);
+  });
+
+  it('Docker schema2 manifests and manifest lists are accepted with their own media types', async () => {
+    const image = await client.pushImage('app/docker', 'v1', buildImage({ docker: true }));
+    const list = buildIndex([{ image, platform: { os: 'linux', architecture: 'amd64' } }], true);
+    const put = await client.pushManifest('app/docker', 'list', list.bytes, MediaType.DockerManifestList);
+    expect(put.status).toBe(201);
+    const get = await client.fetch(client.url('manifest', { name: 'app/docker', reference: 'v1' }), { headers: { Accept: MediaType.DockerManifest } });
+    expect(get.headers.get('content-type')).toBe(MediaType.DockerManifest);
+  });
+
+  it('schema1, unknown media types, invalid JSON and a Content-Type/mediaType mismatch are MANIFEST_INVALID', async () => {
+    const image = buildImage();
+    for (const blob of [image.config, ...image.layers]) await client.pushBlob('app/invalid', blob.bytes);
+    const cases: Array<[Uint8Array | object, string]> = [
+      [{ schemaVersion: 1, name: 'app/invalid', tag: 'v1', fsLayers: [], history: [] }, MediaType.DockerSchema1Signed],
+      [image.manifest, 'application/vnd.example.unknown+json'],
+      [Buffer.from('{"schemaVersion": 2,'), MediaType.OciManifest],
+      [image.manifest, MediaType.DockerManifest],
+      [{ ...image.manifest, config: { mediaType: MediaType.OciConfig, digest: 'sha256:nothex', size: 1 } }, MediaType.OciManifest],
+    ];
+    for (const [body, mediaType] of cases) {
+      const put = await client.pushManifest('app/invalid', 'v1', body, mediaType);
+      expect(put.status, `${mediaType}`).toBe(400);
+      expect(await errorCodes(put)).toEqual(['MANIFEST_INVALID']);
+    }
+    const tags = await client.fetch(client.url('tags', { name: 'app/invalid' }));
+    expect(((await tags.json()) as { tags: string[] }).tags).toEqual([]);
+  });
+
+  it('a manifest over 4 MiB is refused with 413 before it is read whole ("Pushing manifests": 4 MiB)', async () => {
+    const huge = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
+    const put = await client.pushManifest('app/huge', 'v1', huge);
+    expect(put.status).toBe(413);
+    expect(await errorCodes(put)).toEqual(['SIZE_INVALID']);
+  });
+
+  it('GET with an Accept that excludes the stored type is MANIFEST_UNKNOWN; */* and no Accept get it', async () => {
+    const image = await client.pushImage('app/accept', 'v1');
+    const url = client.url('manifest', { name: 'app/accept', reference: 'v1' });
+    const refused = await client.fetch(url, { headers: { Accept: MediaType.DockerManifest } });
+    expect(refused.status).toBe(404);
+    expect(await errorCodes(refused)).toEqual(['MANIFEST_UNKNOWN']);
+    expect((await client.fetch(url, { headers: { Accept: '*/*' } })).status).toBe(200);
+    const none = await fetch(url, { headers: { Accept: '' } });
+    expect(none.headers.get('docker-content-digest')).toBe(image.digest);
+  });
+
+  it('moving a tag serves the new manifest at once ("Pushing manifests": a tag PUT replaces)', async () => {
+    const first = await client.pushImage('app/move', 'stable');
+    const url = client.url('manifest', { name: 'app/move', reference: 'stable' });
+    expect((await client.fetch(url, { method: 'HEAD' })).headers.get('docker-content-digest')).toBe(first.digest);
+    const second = await client.pushImage('app/move', 'stable');
+    expect((await client.fetch(url, { method: 'HEAD' })).headers.get('docker-content-digest')).toBe(second.digest);
+  });
+
+  it('DELETE by tag removes only the tag; DELETE by digest removes the manifest and its tags ("Deleting tags", "Deleting manifests")', async () => {
+    const image = await client.pushImage('app/delete', 'one');
+    await client.pushManifest('app/delete', 'two', image.manifestBytes);
+    const byTag = await client.fetch(client.url('manifest', { name: 'app/delete', reference: 'one' }), { method: 'DELETE' });
+    expect(byTag.status).toBe(202);
+    expect((await client.fetch(client.url('manifest', { name: 'app/delete', reference: 'one' }))).status).toBe(404);
+    expect((await client.fetch(client.url('manifest', { name: 'app/delete', reference: image.digest }))).status).toBe(200);
+
+    const byDigest = await client.fetch(client.url('manifest', { name: 'app/delete', reference: image.digest }), { method: 'DELETE' });
+    expect(byDigest.status).toBe(202);
+    const gone = await client.fetch(client.url('manifest', { name: 'app/delete', reference: 'two' }));
+    expect(gone.status).toBe(404);
+    expect(await errorCodes(gone)).toEqual(['MANIFEST_UNKNOWN']);
+    const again = await client.fetch(client.url('manifest', { name: 'app/delete', reference: image.digest }), { method: 'DELETE' });
+    expect(again.status).toBe(404);
+    expect(await errorCodes(again)).toEqual(['MANIFEST_UNKNOWN']);
+  });
+
+  it('unknown repository is NAME_UNKNOWN, unknown tag MANIFEST_UNKNOWN, bad names NAME_INVALID, bad tags MANIFEST_INVALID ("Error codes")', async () => {
+    const unknownRepo = await client.fetch(client.url('manifest', { name: 'nobody/here', reference: 'latest' }));
+    expect(unknownRepo.status).toBe(404);
+    expect(await errorCodes(unknownRepo)).toEqual(['NAME_UNKNOWN']);
+
+    await client.pushImage('app/known', 'v1');
+    const unknownTag = await client.fetch(client.url('manifest', { name: 'app/known', reference: 'v2' }));
+    expect(unknownTag.status).toBe(404);
+    expect(await errorCodes(unknownTag)).toEqual(['MANIFEST_UNKNOWN']);
+
+    // (fetch normalises '/../' away before sending; raw-socket path tricks are in bad-input.int.test.ts)
+    for (const name of ['App/Upper', 'a..b', 'a%2Fb', 'a//b', 'a/-b']) {
+      const response = await client.fetch(`/v2/${name}/manifests/latest`);
+      expect(response.status, name).toBe(400);
+      expect(await errorCodes(response)).toEqual(['NAME_INVALID']);
+    }
+    const badTag = await client.pushManifest('app/known', '-bad', buildImage().manifest);
+    expect(badTag.status).toBe(400);
+    expect(await errorCodes(badTag)).toEqual(['MANIFEST_INVALID']);
+    const badDigest = await client.fetch(client.url('manifest', { name: 'app/known', reference: 'sha256:abc' }));
+    expect(badDigest.status).toBe(400);
+    expect(await errorCodes(badDigest)).toEqual(['DIGEST_INVALID']);
+  });
+
+  it('a PUT of a manifest with a subject answers OCI-Subject ("Pushing manifests with subject")', async () => {
+    const subject = await client.pushImage('app/signed', 'v1');
+    const signature = buildImage({
+      configMediaType: MediaType.OciEmpty,
+      artifactType: 'application/vnd.example.signature',
+      layers: 1,
+      subject: { mediaType: MediaType.OciManifest, digest: subject.digest, size: subject.manifestBytes.length },
+    });
+    for (const blob of [signature.config, ...signature.layers]) await client.pushBlob('app/signed', blob.bytes);
+    const put = await client.pushManifest('app/signed', signature.digest, signature.manifestBytes);
+    expect(put.status).toBe(201);
+    expect(put.headers.get('oci-subject')).toBe(subject.digest);
+  });
+
+  it('an unsupported method on a known route is 405 UNSUPPORTED, an unknown path 404', async () => {
+    const patch = await client.fetch(client.url('manifest', { name: 'app/web', reference: 'v1' }), { method: 'PATCH' });
+    expect(patch.status).toBe(405);
+    expect(await errorCodes(patch)).toEqual(['UNSUPPORTED']);
+    const nowhere = await client.fetch('/v2/app/web/nowhere');
+    expect(nowhere.status).toBe(404);
+  });
+
+  it('sha512 manifest digests are accepted when the reference names one', async () => {
+    const image = buildImage();
+    for (const blob of [image.config, ...image.layers]) await client.pushBlob('app/sha512', blob.bytes);
+    const { createHash } = await import('node:crypto');
+    const digest = `sha512:${createHash('sha512').update(image.manifestBytes).digest('hex')}`;
+    const put = await client.pushManifest('app/sha512', digest, image.manifestBytes);
+    expect(put.status).toBe(201);
+    expect(put.headers.get('docker-content-digest')).toBe(digest);
+    expect(sha256(image.manifestBytes)).toBe(image.digest);
+  });
+});
