@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Makes a fresh Debian 12 + Node 20 machine ready to run or test Meridian, idempotently:
+# pnpm, the Debian packages the tests and benchmark drive (skopeo, CNCF Distribution, nginx,
+# wrk), a running local PostgreSQL (trust auth on 127.0.0.1 for user postgres) and Redis, and
+# the workspace's dependencies from the lockfile. Safe to run again; does nothing twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=10.34.8
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+log() { printf '[bootstrap] %s\n' "$*"; }
+
+# --- Debian packages -------------------------------------------------------------------------
+missing=()
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  log "starting PostgreSQL"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+if ! psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1; then
+  # A fresh Debian cluster asks for a password on TCP; the tests use trust on loopback only.
+  log "allowing trust auth for postgres on 127.0.0.1"
+  hba="$(ls /etc/postgresql/*/main/pg_hba.conf | sort -V | tail -n 1)"
+  $SUDO sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main reload
+  sleep 1
+  psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null || { echo "PostgreSQL at 127.0.0.1:5432 refuses user postgres" >&2; exit 1; }
+fi
+
+# --- Redis (the replication queue of the roadmap uses it) ----------------------------------
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  log "starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+
+# --- pnpm and dependencies -------------------------------------------------------------------
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
+  log "installing pnpm $PNPM_VERSION"
+  if ! (COREPACK_ENABLE_DOWNLOAD_PROMPT=0 corepack enable pnpm && COREPACK_ENABLE_DOWNLOAD_PROMPT=0 corepack prepare "pnpm@$PNPM_VERSION" --activate) >/dev/null 2>&1 \
+    || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
+    $SUDO npm install -g "pnpm@$PNPM_VERSION" >/dev/null
+  fi
+fi
+log "installing workspace dependencies"
+pnpm install --frozen-lockfile --reporter=append-only >/dev/null
+log "ready"
