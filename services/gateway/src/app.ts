@@ -83,10 +83,13 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     async close() {
       clearInterval(purgeTimer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Idle keep-alive connections would hold close() open; in-flight requests are left to finish.
+      // Idle keep-alive connections would hold close() open; in-flight requests are left to
+      // finish, and their connections are closed as soon as they fall idle.
       server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
       await closed;
+      clearInterval(sweep);
       clearTimeout(grace);
       await changeListener.stop();
       await pool.end();

@@ -1,0 +1,74 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { OciTestClient, TEST_POSTGRES_URL, databaseUrl, sha256, startGatewayProcess, type GatewayProcess } from '@meridian/testkit';
+
+/**
+ * What `pnpm start` promises (issue #2, part 5): a gateway creates its database and schema when
+ * they are absent, and on SIGTERM it stops taking connections but finishes requests in flight.
+ */
+const cleanups: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+async function startOnFreshDatabase(): Promise<{ gateway: GatewayProcess; client: OciTestClient; name: string }> {
+  const name = `meridian_test_${process.env.MERIDIAN_TEST_RUN ?? process.pid}_${randomBytes(4).toString('hex')}`;
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-lifecycle-'));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  cleanups.push(async () => {
+    const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  });
+  const gateway = await startGatewayProcess({ databaseUrl: databaseUrl(name), dataDir });
+  cleanups.push(() => gateway.stop('SIGKILL'));
+  return { gateway, client: new OciTestClient(gateway.url), name };
+}
+
+describe('gateway lifecycle', () => {
+  it('creates its database and schema when absent, then serves pushes', async () => {
+    const { client, name } = await startOnFreshDatabase();
+    const admin = new pg.Client({ connectionString: databaseUrl(name) });
+    await admin.connect();
+    const tables = await admin.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`);
+    await admin.end();
+    expect(tables.rows.map((r) => r.table_name)).toEqual(expect.arrayContaining(['repositories', 'blobs', 'manifests', 'tags', 'uploads']));
+    const image = await client.pushImage('life/app', 'v1');
+    expect(image.response.status).toBe(201);
+  });
+
+  it('on SIGTERM finishes an upload in flight, refuses new connections, and exits 0', async () => {
+    const { gateway, client } = await startOnFreshDatabase();
+    const bytes = randomBytes(2 * 1024 * 1024);
+    const digest = sha256(bytes);
+    const target = new URL(client.url('blob-upload', { name: 'life/slow' }, { digest }));
+
+    // A monolithic upload sent slowly: half now, the rest after SIGTERM has been delivered.
+    const response = new Promise<{ status: number; digest: string | undefined }>((resolve, reject) => {
+      const request = http.request(
+        { host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, method: 'POST', headers: { 'Content-Length': bytes.length, 'Content-Type': 'application/octet-stream' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, digest: res.headers['docker-content-digest'] as string | undefined }));
+        },
+      );
+      request.on('error', reject);
+      request.write(bytes.subarray(0, bytes.length / 2));
+      setTimeout(() => {
+        gateway.child.kill('SIGTERM');
+        setTimeout(() => request.end(bytes.subarray(bytes.length / 2)), 500);
+      }, 300);
+    });
+    const exited = new Promise<number | null>((resolve) => gateway.child.once('exit', (code) => resolve(code)));
+
+    expect(await response).toEqual({ status: 201, digest });
+    expect(await exited).toBe(0);
+    await expect(fetch(`${gateway.url}/v2/`)).rejects.toThrow();
+  });
+});
