@@ -137,7 +137,8 @@ export class BlobStore {
         });
       }
       const running = await this.runningHash(id, size);
-      const hashing = new HashingStream(running.hash.copy(), options.length);
+      // A chunk of another length than its Content-Range said is a range error either way.
+      const hashing = new HashingStream(running.hash.copy(), options.length, (message) => new UploadRangeInvalidError(message));
       try {
         await this.consume(pipeline(source, hashing, await this.driver.writer(paths.uploadData(id), { append: true })));
         if (options.length !== undefined && hashing.bytes !== options.length) {

@@ -39,13 +39,14 @@ export class FilesystemDriver implements StorageDriver {
     } catch (err) {
       throw this.notFound(err, relative);
     }
+    // The stream owns the FileHandle and closes it exactly once (autoClose), at end or destroy.
     return createReadStream('', {
-      fd: handle.fd,
+      fd: handle,
       start: range?.start ?? 0,
       ...(range?.end !== undefined ? { end: range.end } : {}),
       highWaterMark: READ_CHUNK_BYTES,
       autoClose: true,
-    }).once('close', () => void handle.close().catch(() => undefined));
+    });
   }
 
   async writer(relative: string, options: { append: boolean }): Promise<Writable> {
@@ -97,7 +98,9 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async delete(relative: string): Promise<void> {
-    await rm(this.resolve(relative), { recursive: true, force: true });
+    const full = this.resolve(relative);
+    if (full === this.root) throw new Error('refusing to delete the storage root');
+    await rm(full, { recursive: true, force: true });
   }
 
   async list(relative: string): Promise<string[]> {

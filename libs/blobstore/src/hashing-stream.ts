@@ -13,6 +13,7 @@ export class HashingStream extends Transform {
   constructor(
     readonly hash: Hash,
     private readonly maxBytes = Number.POSITIVE_INFINITY,
+    private readonly tooLong: (message: string) => Error = (message) => new SizeInvalidError(message),
   ) {
     super();
   }
@@ -20,7 +21,7 @@ export class HashingStream extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.maxBytes) {
-      callback(new SizeInvalidError(`body is longer than the ${this.maxBytes} bytes declared`));
+      callback(this.tooLong(`body is longer than the ${this.maxBytes} bytes declared`));
       return;
     }
     this.hash.update(chunk);

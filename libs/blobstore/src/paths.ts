@@ -4,8 +4,9 @@ import type { Digest } from '@meridian/oci';
  * The on-disk layout, in one place (Distribution's storage/paths.go does the same):
  *
  *   blobs/<algorithm>/<first two hex>/<hex>   verified blob content, named by its digest
- *   uploads/<id>/data                          bytes of an upload session so far
- *   uploads/<id>/started-at                    ISO time the session began (for purging)
+ *   uploads/<id>/data                          bytes of an upload session so far; its
+ *                                              modification time is the session's last
+ *                                              activity, which purging goes by
  *   staging/<uuid>                             a monolithic write being hashed; renamed into
  *                                              blobs/ only once its digest is verified
  *
@@ -17,7 +18,6 @@ export const paths = {
   uploadsRoot: 'uploads',
   uploadDir: (id: string) => `uploads/${assertUploadId(id)}`,
   uploadData: (id: string) => `uploads/${assertUploadId(id)}/data`,
-  uploadStartedAt: (id: string) => `uploads/${assertUploadId(id)}/started-at`,
   stagingRoot: 'staging',
   staging: (id: string) => `staging/${assertUploadId(id)}`,
 } as const;

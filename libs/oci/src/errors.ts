@@ -5,7 +5,10 @@
  * a status themselves.
  */
 
-/** Error codes of distribution-spec v1.1 "Error Codes" (code-1 … code-14). */
+/**
+ * Error codes of distribution-spec v1.1 "Error Codes" (code-1 … code-14), plus UNKNOWN for an
+ * internal failure, as Distribution answers: no spec code describes "the server broke".
+ */
 export type OciErrorCode =
   | 'BLOB_UNKNOWN'
   | 'BLOB_UPLOAD_INVALID'

@@ -62,6 +62,8 @@ export function acceptsMediaType(acceptHeaders: readonly string[], mediaType: st
       const essence = essenceOf(part);
       if (essence === '') continue;
       sawAny = true;
+      // RFC 9110 §12.4.2: a weight of 0 means "not acceptable".
+      if (/;\s*q=0(?:\.0{0,3})?\s*(?:;|$)/i.test(part)) continue;
       if (essence === mediaType || essence === '*/*' || essence === 'application/*') return true;
     }
   }

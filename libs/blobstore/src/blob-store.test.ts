@@ -1,0 +1,658 @@
+/**
+ * BlobStore over FilesystemDriver in a temporary directory: verified monolithic puts, chunked
+ * upload sessions (distribution-spec v1.1 "Pushing blobs"), reads and deletes, purging. Where
+ * the layout matters the directory tree on disk is read directly (paths.ts documents it).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import {
+  BlobUnknownError,
+  BlobUploadUnknownError,
+  DigestInvalidError,
+  SizeInvalidError,
+  UploadRangeInvalidError,
+  digestOf,
+  parseDigest,
+  type Digest,
+} from '@meridian/oci';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BlobStore } from './blob-store.js';
+import { readAll } from './driver-suite.js';
+import { FilesystemDriver } from './fs-driver.js';
+import { isUploadId } from './paths.js';
+
+let root: string;
+let store: BlobStore;
+
+beforeEach(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'meridian-blob-store-'));
+  store = new BlobStore(new FilesystemDriver(root));
+});
+
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function digest(bytes: Uint8Array | string, algorithm: 'sha256' | 'sha512' = 'sha256'): Digest {
+  return parseDigest(digestOf(bytes, algorithm));
+}
+
+function source(...chunks: Array<Buffer | string>): Readable {
+  return Readable.from(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
+}
+
+/** A body that sends `bytes`, then fails when asked for more (a client that goes away mid-upload). */
+function failingSource(bytes: Buffer, error: Error = new Error('client went away')): Readable {
+  let sent = false;
+  return new Readable({
+    read() {
+      if (!sent) {
+        sent = true;
+        this.push(bytes);
+        return;
+      }
+      this.destroy(error);
+    },
+  });
+}
+
+/** Every file (not folder) below `dir` of the store root, relative to that root. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  async function walk(relative: string): Promise<void> {
+    let entries;
+    try {
+      entries = await readdir(path.join(root, relative), { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const entry of entries) {
+      const child = `${relative}/${entry.name}`;
+      if (entry.isDirectory()) await walk(child);
+      else found.push(child);
+    }
+  }
+  await walk(dir);
+  return found.sort();
+}
+
+async function readBlob(d: Digest, range?: { start: number; end?: number }): Promise<Buffer> {
+  return readAll(await store.read(d, range));
+}
+
+async function expectRejection<E extends Error>(promise: Promise<unknown>, type: new (...args: never[]) => E): Promise<E> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `expected a ${type.name}`).toBeInstanceOf(type);
+  return err as E;
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+describe('put (distribution-spec v1.1 "Pushing blobs": monolithic upload)', () => {
+  it('stores verified bytes under blobs/<algorithm>/<first two hex>/<hex> and nothing in staging', async () => {
+    const bytes = Buffer.from('hello blob');
+    const d = digest(bytes);
+    expect(await store.put(d, source('hello ', 'blob'), bytes.length)).toEqual({ digest: d.value, size: bytes.length });
+    expect(await filesUnder('blobs')).toEqual([`blobs/sha256/${d.encoded.slice(0, 2)}/${d.encoded}`]);
+    expect(await filesUnder('staging')).toEqual([]);
+    expect(await store.stat(d)).toEqual({ digest: d.value, size: bytes.length });
+    expect((await readBlob(d)).toString()).toBe('hello blob');
+  });
+
+  it('stores without an expected size', async () => {
+    const bytes = randomBytes(300_000);
+    const d = digest(bytes);
+    expect(await store.put(d, source(bytes))).toEqual({ digest: d.value, size: bytes.length });
+    expect(sha256Hex(await readBlob(d))).toBe(d.encoded);
+  });
+
+  it('stores an empty blob', async () => {
+    const d = digest('');
+    expect(await store.put(d, source(), 0)).toEqual({ digest: d.value, size: 0 });
+    expect((await readBlob(d)).length).toBe(0);
+  });
+
+  // distribution-spec v1.1 "Pushing blobs": content that does not match the digest is DIGEST_INVALID.
+  it('refuses bytes that do not hash to the digest, keeping nothing in blobs/ or staging/', async () => {
+    const claimed = digest('what the client claims');
+    await expectRejection(store.put(claimed, source('what the client sent')), DigestInvalidError);
+    expect(await filesUnder('blobs')).toEqual([]);
+    expect(await filesUnder('staging')).toEqual([]);
+    expect(await store.stat(claimed)).toBeUndefined();
+    expect(await store.stat(digest('what the client sent'))).toBeUndefined();
+  });
+
+  // distribution-spec v1.1 "Pushing blobs": a Content-Length that does not match is SIZE_INVALID.
+  it('refuses a body shorter than the expected size, keeping nothing', async () => {
+    const bytes = Buffer.from('twelve bytes');
+    await expectRejection(store.put(digest(bytes), source(bytes), bytes.length + 1), SizeInvalidError);
+    expect(await filesUnder('blobs')).toEqual([]);
+    expect(await filesUnder('staging')).toEqual([]);
+  });
+
+  it('refuses a body longer than the expected size, keeping nothing', async () => {
+    const bytes = randomBytes(200_000);
+    await expectRejection(store.put(digest(bytes), source(bytes.subarray(0, 100_000), bytes.subarray(100_000)), 1000), SizeInvalidError);
+    expect(await filesUnder('blobs')).toEqual([]);
+    expect(await filesUnder('staging')).toEqual([]);
+  });
+
+  it('accepts a put of a blob already held, leaving it as it was', async () => {
+    const bytes = Buffer.from('already here');
+    const d = digest(bytes);
+    await store.put(d, source(bytes));
+    expect(await store.put(d, source(bytes), bytes.length)).toEqual({ digest: d.value, size: bytes.length });
+    expect((await readBlob(d)).toString()).toBe('already here');
+    expect(await filesUnder('blobs')).toHaveLength(1);
+    expect(await filesUnder('staging')).toEqual([]);
+  });
+
+  it('still verifies a put of a blob already held, and keeps the held blob intact', async () => {
+    const bytes = Buffer.from('the real content');
+    const d = digest(bytes);
+    await store.put(d, source(bytes));
+    await expectRejection(store.put(d, source('an impostor')), DigestInvalidError);
+    await expectRejection(store.put(d, source(bytes), bytes.length + 3), SizeInvalidError);
+    expect((await readBlob(d)).toString()).toBe('the real content');
+    expect(await filesUnder('staging')).toEqual([]);
+  });
+
+  it('leaves nothing behind when the body fails mid-way', async () => {
+    const bytes = randomBytes(100_000);
+    const full = Buffer.concat([bytes, randomBytes(100_000)]);
+    const err = await store.put(digest(full), failingSource(bytes), full.length).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect(await filesUnder('blobs')).toEqual([]);
+    expect(await filesUnder('staging')).toEqual([]);
+    expect(await store.stat(digest(full))).toBeUndefined();
+  });
+
+  it('leaves nothing behind when many bodies fail mid-way at once', async () => {
+    const attempts = Array.from({ length: 20 }, () => {
+      const bytes = randomBytes(64 * 1024);
+      return store.put(digest(Buffer.concat([bytes, bytes])), failingSource(bytes)).then(
+        () => 'stored',
+        () => 'failed',
+      );
+    });
+    expect(new Set(await Promise.all(attempts))).toEqual(new Set(['failed']));
+    expect(await filesUnder('blobs')).toEqual([]);
+    expect(await filesUnder('staging')).toEqual([]);
+  });
+
+  // image-spec descriptor.md "SHA-512": sha512 is a registered algorithm.
+  it('stores and verifies a sha512 blob under blobs/sha512/', async () => {
+    const bytes = randomBytes(10_000);
+    const d = digest(bytes, 'sha512');
+    expect(await store.put(d, source(bytes), bytes.length)).toEqual({ digest: d.value, size: bytes.length });
+    expect(await filesUnder('blobs')).toEqual([`blobs/sha512/${d.encoded.slice(0, 2)}/${d.encoded}`]);
+    expect(Buffer.compare(await readBlob(d), bytes)).toBe(0);
+    await expectRejection(store.put(digest(randomBytes(8), 'sha512'), source(bytes)), DigestInvalidError);
+  });
+
+  it('lets two puts of the same content at once both succeed with one intact blob', async () => {
+    const bytes = randomBytes(500_000);
+    const d = digest(bytes);
+    const results = await Promise.all([store.put(d, source(bytes)), store.put(d, source(bytes)), store.put(d, source(bytes))]);
+    for (const result of results) expect(result).toEqual({ digest: d.value, size: bytes.length });
+    expect(sha256Hex(await readBlob(d))).toBe(d.encoded);
+    expect(await filesUnder('staging')).toEqual([]);
+  });
+});
+
+describe('read, stat and delete (distribution-spec v1.1 "Pulling blobs" / "Deleting blobs")', () => {
+  it('reads an inclusive byte range', async () => {
+    const bytes = Buffer.from('0123456789');
+    const d = digest(bytes);
+    await store.put(d, source(bytes));
+    expect((await readBlob(d, { start: 3, end: 6 })).toString()).toBe('3456');
+    expect((await readBlob(d, { start: 7 })).toString()).toBe('789');
+    expect((await readBlob(d, { start: 0, end: 0 })).toString()).toBe('0');
+    expect((await readBlob(d, { start: 9, end: 9 })).toString()).toBe('9');
+  });
+
+  it('throws BlobUnknownError for a missing blob and stat gives undefined', async () => {
+    const d = digest('never stored');
+    await expectRejection(store.read(d), BlobUnknownError);
+    await expectRejection(store.read(d, { start: 0, end: 1 }), BlobUnknownError);
+    expect(await store.stat(d)).toBeUndefined();
+  });
+
+  it('deletes a blob, and deleting it again succeeds', async () => {
+    const d = digest('to delete');
+    await store.put(d, source('to delete'));
+    await store.delete(d);
+    expect(await store.stat(d)).toBeUndefined();
+    await expectRejection(store.read(d), BlobUnknownError);
+    await store.delete(d);
+    expect(await filesUnder('blobs')).toEqual([]);
+  });
+
+  it('deletes only the blob named', async () => {
+    const a = digest('blob a');
+    const b = digest('blob b');
+    await store.put(a, source('blob a'));
+    await store.put(b, source('blob b'));
+    await store.delete(a);
+    expect((await readBlob(b)).toString()).toBe('blob b');
+  });
+
+  // BlobStore.delete: "Readers already streaming it finish undisturbed".
+  it('lets a reader that is streaming when the blob is deleted read every byte', async () => {
+    const bytes = randomBytes(3 * 1024 * 1024);
+    const d = digest(bytes);
+    await store.put(d, source(bytes));
+    const reader = await store.read(d);
+    const iterator = reader[Symbol.asyncIterator]();
+    const first = (await iterator.next()).value as Buffer;
+    expect(first.length).toBeGreaterThan(0);
+    expect(first.length).toBeLessThan(bytes.length);
+    await store.delete(d);
+    expect(await store.stat(d)).toBeUndefined();
+    const chunks = [first];
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) chunks.push(next.value as Buffer);
+    expect(sha256Hex(Buffer.concat(chunks))).toBe(d.encoded);
+  });
+
+  it('lets a reader opened but not started when the blob is deleted read every byte', async () => {
+    const bytes = randomBytes(1024 * 1024);
+    const d = digest(bytes);
+    await store.put(d, source(bytes));
+    const reader = await store.read(d);
+    await store.delete(d);
+    expect(sha256Hex(await readAll(reader))).toBe(d.encoded);
+  });
+});
+
+describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked upload)', () => {
+  it('creates a session with a server-made id and no bytes', async () => {
+    const id = await store.createUpload();
+    expect(isUploadId(id)).toBe(true);
+    expect(await store.uploadSize(id)).toBe(0);
+    expect(await filesUnder('uploads')).toEqual([`uploads/${id}/data`]);
+    const other = await store.createUpload();
+    expect(other).not.toBe(id);
+  });
+
+  // distribution-spec v1.1 "Pushing a blob in chunks": PATCH chunks, then PUT with the digest.
+  it('appends chunks and completes them into a readable blob', async () => {
+    const chunks = [randomBytes(1000), randomBytes(70_000), randomBytes(1), randomBytes(300_000)];
+    const whole = Buffer.concat(chunks);
+    const d = digest(whole);
+    const id = await store.createUpload();
+    let expected = 0;
+    for (const chunk of chunks) {
+      expected += chunk.length;
+      expect(await store.appendUpload(id, source(chunk), { start: expected - chunk.length, length: chunk.length })).toBe(expected);
+      expect(await store.uploadSize(id)).toBe(expected);
+    }
+    expect(await store.completeUpload(id, d, whole.length)).toEqual({ digest: d.value, size: whole.length });
+    expect(Buffer.compare(await readBlob(d), whole)).toBe(0);
+    await expectRejection(store.uploadSize(id), BlobUploadUnknownError);
+    expect(await filesUnder('uploads')).toEqual([]);
+    expect(await filesUnder('blobs')).toEqual([`blobs/sha256/${d.encoded.slice(0, 2)}/${d.encoded}`]);
+  });
+
+  it('appends without start or length', async () => {
+    const id = await store.createUpload();
+    expect(await store.appendUpload(id, source('abc'))).toBe(3);
+    expect(await store.appendUpload(id, source('def', 'gh'))).toBe(8);
+    expect(await store.appendUpload(id, source())).toBe(8);
+    const d = digest('abcdefgh');
+    await store.completeUpload(id, d);
+    expect((await readBlob(d)).toString()).toBe('abcdefgh');
+  });
+
+  it('completes an empty session as the empty blob', async () => {
+    const id = await store.createUpload();
+    const d = digest('');
+    expect(await store.completeUpload(id, d, 0)).toEqual({ digest: d.value, size: 0 });
+    expect((await readBlob(d)).length).toBe(0);
+  });
+
+  // distribution-spec v1.1 "Pushing a blob in chunks": an out-of-order chunk is 416 and changes nothing.
+  it('refuses a chunk whose start is not the current size, leaving the session unchanged', async () => {
+    const id = await store.createUpload();
+    await store.appendUpload(id, source('first'), { start: 0 });
+    for (const start of [0, 4, 6, 100]) {
+      const err = await expectRejection(store.appendUpload(id, source('second'), { start }), UploadRangeInvalidError);
+      expect(err.detail).toEqual({ offset: 5 });
+      expect(await store.uploadSize(id)).toBe(5);
+    }
+    expect(await store.appendUpload(id, source('second'), { start: 5 })).toBe(11);
+    const d = digest('firstsecond');
+    await store.completeUpload(id, d);
+    expect((await readBlob(d)).toString()).toBe('firstsecond');
+  });
+
+  it('cuts a chunk that fails mid-way back off, and the session continues with the right digest', async () => {
+    const id = await store.createUpload();
+    const good1 = randomBytes(50_000);
+    const good2 = randomBytes(50_000);
+    await store.appendUpload(id, source(good1));
+    const err = await store.appendUpload(id, failingSource(randomBytes(80_000)), { start: good1.length }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect(await store.uploadSize(id)).toBe(good1.length);
+    expect(await store.appendUpload(id, source(good2), { start: good1.length })).toBe(good1.length + good2.length);
+    const d = digest(Buffer.concat([good1, good2]));
+    expect(await store.completeUpload(id, d)).toEqual({ digest: d.value, size: good1.length + good2.length });
+    expect(Buffer.compare(await readBlob(d), Buffer.concat([good1, good2]))).toBe(0);
+  });
+
+  it('cuts back every one of many chunks that fail mid-way', async () => {
+    const id = await store.createUpload();
+    await store.appendUpload(id, source('kept'));
+    for (let i = 0; i < 20; i++) {
+      await store.appendUpload(id, failingSource(randomBytes(32 * 1024))).catch(() => undefined);
+      expect(await store.uploadSize(id)).toBe(4);
+    }
+    const d = digest('kept');
+    await store.completeUpload(id, d);
+    expect((await readBlob(d)).toString()).toBe('kept');
+  });
+
+  // distribution-spec v1.1 "Pushing a blob in chunks": Content-Range/Content-Length name the chunk's bytes.
+  it('refuses a chunk shorter than its declared length with UploadRangeInvalidError and cuts it off', async () => {
+    const id = await store.createUpload();
+    await store.appendUpload(id, source('abc'));
+    await expectRejection(store.appendUpload(id, source('defg'), { start: 3, length: 10 }), UploadRangeInvalidError);
+    expect(await store.uploadSize(id)).toBe(3);
+    await store.appendUpload(id, source('xyz'), { start: 3, length: 3 });
+    const d = digest('abcxyz');
+    await store.completeUpload(id, d);
+    expect((await readBlob(d)).toString()).toBe('abcxyz');
+  });
+
+  it('refuses a chunk longer than its declared length and cuts it off', async () => {
+    const id = await store.createUpload();
+    await store.appendUpload(id, source('abc'));
+    const err = await store.appendUpload(id, source(randomBytes(100_000)), { start: 3, length: 10 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect(await store.uploadSize(id)).toBe(3);
+    await store.appendUpload(id, source('xyz'), { start: 3, length: 3 });
+    const d = digest('abcxyz');
+    await store.completeUpload(id, d);
+    expect((await readBlob(d)).toString()).toBe('abcxyz');
+  });
+
+  // Both length mismatches are the same client error and are answered alike (416).
+  it('refuses a chunk longer than its declared length with UploadRangeInvalidError, like a shorter one', async () => {
+    const id = await store.createUpload();
+    await expectRejection(store.appendUpload(id, source('0123456789ab'), { start: 0, length: 10 }), UploadRangeInvalidError);
+  });
+
+  it('serialises appends to one session: the second chunk claiming the same start is refused', async () => {
+    const id = await store.createUpload();
+    const results = await Promise.allSettled([
+      store.appendUpload(id, source(randomBytes(200_000)), { start: 0 }),
+      store.appendUpload(id, source(randomBytes(200_000)), { start: 0 }),
+    ]);
+    expect(results[0]).toEqual({ status: 'fulfilled', value: 200_000 });
+    expect(results[1]?.status).toBe('rejected');
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(UploadRangeInvalidError);
+    expect(await store.uploadSize(id)).toBe(200_000);
+  });
+
+  it('serialises appends without start in call order, never interleaving bytes', async () => {
+    const id = await store.createUpload();
+    const chunks = Array.from({ length: 5 }, (_, i) => Buffer.alloc(100_000, i + 1));
+    await Promise.all(chunks.map((chunk) => store.appendUpload(id, source(chunk.subarray(0, 50_000), chunk.subarray(50_000)))));
+    const d = digest(Buffer.concat(chunks));
+    expect(await store.completeUpload(id, d)).toEqual({ digest: d.value, size: 500_000 });
+  });
+
+  // BlobStore: "a process that did not see the earlier chunks (after a restart ...) rebuilds it by re-reading".
+  it('continues and completes a session in a new BlobStore over the same directory (restart)', async () => {
+    const part1 = randomBytes(123_457);
+    const part2 = randomBytes(65_536);
+    const id = await store.createUpload();
+    await store.appendUpload(id, source(part1));
+
+    const restarted = new BlobStore(new FilesystemDriver(root));
+    expect(await restarted.uploadSize(id)).toBe(part1.length);
+    expect(await restarted.appendUpload(id, source(part2), { start: part1.length })).toBe(part1.length + part2.length);
+    const d = digest(Buffer.concat([part1, part2]));
+    expect(await restarted.completeUpload(id, d)).toEqual({ digest: d.value, size: part1.length + part2.length });
+    expect(Buffer.compare(await readBlob(d), Buffer.concat([part1, part2]))).toBe(0);
+  });
+
+  it('completes in a new BlobStore without further chunks (hash rebuilt from disk)', async () => {
+    const bytes = randomBytes(400_000);
+    const id = await store.createUpload();
+    await store.appendUpload(id, source(bytes.subarray(0, 100_000)));
+    await store.appendUpload(id, source(bytes.subarray(100_000)));
+    const restarted = new BlobStore(new FilesystemDriver(root));
+    const d = digest(bytes);
+    expect(await restarted.completeUpload(id, d)).toEqual({ digest: d.value, size: bytes.length });
+  });
+
+  it('refuses the wrong digest in a new BlobStore after a restart', async () => {
+    const id = await store.createUpload();
+    await store.appendUpload(id, source('some bytes'));
+    const restarted = new BlobStore(new FilesystemDriver(root));
+    await expectRejection(restarted.completeUpload(id, digest('other bytes')), DigestInvalidError);
+    expect(await filesUnder('blobs')).toEqual([]);
+  });
+
+  // Two gateways of a region sharing one store: each sees the other's chunks.
+  it('keeps the digest right when two BlobStores alternate chunks of one session', async () => {
+    const other = new BlobStore(new FilesystemDriver(root));
+    const chunks = [randomBytes(10_000), randomBytes(20_000), randomBytes(30_000), randomBytes(5)];
+    const id = await store.createUpload();
+    let size = 0;
+    for (const [i, chunk] of chunks.entries()) {
+      const owner = i % 2 === 0 ? store : other;
+      size = await owner.appendUpload(id, source(chunk), { start: size });
+    }
+    const d = digest(Buffer.concat(chunks));
+    expect(await store.completeUpload(id, d)).toEqual({ digest: d.value, size: 60_005 });
+  });
+
+  it('keeps digests right when the in-memory hash cache evicts sessions', async () => {
+    const small = new BlobStore(new FilesystemDriver(root), { maxRunningHashes: 1 });
+    const ids = [await small.createUpload(), await small.createUpload(), await small.createUpload()];
+    const contents = ids.map(() => [] as Buffer[]);
+    for (let round = 0; round < 3; round++) {
+      for (const [i, id] of ids.entries()) {
+        const chunk = randomBytes(1000 + round * 10 + i);
+        contents[i]!.push(chunk);
+        await small.appendUpload(id, source(chunk));
+      }
+    }
+    for (const [i, id] of ids.entries()) {
+      const d = digest(Buffer.concat(contents[i]!));
+      expect((await small.completeUpload(id, d)).digest).toBe(d.value);
+    }
+  });
+
+  // distribution-spec v1.1 "Pushing blobs": a digest mismatch is DIGEST_INVALID; the session is discarded.
+  it('discards the session on a wrong digest and stores nothing', async () => {
+    const id = await store.createUpload();
+    await store.appendUpload(id, source('actual content'));
+    const wrong = digest('claimed content');
+    await expectRejection(store.completeUpload(id, wrong), DigestInvalidError);
+    await expectRejection(store.uploadSize(id), BlobUploadUnknownError);
+    await expectRejection(store.appendUpload(id, source('more')), BlobUploadUnknownError);
+    await expectRejection(store.completeUpload(id, digest('actual content')), BlobUploadUnknownError);
+    expect(await store.stat(wrong)).toBeUndefined();
+    expect(await store.stat(digest('actual content'))).toBeUndefined();
+    expect(await filesUnder('blobs')).toEqual([]);
+    expect(await filesUnder('uploads')).toEqual([]);
+  });
+
+  it('refuses a completion whose size does not match and stores nothing', async () => {
+    const id = await store.createUpload();
+    await store.appendUpload(id, source('123456'));
+    await expectRejection(store.completeUpload(id, digest('123456'), 7), SizeInvalidError);
+    expect(await store.stat(digest('123456'))).toBeUndefined();
+    expect(await filesUnder('blobs')).toEqual([]);
+  });
+
+  // image-spec descriptor.md "SHA-512".
+  it('completes with a sha512 digest and refuses a wrong sha512 digest', async () => {
+    const bytes = randomBytes(150_000);
+    const id = await store.createUpload();
+    await store.appendUpload(id, source(bytes.subarray(0, 70_000)));
+    await store.appendUpload(id, source(bytes.subarray(70_000)));
+    const d = digest(bytes, 'sha512');
+    expect(await store.completeUpload(id, d)).toEqual({ digest: d.value, size: bytes.length });
+    expect(Buffer.compare(await readBlob(d), bytes)).toBe(0);
+    expect(await filesUnder('blobs')).toEqual([`blobs/sha512/${d.encoded.slice(0, 2)}/${d.encoded}`]);
+
+    const id2 = await store.createUpload();
+    await store.appendUpload(id2, source(bytes));
+    await expectRejection(store.completeUpload(id2, digest(randomBytes(4), 'sha512')), DigestInvalidError);
+    await expectRejection(store.uploadSize(id2), BlobUploadUnknownError);
+  });
+
+  it('refuses a digest whose algorithm label does not match its encoding', async () => {
+    const id = await store.createUpload();
+    await store.appendUpload(id, source('abc'));
+    const sha512 = digest('abc', 'sha512');
+    const mislabelled = parseDigest(`sha256:${sha512.encoded.slice(0, 64)}`);
+    await expectRejection(store.completeUpload(id, mislabelled), DigestInvalidError);
+  });
+
+  // distribution-spec v1.1 "Canceling an upload": DELETE removes the session.
+  it('cancels a session: its files go and it becomes unknown', async () => {
+    const id = await store.createUpload();
+    const kept = await store.createUpload();
+    await store.appendUpload(id, source('partial'));
+    await store.cancelUpload(id);
+    await expectRejection(store.uploadSize(id), BlobUploadUnknownError);
+    await expectRejection(store.appendUpload(id, source('more')), BlobUploadUnknownError);
+    await expectRejection(store.completeUpload(id, digest('partial')), BlobUploadUnknownError);
+    await expectRejection(store.cancelUpload(id), BlobUploadUnknownError);
+    expect(await filesUnder('uploads')).toEqual([`uploads/${kept}/data`]);
+  });
+
+  // distribution-spec v1.1 "Pushing blobs": an unknown session is BLOB_UPLOAD_UNKNOWN (404).
+  it.each([
+    ['a well-formed id never created', '00000000-0000-0000-0000-000000000000'],
+    ['a malformed id', 'not-an-upload-id'],
+    ['a path trick', '../../../../etc/passwd'],
+    ['an encoded path trick', '..%2F..%2Fblobs'],
+    ['the empty string', ''],
+  ])('answers %s with BlobUploadUnknownError everywhere', async (_label, id) => {
+    await expectRejection(store.uploadSize(id), BlobUploadUnknownError);
+    await expectRejection(store.appendUpload(id, source('x')), BlobUploadUnknownError);
+    await expectRejection(store.completeUpload(id, digest('x')), BlobUploadUnknownError);
+    await expectRejection(store.cancelUpload(id), BlobUploadUnknownError);
+    expect(await filesUnder('uploads')).toEqual([]);
+  });
+
+  it('lets two sessions of the same content complete at the same time, both succeeding with one intact blob', async () => {
+    const bytes = randomBytes(600_000);
+    const d = digest(bytes);
+    const ids = await Promise.all([store.createUpload(), store.createUpload(), store.createUpload()]);
+    await Promise.all(ids.map((id) => store.appendUpload(id, source(bytes.subarray(0, 300_000), bytes.subarray(300_000)))));
+    const results = await Promise.all(ids.map((id) => store.completeUpload(id, d, bytes.length)));
+    for (const result of results) expect(result).toEqual({ digest: d.value, size: bytes.length });
+    expect(sha256Hex(await readBlob(d))).toBe(d.encoded);
+    expect(await filesUnder('uploads')).toEqual([]);
+    expect(await filesUnder('blobs')).toEqual([`blobs/sha256/${d.encoded.slice(0, 2)}/${d.encoded}`]);
+  });
+
+  it('lets an upload complete onto a blob already held, leaving it intact', async () => {
+    const bytes = randomBytes(10_000);
+    const d = digest(bytes);
+    await store.put(d, source(bytes));
+    const reader = await store.read(d);
+    const id = await store.createUpload();
+    await store.appendUpload(id, source(bytes));
+    expect(await store.completeUpload(id, d)).toEqual({ digest: d.value, size: bytes.length });
+    expect(sha256Hex(await readAll(reader))).toBe(d.encoded);
+    expect(sha256Hex(await readBlob(d))).toBe(d.encoded);
+  });
+});
+
+describe('purgeStale (Distribution storage/purgeuploads.go)', () => {
+  const NOW = Date.UTC(2024, 5, 1, 12, 0, 0);
+  const HOUR = 60 * 60 * 1000;
+
+  async function setMtime(relative: string, at: number): Promise<void> {
+    const when = new Date(at);
+    await utimes(path.join(root, relative), when, when);
+  }
+
+  it('removes sessions idle longer than the limit and keeps fresh ones', async () => {
+    const stale = await store.createUpload();
+    const fresh = await store.createUpload();
+    await store.appendUpload(stale, source('old'));
+    await store.appendUpload(fresh, source('new'));
+    await setMtime(`uploads/${stale}/data`, NOW - 3 * HOUR);
+    await setMtime(`uploads/${fresh}/data`, NOW - 10 * 60 * 1000);
+
+    expect(await store.purgeStale(HOUR, NOW)).toBe(1);
+    await expectRejection(store.uploadSize(stale), BlobUploadUnknownError);
+    expect(await store.uploadSize(fresh)).toBe(3);
+    expect(await filesUnder('uploads')).toEqual([`uploads/${fresh}/data`]);
+    const d = digest('newer');
+    await store.appendUpload(fresh, source('er'), { start: 3 });
+    expect((await store.completeUpload(fresh, d)).size).toBe(5);
+  });
+
+  it('judges idleness by the time given, not the clock', async () => {
+    const id = await store.createUpload();
+    await setMtime(`uploads/${id}/data`, NOW);
+    expect(await store.purgeStale(HOUR, NOW + HOUR / 2)).toBe(0);
+    expect(await store.uploadSize(id)).toBe(0);
+    expect(await store.purgeStale(HOUR, NOW + 2 * HOUR)).toBe(1);
+    await expectRejection(store.uploadSize(id), BlobUploadUnknownError);
+  });
+
+  it('removes stale staging files left by a crash and keeps fresh ones', async () => {
+    await mkdir(path.join(root, 'staging'), { recursive: true });
+    const oldStaging = 'staging/11111111-1111-1111-1111-111111111111';
+    const newStaging = 'staging/22222222-2222-2222-2222-222222222222';
+    await writeFile(path.join(root, oldStaging), 'half a blob');
+    await writeFile(path.join(root, newStaging), 'a blob being written');
+    await setMtime(oldStaging, NOW - 5 * HOUR);
+    await setMtime(newStaging, NOW - 60 * 1000);
+
+    expect(await store.purgeStale(HOUR, NOW)).toBe(1);
+    expect(await filesUnder('staging')).toEqual([newStaging]);
+  });
+
+  it('removes a session folder whose data file is missing', async () => {
+    const id = '33333333-3333-3333-3333-333333333333';
+    await mkdir(path.join(root, 'uploads', id), { recursive: true });
+    expect(await store.purgeStale(HOUR, NOW)).toBe(1);
+    expect(await readdir(path.join(root, 'uploads'))).toEqual([]);
+  });
+
+  it('leaves entries that are not upload ids, and blobs, alone', async () => {
+    const d = digest('a blob');
+    await store.put(d, source('a blob'));
+    await setMtime(`blobs/sha256/${d.encoded.slice(0, 2)}/${d.encoded}`, NOW - 100 * HOUR);
+    await mkdir(path.join(root, 'uploads', 'not-an-id'), { recursive: true });
+    await writeFile(path.join(root, 'uploads', 'not-an-id', 'data'), 'x');
+    await setMtime('uploads/not-an-id/data', NOW - 100 * HOUR);
+
+    expect(await store.purgeStale(HOUR, NOW)).toBe(0);
+    expect(await filesUnder('uploads')).toEqual(['uploads/not-an-id/data']);
+    expect((await readBlob(d)).toString()).toBe('a blob');
+  });
+
+  it('removes nothing from an empty store', async () => {
+    expect(await store.purgeStale(HOUR, NOW)).toBe(0);
+  });
+});

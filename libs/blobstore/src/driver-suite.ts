@@ -1,0 +1,440 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PathNotFoundError, type StorageDriver } from './driver.js';
+
+/**
+ * The shared StorageDriver test suite (STYLE.md §7; Distribution's driver/testsuites): every
+ * driver registers it from its own `*.test.ts`, with a factory giving a fresh, empty driver and a
+ * cleanup. Each test checks one clause of the contract in driver.ts and cites it.
+ *
+ *   describeStorageDriverSuite('filesystem', async () => { ...; return { driver, cleanup } });
+ */
+export function describeStorageDriverSuite(
+  name: string,
+  createDriver: () => Promise<{ driver: StorageDriver; cleanup(): Promise<void> }>,
+): void {
+  describe(`StorageDriver contract: ${name}`, () => {
+    let driver: StorageDriver;
+    let cleanup: (() => Promise<void>) | undefined;
+
+    beforeEach(async () => {
+      const created = await createDriver();
+      driver = created.driver;
+      cleanup = () => created.cleanup();
+    });
+
+    afterEach(async () => {
+      await cleanup?.();
+      cleanup = undefined;
+    });
+
+    describe('stat', () => {
+      // driver.ts stat: "throws PathNotFoundError when nothing is at path".
+      it('throws PathNotFoundError for a missing path, naming the path', async () => {
+        const err = await driver.stat('missing/file').catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(PathNotFoundError);
+        expect((err as PathNotFoundError).path).toBe('missing/file');
+      });
+
+      it('throws PathNotFoundError below a file', async () => {
+        await driver.putContent('a/file', 'x');
+        await expect(driver.stat('a/file/child')).rejects.toBeInstanceOf(PathNotFoundError);
+      });
+
+      // driver.ts stat: "Size and modification time".
+      it('gives the size and a valid modification time of a file', async () => {
+        await driver.putContent('a/b/file', new Uint8Array(1234));
+        const info = await driver.stat('a/b/file');
+        expect(info.size).toBe(1234);
+        expect(info.isDirectory).toBe(false);
+        expect(info.modifiedAt).toBeInstanceOf(Date);
+        expect(Number.isNaN(info.modifiedAt.getTime())).toBe(false);
+      });
+
+      it('gives size 0 for an empty file', async () => {
+        await driver.putContent('empty', new Uint8Array(0));
+        expect((await driver.stat('empty')).size).toBe(0);
+      });
+    });
+
+    describe('putContent / getContent', () => {
+      // driver.ts putContent/getContent: small whole-file writes, parent folders created.
+      it('round-trips bytes and strings, creating parent folders', async () => {
+        const bytes = allByteValues();
+        await driver.putContent('deep/er/still/bytes', bytes);
+        await driver.putContent('text', 'héllo wörld');
+        expect(Buffer.compare(await driver.getContent('deep/er/still/bytes'), bytes)).toBe(0);
+        expect((await driver.getContent('text')).toString('utf8')).toBe('héllo wörld');
+        expect((await driver.stat('deep/er/still')).isDirectory).toBe(true);
+      });
+
+      it('round-trips an empty file', async () => {
+        await driver.putContent('e', '');
+        expect((await driver.getContent('e')).length).toBe(0);
+      });
+
+      it('replaces existing content entirely, longer or shorter', async () => {
+        await driver.putContent('f', 'a much longer first version');
+        await driver.putContent('f', 'short');
+        expect((await driver.getContent('f')).toString()).toBe('short');
+        await driver.putContent('f', 'and a longer one again');
+        expect((await driver.getContent('f')).toString()).toBe('and a longer one again');
+      });
+
+      // driver.ts putContent: "atomic (replace-by-rename)": no temporary files remain beside it.
+      it('leaves nothing but the file in its folder', async () => {
+        await driver.putContent('dir/state', 'one');
+        await driver.putContent('dir/state', 'two');
+        expect(await driver.list('dir')).toEqual(['state']);
+      });
+
+      // driver.ts putContent: atomic: concurrent writers leave one whole version, never a mix.
+      it('leaves one whole version after concurrent writes to the same path', async () => {
+        const versions = Array.from({ length: 8 }, (_, i) => Buffer.alloc(64 * 1024, i + 1));
+        await Promise.all(versions.map((v) => driver.putContent('race/state', v)));
+        const content = await driver.getContent('race/state');
+        expect(versions.some((v) => Buffer.compare(v, content) === 0)).toBe(true);
+        expect(await driver.list('race')).toEqual(['state']);
+      });
+
+      // driver.ts putContent: a reader sees old bytes or new, never a mix.
+      it('lets a reader opened before a replace read one whole version', async () => {
+        const before = Buffer.alloc(512 * 1024, 1);
+        const after = Buffer.alloc(512 * 1024, 2);
+        await driver.putContent('swap', before);
+        const reader = await driver.reader('swap');
+        await driver.putContent('swap', after);
+        const read = await readAll(reader);
+        expect(Buffer.compare(read, before) === 0 || Buffer.compare(read, after) === 0).toBe(true);
+      });
+
+      it('throws PathNotFoundError from getContent for a missing path', async () => {
+        await expect(driver.getContent('nope')).rejects.toBeInstanceOf(PathNotFoundError);
+      });
+    });
+
+    describe('reader', () => {
+      const content = Buffer.from('0123456789abcdefghij');
+
+      // driver.ts reader: "A stream of the bytes from start (inclusive) to end (inclusive, default: the last byte)".
+      it('reads the whole file without a range', async () => {
+        await driver.putContent('r', content);
+        expect((await readAll(await driver.reader('r'))).toString()).toBe(content.toString());
+      });
+
+      it('reads an inclusive range', async () => {
+        await driver.putContent('r', content);
+        expect((await readAll(await driver.reader('r', { start: 2, end: 5 }))).toString()).toBe('2345');
+        expect((await readAll(await driver.reader('r', { start: 0, end: 0 }))).toString()).toBe('0');
+        expect((await readAll(await driver.reader('r', { start: 19, end: 19 }))).toString()).toBe('j');
+        expect((await readAll(await driver.reader('r', { start: 0, end: 19 }))).toString()).toBe(content.toString());
+      });
+
+      it('reads from start to the last byte when end is absent', async () => {
+        await driver.putContent('r', content);
+        expect((await readAll(await driver.reader('r', { start: 10 }))).toString()).toBe('abcdefghij');
+        expect((await readAll(await driver.reader('r', { start: 0 }))).toString()).toBe(content.toString());
+      });
+
+      it('reads a range of a large file exactly', async () => {
+        const big = randomBytes(3 * 1024 * 1024 + 17);
+        await driver.putContent('big', big);
+        const start = 1024 * 1024 - 3;
+        const end = 2 * 1024 * 1024 + 5;
+        expect(Buffer.compare(await readAll(await driver.reader('big', { start, end })), big.subarray(start, end + 1))).toBe(0);
+        expect(sha256(await readAll(await driver.reader('big')))).toBe(sha256(big));
+      });
+
+      it('reads an empty file as no bytes', async () => {
+        await driver.putContent('empty', new Uint8Array(0));
+        expect((await readAll(await driver.reader('empty'))).length).toBe(0);
+      });
+
+      // driver.ts reader: "Throws PathNotFoundError" (from reader(), not as a later stream error).
+      it('throws PathNotFoundError for a missing path', async () => {
+        await expect(driver.reader('missing')).rejects.toBeInstanceOf(PathNotFoundError);
+      });
+
+      // driver.ts reader: "A reader opened before a delete keeps reading the old bytes to the end".
+      it('lets a reader opened before a delete read all bytes', async () => {
+        const big = randomBytes(2 * 1024 * 1024 + 1);
+        await driver.putContent('doomed', big);
+        const reader = await driver.reader('doomed');
+        await driver.delete('doomed');
+        await expect(driver.stat('doomed')).rejects.toBeInstanceOf(PathNotFoundError);
+        expect(sha256(await readAll(reader))).toBe(sha256(big));
+      });
+
+      it('lets a reader that has started read all bytes after a delete', async () => {
+        const big = randomBytes(2 * 1024 * 1024 + 1);
+        await driver.putContent('doomed', big);
+        const reader = await driver.reader('doomed');
+        const first = await readSome(reader);
+        expect(first.length).toBeGreaterThan(0);
+        await driver.delete('doomed');
+        const rest = await readAll(reader);
+        expect(sha256(Buffer.concat([first, rest]))).toBe(sha256(big));
+      });
+
+      // A client that goes away mid-pull: the reader is destroyed and the file is unharmed.
+      // (A loop of destroy-then-reopen also exposes descriptor double-closes; fs-driver.test.ts
+      // checks that deterministically.)
+      it('can be destroyed part-way, leaving the file whole for later readers', async () => {
+        const big = randomBytes(1024 * 1024);
+        await driver.putContent('f', big);
+        const reader = await driver.reader('f');
+        expect((await readSome(reader)).length).toBeGreaterThan(0);
+        reader.destroy();
+        await new Promise<void>((resolve) => (reader.closed ? resolve() : reader.once('close', () => resolve())));
+        expect((await driver.stat('f')).size).toBe(big.length);
+        expect(sha256(await readAll(await driver.reader('f')))).toBe(sha256(big));
+      });
+    });
+
+    describe('writer', () => {
+      // driver.ts writer: "creating parent folders".
+      it('writes a new file, creating parent folders', async () => {
+        await writeAll(await driver.writer('w/x/y/z', { append: false }), ['hello ', 'world']);
+        expect((await driver.getContent('w/x/y/z')).toString()).toBe('hello world');
+        expect((await driver.stat('w/x/y/z')).size).toBe(11);
+      });
+
+      // driver.ts writer: without append, the write replaces what is there.
+      it('overwrites an existing longer file without append', async () => {
+        await driver.putContent('w', 'a long existing content');
+        await writeAll(await driver.writer('w', { append: false }), ['new']);
+        expect((await driver.getContent('w')).toString()).toBe('new');
+      });
+
+      // driver.ts writer: "with append the bytes go after any already there".
+      it('appends after existing bytes with append', async () => {
+        await writeAll(await driver.writer('log', { append: true }), ['one,']);
+        await writeAll(await driver.writer('log', { append: true }), ['two,']);
+        await writeAll(await driver.writer('log', { append: true }), ['three']);
+        expect((await driver.getContent('log')).toString()).toBe('one,two,three');
+      });
+
+      it('creates the file (and its folders) when appending to nothing', async () => {
+        await writeAll(await driver.writer('new/dir/appended', { append: true }), ['x']);
+        expect((await driver.getContent('new/dir/appended')).toString()).toBe('x');
+      });
+
+      it('streams many chunks of binary data intact', async () => {
+        const chunks = Array.from({ length: 40 }, () => randomBytes(64 * 1024 + 3));
+        await writeAll(await driver.writer('stream', { append: false }), chunks);
+        const expected = Buffer.concat(chunks);
+        expect((await driver.stat('stream')).size).toBe(expected.length);
+        expect(sha256(await readAll(await driver.reader('stream')))).toBe(sha256(expected));
+      });
+
+      it('writes an empty file when ended without data', async () => {
+        await writeAll(await driver.writer('nothing', { append: false }), []);
+        expect((await driver.stat('nothing')).size).toBe(0);
+      });
+    });
+
+    describe('truncate', () => {
+      // driver.ts truncate: "Cuts the file at path to size bytes".
+      it('cuts a file to the given size', async () => {
+        await driver.putContent('t', '0123456789');
+        await driver.truncate('t', 4);
+        expect((await driver.getContent('t')).toString()).toBe('0123');
+        await driver.truncate('t', 0);
+        expect((await driver.stat('t')).size).toBe(0);
+      });
+
+      it('keeps a file cut to its own size unchanged', async () => {
+        await driver.putContent('t', 'abc');
+        await driver.truncate('t', 3);
+        expect((await driver.getContent('t')).toString()).toBe('abc');
+      });
+
+      it('lets appends continue after the cut', async () => {
+        await writeAll(await driver.writer('t', { append: true }), ['good', 'bad']);
+        await driver.truncate('t', 4);
+        await writeAll(await driver.writer('t', { append: true }), ['more']);
+        expect((await driver.getContent('t')).toString()).toBe('goodmore');
+      });
+
+      it('throws PathNotFoundError for a missing path', async () => {
+        await expect(driver.truncate('missing', 0)).rejects.toBeInstanceOf(PathNotFoundError);
+      });
+    });
+
+    describe('move', () => {
+      // driver.ts move: "Moves source to destination ... Creates the destination's parent folders."
+      it('moves a file, creating the destination folders', async () => {
+        await driver.putContent('src/file', 'payload');
+        await driver.move('src/file', 'dst/deep/file');
+        expect((await driver.getContent('dst/deep/file')).toString()).toBe('payload');
+        await expect(driver.stat('src/file')).rejects.toBeInstanceOf(PathNotFoundError);
+        expect(await driver.list('src')).toEqual([]);
+      });
+
+      // driver.ts move: "replacing what is there".
+      it('replaces an existing destination', async () => {
+        await driver.putContent('a', 'new bytes');
+        await driver.putContent('b', 'old bytes that are longer');
+        await driver.move('a', 'b');
+        expect((await driver.getContent('b')).toString()).toBe('new bytes');
+        await expect(driver.stat('a')).rejects.toBeInstanceOf(PathNotFoundError);
+      });
+
+      // driver.ts move: "a reader sees the old bytes or the new, never a mix".
+      it('lets a reader opened before a replacing move read one whole version', async () => {
+        const oldBytes = Buffer.alloc(1024 * 1024, 0xaa);
+        const newBytes = Buffer.alloc(1024 * 1024, 0xbb);
+        await driver.putContent('target', oldBytes);
+        await driver.putContent('incoming', newBytes);
+        const reader = await driver.reader('target');
+        await driver.move('incoming', 'target');
+        const read = await readAll(reader);
+        expect(Buffer.compare(read, oldBytes) === 0 || Buffer.compare(read, newBytes) === 0).toBe(true);
+        expect(Buffer.compare(await driver.getContent('target'), newBytes)).toBe(0);
+      });
+
+      it('throws PathNotFoundError for a missing source and leaves the destination alone', async () => {
+        await driver.putContent('dest', 'kept');
+        const err = await driver.move('missing', 'dest').catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(PathNotFoundError);
+        expect((err as PathNotFoundError).path).toBe('missing');
+        expect((await driver.getContent('dest')).toString()).toBe('kept');
+      });
+    });
+
+    describe('delete', () => {
+      // driver.ts delete: "Removes a file or a whole folder".
+      it('removes a file and leaves its siblings', async () => {
+        await driver.putContent('d/one', '1');
+        await driver.putContent('d/two', '2');
+        await driver.delete('d/one');
+        await expect(driver.stat('d/one')).rejects.toBeInstanceOf(PathNotFoundError);
+        expect((await driver.getContent('d/two')).toString()).toBe('2');
+        expect(await driver.list('d')).toEqual(['two']);
+      });
+
+      it('removes a whole folder tree', async () => {
+        await driver.putContent('tree/a', 'a');
+        await driver.putContent('tree/sub/b', 'b');
+        await driver.putContent('tree/sub/deeper/c', 'c');
+        await driver.putContent('other', 'o');
+        await driver.delete('tree');
+        await expect(driver.stat('tree')).rejects.toBeInstanceOf(PathNotFoundError);
+        await expect(driver.stat('tree/sub/deeper/c')).rejects.toBeInstanceOf(PathNotFoundError);
+        expect(await driver.list('tree')).toEqual([]);
+        expect((await driver.getContent('other')).toString()).toBe('o');
+      });
+
+      it('does not treat a path as a prefix of its siblings', async () => {
+        await driver.putContent('dir/ab', '1');
+        await driver.putContent('dir/abc', '2');
+        await driver.delete('dir/ab');
+        expect((await driver.getContent('dir/abc')).toString()).toBe('2');
+      });
+
+      // driver.ts delete: "succeeds when nothing is there".
+      it('succeeds when nothing is there', async () => {
+        await expect(driver.delete('nothing/here')).resolves.toBeUndefined();
+        await driver.delete('nothing/here');
+      });
+    });
+
+    describe('list', () => {
+      // driver.ts list: "Names of the direct children of a folder".
+      it('lists the direct children, files and folders, by name', async () => {
+        await driver.putContent('l/a', '1');
+        await driver.putContent('l/b', '2');
+        await driver.putContent('l/sub/c', '3');
+        await driver.putContent('l/sub/deeper/d', '4');
+        expect((await driver.list('l')).sort()).toEqual(['a', 'b', 'sub']);
+        expect((await driver.list('l/sub')).sort()).toEqual(['c', 'deeper']);
+      });
+
+      // driver.ts list: "empty when the folder does not exist".
+      it('is empty for a missing folder', async () => {
+        expect(await driver.list('no/such/folder')).toEqual([]);
+      });
+
+      it('is empty for a folder emptied by deletes', async () => {
+        await driver.putContent('e/x', '1');
+        await driver.delete('e/x');
+        expect(await driver.list('e')).toEqual([]);
+      });
+    });
+
+    describe('paths escaping the root', () => {
+      // driver.ts: "slash-separated paths relative to the driver's root"; a path that leaves it is refused.
+      const escaping = ['../x', 'a/../../x', '../../../../../../../../tmp/x'];
+
+      it.each(escaping)('refuses writes to %j', async (path) => {
+        await expect(driver.putContent(path, 'x')).rejects.toThrow();
+        await expect(driver.writer(path, { append: false })).rejects.toThrow();
+        await expect(driver.writer(path, { append: true })).rejects.toThrow();
+      });
+
+      it.each(escaping)('refuses reads of %j with an error other than PathNotFoundError', async (path) => {
+        const attempts: Array<() => Promise<unknown>> = [
+          () => driver.stat(path),
+          () => driver.getContent(path),
+          () => driver.reader(path),
+          () => driver.list(path),
+        ];
+        for (const attempt of attempts) {
+          const err = await attempt().then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err).toBeInstanceOf(Error);
+          expect(err).not.toBeInstanceOf(PathNotFoundError);
+        }
+      });
+
+      it.each(escaping)('refuses delete, truncate and move involving %j', async (path) => {
+        await driver.putContent('inside', 'x');
+        await expect(driver.delete(path)).rejects.toThrow();
+        await expect(driver.truncate(path, 0)).rejects.toThrow();
+        await expect(driver.move('inside', path)).rejects.toThrow();
+        await expect(driver.move(path, 'inside')).rejects.toThrow();
+        expect((await driver.getContent('inside')).toString()).toBe('x');
+      });
+    });
+  });
+}
+
+/** All of a stream's bytes. */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/** The first chunk a stream yields, leaving the rest unread (the stream stays open). */
+async function readSome(stream: Readable): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    stream.once('error', reject);
+    stream.once('readable', () => {
+      const chunk = stream.read() as Buffer | null;
+      stream.off('error', reject);
+      resolve(chunk ?? Buffer.alloc(0));
+    });
+  });
+}
+
+/** Writes the chunks, ends the stream and waits for 'close' (when the contract says bytes are durable). */
+async function writeAll(stream: Writable, chunks: Array<string | Uint8Array>): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    stream.once('error', reject);
+    stream.once('close', () => resolve());
+    for (const chunk of chunks) stream.write(chunk);
+    stream.end();
+  });
+}
+
+function allByteValues(): Buffer {
+  return Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256));
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
