@@ -24,11 +24,14 @@ export class BlobMetadataStore {
     return row.size === null ? { repositoryId: row.repository_id } : { repositoryId: row.repository_id, found: { size: row.size } };
   }
 
-  /** Size of a blob the region holds, whichever repository linked it (for cross-repository mounts). */
-  async findAnywhere(digest: string): Promise<{ size: number } | undefined> {
+  /**
+   * Size of a blob some repository of the region still links (for a mount without `from`).
+   * A blob unlinked everywhere is not found, even while its bytes await garbage collection.
+   */
+  async findLinkedAnywhere(digest: string): Promise<{ size: number } | undefined> {
     const result = await this.db.query<{ size: number }>({
-      name: 'blob-find-anywhere',
-      text: 'SELECT size FROM blobs WHERE digest = $1',
+      name: 'blob-find-linked-anywhere',
+      text: 'SELECT size FROM repository_blobs WHERE digest = $1 LIMIT 1',
       values: [digest],
     });
     return result.rows[0];

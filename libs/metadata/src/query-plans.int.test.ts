@@ -60,7 +60,7 @@ describe('query plans of the pull path and of paging', () => {
     await stores.manifests.findByTag('plan/repo1', 'latest');
     await stores.manifests.findByDigest('plan/repo1', digest);
     await stores.blobs.findInRepository('plan/repo1', digest);
-    await stores.blobs.findAnywhere(digest);
+    await stores.blobs.findLinkedAnywhere(digest);
     await stores.blobs.missingFromRepository(1, [digest, `sha256:${'b'.repeat(64)}`]);
     await stores.manifests.missingFromRepository(1, [digest]);
     await stores.manifests.referrers(1, digest, 'application/example');

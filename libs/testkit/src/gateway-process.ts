@@ -63,7 +63,8 @@ export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<
     pid: child.pid!,
     child,
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode;
+      // Already gone (exited, or killed by a signal): there is no exit event left to wait for.
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
       const [code] = (await once(child, 'exit')) as [number | null];
       return code;

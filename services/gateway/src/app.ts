@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import http from 'node:http';
@@ -100,14 +100,27 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
 /**
  * The upload-state secret shared by every gateway of a region that shares the data directory:
  * created once, never random per process (a random one breaks uploads behind a load balancer).
+ * It is written whole to a temporary file and then hard-linked into place, which fails if the
+ * name exists: concurrent starts agree on one secret, and nobody ever reads a half-written one.
  */
 async function regionUploadSecret(dataDir: string): Promise<string> {
   const file = path.join(dataDir, 'upload-secret');
-  try {
-    return (await readFile(file, 'utf8')).trim();
-  } catch {
-    const secret = randomBytes(32).toString('base64url');
-    await writeFile(file, secret, { mode: 0o600, flag: 'wx' }).catch(() => undefined);
-    return (await readFile(file, 'utf8')).trim();
+  const existing = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (existing === undefined) {
+    const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(temporary, randomBytes(32).toString('base64url'), { mode: 0o600 });
+    await link(temporary, file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    await unlink(temporary);
   }
+  const secret = (await readFile(file, 'utf8')).trim();
+  if (secret.length < 32) {
+    // An empty or short key would make upload URLs forgeable: refuse to start instead.
+    throw new Error(`${file} holds no usable upload secret (fewer than 32 characters); remove it or set MERIDIAN_UPLOAD_SECRET`);
+  }
+  return secret;
 }

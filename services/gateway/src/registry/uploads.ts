@@ -58,6 +58,8 @@ export class UploadService {
    * POST with `?mount=&from=`: links a blob the region already holds. Without `from`, any
    * repository of the region may be the source (distribution-spec v1.1 allows the registry to
    * choose). Returns undefined when the blob cannot be mounted: the caller opens a session.
+   * When identity lands, the access guard must limit a `from`-less mount to repositories the
+   * caller may pull, or knowing a digest would be enough to read it.
    */
   async mount(repository: string, digestText: string, from: string | undefined): Promise<StoredBlob | undefined> {
     assertRepositoryName(repository);
@@ -67,7 +69,7 @@ export class UploadService {
       if (!isValidName(from)) return undefined;
       size = (await this.metadata.blobs.findInRepository(from, digest.value)).found?.size;
     } else {
-      size = (await this.metadata.blobs.findAnywhere(digest.value))?.size;
+      size = (await this.metadata.blobs.findLinkedAnywhere(digest.value))?.size;
     }
     if (size === undefined || !(await this.store.stat(digest))) return undefined;
     const blob = { digest: digest.value, size };

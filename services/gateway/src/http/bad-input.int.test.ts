@@ -1,0 +1,542 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { errorCodes, sha256, type OciTestClient } from '@meridian/testkit';
+import { startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+
+/**
+ * Hostile and broken clients: bodies cut short, clients vanishing mid-upload, path tricks in
+ * names, digests and upload ids, lying Content-Range headers and uploads racing to one digest.
+ * After every scenario the store on disk is walked: every file under blobs/ must hash to its own
+ * name (only verified content is ever stored), staging/ must be empty and nothing may exist
+ * outside the layout paths.ts documents.
+ */
+let harness: TestGateway;
+let client: OciTestClient;
+let storeRoot: string;
+
+beforeAll(async () => {
+  harness = await startTestGateway();
+  client = harness.client;
+  storeRoot = path.join(harness.config.dataDir, 'store');
+});
+afterAll(async () => harness?.close());
+afterEach(async () => {
+  await expectStoreConsistent();
+});
+
+const OCTET = 'application/octet-stream';
+const MiB = 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// The store on disk
+
+/** Paths of every file under `root`, relative to it, slash-separated. */
+async function walk(root: string, prefix = ''): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(path.join(root, prefix), { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const files: string[] = [];
+  for (const entry of entries) {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) files.push(...(await walk(root, relative)));
+    else files.push(relative);
+  }
+  return files;
+}
+
+async function hashFile(file: string, algorithm: string): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function stagingFiles(): Promise<string[]> {
+  return walk(path.join(storeRoot, 'staging'));
+}
+
+/** Files of an upload session's folder (relative to it). */
+async function uploadFiles(id: string): Promise<string[]> {
+  return walk(path.join(storeRoot, 'uploads', id));
+}
+
+async function fileSize(file: string): Promise<number | undefined> {
+  return stat(file).then(
+    (info) => info.size,
+    () => undefined,
+  );
+}
+
+/** Digests of the blobs in the store. */
+async function storedBlobs(): Promise<string[]> {
+  return (await walk(path.join(storeRoot, 'blobs'))).map((file) => {
+    const [algorithm, , encoded] = file.split('/');
+    return `${algorithm}:${encoded}`;
+  });
+}
+
+/**
+ * The invariant of the store (libs/blobstore/src/paths.ts): blobs/<alg>/<2 hex>/<hex> holding
+ * exactly the bytes of that digest, uploads/<uuid>/data, and nothing left in staging/ once no
+ * request is running. Nothing else in the data directory but the store and the upload secret.
+ */
+async function expectStoreConsistent(): Promise<void> {
+  expect(await eventually(async () => (await stagingFiles()).length === 0), `staging/ still holds ${(await stagingFiles()).join(', ')}`).toBe(true);
+  for (const file of await walk(storeRoot)) {
+    const parts = file.split('/');
+    if (parts[0] === 'blobs') {
+      const [, algorithm, prefix, encoded] = parts as [string, string, string, string];
+      expect(parts, file).toHaveLength(4);
+      expect(['sha256', 'sha512'], file).toContain(algorithm);
+      expect(encoded, file).toMatch(algorithm === 'sha256' ? /^[a-f0-9]{64}$/ : /^[a-f0-9]{128}$/);
+      expect(prefix, file).toBe(encoded.slice(0, 2));
+      expect(await hashFile(path.join(storeRoot, file), algorithm), `${file} does not hold the bytes of its digest`).toBe(encoded);
+    } else if (parts[0] === 'uploads') {
+      expect(parts, file).toHaveLength(3);
+      expect(parts[1], file).toMatch(/^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/);
+      expect(parts[2], file).toBe('data');
+    } else {
+      expect.fail(`unexpected file in the store: ${file}`);
+    }
+  }
+  const top = (await readdir(harness.config.dataDir)).filter((name) => name !== 'upload-secret');
+  expect(top).toEqual(['store']);
+  for (const name of await readdir(storeRoot)) expect(['blobs', 'uploads', 'staging']).toContain(name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw HTTP, for what fetch would not send
+
+function gatewayAddress(): { host: string; port: number } {
+  const url = new URL(harness.url);
+  return { host: url.hostname, port: Number(url.port) };
+}
+
+interface RawConnection {
+  socket: net.Socket;
+  /** Everything the server sent, once the connection has closed. */
+  closed: Promise<string>;
+  write(data: string | Buffer): Promise<void>;
+}
+
+async function rawConnect(): Promise<RawConnection> {
+  const { host, port } = gatewayAddress();
+  const socket = net.connect(port, host);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  const closed = new Promise<string>((resolve) => {
+    socket.on('error', () => undefined);
+    socket.once('close', () => resolve(received));
+  });
+  // Never leave a test hanging on a server that keeps the connection open.
+  const guard = setTimeout(() => socket.destroy(), 15_000);
+  void closed.then(() => clearTimeout(guard));
+  return {
+    socket,
+    closed,
+    write: (data) =>
+      new Promise<void>((resolve, reject) => {
+        socket.write(data, (err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
+
+function requestHead(method: string, target: string, headers: Record<string, string | number>): string {
+  const { host, port } = gatewayAddress();
+  const lines = [`${method} ${target} HTTP/1.1`, `Host: ${host}:${port}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/** A request with a raw (unnormalised) path, as a hostile client sends it. */
+function rawRequest(method: string, target: string, body?: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+  const { host, port } = gatewayAddress();
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host, port, method, path: target, agent: false, headers: body ? { 'Content-Type': OCTET, 'Content-Length': body.length } : {} },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function codesOf(text: string): string[] {
+  return (JSON.parse(text) as { errors: Array<{ code: string }> }).errors.map((e) => e.code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upload helpers
+
+interface Session {
+  location: string;
+  id: string;
+}
+
+async function startUpload(name: string): Promise<Session> {
+  const response = await client.fetch(client.url('blob-upload', { name }), { method: 'POST' });
+  expect(response.status).toBe(202);
+  return { location: response.headers.get('location')!, id: response.headers.get('docker-upload-uuid')! };
+}
+
+async function patch(session: Session, chunk: Buffer, range?: string): Promise<Response> {
+  return client.fetch(session.location, {
+    method: 'PATCH',
+    headers: { 'Content-Type': OCTET, ...(range ? { 'Content-Range': range } : {}) },
+    body: chunk as BodyInit,
+  });
+}
+
+/** The session's size as GET status reports it (Range is the last byte held, inclusive). */
+async function sessionSize(session: Session): Promise<number> {
+  const response = await client.fetch(session.location);
+  expect(response.status).toBe(204);
+  const range = response.headers.get('range')!;
+  const end = Number(/^0-(\d+)$/.exec(range)?.[1]);
+  // "0-0" is both an empty session and one byte; the file tells them apart.
+  return end === 0 ? ((await fileSize(path.join(storeRoot, 'uploads', session.id, 'data'))) ?? 0) : end + 1;
+}
+
+function withDigest(location: string, digest: string): string {
+  return `${location}&digest=${digest}`;
+}
+
+async function expectBlobAbsent(name: string, digest: string): Promise<void> {
+  const head = await client.fetch(client.url('blob', { name, digest }), { method: 'HEAD' });
+  expect(head.status, `${digest} in ${name}`).toBe(404);
+  expect(await storedBlobs()).not.toContain(digest);
+}
+
+/** Writes `total` bytes as chunked transfer encoding, in pieces, honouring back-pressure. */
+async function writeChunked(connection: RawConnection, total: number, piece = 64 * 1024): Promise<Buffer> {
+  const hash = createHash('sha256');
+  let sent = 0;
+  while (sent < total) {
+    const bytes = randomBytes(Math.min(piece, total - sent));
+    hash.update(bytes);
+    await connection.write(Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, Buffer.from('\r\n')]));
+    sent += bytes.length;
+  }
+  return hash.digest();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('bodies cut short', () => {
+  it('a monolithic POST ?digest= whose body stops at 500 of 1000 declared bytes stores nothing and leaves no staging file ("Pushing a blob monolithically")', async () => {
+    const intended = randomBytes(1000);
+    // The digest of the bytes meant to come, and one that matches neither them nor what came.
+    for (const digest of [sha256(intended), sha256(randomBytes(8))]) {
+      const connection = await rawConnect();
+      await connection.write(
+        requestHead('POST', `/v2/cut/mono/blobs/uploads/?digest=${digest}`, { 'Content-Type': OCTET, 'Content-Length': 1000 }),
+      );
+      await connection.write(intended.subarray(0, 500));
+      // The gateway is mid-write: the 500 bytes are in a staging file.
+      expect(await eventually(async () => (await stagingFiles()).length === 1)).toBe(true);
+      expect(await eventually(async () => (await fileSize(path.join(storeRoot, 'staging', (await stagingFiles())[0] ?? 'none'))) === 500)).toBe(true);
+      connection.socket.end();
+      await connection.closed;
+
+      expect(await eventually(async () => (await stagingFiles()).length === 0), 'the staging file is removed').toBe(true);
+      await expectBlobAbsent('cut/mono', digest);
+      await expectBlobAbsent('cut/mono', sha256(intended.subarray(0, 500)));
+    }
+  });
+
+  it('a PATCH whose body stops at 500 of 1000 declared bytes leaves the session at its size, and it can go on ("Pushing a blob in chunks")', async () => {
+    const first = randomBytes(100);
+    const session = await startUpload('cut/chunked');
+    expect((await patch(session, first, '0-99')).status).toBe(202);
+    const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
+
+    const attempts: Array<Record<string, string | number>> = [
+      { 'Content-Type': OCTET, 'Content-Length': 1000, 'Content-Range': '100-1099' },
+      { 'Content-Type': OCTET, 'Content-Length': 1000 },
+    ];
+    for (const headers of attempts) {
+      const connection = await rawConnect();
+      await connection.write(requestHead('PATCH', session.location, headers));
+      await connection.write(randomBytes(500));
+      expect(await eventually(async () => (await fileSize(dataFile)) === 600), 'the chunk reaches the session file').toBe(true);
+      connection.socket.end();
+      await connection.closed;
+
+      expect(await eventually(async () => (await fileSize(dataFile)) === 100), 'the partial chunk is cut off again').toBe(true);
+      expect(await sessionSize(session)).toBe(100);
+      expect(await uploadFiles(session.id)).toEqual(['data']);
+    }
+
+    // The session's running hash was not polluted by the lost bytes.
+    const second = randomBytes(900);
+    expect((await patch(session, second, '100-999')).status).toBe(202);
+    const whole = Buffer.concat([first, second]);
+    const put = await client.fetch(withDigest(session.location, sha256(whole)), { method: 'PUT' });
+    expect(put.status).toBe(201);
+    const get = await client.fetch(client.url('blob', { name: 'cut/chunked', digest: sha256(whole) }));
+    expect(Buffer.from(await get.arrayBuffer()).equals(whole)).toBe(true);
+    expect(await uploadFiles(session.id)).toEqual([]);
+  });
+
+  it('a closing PUT whose last chunk stops at 500 of 1000 declared bytes stores nothing and leaves the session as it was ("Pushing a blob in chunks")', async () => {
+    const first = randomBytes(200);
+    const last = randomBytes(1000);
+    const whole = Buffer.concat([first, last]);
+    const session = await startUpload('cut/put');
+    expect((await patch(session, first, '0-199')).status).toBe(202);
+    const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
+
+    const connection = await rawConnect();
+    await connection.write(requestHead('PUT', withDigest(session.location, sha256(whole)), { 'Content-Type': OCTET, 'Content-Length': 1000, 'Content-Range': '200-1199' }));
+    await connection.write(last.subarray(0, 500));
+    expect(await eventually(async () => (await fileSize(dataFile)) === 700), 'the last chunk reaches the session file').toBe(true);
+    connection.socket.end();
+    await connection.closed;
+
+    expect(await eventually(async () => (await fileSize(dataFile)) === 200), 'the partial chunk is cut off again').toBe(true);
+    expect(await sessionSize(session)).toBe(200);
+    await expectBlobAbsent('cut/put', sha256(whole));
+
+    // The same PUT, whole this time, closes it.
+    const put = await client.fetch(withDigest(session.location, sha256(whole)), {
+      method: 'PUT',
+      headers: { 'Content-Type': OCTET, 'Content-Range': '200-1199' },
+      body: last as BodyInit,
+    });
+    expect(put.status).toBe(201);
+    const get = await client.fetch(client.url('blob', { name: 'cut/put', digest: sha256(whole) }));
+    expect(Buffer.from(await get.arrayBuffer()).equals(whole)).toBe(true);
+  });
+
+  it('a client that vanishes half-way through a 5 MiB chunked monolithic POST leaves nothing behind ("Pushing a blob monolithically")', async () => {
+    const digest = sha256(randomBytes(16)); // what the whole body would have been is unknowable here
+    const connection = await rawConnect();
+    await connection.write(requestHead('POST', `/v2/cut/vanish/blobs/uploads/?digest=${digest}`, { 'Content-Type': OCTET, 'Transfer-Encoding': 'chunked' }));
+    await writeChunked(connection, 5 * MiB);
+    // All of it reached the gateway's staging file; then the client is gone, without the last chunk.
+    expect(
+      await eventually(async () => {
+        const [file] = await stagingFiles();
+        return file !== undefined && (await fileSize(path.join(storeRoot, 'staging', file))) === 5 * MiB;
+      }, 15_000),
+    ).toBe(true);
+    connection.socket.destroy();
+    await connection.closed;
+
+    expect(await eventually(async () => (await stagingFiles()).length === 0), 'the staging file is removed').toBe(true);
+    await expectBlobAbsent('cut/vanish', digest);
+  });
+
+  it('a client that vanishes half-way through a 5 MiB streamed PATCH leaves the session as it was ("Pushing a blob in chunks")', async () => {
+    const first = randomBytes(4096);
+    const session = await startUpload('cut/vanish-chunked');
+    expect((await patch(session, first, '0-4095')).status).toBe(202);
+    const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
+
+    const connection = await rawConnect();
+    await connection.write(requestHead('PATCH', session.location, { 'Content-Type': OCTET, 'Transfer-Encoding': 'chunked' }));
+    await writeChunked(connection, 5 * MiB);
+    expect(await eventually(async () => (await fileSize(dataFile)) === 4096 + 5 * MiB, 15_000), 'the body reaches the session file').toBe(true);
+    connection.socket.destroy();
+    await connection.closed;
+
+    expect(await eventually(async () => (await fileSize(dataFile)) === 4096), 'the partial chunk is cut off again').toBe(true);
+    expect(await sessionSize(session)).toBe(4096);
+    expect(await uploadFiles(session.id)).toEqual(['data']);
+
+    const put = await client.fetch(withDigest(session.location, sha256(first)), { method: 'PUT' });
+    expect(put.status).toBe(201);
+    expect(await uploadFiles(session.id)).toEqual([]);
+  });
+});
+
+describe('path tricks', () => {
+  it('`..` and `%2F` in repository names are 400 NAME_INVALID (or 404 when no route matches) and create nothing ("Error codes", NAME_INVALID)', async () => {
+    const body = randomBytes(10);
+    const cases: Array<[method: string, target: string, body?: Buffer]> = [
+      ['POST', '/v2/../../etc/blobs/uploads/'],
+      ['POST', `/v2/../../etc/blobs/uploads/?digest=${sha256(body)}`, body],
+      ['POST', '/v2/a/../../etc/blobs/uploads/'],
+      ['POST', '/v2/..%2F..%2Fetc/blobs/uploads/'],
+      ['POST', '/v2/%2e%2e/%2e%2e/etc/blobs/uploads/'],
+      ['GET', '/v2/a%2Fb/manifests/latest'],
+      ['PUT', '/v2/a%2F..%2F..%2Fetc/manifests/latest', Buffer.from('{}')],
+      ['GET', '/v2/a/..%2F..%2Fetc/tags/list'],
+      ['GET', '/v2/a/../etc/tags/list'],
+      ['GET', `/v2/../blobs/${sha256(body)}`],
+      ['DELETE', `/v2/a/%2e%2e/blobs/${sha256(body)}`],
+      ['GET', '/v2/a\\..\\etc/tags/list'],
+      ['GET', '/v2/./a/tags/list'],
+    ];
+    for (const [method, target, payload] of cases) {
+      const response = await rawRequest(method, target, payload);
+      expect([400, 404], `${method} ${target}: ${response.status}`).toContain(response.status);
+      if (response.status === 400) expect(codesOf(response.text), `${method} ${target}`).toEqual(['NAME_INVALID']);
+    }
+    // The three named in the brief answer NAME_INVALID exactly.
+    for (const [method, target] of [
+      ['POST', '/v2/../../etc/blobs/uploads/'],
+      ['GET', '/v2/a%2Fb/manifests/latest'],
+      ['GET', '/v2/a/..%2F..%2Fetc/tags/list'],
+    ] as const) {
+      const response = await rawRequest(method, target);
+      expect(response.status, target).toBe(400);
+      expect(codesOf(response.text), target).toEqual(['NAME_INVALID']);
+    }
+
+    const catalog = (await (await client.fetch('/v2/_catalog')).json()) as { repositories: string[] };
+    for (const name of catalog.repositories) expect(name).toMatch(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/);
+    expect(await walk(storeRoot)).not.toContainEqual(expect.stringContaining('etc'));
+    expect(existsSync(path.join(harness.config.dataDir, '..', 'etc'))).toBe(false);
+  });
+
+  it('path tricks in digests and upload ids are DIGEST_INVALID / BLOB_UPLOAD_UNKNOWN and reach no file ("Error codes")', async () => {
+    const bytes = randomBytes(10);
+    await client.pushBlob('tricks/app', bytes);
+    const session = await startUpload('tricks/app');
+    const token = new URL(session.location, client.baseUrl).searchParams.get('_state')!;
+
+    const digestCases: Array<[method: string, target: string, body?: Buffer]> = [
+      ['GET', '/v2/tricks/app/blobs/sha256:..%2F..'],
+      ['GET', '/v2/tricks/app/blobs/sha256:..%2F..%2F..%2Fupload-secret'],
+      ['HEAD', '/v2/tricks/app/blobs/sha256:%2e%2e'],
+      ['DELETE', '/v2/tricks/app/blobs/sha256:..%2F..%2Fuploads'],
+      ['POST', '/v2/tricks/app/blobs/uploads/?digest=sha256:..%2F..%2Fetc', bytes],
+      ['POST', `/v2/tricks/app/blobs/uploads/?digest=sha256:${'a'.repeat(62)}%2F..`, bytes],
+      ['POST', '/v2/tricks/app/blobs/uploads/?mount=sha256:..%2F..&from=tricks/app'],
+      ['PUT', `${session.location}&digest=sha256:..%2F..%2Fblobs`],
+    ];
+    for (const [method, target, body] of digestCases) {
+      const response = await rawRequest(method, target, body);
+      expect(response.status, `${method} ${target}`).toBe(400);
+      if (method !== 'HEAD') expect(codesOf(response.text), `${method} ${target}`).toEqual(['DIGEST_INVALID']);
+    }
+
+    const uploadCases: Array<[method: string, target: string]> = [
+      ['GET', `/v2/tricks/app/blobs/uploads/..%2F..%2Fblobs?_state=${token}`],
+      ['PATCH', `/v2/tricks/app/blobs/uploads/..%2F${session.id}?_state=${token}`],
+      ['DELETE', `/v2/tricks/app/blobs/uploads/%2e%2e?_state=${token}`],
+      ['PUT', `/v2/tricks/app/blobs/uploads/..?_state=${token}&digest=${sha256(bytes)}`],
+    ];
+    for (const [method, target] of uploadCases) {
+      const response = await rawRequest(method, target, method === 'PATCH' ? Buffer.from('x') : undefined);
+      expect(response.status, `${method} ${target}`).toBe(404);
+      expect(codesOf(response.text), `${method} ${target}`).toEqual(['BLOB_UPLOAD_UNKNOWN']);
+    }
+    // The session itself is untouched, and so is the secret.
+    expect(await sessionSize(session)).toBe(0);
+    expect((await stat(path.join(harness.config.dataDir, 'upload-secret'))).size).toBeGreaterThan(0);
+  });
+});
+
+describe('lying Content-Range', () => {
+  it('a chunk shorter or longer than its Content-Range, or a range that ends before it starts, is 416 and changes nothing ("Pushing a blob in chunks")', async () => {
+    const first = randomBytes(100);
+    const session = await startUpload('lies/range');
+    expect((await patch(session, first, '0-99')).status).toBe(202);
+
+    const cases: Array<[range: string, body: Buffer]> = [
+      ['100-199', randomBytes(50)], // says 100 bytes, sends 50
+      ['100-149', randomBytes(100)], // says 50 bytes, sends 100
+      ['110-105', randomBytes(6)], // ends before it starts
+      ['10-5', randomBytes(6)],
+      ['100-', randomBytes(6)], // malformed
+    ];
+    for (const [range, body] of cases) {
+      const response = await patch(session, body, range);
+      expect(response.status, range).toBe(416);
+      expect(await errorCodes(response), range).toEqual(['BLOB_UPLOAD_INVALID']);
+      expect(await sessionSize(session), range).toBe(100);
+    }
+    expect(await fileSize(path.join(storeRoot, 'uploads', session.id, 'data'))).toBe(100);
+
+    const second = randomBytes(50);
+    expect((await patch(session, second, '100-149')).status).toBe(202);
+    const whole = Buffer.concat([first, second]);
+    expect((await client.fetch(withDigest(session.location, sha256(whole)), { method: 'PUT' })).status).toBe(201);
+  });
+
+  it('a first chunk whose Content-Range says 0-99 but carries 50 bytes is 416 and the session stays empty ("Pushing a blob in chunks")', async () => {
+    const session = await startUpload('lies/first');
+    const response = await patch(session, randomBytes(50), '0-99');
+    expect(response.status).toBe(416);
+    expect(await errorCodes(response)).toEqual(['BLOB_UPLOAD_INVALID']);
+    expect(await fileSize(path.join(storeRoot, 'uploads', session.id, 'data'))).toBe(0);
+    expect(await sessionSize(session)).toBe(0);
+    expect((await client.fetch(session.location, { method: 'DELETE' })).status).toBe(204);
+  });
+});
+
+describe('uploads racing to one digest', () => {
+  it('two sessions with the same content completed at once both answer 201 and the blob is intact ("Pushing a blob in chunks")', async () => {
+    const bytes = randomBytes(3 * MiB + 17);
+    const digest = sha256(bytes);
+    const sessions = await Promise.all([startUpload('race/app'), startUpload('race/app'), startUpload('race/other')]);
+    for (const session of sessions) expect((await patch(session, bytes, `0-${bytes.length - 1}`)).status).toBe(202);
+
+    const puts = await Promise.all(sessions.map((session) => client.fetch(withDigest(session.location, digest), { method: 'PUT' })));
+    expect(puts.map((put) => put.status)).toEqual([201, 201, 201]);
+    for (const put of puts) expect(put.headers.get('docker-content-digest')).toBe(digest);
+
+    for (const name of ['race/app', 'race/other']) {
+      const get = await client.fetch(client.url('blob', { name, digest }));
+      expect(get.status).toBe(200);
+      expect(Buffer.from(await get.arrayBuffer()).equals(bytes)).toBe(true);
+    }
+    for (const session of sessions) expect(await uploadFiles(session.id)).toEqual([]);
+    expect((await storedBlobs()).filter((stored) => stored === digest)).toHaveLength(1);
+  });
+
+  it('monolithic POSTs of the same blob at once all answer 201 and leave one intact blob ("Pushing a blob monolithically")', async () => {
+    const bytes = randomBytes(MiB + 3);
+    const digest = sha256(bytes);
+    const names = ['race/mono-a', 'race/mono-b', 'race/mono-a', 'race/mono-c', 'race/mono-b', 'race/mono-a'];
+    const responses = await Promise.all(
+      names.map((name) =>
+        client.fetch(client.url('blob-upload', { name }, { digest }), { method: 'POST', headers: { 'Content-Type': OCTET }, body: bytes as BodyInit }),
+      ),
+    );
+    expect(responses.map((response) => response.status)).toEqual(names.map(() => 201));
+    for (const name of new Set(names)) {
+      const get = await client.fetch(client.url('blob', { name, digest }));
+      expect(Buffer.from(await get.arrayBuffer()).equals(bytes)).toBe(true);
+    }
+  });
+
+  it('a mismatched monolithic POST racing a correct one never replaces the good blob ("Pushing a blob monolithically")', async () => {
+    const bytes = randomBytes(512 * 1024);
+    const digest = sha256(bytes);
+    const impostor = randomBytes(512 * 1024);
+    const responses = await Promise.all(
+      [bytes, impostor, bytes, impostor].map((body) =>
+        client.fetch(client.url('blob-upload', { name: 'race/impostor' }, { digest }), { method: 'POST', headers: { 'Content-Type': OCTET }, body: body as BodyInit }),
+      ),
+    );
+    expect(responses.map((response) => response.status)).toEqual([201, 400, 201, 400]);
+    const get = await client.fetch(client.url('blob', { name: 'race/impostor', digest }));
+    expect(Buffer.from(await get.arrayBuffer()).equals(bytes)).toBe(true);
+  });
+});
