@@ -1,0 +1,28 @@
+/**
+ * What the request-rate scenarios ask of a C load generator and what they get back, whichever
+ * tool ran (wrk for GET, ab for HEAD).
+ */
+export interface LoadRunOptions {
+  /** Scratch space for scripts and result files. */
+  workDir: string;
+  url: string;
+  method: 'GET' | 'HEAD';
+  headers: Record<string, string>;
+  /** wrk only: ab is single-threaded. */
+  threads: number;
+  connections: number;
+  durationSeconds: number;
+}
+
+export interface LoadRunResult {
+  tool: 'wrk' | 'ab';
+  requests: number;
+  durationSeconds: number;
+  requestsPerSecond: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  /** Socket errors, timeouts and non-2xx/3xx answers; a run with any is reported, not trusted. */
+  errors: { socket: number; timeout: number; status: number };
+  /** The generator's own user + system CPU seconds. */
+  clientCpuSeconds: number;
+}

@@ -1,0 +1,414 @@
+import { Agent } from 'undici';
+import { formatSize, type BenchPlan } from './bench-plan.js';
+import { startCpuMeter, type CpuReading, type OtherProcessCpu } from './cpu.js';
+import { makeSmallImage, manifestAcceptHeader, ociManifestMediaType, type BlobFile } from './fixtures.js';
+import { downloadAndCount, OciClient } from './oci-client.js';
+import type { RunningTarget } from './targets.js';
+import { runAb } from './ab.js';
+import type { LoadRunOptions, LoadRunResult } from './load-run.js';
+import { runWrk } from './wrk.js';
+
+/**
+ * The scenarios. Each one is a figure set plus an unmeasured `prepare` (once per target) and a
+ * measured `run` (once per round per target). A run reports its figures together with the CPU
+ * the client and the server spent during the measured part, so the report can say which side
+ * was the limit.
+ */
+
+export interface FigureSpec {
+  key: string;
+  label: string;
+  higherIsBetter: boolean;
+  decimals: number;
+  /** Shown for context only; no ratio (e.g. pages per tag walk). */
+  informational?: boolean;
+}
+
+export interface RunResult {
+  figures: Record<string, number>;
+  /** Counts behind the figures (batches, bytes, requests), kept in the JSON. */
+  details: Record<string, number>;
+  wallSeconds: number;
+  clientCpuSeconds: number;
+  serverCpuSeconds: number;
+  /** Postgres CPU, for targets that use it. */
+  databaseCpuSeconds: number | undefined;
+  /** The whole machine's CPU, everything above included, so other load on it shows. */
+  machineCpuSeconds: number;
+  /** Who else used the CPU meanwhile (other sessions share this machine). */
+  otherProcesses: OtherProcessCpu[];
+  /** Anything that makes the figures suspect (errors seen by wrk, for one). */
+  warnings: string[];
+}
+
+export interface Scenario {
+  id: ScenarioId;
+  title: string;
+  /** Whether nginx (static files) takes part, besides the registries. */
+  includesStatic: boolean;
+  figures: FigureSpec[];
+  prepare?(target: RunningTarget): Promise<void>;
+  run(target: RunningTarget, round: number): Promise<RunResult>;
+}
+
+export interface ScenarioContext {
+  plan: BenchPlan;
+  smallBlobs: BlobFile[];
+  largeBlobs: BlobFile[];
+  tools: { wrk: string; ab: string };
+  /** Scratch space for load-generator scripts and result files. */
+  workDir: string;
+  ticksPerSecond: number;
+}
+
+const MiB = 2 ** 20;
+const blobRepo = 'bench/blobs';
+
+/** Runs `task(0..count-1)` with at most `concurrency` in flight; the first failure stops it. */
+async function runPool(count: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < count) {
+      const index = next++;
+      try {
+        await task(index);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+}
+
+/** A keep-alive connection pool per origin, as many connections as the scenario's concurrency. */
+async function withAgent<T>(connections: number, use: (agent: Agent) => Promise<T>): Promise<T> {
+  const agent = new Agent({
+    connections,
+    keepAliveTimeout: 10_000,
+    headersTimeout: 120_000,
+    bodyTimeout: 120_000,
+  });
+  try {
+    return await use(agent);
+  } finally {
+    await agent.close();
+  }
+}
+
+interface Metered<T> {
+  value: T;
+  wallSeconds: number;
+  /** This process's CPU: the client's, or close to nothing while a load generator runs. */
+  clientCpuSeconds: number;
+  cpu: CpuReading;
+}
+
+/** Times `work` and meters this (client) process, the target's processes and the machine. */
+async function meter<T>(ctx: ScenarioContext, target: RunningTarget, work: () => Promise<T>): Promise<Metered<T>> {
+  const stopCpuMeter = startCpuMeter({ serverPid: target.pid, countPostgres: target.usesPostgres, ticksPerSecond: ctx.ticksPerSecond });
+  const clientBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  const value = await work();
+  const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const client = process.cpuUsage(clientBefore);
+  const cpu = stopCpuMeter();
+  return { value, wallSeconds, clientCpuSeconds: (client.user + client.system) / 1e6, cpu };
+}
+
+function runResult(
+  metered: Metered<unknown>,
+  figures: Record<string, number>,
+  extra: { details?: Record<string, number>; warnings?: string[]; loadGeneratorCpuSeconds?: number } = {},
+): RunResult {
+  return {
+    figures,
+    details: extra.details ?? {},
+    wallSeconds: metered.wallSeconds,
+    clientCpuSeconds: metered.clientCpuSeconds + (extra.loadGeneratorCpuSeconds ?? 0),
+    serverCpuSeconds: metered.cpu.serverSeconds,
+    databaseCpuSeconds: metered.cpu.databaseSeconds,
+    machineCpuSeconds: metered.cpu.machineSeconds,
+    otherProcesses: metered.cpu.otherProcesses,
+    warnings: extra.warnings ?? [],
+  };
+}
+
+/**
+ * Runs `batch` once, then again until `minSeconds` have passed in all, and says how many ran:
+ * one batch of 64 MiB takes a fraction of a second, too short for a steady figure or for CPU
+ * counters that tick every 10 ms.
+ */
+async function repeatFor(minSeconds: number, batch: () => Promise<void>): Promise<number> {
+  const started = performance.now();
+  let batches = 0;
+  do {
+    await batch();
+    batches++;
+  } while ((performance.now() - started) / 1000 < minSeconds);
+  return batches;
+}
+
+function requireRegistry(target: RunningTarget): void {
+  if (target.kind !== 'registry') throw new Error(`${target.label} is not a registry`);
+}
+
+function blobPushScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[], concurrency: number): Scenario {
+  const size = formatSize(files[0]?.size ?? 0);
+  return {
+    id,
+    title: `blob push ${files.length} × ${size}, c=${concurrency}`,
+    includesStatic: false,
+    figures: [{ key: 'mibps', label: `blob push ${files.length} × ${size}, c=${concurrency} (MiB/s)`, higherIsBetter: true, decimals: 0 }],
+    async run(target) {
+      requireRegistry(target);
+      // Rounds after the first re-push blobs the registry already holds; the whole body is
+      // still sent and received, as it is when docker pushes a layer it did not HEAD first.
+      return withAgent(concurrency, async (agent) => {
+        const client = new OciClient(target.url, agent);
+        const metered = await meter(ctx, target, () =>
+          repeatFor(ctx.plan.blobMinSeconds, () =>
+            runPool(files.length, concurrency, (i) => client.pushBlob(blobRepo, files[i]!)),
+          ),
+        );
+        const batches = metered.value;
+        const bytes = batches * files.reduce((sum, file) => sum + file.size, 0);
+        return runResult(metered, { mibps: bytes / MiB / metered.wallSeconds }, { details: { batches, bytes } });
+      });
+    },
+  };
+}
+
+function blobPullScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[], concurrency: number): Scenario {
+  const size = formatSize(files[0]?.size ?? 0);
+  return {
+    id,
+    title: `blob pull ${files.length} × ${size}, c=${concurrency}`,
+    includesStatic: true,
+    figures: [{ key: 'mibps', label: `blob pull ${files.length} × ${size}, c=${concurrency} (MiB/s)`, higherIsBetter: true, decimals: 0 }],
+    async prepare(target) {
+      if (target.kind !== 'registry') return; // nginx serves the fixture files as they are
+      await withAgent(concurrency, async (agent) => {
+        const client = new OciClient(target.url, agent);
+        await runPool(files.length, concurrency, async (i) => {
+          const file = files[i]!;
+          if (!(await client.blobExists(blobRepo, file.digest))) await client.pushBlob(blobRepo, file);
+        });
+      });
+    },
+    async run(target) {
+      const urls = files.map((file) =>
+        target.kind === 'registry'
+          ? new URL(`/v2/${blobRepo}/blobs/${file.digest}`, target.url)
+          : new URL(`/${file.relativePath}`, target.url),
+      );
+      return withAgent(concurrency, async (agent) => {
+        let received = 0;
+        const metered = await meter(ctx, target, () =>
+          repeatFor(ctx.plan.blobMinSeconds, () =>
+            runPool(files.length, concurrency, async (i) => {
+              const bytes = await downloadAndCount(agent, urls[i]!, files[i]!.size);
+              received += bytes;
+            }),
+          ),
+        );
+        const batches = metered.value;
+        const expected = batches * files.reduce((sum, file) => sum + file.size, 0);
+        if (received !== expected) throw new Error(`${target.label}: pulled ${received} bytes, expected ${expected}`);
+        return runResult(metered, { mibps: received / MiB / metered.wallSeconds }, { details: { batches, bytes: received } });
+      });
+    },
+  };
+}
+
+function smallImagePushScenario(ctx: ScenarioContext): Scenario {
+  const { count, concurrency, layers, layerBytes, repos } = ctx.plan.smallImages;
+  return {
+    id: 'small-images',
+    title: `small image push ${count} images, c=${concurrency}`,
+    includesStatic: false,
+    figures: [
+      {
+        key: 'images',
+        label: `image push (config + ${layers} × ${formatSize(layerBytes)} layers + manifest), ${count} images, c=${concurrency} (images/s)`,
+        higherIsBetter: true,
+        decimals: 1,
+      },
+    ],
+    async run(target, round) {
+      requireRegistry(target);
+      // Fresh random images every run, so every blob and manifest is new to the registry.
+      const images = Array.from({ length: count }, () => makeSmallImage(layers, layerBytes));
+      const where = (i: number) => ({ repo: `bench/small-${i % repos}`, tag: `r${round}-${i}` });
+      return withAgent(concurrency, async (agent) => {
+        const client = new OciClient(target.url, agent);
+        const metered = await meter(ctx, target, () =>
+          runPool(count, concurrency, async (i) => {
+            const { repo, tag } = where(i);
+            await client.pushImage(repo, tag, images[i]!, ociManifestMediaType);
+          }),
+        );
+        const last = where(count - 1);
+        const stored = await client.getManifest(last.repo, last.tag);
+        if (stored.digest !== images[count - 1]!.manifest.digest) {
+          throw new Error(`${target.label}: ${last.repo}:${last.tag} reads back as ${stored.digest}`);
+        }
+        return runResult(metered, { images: count / metered.wallSeconds }, { details: { images: count } });
+      });
+    },
+  };
+}
+
+function loadRunWarnings(run: LoadRunResult): string[] {
+  const { socket, timeout, status } = run.errors;
+  if (socket + timeout + status === 0) return [];
+  return [`${run.tool} saw errors: socket/failed ${socket}, timeout ${timeout}, non-2xx/3xx ${status}`];
+}
+
+/**
+ * A warm-up run, then a metered one whose client CPU is the load generator's own: wrk for GET,
+ * ab for HEAD (wrk cannot do HEAD; see wrk.ts).
+ */
+async function measureRequestRate(ctx: ScenarioContext, target: RunningTarget, url: string, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<RunResult> {
+  const { connections, threads, warmupSeconds, durationSeconds } = ctx.plan.requestRate;
+  const generate = (opts: LoadRunOptions) => (method === 'GET' ? runWrk(ctx.tools.wrk, opts) : runAb(ctx.tools.ab, opts));
+  const common = { workDir: ctx.workDir, url, method, headers, threads, connections };
+  await generate({ ...common, durationSeconds: warmupSeconds });
+  const metered = await meter(ctx, target, () => generate({ ...common, durationSeconds }));
+  const run = metered.value;
+  return runResult(
+    metered,
+    { rps: run.requestsPerSecond, p50: run.latencyP50Ms, p99: run.latencyP99Ms },
+    { details: { requests: run.requests }, warnings: loadRunWarnings(run), loadGeneratorCpuSeconds: run.clientCpuSeconds },
+  );
+}
+
+function requestRateFigures(what: string, connections: number): FigureSpec[] {
+  return [
+    { key: 'rps', label: `${what}, c=${connections} (req/s)`, higherIsBetter: true, decimals: 0 },
+    { key: 'p50', label: `${what} p50 (ms)`, higherIsBetter: false, decimals: 2 },
+    { key: 'p99', label: `${what} p99 (ms)`, higherIsBetter: false, decimals: 2 },
+  ];
+}
+
+function manifestGetScenario(ctx: ScenarioContext): Scenario {
+  const repo = 'bench/manifest';
+  const { connections } = ctx.plan.requestRate;
+  return {
+    id: 'manifest-get',
+    title: `manifest GET by tag, c=${connections}`,
+    includesStatic: false,
+    figures: requestRateFigures('manifest GET by tag', connections),
+    async prepare(target) {
+      await withAgent(1, async (agent) => {
+        const client = new OciClient(target.url, agent);
+        const image = makeSmallImage(1, 1024);
+        await client.pushImage(repo, 'latest', image, ociManifestMediaType);
+        const stored = await client.getManifest(repo, 'latest');
+        if (stored.digest !== image.manifest.digest || !stored.contentType.startsWith(ociManifestMediaType)) {
+          throw new Error(`${target.label}: ${repo}:latest reads back as ${stored.digest} (${stored.contentType})`);
+        }
+      });
+    },
+    run: (target) =>
+      measureRequestRate(ctx, target, `${target.url}/v2/${repo}/manifests/latest`, 'GET', { Accept: manifestAcceptHeader }),
+  };
+}
+
+function blobHeadScenario(ctx: ScenarioContext): Scenario {
+  const repo = 'bench/head';
+  const { connections } = ctx.plan.requestRate;
+  // The layer each target's HEADs ask for, set by prepare.
+  const digestByTarget = new Map<string, string>();
+  return {
+    id: 'blob-head',
+    title: `blob HEAD, c=${connections}`,
+    includesStatic: false,
+    figures: requestRateFigures('blob HEAD', connections),
+    async prepare(target) {
+      await withAgent(1, async (agent) => {
+        const client = new OciClient(target.url, agent);
+        const image = makeSmallImage(1, 4096);
+        await client.pushImage(repo, 'latest', image, ociManifestMediaType);
+        const layer = image.layers[0]!;
+        if (!(await client.blobExists(repo, layer.digest))) throw new Error(`${target.label}: HEAD of a pushed blob is not 200`);
+        digestByTarget.set(target.name, layer.digest);
+      });
+    },
+    run(target) {
+      const digest = digestByTarget.get(target.name);
+      if (!digest) throw new Error(`blob-head: ${target.label} was not prepared`);
+      return measureRequestRate(ctx, target, `${target.url}/v2/${repo}/blobs/${digest}`, 'HEAD', {});
+    },
+  };
+}
+
+function tagWalkScenario(ctx: ScenarioContext): Scenario {
+  const repo = 'bench/tags';
+  const { tags, pageSize, concurrency, durationSeconds, setupConcurrency } = ctx.plan.tagWalk;
+  const tagName = (i: number) => `tag-${String(i).padStart(5, '0')}`;
+  return {
+    id: 'tag-walk',
+    title: `tag list walk, ${tags} tags by ${pageSize}, c=${concurrency}`,
+    includesStatic: false,
+    figures: [
+      { key: 'walks', label: `full tag-list walks, ${tags} tags paged by n=${pageSize}, c=${concurrency} (walks/s)`, higherIsBetter: true, decimals: 1 },
+      { key: 'pages', label: `pages per walk (n=${pageSize} asked)`, higherIsBetter: false, decimals: 0, informational: true },
+    ],
+    async prepare(target) {
+      await withAgent(setupConcurrency, async (agent) => {
+        const client = new OciClient(target.url, agent);
+        const image = makeSmallImage(1, 1024);
+        await client.pushImage(repo, tagName(0), image, ociManifestMediaType);
+        await runPool(tags - 1, setupConcurrency, (i) => client.putManifest(repo, tagName(i + 1), image.manifest, ociManifestMediaType));
+      });
+    },
+    async run(target) {
+      return withAgent(concurrency, async (agent) => {
+        const client = new OciClient(target.url, agent);
+        let walks = 0;
+        let pages = 0;
+        const metered = await meter(ctx, target, async () => {
+          const deadline = Date.now() + durationSeconds * 1000;
+          await runPool(concurrency, concurrency, async () => {
+            while (Date.now() < deadline) {
+              const walk = await client.walkTags(repo, pageSize);
+              if (walk.tags.size !== tags) throw new Error(`${target.label}: tag walk saw ${walk.tags.size} tags, expected ${tags}`);
+              walks++;
+              pages = walk.pages;
+            }
+          });
+        });
+        return runResult(metered, { walks: walks / metered.wallSeconds, pages }, { details: { walks } });
+      });
+    },
+  };
+}
+
+export const scenarioIds = [
+  'push-small',
+  'push-large',
+  'pull-small',
+  'pull-large',
+  'small-images',
+  'manifest-get',
+  'blob-head',
+  'tag-walk',
+] as const;
+export type ScenarioId = (typeof scenarioIds)[number];
+
+/** All scenarios, in the order they run (the order of `scenarioIds`). */
+export function createScenarios(ctx: ScenarioContext): Scenario[] {
+  const { smallBlobs, largeBlobs } = ctx.plan;
+  return [
+    blobPushScenario(ctx, 'push-small', ctx.smallBlobs, smallBlobs.concurrency),
+    blobPushScenario(ctx, 'push-large', ctx.largeBlobs, largeBlobs.concurrency),
+    blobPullScenario(ctx, 'pull-small', ctx.smallBlobs, smallBlobs.concurrency),
+    blobPullScenario(ctx, 'pull-large', ctx.largeBlobs, largeBlobs.concurrency),
+    smallImagePushScenario(ctx),
+    manifestGetScenario(ctx),
+    blobHeadScenario(ctx),
+    tagWalkScenario(ctx),
+  ];
+}

@@ -1,0 +1,272 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { request } from 'undici';
+import { startGatewayProcess } from '../../libs/testkit/src/gateway-process.js';
+
+/**
+ * The servers the bench drives. Each is just a URL and a pid (for CPU accounting) to the
+ * scenarios; how it was started and how it stops stay in here.
+ */
+
+export type TargetName = 'meridian' | 'distribution' | 'nginx';
+export const targetNames: readonly TargetName[] = ['meridian', 'distribution', 'nginx'];
+
+export interface RunningTarget {
+  name: TargetName;
+  label: string;
+  /** Origin without a trailing slash, e.g. http://127.0.0.1:40123. */
+  url: string;
+  pid: number;
+  /** `registry` speaks the distribution API; `static` serves the fixture files as plain paths. */
+  kind: 'registry' | 'static';
+  /** Whether Postgres CPU is part of this target's server CPU. */
+  usesPostgres: boolean;
+  /** Undefined while the process runs; once it has exited, how it exited and its last output. */
+  exitReport(): string | undefined;
+  stop(): Promise<void>;
+}
+
+function exitReporter(child: ChildProcess, output: () => string): () => string | undefined {
+  return () => {
+    if (child.exitCode === null && child.signalCode === null) return undefined;
+    return `process exited (${child.exitCode ?? child.signalCode}); last output: ${output().slice(-2_000)}`;
+  };
+}
+
+/**
+ * A port the kernel just handed out and took back. Another process could take it before the
+ * server binds it; for a bench on loopback that small race is accepted rather than having
+ * Distribution and nginx report the port they picked.
+ */
+export async function findFreePort(host = '127.0.0.1'): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, host);
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Keeps the tail of a child's output so a failed start can say why. */
+function captureOutput(child: ChildProcess): () => string {
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-8_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return () => output;
+}
+
+async function waitUntilServing(url: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${child.spawnfile} exited (${child.exitCode ?? child.signalCode}) before serving:\n${output()}`);
+    }
+    try {
+      const res = await request(url, { method: 'GET' });
+      await res.body.dump();
+      return; // any HTTP answer means it is listening
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error(`${child.spawnfile} did not serve ${url} within 20 s:\n${output()}`);
+}
+
+/** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+async function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface DistributionOptions {
+  binary: string;
+  workDir: string;
+}
+
+/**
+ * CNCF Distribution as Debian ships it. The config mirrors Debian's and upstream's example
+ * (filesystem storage, in-memory blob descriptor cache, deletes enabled) minus auth, and with
+ * logging turned down so log writes do not weigh on its figures.
+ */
+export async function startDistribution(opts: DistributionOptions): Promise<RunningTarget> {
+  const storageDir = path.join(opts.workDir, 'storage');
+  await mkdir(storageDir, { recursive: true });
+  const port = await findFreePort();
+  const configPath = path.join(opts.workDir, 'config.yml');
+  await writeFile(
+    configPath,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  cache:',
+      '    blobdescriptor: inmemory',
+      '  filesystem:',
+      `    rootdirectory: ${storageDir}`,
+      '  delete:',
+      '    enabled: true',
+      '  maintenance:',
+      '    uploadpurging:',
+      '      enabled: false',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      // A fixed secret only silences the "generating a random secret" warning; single instance.
+      '  secret: meridian-bench-not-a-secret',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(opts.binary, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = captureOutput(child);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilServing(`${url}/v2/`, child, output);
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+  return {
+    name: 'distribution',
+    label: 'Distribution',
+    url,
+    pid: child.pid!,
+    kind: 'registry',
+    usesPostgres: false,
+    exitReport: exitReporter(child, output),
+    stop: () => stopChild(child),
+  };
+}
+
+export interface NginxOptions {
+  binary: string;
+  workDir: string;
+  /** Served as the document root: a file at rootDir/a/b is GET /a/b. */
+  rootDir: string;
+}
+
+/**
+ * nginx as the "plain static file server" yardstick for blob pulls: one process in the
+ * foreground (no master, no daemon), sendfile on, no access log.
+ */
+export async function startNginx(opts: NginxOptions): Promise<RunningTarget> {
+  await mkdir(path.join(opts.workDir, 'temp'), { recursive: true });
+  const port = await findFreePort();
+  const configPath = path.join(opts.workDir, 'nginx.conf');
+  const temp = path.join(opts.workDir, 'temp');
+  await writeFile(
+    configPath,
+    `daemon off;
+master_process off;
+worker_processes 1;
+pid ${path.join(opts.workDir, 'nginx.pid')};
+error_log ${path.join(opts.workDir, 'error.log')} error;
+events {
+  worker_connections 1024;
+}
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  default_type application/octet-stream;
+  client_body_temp_path ${temp}/client;
+  proxy_temp_path ${temp}/proxy;
+  fastcgi_temp_path ${temp}/fastcgi;
+  uwsgi_temp_path ${temp}/uwsgi;
+  scgi_temp_path ${temp}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    root ${opts.rootDir};
+  }
+}
+`,
+  );
+  // -e keeps nginx from opening the compiled-in /var/log/nginx/error.log before reading the config.
+  const child = spawn(
+    opts.binary,
+    ['-p', opts.workDir, '-c', configPath, '-e', path.join(opts.workDir, 'error.log')],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const output = captureOutput(child);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilServing(`${url}/`, child, output);
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+  return {
+    name: 'nginx',
+    label: 'nginx',
+    url,
+    pid: child.pid!,
+    kind: 'static',
+    usesPostgres: false,
+    exitReport: exitReporter(child, output),
+    stop: () => stopChild(child),
+  };
+}
+
+export interface MeridianOptions {
+  /** The bench database; dropped and recreated so every run starts clean. */
+  databaseUrl: string;
+  dataDir: string;
+}
+
+async function recreateDatabase(databaseUrl: string): Promise<void> {
+  const target = new URL(databaseUrl);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`refusing odd database name ${JSON.stringify(name)}`);
+  const admin = new URL(databaseUrl);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function startMeridian(opts: MeridianOptions): Promise<RunningTarget> {
+  await recreateDatabase(opts.databaseUrl);
+  await mkdir(opts.dataDir, { recursive: true });
+  const gateway = await startGatewayProcess({
+    databaseUrl: opts.databaseUrl,
+    dataDir: opts.dataDir,
+    port: 0,
+    host: '127.0.0.1',
+    env: { LOG_LEVEL: 'warn' },
+  });
+  // The helper drains the pipes; listening as well keeps the tail for when the gateway dies.
+  const output = captureOutput(gateway.child);
+  return {
+    name: 'meridian',
+    label: 'Meridian',
+    url: gateway.url.replace(/\/$/, ''),
+    pid: gateway.pid,
+    kind: 'registry',
+    usesPostgres: true,
+    exitReport: exitReporter(gateway.child, output),
+    stop: () => stopChild(gateway.child),
+  };
+}

@@ -1,0 +1,71 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { runTimedChild } from './cpu.js';
+import type { LoadRunOptions, LoadRunResult } from './load-run.js';
+
+/**
+ * Runs wrk (a C load generator, far cheaper per request than a Node client) for GET request-rate
+ * scenarios. Its Lua `done` hook prints one machine-readable line, so nothing here depends on the
+ * layout of wrk's human summary.
+ *
+ * Not for HEAD: wrk's response parser waits for the body a HEAD response's Content-Length
+ * announces (wg/wrk#198, open), so every HEAD stalls until the timeout. ab.ts covers HEAD.
+ */
+
+const resultMarker = 'MERIDIAN_BENCH_WRK';
+
+function luaString(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+function luaScript(headers: Record<string, string>): string {
+  const headerLines = Object.entries(headers)
+    .map(([name, value]) => `wrk.headers[${luaString(name)}] = ${luaString(value)}`)
+    .join('\n');
+  // %.0f rather than %d: wrk hands counters over as Lua numbers (doubles under LuaJIT).
+  return `wrk.method = "GET"
+${headerLines}
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "${resultMarker} %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f\\n",
+    summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write, e.timeout, e.status, summary.bytes))
+end
+`;
+}
+
+export async function runWrk(binary: string, opts: LoadRunOptions): Promise<LoadRunResult> {
+  if (opts.method !== 'GET') throw new Error(`wrk cannot drive ${opts.method} (wg/wrk#198); use ab`);
+  const scriptPath = path.join(opts.workDir, 'wrk-get.lua');
+  await writeFile(scriptPath, luaScript(opts.headers));
+  const child = await runTimedChild(binary, [
+    '--threads', String(opts.threads),
+    '--connections', String(opts.connections),
+    '--duration', `${opts.durationSeconds}s`,
+    '--timeout', '10s',
+    '--latency',
+    '--script', scriptPath,
+    opts.url,
+  ]);
+  const line = child.stdout.split('\n').find((l) => l.startsWith(resultMarker));
+  if (child.code !== 0 || !line) throw new Error(`wrk exited ${child.code} without a result:\n${child.stdout}\n${child.stderr}`);
+  const [requests = 0, durationUs = 0, p50Us = 0, p99Us = 0, socketErrors = 0, timeouts = 0, badStatus = 0] = line
+    .slice(resultMarker.length)
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  const durationSeconds = durationUs / 1e6;
+  return {
+    tool: 'wrk',
+    requests,
+    durationSeconds,
+    requestsPerSecond: durationSeconds > 0 ? requests / durationSeconds : 0,
+    latencyP50Ms: p50Us / 1000,
+    latencyP99Ms: p99Us / 1000,
+    errors: { socket: socketErrors, timeout: timeouts, status: badStatus },
+    clientCpuSeconds: child.cpuSeconds,
+  };
+}
