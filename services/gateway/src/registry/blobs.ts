@@ -26,10 +26,11 @@ export class BlobService {
     const digest = parseDigest(digestText);
     const cached = this.cache.getBlobSize(repository, digest.value);
     if (cached !== undefined) return { digest, size: cached };
+    const readAt = this.cache.currentGeneration();
     const lookup = await this.metadata.blobs.findInRepository(repository, digest.value);
     if (lookup.repositoryId === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
     if (!lookup.found) throw new BlobUnknownError(`blob ${digest.value} is not in ${repository}`, { digest: digest.value });
-    this.cache.setBlobSize(repository, digest.value, lookup.found.size);
+    this.cache.setBlobSize(repository, digest.value, lookup.found.size, readAt);
     return { digest, size: lookup.found.size };
   }
 

@@ -1,5 +1,12 @@
 import { MediaType, NameUnknownError, assertRepositoryName, parseDigest, type PageRequest } from '@meridian/oci';
 import type { Metadata } from '@meridian/metadata';
+import type { CachedTagList, LookupCache } from './lookup-cache.js';
+
+/**
+ * Repositories with at most this many tags have their whole sorted list cached, so walking it
+ * page by page costs one query, not one per page; larger ones are paged in the database.
+ */
+export const MAX_CACHED_TAG_LIST = 10_000;
 
 export interface Page<T> {
   items: T[];
@@ -15,14 +22,29 @@ export interface ReferrersIndex {
 
 /** distribution-spec v1.1 "Content discovery": tags, referrers, and the _catalog extension. */
 export class ContentDiscovery {
-  constructor(private readonly metadata: Metadata) {}
+  constructor(
+    private readonly metadata: Metadata,
+    private readonly cache: LookupCache,
+  ) {}
 
   async listTags(repository: string, page: PageRequest): Promise<Page<string>> {
     assertRepositoryName(repository);
-    const repositoryId = await this.repositoryId(repository);
+    const list = this.cache.getTagList(repository) ?? (await this.loadTagList(repository));
+    if (list.tags) {
+      const start = page.last === undefined ? 0 : firstAfter(list.tags, page.last);
+      return toPage(list.tags.slice(start, start + page.limit + 1), page.limit);
+    }
     // One more than asked tells whether a next page exists without a count query.
-    const names = await this.metadata.tags.list(repositoryId, page.limit + 1, page.last);
-    return toPage(names, page.limit);
+    return toPage(await this.metadata.tags.list(list.repositoryId, page.limit + 1, page.last), page.limit);
+  }
+
+  private async loadTagList(repository: string): Promise<CachedTagList> {
+    const readAt = this.cache.currentGeneration();
+    const repositoryId = await this.repositoryId(repository);
+    const tags = await this.metadata.tags.list(repositoryId, MAX_CACHED_TAG_LIST + 1);
+    const list = tags.length <= MAX_CACHED_TAG_LIST ? { repositoryId, tags } : { repositoryId };
+    this.cache.setTagList(repository, list, readAt);
+    return list;
   }
 
   async listRepositories(page: PageRequest): Promise<Page<string>> {
@@ -56,6 +78,18 @@ export class ContentDiscovery {
     if (id === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
     return id;
   }
+}
+
+/** Index of the first tag sorting after `last` (tags are ASCII, so code-unit order is byte order). */
+function firstAfter(sorted: readonly string[], last: string): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (sorted[middle]! <= last) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 function toPage(items: string[], limit: number): Page<string> {

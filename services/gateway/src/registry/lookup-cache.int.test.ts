@@ -59,4 +59,14 @@ describe('lookup cache across the gateways of a region', () => {
     await first.client.fetch(first.client.url('blob', { name: 'shared/blob', digest }), { method: 'DELETE' });
     expect(await eventually(async () => (await secondClient.fetch(url, { method: 'HEAD' })).status === 404)).toBe(true);
   });
+
+  it('a tag added or deleted through one gateway shows in the other\'s tag list', async () => {
+    const image = await first.client.pushImage('shared/list', 'a');
+    const list = async () => ((await (await secondClient.fetch(secondClient.url('tags', { name: 'shared/list' }))).json()) as { tags: string[] }).tags;
+    expect(await list()).toEqual(['a']); // warms the second gateway's cached list
+    await first.client.pushManifest('shared/list', 'b', image.manifestBytes);
+    expect(await eventually(async () => (await list()).join() === 'a,b')).toBe(true);
+    await first.client.fetch(first.client.url('manifest', { name: 'shared/list', reference: 'a' }), { method: 'DELETE' });
+    expect(await eventually(async () => (await list()).join() === 'b')).toBe(true);
+  });
 });

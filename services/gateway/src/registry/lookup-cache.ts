@@ -1,6 +1,15 @@
 import { LRUCache } from 'lru-cache';
 import type { MetadataChange } from '@meridian/metadata';
 
+/**
+ * A repository's whole tag list, sorted in byte order, for paging without a query per page;
+ * `tags` is undefined when the repository has too many to hold (page in the database).
+ */
+export interface CachedTagList {
+  repositoryId: number;
+  tags?: readonly string[];
+}
+
 export interface CachedManifest {
   digest: string;
   mediaType: string;
@@ -8,8 +17,8 @@ export interface CachedManifest {
 }
 
 /**
- * What the pull path looked up recently: manifests by tag or digest, and blob sizes per
- * repository. Entries are dropped when a change to them commits: at once in the gateway that
+ * What the pull path looked up recently: manifests by tag or digest, blob sizes per
+ * repository, and whole tag lists. Entries are dropped when a change to them commits: at once in the gateway that
  * wrote it, and in the region's other gateways when the change's NOTIFY arrives (a window of
  * milliseconds). If the notification connection is lost, everything is dropped. The TTL bounds
  * what any missed notification could cost.
@@ -17,7 +26,13 @@ export interface CachedManifest {
 export class LookupCache {
   private readonly manifests: LRUCache<string, CachedManifest>;
   private readonly blobSizes: LRUCache<string, number>;
+  private readonly tagLists: LRUCache<string, CachedTagList>;
   private readonly enabled: boolean;
+  /**
+   * Bumped by every invalidation. A lookup notes it before reading the database and may store
+   * its result only if it has not moved, so a read that raced a write never caches the old state.
+   */
+  private generation = 0;
 
   constructor(options: { maxEntries: number; ttlMs?: number }) {
     this.enabled = options.maxEntries > 0;
@@ -31,28 +46,50 @@ export class LookupCache {
       sizeCalculation: (entry) => entry.payload.byteLength + 200,
     });
     this.blobSizes = new LRUCache({ max, ttl });
+    this.tagLists = new LRUCache({
+      max,
+      ttl,
+      // Bounded by the tags held in all, whatever the number of repositories.
+      maxSize: Math.max(1, options.maxEntries) * 20,
+      sizeCalculation: (entry) => (entry.tags?.length ?? 0) + 1,
+    });
   }
 
   getManifest(repository: string, reference: string): CachedManifest | undefined {
     return this.manifests.get(key(repository, reference));
   }
 
-  setManifest(repository: string, reference: string, manifest: CachedManifest): void {
-    if (this.enabled) this.manifests.set(key(repository, reference), manifest);
+  /** The generation to pass to a set* call made after the database read that follows. */
+  currentGeneration(): number {
+    return this.generation;
+  }
+
+  setManifest(repository: string, reference: string, manifest: CachedManifest, readAt: number): void {
+    if (this.enabled && readAt === this.generation) this.manifests.set(key(repository, reference), manifest);
   }
 
   getBlobSize(repository: string, digest: string): number | undefined {
     return this.blobSizes.get(key(repository, digest));
   }
 
-  setBlobSize(repository: string, digest: string, size: number): void {
-    if (this.enabled) this.blobSizes.set(key(repository, digest), size);
+  setBlobSize(repository: string, digest: string, size: number, readAt: number): void {
+    if (this.enabled && readAt === this.generation) this.blobSizes.set(key(repository, digest), size);
+  }
+
+  getTagList(repository: string): CachedTagList | undefined {
+    return this.tagLists.get(repository);
+  }
+
+  setTagList(repository: string, list: CachedTagList, readAt: number): void {
+    if (this.enabled && readAt === this.generation) this.tagLists.set(repository, list);
   }
 
   invalidate(change: MetadataChange): void {
+    this.generation++;
     switch (change.kind) {
       case 'tag':
         this.manifests.delete(key(change.repository, change.tag));
+        this.tagLists.delete(change.repository);
         break;
       case 'manifest':
         this.manifests.delete(key(change.repository, change.digest));
@@ -64,8 +101,10 @@ export class LookupCache {
   }
 
   clear(): void {
+    this.generation++;
     this.manifests.clear();
     this.blobSizes.clear();
+    this.tagLists.clear();
   }
 }
 

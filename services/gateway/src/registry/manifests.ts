@@ -120,6 +120,7 @@ export class ManifestService {
   }
 
   private async load(repository: string, referenceText: string, reference: Reference): Promise<CachedManifest> {
+    const readAt = this.cache.currentGeneration();
     const lookup: RepositoryLookup<StoredManifest> =
       reference.kind === 'tag'
         ? await this.metadata.manifests.findByTag(repository, reference.tag)
@@ -127,7 +128,7 @@ export class ManifestService {
     if (lookup.repositoryId === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
     if (!lookup.found) throw new ManifestUnknownError(`manifest ${referenceText} is not in ${repository}`);
     const manifest = { digest: lookup.found.digest, mediaType: lookup.found.mediaType, payload: lookup.found.payload };
-    this.cache.setManifest(repository, referenceText, manifest);
+    this.cache.setManifest(repository, referenceText, manifest, readAt);
     return manifest;
   }
 }

@@ -27,6 +27,6 @@ export function createRegistry(deps: RegistryDependencies): Registry {
     blobs: new BlobService(deps.metadata, deps.blobStore, deps.cache),
     uploads: new UploadService(deps.metadata, deps.blobStore, deps.uploadSigner),
     manifests: new ManifestService(deps.metadata, deps.cache),
-    discovery: new ContentDiscovery(deps.metadata),
+    discovery: new ContentDiscovery(deps.metadata, deps.cache),
   };
 }
