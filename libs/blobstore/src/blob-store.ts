@@ -1,6 +1,6 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { LRUCache } from 'lru-cache';
 import {
   BlobUnknownError,
@@ -107,7 +107,10 @@ export class BlobStore {
   /** Starts an upload session (distribution-spec "Pushing blobs": POST). */
   async createUpload(): Promise<string> {
     const id = randomUUID();
-    await this.driver.putContent(paths.uploadData(id), new Uint8Array(0));
+    // An empty session need not survive a crash (the client starts over), so no fsync here;
+    // every chunk appended later is flushed before it is acknowledged.
+    const created = await this.driver.writer(paths.uploadData(id), { append: false, durable: false });
+    await finished(created.end());
     this.runningHashes.set(id, { hash: createDigester('sha256'), size: 0 });
     return id;
   }

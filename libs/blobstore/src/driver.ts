@@ -21,10 +21,10 @@ export interface StorageDriver {
 
   /**
    * A stream writing to `path`, creating parent folders; with `append` the bytes go after any
-   * already there. The bytes are durable (flushed to stable storage) once the stream has emitted
-   * 'close' after end(); a destroyed stream leaves whatever reached the file.
+   * already there. Unless `durable` is false, the bytes are flushed to stable storage by the
+   * time the stream emits 'close' after end(); a destroyed stream leaves whatever reached the file.
    */
-  writer(path: string, options: { append: boolean }): Promise<Writable>;
+  writer(path: string, options: { append: boolean; durable?: boolean }): Promise<Writable>;
 
   /** Cuts the file at `path` to `size` bytes (to undo a chunk that failed half-way). */
   truncate(path: string, size: number): Promise<void>;

@@ -49,10 +49,10 @@ export class FilesystemDriver implements StorageDriver {
     });
   }
 
-  async writer(relative: string, options: { append: boolean }): Promise<Writable> {
+  async writer(relative: string, options: { append: boolean; durable?: boolean }): Promise<Writable> {
     const full = this.resolve(relative);
     await mkdir(path.dirname(full), { recursive: true });
-    return createWriteStream(full, { flags: options.append ? 'a' : 'w', flush: true });
+    return createWriteStream(full, { flags: options.append ? 'a' : 'w', flush: options.durable ?? true });
   }
 
   async truncate(relative: string, size: number): Promise<void> {

@@ -12,16 +12,21 @@ export class RepositoryStore {
     return result.rows[0]?.id;
   }
 
-  /** The repository's id, creating it on first push (repositories exist implicitly in the spec). */
+  /**
+   * The repository's id, creating it on first push (repositories exist implicitly in the spec).
+   * Reads first: the common case, a repository that exists, then writes nothing and waits for
+   * no WAL flush.
+   */
   async ensure(name: string): Promise<number> {
+    const existing = await this.findId(name);
+    if (existing !== undefined) return existing;
     const inserted = await this.db.query<{ id: number }>({
-      name: 'repository-ensure',
-      text: `INSERT INTO repositories (name) VALUES ($1)
-             ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
-             RETURNING id`,
+      name: 'repository-insert',
+      text: 'INSERT INTO repositories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id',
       values: [name],
     });
-    return inserted.rows[0]!.id;
+    // DO NOTHING waited for a concurrent creator to commit; a new statement now sees its row.
+    return inserted.rows[0]?.id ?? (await this.findId(name))!;
   }
 
   /** Names in lexical order after `last`, at most `limit`. */

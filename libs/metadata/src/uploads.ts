@@ -4,10 +4,16 @@ import type { Queryable } from './db.js';
 export class UploadStore {
   constructor(private readonly db: Queryable) {}
 
+  /**
+   * Records a new session without waiting for the WAL flush (synchronous_commit off for this
+   * statement's transaction only): a session lost in a database crash costs the client a retry,
+   * and its bytes are purged as idle, so its row need not delay every push by an fsync.
+   */
   async insert(id: string, repositoryId: number): Promise<void> {
     await this.db.query({
       name: 'upload-insert',
-      text: 'INSERT INTO uploads (id, repository_id) VALUES ($1, $2)',
+      text: `WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+             INSERT INTO uploads (id, repository_id) SELECT $1, $2 FROM relaxed`,
       values: [id, repositoryId],
     });
   }

@@ -105,8 +105,12 @@ export class UploadService {
       if (err instanceof DigestInvalidError || err instanceof BlobUploadUnknownError) await this.metadata.uploads.delete(state.id);
       throw err;
     }
-    await this.link(state.repository, stored);
-    await this.metadata.uploads.delete(state.id);
+    // Linking the blob and closing the session commit together: one WAL flush per blob.
+    await this.metadata.transaction(async (tx) => {
+      const repositoryId = await tx.repositories.ensure(state.repository);
+      await tx.blobs.link(repositoryId, stored.digest, stored.size);
+      await tx.uploads.delete(state.id);
+    });
     return stored;
   }
 
