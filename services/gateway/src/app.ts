@@ -28,13 +28,11 @@ export interface Gateway {
  * domain services, HTTP app, in that order. Everything a part needs is passed to it here.
  */
 export async function createApp(config: GatewayConfig, logger: Logger = pino({ level: config.logLevel })): Promise<Gateway> {
-  await ensureDatabase(config.databaseUrl);
-  await migrate(config.databaseUrl, (message) => logger.debug(message));
+  const uploadSecret = await prepareRegion(config, logger);
   const pool = createPool({ databaseUrl: config.databaseUrl, max: config.databasePoolSize });
   pool.on('error', (err) => logger.error({ err }, 'idle database connection failed'));
   const metadata = new Metadata(pool);
 
-  await mkdir(config.dataDir, { recursive: true });
   const driver = STORAGE_DRIVERS[config.storageDriver]({ rootDirectory: path.join(config.dataDir, 'store') });
   const blobStore = new BlobStore(driver);
 
@@ -46,7 +44,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   });
   await changeListener.start();
 
-  const uploadSigner = new UploadStateSigner(config.uploadSecret ?? (await regionUploadSecret(config.dataDir)));
+  const uploadSigner = new UploadStateSigner(uploadSecret);
   const registry = createRegistry({ metadata, blobStore, cache, uploadSigner });
 
   const app = express();
@@ -95,6 +93,19 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
       await pool.end();
     },
   };
+}
+
+/**
+ * What every gateway of the region needs before it serves: the database and its schema, the
+ * data directory, the shared upload secret. Idempotent and safe to run concurrently (migrations
+ * take an advisory lock; the secret is created with an atomic link), so a supervisor runs it
+ * once before forking and each gateway again on start. Returns the upload secret.
+ */
+export async function prepareRegion(config: GatewayConfig, logger: Logger): Promise<string> {
+  await ensureDatabase(config.databaseUrl);
+  await migrate(config.databaseUrl, (message) => logger.debug(message));
+  await mkdir(config.dataDir, { recursive: true });
+  return config.uploadSecret ?? (await regionUploadSecret(config.dataDir));
 }
 
 /**

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -10,6 +11,11 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(5000),
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/meridian'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(16),
+  /**
+   * Gateway processes sharing the port (node:cluster); each is a full gateway of the region.
+   * 1 runs a single process without a supervisor.
+   */
+  MERIDIAN_WORKERS: z.coerce.number().int().min(1).max(64).default(availableParallelism()),
   MERIDIAN_DATA_DIR: z.string().min(1).default('.meridian/data'),
   MERIDIAN_REGION: z.string().regex(/^[a-z0-9-]{1,63}$/).default('local'),
   MERIDIAN_STORAGE_DRIVER: z.enum(['filesystem']).default('filesystem'),
@@ -33,6 +39,7 @@ export interface GatewayConfig {
   port: number;
   databaseUrl: string;
   databasePoolSize: number;
+  workers: number;
   dataDir: string;
   region: string;
   storageDriver: 'filesystem';
@@ -55,6 +62,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    workers: e.MERIDIAN_WORKERS,
     dataDir: path.resolve(e.MERIDIAN_DATA_DIR),
     region: e.MERIDIAN_REGION,
     storageDriver: e.MERIDIAN_STORAGE_DRIVER,

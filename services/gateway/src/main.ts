@@ -1,20 +1,37 @@
-import { pino } from 'pino';
-import { loadConfig } from './config.js';
-import { createApp } from './app.js';
+import cluster from 'node:cluster';
+import { pino, type Logger } from 'pino';
+import { loadConfig, type GatewayConfig } from './config.js';
+import { createApp, prepareRegion } from './app.js';
+import { superviseWorkers, type WorkerListening } from './supervisor.js';
 
-/** Entry point: config from the environment, start, and a clean stop on SIGTERM/SIGINT. */
+/**
+ * Entry point: config from the environment, then either one gateway process
+ * (MERIDIAN_WORKERS=1) or a supervisor running that many on one port. Stops cleanly on
+ * SIGTERM/SIGINT, finishing in-flight requests.
+ */
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = pino({ level: config.logLevel });
+  if (cluster.isWorker) {
+    await runGateway(config, logger);
+    return;
+  }
+  if (config.workers === 1) {
+    const url = await runGateway(config, logger);
+    return printBanner(url);
+  }
+  // Prepare once (database, schema, upload secret) so the workers find the region ready.
+  await prepareRegion(config, logger);
+  const supervision = superviseWorkers(config.workers, logger);
+  supervision.stopped.then((code) => process.exit(code));
+  const url = await supervision.ready;
+  logger.info({ url, region: config.region, workers: config.workers }, 'gateway listening');
+  printBanner(url);
+}
+
+async function runGateway(config: GatewayConfig, logger: Logger): Promise<string> {
   const gateway = await createApp(config, logger);
   const url = await gateway.listen();
-  logger.info({ url, region: config.region, dataDir: config.dataDir }, 'gateway listening');
-  // A banner for people, whatever the log level: where to push.
-  process.stdout.write(
-    `Meridian listening on ${url}\n` +
-      `  push: skopeo copy --dest-tls-verify=false oci:./layout:tag docker://${url.replace(/^http:\/\//, '')}/REPO:TAG\n`,
-  );
-
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -30,6 +47,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  if (cluster.isWorker) process.send?.({ type: 'listening', url } satisfies WorkerListening);
+  else logger.info({ url, region: config.region, dataDir: config.dataDir }, 'gateway listening');
+  return url;
+}
+
+/** For people, whatever the log level: where to push. */
+function printBanner(url: string): void {
+  process.stdout.write(
+    `Meridian listening on ${url}\n` +
+      `  push: skopeo copy --dest-tls-verify=false oci:./layout:tag docker://${url.replace(/^http:\/\//, '')}/REPO:TAG\n`,
+  );
 }
 
 main().catch((err) => {
