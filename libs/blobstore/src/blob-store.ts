@@ -76,6 +76,24 @@ export class BlobStore {
     }
   }
 
+  /**
+   * Writes bytes `range.start`..`range.end` of a blob into `destination` without ending it,
+   * through the driver's buffer-reusing copy when it has one. Throws BlobUnknownError before
+   * writing anything when the bytes are missing.
+   */
+  async copyTo(digest: Digest, range: { start: number; end: number }, destination: Writable): Promise<void> {
+    try {
+      if (this.driver.copyTo) {
+        await this.driver.copyTo(paths.blob(digest), range, destination);
+        return;
+      }
+      await pipeline(await this.driver.reader(paths.blob(digest), range), destination, { end: false });
+    } catch (err) {
+      if (err instanceof PathNotFoundError) throw new BlobUnknownError(`blob ${digest.value} is not in the store`);
+      throw err;
+    }
+  }
+
   /** Removes a blob's bytes. Readers already streaming it finish undisturbed. */
   async delete(digest: Digest): Promise<void> {
     await this.driver.delete(paths.blob(digest));

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Readable, Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PathNotFoundError, type StorageDriver } from './driver.js';
 
@@ -231,6 +231,54 @@ export function describeStorageDriverSuite(
       it('writes an empty file when ended without data', async () => {
         await writeAll(await driver.writer('nothing', { append: false }), []);
         expect((await driver.stat('nothing')).size).toBe(0);
+      });
+    });
+
+    describe('copyTo (optional)', () => {
+      /** A destination that keeps what it is given, copying each chunk (the driver may reuse its buffers). */
+      function collector(): { destination: Writable; bytes(): Buffer } {
+        const chunks: Buffer[] = [];
+        const destination = new Writable({
+          write(chunk: Buffer, _encoding, callback) {
+            chunks.push(Buffer.from(chunk));
+            setImmediate(callback); // an asynchronous consumer, like a socket
+          },
+        });
+        return { destination, bytes: () => Buffer.concat(chunks) };
+      }
+
+      // driver.ts copyTo: "writes bytes start..end (inclusive) … reused buffers".
+      it('copies whole files and ranges byte for byte, across many reused buffers', async () => {
+        if (!driver.copyTo) return expect(driver.copyTo).toBeUndefined();
+        const bytes = randomBytes(3 * 1024 * 1024 + 123);
+        await writeAll(await driver.writer('copy/blob', { append: false }), [bytes]);
+        for (const [start, end] of [[0, bytes.length - 1], [5, 5], [1024 * 1024 - 1, 2 * 1024 * 1024 + 7], [bytes.length - 10, bytes.length - 1]] as const) {
+          const { destination, bytes: received } = collector();
+          await driver.copyTo('copy/blob', { start, end }, destination);
+          expect(sha256(received()), `${start}-${end}`).toBe(sha256(bytes.subarray(start, end + 1)));
+        }
+      });
+
+      // driver.ts copyTo: "Throws PathNotFoundError before writing anything".
+      it('throws PathNotFoundError for a missing path without writing', async () => {
+        if (!driver.copyTo) return expect(driver.copyTo).toBeUndefined();
+        const { destination, bytes } = collector();
+        await expect(driver.copyTo('copy/missing', { start: 0, end: 9 }, destination)).rejects.toBeInstanceOf(PathNotFoundError);
+        expect(bytes().length).toBe(0);
+      });
+
+      // driver.ts copyTo: "rejects if the destination closes early".
+      it('rejects when the destination is destroyed part-way', async () => {
+        if (!driver.copyTo) return expect(driver.copyTo).toBeUndefined();
+        await writeAll(await driver.writer('copy/long', { append: false }), [randomBytes(4 * 1024 * 1024)]);
+        let writes = 0;
+        const destination: Writable = new Writable({
+          write(_chunk, _encoding, callback) {
+            if (++writes === 2) destination.destroy();
+            else setImmediate(callback);
+          },
+        });
+        await expect(driver.copyTo('copy/long', { start: 0, end: 4 * 1024 * 1024 - 1 }, destination)).rejects.toThrow();
       });
     });
 

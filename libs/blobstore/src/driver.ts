@@ -26,6 +26,15 @@ export interface StorageDriver {
    */
   writer(path: string, options: { append: boolean; durable?: boolean }): Promise<Writable>;
 
+  /**
+   * Optional fast path for serving: writes bytes `start`..`end` (inclusive) of `path` into
+   * `destination` (which it does not end), refilling a couple of reused buffers only once the
+   * destination has taken each one, so a pull allocates nothing per chunk and holds at most two
+   * chunks. Throws PathNotFoundError before writing anything; rejects if the destination closes
+   * early. The store falls back to reader() for drivers without it.
+   */
+  copyTo?(path: string, range: { start: number; end: number }, destination: Writable): Promise<void>;
+
   /** Cuts the file at `path` to `size` bytes (to undo a chunk that failed half-way). */
   truncate(path: string, size: number): Promise<void>;
 

@@ -6,7 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { PathNotFoundError, type FileInfo, type StorageDriver } from './driver.js';
 
 /** Read buffer per stream: large enough that a pull is not bound by syscalls, small enough to be constant. */
-const READ_CHUNK_BYTES = 256 * 1024;
+const READ_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * The local-filesystem driver. Atomic moves are rename(2) within one filesystem; durability is
@@ -47,6 +47,36 @@ export class FilesystemDriver implements StorageDriver {
       highWaterMark: READ_CHUNK_BYTES,
       autoClose: true,
     });
+  }
+
+  async copyTo(relative: string, range: { start: number; end: number }, destination: Writable): Promise<void> {
+    let handle;
+    try {
+      handle = await open(this.resolve(relative), 'r');
+    } catch (err) {
+      throw this.notFound(err, relative);
+    }
+    try {
+      const total = range.end - range.start + 1;
+      const size = Math.min(READ_CHUNK_BYTES, total);
+      // Two buffers: one is read into while the other is being written.
+      const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+      let position = range.start;
+      let turn = 0;
+      let inFlight: Promise<void> = Promise.resolve();
+      while (position <= range.end) {
+        const buffer = buffers[(turn ^= 1)]!;
+        const wanted = Math.min(buffer.length, range.end - position + 1);
+        const { bytesRead } = await handle.read(buffer, 0, wanted, position);
+        if (bytesRead === 0) throw new Error(`${relative} ended at ${position}, before ${range.end + 1}`);
+        await inFlight;
+        position += bytesRead;
+        inFlight = writeFully(destination, bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+      }
+      await inFlight;
+    } finally {
+      await handle.close();
+    }
   }
 
   async writer(relative: string, options: { append: boolean; durable?: boolean }): Promise<Writable> {
@@ -124,6 +154,20 @@ export class FilesystemDriver implements StorageDriver {
   private notFound(err: unknown, relative: string): unknown {
     return isNotFound(err) ? new PathNotFoundError(relative) : err;
   }
+}
+
+/** Resolves once `destination` has handed `chunk` on (its write callback), so the buffer may be reused. */
+function writeFully(destination: Writable, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onClose = () => reject(Object.assign(new Error('destination closed early'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    if (destination.destroyed) return onClose();
+    destination.once('close', onClose);
+    destination.write(chunk, (err) => {
+      destination.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
 }
 
 function isNotFound(err: unknown): boolean {

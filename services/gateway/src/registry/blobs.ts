@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { BlobUnknownError, NameUnknownError, assertRepositoryName, parseDigest, type Digest } from '@meridian/oci';
 import type { BlobStore } from '@meridian/blobstore';
 import type { Metadata, MetadataChange } from '@meridian/metadata';
@@ -34,9 +34,9 @@ export class BlobService {
     return { digest, size: lookup.found.size };
   }
 
-  /** Bytes `range.start`..`range.end` (inclusive) of a blob already described. */
-  async open(blob: BlobDescription, range?: { start: number; end: number }): Promise<Readable> {
-    return this.store.read(blob.digest, range);
+  /** Writes bytes `range.start`..`range.end` (inclusive) of a described blob into `destination`. */
+  async send(blob: BlobDescription, range: { start: number; end: number }, destination: Writable): Promise<void> {
+    await this.store.copyTo(blob.digest, range, destination);
   }
 
   /** Unlinks the blob from the repository; its bytes stay for other repositories until GC. */

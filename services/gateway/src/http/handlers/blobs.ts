@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import type { RouteHandlers } from './handler.js';
 import { parseBlobRange } from '../request.js';
 
@@ -21,21 +20,23 @@ export const blobHandlers: RouteHandlers = {
     const range = parseBlobRange(req.headers.range, blob.size);
     const start = range?.start ?? 0;
     const end = range?.end ?? blob.size - 1;
-    const body = blob.size === 0 ? undefined : await registry.blobs.open(blob, { start, end });
     res.status(range ? 206 : 200);
     res.setHeader('Content-Type', 'application/octet-stream');
     res.setHeader('Content-Length', blob.size === 0 ? 0 : end - start + 1);
     res.setHeader('Docker-Content-Digest', blob.digest.value);
     res.setHeader('Accept-Ranges', 'bytes');
     if (range) res.setHeader('Content-Range', `bytes ${start}-${end}/${blob.size}`);
-    if (!body) {
-      res.end();
-      return;
+    if (blob.size > 0) {
+      // Headers go out with the first bytes, so a blob missing from the store is still a clean 404.
+      try {
+        await registry.blobs.send(blob, { start, end }, res);
+      } catch (err) {
+        // A client that went away mid-pull: nothing left to answer.
+        if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || res.destroyed) return;
+        throw err;
+      }
     }
-    // A client that goes away mid-pull ends the pipeline with an error; nothing to answer then.
-    await pipeline(body, res).catch((err: NodeJS.ErrnoException) => {
-      if (!res.destroyed && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
-    });
+    res.end();
   },
 
   async DELETE({ res, params, registry }) {
