@@ -16,6 +16,7 @@ const READ_CHUNK_BYTES = 1024 * 1024;
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   private readonly root: string;
+  private readonly buffers = new BufferFreeList(READ_CHUNK_BYTES, 32);
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -56,16 +57,18 @@ export class FilesystemDriver implements StorageDriver {
     } catch (err) {
       throw this.notFound(err, relative);
     }
+    // Two buffers: one is read into while the other is being written. They come from a small
+    // free list, so a busy pull path allocates (and collects) no megabyte buffers per request.
+    const buffers: Buffer[] = [];
     try {
       const total = range.end - range.start + 1;
-      const size = Math.min(READ_CHUNK_BYTES, total);
-      // Two buffers: one is read into while the other is being written.
-      const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+      buffers.push(this.buffers.acquire());
+      if (total > READ_CHUNK_BYTES) buffers.push(this.buffers.acquire());
       let position = range.start;
       let turn = 0;
       let inFlight: Promise<void> = Promise.resolve();
       while (position <= range.end) {
-        const buffer = buffers[(turn ^= 1)]!;
+        const buffer = buffers[(turn ^= 1) % buffers.length]!;
         const wanted = Math.min(buffer.length, range.end - position + 1);
         const { bytesRead } = await handle.read(buffer, 0, wanted, position);
         if (bytesRead === 0) throw new Error(`${relative} ended at ${position}, before ${range.end + 1}`);
@@ -74,7 +77,9 @@ export class FilesystemDriver implements StorageDriver {
         inFlight = writeFully(destination, bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
       }
       await inFlight;
+      for (const buffer of buffers) this.buffers.release(buffer);
     } finally {
+      // On failure the buffers are not returned: a write may still hold one.
       await handle.close();
     }
   }
@@ -153,6 +158,24 @@ export class FilesystemDriver implements StorageDriver {
 
   private notFound(err: unknown, relative: string): unknown {
     return isNotFound(err) ? new PathNotFoundError(relative) : err;
+  }
+}
+
+/** Reusable read buffers of one size; at most `keep` are held while idle. */
+class BufferFreeList {
+  private readonly free: Buffer[] = [];
+
+  constructor(
+    private readonly size: number,
+    private readonly keep: number,
+  ) {}
+
+  acquire(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+
+  release(buffer: Buffer): void {
+    if (this.free.length < this.keep) this.free.push(buffer);
   }
 }
 

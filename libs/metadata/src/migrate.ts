@@ -6,18 +6,27 @@ export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.u
 
 /**
  * Applies every pending migration (node-pg-migrate, SQL files in ./migrations). Runs at gateway
- * start; node-pg-migrate takes an advisory lock, so gateways starting together do not collide.
+ * start. node-pg-migrate takes an advisory lock and fails at once when another process holds
+ * it; gateways starting together (a supervisor's workers, several hosts) wait and try again, by
+ * which time the winner has usually applied everything and there is nothing left to do.
  */
 export async function migrate(databaseUrl: string, log: (message: string) => void = () => undefined): Promise<void> {
-  await runner({
-    databaseUrl,
-    dir: MIGRATIONS_DIR,
-    direction: 'up',
-    migrationsTable: 'pgmigrations',
-    count: Infinity,
-    log,
-    // Our files are plain SQL; TypeScript/JS migrations would need a loader.
-    checkOrder: true,
-    verbose: false,
-  });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await runner({
+        databaseUrl,
+        dir: MIGRATIONS_DIR,
+        direction: 'up',
+        migrationsTable: 'pgmigrations',
+        count: Infinity,
+        log,
+        checkOrder: true,
+        verbose: false,
+      });
+      return;
+    } catch (err) {
+      if (!/another migration is already running/i.test((err as Error).message) || attempt >= 100) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 200));
+    }
+  }
 }
