@@ -15,7 +15,8 @@ export class HashingStream extends Transform {
     private readonly maxBytes = Number.POSITIVE_INFINITY,
     private readonly tooLong: (message: string) => Error = (message) => new SizeInvalidError(message),
   ) {
-    super();
+    // Room for a few socket reads, so hashing never throttles the flow to the disk writer.
+    super({ highWaterMark: 1024 * 1024 });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
