@@ -117,8 +117,9 @@ export class BlobStore {
       this.verify(expected, hashing, expectedSize);
       await this.driver.move(staging, paths.blob(expected));
       return { digest: expected.value, size: hashing.bytes };
-    } finally {
+    } catch (err) {
       await this.driver.delete(staging);
+      throw err;
     }
   }
 

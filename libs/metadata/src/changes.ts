@@ -20,8 +20,10 @@ export async function announceChange(db: Queryable, change: MetadataChange): Pro
 
 export interface ChangeListenerHandlers {
   onChange(change: MetadataChange): void;
-  /** The connection was lost: changes may have been missed, so everything cached is suspect. */
+  /** The connection was lost: changes may be missed until onListening, so nothing cached holds. */
   onReset(): void;
+  /** Listening (again): changes from now on will arrive. */
+  onListening?(): void;
   onError?(err: Error): void;
 }
 
@@ -36,6 +38,7 @@ export class ChangeListener {
     private readonly handlers: ChangeListenerHandlers,
   ) {}
 
+  /** Connects and listens; throws if the first attempt fails (a gateway must not start blind). */
   async start(): Promise<void> {
     await this.connect();
   }
@@ -43,11 +46,15 @@ export class ChangeListener {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    await this.client?.end().catch(() => undefined);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
   }
 
   private async connect(): Promise<void> {
     const client = new pg.Client({ connectionString: this.databaseUrl });
+    // Current before connecting, so a drop at any moment from here on is noticed.
+    this.client = client;
     client.on('notification', (message) => {
       if (message.channel !== CHANGE_CHANNEL || !message.payload) return;
       try {
@@ -58,9 +65,16 @@ export class ChangeListener {
     });
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client));
-    await client.connect();
-    await client.query(`LISTEN ${CHANGE_CHANNEL}`);
-    this.client = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+    } catch (err) {
+      if (this.client === client) this.client = undefined;
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    if (this.client !== client) return; // dropped while connecting: lost() has scheduled a retry
+    this.handlers.onListening?.();
   }
 
   private lost(client: pg.Client, err?: Error): void {
@@ -72,13 +86,12 @@ export class ChangeListener {
   }
 
   private scheduleReconnect(delayMs: number): void {
+    clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
-      this.connect()
-        .then(() => this.handlers.onReset())
-        .catch((err: Error) => {
-          this.handlers.onError?.(err);
-          if (!this.stopped) this.scheduleReconnect(Math.min(delayMs * 2, 5000));
-        });
+      this.connect().catch((err: Error) => {
+        this.handlers.onError?.(err);
+        if (!this.stopped) this.scheduleReconnect(Math.min(delayMs * 2, 5000));
+      });
     }, delayMs);
     this.retryTimer.unref();
   }

@@ -8,11 +8,17 @@ export interface PoolOptions {
   max?: number;
 }
 
-// bigint columns (sizes) come back as strings by default; every size we store fits a JS number.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+/**
+ * bigint columns (ids, sizes) come back as strings by default; every value we store fits a JS
+ * number. Given per pool, not set on pg's global table, so no other pg user is affected.
+ */
+export const METADATA_TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
 
 export function createPool(options: PoolOptions): pg.Pool {
-  return new pg.Pool({ connectionString: options.databaseUrl, max: options.max ?? 10 });
+  return new pg.Pool({ connectionString: options.databaseUrl, max: options.max ?? 10, types: METADATA_TYPES });
 }
 
 /**

@@ -39,7 +39,8 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   const cache = new LookupCache({ maxEntries: config.cacheEntries });
   const changeListener = new ChangeListener(config.databaseUrl, {
     onChange: (change) => cache.invalidate(change),
-    onReset: () => cache.clear(),
+    onReset: () => cache.suspend(),
+    onListening: () => cache.resume(),
     onError: (err) => logger.warn({ err }, 'metadata change listener lost its connection'),
   });
   await changeListener.start();

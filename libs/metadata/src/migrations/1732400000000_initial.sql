@@ -1,8 +1,9 @@
 -- Up Migration
 
 -- Regional metadata of one Meridian region. Text that clients page through (repository and tag
--- names) uses the "C" collation so ORDER BY and `>` agree with the byte order the
--- distribution-spec's lexical paging expects, whatever the database's locale.
+-- names) uses the "C" collation: ORDER BY and `>` then agree on byte order whatever the
+-- database's locale, so `last` paging never skips or repeats. distribution-spec calls the order
+-- "lexical"; byte order is what Distribution answers too, and what clients page by.
 
 CREATE TABLE repositories (
   id          bigserial PRIMARY KEY,

@@ -28,13 +28,15 @@ export function hasBody(req: Request): boolean {
 
 /**
  * A blob GET's `Range: bytes=a-b | bytes=a- | bytes=-n` (RFC 9110 §14.1.2), resolved against the
- * blob's size to an inclusive range. Several ranges are not served (we answer the whole blob, as
- * RFC 9110 allows); a malformed or unsatisfiable one is 416 with `Content-Range: bytes * /size`.
+ * blob's size to an inclusive range. Other units and several ranges are ignored (the whole blob
+ * is answered, as RFC 9110 allows); a malformed or unsatisfiable byte range is 416 with
+ * `Content-Range: bytes * /size` (RFC 9110 lets a server reject an invalid ranges-specifier).
  */
 export function parseBlobRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
   if (header === undefined) return undefined;
-  if (header.includes(',')) return undefined;
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  // A unit other than bytes must be ignored (RFC 9110 §14.2), and several ranges are not served.
+  if (!/^\s*bytes=/i.test(header) || header.includes(',')) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/i.exec(header.trim());
   if (!match || (match[1] === '' && match[2] === '')) throw new BlobRangeNotSatisfiableError(size);
   let start: number;
   let end: number;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { pino } from 'pino';
 import { OciTestClient } from '@meridian/testkit';
 import { createApp, type Gateway } from '../app.js';
@@ -68,5 +69,25 @@ describe('lookup cache across the gateways of a region', () => {
     expect(await eventually(async () => (await list()).join() === 'a,b')).toBe(true);
     await first.client.fetch(first.client.url('manifest', { name: 'shared/list', reference: 'a' }), { method: 'DELETE' });
     expect(await eventually(async () => (await list()).join() === 'b')).toBe(true);
+  });
+
+  it('after its LISTEN connection is killed, a gateway reconnects and serves changes made meanwhile', async () => {
+    const v1 = await first.client.pushImage('shared/reconnect', 'stable');
+    const url = secondClient.url('manifest', { name: 'shared/reconnect', reference: 'stable' });
+    expect((await secondClient.fetch(url, { method: 'HEAD' })).headers.get('docker-content-digest')).toBe(v1.digest);
+    // A real fault: the server ends both gateways' LISTEN sessions.
+    const admin = new pg.Client({ connectionString: first.database.url });
+    await admin.connect();
+    const killed = await admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
+    );
+    await admin.end();
+    expect(killed.rowCount).toBeGreaterThanOrEqual(2);
+    const v2 = await first.client.pushImage('shared/reconnect', 'stable');
+    expect(await eventually(async () => (await secondClient.fetch(url, { method: 'HEAD' })).headers.get('docker-content-digest') === v2.digest)).toBe(true);
+    // And notifications flow again once reconnected: a later move is seen too.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const v3 = await first.client.pushImage('shared/reconnect', 'stable');
+    expect(await eventually(async () => (await secondClient.fetch(url, { method: 'HEAD' })).headers.get('docker-content-digest') === v3.digest)).toBe(true);
   });
 });

@@ -36,4 +36,16 @@ describe('LookupCache', () => {
     cache.setManifest('r', 'v1', manifest, cache.currentGeneration());
     expect(cache.getManifest('r', 'v1')).toBeUndefined();
   });
+
+  it('while suspended (notifications may be missed) stores nothing, and starts afresh on resume', () => {
+    const cache = new LookupCache({ maxEntries: 10 });
+    cache.setManifest('r', 'v1', manifest, cache.currentGeneration());
+    cache.suspend();
+    expect(cache.getManifest('r', 'v1')).toBeUndefined();
+    cache.setManifest('r', 'v1', manifest, cache.currentGeneration());
+    expect(cache.getManifest('r', 'v1')).toBeUndefined();
+    cache.resume();
+    cache.setManifest('r', 'v1', manifest, cache.currentGeneration());
+    expect(cache.getManifest('r', 'v1')).toBe(manifest);
+  });
 });

@@ -33,6 +33,8 @@ export class LookupCache {
    * its result only if it has not moved, so a read that raced a write never caches the old state.
    */
   private generation = 0;
+  /** While change notifications may be missed (listener reconnecting), nothing is stored. */
+  private suspended = false;
 
   constructor(options: { maxEntries: number; ttlMs?: number }) {
     this.enabled = options.maxEntries > 0;
@@ -65,7 +67,7 @@ export class LookupCache {
   }
 
   setManifest(repository: string, reference: string, manifest: CachedManifest, readAt: number): void {
-    if (this.enabled && readAt === this.generation) this.manifests.set(key(repository, reference), manifest);
+    if (this.storing(readAt)) this.manifests.set(key(repository, reference), manifest);
   }
 
   getBlobSize(repository: string, digest: string): number | undefined {
@@ -73,7 +75,7 @@ export class LookupCache {
   }
 
   setBlobSize(repository: string, digest: string, size: number, readAt: number): void {
-    if (this.enabled && readAt === this.generation) this.blobSizes.set(key(repository, digest), size);
+    if (this.storing(readAt)) this.blobSizes.set(key(repository, digest), size);
   }
 
   getTagList(repository: string): CachedTagList | undefined {
@@ -81,7 +83,7 @@ export class LookupCache {
   }
 
   setTagList(repository: string, list: CachedTagList, readAt: number): void {
-    if (this.enabled && readAt === this.generation) this.tagLists.set(repository, list);
+    if (this.storing(readAt)) this.tagLists.set(repository, list);
   }
 
   invalidate(change: MetadataChange): void {
@@ -98,6 +100,21 @@ export class LookupCache {
         this.blobSizes.delete(key(change.repository, change.digest));
         break;
     }
+  }
+
+  /** Drops everything and stores nothing more until resume(): notifications may be missed. */
+  suspend(): void {
+    this.suspended = true;
+    this.clear();
+  }
+
+  resume(): void {
+    this.clear();
+    this.suspended = false;
+  }
+
+  private storing(readAt: number): boolean {
+    return this.enabled && !this.suspended && readAt === this.generation;
   }
 
   clear(): void {

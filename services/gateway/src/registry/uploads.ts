@@ -3,6 +3,7 @@ import {
   BlobUploadUnknownError,
   DigestInvalidError,
   assertRepositoryName,
+  isDigest,
   parseDigest,
   type Digest,
 } from '@meridian/oci';
@@ -63,6 +64,9 @@ export class UploadService {
    */
   async mount(repository: string, digestText: string, from: string | undefined): Promise<StoredBlob | undefined> {
     assertRepositoryName(repository);
+    // "unable to mount … SHOULD return 202" (distribution-spec v1.1 "Mounting a blob"), a bad
+    // digest included: the client then simply uploads.
+    if (!isDigest(digestText)) return undefined;
     const digest = parseDigest(digestText);
     let size: number | undefined;
     if (from !== undefined) {
