@@ -139,15 +139,19 @@ export class ManifestStore {
     return { deleted: row !== undefined, tags: row?.tags ?? [] };
   }
 
-  /** Manifests of the repository whose `subject` is `subjectDigest`, optionally of one artifactType. */
-  async referrers(repositoryId: number, subjectDigest: string, artifactType?: string): Promise<ReferrerRow[]> {
+  /**
+   * Manifests of the repository whose `subject` is `subjectDigest`, optionally of one
+   * artifactType, in digest order after `after`, at most `limit`.
+   */
+  async referrers(repositoryId: number, subjectDigest: string, options: { artifactType?: string; limit: number; after?: string }): Promise<ReferrerRow[]> {
     const result = await this.db.query<{ digest: string; media_type: string; size: number; artifact_type: string | null; annotations: Record<string, string> | null }>({
       name: 'manifest-referrers',
       text: `SELECT digest, media_type, size, artifact_type, annotations FROM manifests
              WHERE repository_id = $1 AND subject_digest = $2 AND ($3::text IS NULL OR artifact_type = $3)
-             ORDER BY created_at, digest
-             LIMIT 10000`,
-      values: [repositoryId, subjectDigest, artifactType ?? null],
+               AND ($5::text IS NULL OR digest > $5)
+             ORDER BY digest
+             LIMIT $4`,
+      values: [repositoryId, subjectDigest, options.artifactType ?? null, options.limit, options.after ?? null],
     });
     return result.rows.map((row) => ({
       digest: row.digest,

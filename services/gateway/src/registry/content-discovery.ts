@@ -14,10 +14,18 @@ export interface Page<T> {
   nextAfter?: string;
 }
 
+export interface ReferrerDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
 export interface ReferrersIndex {
   schemaVersion: 2;
   mediaType: typeof MediaType.OciIndex;
-  manifests: Array<{ mediaType: string; digest: string; size: number; artifactType?: string; annotations?: Record<string, string> }>;
+  manifests: ReferrerDescriptor[];
 }
 
 /** distribution-spec v1.1 "Content discovery": tags, referrers, and the _catalog extension. */
@@ -52,25 +60,32 @@ export class ContentDiscovery {
   }
 
   /**
-   * Manifests whose `subject` is `digest`, as an image index. An unknown subject gives an empty
-   * index, not an error (the spec requires 200 either way).
+   * Manifests whose `subject` is `digest`, as an image index, a page at a time in digest order.
+   * An unknown subject, or repository, gives an empty index: the spec requires 200, since a 404
+   * tells clients the registry lacks the referrers API.
    */
-  async listReferrers(repository: string, digestText: string, artifactType?: string): Promise<ReferrersIndex> {
+  async listReferrers(repository: string, digestText: string, page: PageRequest & { artifactType?: string }): Promise<Page<ReferrerDescriptor> & { index: ReferrersIndex }> {
     assertRepositoryName(repository);
     const digest = parseDigest(digestText);
-    const repositoryId = await this.repositoryId(repository);
-    const rows = await this.metadata.manifests.referrers(repositoryId, digest.value, artifactType);
-    return {
-      schemaVersion: 2,
-      mediaType: MediaType.OciIndex,
-      manifests: rows.map((row) => ({
-        mediaType: row.mediaType,
-        digest: row.digest,
-        size: row.size,
-        ...(row.artifactType ? { artifactType: row.artifactType } : {}),
-        ...(row.annotations ? { annotations: row.annotations } : {}),
-      })),
-    };
+    const repositoryId = await this.metadata.repositories.findId(repository);
+    const rows =
+      repositoryId === undefined
+        ? []
+        : await this.metadata.manifests.referrers(repositoryId, digest.value, {
+            limit: page.limit + 1,
+            ...(page.artifactType !== undefined ? { artifactType: page.artifactType } : {}),
+            ...(page.last !== undefined ? { after: page.last } : {}),
+          });
+    const manifests = rows.slice(0, page.limit).map((row) => ({
+      mediaType: row.mediaType,
+      digest: row.digest,
+      size: row.size,
+      ...(row.artifactType ? { artifactType: row.artifactType } : {}),
+      ...(row.annotations ? { annotations: row.annotations } : {}),
+    }));
+    const index: ReferrersIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+    const last = manifests[manifests.length - 1];
+    return rows.length > page.limit && last ? { items: manifests, index, nextAfter: last.digest } : { items: manifests, index };
   }
 
   private async repositoryId(repository: string): Promise<number> {

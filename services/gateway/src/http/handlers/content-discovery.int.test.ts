@@ -112,10 +112,29 @@ describe('content discovery', () => {
     expect(none.status).toBe(200);
     expect(((await none.json()) as { manifests: unknown[] }).manifests).toEqual([]);
 
+    // Paged one at a time: Link: rel="next" carries on until every referrer was listed.
+    const paged: string[] = [];
+    let next: string | undefined = `/v2/ref/app/referrers/${subject.digest}?n=1`;
+    while (next) {
+      const response = await client.fetch(next);
+      expect(response.status).toBe(200);
+      const pageIndex = (await response.json()) as { manifests: Array<{ digest: string }> };
+      expect(pageIndex.manifests.length).toBeLessThanOrEqual(1);
+      paged.push(...pageIndex.manifests.map((m) => m.digest));
+      next = /^<([^>]+)>; rel="next"$/.exec(response.headers.get('link') ?? '')?.[1];
+    }
+    expect(paged.sort()).toEqual([signature.digest, sbom.digest].sort());
+
     // Deleting a referrer removes it from the list.
     await client.fetch(client.url('manifest', { name: 'ref/app', reference: signature.digest }), { method: 'DELETE' });
     const after = (await (await client.fetch(client.url('referrers', { name: 'ref/app', digest: subject.digest }))).json()) as { manifests: Array<{ digest: string }> };
     expect(after.manifests.map((m) => m.digest)).toEqual([sbom.digest]);
+  });
+
+  it('referrers in a repository that does not exist are an empty index, not a 404 ("Listing Referrers": MUST NOT 404)', async () => {
+    const response = await client.fetch(`/v2/ref/nowhere/referrers/sha256:${'c'.repeat(64)}`);
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { manifests: unknown[] }).manifests).toEqual([]);
   });
 
   it('referrers with a malformed digest are DIGEST_INVALID', async () => {
