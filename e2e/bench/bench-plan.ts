@@ -26,7 +26,7 @@ export const fullPlan: BenchPlan = {
   smallImages: { count: 200, concurrency: 8, layers: 3, layerBytes: 4 * 1024, repos: 8 },
   // One wrk thread: on two cores a second one would only take CPU from the server.
   requestRate: { connections: 64, threads: 1, warmupSeconds: 2, durationSeconds: 10 },
-  tagWalk: { tags: 1000, pageSize: 100, concurrency: 4, durationSeconds: 10, setupConcurrency: 8 },
+  tagWalk: { tags: 1000, pageSize: 100, concurrency: 32, durationSeconds: 10, setupConcurrency: 8 },
 };
 
 export const quickPlan: BenchPlan = {

@@ -1,5 +1,6 @@
 import { nextPageLink, parsePageRequest } from '@meridian/oci';
 import type { RouteHandlers } from './handler.js';
+import { sendJson } from '../response.js';
 
 /** Distribution pages the catalog by 100 unless asked otherwise; we do the same. */
 const DEFAULT_CATALOG_PAGE = 100;
@@ -11,6 +12,6 @@ export const catalogHandlers: RouteHandlers = {
     const page = parsePageRequest(req.query.n ?? String(DEFAULT_CATALOG_PAGE), req.query.last, MAX_CATALOG_PAGE);
     const result = await registry.discovery.listRepositories(page);
     if (result.nextAfter !== undefined) res.setHeader('Link', nextPageLink('/v2/_catalog', page.limit, result.nextAfter));
-    res.status(200).json({ repositories: result.items });
+    sendJson(res, { repositories: result.items });
   },
 };

@@ -1,6 +1,7 @@
 import { MediaType, parsePageRequest } from '@meridian/oci';
 import type { RouteHandlers } from './handler.js';
 import { queryValue } from '../request.js';
+import { sendJson } from '../response.js';
 
 /**
  * Descriptors per page. An index of this many stays far below the 4 MiB clients accept; `n`
@@ -25,9 +26,6 @@ export const referrerHandlers: RouteHandlers = {
       const query = new URLSearchParams({ n: String(page.limit), last: result.nextAfter, ...(artifactType !== undefined ? { artifactType } : {}) });
       res.setHeader('Link', `</v2/${params.name}/referrers/${params.digest}?${query.toString()}>; rel="next"`);
     }
-    const payload = JSON.stringify(result.index);
-    res.status(200).setHeader('Content-Type', MediaType.OciIndex);
-    res.setHeader('Content-Length', Buffer.byteLength(payload));
-    res.end(payload);
+    sendJson(res, result.index, MediaType.OciIndex);
   },
 };

@@ -1,5 +1,6 @@
 import { nextPageLink, parsePageRequest } from '@meridian/oci';
 import type { RouteHandlers } from './handler.js';
+import { sendJson } from '../response.js';
 
 /** Tags per page when the client names no `n`, and the most it may ask for. */
 export const MAX_TAGS_PAGE = 10_000;
@@ -10,6 +11,6 @@ export const tagHandlers: RouteHandlers = {
     const page = parsePageRequest(req.query.n, req.query.last, MAX_TAGS_PAGE);
     const result = await registry.discovery.listTags(params.name, page);
     if (result.nextAfter !== undefined) res.setHeader('Link', nextPageLink(`/v2/${params.name}/tags/list`, page.limit, result.nextAfter));
-    res.status(200).json({ name: params.name, tags: result.items });
+    sendJson(res, { name: params.name, tags: result.items });
   },
 };
