@@ -19,6 +19,11 @@ export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   private readonly root: string;
   private readonly buffers = new BufferFreeList(READ_CHUNK_BYTES, 32);
+  /**
+   * Folders known to exist, so the hot paths skip a mkdir per write. Forgotten when anything
+   * under them is deleted; bounded, since blobs/ holds only a few hundred folders.
+   */
+  private readonly knownFolders = new Set<string>();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -88,7 +93,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async writer(relative: string, options: { append: boolean; durable?: boolean }): Promise<Writable> {
     const full = this.resolve(relative);
-    await mkdir(path.dirname(full), { recursive: true });
+    await this.ensureFolder(path.dirname(full));
     // A deep write buffer lets several received chunks go down in one writev, instead of the
     // socket pausing for every 16 KiB the default allows.
     return createWriteStream(full, { flags: options.append ? 'a' : 'w', flush: options.durable ?? true, highWaterMark: WRITE_BUFFER_BYTES });
@@ -127,7 +132,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async move(source: string, destination: string): Promise<void> {
     const to = this.resolve(destination);
-    await mkdir(path.dirname(to), { recursive: true });
+    await this.ensureFolder(path.dirname(to));
     try {
       await rename(this.resolve(source), to);
     } catch (err) {
@@ -139,6 +144,9 @@ export class FilesystemDriver implements StorageDriver {
   async delete(relative: string): Promise<void> {
     const full = this.resolve(relative);
     if (full === this.root) throw new Error('refusing to delete the storage root');
+    for (const folder of this.knownFolders) {
+      if (folder === full || folder.startsWith(full + path.sep)) this.knownFolders.delete(folder);
+    }
     await rm(full, { recursive: true, force: true });
   }
 
@@ -149,6 +157,13 @@ export class FilesystemDriver implements StorageDriver {
       if (isNotFound(err)) return [];
       throw err;
     }
+  }
+
+  private async ensureFolder(folder: string): Promise<void> {
+    if (this.knownFolders.has(folder)) return;
+    await mkdir(folder, { recursive: true });
+    if (this.knownFolders.size >= 4096) this.knownFolders.clear();
+    this.knownFolders.add(folder);
   }
 
   /** Paths are built by paths.ts; this check is the last line against one escaping the root. */

@@ -14,8 +14,13 @@ export type MetadataChange =
 
 export const CHANGE_CHANNEL = 'meridian_metadata_changes';
 
-export async function announceChange(db: Queryable, change: MetadataChange): Promise<void> {
-  await db.query({ name: 'announce-change', text: 'SELECT pg_notify($1, $2)', values: [CHANGE_CHANNEL, JSON.stringify(change)] });
+export async function announceChanges(db: Queryable, changes: readonly MetadataChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  await db.query({
+    name: 'announce-changes',
+    text: 'SELECT pg_notify($1, change) FROM unnest($2::text[]) AS change',
+    values: [CHANGE_CHANNEL, changes.map((change) => JSON.stringify(change))],
+  });
 }
 
 export interface ChangeListenerHandlers {

@@ -5,7 +5,7 @@ import { BlobMetadataStore } from './blobs.js';
 import { ManifestStore } from './manifests.js';
 import { TagStore } from './tags.js';
 import { UploadStore } from './uploads.js';
-import { announceChange, type MetadataChange } from './changes.js';
+import { announceChanges, type MetadataChange } from './changes.js';
 
 /** The region's metadata stores over one connection (the pool, or a transaction's client). */
 export class MetadataStores {
@@ -26,8 +26,9 @@ export class MetadataStores {
 
 /** Stores inside one transaction; changes announced here are delivered only if it commits. */
 export class MetadataTransaction extends MetadataStores {
-  async announce(change: MetadataChange): Promise<void> {
-    await announceChange(this.db, change);
+  /** Announces what the transaction changed (one round trip however many). */
+  async announce(changes: readonly MetadataChange[]): Promise<void> {
+    await announceChanges(this.db, changes);
   }
 }
 

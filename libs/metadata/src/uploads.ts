@@ -18,6 +18,42 @@ export class UploadStore {
     });
   }
 
+  /**
+   * The same, naming the repository: one round trip when it exists (the common case). Returns
+   * false when it does not, for the caller to create it and use insert().
+   */
+  async insertIntoExisting(id: string, repository: string): Promise<boolean> {
+    const result = await this.db.query({
+      name: 'upload-insert-by-name',
+      text: `WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+             INSERT INTO uploads (id, repository_id) SELECT $1, r.id FROM repositories r, relaxed WHERE r.name = $2`,
+      values: [id, repository],
+    });
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Closes a session as the blob it became, in one statement (so one transaction and one WAL
+   * flush): records the blob, links it into the session's repository, removes the session row.
+   * Returns false if the repository does not exist.
+   */
+  async completeAsBlob(id: string, repository: string, digest: string, size: number): Promise<boolean> {
+    const result = await this.db.query({
+      name: 'upload-complete-as-blob',
+      text: `WITH repository AS (SELECT id FROM repositories WHERE name = $2),
+                  blob AS (INSERT INTO blobs (digest, size) VALUES ($3, $4) ON CONFLICT (digest) DO NOTHING),
+                  linked AS (
+                    INSERT INTO repository_blobs (repository_id, digest, size)
+                    SELECT repository.id, $3, $4 FROM repository
+                    ON CONFLICT (repository_id, digest) DO NOTHING
+                  ),
+                  closed AS (DELETE FROM uploads WHERE id = $1)
+             SELECT id FROM repository`,
+      values: [id, repository, digest, size],
+    });
+    return (result.rowCount ?? 0) > 0;
+  }
+
   async delete(id: string): Promise<void> {
     await this.db.query({ name: 'upload-delete', text: 'DELETE FROM uploads WHERE id = $1', values: [id] });
   }

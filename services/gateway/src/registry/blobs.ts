@@ -50,7 +50,7 @@ export class BlobService {
       if (!(await tx.blobs.unlink(repositoryId, digest.value))) {
         throw new BlobUnknownError(`blob ${digest.value} is not in ${repository}`, { digest: digest.value });
       }
-      await tx.announce(change);
+      await tx.announce([change]);
     });
     this.cache.invalidate(change);
   }

@@ -87,7 +87,7 @@ export class ManifestService {
         childDigests: parsed.manifestReferences.map((d) => d.digest),
       });
       if (reference.kind === 'tag') await tx.tags.put(repositoryId, reference.tag, manifestId);
-      for (const change of changes) await tx.announce(change);
+      await tx.announce(changes);
     });
     for (const change of changes) this.cache.invalidate(change);
     return parsed.subject ? { digest, subject: parsed.subject.digest } : { digest };
@@ -113,7 +113,7 @@ export class ManifestService {
         done.push({ kind: 'manifest', repository, digest: reference.digest.value });
         for (const tag of result.tags) done.push({ kind: 'tag', repository, tag });
       }
-      for (const change of done) await tx.announce(change);
+      await tx.announce(done);
       return done;
     });
     for (const change of changes) this.cache.invalidate(change);

@@ -39,9 +39,10 @@ export class UploadService {
   /** POST without a digest: opens a session. */
   async start(repository: string): Promise<UploadSession> {
     assertRepositoryName(repository);
-    const repositoryId = await this.metadata.repositories.ensure(repository);
     const id = await this.store.createUpload();
-    await this.metadata.uploads.insert(id, repositoryId);
+    if (!(await this.metadata.uploads.insertIntoExisting(id, repository))) {
+      await this.metadata.uploads.insert(id, await this.metadata.repositories.ensure(repository));
+    }
     const state = { repository, id, startedAt: new Date().toISOString() };
     return { state, token: this.signer.sign(state), size: 0 };
   }
@@ -109,12 +110,11 @@ export class UploadService {
       if (err instanceof DigestInvalidError || err instanceof BlobUploadUnknownError) await this.metadata.uploads.delete(state.id);
       throw err;
     }
-    // Linking the blob and closing the session commit together: one WAL flush per blob.
-    await this.metadata.transaction(async (tx) => {
-      const repositoryId = await tx.repositories.ensure(state.repository);
-      await tx.blobs.link(repositoryId, stored.digest, stored.size);
-      await tx.uploads.delete(state.id);
-    });
+    // Linking the blob and closing the session commit together: one statement, one WAL flush.
+    if (!(await this.metadata.uploads.completeAsBlob(state.id, state.repository, stored.digest, stored.size))) {
+      await this.link(state.repository, stored);
+      await this.metadata.uploads.delete(state.id);
+    }
     return stored;
   }
 
