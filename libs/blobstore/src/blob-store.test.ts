@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import {
   BlobUnknownError,
+  BlobUploadInvalidError,
   BlobUploadUnknownError,
   DigestInvalidError,
   SizeInvalidError,
@@ -654,5 +655,45 @@ describe('purgeStale (Distribution storage/purgeuploads.go)', () => {
 
   it('removes nothing from an empty store', async () => {
     expect(await store.purgeStale(HOUR, NOW)).toBe(0);
+  });
+});
+
+describe('one writer per session across processes (uploads/<id>/lock)', () => {
+  // Two BlobStores over one directory stand for two gateway processes of a region.
+  it('refuses a chunk while another process holds the session, and takes it once released', async () => {
+    const id = await store.createUpload();
+    const lock = path.join(root, 'uploads', id, 'lock');
+    await writeFile(lock, ''); // another process is writing this session
+    const other = new BlobStore(new FilesystemDriver(root));
+    await expect(other.appendUpload(id, source('abc'))).rejects.toBeInstanceOf(BlobUploadInvalidError);
+    expect(await other.uploadSize(id)).toBe(0);
+
+    await rm(lock);
+    expect(await other.appendUpload(id, source('abc'))).toBe(3);
+    // The lock is gone again once the chunk is written.
+    expect(await filesUnder('uploads')).toEqual([`uploads/${id}/data`]);
+  });
+
+  it('breaks a lock left by a crashed writer once it is older than the stale limit', async () => {
+    const id = await store.createUpload();
+    const lock = path.join(root, 'uploads', id, 'lock');
+    await writeFile(lock, '');
+    const old = (Date.now() - 2 * 3600_000) / 1000;
+    await utimes(lock, old, old);
+    const other = new BlobStore(new FilesystemDriver(root), { staleLockMs: 3600_000 });
+    expect(await other.appendUpload(id, source('xyz'))).toBe(3);
+    const blob = await other.completeUpload(id, digest('xyz'));
+    expect(blob.size).toBe(3);
+  });
+
+  it('a session grown by another process is re-hashed from disk, never trusted from a stale hash', async () => {
+    const a = store;
+    const b = new BlobStore(new FilesystemDriver(root));
+    const id = await a.createUpload();
+    await a.appendUpload(id, source('first-'));
+    await b.appendUpload(id, source('second'));
+    // a's in-memory hash saw 6 bytes; the session has 12, so a must rebuild before closing.
+    const closed = await a.completeUpload(id, digest('first-second'));
+    expect(closed.size).toBe(12);
   });
 });

@@ -49,11 +49,14 @@ export class BlobStore {
   private readonly runningHashes: LRUCache<string, RunningHash>;
   private readonly uploadLocks = new Map<string, Promise<unknown>>();
 
+  private readonly staleLockMs: number;
+
   constructor(
     private readonly driver: StorageDriver,
-    options: { maxRunningHashes?: number } = {},
+    options: { maxRunningHashes?: number; staleLockMs?: number } = {},
   ) {
     this.runningHashes = new LRUCache({ max: options.maxRunningHashes ?? 1024 });
+    this.staleLockMs = options.staleLockMs ?? 3600_000;
   }
 
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
@@ -273,16 +276,44 @@ export class BlobStore {
     }
   }
 
-  /** Serialises work on one session within this process, so two chunks never interleave. */
+  /**
+   * Serialises work on one session: in this process by chaining, and across the processes of
+   * the region by a lock file created exclusively. The cross-process part is what makes the
+   * in-memory running hash trustworthy: with one writer at a time a session only grows, or is
+   * cut back to a size it had, so a hash that has seen `size` bytes has seen these bytes.
+   * A request finding the session locked by another process is refused (a client sending two
+   * chunks of one session at once breaks the spec's in-order rule); a lock older than
+   * `staleLockMs` is a crashed writer's and is broken.
+   */
   private async withUploadLock<T>(id: string, work: () => Promise<T>): Promise<T> {
     const previous = this.uploadLocks.get(id) ?? Promise.resolve();
-    const current = previous.catch(() => undefined).then(work);
+    const current = previous.catch(() => undefined).then(async () => {
+      await this.acquireSessionLock(id);
+      try {
+        return await work();
+      } finally {
+        await this.driver.delete(paths.uploadLock(id)).catch(() => undefined);
+      }
+    });
     this.uploadLocks.set(id, current);
     try {
       return await current;
     } finally {
       if (this.uploadLocks.get(id) === current) this.uploadLocks.delete(id);
     }
+  }
+
+  private async acquireSessionLock(id: string): Promise<void> {
+    await this.uploadSize(id); // an unknown session is BLOB_UPLOAD_UNKNOWN, not a lock to take
+    if (await this.driver.createExclusive(paths.uploadLock(id))) return;
+    const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);
+    if (held && Date.now() - held.modifiedAt.getTime() > this.staleLockMs) {
+      await this.driver.delete(paths.uploadLock(id));
+      if (await this.driver.createExclusive(paths.uploadLock(id))) return;
+    } else if (!held && (await this.driver.createExclusive(paths.uploadLock(id)))) {
+      return;
+    }
+    throw new BlobUploadInvalidError(`upload ${id} is being written by another request; send chunks one at a time, in order`);
   }
 }
 

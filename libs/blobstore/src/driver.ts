@@ -38,6 +38,13 @@ export interface StorageDriver {
   /** Cuts the file at `path` to `size` bytes (to undo a chunk that failed half-way). */
   truncate(path: string, size: number): Promise<void>;
 
+  /**
+   * Creates an empty file at `path` only if nothing is there, atomically across processes
+   * (O_EXCL; a conditional PUT on object storage). Returns false when something already is.
+   * The store builds its cross-process session locks on it.
+   */
+  createExclusive(path: string): Promise<boolean>;
+
   /** Small whole-file writes for state, durable and atomic (replace-by-rename). */
   putContent(path: string, content: Uint8Array | string): Promise<void>;
   getContent(path: string): Promise<Buffer>;

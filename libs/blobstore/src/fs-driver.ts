@@ -99,6 +99,18 @@ export class FilesystemDriver implements StorageDriver {
     return createWriteStream(full, { flags: options.append ? 'a' : 'w', flush: options.durable ?? true, highWaterMark: WRITE_BUFFER_BYTES });
   }
 
+  async createExclusive(relative: string): Promise<boolean> {
+    const full = this.resolve(relative);
+    await this.ensureFolder(path.dirname(full));
+    try {
+      await (await open(full, 'wx')).close();
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw this.notFound(err, relative);
+    }
+  }
+
   async truncate(relative: string, size: number): Promise<void> {
     try {
       await truncate(this.resolve(relative), size);

@@ -7,6 +7,8 @@ import type { Digest } from '@meridian/oci';
  *   uploads/<id>/data                          bytes of an upload session so far; its
  *                                              modification time is the session's last
  *                                              activity, which purging goes by
+ *   uploads/<id>/lock                          present while one request writes the session
+ *                                              (any process of the region); see BlobStore
  *   staging/<uuid>                             a monolithic write being hashed; renamed into
  *                                              blobs/ only once its digest is verified
  *
@@ -18,6 +20,7 @@ export const paths = {
   uploadsRoot: 'uploads',
   uploadDir: (id: string) => `uploads/${assertUploadId(id)}`,
   uploadData: (id: string) => `uploads/${assertUploadId(id)}/data`,
+  uploadLock: (id: string) => `uploads/${assertUploadId(id)}/lock`,
   stagingRoot: 'staging',
   staging: (id: string) => `staging/${assertUploadId(id)}`,
 } as const;
