@@ -1,3 +1,4 @@
+import { NameUnknownError } from '@meridian/oci';
 import type { Queryable } from './db.js';
 
 export class RepositoryStore {
@@ -10,6 +11,13 @@ export class RepositoryStore {
       values: [name],
     });
     return result.rows[0]?.id;
+  }
+
+  /** The repository's id; NAME_UNKNOWN when there is none. */
+  async requireId(name: string): Promise<number> {
+    const id = await this.findId(name);
+    if (id === undefined) throw new NameUnknownError(`repository ${name} is not known`);
+    return id;
   }
 
   /**

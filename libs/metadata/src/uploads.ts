@@ -58,13 +58,15 @@ export class UploadStore {
     await this.db.query({ name: 'upload-delete', text: 'DELETE FROM uploads WHERE id = $1', values: [id] });
   }
 
-  /** Sessions started before `cutoff`, oldest first. */
-  async startedBefore(cutoff: Date, limit = 1000): Promise<string[]> {
-    const result = await this.db.query<{ id: string }>({
+  /** Sessions started before `cutoff`, oldest first, a page at a time after `after`. */
+  async startedBefore(cutoff: Date, limit = 1000, after?: { startedAt: Date; id: string }): Promise<Array<{ id: string; startedAt: Date }>> {
+    const result = await this.db.query<{ id: string; started_at: Date }>({
       name: 'upload-started-before',
-      text: 'SELECT id FROM uploads WHERE started_at < $1 ORDER BY started_at LIMIT $2',
-      values: [cutoff, limit],
+      text: `SELECT id, started_at FROM uploads
+             WHERE started_at < $1 AND ($3::timestamptz IS NULL OR (started_at, id) > ($3, $4::uuid))
+             ORDER BY started_at, id LIMIT $2`,
+      values: [cutoff, limit, after?.startedAt ?? null, after?.id ?? null],
     });
-    return result.rows.map((row) => row.id);
+    return result.rows.map((row) => ({ id: row.id, startedAt: row.started_at }));
   }
 }

@@ -45,8 +45,7 @@ export class BlobService {
     const digest = parseDigest(digestText);
     const change: MetadataChange = { kind: 'blob', repository, digest: digest.value };
     await this.metadata.transaction(async (tx) => {
-      const repositoryId = await tx.repositories.findId(repository);
-      if (repositoryId === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
+      const repositoryId = await tx.repositories.requireId(repository);
       if (!(await tx.blobs.unlink(repositoryId, digest.value))) {
         throw new BlobUnknownError(`blob ${digest.value} is not in ${repository}`, { digest: digest.value });
       }

@@ -1,4 +1,4 @@
-import { MediaType, NameUnknownError, assertRepositoryName, parseDigest, type PageRequest } from '@meridian/oci';
+import { MediaType, assertRepositoryName, parseDigest, type PageRequest } from '@meridian/oci';
 import type { Metadata } from '@meridian/metadata';
 import type { CachedTagList, LookupCache } from './lookup-cache.js';
 
@@ -48,7 +48,7 @@ export class ContentDiscovery {
 
   private async loadTagList(repository: string): Promise<CachedTagList> {
     const readAt = this.cache.currentGeneration();
-    const repositoryId = await this.repositoryId(repository);
+    const repositoryId = await this.metadata.repositories.requireId(repository);
     const tags = await this.metadata.tags.list(repositoryId, MAX_CACHED_TAG_LIST + 1);
     const list = tags.length <= MAX_CACHED_TAG_LIST ? { repositoryId, tags } : { repositoryId };
     this.cache.setTagList(repository, list, readAt);
@@ -86,12 +86,6 @@ export class ContentDiscovery {
     const index: ReferrersIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
     const last = manifests[manifests.length - 1];
     return rows.length > page.limit && last ? { items: manifests, index, nextAfter: last.digest } : { items: manifests, index };
-  }
-
-  private async repositoryId(repository: string): Promise<number> {
-    const id = await this.metadata.repositories.findId(repository);
-    if (id === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
-    return id;
   }
 }
 

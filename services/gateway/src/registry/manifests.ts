@@ -101,8 +101,7 @@ export class ManifestService {
     assertRepositoryName(repository);
     const reference = parseReference(referenceText);
     const changes = await this.metadata.transaction(async (tx) => {
-      const repositoryId = await tx.repositories.findId(repository);
-      if (repositoryId === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
+      const repositoryId = await tx.repositories.requireId(repository);
       const done: MetadataChange[] = [];
       if (reference.kind === 'tag') {
         if (!(await tx.tags.delete(repositoryId, reference.tag))) throw new ManifestUnknownError(`tag ${reference.tag} is not in ${repository}`);

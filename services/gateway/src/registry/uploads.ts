@@ -127,11 +127,18 @@ export class UploadService {
   /** Purges sessions idle past `maxIdleMs` and their rows; returns how many went. */
   async purgeStale(maxIdleMs: number): Promise<number> {
     const removed = await this.store.purgeStale(maxIdleMs);
-    for (const id of await this.metadata.uploads.startedBefore(new Date(Date.now() - maxIdleMs))) {
-      const alive = await this.store.uploadSize(id).then(() => true, () => false);
-      if (!alive) await this.metadata.uploads.delete(id);
+    // Rows whose bytes are gone, paged so that old sessions still alive never block the rest.
+    const cutoff = new Date(Date.now() - maxIdleMs);
+    let after: { startedAt: Date; id: string } | undefined;
+    for (;;) {
+      const page = await this.metadata.uploads.startedBefore(cutoff, 1000, after);
+      for (const row of page) {
+        const alive = await this.store.uploadSize(row.id).then(() => true, () => false);
+        if (!alive) await this.metadata.uploads.delete(row.id);
+      }
+      if (page.length < 1000) return removed;
+      after = page[page.length - 1];
     }
-    return removed;
   }
 
   private async link(repository: string, blob: StoredBlob): Promise<void> {

@@ -1,0 +1,42 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+
+let harness: TestGateway;
+beforeAll(async () => (harness = await startTestGateway()));
+afterAll(async () => harness?.close());
+
+async function sessionRows(): Promise<string[]> {
+  const client = new pg.Client({ connectionString: harness.database.url });
+  await client.connect();
+  try {
+    return (await client.query<{ id: string }>('SELECT id FROM uploads ORDER BY id')).rows.map((r) => r.id);
+  } finally {
+    await client.end();
+  }
+}
+
+async function age(id: string, hours: number): Promise<void> {
+  const client = new pg.Client({ connectionString: harness.database.url });
+  await client.connect();
+  await client.query(`UPDATE uploads SET started_at = now() - make_interval(hours => $2) WHERE id = $1`, [id, hours]);
+  await client.end();
+}
+
+describe('purging upload sessions (Distribution purgeuploads.go)', () => {
+  it('removes rows of old sessions whose bytes are gone, keeps old sessions still alive and new ones', async () => {
+    const uploads = harness.gateway.registry.uploads;
+    const gone = await uploads.start('purge/app');
+    const aliveOld = await uploads.start('purge/app');
+    const fresh = await uploads.start('purge/app');
+    await age(gone.state.id, 48);
+    await age(aliveOld.state.id, 48);
+    // The old session's bytes were removed (a crash, an earlier purge): only its row remains.
+    await rm(path.join(harness.config.dataDir, 'store', 'uploads', gone.state.id), { recursive: true, force: true });
+
+    await uploads.purgeStale(24 * 3600_000);
+    expect(await sessionRows()).toEqual([aliveOld.state.id, fresh.state.id].sort());
+  });
+});
