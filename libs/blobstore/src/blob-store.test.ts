@@ -299,7 +299,7 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
       expect(await store.appendUpload(id, source(chunk), { start: expected - chunk.length, length: chunk.length })).toBe(expected);
       expect(await store.uploadSize(id)).toBe(expected);
     }
-    expect(await store.completeUpload(id, d, whole.length)).toEqual({ digest: d.value, size: whole.length });
+    expect(await store.completeUpload(id, d, { expectedSize: whole.length })).toEqual({ digest: d.value, size: whole.length });
     expect(Buffer.compare(await readBlob(d), whole)).toBe(0);
     await expectRejection(store.uploadSize(id), BlobUploadUnknownError);
     expect(await filesUnder('uploads')).toEqual([]);
@@ -319,7 +319,7 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
   it('completes an empty session as the empty blob', async () => {
     const id = await store.createUpload();
     const d = digest('');
-    expect(await store.completeUpload(id, d, 0)).toEqual({ digest: d.value, size: 0 });
+    expect(await store.completeUpload(id, d, { expectedSize: 0 })).toEqual({ digest: d.value, size: 0 });
     expect((await readBlob(d)).length).toBe(0);
   });
 
@@ -502,7 +502,7 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
   it('refuses a completion whose size does not match and stores nothing', async () => {
     const id = await store.createUpload();
     await store.appendUpload(id, source('123456'));
-    await expectRejection(store.completeUpload(id, digest('123456'), 7), SizeInvalidError);
+    await expectRejection(store.completeUpload(id, digest("123456"), { expectedSize: 7 }), SizeInvalidError);
     expect(await store.stat(digest('123456'))).toBeUndefined();
     expect(await filesUnder('blobs')).toEqual([]);
   });
@@ -565,7 +565,7 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
     const d = digest(bytes);
     const ids = await Promise.all([store.createUpload(), store.createUpload(), store.createUpload()]);
     await Promise.all(ids.map((id) => store.appendUpload(id, source(bytes.subarray(0, 300_000), bytes.subarray(300_000)))));
-    const results = await Promise.all(ids.map((id) => store.completeUpload(id, d, bytes.length)));
+    const results = await Promise.all(ids.map((id) => store.completeUpload(id, d, { expectedSize: bytes.length })));
     for (const result of results) expect(result).toEqual({ digest: d.value, size: bytes.length });
     expect(sha256Hex(await readBlob(d))).toBe(d.encoded);
     expect(await filesUnder('uploads')).toEqual([]);

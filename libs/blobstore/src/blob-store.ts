@@ -154,41 +154,26 @@ export class BlobStore {
    * Returns the session's new size.
    */
   async appendUpload(id: string, source: Readable, options: AppendOptions = {}): Promise<number> {
-    return this.withUploadLock(id, async () => {
-      const size = await this.uploadSize(id);
-      if (options.start !== undefined && options.start !== size) {
-        throw new UploadRangeInvalidError(`chunk starts at ${options.start} but the upload holds ${size} bytes`, {
-          offset: size,
-        });
-      }
-      const running = await this.runningHash(id, size);
-      // A chunk of another length than its Content-Range said is a range error either way.
-      const hashing = new HashingStream(running.hash.copy(), options.length, (message) => new UploadRangeInvalidError(message));
-      try {
-        await this.consume(pipeline(source, hashing, await this.driver.writer(paths.uploadData(id), { append: true })));
-        if (options.length !== undefined && hashing.bytes !== options.length) {
-          throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${options.length}`);
-        }
-      } catch (err) {
-        await this.driver.truncate(paths.uploadData(id), size).catch(() => undefined);
-        throw err;
-      }
-      const newSize = size + hashing.bytes;
-      this.runningHashes.set(id, { hash: hashing.hash, size: newSize });
-      return newSize;
-    });
+    return this.withUploadLock(id, () => this.append(id, source, options));
   }
 
   /**
-   * Closes a session as the blob `expected` (the PUT): the bytes must hash to it (and have
+   * Closes a session as the blob `expected` (the PUT), after appending `lastChunk` if the PUT
+   * carries one (under the same lock): the bytes must hash to `expected` (and have
    * `expectedSize` bytes when given), then they are renamed into place. On a mismatch the
    * session is discarded: its bytes can never become that blob.
    */
-  async completeUpload(id: string, expected: Digest, expectedSize?: number): Promise<BlobInfo> {
+  async completeUpload(
+    id: string,
+    expected: Digest,
+    options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } } = {},
+  ): Promise<BlobInfo> {
     return this.withUploadLock(id, async () => {
-      const size = await this.uploadSize(id);
-      if (expectedSize !== undefined && expectedSize !== size) {
-        throw new SizeInvalidError(`upload holds ${size} bytes, expected ${expectedSize}`);
+      const size = options.lastChunk
+        ? await this.append(id, options.lastChunk.source, options.lastChunk.options)
+        : await this.uploadSize(id);
+      if (options.expectedSize !== undefined && options.expectedSize !== size) {
+        throw new SizeInvalidError(`upload holds ${size} bytes, expected ${options.expectedSize}`);
       }
       const actual = await this.digestOfUpload(id, size, expected.algorithm);
       if (actual !== expected.value) {
@@ -199,6 +184,31 @@ export class BlobStore {
       await this.discardUpload(id);
       return { digest: expected.value, size };
     });
+  }
+
+  /** Appends a chunk; the caller holds the session's lock. Returns the new size. */
+  private async append(id: string, source: Readable, options: AppendOptions): Promise<number> {
+    const size = await this.uploadSize(id);
+    if (options.start !== undefined && options.start !== size) {
+      throw new UploadRangeInvalidError(`chunk starts at ${options.start} but the upload holds ${size} bytes`, {
+        offset: size,
+      });
+    }
+    const running = await this.runningHash(id, size);
+    // A chunk of another length than its Content-Range said is a range error either way.
+    const hashing = new HashingStream(running.hash.copy(), options.length, (message) => new UploadRangeInvalidError(message));
+    try {
+      await this.consume(pipeline(source, hashing, await this.driver.writer(paths.uploadData(id), { append: true })));
+      if (options.length !== undefined && hashing.bytes !== options.length) {
+        throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${options.length}`);
+      }
+    } catch (err) {
+      await this.driver.truncate(paths.uploadData(id), size).catch(() => undefined);
+      throw err;
+    }
+    const newSize = size + hashing.bytes;
+    this.runningHashes.set(id, { hash: hashing.hash, size: newSize });
+    return newSize;
   }
 
   async cancelUpload(id: string): Promise<void> {
@@ -265,6 +275,16 @@ export class BlobStore {
     if (actual !== expected.value) throw new DigestInvalidError(`content has digest ${actual}, not ${expected.value}`);
   }
 
+  /** Takes the session's lock file; an unknown session (no folder) is BLOB_UPLOAD_UNKNOWN. */
+  private async tryLock(id: string): Promise<boolean> {
+    try {
+      return await this.driver.createExclusive(paths.uploadLock(id));
+    } catch (err) {
+      if (err instanceof PathNotFoundError) throw new BlobUploadUnknownError(`upload ${id} is unknown`);
+      throw err;
+    }
+  }
+
   /** A body that ends early (client gone) is an invalid upload, whatever the stream error says. */
   private async consume(flow: Promise<void>): Promise<void> {
     try {
@@ -304,13 +324,13 @@ export class BlobStore {
   }
 
   private async acquireSessionLock(id: string): Promise<void> {
-    await this.uploadSize(id); // an unknown session is BLOB_UPLOAD_UNKNOWN, not a lock to take
-    if (await this.driver.createExclusive(paths.uploadLock(id))) return;
+    if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
+    if (await this.tryLock(id)) return;
     const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);
     if (held && Date.now() - held.modifiedAt.getTime() > this.staleLockMs) {
       await this.driver.delete(paths.uploadLock(id));
-      if (await this.driver.createExclusive(paths.uploadLock(id))) return;
-    } else if (!held && (await this.driver.createExclusive(paths.uploadLock(id)))) {
+      if (await this.tryLock(id)) return;
+    } else if (!held && (await this.tryLock(id))) {
       return;
     }
     throw new BlobUploadInvalidError(`upload ${id} is being written by another request; send chunks one at a time, in order`);

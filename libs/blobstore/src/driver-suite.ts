@@ -282,6 +282,30 @@ export function describeStorageDriverSuite(
       });
     });
 
+    describe('createExclusive', () => {
+      // driver.ts createExclusive: "only if nothing is there … false when something already is".
+      it('creates once, then answers false while the file exists, and true again after a delete', async () => {
+        await driver.putContent('locks/keep', 'x');
+        expect(await driver.createExclusive('locks/a')).toBe(true);
+        expect(await driver.createExclusive('locks/a')).toBe(false);
+        expect((await driver.stat('locks/a')).size).toBe(0);
+        await driver.delete('locks/a');
+        expect(await driver.createExclusive('locks/a')).toBe(true);
+      });
+
+      it('of many concurrent attempts, exactly one wins', async () => {
+        await driver.putContent('locks/keep', 'x');
+        const results = await Promise.all(Array.from({ length: 20 }, () => driver.createExclusive('locks/race')));
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+
+      // driver.ts createExclusive: "throws PathNotFoundError when the parent folder does not exist".
+      it('does not create a missing parent folder', async () => {
+        await expect(driver.createExclusive('nowhere/lock')).rejects.toBeInstanceOf(PathNotFoundError);
+        expect(await driver.list('nowhere')).toEqual([]);
+      });
+    });
+
     describe('truncate', () => {
       // driver.ts truncate: "Cuts the file at path to size bytes".
       it('cuts a file to the given size', async () => {

@@ -101,7 +101,6 @@ export class FilesystemDriver implements StorageDriver {
 
   async createExclusive(relative: string): Promise<boolean> {
     const full = this.resolve(relative);
-    await this.ensureFolder(path.dirname(full));
     try {
       await (await open(full, 'wx')).close();
       return true;

@@ -102,10 +102,9 @@ export class UploadService {
   async complete(state: UploadState, digestText: string | undefined, lastChunk?: { body: Readable; options: AppendOptions }): Promise<StoredBlob> {
     if (!digestText) throw new DigestInvalidError('the digest query parameter is required to close an upload');
     const digest: Digest = parseDigest(digestText);
-    if (lastChunk) await this.store.appendUpload(state.id, lastChunk.body, lastChunk.options);
     let stored: StoredBlob;
     try {
-      stored = await this.store.completeUpload(state.id, digest);
+      stored = await this.store.completeUpload(state.id, digest, lastChunk ? { lastChunk: { source: lastChunk.body, options: lastChunk.options } } : {});
     } catch (err) {
       if (err instanceof DigestInvalidError || err instanceof BlobUploadUnknownError) await this.metadata.uploads.delete(state.id);
       throw err;
