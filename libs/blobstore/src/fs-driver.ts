@@ -82,6 +82,9 @@ export class FilesystemDriver implements StorageDriver {
         await inFlight;
         position += bytesRead;
         inFlight = writeFully(destination, bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+        // Awaited on the next turn; until then a destination that closes must not count as an
+        // unhandled rejection.
+        inFlight.catch(() => undefined);
       }
       await inFlight;
       for (const buffer of buffers) this.buffers.release(buffer);
