@@ -230,7 +230,9 @@ describe('concurrent pulls', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-test-pulls-'));
-    gateway = await startGatewayProcess({ databaseUrl: database.url, dataDir });
+    // One process, no supervisor: a crash must end the process for the test to see it, not be
+    // hidden by a replacement worker.
+    gateway = await startGatewayProcess({ databaseUrl: database.url, dataDir, env: { MERIDIAN_WORKERS: '1' } });
     gateway.child.once('exit', (code, signal) => (exit = `exit code ${code}, signal ${signal}`));
   });
   afterAll(async () => {
@@ -279,5 +281,29 @@ describe('concurrent pulls', () => {
     }
     expect(exit, 'the gateway process died').toBeUndefined();
     expect(failures.slice(0, 10), `${failures.length} of the pulls failed`).toEqual([]);
+  });
+
+  it('clients that hang up mid-pull leave the gateway up and serving ("Pulling blobs")', async () => {
+    const remote = new OciTestClient(gateway!.url);
+    const bytes = randomBytes(16 * 1024 * 1024);
+    const digest = await remote.pushBlob('pull/hangup', bytes);
+    const url = new URL(remote.url('blob', { name: 'pull/hangup', digest }));
+    for (let i = 0; i < 20; i++) {
+      await new Promise<void>((resolve) => {
+        const request = http.get(url, { agent: false }, (res) => {
+          // Take a little, then hang up while the gateway still has megabytes to send.
+          res.once('data', () => {
+            request.destroy();
+            resolve();
+          });
+        });
+        request.on('error', () => resolve());
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(exit, 'the gateway process died').toBeUndefined();
+    const { status, body } = await pull(url.toString());
+    expect(status).toBe(200);
+    expect(`sha256:${createHash('sha256').update(body).digest('hex')}`).toBe(digest);
   });
 });
