@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { request } from 'undici';
 import { startGatewayProcess } from '../../libs/testkit/src/gateway-process.js';
+import { findFreePort, startDistributionRegistry } from '../support/distribution.js';
+
 
 /**
  * The servers the bench drives. Each is just a URL and a pid (for CPU accounting) to the
@@ -36,21 +37,6 @@ function exitReporter(child: ChildProcess, output: () => string): () => string |
     if (child.exitCode === null && child.signalCode === null) return undefined;
     return `process exited (${child.exitCode ?? child.signalCode}); last output: ${output().slice(-2_000)}`;
   };
-}
-
-/**
- * A port the kernel just handed out and took back. Another process could take it before the
- * server binds it; for a bench on loopback that small race is accepted rather than having
- * Distribution and nginx report the port they picked.
- */
-export async function findFreePort(host = '127.0.0.1'): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, host);
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** Keeps the tail of a child's output so a failed start can say why. */
@@ -100,58 +86,28 @@ export interface DistributionOptions {
 }
 
 /**
- * CNCF Distribution as Debian ships it. The config mirrors Debian's and upstream's example
- * (filesystem storage, in-memory blob descriptor cache, deletes enabled) minus auth, and with
- * logging turned down so log writes do not weigh on its figures.
+ * CNCF Distribution as Debian ships it, started by the same helper the e2e tests use. The
+ * config mirrors Debian's and upstream's example (filesystem storage, in-memory blob
+ * descriptor cache, deletes enabled) minus auth, with logging turned down so log writes do not
+ * weigh on its figures.
  */
 export async function startDistribution(opts: DistributionOptions): Promise<RunningTarget> {
-  const storageDir = path.join(opts.workDir, 'storage');
-  await mkdir(storageDir, { recursive: true });
-  const port = await findFreePort();
-  const configPath = path.join(opts.workDir, 'config.yml');
-  await writeFile(
-    configPath,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      '  cache:',
-      '    blobdescriptor: inmemory',
-      '  filesystem:',
-      `    rootdirectory: ${storageDir}`,
-      '  delete:',
-      '    enabled: true',
-      '  maintenance:',
-      '    uploadpurging:',
-      '      enabled: false',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      // A fixed secret only silences the "generating a random secret" warning; single instance.
-      '  secret: meridian-bench-not-a-secret',
-      '',
-    ].join('\n'),
-  );
-  const child = spawn(opts.binary, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = captureOutput(child);
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitUntilServing(`${url}/v2/`, child, output);
-  } catch (err) {
-    await stopChild(child);
-    throw err;
-  }
+  const registry = await startDistributionRegistry({
+    workDir: opts.workDir,
+    binary: opts.binary,
+    blobDescriptorCache: true,
+    // A fixed secret only silences the "generating a random secret" warning; single instance.
+    httpSecret: 'meridian-bench-not-a-secret',
+  });
   return {
     name: 'distribution',
     label: 'Distribution',
-    url,
-    pid: child.pid!,
+    url: registry.url,
+    pid: registry.pid,
     kind: 'registry',
     usesPostgres: false,
-    exitReport: exitReporter(child, output),
-    stop: () => stopChild(child),
+    exitReport: registry.exitReport,
+    stop: registry.stop,
   };
 }
 

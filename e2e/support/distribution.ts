@@ -17,6 +17,13 @@ export interface DistributionOptions {
   binary?: string;
   /** Distribution's log level; `error` keeps test output quiet. */
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
+  /**
+   * The in-memory blob-descriptor cache of Debian's and upstream's example config: the
+   * benchmark runs Distribution as it is shipped.
+   */
+  blobDescriptorCache?: boolean;
+  /** A fixed http.secret; without one Distribution warns and makes a random one (fine for one instance). */
+  httpSecret?: string;
 }
 
 export interface DistributionRegistry {
@@ -27,6 +34,8 @@ export interface DistributionRegistry {
   pid: number;
   /** SIGTERM, then wait for exit. */
   stop(): Promise<void>;
+  /** Undefined while it runs; once it has exited, how, with the tail of its output. */
+  exitReport(): string | undefined;
 }
 
 /** Asks the kernel for a free loopback port. Distribution cannot report a port it picked itself. */
@@ -57,6 +66,7 @@ export async function startDistributionRegistry(opts: DistributionOptions): Prom
       '  accesslog:',
       '    disabled: true',
       'storage:',
+      ...(opts.blobDescriptorCache ? ['  cache:', '    blobdescriptor: inmemory'] : []),
       '  filesystem:',
       `    rootdirectory: ${JSON.stringify(storageDir)}`,
       '  delete:',
@@ -66,6 +76,7 @@ export async function startDistributionRegistry(opts: DistributionOptions): Prom
       '      enabled: false',
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(opts.httpSecret ? [`  secret: ${JSON.stringify(opts.httpSecret)}`] : []),
       '',
     ].join('\n'),
   );
@@ -118,5 +129,9 @@ export async function startDistributionRegistry(opts: DistributionOptions): Prom
     await sleep(50);
   }
 
-  return { host, url, pid: child.pid!, stop };
+  const exitReport = () =>
+    child.exitCode === null && child.signalCode === null
+      ? undefined
+      : `process exited (${child.exitCode ?? child.signalCode}); last output: ${output.slice(-2_000)}`;
+  return { host, url, pid: child.pid!, stop, exitReport };
 }
