@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -16,7 +16,7 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 
-async function startOnFreshDatabase(): Promise<{ gateway: GatewayProcess; client: OciTestClient; name: string }> {
+async function startOnFreshDatabase(env: Record<string, string> = {}): Promise<{ gateway: GatewayProcess; client: OciTestClient; name: string }> {
   const name = `meridian_test_${process.env.MERIDIAN_TEST_RUN ?? process.pid}_${randomBytes(4).toString('hex')}`;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-lifecycle-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
@@ -26,7 +26,7 @@ async function startOnFreshDatabase(): Promise<{ gateway: GatewayProcess; client
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
   });
-  const gateway = await startGatewayProcess({ databaseUrl: databaseUrl(name), dataDir });
+  const gateway = await startGatewayProcess({ databaseUrl: databaseUrl(name), dataDir, env });
   cleanups.push(() => gateway.stop('SIGKILL'));
   return { gateway, client: new OciTestClient(gateway.url), name };
 }
@@ -70,5 +70,24 @@ describe('gateway lifecycle', () => {
     expect(await response).toEqual({ status: 201, digest });
     expect(await exited).toBe(0);
     await expect(fetch(`${gateway.url}/v2/`)).rejects.toThrow();
+  });
+
+  it('with MERIDIAN_WORKERS=2, a worker that dies is replaced and the port keeps answering', async () => {
+    const { gateway, client } = await startOnFreshDatabase({ MERIDIAN_WORKERS: '2' });
+    const workers = async () => (await readFile(`/proc/${gateway.pid}/task/${gateway.pid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
+    const before = await workers();
+    expect(before).toHaveLength(2);
+    process.kill(before[0]!, 'SIGKILL');
+    let after: number[] = [];
+    for (let attempt = 0; attempt < 100; attempt++) {
+      after = await workers();
+      if (after.length === 2 && !after.includes(before[0]!)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(after).toHaveLength(2);
+    expect(after).not.toContain(before[0]);
+    // Every request lands on a live worker (the primary hands connections only to live ones).
+    for (let i = 0; i < 10; i++) expect((await fetch(`${gateway.url}/v2/`)).status).toBe(200);
+    expect((await client.pushImage('life/replaced', 'v1')).response.status).toBe(201);
   });
 });
