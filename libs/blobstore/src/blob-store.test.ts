@@ -674,6 +674,15 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
     expect(await filesUnder('uploads')).toEqual([`uploads/${id}/data`]);
   });
 
+  it('waits for a lock released a moment later (a writer finishing after its client left)', async () => {
+    const id = await store.createUpload();
+    const lock = path.join(root, 'uploads', id, 'lock');
+    await writeFile(lock, '');
+    setTimeout(() => void rm(lock), 200);
+    const other = new BlobStore(new FilesystemDriver(root));
+    expect(await other.appendUpload(id, source('late'))).toBe(4);
+  });
+
   it('breaks a lock left by a crashed writer once it is older than the stale limit', async () => {
     const id = await store.createUpload();
     const lock = path.join(root, 'uploads', id, 'lock');

@@ -29,6 +29,9 @@ export interface AppendOptions {
   length?: number;
 }
 
+/** How long a request waits for another writer to release a session before giving up. */
+const LOCK_WAIT_MS = 2000;
+
 interface RunningHash {
   hash: Hash;
   /** How many bytes of the upload the hash has seen. */
@@ -325,15 +328,21 @@ export class BlobStore {
 
   private async acquireSessionLock(id: string): Promise<void> {
     if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
-    if (await this.tryLock(id)) return;
-    const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);
-    if (held && Date.now() - held.modifiedAt.getTime() > this.staleLockMs) {
-      await this.driver.delete(paths.uploadLock(id));
+    // A writer that just lost its client releases the lock a moment later; a client retrying at
+    // once should wait for that, not fail. Only a lock held longer means a concurrent writer.
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
       if (await this.tryLock(id)) return;
-    } else if (!held && (await this.tryLock(id))) {
-      return;
+      const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);
+      if (held && Date.now() - held.modifiedAt.getTime() > this.staleLockMs) {
+        await this.driver.delete(paths.uploadLock(id));
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new BlobUploadInvalidError(`upload ${id} is being written by another request; send chunks one at a time, in order`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    throw new BlobUploadInvalidError(`upload ${id} is being written by another request; send chunks one at a time, in order`);
   }
 }
 
