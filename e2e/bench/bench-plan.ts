@@ -20,10 +20,10 @@ const MiB = 2 ** 20;
 
 export const fullPlan: BenchPlan = {
   rounds: 3,
-  blobMinSeconds: 2,
+  blobMinSeconds: 4,
   smallBlobs: { count: 64, sizeBytes: MiB, concurrency: 8 },
   largeBlobs: { count: 4, sizeBytes: 256 * MiB, concurrency: 2 },
-  smallImages: { count: 200, concurrency: 8, layers: 3, layerBytes: 4 * 1024, repos: 8 },
+  smallImages: { count: 600, concurrency: 8, layers: 3, layerBytes: 4 * 1024, repos: 8 },
   // One wrk thread: on two cores a second one would only take CPU from the server.
   requestRate: { connections: 64, threads: 1, warmupSeconds: 2, durationSeconds: 10 },
   tagWalk: { tags: 1000, pageSize: 100, concurrency: 32, durationSeconds: 10, setupConcurrency: 8 },
