@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import pg from 'pg';
 import { request } from 'undici';
 import { startGatewayProcess } from '../../libs/testkit/src/gateway-process.js';
 import { findFreePort, startDistributionRegistry } from '../support/distribution.js';
+import { startServiceProcess, type ServiceProcess } from '../support/service-process.js';
 
 
 /**
@@ -32,30 +33,11 @@ export interface RunningTarget {
   stop(): Promise<void>;
 }
 
-function exitReporter(child: ChildProcess, output: () => string): () => string | undefined {
-  return () => {
-    if (child.exitCode === null && child.signalCode === null) return undefined;
-    return `process exited (${child.exitCode ?? child.signalCode}); last output: ${output().slice(-2_000)}`;
-  };
-}
-
-/** Keeps the tail of a child's output so a failed start can say why. */
-function captureOutput(child: ChildProcess): () => string {
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-8_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return () => output;
-}
-
-async function waitUntilServing(url: string, child: ChildProcess, output: () => string): Promise<void> {
+async function waitUntilServing(url: string, service: ServiceProcess): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${child.spawnfile} exited (${child.exitCode ?? child.signalCode}) before serving:\n${output()}`);
-    }
+    const failure = service.failure();
+    if (failure) throw new Error(`${failure} (before serving ${url})`);
     try {
       const res = await request(url, { method: 'GET' });
       await res.body.dump();
@@ -64,7 +46,7 @@ async function waitUntilServing(url: string, child: ChildProcess, output: () => 
       await sleep(100);
     }
   }
-  throw new Error(`${child.spawnfile} did not serve ${url} within 20 s:\n${output()}`);
+  throw new Error(`did not serve ${url} within 20 s:\n${service.output()}`);
 }
 
 /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
@@ -156,28 +138,23 @@ http {
 `,
   );
   // -e keeps nginx from opening the compiled-in /var/log/nginx/error.log before reading the config.
-  const child = spawn(
-    opts.binary,
-    ['-p', opts.workDir, '-c', configPath, '-e', path.join(opts.workDir, 'error.log')],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const output = captureOutput(child);
+  const service = startServiceProcess('nginx', opts.binary, ['-p', opts.workDir, '-c', configPath, '-e', path.join(opts.workDir, 'error.log')]);
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitUntilServing(`${url}/`, child, output);
+    await waitUntilServing(`${url}/`, service);
   } catch (err) {
-    await stopChild(child);
+    await service.stop();
     throw err;
   }
   return {
     name: 'nginx',
     label: 'nginx',
     url,
-    pid: child.pid!,
+    pid: service.child.pid!,
     kind: 'static',
     usesPostgres: false,
-    exitReport: exitReporter(child, output),
-    stop: () => stopChild(child),
+    exitReport: () => service.failure(),
+    stop: () => service.stop(),
   };
 }
 
@@ -214,7 +191,11 @@ export async function startMeridian(opts: MeridianOptions): Promise<RunningTarge
     env: { LOG_LEVEL: 'warn' },
   });
   // The helper drains the pipes; listening as well keeps the tail for when the gateway dies.
-  const output = captureOutput(gateway.child);
+  let output = '';
+  const keep = (chunk: Buffer) => void (output = (output + chunk.toString()).slice(-8_000));
+  gateway.child.stdout?.on('data', keep);
+  gateway.child.stderr?.on('data', keep);
+  const child = gateway.child;
   return {
     name: 'meridian',
     label: 'Meridian',
@@ -222,7 +203,10 @@ export async function startMeridian(opts: MeridianOptions): Promise<RunningTarge
     pid: gateway.pid,
     kind: 'registry',
     usesPostgres: true,
-    exitReport: exitReporter(gateway.child, output),
-    stop: () => stopChild(gateway.child),
+    exitReport: () =>
+      child.exitCode === null && child.signalCode === null
+        ? undefined
+        : `process exited (${child.exitCode ?? child.signalCode}); last output: ${output.slice(-2_000)}`,
+    stop: () => stopChild(child),
   };
 }

@@ -14,11 +14,12 @@
  * In containerd 1.6 the registry client is `ctr` itself (the daemon only stores content), so
  * `--http-dump` on a pull or push logs every request the client made; tests assert on those.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertExecutable } from './podman.js';
+import { startServiceProcess } from './service-process.js';
 
 export interface ContainerdOptions {
   /** A directory this daemon owns; the caller removes it after stop(). */
@@ -189,27 +190,8 @@ export async function startContainerd(opts: ContainerdOptions): Promise<Containe
     ].join('\n'),
   );
 
-  const child = spawn(containerdBinary, ['--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  // Only the tail matters for a failed start.
-  const keep = (chunk: Buffer) => void (output = (output + chunk.toString()).slice(-8_000));
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  // Not events.once: that rejects on 'error', which a missing binary emits instead of 'exit'.
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let spawnError: Error | undefined;
-  child.once('error', (err) => (spawnError = err));
-
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    try {
-      await exited;
-    } finally {
-      clearTimeout(kill);
-    }
-  };
+  const service = startServiceProcess('containerd', containerdBinary, ['--config', configPath]);
+  const stop = () => service.stop();
 
   const namespace = opts.namespace ?? 'meridian-e2e';
   function ctr(args: readonly string[]): Promise<CtrResult> {
@@ -241,10 +223,8 @@ export async function startContainerd(opts: ContainerdOptions): Promise<Containe
   // The daemon serves once `ctr version` reaches it over the socket.
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (spawnError) throw new Error(`cannot run containerd: ${spawnError.message}`);
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`containerd exited (${child.exitCode ?? child.signalCode}):\n${output}`);
-    }
+    const failure = service.failure();
+    if (failure) throw new Error(failure);
     try {
       await ctr(['--connect-timeout', '1s', 'version']);
       break;
@@ -253,14 +233,14 @@ export async function startContainerd(opts: ContainerdOptions): Promise<Containe
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`containerd did not serve on ${address} within 15s:\n${output}`);
+      throw new Error(`containerd did not serve on ${address} within 15s:\n${service.output()}`);
     }
     await sleep(100);
   }
 
   return {
     address,
-    pid: child.pid!,
+    pid: service.child.pid!,
     async pull(reference, pullOpts = {}) {
       return ctr([
         'images', 'pull', '--plain-http', '--http-dump', '--snapshotter', 'native',

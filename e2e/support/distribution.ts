@@ -3,12 +3,12 @@
  * Running the same scenario against the reference first proves the test itself is right, so a
  * failure against Meridian points at Meridian.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startServiceProcess } from './service-process.js';
 
 export interface DistributionOptions {
   /** A directory this registry owns: its config file and filesystem storage go under it. */
@@ -81,40 +81,16 @@ export async function startDistributionRegistry(opts: DistributionOptions): Prom
     ].join('\n'),
   );
 
-  const child = spawn(opts.binary ?? '/usr/bin/docker-registry', ['serve', configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  // Only the tail matters for a failed start, and a chatty registry must not grow it without end.
-  const keep = (chunk: Buffer) => void (output = (output + chunk.toString()).slice(-8_000));
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  // Not events.once: that rejects on 'error', which a missing binary emits instead of 'exit'.
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let spawnError: Error | undefined;
-  child.once('error', (err) => (spawnError = err));
-
+  const service = startServiceProcess('docker-registry', opts.binary ?? '/usr/bin/docker-registry', ['serve', configPath]);
   const host = `127.0.0.1:${port}`;
   const url = `http://${host}`;
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    // Distribution drains connections on SIGTERM; a stuck one must not hang afterAll.
-    const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    try {
-      await exited;
-    } finally {
-      clearTimeout(kill);
-    }
-  };
+  const stop = () => service.stop();
 
   // distribution-spec "Determining support": GET /v2/ answers 200 once the registry serves.
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (spawnError) throw new Error(`cannot run docker-registry: ${spawnError.message}`);
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`docker-registry exited (${child.exitCode ?? child.signalCode}):\n${output}`);
-    }
+    const failure = service.failure();
+    if (failure) throw new Error(failure);
     try {
       const res = await fetch(`${url}/v2/`);
       await res.arrayBuffer();
@@ -124,14 +100,10 @@ export async function startDistributionRegistry(opts: DistributionOptions): Prom
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`docker-registry did not answer GET /v2/ within 15s:\n${output}`);
+      throw new Error(`docker-registry did not answer GET /v2/ within 15s:\n${service.output()}`);
     }
     await sleep(50);
   }
 
-  const exitReport = () =>
-    child.exitCode === null && child.signalCode === null
-      ? undefined
-      : `process exited (${child.exitCode ?? child.signalCode}); last output: ${output.slice(-2_000)}`;
-  return { host, url, pid: child.pid!, stop, exitReport };
+  return { host, url, pid: service.child.pid!, stop, exitReport: () => service.failure() };
 }
