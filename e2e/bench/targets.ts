@@ -1,5 +1,4 @@
 import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,19 +46,6 @@ async function waitUntilServing(url: string, service: ServiceProcess): Promise<v
     }
   }
   throw new Error(`did not serve ${url} within 20 s:\n${service.output()}`);
-}
-
-/** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
-async function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export interface DistributionOptions {
@@ -207,6 +193,6 @@ export async function startMeridian(opts: MeridianOptions): Promise<RunningTarge
       child.exitCode === null && child.signalCode === null
         ? undefined
         : `process exited (${child.exitCode ?? child.signalCode}); last output: ${output.slice(-2_000)}`,
-    stop: () => stopChild(child),
+    stop: async () => void (await gateway.stop('SIGTERM', 5_000)),
   };
 }

@@ -19,8 +19,8 @@ export interface GatewayProcess {
   url: string;
   pid: number;
   child: ChildProcess;
-  /** SIGTERM, then wait for exit; resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** `signal` (SIGTERM), SIGKILL after `graceMs`; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
 }
 
 /**
@@ -62,12 +62,19 @@ export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<
     url,
     pid: child.pid!,
     child,
-    async stop(signal = 'SIGTERM') {
+    async stop(signal = 'SIGTERM', graceMs = 10_000) {
       // Already gone (exited, or killed by a signal): there is no exit event left to wait for.
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exited = once(child, 'exit') as Promise<[number | null]>;
       child.kill(signal);
-      const [code] = (await once(child, 'exit')) as [number | null];
-      return code;
+      // A gateway that does not finish within the grace period is killed, so no test hangs on it.
+      const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      try {
+        const [code] = await exited;
+        return code;
+      } finally {
+        clearTimeout(kill);
+      }
     },
   };
 }
