@@ -27,7 +27,9 @@ command -v ctr >/dev/null 2>&1 || missing+=(containerd)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # With recommends: the container tools' network backends and helpers (netavark, aardvark-dns,
+  # uidmap, ...) come along, as on the machines the tests were run on.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # --- PostgreSQL ------------------------------------------------------------------------------
