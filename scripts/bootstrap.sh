@@ -4,6 +4,8 @@
 # CNCF Distribution, nginx, wrk), a running local PostgreSQL (trust auth on 127.0.0.1 for user postgres) and Redis, and
 # the workspace's dependencies from the lockfile. Safe to run again; does nothing twice.
 set -euo pipefail
+# corepack must never stop to ask before fetching pnpm (CI has no terminal).
+export COREPACK_ENABLE_DOWNLOAD_PROMPT=0
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=10.34.8
