@@ -4,8 +4,6 @@
 # CNCF Distribution, nginx, wrk), a running local PostgreSQL (trust auth on 127.0.0.1 for user postgres) and Redis, and
 # the workspace's dependencies from the lockfile. Safe to run again; does nothing twice.
 set -euo pipefail
-# corepack must never stop to ask before fetching pnpm (CI has no terminal).
-export COREPACK_ENABLE_DOWNLOAD_PROMPT=0
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=10.34.8
@@ -59,11 +57,9 @@ fi
 
 # --- pnpm and dependencies -------------------------------------------------------------------
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
+  # From npm, not corepack: corepack 0.34 (Node 20) rejects current pnpm releases' signatures.
   log "installing pnpm $PNPM_VERSION"
-  if ! (COREPACK_ENABLE_DOWNLOAD_PROMPT=0 corepack enable pnpm && COREPACK_ENABLE_DOWNLOAD_PROMPT=0 corepack prepare "pnpm@$PNPM_VERSION" --activate) >/dev/null 2>&1 \
-    || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
-    $SUDO npm install -g "pnpm@$PNPM_VERSION" >/dev/null
-  fi
+  $SUDO npm install -g "pnpm@$PNPM_VERSION" >/dev/null
 fi
 log "installing workspace dependencies"
 pnpm install --frozen-lockfile --reporter=append-only >/dev/null
