@@ -164,7 +164,7 @@ export async function assertExecutable(binary: string, packageName: string): Pro
   try {
     await access(binary, constants.X_OK);
   } catch {
-    throw new Error(`${binary} is not installed (Debian package ${packageName}): run \`bash scripts/bootstrap.sh\``);
+    throw new Error(`${binary} is not installed (Debian package ${packageName}): run \`bash deploy/bootstrap.sh\``);
   }
 }
 
