@@ -47,6 +47,8 @@ async function runGateway(config: GatewayConfig, logger: Logger): Promise<string
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // A worker whose supervisor is gone (killed, crashed) must not live on as an orphan.
+  if (cluster.isWorker) process.once('disconnect', () => stop('SIGTERM'));
   if (cluster.isWorker) process.send?.({ type: 'listening', url } satisfies WorkerListening);
   else logger.info({ url, region: config.region, dataDir: config.dataDir }, 'gateway listening');
   return url;
