@@ -1,3 +1,4 @@
+import type { Response } from 'express';
 import type { RouteHandlers } from './handler.js';
 import { parseBlobRange } from '../request.js';
 
@@ -7,11 +8,7 @@ import { parseBlobRange } from '../request.js';
 export const blobHandlers: RouteHandlers = {
   async HEAD({ res, params, registry }) {
     const blob = await registry.blobs.describe(params.name, params.digest!);
-    res.status(200);
-    res.setHeader('Content-Type', 'application/octet-stream');
-    res.setHeader('Content-Length', blob.size);
-    res.setHeader('Docker-Content-Digest', blob.digest.value);
-    res.setHeader('Accept-Ranges', 'bytes');
+    setBlobHeaders(res, 200, blob.digest.value, blob.size);
     res.end();
   },
 
@@ -20,11 +17,7 @@ export const blobHandlers: RouteHandlers = {
     const range = parseBlobRange(req.headers.range, blob.size);
     const start = range?.start ?? 0;
     const end = range?.end ?? blob.size - 1;
-    res.status(range ? 206 : 200);
-    res.setHeader('Content-Type', 'application/octet-stream');
-    res.setHeader('Content-Length', blob.size === 0 ? 0 : end - start + 1);
-    res.setHeader('Docker-Content-Digest', blob.digest.value);
-    res.setHeader('Accept-Ranges', 'bytes');
+    setBlobHeaders(res, range ? 206 : 200, blob.digest.value, blob.size === 0 ? 0 : end - start + 1);
     if (range) res.setHeader('Content-Range', `bytes ${start}-${end}/${blob.size}`);
     if (blob.size > 0) {
       // Headers go out with the first bytes, so a blob missing from the store is still a clean 404.
@@ -45,3 +38,12 @@ export const blobHandlers: RouteHandlers = {
     res.end();
   },
 };
+
+/** What a blob HEAD and GET answer alike; `length` is the bytes this response carries. */
+function setBlobHeaders(res: Response, status: 200 | 206, digest: string, length: number): void {
+  res.status(status);
+  res.setHeader('Content-Type', 'application/octet-stream');
+  res.setHeader('Content-Length', length);
+  res.setHeader('Docker-Content-Digest', digest);
+  res.setHeader('Accept-Ranges', 'bytes');
+}
