@@ -278,13 +278,60 @@ describe('read, stat and delete (distribution-spec v1.1 "Pulling blobs" / "Delet
 });
 
 describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked upload)', () => {
-  it('creates a session with a server-made id and no bytes', async () => {
-    const id = await store.createUpload();
+  it('creates a session with a server-made id and no bytes, writing nothing until its first chunk', async () => {
+    const id = store.createUpload();
     expect(isUploadId(id)).toBe(true);
     expect(await store.uploadSize(id)).toBe(0);
-    expect(await filesUnder('uploads')).toEqual([`uploads/${id}/data`]);
-    const other = await store.createUpload();
+    expect(await filesUnder('uploads')).toEqual([]);
+    const other = store.createUpload();
     expect(other).not.toBe(id);
+    await store.appendUpload(id, source('first'));
+    expect(await filesUnder('uploads')).toEqual([`uploads/${id}/data`]);
+  });
+
+  // distribution-spec v1.1 "POST then PUT": the PUT's body is the whole blob.
+  it('completes a session that had no chunk from the PUT body alone, leaving no session files', async () => {
+    const bytes = randomBytes(5000);
+    const d = digest(bytes);
+    const id = store.createUpload();
+    expect(await store.completeUpload(id, d, { lastChunk: { source: source(bytes), options: { start: 0, length: bytes.length } } })).toEqual({
+      digest: d.value,
+      size: bytes.length,
+    });
+    expect(Buffer.compare(await readBlob(d), bytes)).toBe(0);
+    expect(await filesUnder('uploads')).toEqual([]);
+    expect(await filesUnder('staging')).toEqual([]);
+  });
+
+  it('closes a session that had no chunk and no PUT body as the empty blob only', async () => {
+    const empty = digest(Buffer.alloc(0));
+    await expectRejection(store.completeUpload(store.createUpload(), digest('x')), DigestInvalidError);
+    expect(await store.completeUpload(store.createUpload(), empty)).toEqual({ digest: empty.value, size: 0 });
+  });
+
+  it('refuses a first-and-last chunk that lies about its range or length, storing nothing', async () => {
+    const bytes = randomBytes(3000);
+    const d = digest(bytes);
+    const error = await expectRejection(
+      store.completeUpload(store.createUpload(), d, { lastChunk: { source: source(bytes), options: { start: 10, length: bytes.length } } }),
+      UploadRangeInvalidError,
+    );
+    expect(error.detail).toEqual({ offset: 0 });
+    await expectRejection(
+      store.completeUpload(store.createUpload(), d, { lastChunk: { source: source(bytes), options: { start: 0, length: bytes.length + 1 } } }),
+      UploadRangeInvalidError,
+    );
+    await expectRejection(
+      store.completeUpload(store.createUpload(), d, { lastChunk: { source: source(bytes), options: { start: 0, length: bytes.length - 1 } } }),
+      UploadRangeInvalidError,
+    );
+    await expectRejection(store.completeUpload(store.createUpload(), d, { expectedSize: 5, lastChunk: { source: source(bytes), options: {} } }), SizeInvalidError);
+    await expectRejection(
+      store.completeUpload(store.createUpload(), digest('other'), { lastChunk: { source: source(bytes), options: {} } }),
+      DigestInvalidError,
+    );
+    expect(await store.stat(d)).toBeUndefined();
+    expect(await filesUnder('')).toEqual([]);
   });
 
   // distribution-spec v1.1 "Pushing a blob in chunks": PATCH chunks, then PUT with the digest.
@@ -301,7 +348,7 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
     }
     expect(await store.completeUpload(id, d, { expectedSize: whole.length })).toEqual({ digest: d.value, size: whole.length });
     expect(Buffer.compare(await readBlob(d), whole)).toBe(0);
-    await expectRejection(store.uploadSize(id), BlobUploadUnknownError);
+    expect(await store.uploadSize(id)).toBe(0);
     expect(await filesUnder('uploads')).toEqual([]);
     expect(await filesUnder('blobs')).toEqual([`blobs/sha256/${d.encoded.slice(0, 2)}/${d.encoded}`]);
   });
@@ -490,9 +537,8 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
     await store.appendUpload(id, source('actual content'));
     const wrong = digest('claimed content');
     await expectRejection(store.completeUpload(id, wrong), DigestInvalidError);
-    await expectRejection(store.uploadSize(id), BlobUploadUnknownError);
-    await expectRejection(store.appendUpload(id, source('more')), BlobUploadUnknownError);
-    await expectRejection(store.completeUpload(id, digest('actual content')), BlobUploadUnknownError);
+    // The bytes are gone: the session can never become the blob they were.
+    expect(await store.uploadSize(id)).toBe(0);
     expect(await store.stat(wrong)).toBeUndefined();
     expect(await store.stat(digest('actual content'))).toBeUndefined();
     expect(await filesUnder('blobs')).toEqual([]);
@@ -521,7 +567,7 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
     const id2 = await store.createUpload();
     await store.appendUpload(id2, source(bytes));
     await expectRejection(store.completeUpload(id2, digest(randomBytes(4), 'sha512')), DigestInvalidError);
-    await expectRejection(store.uploadSize(id2), BlobUploadUnknownError);
+    expect(await store.uploadSize(id2)).toBe(0);
   });
 
   it('refuses a digest whose algorithm label does not match its encoding', async () => {
@@ -533,21 +579,30 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
   });
 
   // distribution-spec v1.1 "Canceling an upload": DELETE removes the session.
-  it('cancels a session: its files go and it becomes unknown', async () => {
-    const id = await store.createUpload();
-    const kept = await store.createUpload();
+  it('cancels a session: its files go, and only its', async () => {
+    const id = store.createUpload();
+    const kept = store.createUpload();
     await store.appendUpload(id, source('partial'));
+    await store.appendUpload(kept, source('kept'));
     await store.cancelUpload(id);
-    await expectRejection(store.uploadSize(id), BlobUploadUnknownError);
-    await expectRejection(store.appendUpload(id, source('more')), BlobUploadUnknownError);
-    await expectRejection(store.completeUpload(id, digest('partial')), BlobUploadUnknownError);
-    await expectRejection(store.cancelUpload(id), BlobUploadUnknownError);
+    expect(await store.uploadSize(id)).toBe(0);
     expect(await filesUnder('uploads')).toEqual([`uploads/${kept}/data`]);
+    // Cancelling a session that never had a chunk touches nothing.
+    await store.cancelUpload(store.createUpload());
+    expect(await filesUnder('uploads')).toEqual([`uploads/${kept}/data`]);
+  });
+
+  // Whether a well-formed id names an open session is the metadata's to say (see the gateway's
+  // UploadService); to the store it is a session with no bytes.
+  it('holds no bytes for a well-formed id it never saw, and writes nothing for it', async () => {
+    const id = '00000000-0000-0000-0000-000000000000';
+    expect(await store.uploadSize(id)).toBe(0);
+    await store.cancelUpload(id);
+    expect(await filesUnder('')).toEqual([]);
   });
 
   // distribution-spec v1.1 "Pushing blobs": an unknown session is BLOB_UPLOAD_UNKNOWN (404).
   it.each([
-    ['a well-formed id never created', '00000000-0000-0000-0000-000000000000'],
     ['a malformed id', 'not-an-upload-id'],
     ['a path trick', '../../../../etc/passwd'],
     ['an encoded path trick', '..%2F..%2Fblobs'],
@@ -603,7 +658,7 @@ describe('purgeStale (Distribution storage/purgeuploads.go)', () => {
     await setMtime(`uploads/${fresh}/data`, NOW - 10 * 60 * 1000);
 
     expect(await store.purgeStale(HOUR, NOW)).toBe(1);
-    await expectRejection(store.uploadSize(stale), BlobUploadUnknownError);
+    expect(await store.uploadSize(stale)).toBe(0);
     expect(await store.uploadSize(fresh)).toBe(3);
     expect(await filesUnder('uploads')).toEqual([`uploads/${fresh}/data`]);
     const d = digest('newer');
@@ -612,12 +667,14 @@ describe('purgeStale (Distribution storage/purgeuploads.go)', () => {
   });
 
   it('judges idleness by the time given, not the clock', async () => {
-    const id = await store.createUpload();
+    const id = store.createUpload();
+    await store.appendUpload(id, source('abc'));
     await setMtime(`uploads/${id}/data`, NOW);
     expect(await store.purgeStale(HOUR, NOW + HOUR / 2)).toBe(0);
-    expect(await store.uploadSize(id)).toBe(0);
+    expect(await store.uploadSize(id)).toBe(3);
     expect(await store.purgeStale(HOUR, NOW + 2 * HOUR)).toBe(1);
-    await expectRejection(store.uploadSize(id), BlobUploadUnknownError);
+    expect(await store.uploadSize(id)).toBe(0);
+    expect(await filesUnder('uploads')).toEqual([]);
   });
 
   it('removes stale staging files left by a crash and keeps fresh ones', async () => {
@@ -633,11 +690,16 @@ describe('purgeStale (Distribution storage/purgeuploads.go)', () => {
     expect(await filesUnder('staging')).toEqual([newStaging]);
   });
 
-  it('removes a session folder whose data file is missing', async () => {
-    const id = '33333333-3333-3333-3333-333333333333';
-    await mkdir(path.join(root, 'uploads', id), { recursive: true });
+  // A folder without data: a first chunk being written, or a crash during one. Its age decides.
+  it('removes a stale session folder whose data file is missing, and keeps a fresh one', async () => {
+    const old = '33333333-3333-3333-3333-333333333333';
+    const fresh = '44444444-4444-4444-4444-444444444444';
+    await mkdir(path.join(root, 'uploads', old), { recursive: true });
+    await mkdir(path.join(root, 'uploads', fresh), { recursive: true });
+    await setMtime(`uploads/${old}`, NOW - 2 * HOUR);
+    await setMtime(`uploads/${fresh}`, NOW - 60 * 1000);
     expect(await store.purgeStale(HOUR, NOW)).toBe(1);
-    expect(await readdir(path.join(root, 'uploads'))).toEqual([]);
+    expect(await readdir(path.join(root, 'uploads'))).toEqual([fresh]);
   });
 
   it('leaves entries that are not upload ids, and blobs, alone', async () => {
@@ -663,6 +725,7 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
   it('refuses a chunk while another process holds the session, and takes it once released', async () => {
     const id = await store.createUpload();
     const lock = path.join(root, 'uploads', id, 'lock');
+    await mkdir(path.dirname(lock), { recursive: true });
     await writeFile(lock, ''); // another process is writing this session
     const other = new BlobStore(new FilesystemDriver(root));
     await expect(other.appendUpload(id, source('abc'))).rejects.toBeInstanceOf(BlobUploadInvalidError);
@@ -677,6 +740,7 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
   it('waits for a lock released a moment later (a writer finishing after its client left)', async () => {
     const id = await store.createUpload();
     const lock = path.join(root, 'uploads', id, 'lock');
+    await mkdir(path.dirname(lock), { recursive: true });
     await writeFile(lock, '');
     setTimeout(() => void rm(lock), 200);
     const other = new BlobStore(new FilesystemDriver(root));
@@ -686,6 +750,7 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
   it('breaks a lock left by a crashed writer once it is older than the stale limit', async () => {
     const id = await store.createUpload();
     const lock = path.join(root, 'uploads', id, 'lock');
+    await mkdir(path.dirname(lock), { recursive: true });
     await writeFile(lock, '');
     const old = (Date.now() - 2 * 3600_000) / 1000;
     await utimes(lock, old, old);

@@ -1,5 +1,5 @@
 import { randomUUID, type Hash } from 'node:crypto';
-import { Writable, type Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { LRUCache } from 'lru-cache';
 import {
@@ -112,43 +112,23 @@ export class BlobStore {
    */
   async put(expected: Digest, source: Readable, expectedSize?: number): Promise<BlobInfo> {
     const hashing = new HashingStream(createDigester(expected.algorithm), expectedSize);
-    if (await this.stat(expected)) {
-      await this.consume(pipeline(source, hashing, discard()));
-      this.verify(expected, hashing, expectedSize);
-      return { digest: expected.value, size: hashing.bytes };
-    }
-    const staging = paths.staging(randomUUID());
-    try {
-      await this.consume(pipeline(source, hashing, await this.driver.writer(staging, { append: false })));
-      this.verify(expected, hashing, expectedSize);
-      await this.driver.move(staging, paths.blob(expected));
-      return { digest: expected.value, size: hashing.bytes };
-    } catch (err) {
-      await this.driver.delete(staging);
-      throw err;
-    }
+    await this.storeVerified(expected, source, hashing, expectedSize);
+    return { digest: expected.value, size: hashing.bytes };
   }
 
-  /** Starts an upload session (distribution-spec "Pushing blobs": POST). */
-  async createUpload(): Promise<string> {
-    const id = randomUUID();
-    // An empty session need not survive a crash (the client starts over), so no fsync here;
-    // every chunk appended later is flushed before it is acknowledged.
-    const created = await this.driver.writer(paths.uploadData(id), { append: false, durable: false });
-    await finished(created.end());
-    this.runningHashes.set(id, { hash: createDigester('sha256'), size: 0 });
-    return id;
+  /**
+   * Starts an upload session (distribution-spec "Pushing blobs": POST). Nothing is written: a
+   * session has no files until its first chunk, so the POST-then-PUT push most clients make
+   * costs no session files at all. Whether a session is open is its owner's record (the
+   * region's metadata); the store holds only the bytes.
+   */
+  createUpload(): string {
+    return randomUUID();
   }
 
-  /** Bytes received so far; throws BlobUploadUnknownError for an unknown or cancelled session. */
+  /** Bytes received so far: 0 for a session that has had no chunk (or is gone). */
   async uploadSize(id: string): Promise<number> {
-    if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
-    try {
-      return (await this.driver.stat(paths.uploadData(id))).size;
-    } catch (err) {
-      if (err instanceof PathNotFoundError) throw new BlobUploadUnknownError(`upload ${id} is unknown`);
-      throw err;
-    }
+    return (await this.heldBytes(id)) ?? 0;
   }
 
   /**
@@ -171,6 +151,7 @@ export class BlobStore {
     expected: Digest,
     options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } } = {},
   ): Promise<BlobInfo> {
+    if ((await this.heldBytes(id)) === undefined) return this.completeEmptyUpload(expected, options);
     return this.withUploadLock(id, async () => {
       const size = options.lastChunk
         ? await this.append(id, options.lastChunk.source, options.lastChunk.options)
@@ -187,6 +168,60 @@ export class BlobStore {
       await this.discardUpload(id);
       return { digest: expected.value, size };
     });
+  }
+
+  /**
+   * Closes a session that holds no bytes: the PUT's body (if any) is the whole blob, stored the
+   * way a monolithic push is (staging, verify, rename), with no session files to write or
+   * remove. A chunk sent to the same session at the same moment is a client breaking the
+   * in-order rule; either way only bytes that hash to `expected` become the blob.
+   */
+  private async completeEmptyUpload(
+    expected: Digest,
+    options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } },
+  ): Promise<BlobInfo> {
+    const chunk = options.lastChunk;
+    if (chunk?.options.start !== undefined && chunk.options.start !== 0) {
+      throw new UploadRangeInvalidError(`chunk starts at ${chunk.options.start} but the upload holds 0 bytes`, { offset: 0 });
+    }
+    const length = chunk?.options.length;
+    const hashing = new HashingStream(createDigester(expected.algorithm), length, (message) => new UploadRangeInvalidError(message));
+    await this.storeVerified(expected, chunk?.source ?? Readable.from([]), hashing, options.expectedSize, () => {
+      if (length !== undefined && hashing.bytes !== length) {
+        throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${length}`);
+      }
+    });
+    return { digest: expected.value, size: hashing.bytes };
+  }
+
+  /**
+   * Streams `source` through `hashing` into a staging file and renames it into place as the
+   * blob `expected` once `check` and the digest and size checks pass; a blob already held is
+   * hashed without being written again. Keeps nothing on failure.
+   */
+  private async storeVerified(
+    expected: Digest,
+    source: Readable,
+    hashing: HashingStream,
+    expectedSize: number | undefined,
+    check: () => void = () => undefined,
+  ): Promise<void> {
+    if (await this.stat(expected)) {
+      await this.consume(pipeline(source, hashing, discard()));
+      check();
+      this.verify(expected, hashing, expectedSize);
+      return;
+    }
+    const staging = paths.staging(randomUUID());
+    try {
+      await this.consume(pipeline(source, hashing, await this.driver.writer(staging, { append: false })));
+      check();
+      this.verify(expected, hashing, expectedSize);
+      await this.driver.move(staging, paths.blob(expected));
+    } catch (err) {
+      await this.driver.delete(staging);
+      throw err;
+    }
   }
 
   /** Appends a chunk; the caller holds the session's lock. Returns the new size. */
@@ -215,7 +250,7 @@ export class BlobStore {
   }
 
   async cancelUpload(id: string): Promise<void> {
-    await this.uploadSize(id);
+    if ((await this.heldBytes(id)) === undefined) return this.discardUpload(id);
     await this.withUploadLock(id, () => this.discardUpload(id));
   }
 
@@ -227,7 +262,10 @@ export class BlobStore {
     let removed = 0;
     for (const id of await this.driver.list(paths.uploadsRoot)) {
       if (!isUploadId(id)) continue;
-      const info = await this.driver.stat(paths.uploadData(id)).catch(() => undefined);
+      // A folder without data is a first chunk being written (or a crash during one): its age counts.
+      const info =
+        (await this.driver.stat(paths.uploadData(id)).catch(() => undefined)) ??
+        (await this.driver.stat(paths.uploadDir(id)).catch(() => undefined));
       if (!info || now - info.modifiedAt.getTime() > maxIdleMs) {
         await this.discardUpload(id);
         removed++;
@@ -242,6 +280,17 @@ export class BlobStore {
       }
     }
     return removed;
+  }
+
+  /** The size of the session's bytes on disk; undefined when it has none (no chunk yet). */
+  private async heldBytes(id: string): Promise<number | undefined> {
+    if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
+    try {
+      return (await this.driver.stat(paths.uploadData(id))).size;
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return undefined;
+      throw err;
+    }
   }
 
   private async discardUpload(id: string): Promise<void> {
@@ -276,16 +325,6 @@ export class BlobStore {
     }
     const actual = `${expected.algorithm}:${hashing.hash.digest('hex')}`;
     if (actual !== expected.value) throw new DigestInvalidError(`content has digest ${actual}, not ${expected.value}`);
-  }
-
-  /** Takes the session's lock file; an unknown session (no folder) is BLOB_UPLOAD_UNKNOWN. */
-  private async tryLock(id: string): Promise<boolean> {
-    try {
-      return await this.driver.createExclusive(paths.uploadLock(id));
-    } catch (err) {
-      if (err instanceof PathNotFoundError) throw new BlobUploadUnknownError(`upload ${id} is unknown`);
-      throw err;
-    }
   }
 
   /** A body that ends early (client gone) is an invalid upload, whatever the stream error says. */
@@ -332,7 +371,7 @@ export class BlobStore {
     // once should wait for that, not fail. Only a lock held longer means a concurrent writer.
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
-      if (await this.tryLock(id)) return;
+      if (await this.driver.createExclusive(paths.uploadLock(id))) return;
       const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);
       if (held && Date.now() - held.modifiedAt.getTime() > this.staleLockMs) {
         await this.driver.delete(paths.uploadLock(id));

@@ -299,10 +299,11 @@ export function describeStorageDriverSuite(
         expect(results.filter(Boolean)).toHaveLength(1);
       });
 
-      // driver.ts createExclusive: "throws PathNotFoundError when the parent folder does not exist".
-      it('does not create a missing parent folder', async () => {
-        await expect(driver.createExclusive('nowhere/lock')).rejects.toBeInstanceOf(PathNotFoundError);
-        expect(await driver.list('nowhere')).toEqual([]);
+      // driver.ts createExclusive: "Creates the parent folders."
+      it('creates missing parent folders', async () => {
+        expect(await driver.createExclusive('somewhere/deep/lock')).toBe(true);
+        expect(await driver.list('somewhere/deep')).toEqual(['lock']);
+        expect(await driver.createExclusive('somewhere/deep/lock')).toBe(false);
       });
     });
 

@@ -40,8 +40,8 @@ export interface StorageDriver {
 
   /**
    * Creates an empty file at `path` only if nothing is there, atomically across processes
-   * (O_EXCL; a conditional PUT on object storage). Returns false when something already is;
-   * throws PathNotFoundError when the parent folder does not exist (it is not created).
+   * (O_EXCL; a conditional PUT on object storage). Returns false when something already is.
+   * Creates the parent folders.
    * The store builds its cross-process session locks on it.
    */
   createExclusive(path: string): Promise<boolean>;

@@ -104,12 +104,17 @@ export class FilesystemDriver implements StorageDriver {
 
   async createExclusive(relative: string): Promise<boolean> {
     const full = this.resolve(relative);
-    try {
-      await (await open(full, 'wx')).close();
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw this.notFound(err, relative);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await (await open(full, 'wx')).close();
+        return true;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return false;
+        // The folder is made only when missing: the common case costs one open.
+        if (code !== 'ENOENT' || attempt > 0) throw err;
+        await mkdir(path.dirname(full), { recursive: true });
+      }
     }
   }
 

@@ -34,28 +34,36 @@ export class UploadStore {
 
   /**
    * Closes a session as the blob it became, in one statement (so one transaction and one WAL
-   * flush): records the blob, links it into the session's repository, removes the session row.
-   * Returns false if the repository does not exist.
+   * flush): removes the session row and, only if there was one, records the blob and links it
+   * into the session's repository. Returns false (and changes nothing) for a session that is
+   * not open: never started, cancelled, or already closed.
    */
-  async completeAsBlob(id: string, repository: string, digest: string, size: number): Promise<boolean> {
+  async completeAsBlob(id: string, digest: string, size: number): Promise<boolean> {
     const result = await this.db.query({
       name: 'upload-complete-as-blob',
-      text: `WITH repository AS (SELECT id FROM repositories WHERE name = $2),
-                  blob AS (INSERT INTO blobs (digest, size) VALUES ($3, $4) ON CONFLICT (digest) DO NOTHING),
+      text: `WITH closed AS (DELETE FROM uploads WHERE id = $1 RETURNING repository_id),
+                  blob AS (INSERT INTO blobs (digest, size) SELECT $2, $3 FROM closed ON CONFLICT (digest) DO NOTHING),
                   linked AS (
                     INSERT INTO repository_blobs (repository_id, digest, size)
-                    SELECT repository.id, $3, $4 FROM repository
+                    SELECT repository_id, $2, $3 FROM closed
                     ON CONFLICT (repository_id, digest) DO NOTHING
-                  ),
-                  closed AS (DELETE FROM uploads WHERE id = $1)
-             SELECT id FROM repository`,
-      values: [id, repository, digest, size],
+                  )
+             SELECT repository_id FROM closed`,
+      values: [id, digest, size],
     });
     return (result.rowCount ?? 0) > 0;
   }
 
-  async delete(id: string): Promise<void> {
-    await this.db.query({ name: 'upload-delete', text: 'DELETE FROM uploads WHERE id = $1', values: [id] });
+  /** Whether the session is open (started, not yet closed or cancelled). */
+  async isOpen(id: string): Promise<boolean> {
+    const result = await this.db.query({ name: 'upload-is-open', text: 'SELECT 1 FROM uploads WHERE id = $1', values: [id] });
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  /** Removes the session's row; returns whether there was one. */
+  async delete(id: string): Promise<boolean> {
+    const result = await this.db.query({ name: 'upload-delete', text: 'DELETE FROM uploads WHERE id = $1', values: [id] });
+    return (result.rowCount ?? 0) > 0;
   }
 
   /** Sessions started before `cutoff`, oldest first, a page at a time after `after`. */

@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../testing/test-gateway.js';
@@ -31,12 +32,15 @@ describe('purging upload sessions (Distribution purgeuploads.go)', () => {
     const gone = await uploads.start('purge/app');
     const aliveOld = await uploads.start('purge/app');
     const fresh = await uploads.start('purge/app');
-    await age(gone.state.id, 48);
-    await age(aliveOld.state.id, 48);
+    const neverUsed = await uploads.start('purge/app');
+    await uploads.append(gone.state, Readable.from([Buffer.from('old bytes')]), {});
+    await uploads.append(aliveOld.state, Readable.from([Buffer.from('bytes still arriving')]), {});
+    for (const session of [gone, aliveOld, neverUsed]) await age(session.state.id, 48);
     // The old session's bytes were removed (a crash, an earlier purge): only its row remains.
     await rm(path.join(harness.config.dataDir, 'store', 'uploads', gone.state.id), { recursive: true, force: true });
 
     await uploads.purgeStale(24 * 3600_000);
+    // An old session that never had a chunk has been idle since it started: it goes too.
     expect(await sessionRows()).toEqual([aliveOld.state.id, fresh.state.id].sort());
   });
 });

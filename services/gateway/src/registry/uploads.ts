@@ -36,10 +36,13 @@ export class UploadService {
     private readonly signer: UploadStateSigner,
   ) {}
 
-  /** POST without a digest: opens a session. */
+  /**
+   * POST without a digest: opens a session. Its row is what makes it open (until the PUT or
+   * DELETE removes it); the store writes nothing until the first chunk.
+   */
   async start(repository: string): Promise<UploadSession> {
     assertRepositoryName(repository);
-    const id = await this.store.createUpload();
+    const id = this.store.createUpload();
     if (!(await this.metadata.uploads.insertIntoExisting(id, repository))) {
       await this.metadata.uploads.insert(id, await this.metadata.repositories.ensure(repository));
     }
@@ -89,11 +92,12 @@ export class UploadService {
 
   /** GET on the session: how many bytes it holds. */
   async status(state: UploadState): Promise<UploadSession> {
-    return { state, token: this.signer.sign(state), size: await this.store.uploadSize(state.id) };
+    return { state, token: this.signer.sign(state), size: await this.heldBytesOfOpenSession(state.id) };
   }
 
   /** PATCH: appends one chunk, in order. */
   async append(state: UploadState, chunk: Readable, options: AppendOptions): Promise<UploadSession> {
+    await this.heldBytesOfOpenSession(state.id);
     const size = await this.store.appendUpload(state.id, chunk, options);
     return { state, token: this.signer.sign(state), size };
   }
@@ -106,21 +110,34 @@ export class UploadService {
     try {
       stored = await this.store.completeUpload(state.id, digest, lastChunk ? { lastChunk: { source: lastChunk.body, options: lastChunk.options } } : {});
     } catch (err) {
-      if (err instanceof DigestInvalidError || err instanceof BlobUploadUnknownError) await this.metadata.uploads.delete(state.id);
+      // A wrong digest ends the session (its bytes are already discarded). Any refusal of a
+      // session that is not open at all is BLOB_UPLOAD_UNKNOWN, whatever the body was.
+      const open =
+        err instanceof DigestInvalidError ? await this.metadata.uploads.delete(state.id) : await this.metadata.uploads.isOpen(state.id);
+      if (!open) throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
       throw err;
     }
     // Linking the blob and closing the session commit together: one statement, one WAL flush.
-    if (!(await this.metadata.uploads.completeAsBlob(state.id, state.repository, stored.digest, stored.size))) {
-      await this.link(state.repository, stored);
-      await this.metadata.uploads.delete(state.id);
+    // The session is checked here rather than before the bytes flow, so an ordinary PUT costs
+    // no extra round trip; a PUT to a cancelled or closed session leaves only verified bytes
+    // that no repository links.
+    if (!(await this.metadata.uploads.completeAsBlob(state.id, stored.digest, stored.size))) {
+      throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
     }
     return stored;
   }
 
   /** DELETE on the session. */
   async cancel(state: UploadState): Promise<void> {
+    if (!(await this.metadata.uploads.delete(state.id))) throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
     await this.store.cancelUpload(state.id);
-    await this.metadata.uploads.delete(state.id);
+  }
+
+  /** The bytes an open session holds; BLOB_UPLOAD_UNKNOWN unless its row says it is open. */
+  private async heldBytesOfOpenSession(id: string): Promise<number> {
+    const [open, size] = await Promise.all([this.metadata.uploads.isOpen(id), this.store.uploadSize(id)]);
+    if (!open) throw new BlobUploadUnknownError(`upload ${id} is not open`);
+    return size;
   }
 
   /** Purges sessions idle past `maxIdleMs` and their rows; returns how many went. */
@@ -132,8 +149,8 @@ export class UploadService {
     for (;;) {
       const page = await this.metadata.uploads.startedBefore(cutoff, 1000, after);
       for (const row of page) {
-        const alive = await this.store.uploadSize(row.id).then(() => true, () => false);
-        if (!alive) await this.metadata.uploads.delete(row.id);
+        // Started before the cutoff with no bytes left: never used, or its bytes were purged.
+        if ((await this.store.uploadSize(row.id)) === 0) await this.metadata.uploads.delete(row.id);
       }
       if (page.length < 1000) return removed;
       after = page[page.length - 1];

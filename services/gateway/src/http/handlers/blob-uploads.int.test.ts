@@ -281,6 +281,38 @@ describe('pushing a blob in chunks', () => {
     expect(await errorCodes(again)).toEqual(['BLOB_UPLOAD_UNKNOWN']);
   });
 
+  // A session that never got a chunk has no files; its row alone says it is open.
+  it('a session cancelled before any chunk is 404 BLOB_UPLOAD_UNKNOWN to status, PATCH, PUT and DELETE, and links nothing ("Pushing blobs", canceling an upload)', async () => {
+    const bytes = randomBytes(500);
+    const digest = sha256(bytes);
+    const session = await startUpload('empty/cancel');
+    const open = await status(client, session);
+    expect(open.status).toBe(204);
+    expect(open.headers.get('range')).toBe('0-0');
+    expect((await client.fetch(session.location, { method: 'DELETE' })).status).toBe(204);
+
+    const put = await client.fetch(withQuery(session.location, { digest }), { method: 'PUT', headers: { 'Content-Type': OCTET }, body: bytes as BodyInit });
+    const emptyPut = await client.fetch(withQuery(session.location, { digest }), { method: 'PUT' });
+    for (const response of [await status(client, session), await patch(client, session, bytes, '0-499'), put, emptyPut]) {
+      expect(response.status).toBe(404);
+      expect(await errorCodes(response)).toEqual(['BLOB_UPLOAD_UNKNOWN']);
+    }
+    expect((await client.fetch(session.location, { method: 'DELETE' })).status).toBe(404);
+    expect((await client.fetch(client.url('blob', { name: 'empty/cancel', digest }), { method: 'HEAD' })).status).toBe(404);
+  });
+
+  it('replaying the PUT of a closed POST-then-PUT session is 404 BLOB_UPLOAD_UNKNOWN ("Pushing blobs")', async () => {
+    const bytes = randomBytes(700);
+    const digest = sha256(bytes);
+    const session = await startUpload('empty/replay');
+    const put = () => client.fetch(withQuery(session.location, { digest }), { method: 'PUT', headers: { 'Content-Type': OCTET }, body: bytes as BodyInit });
+    expectCreated(await put(), 'empty/replay', digest);
+    const replay = await put();
+    expect(replay.status).toBe(404);
+    expect(await errorCodes(replay)).toEqual(['BLOB_UPLOAD_UNKNOWN']);
+    expect((await blobBytes('empty/replay', digest))?.equals(bytes)).toBe(true);
+  });
+
   it('a PUT whose digest does not match is 400 DIGEST_INVALID, stores nothing and ends the session ("Pushing a blob in chunks", "Error codes")', async () => {
     const bytes = randomBytes(800);
     const claimed = sha256(randomBytes(800));
