@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync, type Hash } from 'node:crypto';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -17,6 +17,23 @@ export interface BlobFile {
   relativePath: string;
   /** The bytes themselves, kept for small blobs so pushes do not read the disk. */
   bytes?: Buffer;
+  /** The sha256 state after all but the last `variantTailBytes` bytes (see `freshVariant`). */
+  headHash: Hash;
+}
+
+/** How many trailing bytes `freshVariant` replaces. */
+export const variantTailBytes = 16;
+
+/**
+ * A blob no registry has seen: `file`'s bytes with the last 16 replaced by `tail`. Its digest
+ * comes from the saved hash state of the head, so making one costs microseconds, while the
+ * registry still receives, hashes and stores every byte. Push scenarios send a new variant
+ * every time: re-pushing a blob the registry holds would let it skip the write.
+ */
+export function freshVariant(file: BlobFile, tail: Buffer): BlobFile & { tail: Buffer } {
+  if (tail.length !== variantTailBytes) throw new Error(`a variant tail has ${variantTailBytes} bytes`);
+  const hex = file.headHash.copy().update(tail).digest('hex');
+  return { ...file, digest: `sha256:${hex}`, tail };
 }
 
 const writeChunkBytes = 4 * 2 ** 20;
@@ -37,22 +54,31 @@ export async function writeBlobFiles(
     const tempPath = path.join(dir, `writing-${i}`);
     const hash = createHash('sha256');
     const handle = await open(tempPath, 'w');
+    let headHash: Hash | undefined;
     try {
+      const headBytes = size - variantTailBytes;
       for (let written = 0; written < size; ) {
         const length = Math.min(chunk.length, size - written);
         const piece = chunk.subarray(0, length);
         randomFillSync(piece);
-        hash.update(piece);
+        if (!headHash && written + length >= headBytes) {
+          hash.update(piece.subarray(0, headBytes - written));
+          headHash = hash.copy();
+          hash.update(piece.subarray(headBytes - written));
+        } else {
+          hash.update(piece);
+        }
         await handle.write(piece, 0, length);
         written += length;
       }
     } finally {
       await handle.close();
     }
+    if (!headHash) throw new Error(`blob files need at least ${variantTailBytes} bytes`);
     const hex = hash.digest('hex');
     const finalPath = path.join(dir, hex);
     await rename(tempPath, finalPath);
-    const file: BlobFile = { digest: `sha256:${hex}`, size, path: finalPath, relativePath: `${subdir}/${hex}` };
+    const file: BlobFile = { digest: `sha256:${hex}`, size, path: finalPath, relativePath: `${subdir}/${hex}`, headHash };
     if (opts.keepInMemory) file.bytes = await readFile(finalPath);
     files.push(file);
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { manifestAcceptHeader, type InMemoryBlob } from './fixtures.js';
 
@@ -15,12 +15,32 @@ export class UnexpectedResponseError extends Error {
   }
 }
 
-/** A blob to push: from memory when small, streamed from its file when large. */
+/**
+ * A blob to push: from memory when small, streamed from its file when large. With `tail`, the
+ * last `tail.length` bytes of those are replaced by it (a fresh variant, see fixtures.ts).
+ */
 export interface PushableBlob {
   digest: string;
   size: number;
   bytes?: Buffer;
   path?: string;
+  tail?: Buffer;
+}
+
+/** The request body for `blob`: its bytes, or its file streamed, with the tail swapped in. */
+export function pushBody(blob: PushableBlob): Buffer | Readable {
+  const headBytes = blob.size - (blob.tail?.length ?? 0);
+  if (blob.bytes) return blob.tail ? Readable.from([blob.bytes.subarray(0, headBytes), blob.tail], { objectMode: false }) : blob.bytes;
+  if (!blob.path) throw new Error(`blob ${blob.digest} has neither bytes nor a path`);
+  if (!blob.tail) return createReadStream(blob.path, { highWaterMark: 2 ** 20 });
+  const { path, tail } = blob;
+  return Readable.from(
+    (async function* () {
+      yield* createReadStream(path, { highWaterMark: 2 ** 20, end: headBytes - 1 });
+      yield tail;
+    })(),
+    { objectMode: false },
+  );
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
@@ -120,8 +140,7 @@ export class OciClient {
     const session = new URL(location, this.origin);
     const digestParam = `digest=${encodeURIComponent(blob.digest)}`;
     session.search = session.search ? `${session.search}&${digestParam}` : `?${digestParam}`;
-    const body = blob.bytes ?? (blob.path ? createReadStream(blob.path, { highWaterMark: 2 ** 20 }) : undefined);
-    if (!body) throw new Error(`blob ${blob.digest} has neither bytes nor a path`);
+    const body = pushBody(blob);
     const done = await this.send('PUT', session, [201], {
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) },
       body,

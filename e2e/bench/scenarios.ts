@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { Agent } from 'undici';
 import { formatSize, type BenchPlan } from './bench-plan.js';
 import { startCpuMeter, type CpuReading, type OtherProcessCpu } from './cpu.js';
-import { makeSmallImage, manifestAcceptHeader, ociManifestMediaType, type BlobFile } from './fixtures.js';
+import { freshVariant, makeSmallImage, manifestAcceptHeader, ociManifestMediaType, variantTailBytes, type BlobFile } from './fixtures.js';
 import { downloadAndCount, OciClient } from './oci-client.js';
 import type { RunningTarget } from './targets.js';
 import { runAb } from './ab.js';
@@ -135,6 +136,16 @@ function runResult(
   };
 }
 
+/** Tails unique to this bench run: a random prefix, then a counter. */
+const variantRunId = randomBytes(8);
+let variantCounter = 0n;
+function nextVariantTail(): Buffer {
+  const tail = Buffer.alloc(variantTailBytes);
+  variantRunId.copy(tail, 0);
+  tail.writeBigUInt64BE(variantCounter++, 8);
+  return tail;
+}
+
 /**
  * Runs `batch` once, then again until `minSeconds` have passed in all, and says how many ran:
  * one batch of 64 MiB takes a fraction of a second, too short for a steady figure or for CPU
@@ -163,14 +174,15 @@ function blobPushScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[
     figures: [{ key: 'mibps', label: `blob push ${files.length} × ${size}, c=${concurrency} (MiB/s)`, higherIsBetter: true, decimals: 0 }],
     async run(target) {
       requireRegistry(target);
-      // Rounds after the first re-push blobs the registry already holds; the whole body is
-      // still sent and received, as it is when docker pushes a layer it did not HEAD first.
+      // Every push sends a blob new to the registry (a fresh variant of a fixture), so each
+      // one is really received, hashed and written; a blob it already held could be skipped.
       return withAgent(concurrency, async (agent) => {
         const client = new OciClient(target.url, agent);
         const metered = await meter(ctx, target, () =>
-          repeatFor(ctx.plan.blobMinSeconds, () =>
-            runPool(files.length, concurrency, (i) => client.pushBlob(blobRepo, files[i]!)),
-          ),
+          repeatFor(ctx.plan.blobMinSeconds, async () => {
+            const batch = files.map((file) => freshVariant(file, nextVariantTail()));
+            await runPool(batch.length, concurrency, (i) => client.pushBlob(blobRepo, batch[i]!));
+          }),
         );
         const batches = metered.value;
         const bytes = batches * files.reduce((sum, file) => sum + file.size, 0);
