@@ -2,7 +2,10 @@
  * FilesystemDriver: the shared StorageDriver suite (STYLE.md §7) in a temporary directory, then
  * what only a filesystem can show: nothing is ever written, read or removed outside the root.
  */
+import { createHash, randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,13 +13,16 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { describeStorageDriverSuite, readAll } from './driver-suite.js';
 import { FilesystemDriver } from './fs-driver.js';
 
-// Records every FileHandle the driver opens, so a test can follow a reader's descriptor.
+// Records every FileHandle the driver opens, so a test can follow a reader's descriptor, and
+// lets a test wrap each one as it is opened (to watch or fail its syncs).
 const opened = vi.hoisted(() => [] as FileHandle[]);
+const onOpen = vi.hoisted(() => ({ hook: undefined as ((handle: FileHandle) => void) | undefined }));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   const open: typeof actual.open = async (...args) => {
     const handle = await actual.open(...args);
     opened.push(handle);
+    onOpen.hook?.(handle);
     return handle;
   };
   return { ...actual, default: { ...actual, open }, open };
@@ -142,6 +148,97 @@ describe('FilesystemDriver outside the shared suite', () => {
         // already closed by the bug under test
       }
     }
+  });
+});
+
+// The durable writer writes a large file back in the background while it is still being
+// written (fs-driver.ts FileWriter), so that closing waits for the tail only. What must hold:
+// every byte lands in order, the syncs happen (and only for a durable writer), and a failed
+// background writeback fails the write instead of being forgotten.
+describe('FilesystemDriver writer durability', () => {
+  let root: string;
+  let driver: FilesystemDriver;
+  const mib = 2 ** 20;
+
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'meridian-fs-writer-'));
+    driver = new FilesystemDriver(root);
+  });
+
+  afterEach(async () => {
+    onOpen.hook = undefined;
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** Writes `count` chunks of `size` random bytes, honouring backpressure; returns their sha256. */
+  async function writeRandom(writer: Writable, count: number, size: number, progress?: { written: number }): Promise<string> {
+    const hash = createHash('sha256');
+    const failed = new Promise<never>((_, reject) => writer.once('error', reject));
+    failed.catch(() => undefined);
+    const closed = once(writer, 'close');
+    for (let i = 0; i < count; i++) {
+      const chunk = randomFillSync(Buffer.allocUnsafe(size));
+      hash.update(chunk);
+      if (progress) progress.written += size;
+      if (!writer.write(chunk)) await Promise.race([once(writer, 'drain'), failed]);
+    }
+    writer.end();
+    await Promise.race([closed, failed]);
+    return hash.digest('hex');
+  }
+
+  /** Counts datasync and sync calls on every handle opened from now on, and the bytes written by then. */
+  function watchSyncs(progress: { written: number }): { datasyncAt: number[]; syncs: number } {
+    const seen = { datasyncAt: [] as number[], syncs: 0 };
+    onOpen.hook = (handle) => {
+      const datasync = handle.datasync.bind(handle);
+      const sync = handle.sync.bind(handle);
+      handle.datasync = () => (seen.datasyncAt.push(progress.written), datasync());
+      handle.sync = () => (seen.syncs++, sync());
+    };
+    return seen;
+  }
+
+  it('writes a durable 72 MiB file intact, writing it back while bytes still arrive', async () => {
+    const progress = { written: 0 };
+    const seen = watchSyncs(progress);
+    const digest = await writeRandom(await driver.writer('big', { append: false }), 72, mib, progress);
+    expect((await driver.stat('big')).size).toBe(72 * mib);
+    expect(createHash('sha256').update(fs.readFileSync(path.join(root, 'big'))).digest('hex')).toBe(digest);
+    // At least one writeback started before the last chunk was handed over, and one fsync closed it.
+    expect(seen.datasyncAt.length).toBeGreaterThanOrEqual(1);
+    expect(seen.datasyncAt[0]).toBeLessThan(72 * mib);
+    expect(seen.syncs).toBe(1);
+  });
+
+  it('appends intact across the writeback threshold', async () => {
+    await driver.putContent('log', 'head:');
+    const digest = await writeRandom(await driver.writer('log', { append: true }), 40, mib);
+    const content = fs.readFileSync(path.join(root, 'log'));
+    expect(content.subarray(0, 5).toString()).toBe('head:');
+    expect(createHash('sha256').update(content.subarray(5)).digest('hex')).toBe(digest);
+  });
+
+  it('never syncs a writer that is not durable', async () => {
+    const progress = { written: 0 };
+    const seen = watchSyncs(progress);
+    await writeRandom(await driver.writer('scratch', { append: false, durable: false }), 40, mib, progress);
+    expect((await driver.stat('scratch')).size).toBe(40 * mib);
+    expect(seen).toEqual({ datasyncAt: [], syncs: 0 });
+  });
+
+  // Linux reports a failed writeback to one fsync only; a later fsync on the same file may
+  // succeed although bytes were lost. So the background failure itself must fail the write.
+  // A disk error cannot be caused for real here, so the handle's datasync is made to fail.
+  it('fails the write when a background writeback fails, and closes the file', async () => {
+    const handles: FileHandle[] = [];
+    onOpen.hook = (handle) => {
+      handles.push(handle);
+      handle.datasync = () => Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    };
+    await expect(writeRandom(await driver.writer('doomed', { append: false }), 48, mib)).rejects.toMatchObject({ code: 'EIO' });
+    expect(handles).toHaveLength(1);
+    await vi.waitFor(() => expect(handles[0]!.fd).toBe(-1));
   });
 });
 
