@@ -1,7 +1,7 @@
 import type { BenchPlan } from './bench-plan.js';
 import type { MachineInfo } from './machine.js';
 import type { FigureSpec, RunResult, Scenario } from './scenarios.js';
-import type { TargetName } from './targets.js';
+import { targetNames, type TargetName } from './targets.js';
 
 /** Turns the rounds of every scenario into the markdown tables printed at the end. */
 
@@ -56,6 +56,7 @@ function figureRow(outcome: ScenarioOutcome, figure: FigureSpec): string {
   const meridian = value('meridian');
   const distribution = value('distribution');
   const nginx = outcome.scenario.includesStatic ? value('nginx') : undefined;
+  const nodeStatic = outcome.scenario.includesStatic ? value('node-static') : undefined;
   const label = figure.higherIsBetter || figure.informational ? figure.label : `${figure.label} ↓`;
   const cells = [
     label,
@@ -64,6 +65,8 @@ function figureRow(outcome: ScenarioOutcome, figure: FigureSpec): string {
     figure.informational ? '' : ratio(meridian, distribution),
     outcome.scenario.includesStatic ? cell('nginx', nginx) : '',
     outcome.scenario.includesStatic ? ratio(meridian, nginx) : '',
+    outcome.scenario.includesStatic ? cell('node-static', nodeStatic) : '',
+    outcome.scenario.includesStatic ? ratio(nodeStatic, nginx) : '',
   ];
   return `| ${cells.join(' | ')} |`;
 }
@@ -96,7 +99,12 @@ function cpuRow(outcome: ScenarioOutcome, target: TargetName, label: string, cor
   return `| ${outcome.scenario.title} | ${label} | ${run.wallSeconds.toFixed(1)} | ${pct(run.clientCpuSeconds)} | ${pct(run.serverCpuSeconds)} | ${pct(run.databaseCpuSeconds)} | ${pct(other)} | ${notes.join('; ')} |`;
 }
 
-const targetLabels: Record<TargetName, string> = { meridian: 'Meridian', distribution: 'Distribution', nginx: 'nginx' };
+const targetLabels: Record<TargetName, string> = {
+  meridian: 'Meridian',
+  distribution: 'Distribution',
+  nginx: 'nginx',
+  'node-static': 'Node static',
+};
 
 export function renderMarkdown(report: BenchReport): string {
   const { machine, plan } = report;
@@ -121,13 +129,17 @@ export function renderMarkdown(report: BenchReport): string {
       (report.backgroundLoadPercent >= 20 ? ' (other sessions were using this machine: expect noisy figures).' : '.'),
   );
   lines.push('');
-  lines.push('| figure | Meridian | Distribution | Meridian / Distribution | nginx | Meridian / nginx |');
-  lines.push('|---|--:|--:|--:|--:|--:|');
+  lines.push('| figure | Meridian | Distribution | Meridian / Distribution | nginx | Meridian / nginx | Node static | Node static / nginx |');
+  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|');
   for (const outcome of report.outcomes) {
     for (const figure of outcome.scenario.figures) lines.push(figureRow(outcome, figure));
   }
   lines.push('');
-  lines.push('↓: lower is better. Ratios above 1× mean Meridian\'s figure is the larger one.');
+  lines.push(
+    '↓: lower is better. Ratios above 1× mean Meridian\'s figure is the larger one. Node static: a bare ' +
+      'node:http server sending the same files with Meridian\'s copy code and worker count, no registry ' +
+      'around it (what Node can do without sendfile).',
+  );
   lines.push('');
   lines.push(
     `CPU during the measured part of the median round, as % of one core (${machine.cpus * 100}% = all cores). ` +
@@ -139,7 +151,7 @@ export function renderMarkdown(report: BenchReport): string {
   lines.push('| scenario | target | wall s | client CPU | server CPU | Postgres CPU | other CPU | note |');
   lines.push('|---|---|--:|--:|--:|--:|--:|---|');
   for (const outcome of report.outcomes) {
-    for (const target of ['meridian', 'distribution', 'nginx'] as const) {
+    for (const target of targetNames) {
       const row = cpuRow(outcome, target, targetLabels[target], machine.cpus);
       if (row) lines.push(row);
     }

@@ -15,14 +15,16 @@ import {
   startDistribution,
   startMeridian,
   startNginx,
+  startNodeStatic,
   targetNames,
   type RunningTarget,
   type TargetName,
 } from './targets.js';
 
 /**
- * `pnpm bench`: starts Meridian, CNCF Distribution and nginx on loopback, drives them with the
- * same client, interleaved, and prints one markdown table comparing them. See `--help`.
+ * `pnpm bench`: starts Meridian, CNCF Distribution, nginx and a bare Node file server on
+ * loopback, drives them with the same client, interleaved, and prints one markdown table
+ * comparing them. See `--help`.
  */
 
 const usage = `Usage: pnpm bench [options]
@@ -181,6 +183,7 @@ async function startTargets(options: BenchOptions, workDir: string, fixtureDir: 
     let target: RunningTarget;
     if (name === 'distribution') target = await startDistribution({ binary: tools.distribution, workDir: dir });
     else if (name === 'nginx') target = await startNginx({ binary: tools.nginx, workDir: dir, rootDir: fixtureDir });
+    else if (name === 'node-static') target = await startNodeStatic({ rootDir: fixtureDir });
     else {
       try {
         target = await startMeridian({ databaseUrl: options.databaseUrl, dataDir: path.join(dir, 'data') });

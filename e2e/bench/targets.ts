@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { request } from 'undici';
@@ -14,8 +16,8 @@ import { startServiceProcess, type ServiceProcess } from '../support/service-pro
  * scenarios; how it was started and how it stops stay in here.
  */
 
-export type TargetName = 'meridian' | 'distribution' | 'nginx';
-export const targetNames: readonly TargetName[] = ['meridian', 'distribution', 'nginx'];
+export type TargetName = 'meridian' | 'distribution' | 'nginx' | 'node-static';
+export const targetNames: readonly TargetName[] = ['meridian', 'distribution', 'nginx', 'node-static'];
 
 export interface RunningTarget {
   name: TargetName;
@@ -135,6 +137,48 @@ http {
   return {
     name: 'nginx',
     label: 'nginx',
+    url,
+    pid: service.child.pid!,
+    kind: 'static',
+    usesPostgres: false,
+    exitReport: () => service.failure(),
+    stop: () => service.stop(),
+  };
+}
+
+export interface NodeStaticOptions {
+  /** Served as the document root, the same files nginx serves. */
+  rootDir: string;
+}
+
+/**
+ * A bare node:http server sending the files with Meridian's own pull copy, in as many processes
+ * as Meridian runs by default (node-static-server.ts): the ceiling for a Node server without
+ * sendfile, and so the yardstick that splits Meridian's distance from nginx into what the
+ * platform costs and what the registry costs.
+ */
+export async function startNodeStatic(opts: NodeStaticOptions): Promise<RunningTarget> {
+  const port = await findFreePort();
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'node-static-server.ts');
+  const service = startServiceProcess('node-static', process.execPath, ['--import', 'tsx', script, opts.rootDir, String(port), String(availableParallelism())]);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    // Every worker, not just the first, must be listening before connections are spread.
+    const deadline = Date.now() + 20_000;
+    while (!service.output().includes('listening')) {
+      const failure = service.failure();
+      if (failure) throw new Error(failure);
+      if (Date.now() > deadline) throw new Error(`node-static did not listen within 20 s:\n${service.output()}`);
+      await sleep(100);
+    }
+    await waitUntilServing(`${url}/`, service);
+  } catch (err) {
+    await service.stop();
+    throw err;
+  }
+  return {
+    name: 'node-static',
+    label: 'Node static',
     url,
     pid: service.child.pid!,
     kind: 'static',
