@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import {
   BlobUnknownError,
   BlobUploadInvalidError,
@@ -19,7 +19,7 @@ import {
   parseDigest,
   type Digest,
 } from '@meridian/oci';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BlobStore } from './blob-store.js';
 import { readAll } from './driver-suite.js';
 import { FilesystemDriver } from './fs-driver.js';
@@ -590,6 +590,26 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
     // Cancelling a session that never had a chunk touches nothing.
     await store.cancelUpload(store.createUpload());
     expect(await filesUnder('uploads')).toEqual([`uploads/${kept}/data`]);
+  });
+
+  // A DELETE must not hang on a slow client's chunk: the caller has already closed the session
+  // in its metadata, and the writer removes the files when it finds that out.
+  it('leaves a session that a chunk is being written to, without waiting, and removes it once idle', async () => {
+    const id = store.createUpload();
+    await store.appendUpload(id, source('first'));
+    const slow = new PassThrough();
+    const writing = store.appendUpload(id, slow);
+    slow.write('more');
+    await vi.waitFor(async () => expect(await store.uploadSize(id)).toBe(9));
+    expect(await store.cancelUpload(id)).toBe(false);
+    // Another process of the region sees the lock file, and leaves the session too.
+    const other = new BlobStore(new FilesystemDriver(root));
+    expect(await other.cancelUpload(id)).toBe(false);
+    expect(await store.uploadSize(id)).toBe(9);
+    slow.end();
+    expect(await writing).toBe(9);
+    expect(await store.cancelUpload(id)).toBe(true);
+    expect(await filesUnder('uploads')).toEqual([]);
   });
 
   // Whether a well-formed id names an open session is the metadata's to say (see the gateway's

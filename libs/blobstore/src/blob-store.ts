@@ -185,10 +185,10 @@ export class BlobStore {
       throw new UploadRangeInvalidError(`chunk starts at ${chunk.options.start} but the upload holds 0 bytes`, { offset: 0 });
     }
     const length = chunk?.options.length;
-    const hashing = new HashingStream(createDigester(expected.algorithm), length, (message) => new UploadRangeInvalidError(message));
+    const hashing = new HashingStream(createDigester(expected.algorithm), length, (message) => new UploadRangeInvalidError(message, { offset: 0 }));
     await this.storeVerified(expected, chunk?.source ?? Readable.from([]), hashing, options.expectedSize, () => {
       if (length !== undefined && hashing.bytes !== length) {
-        throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${length}`);
+        throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${length}`, { offset: 0 });
       }
     });
     return { digest: expected.value, size: hashing.bytes };
@@ -234,11 +234,12 @@ export class BlobStore {
     }
     const running = await this.runningHash(id, size);
     // A chunk of another length than its Content-Range said is a range error either way.
-    const hashing = new HashingStream(running.hash.copy(), options.length, (message) => new UploadRangeInvalidError(message));
+    // The session is cut back to `size`, so that is the offset the client resumes from.
+    const hashing = new HashingStream(running.hash.copy(), options.length, (message) => new UploadRangeInvalidError(message, { offset: size }));
     try {
       await this.consume(pipeline(source, hashing, await this.driver.writer(paths.uploadData(id), { append: true })));
       if (options.length !== undefined && hashing.bytes !== options.length) {
-        throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${options.length}`);
+        throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${options.length}`, { offset: size });
       }
     } catch (err) {
       await this.driver.truncate(paths.uploadData(id), size).catch(() => undefined);
@@ -249,9 +250,25 @@ export class BlobStore {
     return newSize;
   }
 
-  async cancelUpload(id: string): Promise<void> {
-    if ((await this.heldBytes(id)) === undefined) return this.discardUpload(id);
-    await this.withUploadLock(id, () => this.discardUpload(id));
+  /**
+   * Removes the session's files, unless a request is writing to it right now (here or in
+   * another process): then it waits for nothing and returns false, and the files stay for
+   * that writer, or the stale-upload purge, to remove. A cancel must not hang on a slow
+   * client's chunk, and the caller has already closed the session where it counts (its row).
+   */
+  async cancelUpload(id: string): Promise<boolean> {
+    if ((await this.heldBytes(id)) === undefined) {
+      await this.discardUpload(id);
+      return true;
+    }
+    if (this.uploadLocks.has(id)) return false;
+    try {
+      await this.withUploadLock(id, () => this.discardUpload(id), 0);
+      return true;
+    } catch (err) {
+      if (err instanceof BlobUploadInvalidError) return false;
+      throw err;
+    }
   }
 
   /**
@@ -347,10 +364,10 @@ export class BlobStore {
    * chunks of one session at once breaks the spec's in-order rule); a lock older than
    * `staleLockMs` is a crashed writer's and is broken.
    */
-  private async withUploadLock<T>(id: string, work: () => Promise<T>): Promise<T> {
+  private async withUploadLock<T>(id: string, work: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
     const previous = this.uploadLocks.get(id) ?? Promise.resolve();
     const current = previous.catch(() => undefined).then(async () => {
-      await this.acquireSessionLock(id);
+      await this.acquireSessionLock(id, waitMs);
       try {
         return await work();
       } finally {
@@ -365,13 +382,20 @@ export class BlobStore {
     }
   }
 
-  private async acquireSessionLock(id: string): Promise<void> {
+  private async acquireSessionLock(id: string, waitMs: number): Promise<void> {
     if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
     // A writer that just lost its client releases the lock a moment later; a client retrying at
     // once should wait for that, not fail. Only a lock held longer means a concurrent writer.
-    const deadline = Date.now() + LOCK_WAIT_MS;
+    const deadline = Date.now() + waitMs;
     for (;;) {
-      if (await this.driver.createExclusive(paths.uploadLock(id))) return;
+      try {
+        if (await this.driver.createExclusive(paths.uploadLock(id))) return;
+      } catch (err) {
+        // The session's folder was removed (a cancel or a close) between the driver making it
+        // and creating the lock in it: try again; the caller finds out whether it is still open.
+        if (!(err instanceof PathNotFoundError || (err as NodeJS.ErrnoException).code === 'ENOENT') || Date.now() > deadline) throw err;
+        continue;
+      }
       const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);
       if (held && Date.now() - held.modifiedAt.getTime() > this.staleLockMs) {
         await this.driver.delete(paths.uploadLock(id));

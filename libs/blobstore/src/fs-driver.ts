@@ -273,6 +273,7 @@ class FileWriter extends Writable {
       const { bytesWritten } = await handle.writev(remaining);
       this.bytesSinceWriteback += bytesWritten;
       if (bytesWritten === total) break;
+      if (bytesWritten === 0) throw new Error(`${this.path}: the file took none of ${total} bytes`);
       remaining = skipBytes(remaining, bytesWritten);
     }
     if (this.durable && !this.writeback && this.bytesSinceWriteback >= WRITEBACK_BYTES) {

@@ -470,10 +470,13 @@ describe('lying Content-Range', () => {
       ['10-5', randomBytes(6)],
       ['100-', randomBytes(6)], // malformed
     ];
-    for (const [range, body] of cases) {
+    for (const [index, [range, body]] of cases.entries()) {
       const response = await patch(session, body, range);
       expect(response.status, range).toBe(416);
       expect(await errorCodes(response), range).toEqual(['BLOB_UPLOAD_INVALID']);
+      // The spec has the client GET the session for its offset after a 416; where the store
+      // knows it (the chunk was read and cut back), the 416 carries it as well: 100 bytes held.
+      if (index < 2) expect(response.headers.get('range'), range).toBe('0-99');
       expect(await sessionSize(session), range).toBe(100);
     }
     expect(await fileSize(path.join(storeRoot, 'uploads', session.id, 'data'))).toBe(100);
@@ -492,6 +495,37 @@ describe('lying Content-Range', () => {
     expect(await fileSize(path.join(storeRoot, 'uploads', session.id, 'data'))).toBe(0);
     expect(await sessionSize(session)).toBe(0);
     expect((await client.fetch(session.location, { method: 'DELETE' })).status).toBe(204);
+  });
+});
+
+describe('a session closed while a chunk is written', () => {
+  // The session's row is what makes it open. A DELETE that lands while a PATCH is streaming
+  // closes it at once (the spec's DELETE answers 204); the PATCH must then not be answered 202
+  // for a session that no longer exists, and must leave no files behind.
+  it('a DELETE during a streaming PATCH is 204, the PATCH then gets 404 BLOB_UPLOAD_UNKNOWN, and nothing is left ("Pushing a blob in chunks", "Deleting an upload")', async () => {
+    const session = await startUpload('closed/while-patching');
+    const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
+    const connection = await rawConnect();
+    await connection.write(
+      requestHead('PATCH', session.location, { 'Content-Type': OCTET, 'Transfer-Encoding': 'chunked', Connection: 'close' }),
+    );
+    await writeChunked(connection, 256 * 1024);
+    expect(await eventually(async () => (await fileSize(dataFile)) === 256 * 1024), 'the chunk reaches the session file').toBe(true);
+
+    // The PATCH is writing the session; the DELETE closes it without waiting for the chunk.
+    const deleted = await client.fetch(session.location, { method: 'DELETE' });
+    expect(deleted.status).toBe(204);
+
+    await connection.write('0\r\n\r\n');
+    const answer = await connection.closed;
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 404 Not Found');
+    expect(answer).toContain('"BLOB_UPLOAD_UNKNOWN"');
+    expect(await eventually(async () => (await uploadFiles(session.id)).length === 0), 'the session files are removed').toBe(true);
+    expect(existsSync(path.join(storeRoot, 'uploads', session.id))).toBe(false);
+
+    const status = await client.fetch(session.location);
+    expect(status.status).toBe(404);
+    await expectStoreConsistent();
   });
 });
 

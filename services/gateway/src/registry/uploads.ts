@@ -99,6 +99,13 @@ export class UploadService {
   async append(state: UploadState, chunk: Readable, options: AppendOptions): Promise<UploadSession> {
     await this.heldBytesOfOpenSession(state.id);
     const size = await this.store.appendUpload(state.id, chunk, options);
+    // A DELETE or the closing PUT may have ended the session while the chunk flowed (from
+    // another gateway, even). Its row says so; the chunk then went into a session nobody will
+    // close, so it is removed and the client told, rather than answered 202.
+    if (!(await this.metadata.uploads.isOpen(state.id))) {
+      await this.discardFilesOf(state.id);
+      throw new BlobUploadUnknownError(`upload ${state.id} was closed while the chunk was written`);
+    }
     return { state, token: this.signer.sign(state), size };
   }
 
@@ -130,7 +137,16 @@ export class UploadService {
   /** DELETE on the session. */
   async cancel(state: UploadState): Promise<void> {
     if (!(await this.metadata.uploads.delete(state.id))) throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
-    await this.store.cancelUpload(state.id);
+    await this.discardFilesOf(state.id);
+  }
+
+  /**
+   * Removes a closed session's files. The session is already closed (its row is gone), so a
+   * chunk still being written is no reason to wait or fail: that writer finds the row gone
+   * and removes them itself (see `append`), and the stale-upload purge catches anything left.
+   */
+  private async discardFilesOf(id: string): Promise<void> {
+    await this.store.cancelUpload(id);
   }
 
   /** The bytes an open session holds; BLOB_UPLOAD_UNKNOWN unless its row says it is open. */
