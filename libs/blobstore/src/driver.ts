@@ -22,7 +22,9 @@ export interface StorageDriver {
   /**
    * A stream writing to `path`, creating parent folders; with `append` the bytes go after any
    * already there. Unless `durable` is false, the bytes are flushed to stable storage by the
-   * time the stream emits 'close' after end(); a destroyed stream leaves whatever reached the file.
+   * time the stream emits 'close' after end(), and so is the file's name when an append
+   * created it (nothing renames it into place later); a destroyed stream leaves whatever
+   * reached the file.
    */
   writer(path: string, options: { append: boolean; durable?: boolean }): Promise<Writable>;
 

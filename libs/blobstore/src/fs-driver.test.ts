@@ -16,13 +16,13 @@ import { FilesystemDriver } from './fs-driver.js';
 // Records every FileHandle the driver opens, so a test can follow a reader's descriptor, and
 // lets a test wrap each one as it is opened (to watch or fail its syncs).
 const opened = vi.hoisted(() => [] as FileHandle[]);
-const onOpen = vi.hoisted(() => ({ hook: undefined as ((handle: FileHandle) => void) | undefined }));
+const onOpen = vi.hoisted(() => ({ hook: undefined as ((handle: FileHandle, file: string) => void) | undefined }));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   const open: typeof actual.open = async (...args) => {
     const handle = await actual.open(...args);
     opened.push(handle);
-    onOpen.hook?.(handle);
+    onOpen.hook?.(handle, String(args[0]));
     return handle;
   };
   return { ...actual, default: { ...actual, open }, open };
@@ -225,6 +225,38 @@ describe('FilesystemDriver writer durability', () => {
     await writeRandom(await driver.writer('scratch', { append: false, durable: false }), 40, mib, progress);
     expect((await driver.stat('scratch')).size).toBe(40 * mib);
     expect(seen).toEqual({ datasyncAt: [], syncs: 0 });
+  });
+
+  // A session's first chunk creates its data file by appending; no rename commits that name
+  // later, so the writer syncs the folders whose entries are new, or a crash could lose a chunk
+  // already acknowledged with 202.
+  describe('the name of a file created by a durable append', () => {
+    function watchFolderSyncs(): string[] {
+      const synced: string[] = [];
+      onOpen.hook = (handle, file) => {
+        const sync = handle.sync.bind(handle);
+        handle.sync = () => {
+          if (fs.statSync(file).isDirectory()) synced.push(path.relative(root, file) || '.');
+          return sync();
+        };
+      };
+      return synced;
+    }
+
+    it('is made durable: its folder and the folder above are synced', async () => {
+      const synced = watchFolderSyncs();
+      await writeRandom(await driver.writer('uploads/session/data', { append: true }), 1, 1024);
+      expect(synced).toEqual(['uploads/session', 'uploads']);
+    });
+
+    it('needs nothing more when the file was already there, or the writer is not durable', async () => {
+      await driver.putContent('uploads/session/data', 'x');
+      const synced = watchFolderSyncs();
+      await writeRandom(await driver.writer('uploads/session/data', { append: true }), 1, 1024);
+      await writeRandom(await driver.writer('scratch/new', { append: true, durable: false }), 1, 1024);
+      expect(synced).toEqual([]);
+      expect((await driver.stat('uploads/session/data')).size).toBe(1025);
+    });
   });
 
   // Linux reports a failed writeback to one fsync only; a later fsync on the same file may

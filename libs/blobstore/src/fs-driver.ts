@@ -215,6 +215,8 @@ class FileWriter extends Writable {
   private bytesSinceWriteback = 0;
   private writeback: Promise<unknown> | undefined;
   private writebackError: Error | undefined;
+  /** Whether this writer created its file (a durable append then makes the new name durable). */
+  private created = false;
 
   constructor(
     private readonly path: string,
@@ -227,13 +229,25 @@ class FileWriter extends Writable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    open(this.path, this.flags).then(
+    this.openFile().then(
       (handle) => {
         this.handle = handle;
         callback();
       },
       callback,
     );
+  }
+
+  private async openFile(): Promise<FileHandle> {
+    if (this.flags !== 'a' || !this.durable) return open(this.path, this.flags);
+    try {
+      const handle = await open(this.path, 'ax');
+      this.created = true;
+      return handle;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return open(this.path, 'a');
+    }
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -249,6 +263,16 @@ class FileWriter extends Writable {
       await this.writeback;
       if (this.writebackError) throw this.writebackError;
       if (this.durable) await this.handle!.sync();
+      // A file appended to in place (an upload session's first chunk) has no rename to commit
+      // its name, so its folder, and that folder's entry in its own parent (the session's
+      // folder is as new as the file), are synced here; otherwise a crash could lose a chunk
+      // that was acknowledged. A file written whole ('w') is renamed into place by move(),
+      // which syncs its destination.
+      if (this.created) {
+        const folder = path.dirname(this.path);
+        await syncDirectory(folder);
+        await syncDirectory(path.dirname(folder));
+      }
     })().then(() => callback(), callback);
   }
 
