@@ -12,6 +12,7 @@ import { LookupCache } from './registry/lookup-cache.js';
 import { UploadStateSigner } from './registry/upload-state.js';
 import { createOciRouter } from './http/oci-router.js';
 import { createErrorHandler } from './http/error-handler.js';
+import { expressBuiltMessages } from './http/express-messages.js';
 
 export interface Gateway {
   server: http.Server;
@@ -93,36 +94,6 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
       await changeListener.stop();
       await pool.end();
     },
-  };
-}
-
-/**
- * Server options that build each request and response with express's prototypes from the start.
- * express 5 otherwise calls `Object.setPrototypeOf` on both objects of every request, which
- * throws away V8's shapes for them; measured here, that alone cut a one-process server from
- * about 97k to 17k requests/s, and with it in place express answers about 57k. Express still
- * handles every request; its own `setPrototypeOf` becomes a no-op because the prototype is
- * already the one it sets.
- */
-function expressBuiltMessages(app: express.Express): http.ServerOptions {
-  // Node 20 defines both as plain constructor functions, so they can be called on an object
-  // made by `new` of a function whose prototype is express's. (Reflect.construct would work
-  // with classes too, but V8 builds its objects in a slow mode: measured, it halves throughput.)
-  const callable = [http.IncomingMessage, http.ServerResponse].every(
-    (constructor) => !Function.prototype.toString.call(constructor).startsWith('class'),
-  );
-  if (!callable) return {};
-  function ExpressRequest(this: http.IncomingMessage, socket: import('node:net').Socket) {
-    http.IncomingMessage.call(this, socket);
-  }
-  ExpressRequest.prototype = app.request;
-  function ExpressResponse(this: http.ServerResponse, req: http.IncomingMessage, options: unknown) {
-    (http.ServerResponse as unknown as (req: unknown, options: unknown) => void).call(this, req, options);
-  }
-  ExpressResponse.prototype = app.response;
-  return {
-    IncomingMessage: ExpressRequest as unknown as typeof http.IncomingMessage,
-    ServerResponse: ExpressResponse as unknown as typeof http.ServerResponse,
   };
 }
 
