@@ -426,6 +426,16 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
     expect((await readBlob(d)).toString()).toBe('abcxyz');
   });
 
+  // A failed first chunk must leave the session as it was before it: no data file. The next
+  // first chunk then creates the file afresh, which is what makes its name durable.
+  it('leaves no data file after a failed first chunk, and takes the next first chunk', async () => {
+    const id = store.createUpload();
+    await expectRejection(store.appendUpload(id, source('defg'), { start: 0, length: 10 }), UploadRangeInvalidError);
+    expect(await filesUnder('uploads')).toEqual([]);
+    expect(await store.appendUpload(id, source('xyz'), { start: 0, length: 3 })).toBe(3);
+    expect(await filesUnder('uploads')).toEqual([`uploads/${id}/data`]);
+  });
+
   it('refuses a chunk longer than its declared length and cuts it off', async () => {
     const id = await store.createUpload();
     await store.appendUpload(id, source('abc'));
@@ -608,6 +618,20 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
     expect(await store.uploadSize(id)).toBe(9);
     slow.end();
     expect(await writing).toBe(9);
+    expect(await store.cancelUpload(id)).toBe(true);
+    expect(await filesUnder('uploads')).toEqual([]);
+  });
+
+  // A first chunk holds the lock before its data file exists; a cancel from another process
+  // must not pull the folder (and the lock) from under it.
+  it('leaves a session whose lock another process holds, even before its first bytes', async () => {
+    const id = store.createUpload();
+    const lock = path.join(root, 'uploads', id, 'lock');
+    await mkdir(path.dirname(lock), { recursive: true });
+    await writeFile(lock, '');
+    expect(await store.cancelUpload(id)).toBe(false);
+    expect(await filesUnder('uploads')).toEqual([`uploads/${id}/lock`]);
+    await rm(lock);
     expect(await store.cancelUpload(id)).toBe(true);
     expect(await filesUnder('uploads')).toEqual([]);
   });

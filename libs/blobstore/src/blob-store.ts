@@ -242,7 +242,10 @@ export class BlobStore {
         throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${options.length}`, { offset: size });
       }
     } catch (err) {
-      await this.driver.truncate(paths.uploadData(id), size).catch(() => undefined);
+      // Cut back to the last whole chunk. A failed first chunk leaves no data file at all, so
+      // the next first chunk creates it afresh, and makes its name durable (FileWriter).
+      const undo = size === 0 ? this.driver.delete(paths.uploadData(id)) : this.driver.truncate(paths.uploadData(id), size);
+      await undo.catch(() => undefined);
       throw err;
     }
     const newSize = size + hashing.bytes;
@@ -257,10 +260,8 @@ export class BlobStore {
    * client's chunk, and the caller has already closed the session where it counts (its row).
    */
   async cancelUpload(id: string): Promise<boolean> {
-    if ((await this.heldBytes(id)) === undefined) {
-      await this.discardUpload(id);
-      return true;
-    }
+    // Even a session with no data file yet takes the lock: a first chunk may hold it, about to
+    // create that file in the folder a plain delete would pull from under it.
     if (this.uploadLocks.has(id)) return false;
     try {
       await this.withUploadLock(id, () => this.discardUpload(id), 0);
@@ -393,7 +394,9 @@ export class BlobStore {
       } catch (err) {
         // The session's folder was removed (a cancel or a close) between the driver making it
         // and creating the lock in it: try again; the caller finds out whether it is still open.
-        if (!(err instanceof PathNotFoundError || (err as NodeJS.ErrnoException).code === 'ENOENT') || Date.now() > deadline) throw err;
+        if (!(err instanceof PathNotFoundError || (err as NodeJS.ErrnoException).code === 'ENOENT')) throw err;
+        if (Date.now() > deadline) throw new BlobUploadInvalidError(`upload ${id} is being changed by another request`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
         continue;
       }
       const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);

@@ -492,7 +492,8 @@ describe('lying Content-Range', () => {
     const response = await patch(session, randomBytes(50), '0-99');
     expect(response.status).toBe(416);
     expect(await errorCodes(response)).toEqual(['BLOB_UPLOAD_INVALID']);
-    expect(await fileSize(path.join(storeRoot, 'uploads', session.id, 'data'))).toBe(0);
+    // As before its first chunk: no data file at all.
+    expect(await fileSize(path.join(storeRoot, 'uploads', session.id, 'data'))).toBeUndefined();
     expect(await sessionSize(session)).toBe(0);
     expect((await client.fetch(session.location, { method: 'DELETE' })).status).toBe(204);
   });
@@ -525,6 +526,26 @@ describe('a session closed while a chunk is written', () => {
 
     const status = await client.fetch(session.location);
     expect(status.status).toBe(404);
+    await expectStoreConsistent();
+  });
+});
+
+describe('a session closed while a chunk fails', () => {
+  it('a DELETE during a PATCH whose client then vanishes leaves nothing behind ("Deleting an upload")', async () => {
+    const session = await startUpload('closed/while-failing');
+    expect((await patch(session, randomBytes(4096), '0-4095')).status).toBe(202);
+    const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
+    const connection = await rawConnect();
+    await connection.write(requestHead('PATCH', session.location, { 'Content-Type': OCTET, 'Transfer-Encoding': 'chunked' }));
+    await writeChunked(connection, 256 * 1024);
+    expect(await eventually(async () => (await fileSize(dataFile)) === 4096 + 256 * 1024), 'the chunk reaches the session file').toBe(true);
+
+    expect((await client.fetch(session.location, { method: 'DELETE' })).status).toBe(204);
+    connection.socket.destroy();
+    await connection.closed;
+
+    expect(await eventually(async () => !existsSync(path.join(storeRoot, 'uploads', session.id))), 'the session folder is removed').toBe(true);
+    expect((await client.fetch(session.location)).status).toBe(404);
     await expectStoreConsistent();
   });
 });

@@ -98,15 +98,27 @@ export class UploadService {
   /** PATCH: appends one chunk, in order. */
   async append(state: UploadState, chunk: Readable, options: AppendOptions): Promise<UploadSession> {
     await this.heldBytesOfOpenSession(state.id);
-    const size = await this.store.appendUpload(state.id, chunk, options);
-    // A DELETE or the closing PUT may have ended the session while the chunk flowed (from
-    // another gateway, even). Its row says so; the chunk then went into a session nobody will
-    // close, so it is removed and the client told, rather than answered 202.
-    if (!(await this.metadata.uploads.isOpen(state.id))) {
-      await this.discardFilesOf(state.id);
-      throw new BlobUploadUnknownError(`upload ${state.id} was closed while the chunk was written`);
+    let size: number;
+    try {
+      size = await this.store.appendUpload(state.id, chunk, options);
+    } catch (err) {
+      await this.closedMeanwhile(state.id);
+      throw err;
     }
+    await this.closedMeanwhile(state.id);
     return { state, token: this.signer.sign(state), size };
+  }
+
+  /**
+   * A DELETE or the closing PUT may end a session while a chunk flows into it (from another
+   * gateway, even), and leave its files to that writer. Its row says so: the files then
+   * belong to a session nobody will close, so they are removed and the client is told,
+   * whether the chunk itself went in or failed.
+   */
+  private async closedMeanwhile(id: string): Promise<void> {
+    if (await this.metadata.uploads.isOpen(id)) return;
+    await this.discardFilesOf(id);
+    throw new BlobUploadUnknownError(`upload ${id} was closed while the chunk was written`);
   }
 
   /** PUT with `?digest=`: the optional last chunk, then verification and the blob's commit. */
@@ -121,7 +133,11 @@ export class UploadService {
       // session that is not open at all is BLOB_UPLOAD_UNKNOWN, whatever the body was.
       const open =
         err instanceof DigestInvalidError ? await this.metadata.uploads.delete(state.id) : await this.metadata.uploads.isOpen(state.id);
-      if (!open) throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
+      if (!open) {
+        // Closed by another request while this body flowed; what it wrote is nobody's now.
+        await this.discardFilesOf(state.id);
+        throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
+      }
       throw err;
     }
     // Linking the blob and closing the session commit together: one statement, one WAL flush.
