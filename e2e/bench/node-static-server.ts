@@ -30,7 +30,13 @@ if (cluster.isPrimary && workers > 1) {
 } else {
   const driver = new FilesystemDriver(root);
   const server = http.createServer(async (req, res) => {
-    const relative = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
+    let relative: string;
+    try {
+      relative = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
     try {
       const { size, isDirectory } = await driver.stat(relative);
       if (isDirectory || (req.method !== 'GET' && req.method !== 'HEAD')) {

@@ -89,8 +89,11 @@ export interface NginxOptions {
 }
 
 /**
- * nginx as the "plain static file server" yardstick for blob pulls: one process in the
- * foreground (no master, no daemon), sendfile on, no access log.
+ * nginx as the "plain static file server" yardstick for blob pulls: in the foreground, with
+ * as many worker processes as Meridian runs by default (one per core), sendfile on, no access
+ * log. Its CPU is the master's process tree, workers included. Started as root, its workers
+ * stay root (they would otherwise become `nobody`, who cannot read the bench's private temp
+ * folder); it listens on loopback only.
  */
 export async function startNginx(opts: NginxOptions): Promise<RunningTarget> {
   await mkdir(path.join(opts.workDir, 'temp'), { recursive: true });
@@ -100,8 +103,9 @@ export async function startNginx(opts: NginxOptions): Promise<RunningTarget> {
   await writeFile(
     configPath,
     `daemon off;
-master_process off;
-worker_processes 1;
+master_process on;
+${process.getuid?.() === 0 ? 'user root;' : ''}
+worker_processes ${availableParallelism()};
 pid ${path.join(opts.workDir, 'nginx.pid')};
 error_log ${path.join(opts.workDir, 'error.log')} error;
 events {

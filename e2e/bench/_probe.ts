@@ -1,0 +1,11 @@
+import { Agent } from 'undici';
+import { OciClient } from './oci-client.js';
+import { makeSmallImage } from './fixtures.js';
+const url = process.argv[2]!; const count = Number(process.argv[3] ?? 600);
+const agent = new Agent({ connections: 8 });
+const client = new OciClient(url, agent);
+const images = Array.from({ length: count }, () => makeSmallImage(3, 4096));
+let next = 0; const t0 = performance.now();
+await Promise.all(Array.from({ length: 8 }, async () => { while (next < count) { const i = next++; await client.pushImage(`bench/small-${i % 8}`, `t${i}`, images[i]!, 'application/vnd.oci.image.manifest.v1+json'); } }));
+const s = (performance.now() - t0) / 1000; console.log(`${count} images in ${s.toFixed(2)} s: ${(count / s).toFixed(1)} images/s`);
+await agent.close();
