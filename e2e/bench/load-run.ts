@@ -12,6 +12,11 @@ export interface LoadRunOptions {
   threads: number;
   connections: number;
   durationSeconds: number;
+  /**
+   * wrk only: request these paths (on `url`'s origin) in turn instead of `url`'s own, so a
+   * blob pull spreads over every blob as the Node client's does.
+   */
+  paths?: readonly string[];
 }
 
 export interface LoadRunResult {
@@ -25,4 +30,6 @@ export interface LoadRunResult {
   errors: { socket: number; timeout: number; status: number };
   /** The generator's own user + system CPU seconds. */
   clientCpuSeconds: number;
+  /** wrk only: every byte read, headers included, partial responses at the end too. */
+  bytes?: number;
 }

@@ -272,8 +272,9 @@ async function main(): Promise<number> {
     const selected = (id: ScenarioId) => !options.scenarioIds || options.scenarioIds.includes(id);
     log(`writing fixtures under ${fixtureDir}`);
     // Only the blobs a selected scenario pushes or pulls: the large set is a GiB to write.
-    const smallCount = selected('push-small') || selected('pull-small') ? plan.smallBlobs.count : 0;
-    const largeCount = selected('push-large') || selected('pull-large') ? plan.largeBlobs.count : 0;
+    const needs = (ids: ScenarioId[]) => ids.some(selected);
+    const smallCount = needs(['push-small', 'pull-small', 'pull-small-wrk']) ? plan.smallBlobs.count : 0;
+    const largeCount = needs(['push-large', 'pull-large', 'pull-large-wrk']) ? plan.largeBlobs.count : 0;
     const smallBlobs = await writeBlobFiles(fixtureDir, 'small', smallCount, plan.smallBlobs.sizeBytes, { keepInMemory: true });
     const largeBlobs = await writeBlobFiles(fixtureDir, 'large', largeCount, plan.largeBlobs.sizeBytes, { keepInMemory: false });
 

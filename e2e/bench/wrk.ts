@@ -18,14 +18,24 @@ function luaString(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-function luaScript(headers: Record<string, string>): string {
+function luaScript(headers: Record<string, string>, paths: readonly string[] | undefined): string {
   const headerLines = Object.entries(headers)
     .map(([name, value]) => `wrk.headers[${luaString(name)}] = ${luaString(value)}`)
     .join('\n');
+  // Each thread has its own Lua state, so each walks the list from its own start.
+  const rotation = paths
+    ? `paths = { ${paths.map(luaString).join(', ')} }
+next_path = 0
+request = function()
+  next_path = next_path % #paths + 1
+  return wrk.format(nil, paths[next_path])
+end
+`
+    : '';
   // %.0f rather than %d: wrk hands counters over as Lua numbers (doubles under LuaJIT).
   return `wrk.method = "GET"
 ${headerLines}
-
+${rotation}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -40,7 +50,7 @@ end
 export async function runWrk(binary: string, opts: LoadRunOptions): Promise<LoadRunResult> {
   if (opts.method !== 'GET') throw new Error(`wrk cannot drive ${opts.method} (wg/wrk#198); use ab`);
   const scriptPath = path.join(opts.workDir, 'wrk-get.lua');
-  await writeFile(scriptPath, luaScript(opts.headers));
+  await writeFile(scriptPath, luaScript(opts.headers, opts.paths));
   const child = await runTimedChild(binary, [
     '--threads', String(opts.threads),
     '--connections', String(opts.connections),
@@ -52,7 +62,7 @@ export async function runWrk(binary: string, opts: LoadRunOptions): Promise<Load
   ]);
   const line = child.stdout.split('\n').find((l) => l.startsWith(resultMarker));
   if (child.code !== 0 || !line) throw new Error(`wrk exited ${child.code} without a result:\n${child.stdout}\n${child.stderr}`);
-  const [requests = 0, durationUs = 0, p50Us = 0, p99Us = 0, socketErrors = 0, timeouts = 0, badStatus = 0] = line
+  const [requests = 0, durationUs = 0, p50Us = 0, p99Us = 0, socketErrors = 0, timeouts = 0, badStatus = 0, bytes = 0] = line
     .slice(resultMarker.length)
     .trim()
     .split(/\s+/)
@@ -67,5 +77,6 @@ export async function runWrk(binary: string, opts: LoadRunOptions): Promise<Load
     latencyP99Ms: p99Us / 1000,
     errors: { socket: socketErrors, timeout: timeouts, status: badStatus },
     clientCpuSeconds: child.cpuSeconds,
+    bytes,
   };
 }
