@@ -15,7 +15,7 @@ import {
 } from '@meridian/oci';
 import { PathNotFoundError, type StorageDriver } from './driver.js';
 import { HashingStream } from './hashing-stream.js';
-import { isUploadId, paths } from './paths.js';
+import { isUploadId, paths, sessionOfStagingName } from './paths.js';
 
 export interface BlobInfo {
   digest: string;
@@ -112,7 +112,7 @@ export class BlobStore {
    */
   async put(expected: Digest, source: Readable, expectedSize?: number): Promise<BlobInfo> {
     const hashing = new HashingStream(createDigester(expected.algorithm), expectedSize);
-    await this.storeVerified(expected, source, hashing, expectedSize);
+    await this.storeVerified(expected, source, hashing, expectedSize, { staging: paths.staging(randomUUID()) });
     return { digest: expected.value, size: hashing.bytes };
   }
 
@@ -151,7 +151,7 @@ export class BlobStore {
     expected: Digest,
     options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } } = {},
   ): Promise<BlobInfo> {
-    if ((await this.heldBytes(id)) === undefined) return this.completeEmptyUpload(expected, options);
+    if ((await this.heldBytes(id)) === undefined) return this.completeEmptyUpload(id, expected, options);
     return this.withUploadLock(id, async () => {
       const size = options.lastChunk
         ? await this.append(id, options.lastChunk.source, options.lastChunk.options)
@@ -177,6 +177,7 @@ export class BlobStore {
    * in-order rule; either way only bytes that hash to `expected` become the blob.
    */
   private async completeEmptyUpload(
+    id: string,
     expected: Digest,
     options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } },
   ): Promise<BlobInfo> {
@@ -186,33 +187,44 @@ export class BlobStore {
     }
     const length = chunk?.options.length;
     const hashing = new HashingStream(createDigester(expected.algorithm), length, (message) => new UploadRangeInvalidError(message, { offset: 0 }));
-    await this.storeVerified(expected, chunk?.source ?? Readable.from([]), hashing, options.expectedSize, () => {
-      if (length !== undefined && hashing.bytes !== length) {
-        throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${length}`, { offset: 0 });
-      }
+    await this.storeVerified(expected, chunk?.source ?? Readable.from([]), hashing, options.expectedSize, {
+      // Named after the session, so purging sees the session is in use while the body flows.
+      staging: paths.sessionStaging(id, randomUUID()),
+      marksSession: true,
+      check: () => {
+        if (length !== undefined && hashing.bytes !== length) {
+          throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${length}`, { offset: 0 });
+        }
+      },
     });
     return { digest: expected.value, size: hashing.bytes };
   }
 
   /**
-   * Streams `source` through `hashing` into a staging file and renames it into place as the
-   * blob `expected` once `check` and the digest and size checks pass; a blob already held is
-   * hashed without being written again. Keeps nothing on failure.
+   * Streams `source` through `hashing` into the staging file `staging` and renames it into
+   * place as the blob `expected` once `check` and the digest and size checks pass; a blob
+   * already held is hashed without being written again (with `marksSession`, an empty file at
+   * `staging` still marks the session as in use meanwhile). Keeps nothing on failure.
    */
   private async storeVerified(
     expected: Digest,
     source: Readable,
     hashing: HashingStream,
     expectedSize: number | undefined,
-    check: () => void = () => undefined,
+    options: { staging: string; marksSession?: boolean; check?: () => void },
   ): Promise<void> {
+    const { staging, check = () => undefined } = options;
     if (await this.stat(expected)) {
-      await this.consume(pipeline(source, hashing, discard()));
-      check();
-      this.verify(expected, hashing, expectedSize);
+      if (options.marksSession) await this.driver.createExclusive(staging);
+      try {
+        await this.consume(pipeline(source, hashing, discard()));
+        check();
+        this.verify(expected, hashing, expectedSize);
+      } finally {
+        if (options.marksSession) await this.driver.delete(staging);
+      }
       return;
     }
-    const staging = paths.staging(randomUUID());
     try {
       await this.consume(pipeline(source, hashing, await this.driver.writer(staging, { append: false })));
       check();
@@ -298,6 +310,19 @@ export class BlobStore {
       }
     }
     return removed;
+  }
+
+  /**
+   * Upload sessions whose closing PUT is storing its body at this moment, in any process of the
+   * region (their staging files carry the session's id). Purging leaves these alone.
+   */
+  async sessionsBeingClosed(): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for (const name of await this.driver.list(paths.stagingRoot)) {
+      const id = sessionOfStagingName(name);
+      if (id) ids.add(id);
+    }
+    return ids;
   }
 
   /** The size of the session's bytes on disk; undefined when it has none (no chunk yet). */

@@ -11,6 +11,9 @@ import type { Digest } from '@meridian/oci';
  *                                              (any process of the region); see BlobStore
  *   staging/<uuid>                             a monolithic write being hashed; renamed into
  *                                              blobs/ only once its digest is verified
+ *   staging/<upload id>.<uuid>                 the same for the whole-blob PUT that closes an
+ *                                              upload session with no chunk; the name tells
+ *                                              purging that the session is in use
  *
  * Nothing else is ever written. Every name below comes from a parsed digest or a server-made
  * upload id, never from a request path.
@@ -23,7 +26,14 @@ export const paths = {
   uploadLock: (id: string) => `uploads/${assertUploadId(id)}/lock`,
   stagingRoot: 'staging',
   staging: (id: string) => `staging/${assertUploadId(id)}`,
+  sessionStaging: (uploadId: string, id: string) => `staging/${assertUploadId(uploadId)}.${assertUploadId(id)}`,
 } as const;
+
+/** The upload session a staging file's name belongs to, if it is a session's (see `sessionStaging`). */
+export function sessionOfStagingName(name: string): string | undefined {
+  const [uploadId, id, ...rest] = name.split('.');
+  return rest.length === 0 && uploadId && id && isUploadId(uploadId) && isUploadId(id) ? uploadId : undefined;
+}
 
 const UPLOAD_ID_PATTERN = /^[a-f0-9-]{36}$/;
 

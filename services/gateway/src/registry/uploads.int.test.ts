@@ -1,8 +1,9 @@
-import { rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestGateway, type TestGateway } from '../testing/test-gateway.js';
 
 let harness: TestGateway;
@@ -42,5 +43,36 @@ describe('purging upload sessions (Distribution purgeuploads.go)', () => {
     await uploads.purgeStale(24 * 3600_000);
     // An old session that never had a chunk has been idle since it started: it goes too.
     expect(await sessionRows()).toEqual([aliveOld.state.id, fresh.state.id].sort());
+  });
+
+  // An old session with no chunk may still be in use: its client is sending the whole blob in
+  // the closing PUT right now. Purging must not close it under that PUT, whether the body is
+  // being written or (a blob already held) only hashed.
+  it.each([
+    ['new content', false],
+    ['content the region already holds', true],
+  ])('keeps an old session whose whole-blob PUT is streaming (%s), and the PUT succeeds', async (_label, alreadyHeld) => {
+    const uploads = harness.gateway.registry.uploads;
+    const bytes = randomBytes(300_000);
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    if (alreadyHeld) {
+      const first = await uploads.start('purge/streaming');
+      await uploads.complete(first.state, digest, { body: Readable.from([bytes]), options: {} });
+    }
+    const session = await uploads.start('purge/streaming');
+    await age(session.state.id, 48);
+    const body = new PassThrough();
+    const completing = uploads.complete(session.state, digest, { body, options: {} });
+    body.write(bytes.subarray(0, 100_000));
+    const staging = path.join(harness.config.dataDir, 'store', 'staging');
+    await vi.waitFor(async () => expect((await readdir(staging)).some((name) => name.startsWith(session.state.id))).toBe(true));
+
+    await uploads.purgeStale(24 * 3600_000);
+    expect(await sessionRows()).toContain(session.state.id);
+
+    body.end(bytes.subarray(100_000));
+    expect((await completing).digest).toBe(digest);
+    expect(await sessionRows()).not.toContain(session.state.id);
+    expect((await readdir(staging)).filter((name) => name.startsWith(session.state.id))).toEqual([]);
   });
 });

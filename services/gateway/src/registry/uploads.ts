@@ -175,6 +175,8 @@ export class UploadService {
   /** Purges sessions idle past `maxIdleMs` and their rows; returns how many went. */
   async purgeStale(maxIdleMs: number): Promise<number> {
     const removed = await this.store.purgeStale(maxIdleMs);
+    // A session whose whole-blob PUT is still streaming holds no chunk but is in use.
+    const closing = await this.store.sessionsBeingClosed();
     // Rows whose bytes are gone, paged so that old sessions still alive never block the rest.
     const cutoff = new Date(Date.now() - maxIdleMs);
     let after: { startedAt: Date; id: string } | undefined;
@@ -182,7 +184,7 @@ export class UploadService {
       const page = await this.metadata.uploads.startedBefore(cutoff, 1000, after);
       for (const row of page) {
         // Started before the cutoff with no bytes left: never used, or its bytes were purged.
-        if ((await this.store.uploadSize(row.id)) === 0) await this.metadata.uploads.delete(row.id);
+        if (!closing.has(row.id) && (await this.store.uploadSize(row.id)) === 0) await this.metadata.uploads.delete(row.id);
       }
       if (page.length < 1000) return removed;
       after = page[page.length - 1];
