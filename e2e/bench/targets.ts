@@ -131,17 +131,24 @@ http {
   );
   // -e keeps nginx from opening the compiled-in /var/log/nginx/error.log before reading the config.
   const service = startServiceProcess('nginx', opts.binary, ['-p', opts.workDir, '-c', configPath, '-e', path.join(opts.workDir, 'error.log')]);
-  const url = `http://127.0.0.1:${port}`;
+  return staticTarget('nginx', 'nginx', port, service, () => waitUntilServing(`http://127.0.0.1:${port}/`, service));
+}
+
+/**
+ * A static file server started as `service` on `port`, once `ready` resolves; stopped again
+ * if it does not.
+ */
+async function staticTarget(name: TargetName, label: string, port: number, service: ServiceProcess, ready: () => Promise<void>): Promise<RunningTarget> {
   try {
-    await waitUntilServing(`${url}/`, service);
+    await ready();
   } catch (err) {
     await service.stop();
     throw err;
   }
   return {
-    name: 'nginx',
-    label: 'nginx',
-    url,
+    name,
+    label,
+    url: `http://127.0.0.1:${port}`,
     pid: service.child.pid!,
     kind: 'static',
     usesPostgres: false,
@@ -165,8 +172,7 @@ export async function startNodeStatic(opts: NodeStaticOptions): Promise<RunningT
   const port = await findFreePort();
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'node-static-server.ts');
   const service = startServiceProcess('node-static', process.execPath, ['--import', 'tsx', script, opts.rootDir, String(port), String(availableParallelism())]);
-  const url = `http://127.0.0.1:${port}`;
-  try {
+  return staticTarget('node-static', 'Node static', port, service, async () => {
     // Every worker, not just the first, must be listening before connections are spread.
     const deadline = Date.now() + 20_000;
     while (!service.output().includes('listening')) {
@@ -175,21 +181,8 @@ export async function startNodeStatic(opts: NodeStaticOptions): Promise<RunningT
       if (Date.now() > deadline) throw new Error(`node-static did not listen within 20 s:\n${service.output()}`);
       await sleep(100);
     }
-    await waitUntilServing(`${url}/`, service);
-  } catch (err) {
-    await service.stop();
-    throw err;
-  }
-  return {
-    name: 'node-static',
-    label: 'Node static',
-    url,
-    pid: service.child.pid!,
-    kind: 'static',
-    usesPostgres: false,
-    exitReport: () => service.failure(),
-    stop: () => service.stop(),
-  };
+    await waitUntilServing(`http://127.0.0.1:${port}/`, service);
+  });
 }
 
 export interface MeridianOptions {

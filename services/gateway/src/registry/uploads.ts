@@ -97,16 +97,14 @@ export class UploadService {
 
   /** PATCH: appends one chunk, in order. */
   async append(state: UploadState, chunk: Readable, options: AppendOptions): Promise<UploadSession> {
-    await this.heldBytesOfOpenSession(state.id);
-    let size: number;
+    if (!(await this.metadata.uploads.isOpen(state.id))) throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
     try {
-      size = await this.store.appendUpload(state.id, chunk, options);
-    } catch (err) {
+      const size = await this.store.appendUpload(state.id, chunk, options);
+      return { state, token: this.signer.sign(state), size };
+    } finally {
+      // Whether the chunk went in or failed; a 404 from here replaces either outcome.
       await this.closedMeanwhile(state.id);
-      throw err;
     }
-    await this.closedMeanwhile(state.id);
-    return { state, token: this.signer.sign(state), size };
   }
 
   /**
@@ -117,7 +115,7 @@ export class UploadService {
    */
   private async closedMeanwhile(id: string): Promise<void> {
     if (await this.metadata.uploads.isOpen(id)) return;
-    await this.discardFilesOf(id);
+    await this.store.cancelUpload(id);
     throw new BlobUploadUnknownError(`upload ${id} was closed while the chunk was written`);
   }
 
@@ -135,7 +133,7 @@ export class UploadService {
         err instanceof DigestInvalidError ? await this.metadata.uploads.delete(state.id) : await this.metadata.uploads.isOpen(state.id);
       if (!open) {
         // Closed by another request while this body flowed; what it wrote is nobody's now.
-        await this.discardFilesOf(state.id);
+        await this.store.cancelUpload(state.id);
         throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
       }
       throw err;
@@ -153,16 +151,10 @@ export class UploadService {
   /** DELETE on the session. */
   async cancel(state: UploadState): Promise<void> {
     if (!(await this.metadata.uploads.delete(state.id))) throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
-    await this.discardFilesOf(state.id);
-  }
-
-  /**
-   * Removes a closed session's files. The session is already closed (its row is gone), so a
-   * chunk still being written is no reason to wait or fail: that writer finds the row gone
-   * and removes them itself (see `append`), and the stale-upload purge catches anything left.
-   */
-  private async discardFilesOf(id: string): Promise<void> {
-    await this.store.cancelUpload(id);
+    // The session is closed now (its row is gone). A chunk still being written is no reason to
+    // wait or fail: cancelUpload then leaves the files to that writer, which finds the row gone
+    // and removes them (see `append`), or to the stale-upload purge.
+    await this.store.cancelUpload(state.id);
   }
 
   /** The bytes an open session holds; BLOB_UPLOAD_UNKNOWN unless its row says it is open. */
