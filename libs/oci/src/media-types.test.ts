@@ -113,4 +113,14 @@ describe('acceptsMediaType (distribution-spec v1.1 "Pulling manifests": Accept)'
   it('refuses a type listed with q=0 (RFC 9110 §12.4.2)', () => {
     expect(acceptsMediaType([`${oci};q=0`, MediaType.DockerManifest], oci)).toBe(false);
   });
+
+  // RFC 9110 §12.5.1: "Media ranges can be overridden by more specific media ranges".
+  it('lets the most specific range decide, so q=0 on a type is not undone by a wildcard', () => {
+    expect(acceptsMediaType([`${oci};q=0, */*`], oci)).toBe(false);
+    expect(acceptsMediaType([`${oci};q=0`, 'application/*'], oci)).toBe(false);
+    expect(acceptsMediaType([`${oci};q=0, */*`], MediaType.DockerManifest)).toBe(true);
+    expect(acceptsMediaType(['application/*;q=0, */*'], oci)).toBe(false);
+    expect(acceptsMediaType([`application/*;q=0, ${oci}`], oci)).toBe(true);
+    expect(acceptsMediaType(['*/*;q=0'], oci)).toBe(false);
+  });
 });

@@ -51,21 +51,31 @@ export function essenceOf(contentType: string | undefined): string {
 
 /**
  * Accept negotiation for manifest GET/HEAD (distribution-spec "Pulling manifests": clients
- * SHOULD send Accept). A missing header, `* / *` or `application/*` accept anything. The header
- * may list types across several comma-separated values.
+ * SHOULD send Accept). A missing header accepts anything. The header may list types across
+ * several comma-separated values. As RFC 9110 §12.5.1 says, the most specific range that
+ * matches decides: `type;q=0, * / *` refuses `type` and accepts the rest.
  */
 export function acceptsMediaType(acceptHeaders: readonly string[], mediaType: string): boolean {
   if (acceptHeaders.length === 0) return true;
+  const [type] = mediaType.split('/');
   let sawAny = false;
+  // 3: the exact type, 2: `type/*`, 1: `*/*`; 0: nothing matched yet.
+  let bestSpecificity = 0;
+  let bestAcceptable = false;
   for (const header of acceptHeaders) {
     for (const part of header.split(',')) {
       const essence = essenceOf(part);
       if (essence === '') continue;
       sawAny = true;
-      // RFC 9110 §12.4.2: a weight of 0 means "not acceptable".
-      if (/;\s*q=0(?:\.0{0,3})?\s*(?:;|$)/i.test(part)) continue;
-      if (essence === mediaType || essence === '*/*' || essence === 'application/*') return true;
+      const specificity = essence === mediaType ? 3 : essence === `${type}/*` ? 2 : essence === '*/*' ? 1 : 0;
+      if (specificity === 0 || specificity < bestSpecificity) continue;
+      // RFC 9110 §12.4.2: a weight of 0 means "not acceptable". Among equally specific ranges
+      // naming the type, one that accepts it wins.
+      const acceptable = !/;\s*q=0(?:\.0{0,3})?\s*(?:;|$)/i.test(part);
+      if (specificity > bestSpecificity) bestAcceptable = acceptable;
+      else bestAcceptable ||= acceptable;
+      bestSpecificity = specificity;
     }
   }
-  return !sawAny;
+  return sawAny ? bestAcceptable : true;
 }

@@ -15,6 +15,9 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
+    // A handler may have set its success headers (a 206's Content-Range, Docker-Content-Digest)
+    // before failing; they must not describe the error.
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
     if (err instanceof BlobRangeNotSatisfiableError) res.setHeader('Content-Range', `bytes */${err.size}`);
     if (err instanceof UploadRangeInvalidError) {
       const offset = (err.detail as { offset?: number } | undefined)?.offset;

@@ -67,25 +67,67 @@ export function parseChunkRange(header: string | undefined): { start: number; le
   return { start, length: end - start + 1 };
 }
 
+/** How much of an over-limit body is read and thrown away so the client can see the 413. */
+const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024;
+
 /**
  * Reads a small body (a manifest) whole, refusing it before reading when Content-Length is over
  * `limit`, and as soon as more than `limit` bytes have arrived when it is chunked.
  */
-export async function readBoundedBody(req: Request, limit: number): Promise<Buffer> {
+export function readBoundedBody(req: Request, limit: number): Promise<Buffer> {
   const declared = contentLength(req);
   if (declared !== undefined && declared > limit) {
-    throw new ManifestTooLargeError(`body of ${declared} bytes exceeds the limit of ${limit}`);
+    return Promise.reject(new ManifestTooLargeError(`body of ${declared} bytes exceeds the limit of ${limit}`));
   }
-  const chunks: Buffer[] = [];
-  let received = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    received += chunk.length;
-    if (received > limit) {
-      req.destroy();
-      throw new ManifestTooLargeError(`body exceeds the limit of ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  if (declared !== undefined && received !== declared) throw new SizeInvalidError(`body has ${received} bytes, Content-Length said ${declared}`);
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      stop();
+      discardRest(req);
+      reject(new ManifestTooLargeError(`body exceeds the limit of ${limit} bytes`));
+    };
+    const onEnd = () => {
+      stop();
+      if (declared !== undefined && received !== declared) {
+        reject(new SizeInvalidError(`body has ${received} bytes, Content-Length said ${declared}`));
+      } else {
+        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+      }
+    };
+    const onError = (err: Error) => {
+      stop();
+      reject(err);
+    };
+    // A client gone before the end: no 'end' comes, and maybe no 'error' either.
+    const onClose = () => {
+      stop();
+      reject(new Error('the client closed the request before its body ended'));
+    };
+    const stop = () => {
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+    };
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
+}
+
+/**
+ * Keeps reading an over-limit body and throws it away, as Go's HTTP server does: a connection
+ * closed with unread bytes is reset, and the reset can reach the client before the 413 does.
+ * Once the rest is read the connection stays usable; a body that goes on past
+ * DISCARD_LIMIT_BYTES is cut off.
+ */
+function discardRest(req: Request): void {
+  let discarded = 0;
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > DISCARD_LIMIT_BYTES) req.destroy();
+  });
+  req.on('error', () => undefined);
+  req.resume();
 }

@@ -112,6 +112,18 @@ describe('pulling blobs', () => {
     expect((await head.arrayBuffer()).byteLength).toBe(0);
   });
 
+  it('a blob whose bytes are gone from the store is a plain 404 BLOB_UNKNOWN, without the 206 headers it was about to send ("Error codes")', async () => {
+    const bytes = randomBytes(64);
+    const digest = await client.pushBlob('pull/lost', bytes);
+    const hex = digest.slice('sha256:'.length);
+    await rm(path.join(harness.config.dataDir, 'store', 'blobs', 'sha256', hex.slice(0, 2), hex));
+    const get = await getRange('pull/lost', digest, 'bytes=0-9');
+    expect(get.status).toBe(404);
+    expect(await errorCodes(get)).toEqual(['BLOB_UNKNOWN']);
+    expect(get.headers.get('content-type')).toBe('application/json');
+    for (const name of ['content-range', 'docker-content-digest', 'accept-ranges']) expect(get.headers.get(name), name).toBeNull();
+  });
+
   it('a repository that does not exist is 404 NAME_UNKNOWN ("Pulling blobs", "Error codes")', async () => {
     const digest = await client.pushBlob('pull/exists', Buffer.from('exists'));
     const get = await client.fetch(blobUrl('pull/never-pushed', digest));

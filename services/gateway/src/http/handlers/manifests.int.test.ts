@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaType } from '@meridian/oci';
 import { buildImage, buildIndex, errorCodes, sha256, type OciTestClient } from '@meridian/testkit';
@@ -127,6 +128,39 @@ describe('manifests', () => {
     const put = await client.pushManifest('app/huge', 'v1', huge);
     expect(put.status).toBe(413);
     expect(await errorCodes(put)).toEqual(['SIZE_INVALID']);
+  });
+
+  it('a chunked manifest over 4 MiB gets its 413, not a reset connection ("Pushing manifests": 4 MiB)', async () => {
+    const url = new URL(client.url('manifest', { name: 'app/huge-chunked', reference: 'v1' }));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = http.request(url, { method: 'PUT', agent, headers: { 'Content-Type': MediaType.OciManifest } }, (response) => {
+        let body = '';
+        response.setEncoding('utf8').on('data', (text: string) => (body += text));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      request.on('error', reject);
+      // No Content-Length: the body goes out chunked, so only its size as it arrives can refuse it.
+      const piece = Buffer.alloc(256 * 1024, 0x20);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 5 * 1024 * 1024) {
+          sent += piece.length;
+          if (!request.write(piece)) return void request.once('drain', pump);
+        }
+        request.end();
+      };
+      pump();
+    });
+    expect(answer.status).toBe(413);
+    expect((JSON.parse(answer.body) as { errors: { code: string }[] }).errors.map((e) => e.code)).toEqual(['SIZE_INVALID']);
+    // The rest of the body was read and thrown away, so the connection serves the next request.
+    const next = await new Promise<number>((resolve, reject) =>
+      http.get(new URL('/v2/', url), { agent }, (response) => resolve(response.resume().statusCode ?? 0)).on('error', reject),
+    );
+    expect(next).toBe(200);
+    agent.destroy();
+    expect((await client.fetch(url.toString())).status).toBe(404);
   });
 
   it('GET with an Accept that excludes the stored type is MANIFEST_UNKNOWN; */* and no Accept get it', async () => {
