@@ -89,5 +89,9 @@ describe('gateway lifecycle', () => {
     // Every request lands on a live worker (the primary hands connections only to live ones).
     for (let i = 0; i < 10; i++) expect((await fetch(`${gateway.url}/v2/`)).status).toBe(200);
     expect((await client.pushImage('life/replaced', 'v1')).response.status).toBe(201);
+    // The crash was dealt with; a clean shutdown afterwards still exits 0.
+    const exited = new Promise<number | null>((resolve) => gateway.child.once('exit', (code) => resolve(code)));
+    gateway.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 });

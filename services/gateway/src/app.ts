@@ -61,6 +61,9 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   server.headersTimeout = 76_000;
   // Blob bodies may take long; the per-request timeout must not cut a slow 5 GiB upload.
   server.requestTimeout = 0;
+  // What does cut a stalled client: no bytes either way for this long. With no 'timeout'
+  // listener on the server, Node destroys the socket, and the request's cleanup runs.
+  server.timeout = config.idleTimeoutMs;
 
   const purgeTimer = setInterval(() => {
     registry.uploads.purgeStale(config.uploadMaxIdleMs).catch((err) => logger.warn({ err }, 'purging stale uploads failed'));

@@ -31,6 +31,12 @@ const schema = z.object({
   MERIDIAN_CACHE_ENTRIES: z.coerce.number().int().min(0).default(50_000),
   /** How long SIGTERM waits for in-flight requests before closing connections. */
   MERIDIAN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().positive().default(30),
+  /**
+   * A connection that has sent and received nothing for this long is closed, so a stalled client
+   * cannot hold an upload session's lock, or a pull's read buffers, for ever. A slow link that
+   * keeps moving bytes is never cut.
+   */
+  MERIDIAN_IDLE_TIMEOUT_SECONDS: z.coerce.number().positive().default(300),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -47,6 +53,7 @@ export interface GatewayConfig {
   uploadMaxIdleMs: number;
   cacheEntries: number;
   shutdownGraceMs: number;
+  idleTimeoutMs: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -70,6 +77,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     uploadMaxIdleMs: e.MERIDIAN_UPLOAD_MAX_IDLE_HOURS * 3600_000,
     cacheEntries: e.MERIDIAN_CACHE_ENTRIES,
     shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
+    idleTimeoutMs: e.MERIDIAN_IDLE_TIMEOUT_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -14,6 +14,11 @@ export interface Supervision {
   stopped: Promise<number>;
 }
 
+/** A worker that lived this long before dying is restarted at once. */
+const STABLE_WORKER_MS = 30_000;
+const MIN_RESTART_DELAY_MS = 250;
+const MAX_RESTART_DELAY_MS = 30_000;
+
 /**
  * Runs `workers` gateway processes on one port with node:cluster (the primary accepts and hands
  * connections out round-robin), so a region's gateway uses every core. Workers are independent
@@ -33,8 +38,14 @@ export function superviseWorkers(workers: number, logger: Logger): Supervision {
   const stoppedPromise = new Promise<number>((resolve) => (resolveStopped = resolve));
   const alive = () => Object.keys(cluster.workers ?? {}).length;
 
+  // A worker that dies soon after it started is likely to die again (its database is gone, say):
+  // each such death doubles the wait before the next start, so a broken region does not fork
+  // in a tight loop. A worker that lived a while resets it.
+  let restartDelayMs = 0;
+  const startedAt = new Map<number, number>();
   const fork = () => {
     const worker = cluster.fork();
+    startedAt.set(worker.id, Date.now());
     worker.on('message', (message: WorkerListening) => {
       if (message?.type !== 'listening') return;
       listening.add(worker.id);
@@ -47,8 +58,12 @@ export function superviseWorkers(workers: number, logger: Logger): Supervision {
 
   cluster.on('exit', (worker, code, signal) => {
     listening.delete(worker.id);
-    if (code !== 0) failed = true;
+    const livedMs = Date.now() - (startedAt.get(worker.id) ?? 0);
+    startedAt.delete(worker.id);
     if (stopping) {
+      // Only how the shutdown itself went decides the exit code; an earlier crash was handled.
+      // A worker still starting has no SIGTERM handler yet, so the signal we sent ends it.
+      if (signal === 'SIGTERM' ? code !== null && code !== 0 : code !== 0) failed = true;
       if (alive() === 0) resolveStopped(failed ? 1 : 0);
     } else if (!ready) {
       // A gateway that cannot start (bad database URL, port taken) would fail again: give up.
@@ -57,8 +72,12 @@ export function superviseWorkers(workers: number, logger: Logger): Supervision {
       rejectReady(new Error(`gateway worker exited (${signal ?? code}) before listening`));
       if (alive() === 0) resolveStopped(1);
     } else {
-      logger.error({ pid: worker.process.pid, code, signal }, 'gateway worker died; starting another');
-      fork();
+      restartDelayMs = livedMs >= STABLE_WORKER_MS ? 0 : Math.min(Math.max(restartDelayMs * 2, MIN_RESTART_DELAY_MS), MAX_RESTART_DELAY_MS);
+      logger.error({ pid: worker.process.pid, code, signal, restartDelayMs }, 'gateway worker died; starting another');
+      setTimeout(() => {
+        if (!stopping) fork();
+        else if (alive() === 0) resolveStopped(failed ? 1 : 0);
+      }, restartDelayMs);
     }
   });
 

@@ -374,6 +374,32 @@ describe('bodies cut short', () => {
   });
 });
 
+describe('stalled clients', () => {
+  it('a PATCH whose client stops sending is cut after MERIDIAN_IDLE_TIMEOUT_SECONDS; its partial chunk is undone and the session goes on ("Pushing a blob in chunks")', async () => {
+    const stalling = await startTestGateway({ MERIDIAN_IDLE_TIMEOUT_SECONDS: '1' });
+    try {
+      const start = await stalling.client.fetch(stalling.client.url('blob-upload', { name: 'stall/patch' }), { method: 'POST' });
+      const location = start.headers.get('location')!;
+      const id = start.headers.get('docker-upload-uuid')!;
+      const dataFile = path.join(stalling.config.dataDir, 'store', 'uploads', id, 'data');
+      const socket = net.connect(Number(new URL(stalling.url).port), '127.0.0.1');
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.on('error', () => undefined);
+      socket.write(requestHead('PATCH', location, { 'Content-Type': OCTET, 'Content-Length': 1000 }));
+      socket.write(randomBytes(300));
+      // Then nothing more: the gateway, not the client, has to end this.
+      await closed;
+      expect(await eventually(async () => (await fileSize(dataFile)) === undefined), 'the partial first chunk is removed').toBe(true);
+      const rest = randomBytes(10);
+      const next = await stalling.client.fetch(location, { method: 'PATCH', headers: { 'Content-Type': OCTET }, body: rest as BodyInit });
+      expect(next.status).toBe(202);
+      expect(next.headers.get('range')).toBe('0-9');
+    } finally {
+      await stalling.close();
+    }
+  });
+});
+
 describe('path tricks', () => {
   it('`..` and `%2F` in repository names are 400 NAME_INVALID (or 404 when no route matches) and create nothing ("Error codes", NAME_INVALID)', async () => {
     const body = randomBytes(10);
