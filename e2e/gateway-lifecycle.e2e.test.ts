@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -16,7 +17,9 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 
-async function startOnFreshDatabase(env: Record<string, string> = {}): Promise<{ gateway: GatewayProcess; client: OciTestClient; name: string }> {
+async function startOnFreshDatabase(
+  env: Record<string, string> = {},
+): Promise<{ gateway: GatewayProcess; client: OciTestClient; name: string; dataDir: string }> {
   const name = `meridian_test_${process.env.MERIDIAN_TEST_RUN ?? process.pid}_${randomBytes(4).toString('hex')}`;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-lifecycle-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
@@ -28,8 +31,32 @@ async function startOnFreshDatabase(env: Record<string, string> = {}): Promise<{
   });
   const gateway = await startGatewayProcess({ databaseUrl: databaseUrl(name), dataDir, env });
   cleanups.push(() => gateway.stop('SIGKILL'));
-  return { gateway, client: new OciTestClient(gateway.url), name };
+  return { gateway, client: new OciTestClient(gateway.url), name, dataDir };
 }
+
+/** Starts an upload and sends a PATCH that declares 1000 bytes, sends `sent` of them, then stalls. */
+async function stallChunk(gateway: GatewayProcess, client: OciTestClient, repository: string, sent: number) {
+  const start = await client.fetch(client.url('blob-upload', { name: repository }), { method: 'POST' });
+  expect(start.status).toBe(202);
+  const location = start.headers.get('location')!;
+  const url = new URL(location, gateway.url);
+  const socket = net.connect(Number(url.port), url.hostname);
+  socket.on('error', () => undefined);
+  const bytes = randomBytes(sent);
+  socket.write(`PATCH ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n`);
+  socket.write(bytes);
+  return { location, id: start.headers.get('docker-upload-uuid')!, bytes, socket };
+}
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 250; attempt++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+const sizeOf = async (file: string) => (await stat(file).catch(() => undefined))?.size;
 
 describe('gateway lifecycle', () => {
   it('creates its database and schema when absent, then serves pushes', async () => {
@@ -70,6 +97,43 @@ describe('gateway lifecycle', () => {
     expect(await response).toEqual({ status: 201, digest });
     expect(await exited).toBe(0);
     await expect(fetch(`${gateway.url}/v2/`)).rejects.toThrow();
+  });
+
+  it('a chunk cut short by a crash (SIGKILL) leaves no lock behind that matters: after a restart the client resumes at once ("Pushing a blob in chunks")', async () => {
+    const { gateway, client, name, dataDir } = await startOnFreshDatabase({ MERIDIAN_WORKERS: '1' });
+    const stalled = await stallChunk(gateway, client, 'life/crash', 300);
+    const session = path.join(dataDir, 'store', 'uploads', stalled.id);
+    await until(async () => (await sizeOf(path.join(session, 'data'))) === 300, 'the chunk is on disk');
+    expect((await readdir(session)).sort()).toEqual(['data', 'lock']);
+    await gateway.stop('SIGKILL');
+    stalled.socket.destroy();
+    // The dead process's lock is still there.
+    expect((await readdir(session)).sort()).toEqual(['data', 'lock']);
+
+    const restarted = await startGatewayProcess({ databaseUrl: databaseUrl(name), dataDir, env: { MERIDIAN_WORKERS: '1' } });
+    cleanups.push(() => restarted.stop('SIGKILL'));
+    const again = new OciTestClient(restarted.url);
+    // The bytes that reached the disk are held, and GET status says so ("Resuming an upload").
+    const status = await again.fetch(stalled.location);
+    expect(status.status).toBe(204);
+    expect(status.headers.get('range')).toBe('0-299');
+    const rest = randomBytes(10);
+    const patch = await again.fetch(stalled.location, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': '300-309' }, body: rest as BodyInit });
+    expect(patch.status).toBe(202);
+    const whole = Buffer.concat([stalled.bytes, rest]);
+    const put = await again.fetch(`${patch.headers.get('location')!}&digest=${sha256(whole)}`, { method: 'PUT' });
+    expect(put.status).toBe(201);
+  });
+
+  it('on SIGTERM, a chunk still stalled when the grace period ends is undone and its session unlocked before the exit', async () => {
+    const { gateway, client, dataDir } = await startOnFreshDatabase({ MERIDIAN_WORKERS: '1', MERIDIAN_SHUTDOWN_GRACE_SECONDS: '0.5' });
+    const stalled = await stallChunk(gateway, client, 'life/term', 300);
+    const session = path.join(dataDir, 'store', 'uploads', stalled.id);
+    await until(async () => (await sizeOf(path.join(session, 'data'))) === 300, 'the chunk is on disk');
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    stalled.socket.destroy();
+    // A first chunk that failed leaves no file at all, and the lock went with it.
+    expect(await readdir(session).catch(() => [])).toEqual([]);
   });
 
   it('with MERIDIAN_WORKERS=2, a worker that dies is replaced and the port keeps answering', async () => {

@@ -5,7 +5,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import {
@@ -802,6 +803,63 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
     expect(await other.appendUpload(id, source('xyz'))).toBe(3);
     const blob = await other.completeUpload(id, digest('xyz'));
     expect(blob.size).toBe(3);
+  });
+
+  describe('a lock whose holder is gone is broken at once, not after the stale limit', () => {
+    async function lockHeldBy(owner: object): Promise<string> {
+      const id = await store.createUpload();
+      const lock = path.join(root, 'uploads', id, 'lock');
+      await mkdir(path.dirname(lock), { recursive: true });
+      await writeFile(lock, JSON.stringify(owner));
+      return id;
+    }
+    /** The id of a process that has run and exited. */
+    async function deadPid(): Promise<number> {
+      const child = spawn(process.execPath, ['-e', '']);
+      await new Promise((resolve) => child.once('exit', resolve));
+      return child.pid!;
+    }
+
+    it('a holder on this host that no longer runs (a writer killed mid-chunk)', async () => {
+      const id = await lockHeldBy({ host: hostname(), pid: await deadPid(), token: 'gone' });
+      const other = new BlobStore(new FilesystemDriver(root), { staleLockMs: 3600_000 });
+      expect(await other.appendUpload(id, source('xyz'))).toBe(3);
+    });
+
+    it('an earlier run of this very process id (a restarted container\'s pid 1)', async () => {
+      const id = await lockHeldBy({ host: hostname(), pid: process.pid, token: 'an-earlier-run' });
+      expect(await store.appendUpload(id, source('xyz'))).toBe(3);
+    });
+
+    it('but a holder that still runs, or one on another host, keeps its lock', async () => {
+      const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+      try {
+        for (const owner of [
+          { host: hostname(), pid: sleeper.pid, token: 'alive' },
+          { host: `not-${hostname()}`, pid: await deadPid(), token: 'elsewhere' },
+        ]) {
+          const id = await lockHeldBy(owner);
+          await expect(store.appendUpload(id, source('xyz'))).rejects.toBeInstanceOf(BlobUploadInvalidError);
+          expect(await store.uploadSize(id)).toBe(0);
+        }
+      } finally {
+        sleeper.kill();
+      }
+    });
+  });
+
+  // The in-process queue is bounded like the cross-process lock: a second request on a session
+  // whose chunk stalls is refused, not left hanging for as long as the stall lasts.
+  it('refuses a second chunk while the first one stalls in this same process, after the usual wait', async () => {
+    const id = await store.createUpload();
+    const stalled = new PassThrough();
+    const first = store.appendUpload(id, stalled);
+    stalled.write('held');
+    await vi.waitFor(async () => expect(await store.uploadSize(id)).toBe(4));
+    await expect(store.appendUpload(id, source('second'))).rejects.toBeInstanceOf(BlobUploadInvalidError);
+    stalled.end();
+    expect(await first).toBe(4);
+    expect(await store.appendUpload(id, source('-then'))).toBe(9);
   });
 
   it('a session grown by another process is re-hashed from disk, never trusted from a stale hash', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID, type Hash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { LRUCache } from 'lru-cache';
@@ -29,6 +30,9 @@ export interface AppendOptions {
   length?: number;
 }
 
+/** Tells this process's session locks from those of an earlier process with the same id. */
+const PROCESS_TOKEN = randomUUID();
+
 /** How long a request waits for another writer to release a session before giving up. */
 const LOCK_WAIT_MS = 2000;
 
@@ -53,6 +57,8 @@ export class BlobStore {
   private readonly uploadLocks = new Map<string, Promise<unknown>>();
 
   private readonly staleLockMs: number;
+  /** What this store writes into the session locks it takes (see `lockAbandoned`). */
+  private readonly lockOwner = JSON.stringify({ host: hostname(), pid: process.pid, token: PROCESS_TOKEN } satisfies LockOwner);
 
   constructor(
     private readonly driver: StorageDriver,
@@ -386,20 +392,22 @@ export class BlobStore {
    * the region by a lock file created exclusively. The cross-process part is what makes the
    * in-memory running hash trustworthy: with one writer at a time a session only grows, or is
    * cut back to a size it had, so a hash that has seen `size` bytes has seen these bytes.
-   * A request finding the session locked by another process is refused (a client sending two
-   * chunks of one session at once breaks the spec's in-order rule); a lock older than
-   * `staleLockMs` is a crashed writer's and is broken.
+   * A request finding the session busy for longer than `waitMs`, here or in another process, is
+   * refused (a client sending two chunks of one session at once breaks the spec's in-order rule).
    */
   private async withUploadLock<T>(id: string, work: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
-    const previous = this.uploadLocks.get(id) ?? Promise.resolve();
-    const current = previous.catch(() => undefined).then(async () => {
-      await this.acquireSessionLock(id, waitMs);
+    const deadline = Date.now() + waitMs;
+    const previous = this.uploadLocks.get(id);
+    const current = (async () => {
+      // The earlier request's own release takes a moment; waiting for it here spares a poll.
+      if (previous && !(await settlesBefore(previous, deadline))) throw sessionBusy(id);
+      await this.acquireSessionLock(id, deadline);
       try {
         return await work();
       } finally {
         await this.driver.delete(paths.uploadLock(id)).catch(() => undefined);
       }
-    });
+    })();
     this.uploadLocks.set(id, current);
     try {
       return await current;
@@ -408,14 +416,13 @@ export class BlobStore {
     }
   }
 
-  private async acquireSessionLock(id: string, waitMs: number): Promise<void> {
+  private async acquireSessionLock(id: string, deadline: number): Promise<void> {
     if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
     // A writer that just lost its client releases the lock a moment later; a client retrying at
     // once should wait for that, not fail. Only a lock held longer means a concurrent writer.
-    const deadline = Date.now() + waitMs;
     for (;;) {
       try {
-        if (await this.driver.createExclusive(paths.uploadLock(id))) return;
+        if (await this.driver.createExclusive(paths.uploadLock(id), this.lockOwner)) return;
       } catch (err) {
         // The session's folder was removed (a cancel or a close) between the driver making it
         // and creating the lock in it: try again; the caller finds out whether it is still open.
@@ -424,16 +431,76 @@ export class BlobStore {
         await new Promise((resolve) => setTimeout(resolve, 20));
         continue;
       }
-      const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);
-      if (held && Date.now() - held.modifiedAt.getTime() > this.staleLockMs) {
+      if (await this.lockAbandoned(id)) {
+        // Two processes may judge one dead holder's lock at once; the loser of the next
+        // createExclusive waits like anyone else.
         await this.driver.delete(paths.uploadLock(id));
         continue;
       }
-      if (Date.now() > deadline) {
-        throw new BlobUploadInvalidError(`upload ${id} is being written by another request; send chunks one at a time, in order`);
-      }
+      if (Date.now() > deadline) throw sessionBusy(id);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+
+  /**
+   * Whether a session's lock is left over from a holder that is gone: a process of this host
+   * that no longer runs, an earlier run of this very process id (a restarted container's pid 1),
+   * or, for a holder that cannot be checked (another host), a lock older than `staleLockMs`.
+   * Without this a chunk cut short by a crash would lock its session until that age.
+   */
+  private async lockAbandoned(id: string): Promise<boolean> {
+    const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);
+    if (!held) return false;
+    if (Date.now() - held.modifiedAt.getTime() > this.staleLockMs) return true;
+    const owner = parseLockOwner(await this.driver.getContent(paths.uploadLock(id)).catch(() => undefined));
+    const self = JSON.parse(this.lockOwner) as LockOwner;
+    if (!owner || owner.host !== self.host) return false;
+    if (owner.pid === self.pid) return owner.token !== self.token;
+    return !processRuns(owner.pid);
+  }
+}
+
+/** Who holds a session lock, as written into the lock file. */
+interface LockOwner {
+  host: string;
+  pid: number;
+  /** Random per process: tells this run of a process id from an earlier one. */
+  token: string;
+}
+
+function parseLockOwner(content: Buffer | undefined): LockOwner | undefined {
+  if (!content || content.length === 0) return undefined;
+  try {
+    const owner = JSON.parse(content.toString('utf8')) as Partial<LockOwner>;
+    if (typeof owner.host !== 'string' || !Number.isInteger(owner.pid) || typeof owner.token !== 'string') return undefined;
+    return owner as LockOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function sessionBusy(id: string): BlobUploadInvalidError {
+  return new BlobUploadInvalidError(`upload ${id} is being written by another request; send chunks one at a time, in order`);
+}
+
+/** Whether `promise` settles (either way) before the clock reaches `deadline`. */
+async function settlesBefore(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

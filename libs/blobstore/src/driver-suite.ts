@@ -299,6 +299,13 @@ export function describeStorageDriverSuite(
         expect(results.filter(Boolean)).toHaveLength(1);
       });
 
+      // driver.ts createExclusive: "a file at path holding content".
+      it('writes the content it is given, and keeps the first writer\'s', async () => {
+        expect(await driver.createExclusive('locks/owned', 'first')).toBe(true);
+        expect(await driver.createExclusive('locks/owned', 'second')).toBe(false);
+        expect((await driver.getContent('locks/owned')).toString()).toBe('first');
+      });
+
       // driver.ts createExclusive: "Creates the parent folders."
       it('creates missing parent folders', async () => {
         expect(await driver.createExclusive('somewhere/deep/lock')).toBe(true);

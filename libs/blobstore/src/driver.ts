@@ -41,12 +41,12 @@ export interface StorageDriver {
   truncate(path: string, size: number): Promise<void>;
 
   /**
-   * Creates an empty file at `path` only if nothing is there, atomically across processes
-   * (O_EXCL; a conditional PUT on object storage). Returns false when something already is.
-   * Creates the parent folders.
-   * The store builds its cross-process session locks on it.
+   * Creates a file at `path` holding `content` (empty when omitted) only if nothing is there,
+   * atomically across processes (O_EXCL; a conditional PUT on object storage). Returns false
+   * when something already is. Creates the parent folders. A reader may briefly see the file
+   * empty before its content is in. The store builds its cross-process session locks on it.
    */
-  createExclusive(path: string): Promise<boolean>;
+  createExclusive(path: string, content?: string): Promise<boolean>;
 
   /** Small whole-file writes for state, durable and atomic (replace-by-rename). */
   putContent(path: string, content: Uint8Array | string): Promise<void>;

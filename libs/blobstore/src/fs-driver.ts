@@ -106,11 +106,16 @@ export class FilesystemDriver implements StorageDriver {
     return new FileWriter(full, options.append ? 'a' : 'w', options.durable ?? true);
   }
 
-  async createExclusive(relative: string): Promise<boolean> {
+  async createExclusive(relative: string, content?: string): Promise<boolean> {
     const full = this.resolve(relative);
     for (let attempt = 0; ; attempt++) {
       try {
-        await (await open(full, 'wx')).close();
+        const handle = await open(full, 'wx');
+        try {
+          if (content) await handle.writeFile(content);
+        } finally {
+          await handle.close();
+        }
         return true;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;

@@ -14,6 +14,9 @@ import { createOciRouter } from './http/oci-router.js';
 import { createErrorHandler } from './http/error-handler.js';
 import { expressBuiltMessages } from './http/express-messages.js';
 
+/** How long a shutdown waits for the handlers of cut connections to finish cleaning up. */
+const HANDLER_CLEANUP_MS = 5000;
+
 export interface Gateway {
   server: http.Server;
   registry: Registry;
@@ -52,7 +55,8 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  app.use(createOciRouter({ registry }));
+  const inFlight = new Set<Promise<void>>();
+  app.use(createOciRouter({ registry, inFlight }));
   app.use(createErrorHandler(logger));
 
   const server = http.createServer(expressBuiltMessages(app), app);
@@ -94,6 +98,10 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
       await closed;
       clearInterval(sweep);
       clearTimeout(grace);
+      // Connections cut at the end of the grace period leave handlers undoing their work
+      // (cutting back a chunk, releasing a session lock); they need the database and the disk a
+      // moment longer. Bounded, in case one is stuck on something that never answers.
+      await settledWithin([...inFlight], HANDLER_CLEANUP_MS);
       await changeListener.stop();
       await pool.end();
     },
@@ -139,4 +147,11 @@ async function regionUploadSecret(dataDir: string): Promise<string> {
     throw new Error(`${file} holds no usable upload secret (fewer than 32 characters); remove it or set MERIDIAN_UPLOAD_SECRET`);
   }
   return secret;
+}
+
+/** Resolves once every promise has settled, or after `ms`, whichever comes first. */
+async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.allSettled(promises), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

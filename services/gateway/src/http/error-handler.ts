@@ -2,6 +2,9 @@ import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { BlobRangeNotSatisfiableError, UploadRangeInvalidError, toOciError } from '@meridian/oci';
 
+/** Headers that stay on an error response: they are about the endpoint or the client, not the content. */
+const KEPT_ON_ERROR = new Set(['docker-distribution-api-version', 'allow', 'www-authenticate', 'retry-after', 'connection']);
+
 /**
  * The one place an error becomes a response (STYLE.md §3): the OCI error body with the status
  * from libs/oci's table. Unexpected errors are UNKNOWN/500 and logged; their text is not sent.
@@ -16,8 +19,8 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     // A handler may have set its success headers (a 206's Content-Range, Docker-Content-Digest)
-    // before failing; they must not describe the error.
-    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    // before failing; they must not describe the error. Headers about the request as a whole stay.
+    for (const name of res.getHeaderNames()) if (!KEPT_ON_ERROR.has(name)) res.removeHeader(name);
     if (err instanceof BlobRangeNotSatisfiableError) res.setHeader('Content-Range', `bytes */${err.size}`);
     if (err instanceof UploadRangeInvalidError) {
       const offset = (err.detail as { offset?: number } | undefined)?.offset;

@@ -31,6 +31,11 @@ const HANDLERS: Record<RouteName, RouteHandlers> = {
 
 export interface OciRouterDependencies {
   registry: Registry;
+  /**
+   * Every handler still running, so that a shutdown can wait for the cleanup of requests whose
+   * connections it cut (a chunk undone, a session lock released) before the process exits.
+   */
+  inFlight: Set<Promise<void>>;
 }
 
 /**
@@ -39,7 +44,7 @@ export interface OciRouterDependencies {
  * `res.locals.route` and `res.locals.action` carry the route name (for metrics labels) and the
  * action it needs (for the access guard the identity roadmap item adds here).
  */
-export function createOciRouter({ registry }: OciRouterDependencies): RequestHandler {
+export function createOciRouter({ registry, inFlight }: OciRouterDependencies): RequestHandler {
   return (req, res, next) => {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const queryStart = req.url.indexOf('?');
@@ -60,6 +65,8 @@ export function createOciRouter({ registry }: OciRouterDependencies): RequestHan
     } catch (err) {
       return next(err);
     }
-    handler({ req, res, params: match.params as { name: string }, registry }).catch(next);
+    const running = handler({ req, res, params: match.params as { name: string }, registry }).catch(next);
+    inFlight.add(running);
+    void running.finally(() => inFlight.delete(running));
   };
 }

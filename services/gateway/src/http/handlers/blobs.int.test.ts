@@ -122,6 +122,7 @@ describe('pulling blobs', () => {
     expect(await errorCodes(get)).toEqual(['BLOB_UNKNOWN']);
     expect(get.headers.get('content-type')).toBe('application/json');
     for (const name of ['content-range', 'docker-content-digest', 'accept-ranges']) expect(get.headers.get(name), name).toBeNull();
+    expect(get.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
   });
 
   it('a repository that does not exist is 404 NAME_UNKNOWN ("Pulling blobs", "Error codes")', async () => {

@@ -242,6 +242,9 @@ describe('manifests', () => {
     const patch = await client.fetch(client.url('manifest', { name: 'app/web', reference: 'v1' }), { method: 'PATCH' });
     expect(patch.status).toBe(405);
     expect(await errorCodes(patch)).toEqual(['UNSUPPORTED']);
+    // RFC 9110 §15.5.6: a 405 MUST carry Allow.
+    expect(patch.headers.get('allow')).toBe('GET, HEAD, PUT, DELETE');
+    expect(patch.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
     const nowhere = await client.fetch('/v2/app/web/nowhere');
     expect(nowhere.status).toBe(404);
   });
