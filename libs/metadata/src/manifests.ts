@@ -68,36 +68,48 @@ export class ManifestStore {
   }
 
   /**
-   * Stores a verified manifest and its references; the same digest pushed again keeps the first
-   * row (its bytes are identical by definition). Returns the manifest's id.
+   * Stores a verified manifest and its references. The same digest pushed again keeps the first
+   * row (its bytes are identical by definition); the caller compares the media type returned.
+   * The row is left locked against deletion (FOR KEY SHARE) until the transaction ends, so a
+   * tag pointed at it in the same transaction cannot lose it to a concurrent DELETE.
    */
-  async insert(manifest: NewManifest): Promise<number> {
-    const inserted = await this.db.query<{ id: number }>({
-      name: 'manifest-insert',
-      text: `INSERT INTO manifests (repository_id, digest, media_type, size, payload, subject_digest, artifact_type, annotations)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (repository_id, digest) DO NOTHING
-             RETURNING id`,
-      values: [
-        manifest.repositoryId,
-        manifest.digest,
-        manifest.mediaType,
-        manifest.payload.byteLength,
-        manifest.payload,
-        manifest.subjectDigest ?? null,
-        manifest.artifactType ?? null,
-        manifest.annotations ? JSON.stringify(manifest.annotations) : null,
-      ],
-    });
-    const id = inserted.rows[0]?.id;
-    if (id === undefined) {
-      const existing = await this.db.query<{ id: number }>({
-        name: 'manifest-id',
-        text: 'SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2',
+  async insert(manifest: NewManifest): Promise<{ id: number; mediaType: string }> {
+    for (let attempt = 0; ; attempt++) {
+      const inserted = await this.db.query<{ id: number }>({
+        name: 'manifest-insert',
+        text: `INSERT INTO manifests (repository_id, digest, media_type, size, payload, subject_digest, artifact_type, annotations)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (repository_id, digest) DO NOTHING
+               RETURNING id`,
+        values: [
+          manifest.repositoryId,
+          manifest.digest,
+          manifest.mediaType,
+          manifest.payload.byteLength,
+          manifest.payload,
+          manifest.subjectDigest ?? null,
+          manifest.artifactType ?? null,
+          manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+        ],
+      });
+      const id = inserted.rows[0]?.id;
+      if (id !== undefined) {
+        await this.insertReferences(id, manifest);
+        return { id, mediaType: manifest.mediaType };
+      }
+      const existing = await this.db.query<{ id: number; media_type: string }>({
+        name: 'manifest-lock-existing',
+        text: 'SELECT id, media_type FROM manifests WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE',
         values: [manifest.repositoryId, manifest.digest],
       });
-      return existing.rows[0]!.id;
+      const row = existing.rows[0];
+      if (row) return { id: row.id, mediaType: row.media_type };
+      // Deleted between the two statements: insert it afresh.
+      if (attempt >= 2) throw new Error(`manifest ${manifest.digest} keeps vanishing while it is stored`);
     }
+  }
+
+  private async insertReferences(id: number, manifest: NewManifest): Promise<void> {
     if (manifest.blobDigests.length > 0) {
       await this.db.query({
         name: 'manifest-blobs-insert',
@@ -112,31 +124,59 @@ export class ManifestStore {
         values: [id, [...new Set(manifest.childDigests)]],
       });
     }
-    return id;
   }
 
-  /** Which of `digests` are not manifests of the repository. */
+  /**
+   * Which of `digests` are not manifests of the repository. Those that are stay locked against
+   * deletion (FOR KEY SHARE) until the transaction ends: an index pushed with them must not be
+   * left pointing at a child deleted meanwhile.
+   */
   async missingFromRepository(repositoryId: number, digests: readonly string[]): Promise<string[]> {
     if (digests.length === 0) return [];
+    const wanted = [...new Set(digests)];
     const result = await this.db.query<{ digest: string }>({
-      name: 'manifest-missing-from-repository',
-      text: `SELECT wanted.digest FROM unnest($2::text[]) AS wanted (digest)
-             WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = $1 AND m.digest = wanted.digest)`,
-      values: [repositoryId, [...new Set(digests)]],
+      name: 'manifest-lock-present',
+      text: `SELECT digest FROM manifests WHERE repository_id = $1 AND digest = ANY($2::text[]) FOR KEY SHARE`,
+      values: [repositoryId, wanted],
     });
-    return result.rows.map((row) => row.digest);
+    const present = new Set(result.rows.map((row) => row.digest));
+    return wanted.filter((digest) => !present.has(digest));
   }
 
-  /** Deletes a manifest and, by cascade, the tags pointing at it; returns the deleted tag names. */
-  async delete(repositoryId: number, digest: string): Promise<{ deleted: boolean; tags: string[] }> {
-    const result = await this.db.query<{ tags: string[] | null }>({
-      name: 'manifest-delete',
-      text: `DELETE FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2
-             RETURNING (SELECT array_agg(t.name) FROM tags t WHERE t.manifest_id = m.id) AS tags`,
+  /**
+   * Deletes a manifest and the tags pointing at it, unless an index of the repository still
+   * lists it: then nothing changes and `referencedBy` names such indexes. The row is locked first,
+   * so a push that is adding a tag or an index naming it finishes before the checks look.
+   */
+  async delete(repositoryId: number, digest: string): Promise<{ deleted: boolean; tags: string[]; referencedBy: string[] }> {
+    const locked = await this.db.query<{ id: number }>({
+      name: 'manifest-lock-for-delete',
+      text: 'SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE',
       values: [repositoryId, digest],
     });
-    const row = result.rows[0];
-    return { deleted: row !== undefined, tags: row?.tags ?? [] };
+    const id = locked.rows[0]?.id;
+    if (id === undefined) return { deleted: false, tags: [], referencedBy: [] };
+    const referencedBy = await this.indexesListing(repositoryId, digest, 5);
+    if (referencedBy.length > 0) return { deleted: false, tags: [], referencedBy };
+    const tags = await this.db.query<{ name: string }>({
+      name: 'manifest-delete-tags',
+      text: 'DELETE FROM tags WHERE manifest_id = $1 RETURNING name',
+      values: [id],
+    });
+    await this.db.query({ name: 'manifest-delete', text: 'DELETE FROM manifests WHERE id = $1', values: [id] });
+    return { deleted: true, tags: tags.rows.map((row) => row.name), referencedBy: [] };
+  }
+
+  /** Digests of up to `limit` indexes of the repository that list `childDigest`. */
+  async indexesListing(repositoryId: number, childDigest: string, limit: number): Promise<string[]> {
+    const result = await this.db.query<{ digest: string }>({
+      name: 'manifest-indexes-listing',
+      text: `SELECT m.digest FROM manifest_references r JOIN manifests m ON m.id = r.manifest_id
+             WHERE r.child_digest = $2 AND m.repository_id = $1
+             ORDER BY m.digest LIMIT $3`,
+      values: [repositoryId, childDigest, limit],
+    });
+    return result.rows.map((row) => row.digest);
   }
 
   /**

@@ -13,6 +13,7 @@ import {
   ManifestBlobUnknownError,
   ManifestInvalidError,
   ManifestNotAcceptableError,
+  ManifestReferencedError,
   ManifestTooLargeError,
   ManifestUnknownError,
   NameInvalidError,
@@ -65,6 +66,7 @@ const CASES: Array<{ error: RegistryError; kind: ErrorKind; code: string; status
   // distribution-spec v1.1 "Pulling manifests": a missing manifest is 404 MANIFEST_UNKNOWN.
   { error: new ManifestUnknownError('no such manifest'), kind: 'ManifestUnknown', code: 'MANIFEST_UNKNOWN', status: 404 },
   { error: new ManifestNotAcceptableError('not acceptable'), kind: 'ManifestNotAcceptable', code: 'MANIFEST_UNKNOWN', status: 404 },
+  { error: new ManifestReferencedError('listed by an index'), kind: 'ManifestReferenced', code: 'UNSUPPORTED', status: 409 },
   { error: new TagInvalidError('bad tag'), kind: 'TagInvalid', code: 'MANIFEST_INVALID', status: 400 },
   { error: new NameInvalidError('bad name'), kind: 'NameInvalid', code: 'NAME_INVALID', status: 400 },
   { error: new NameUnknownError('no repo'), kind: 'NameUnknown', code: 'NAME_UNKNOWN', status: 404 },

@@ -75,6 +75,9 @@ export const ERROR_TABLE = {
   ManifestTooLarge: { code: 'SIZE_INVALID', status: 413 },
   ManifestUnknown: { code: 'MANIFEST_UNKNOWN', status: 404 },
   ManifestNotAcceptable: { code: 'MANIFEST_UNKNOWN', status: 404 },
+  // Deleting a manifest an index of the repository still lists would leave the index dangling.
+  // The spec has no code for it; 409 Conflict says the state of the repository is in the way.
+  ManifestReferenced: { code: 'UNSUPPORTED', status: 409 },
   TagInvalid: { code: 'MANIFEST_INVALID', status: 400 },
   NameInvalid: { code: 'NAME_INVALID', status: 400 },
   NameUnknown: { code: 'NAME_UNKNOWN', status: 404 },
@@ -106,6 +109,7 @@ export class ManifestInvalidError extends errorClass('ManifestInvalid') {}
 export class ManifestTooLargeError extends errorClass('ManifestTooLarge') {}
 export class ManifestUnknownError extends errorClass('ManifestUnknown') {}
 export class ManifestNotAcceptableError extends errorClass('ManifestNotAcceptable') {}
+export class ManifestReferencedError extends errorClass('ManifestReferenced') {}
 export class TagInvalidError extends errorClass('TagInvalid') {}
 export class NameInvalidError extends errorClass('NameInvalid') {}
 export class NameUnknownError extends errorClass('NameUnknown') {}

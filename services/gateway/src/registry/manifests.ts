@@ -1,7 +1,9 @@
 import {
   MAX_MANIFEST_BYTES,
   ManifestBlobUnknownError,
+  ManifestInvalidError,
   ManifestNotAcceptableError,
+  ManifestReferencedError,
   ManifestTooLargeError,
   ManifestUnknownError,
   NameUnknownError,
@@ -75,7 +77,7 @@ export class ManifestService {
           manifests: missingManifests.slice(0, 20),
         });
       }
-      const manifestId = await tx.manifests.insert({
+      const stored = await tx.manifests.insert({
         repositoryId,
         digest,
         mediaType: parsed.mediaType,
@@ -86,7 +88,15 @@ export class ManifestService {
         blobDigests: parsed.blobReferences.map((d) => d.digest),
         childDigests: parsed.manifestReferences.map((d) => d.digest),
       });
-      if (reference.kind === 'tag') await tx.tags.put(repositoryId, reference.tag, manifestId);
+      // Bytes without a mediaType field can be pushed as more than one type; the first push
+      // decided what they are, and a GET must not answer with another type than was pushed.
+      if (stored.mediaType !== parsed.mediaType) {
+        throw new ManifestInvalidError(`these bytes are already stored as ${stored.mediaType}, not ${parsed.mediaType}`, {
+          digest,
+          mediaType: stored.mediaType,
+        });
+      }
+      if (reference.kind === 'tag') await tx.tags.put(repositoryId, reference.tag, stored.id);
       await tx.announce(changes);
     });
     for (const change of changes) this.cache.invalidate(change);
@@ -108,6 +118,11 @@ export class ManifestService {
         done.push({ kind: 'tag', repository, tag: reference.tag });
       } else {
         const result = await tx.manifests.delete(repositoryId, reference.digest.value);
+        if (result.referencedBy.length > 0) {
+          throw new ManifestReferencedError(`manifest ${reference.digest.value} is listed by an index of ${repository}; delete the index first`, {
+            indexes: result.referencedBy,
+          });
+        }
         if (!result.deleted) throw new ManifestUnknownError(`manifest ${reference.digest.value} is not in ${repository}`);
         done.push({ kind: 'manifest', repository, digest: reference.digest.value });
         for (const tag of result.tags) done.push({ kind: 'tag', repository, tag });

@@ -200,6 +200,44 @@ describe('manifests', () => {
     expect(await errorCodes(again)).toEqual(['MANIFEST_UNKNOWN']);
   });
 
+  it('a manifest an index still lists cannot be deleted (409), so the index never points at nothing; once the index is gone it can ("Deleting manifests")', async () => {
+    const child = await client.pushImage('app/held', 'child');
+    const index = buildIndex([{ image: child, platform: { os: 'linux', architecture: 'amd64' } }]);
+    expect((await client.pushManifest('app/held', 'multi', index.bytes, index.mediaType)).status).toBe(201);
+    const childUrl = client.url('manifest', { name: 'app/held', reference: child.digest });
+
+    const refused = await client.fetch(childUrl, { method: 'DELETE' });
+    expect(refused.status).toBe(409);
+    const body = (await refused.json()) as { errors: Array<{ code: string; detail: { indexes: string[] } }> };
+    expect(body.errors.map((e) => e.code)).toEqual(['UNSUPPORTED']);
+    expect(body.errors[0]!.detail.indexes).toEqual([index.digest]);
+    // Nothing changed: the child and its tag are still served.
+    expect((await client.fetch(client.url('manifest', { name: 'app/held', reference: 'child' }))).status).toBe(200);
+    // Removing only the child's tag is fine ("Deleting tags").
+    expect((await client.fetch(client.url('manifest', { name: 'app/held', reference: 'child' }), { method: 'DELETE' })).status).toBe(202);
+
+    expect((await client.fetch(client.url('manifest', { name: 'app/held', reference: index.digest }), { method: 'DELETE' })).status).toBe(202);
+    expect((await client.fetch(childUrl, { method: 'DELETE' })).status).toBe(202);
+    expect((await client.fetch(childUrl)).status).toBe(404);
+  });
+
+  it('the same bytes pushed again as another media type are MANIFEST_INVALID: a GET never answers with a type other than the one pushed', async () => {
+    const image = buildImage();
+    for (const blob of [image.config, ...image.layers]) await client.pushBlob('app/retyped', blob.bytes);
+    // Without a mediaType field the body itself does not say which of the two it is.
+    const { mediaType: _omitted, ...untyped } = image.manifest;
+    const bytes = Buffer.from(JSON.stringify(untyped));
+    expect((await client.pushManifest('app/retyped', 'oci', bytes, MediaType.OciManifest)).status).toBe(201);
+    const retyped = await client.pushManifest('app/retyped', 'docker', bytes, MediaType.DockerManifest);
+    expect(retyped.status).toBe(400);
+    expect(await errorCodes(retyped)).toEqual(['MANIFEST_INVALID']);
+    expect((await client.fetch(client.url('manifest', { name: 'app/retyped', reference: 'docker' }))).status).toBe(404);
+    const get = await client.fetch(client.url('manifest', { name: 'app/retyped', reference: sha256(bytes) }));
+    expect(get.headers.get('content-type')).toBe(MediaType.OciManifest);
+    // The same type again is an ordinary re-push.
+    expect((await client.pushManifest('app/retyped', 'again', bytes, MediaType.OciManifest)).status).toBe(201);
+  });
+
   it('unknown repository is NAME_UNKNOWN, unknown tag MANIFEST_UNKNOWN, bad names NAME_INVALID, bad tags MANIFEST_INVALID ("Error codes")', async () => {
     const unknownRepo = await client.fetch(client.url('manifest', { name: 'nobody/here', reference: 'latest' }));
     expect(unknownRepo.status).toBe(404);
