@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Queryable } from './db.js';
 
@@ -32,16 +33,39 @@ export interface ChangeListenerHandlers {
   onError?(err: Error): void;
 }
 
+export interface ChangeListenerOptions {
+  /**
+   * How often the listener sends itself a NOTIFY through its own connection. A connection cut
+   * without a close (a NAT or load balancer dropping it, a partition) raises no event; only a
+   * heartbeat that does not come back shows it, and then the listener resets and reconnects.
+   */
+  heartbeatMs?: number;
+  /** How long without its own heartbeat back before the connection counts as lost. */
+  heartbeatTimeoutMs?: number;
+}
+
+/** How the LISTEN connection shows in pg_stat_activity. */
+export const CHANGE_LISTENER_APPLICATION_NAME = 'meridian-change-listener';
+
 /** LISTENs on one dedicated connection and reconnects (with back-off) when it drops. */
 export class ChangeListener {
   private client?: pg.Client;
   private stopped = false;
   private retryTimer?: NodeJS.Timeout;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private readonly heartbeatMs: number;
+  private readonly heartbeatTimeoutMs: number;
+  /** A channel only this listener listens on, so its heartbeats reach no one else. */
+  private readonly heartbeatChannel = `meridian_heartbeat_${randomUUID().replaceAll('-', '')}`;
 
   constructor(
     private readonly databaseUrl: string,
     private readonly handlers: ChangeListenerHandlers,
-  ) {}
+    options: ChangeListenerOptions = {},
+  ) {
+    this.heartbeatMs = options.heartbeatMs ?? 5000;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 3 * this.heartbeatMs;
+  }
 
   /** Connects and listens; throws if the first attempt fails (a gateway must not start blind). */
   async start(): Promise<void> {
@@ -51,40 +75,64 @@ export class ChangeListener {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearInterval(this.heartbeatTimer);
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => undefined);
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl });
+    const client = new pg.Client({
+      connectionString: this.databaseUrl,
+      keepAlive: true,
+      application_name: CHANGE_LISTENER_APPLICATION_NAME,
+    });
     // Current before connecting, so a drop at any moment from here on is noticed.
     this.client = client;
+    let heardAt = Date.now();
     client.on('notification', (message) => {
-      if (message.channel !== CHANGE_CHANNEL || !message.payload) return;
-      try {
-        this.handlers.onChange(JSON.parse(message.payload) as MetadataChange);
-      } catch {
-        this.handlers.onReset();
+      if (message.channel === this.heartbeatChannel) {
+        heardAt = Date.now();
+        return;
       }
+      if (message.channel !== CHANGE_CHANNEL || !message.payload) return;
+      const change = parseChange(message.payload);
+      // Anyone who may connect can NOTIFY this channel; a payload that is not a change is noise,
+      // not a reason to stop caching.
+      if (change) this.handlers.onChange(change);
+      else this.handlers.onError?.(new Error(`ignored a malformed change notification: ${message.payload.slice(0, 100)}`));
     });
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client));
     try {
       await client.connect();
-      await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+      await client.query(`LISTEN ${CHANGE_CHANNEL}; LISTEN ${this.heartbeatChannel}`);
     } catch (err) {
       if (this.client === client) this.client = undefined;
       await client.end().catch(() => undefined);
       throw err;
     }
     if (this.client !== client) return; // dropped while connecting: lost() has scheduled a retry
+    heardAt = Date.now();
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => {
+      if (Date.now() - heardAt > this.heartbeatTimeoutMs) {
+        this.lost(client, new Error(`no heartbeat back on the LISTEN connection for ${this.heartbeatTimeoutMs} ms`));
+        return;
+      }
+      client.query(`NOTIFY ${this.heartbeatChannel}`).catch(() => undefined);
+    }, this.heartbeatMs);
+    this.heartbeatTimer.unref();
     this.handlers.onListening?.();
   }
 
   private lost(client: pg.Client, err?: Error): void {
     if (this.client !== client) return;
     this.client = undefined;
+    clearInterval(this.heartbeatTimer);
+    // A connection that went silent would make end() wait on it; it is dropped, not closed.
+    client.end().catch(() => undefined);
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
     if (err) this.handlers.onError?.(err);
     this.handlers.onReset();
     if (!this.stopped) this.scheduleReconnect(250);
@@ -100,4 +148,19 @@ export class ChangeListener {
     }, delayMs);
     this.retryTimer.unref();
   }
+}
+
+function parseChange(payload: string): MetadataChange | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const change = value as Record<string, unknown>;
+  if (typeof change.repository !== 'string') return undefined;
+  if (change.kind === 'tag' && typeof change.tag === 'string') return change as MetadataChange;
+  if ((change.kind === 'manifest' || change.kind === 'blob') && typeof change.digest === 'string') return change as MetadataChange;
+  return undefined;
 }

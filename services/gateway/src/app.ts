@@ -45,7 +45,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     onChange: (change) => cache.invalidate(change),
     onReset: () => cache.suspend(),
     onListening: () => cache.resume(),
-    onError: (err) => logger.warn({ err }, 'metadata change listener lost its connection'),
+    onError: (err) => logger.warn({ err }, 'metadata change listener: connection lost or notification ignored'),
   });
   await changeListener.start();
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { pino } from 'pino';
+import { CHANGE_LISTENER_APPLICATION_NAME } from '@meridian/metadata';
 import { OciTestClient } from '@meridian/testkit';
 import { createApp, type Gateway } from '../app.js';
 import { startTestGateway, type TestGateway } from '../testing/test-gateway.js';
@@ -79,7 +80,8 @@ describe('lookup cache across the gateways of a region', () => {
     const admin = new pg.Client({ connectionString: first.database.url });
     await admin.connect();
     const killed = await admin.query(
-      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`,
+      [CHANGE_LISTENER_APPLICATION_NAME],
     );
     await admin.end();
     expect(killed.rowCount).toBeGreaterThanOrEqual(2);
