@@ -294,6 +294,65 @@ describe('parseManifest: descriptors (image-spec v1.1 descriptor.md)', () => {
   it('refuses a subject that is not a descriptor', () => {
     expectInvalid(ociManifest({ subject: { digest: SUBJECT_DIGEST } }), MediaType.OciManifest);
   });
+
+  // The spec lets annotations hold any string, but a registry must be able to store what it
+  // accepts: Postgres text and jsonb hold neither NUL nor an unpaired surrogate.
+  it.each(['a\u0000b', '\ud800', 'x\udc00'])('refuses an annotation holding %j, as a key or a value', (bad) => {
+    expectInvalid(ociManifest({ annotations: { key: bad } }), MediaType.OciManifest, /NUL|surrogate/);
+    expectInvalid(ociManifest({ annotations: { [bad]: 'value' } }), MediaType.OciManifest, /annotations\..*key/);
+  });
+
+  it('accepts annotations with characters outside the BMP (paired surrogates)', () => {
+    const parsed = parse(ociManifest({ annotations: { note: 'ship 🚢 it' } }), MediaType.OciManifest);
+    expect(parsed.annotations).toEqual({ note: 'ship 🚢 it' });
+  });
+
+  // descriptor.md "data": base64 (RFC 4648), and the decoded bytes MUST be the content named.
+  it('accepts embedded data that decodes to the content the descriptor names', () => {
+    const bytes = Buffer.from('config');
+    parse(ociManifest({ config: { mediaType: MediaType.OciConfig, digest: CONFIG_DIGEST, size: 6, data: bytes.toString('base64') } }), MediaType.OciManifest);
+  });
+
+  it.each([
+    ['not base64', '!!!not base64***', 6],
+    ['base64 of other bytes', Buffer.from('CONFIG').toString('base64'), 6],
+    ['a length other than size', Buffer.from('config').toString('base64'), 7],
+    ['unpadded base64', Buffer.from('config!').toString('base64').replace(/=+$/, ''), 7],
+  ])('refuses embedded data that is %s', (_what, data, size) => {
+    expectInvalid(ociManifest({ config: { mediaType: MediaType.OciConfig, digest: CONFIG_DIGEST, size, data } }), MediaType.OciManifest, /data/);
+  });
+
+  // descriptor.md "urls": RFC 3986, SHOULD be http or https; Distribution takes only http(s)
+  // without a fragment for the foreign layers these point at.
+  it.each(['javascript:alert(1)', 'not a url', 'ftp://example.com/layer', 'https://example.com/layer#part', '/relative'])(
+    'refuses the url %j',
+    (url) => {
+      expectInvalid(withLayer({ mediaType: OCI_NONDISTRIBUTABLE_LAYER, digest: FOREIGN_DIGEST, size: 9, urls: [url] }), MediaType.OciManifest);
+    },
+  );
+
+  it('keeps a look-alike of a foreign layer type as a blob reference even with urls', () => {
+    const layer = { mediaType: 'application/vnd.acme.foreign.anything', digest: FOREIGN_DIGEST, size: 9, urls: ['https://example.com/l'] };
+    const parsed = parse(withLayer(layer), MediaType.OciManifest);
+    expect(parsed.blobReferences.map((d) => d.digest)).toEqual([CONFIG_DIGEST, FOREIGN_DIGEST]);
+  });
+});
+
+describe('parseManifest: nesting depth', () => {
+  // Deep nesting costs JSON.parse long enough to stall the event loop; no manifest needs it.
+  it('refuses JSON nested deeper than 64 levels, before parsing it, even under an unknown key', () => {
+    const deep = `{"schemaVersion":2,"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    expectInvalidBytes(Buffer.from(deep), MediaType.OciManifest, /deeper than 64/);
+  });
+
+  it('counts only structure: brackets inside strings do not count', () => {
+    const parsed = parse(ociManifest({ annotations: { brackets: '[[[[{{{{'.repeat(100) } }), MediaType.OciManifest);
+    expect(parsed.annotations?.brackets).toHaveLength(800);
+    const nested = JSON.parse('[]') as unknown[];
+    let inner = nested;
+    for (let i = 0; i < 60; i++) inner.push((inner = []));
+    parse(ociManifest({ annotations: undefined, x: nested }), MediaType.OciManifest);
+  });
 });
 
 describe('parseManifest: OCI image index (image-spec v1.1 image-index.md)', () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isDigest } from './digest.js';
+import { digestOf, isDigest, type DigestAlgorithm } from './digest.js';
 import { ManifestInvalidError } from './errors.js';
 import {
   MediaType,
@@ -24,9 +24,19 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 // RFC 6838 type/subtype, as image-spec descriptor.md requires of mediaType.
 const MEDIA_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 
+/** Deeper JSON than any manifest needs; parsing much deeper blocks the event loop for long. */
+const MAX_JSON_DEPTH = 64;
+
 const mediaTypeSchema = z.string().regex(MEDIA_TYPE_PATTERN, 'not a valid media type');
 const digestSchema = z.string().refine(isDigest, 'not a valid sha256 or sha512 digest');
-const annotationsSchema = z.record(z.string(), z.string());
+// Postgres text and jsonb cannot hold a NUL or an unpaired surrogate; refusing them here makes
+// such a manifest MANIFEST_INVALID instead of a failed insert.
+const storableString = z.string().refine(isStorable, 'holds a NUL character or an unpaired UTF-16 surrogate');
+const annotationsSchema = z.record(storableString, storableString);
+// image-spec descriptor.md: urls MUST conform to RFC 3986 and SHOULD be http or https. They are
+// where clients fetch foreign layers from, so, as Distribution does, only http(s) without a
+// fragment is taken.
+const urlSchema = z.string().refine(isFetchableUrl, 'not an http or https URL without a fragment');
 
 const platformSchema = z.object({
   architecture: z.string(),
@@ -37,16 +47,24 @@ const platformSchema = z.object({
   features: z.array(z.string()).optional(),
 });
 
-export const descriptorSchema = z.object({
-  mediaType: mediaTypeSchema,
-  digest: digestSchema,
-  size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  urls: z.array(z.string()).optional(),
-  annotations: annotationsSchema.optional(),
-  data: z.string().optional(),
-  artifactType: mediaTypeSchema.optional(),
-  platform: platformSchema.optional(),
-});
+export const descriptorSchema = z
+  .object({
+    mediaType: mediaTypeSchema,
+    digest: digestSchema,
+    size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    urls: z.array(urlSchema).optional(),
+    annotations: annotationsSchema.optional(),
+    data: z.string().optional(),
+    artifactType: mediaTypeSchema.optional(),
+    platform: platformSchema.optional(),
+  })
+  .superRefine((descriptor, context) => {
+    // image-spec descriptor.md "data": base64 (RFC 4648), and the decoded bytes MUST be the
+    // content the descriptor names, so they must match its size and digest.
+    if (descriptor.data === undefined) return;
+    const problem = embeddedDataProblem(descriptor.data, descriptor.size, descriptor.digest);
+    if (problem) context.addIssue({ code: z.ZodIssueCode.custom, path: ['data'], message: problem });
+  });
 
 export type Descriptor = z.infer<typeof descriptorSchema>;
 
@@ -89,9 +107,11 @@ export interface ParsedManifest {
  *   `mediaType` (if any) must agree with it (image-spec manifest.md "mediaType").
  */
 export function parseManifest(body: Uint8Array, contentType: string | undefined): ParsedManifest {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) throw new ManifestInvalidError(`manifest JSON nests deeper than ${MAX_JSON_DEPTH} levels`);
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    json = JSON.parse(text);
   } catch {
     throw new ManifestInvalidError('manifest is not valid JSON');
   }
@@ -179,4 +199,53 @@ function check<T>(schema: z.ZodType<T>, document: unknown, mediaType: string): T
 function compact<T extends object>(value: T): T {
   for (const key of Object.keys(value) as (keyof T)[]) if (value[key] === undefined) delete value[key];
   return value;
+}
+
+/** Whether Postgres can store the string: no NUL, no unpaired surrogate. */
+function isStorable(value: string): boolean {
+  return !/\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(value);
+}
+
+function isFetchableUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return (url.protocol === 'http:' || url.protocol === 'https:') && !value.includes('#');
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function embeddedDataProblem(data: string, size: number, digest: string): string | undefined {
+  if (!BASE64.test(data)) return 'not base64 (RFC 4648 §4)';
+  const bytes = Buffer.from(data, 'base64');
+  if (bytes.length !== size) return `decodes to ${bytes.length} bytes, but size is ${size}`;
+  const algorithm = digest.slice(0, digest.indexOf(':')) as DigestAlgorithm;
+  if (digestOf(bytes, algorithm) !== digest) return 'does not match the digest';
+  return undefined;
+}
+
+/**
+ * Whether the JSON text nests objects and arrays deeper than `limit`, found in one pass that
+ * skips strings, before JSON.parse spends its time on it.
+ */
+function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
 }

@@ -49,6 +49,9 @@ describe('MediaType', () => {
     expect(isForeignLayerMediaType('application/vnd.docker.image.rootfs.foreign.diff.tar.gzip')).toBe(true);
     expect(isForeignLayerMediaType('application/vnd.oci.image.layer.v1.tar+gzip')).toBe(false);
     expect(isForeignLayerMediaType('application/vnd.docker.image.rootfs.diff.tar.gzip')).toBe(false);
+    // Look-alikes are not foreign layers: they must not skip the blob-presence check.
+    expect(isForeignLayerMediaType('application/vnd.acme.foreign.anything')).toBe(false);
+    expect(isForeignLayerMediaType('application/vnd.acme.nondistributable.v1.tar')).toBe(false);
   });
 });
 

@@ -37,9 +37,21 @@ export function isSchema1MediaType(mediaType: string): boolean {
   return mediaType === MediaType.DockerSchema1 || mediaType === MediaType.DockerSchema1Signed;
 }
 
-/** Layers a registry must not require to be present: "non-distributable" layers carry `urls`. */
+/**
+ * Layers a registry must not require to be present when they carry `urls`: image-spec
+ * layer.md's non-distributable layers (deprecated, still pushed) and Docker's foreign layers
+ * (Windows base layers). Exact types only: a look-alike such as `application/vnd.acme.foreign.x`
+ * does not skip the blob check.
+ */
+const FOREIGN_LAYER_MEDIA_TYPES: ReadonlySet<string> = new Set([
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+]);
+
 export function isForeignLayerMediaType(mediaType: string): boolean {
-  return mediaType.includes('.nondistributable.') || mediaType.includes('.foreign.');
+  return FOREIGN_LAYER_MEDIA_TYPES.has(mediaType);
 }
 
 /** Strips parameters (`; charset=utf-8`) and case from a Content-Type header value. */

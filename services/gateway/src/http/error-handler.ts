@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { BlobRangeNotSatisfiableError, UploadRangeInvalidError, toOciError } from '@meridian/oci';
+import { isDiscardingBody } from './request.js';
 
 /** Headers that stay on an error response: they are about the endpoint or the client, not the content. */
 const KEPT_ON_ERROR = new Set(['docker-distribution-api-version', 'allow', 'www-authenticate', 'retry-after', 'connection']);
@@ -28,7 +29,8 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     }
     // An error may be sent before the request body was read; make sure the connection does not
     // then try to parse the unread body as the next request.
-    if (!req.complete) res.setHeader('Connection', 'close');
+    // (Unless the body is being read to its end and dropped: then the connection stays good.)
+    if (!req.complete && !isDiscardingBody(req)) res.setHeader('Connection', 'close');
     const payload = JSON.stringify(body);
     res.status(status).setHeader('Content-Type', 'application/json');
     res.setHeader('Content-Length', Buffer.byteLength(payload));

@@ -67,6 +67,17 @@ export function parseChunkRange(header: string | undefined): { start: number; le
   return { start, length: end - start + 1 };
 }
 
+/** Requests whose body is being read and thrown away (see `discardRest`). */
+const bodiesBeingDiscarded = new WeakSet<Request>();
+
+/**
+ * Whether the rest of the request's body is being read and dropped: its connection stays usable
+ * once the body ends, so an error answer must not close it.
+ */
+export function isDiscardingBody(req: Request): boolean {
+  return bodiesBeingDiscarded.has(req);
+}
+
 /** How much of an over-limit body is read and thrown away so the client can see the 413. */
 const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024;
 
@@ -123,6 +134,7 @@ export function readBoundedBody(req: Request, limit: number): Promise<Buffer> {
  * DISCARD_LIMIT_BYTES is cut off.
  */
 function discardRest(req: Request): void {
+  bodiesBeingDiscarded.add(req);
   let discarded = 0;
   req.on('data', (chunk: Buffer) => {
     discarded += chunk.length;

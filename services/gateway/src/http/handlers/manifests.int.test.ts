@@ -123,6 +123,14 @@ describe('manifests', () => {
     expect(((await tags.json()) as { tags: string[] }).tags).toEqual([]);
   });
 
+  it('an annotation Postgres cannot store (a NUL) is MANIFEST_INVALID, not a failed insert', async () => {
+    const image = buildImage({ annotations: { note: 'a\u0000b' } });
+    for (const blob of [image.config, ...image.layers]) await client.pushBlob('app/nul', blob.bytes);
+    const put = await client.pushManifest('app/nul', 'v1', image.manifestBytes, image.mediaType);
+    expect(put.status).toBe(400);
+    expect(await errorCodes(put)).toEqual(['MANIFEST_INVALID']);
+  });
+
   it('a manifest over 4 MiB is refused with 413 before it is read whole ("Pushing manifests": 4 MiB)', async () => {
     const huge = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
     const put = await client.pushManifest('app/huge', 'v1', huge);
@@ -133,11 +141,11 @@ describe('manifests', () => {
   it('a chunked manifest over 4 MiB gets its 413, not a reset connection ("Pushing manifests": 4 MiB)', async () => {
     const url = new URL(client.url('manifest', { name: 'app/huge-chunked', reference: 'v1' }));
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const answer = await new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
       const request = http.request(url, { method: 'PUT', agent, headers: { 'Content-Type': MediaType.OciManifest } }, (response) => {
         let body = '';
         response.setEncoding('utf8').on('data', (text: string) => (body += text));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body, connection: response.headers.connection }));
       });
       request.on('error', reject);
       // No Content-Length: the body goes out chunked, so only its size as it arrives can refuse it.
@@ -153,12 +161,14 @@ describe('manifests', () => {
       pump();
     });
     expect(answer.status).toBe(413);
+    expect(answer.connection).not.toBe('close');
     expect((JSON.parse(answer.body) as { errors: { code: string }[] }).errors.map((e) => e.code)).toEqual(['SIZE_INVALID']);
-    // The rest of the body was read and thrown away, so the connection serves the next request.
-    const next = await new Promise<number>((resolve, reject) =>
-      http.get(new URL('/v2/', url), { agent }, (response) => resolve(response.resume().statusCode ?? 0)).on('error', reject),
-    );
-    expect(next).toBe(200);
+    // The rest of the body was read and thrown away, so the same connection serves the next request.
+    const next = await new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+      const request = http.get(new URL('/v2/', url), { agent }, (response) => resolve({ status: response.resume().statusCode ?? 0, reused: request.reusedSocket }));
+      request.on('error', reject);
+    });
+    expect(next).toEqual({ status: 200, reused: true });
     agent.destroy();
     expect((await client.fetch(url.toString())).status).toBe(404);
   });
