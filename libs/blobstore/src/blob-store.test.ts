@@ -4,7 +4,7 @@
  * the layout matters the directory tree on disk is read directly (paths.ts documents it).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -806,6 +806,21 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
   });
 
   describe('a lock whose holder is gone is broken at once, not after the stale limit', () => {
+    /** What this process writes into a lock it holds, read off a real lock. */
+    async function ownLock(): Promise<Record<string, unknown>> {
+      const id = await store.createUpload();
+      const held = new PassThrough();
+      const writing = store.appendUpload(id, held);
+      const lock = path.join(root, 'uploads', id, 'lock');
+      let content = '';
+      await vi.waitFor(async () => {
+        content = await readFile(lock, 'utf8');
+        expect(content).not.toBe('');
+      });
+      held.end('x');
+      await writing;
+      return JSON.parse(content) as Record<string, unknown>;
+    }
     async function lockHeldBy(owner: object): Promise<string> {
       const id = await store.createUpload();
       const lock = path.join(root, 'uploads', id, 'lock');
@@ -821,22 +836,27 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
     }
 
     it('a holder on this host that no longer runs (a writer killed mid-chunk)', async () => {
-      const id = await lockHeldBy({ host: hostname(), pid: await deadPid(), token: 'gone' });
+      const id = await lockHeldBy({ ...(await ownLock()), pid: await deadPid(), token: 'gone' });
       const other = new BlobStore(new FilesystemDriver(root), { staleLockMs: 3600_000 });
       expect(await other.appendUpload(id, source('xyz'))).toBe(3);
+      expect(await filesUnder(`uploads/${id}`)).toEqual([`uploads/${id}/data`]);
     });
 
-    it('an earlier run of this very process id (a restarted container\'s pid 1)', async () => {
-      const id = await lockHeldBy({ host: hostname(), pid: process.pid, token: 'an-earlier-run' });
+    it('an earlier run of this very process id (a restarted process that got the same pid)', async () => {
+      const id = await lockHeldBy({ ...(await ownLock()), token: 'an-earlier-run' });
       expect(await store.appendUpload(id, source('xyz'))).toBe(3);
     });
 
-    it('but a holder that still runs, or one on another host, keeps its lock', async () => {
+    it('but a holder that still runs, or one whose pid means another process (another host, boot or pid namespace), keeps its lock', async () => {
+      const own = await ownLock();
       const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
       try {
         for (const owner of [
-          { host: hostname(), pid: sleeper.pid, token: 'alive' },
-          { host: `not-${hostname()}`, pid: await deadPid(), token: 'elsewhere' },
+          { ...own, pid: sleeper.pid, token: 'alive' },
+          { ...own, host: `not-${String(own.host)}`, pid: await deadPid(), token: 'elsewhere' },
+          // Containers sharing a host name: the pid belongs to another namespace.
+          { ...own, scope: 'another-boot pid:[1]', pid: await deadPid(), token: 'namespaced' },
+          { ...own, scope: 'another-boot pid:[1]', token: 'namespaced-same-pid' },
         ]) {
           const id = await lockHeldBy(owner);
           await expect(store.appendUpload(id, source('xyz'))).rejects.toBeInstanceOf(BlobUploadInvalidError);
@@ -845,6 +865,49 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
       } finally {
         sleeper.kill();
       }
+    });
+
+    // Two processes judging one dead holder at once: the slower one's delete must not remove
+    // the lock the faster one has just taken. A driver whose lock deletes are slow makes the
+    // overlap certain.
+    it('two processes breaking the same dead lock at once never both write', async () => {
+      class SlowLockDelete extends FilesystemDriver {
+        override async delete(relative: string): Promise<void> {
+          if (relative.endsWith('/lock')) await new Promise((resolve) => setTimeout(resolve, 150));
+          return super.delete(relative);
+        }
+      }
+      const id = await lockHeldBy({ ...(await ownLock()), pid: await deadPid(), token: 'gone' });
+      const slow = new BlobStore(new SlowLockDelete(root));
+      const fast = new BlobStore(new FilesystemDriver(root));
+      const slowly = (text: string) => {
+        const stream = new PassThrough();
+        setTimeout(() => stream.end(text), 400);
+        return stream;
+      };
+      const results = await Promise.allSettled([slow.appendUpload(id, slowly('AAAA')), fast.appendUpload(id, slowly('BBBB'))]);
+      const written = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(BlobUploadInvalidError);
+      const data = await readFile(path.join(root, 'uploads', id, 'data'), 'utf8');
+      // One writer at a time: each success saw the session as the other left it.
+      expect(['AAAA', 'BBBB', 'AAAABBBB', 'BBBBAAAA']).toContain(data);
+      expect(written.sort()).toEqual(data.length === 8 ? [4, 8] : [4]);
+      const closed = await new BlobStore(new FilesystemDriver(root)).completeUpload(id, digest(data));
+      expect(closed.size).toBe(data.length);
+    });
+
+    // The holder's heartbeat: a lock older than the stale limit, but still touched, is live.
+    it('a holder whose chunk outlasts the stale limit keeps its lock while it works', async () => {
+      const quick = new BlobStore(new FilesystemDriver(root), { staleLockMs: 300 });
+      const id = await quick.createUpload();
+      const long = new PassThrough();
+      const writing = quick.appendUpload(id, long);
+      long.write('start');
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      const other = new BlobStore(new FilesystemDriver(root), { staleLockMs: 300 });
+      await expect(other.appendUpload(id, source('intruder'))).rejects.toBeInstanceOf(BlobUploadInvalidError);
+      long.end('-end');
+      expect(await writing).toBe(9);
     });
   });
 

@@ -1,4 +1,5 @@
 import { randomUUID, type Hash } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -30,11 +31,10 @@ export interface AppendOptions {
   length?: number;
 }
 
-/** Tells this process's session locks from those of an earlier process with the same id. */
-const PROCESS_TOKEN = randomUUID();
-
 /** How long a request waits for another writer to release a session before giving up. */
 const LOCK_WAIT_MS = 2000;
+/** A `lock.break` marker older than this was left by a process that crashed while breaking. */
+const LOCK_BREAK_STALE_MS = 10_000;
 
 interface RunningHash {
   hash: Hash;
@@ -58,14 +58,16 @@ export class BlobStore {
 
   private readonly staleLockMs: number;
   /** What this store writes into the session locks it takes (see `lockAbandoned`). */
-  private readonly lockOwner = JSON.stringify({ host: hostname(), pid: process.pid, token: PROCESS_TOKEN } satisfies LockOwner);
+  private readonly lockOwner = JSON.stringify(THIS_PROCESS satisfies LockOwner);
 
   constructor(
     private readonly driver: StorageDriver,
     options: { maxRunningHashes?: number; staleLockMs?: number } = {},
   ) {
     this.runningHashes = new LRUCache({ max: options.maxRunningHashes ?? 1024 });
-    this.staleLockMs = options.staleLockMs ?? 3600_000;
+    // A holder refreshes its lock (touch) while it works, so an untouched lock is soon a dead
+    // one's; a driver that cannot touch leaves age as a weak signal, so it waits far longer.
+    this.staleLockMs = options.staleLockMs ?? (driver.touch ? 60_000 : 3600_000);
   }
 
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
@@ -402,9 +404,15 @@ export class BlobStore {
       // The earlier request's own release takes a moment; waiting for it here spares a poll.
       if (previous && !(await settlesBefore(previous, deadline))) throw sessionBusy(id);
       await this.acquireSessionLock(id, deadline);
+      // The holder's heartbeat: a lock whose time keeps moving is never judged stale by age,
+      // however long a slow client's chunk takes.
+      const touch = this.driver.touch?.bind(this.driver);
+      const heartbeat = touch && setInterval(() => void touch(paths.uploadLock(id)).catch(() => undefined), this.staleLockMs / 4);
+      heartbeat?.unref();
       try {
         return await work();
       } finally {
+        clearInterval(heartbeat);
         await this.driver.delete(paths.uploadLock(id)).catch(() => undefined);
       }
     })();
@@ -432,9 +440,7 @@ export class BlobStore {
         continue;
       }
       if (await this.lockAbandoned(id)) {
-        // Two processes may judge one dead holder's lock at once; the loser of the next
-        // createExclusive waits like anyone else.
-        await this.driver.delete(paths.uploadLock(id));
+        await this.breakAbandonedLock(id);
         continue;
       }
       if (Date.now() > deadline) throw sessionBusy(id);
@@ -443,36 +449,77 @@ export class BlobStore {
   }
 
   /**
-   * Whether a session's lock is left over from a holder that is gone: a process of this host
-   * that no longer runs, an earlier run of this very process id (a restarted container's pid 1),
-   * or, for a holder that cannot be checked (another host), a lock older than `staleLockMs`.
-   * Without this a chunk cut short by a crash would lock its session until that age.
+   * Whether a session's lock is left over from a holder that is gone: a process of this machine
+   * and pid namespace that no longer runs, an earlier run of this very process id (a restarted
+   * process that got the same pid), or a holder whose heartbeat stopped `staleLockMs` ago.
+   * A pid is only checked where it means the same process: the same host name, boot and pid
+   * namespace. Without this, a chunk cut short by a crash would lock its session until then.
    */
   private async lockAbandoned(id: string): Promise<boolean> {
     const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);
     if (!held) return false;
     if (Date.now() - held.modifiedAt.getTime() > this.staleLockMs) return true;
     const owner = parseLockOwner(await this.driver.getContent(paths.uploadLock(id)).catch(() => undefined));
-    const self = JSON.parse(this.lockOwner) as LockOwner;
-    if (!owner || owner.host !== self.host) return false;
-    if (owner.pid === self.pid) return owner.token !== self.token;
+    if (!owner || !THIS_PROCESS.scope || owner.scope !== THIS_PROCESS.scope || owner.host !== THIS_PROCESS.host) return false;
+    if (owner.pid === THIS_PROCESS.pid) return owner.token !== THIS_PROCESS.token;
     return !processRuns(owner.pid);
+  }
+
+  /**
+   * Removes an abandoned lock, one process at a time: two processes judging the same dead
+   * holder at once must not both delete, or the slower one would delete the lock the faster one
+   * has just taken. The breaker holds `lock.break` (created exclusively) and judges again under
+   * it, since only a holder's own release or another breaker can change the lock meanwhile.
+   */
+  private async breakAbandonedLock(id: string): Promise<void> {
+    const marker = paths.uploadLockBreak(id);
+    if (!(await this.driver.createExclusive(marker, this.lockOwner).catch(() => false))) {
+      // Another process is breaking it. A marker that old was left by a breaker that crashed.
+      const info = await this.driver.stat(marker).catch(() => undefined);
+      if (info && Date.now() - info.modifiedAt.getTime() > LOCK_BREAK_STALE_MS) await this.driver.delete(marker);
+      return;
+    }
+    try {
+      if (await this.lockAbandoned(id)) await this.driver.delete(paths.uploadLock(id));
+    } finally {
+      await this.driver.delete(marker).catch(() => undefined);
+    }
   }
 }
 
 /** Who holds a session lock, as written into the lock file. */
 interface LockOwner {
   host: string;
+  /**
+   * Boot id and pid namespace: where `pid` names the same process. Empty where they cannot be
+   * read (not Linux): the pid is then never trusted.
+   */
+  scope: string;
   pid: number;
   /** Random per process: tells this run of a process id from an earlier one. */
   token: string;
+}
+
+const THIS_PROCESS: LockOwner = { host: hostname(), scope: processScope(), pid: process.pid, token: randomUUID() };
+
+/** This process's boot id and pid namespace (Linux), or '' when either cannot be read. */
+function processScope(): string {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const namespace = readlinkSync('/proc/self/ns/pid');
+    return boot && namespace ? `${boot} ${namespace}` : '';
+  } catch {
+    return '';
+  }
 }
 
 function parseLockOwner(content: Buffer | undefined): LockOwner | undefined {
   if (!content || content.length === 0) return undefined;
   try {
     const owner = JSON.parse(content.toString('utf8')) as Partial<LockOwner>;
-    if (typeof owner.host !== 'string' || !Number.isInteger(owner.pid) || typeof owner.token !== 'string') return undefined;
+    if (typeof owner.host !== 'string' || typeof owner.scope !== 'string' || !Number.isInteger(owner.pid) || typeof owner.token !== 'string') {
+      return undefined;
+    }
     return owner as LockOwner;
   } catch {
     return undefined;

@@ -314,6 +314,21 @@ export function describeStorageDriverSuite(
       });
     });
 
+    describe('touch (optional)', () => {
+      // driver.ts touch: "Sets the file's modification time to now, if it is there".
+      it('moves the modification time to now, and does nothing for a missing path', async () => {
+        if (!driver.touch) return expect(driver.touch).toBeUndefined();
+        await driver.putContent('touched', 'x');
+        const before = (await driver.stat('touched')).modifiedAt.getTime();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await driver.touch('touched');
+        expect((await driver.stat('touched')).modifiedAt.getTime()).toBeGreaterThan(before);
+        expect((await driver.getContent('touched')).toString()).toBe('x');
+        await driver.touch('nowhere/at-all');
+        await expect(driver.stat('nowhere/at-all')).rejects.toBeInstanceOf(PathNotFoundError);
+      });
+    });
+
     describe('truncate', () => {
       // driver.ts truncate: "Cuts the file at path to size bytes".
       it('cuts a file to the given size', async () => {

@@ -48,6 +48,13 @@ export interface StorageDriver {
    */
   createExclusive(path: string, content?: string): Promise<boolean>;
 
+  /**
+   * Sets the file's modification time to now, if it is there (a lock holder's heartbeat).
+   * Optional: without it, locks can only be judged by age, so the store waits longer before
+   * breaking one.
+   */
+  touch?(path: string): Promise<void>;
+
   /** Small whole-file writes for state, durable and atomic (replace-by-rename). */
   putContent(path: string, content: Uint8Array | string): Promise<void>;
   getContent(path: string): Promise<Buffer>;

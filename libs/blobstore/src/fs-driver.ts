@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, readdir, truncate, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, readdir, truncate, readFile, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
@@ -124,6 +124,15 @@ export class FilesystemDriver implements StorageDriver {
         if (code !== 'ENOENT' || attempt > 0) throw err;
         await mkdir(path.dirname(full), { recursive: true });
       }
+    }
+  }
+
+  async touch(relative: string): Promise<void> {
+    const now = new Date();
+    try {
+      await utimes(this.resolve(relative), now, now);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
     }
   }
 

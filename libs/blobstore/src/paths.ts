@@ -9,6 +9,8 @@ import type { Digest } from '@meridian/oci';
  *                                              activity, which purging goes by
  *   uploads/<id>/lock                          present while one request writes the session
  *                                              (any process of the region); see BlobStore
+ *   uploads/<id>/lock.break                    present for the moment one process breaks a
+ *                                              lock whose holder is gone
  *   staging/<uuid>                             a monolithic write being hashed; renamed into
  *                                              blobs/ only once its digest is verified
  *   staging/<upload id>.<uuid>                 the same for the whole-blob PUT that closes an
@@ -24,6 +26,7 @@ export const paths = {
   uploadDir: (id: string) => `uploads/${assertUploadId(id)}`,
   uploadData: (id: string) => `uploads/${assertUploadId(id)}/data`,
   uploadLock: (id: string) => `uploads/${assertUploadId(id)}/lock`,
+  uploadLockBreak: (id: string) => `uploads/${assertUploadId(id)}/lock.break`,
   stagingRoot: 'staging',
   staging: (id: string) => `staging/${assertUploadId(id)}`,
   sessionStaging: (uploadId: string, id: string) => `staging/${assertUploadId(uploadId)}.${assertUploadId(id)}`,
