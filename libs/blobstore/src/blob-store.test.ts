@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -828,6 +829,11 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
       await writeFile(lock, JSON.stringify(owner));
       return id;
     }
+    /** A process's start time as /proc/<pid>/stat gives it (field 22). */
+    function startTimeOf(pid: number): string | undefined {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    }
     /** The id of a process that has run and exited. */
     async function deadPid(): Promise<number> {
       const child = spawn(process.execPath, ['-e', '']);
@@ -842,6 +848,34 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
       expect(await filesUnder(`uploads/${id}`)).toEqual([`uploads/${id}/data`]);
     });
 
+    it('a pid that now names another process, started after the holder (pid reuse)', async () => {
+      const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+      try {
+        await vi.waitFor(() => expect(startTimeOf(sleeper.pid!)).toBeDefined());
+        const id = await lockHeldBy({ ...(await ownLock()), pid: sleeper.pid, token: '1' });
+        expect(await store.appendUpload(id, source('xyz'))).toBe(3);
+      } finally {
+        sleeper.kill();
+      }
+    });
+
+    // A worker thread, or a second copy of this package, is the same process: its locks are live.
+    it('a second copy of the store module in this process does not take the first one\'s lock for a dead one', async () => {
+      vi.resetModules();
+      const { BlobStore: SecondCopy } = await import('./blob-store.js');
+      expect(SecondCopy).not.toBe(BlobStore);
+      const id = await store.createUpload();
+      const held = new PassThrough();
+      const writing = store.appendUpload(id, held);
+      held.write('held');
+      await vi.waitFor(async () => expect(await store.uploadSize(id)).toBe(4));
+      const other = new SecondCopy(new FilesystemDriver(root));
+      // Its error classes are second copies too: compare by kind.
+      await expect(other.appendUpload(id, source('intruder'))).rejects.toMatchObject({ kind: 'BlobUploadInvalid' });
+      held.end('-end');
+      expect(await writing).toBe(8);
+    });
+
     it('an earlier run of this very process id (a restarted process that got the same pid)', async () => {
       const id = await lockHeldBy({ ...(await ownLock()), token: 'an-earlier-run' });
       expect(await store.appendUpload(id, source('xyz'))).toBe(3);
@@ -852,7 +886,7 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
       const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
       try {
         for (const owner of [
-          { ...own, pid: sleeper.pid, token: 'alive' },
+          { ...own, pid: sleeper.pid, token: startTimeOf(sleeper.pid!) },
           { ...own, host: `not-${String(own.host)}`, pid: await deadPid(), token: 'elsewhere' },
           // Containers sharing a host name: the pid belongs to another namespace.
           { ...own, scope: 'another-boot pid:[1]', pid: await deadPid(), token: 'namespaced' },
@@ -894,6 +928,24 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
       expect(written.sort()).toEqual(data.length === 8 ? [4, 8] : [4]);
       const closed = await new BlobStore(new FilesystemDriver(root)).completeUpload(id, digest(data));
       expect(closed.size).toBe(data.length);
+    });
+
+    // While another process breaks a lock (its lock.break marker is there), a waiter waits as
+    // for any busy session: a pause between attempts and the usual deadline, not a busy loop.
+    it('waits, without spinning, while another process is breaking the lock', async () => {
+      let attempts = 0;
+      class CountingDriver extends FilesystemDriver {
+        override async createExclusive(relative: string, content?: string): Promise<boolean> {
+          attempts++;
+          return super.createExclusive(relative, content);
+        }
+      }
+      const id = await lockHeldBy({ ...(await ownLock()), pid: await deadPid(), token: 'gone' });
+      await writeFile(path.join(root, 'uploads', id, 'lock.break'), 'another breaker');
+      const waiting = new BlobStore(new CountingDriver(root));
+      await expect(waiting.appendUpload(id, source('xyz'))).rejects.toBeInstanceOf(BlobUploadInvalidError);
+      // About two attempts per 20 ms pause over the 2 s wait; a busy loop makes tens of thousands.
+      expect(attempts).toBeLessThan(500);
     });
 
     // The holder's heartbeat: a lock older than the stale limit, but still touched, is live.

@@ -57,17 +57,19 @@ export class BlobStore {
   private readonly uploadLocks = new Map<string, Promise<unknown>>();
 
   private readonly staleLockMs: number;
+  private readonly staleForeignLockMs: number;
   /** What this store writes into the session locks it takes (see `lockAbandoned`). */
   private readonly lockOwner = JSON.stringify(THIS_PROCESS satisfies LockOwner);
 
   constructor(
     private readonly driver: StorageDriver,
-    options: { maxRunningHashes?: number; staleLockMs?: number } = {},
+    options: { maxRunningHashes?: number; staleLockMs?: number; staleForeignLockMs?: number } = {},
   ) {
     this.runningHashes = new LRUCache({ max: options.maxRunningHashes ?? 1024 });
     // A holder refreshes its lock (touch) while it works, so an untouched lock is soon a dead
     // one's; a driver that cannot touch leaves age as a weak signal, so it waits far longer.
     this.staleLockMs = options.staleLockMs ?? (driver.touch ? 60_000 : 3600_000);
+    this.staleForeignLockMs = Math.max(this.staleLockMs, options.staleForeignLockMs ?? 3600_000);
   }
 
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
@@ -439,10 +441,8 @@ export class BlobStore {
         await new Promise((resolve) => setTimeout(resolve, 20));
         continue;
       }
-      if (await this.lockAbandoned(id)) {
-        await this.breakAbandonedLock(id);
-        continue;
-      }
+      // Broken: try to take it at once. Not broken (another process is breaking it): wait.
+      if ((await this.lockAbandoned(id)) && (await this.breakAbandonedLock(id))) continue;
       if (Date.now() > deadline) throw sessionBusy(id);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -450,19 +450,25 @@ export class BlobStore {
 
   /**
    * Whether a session's lock is left over from a holder that is gone: a process of this machine
-   * and pid namespace that no longer runs, an earlier run of this very process id (a restarted
-   * process that got the same pid), or a holder whose heartbeat stopped `staleLockMs` ago.
-   * A pid is only checked where it means the same process: the same host name, boot and pid
-   * namespace. Without this, a chunk cut short by a crash would lock its session until then.
+   * and pid namespace that no longer runs (or whose pid now names a process started later), an
+   * earlier run of this very process id, or a holder whose heartbeat stopped long ago. A pid is
+   * only checked where it means the same process: the same host name, boot and pid namespace.
+   * The heartbeat's age is judged with `staleLockMs` for a holder on this host, whose clock is
+   * ours, and with the far longer `staleForeignLockMs` otherwise, since clocks of different
+   * hosts sharing storage may disagree.
    */
   private async lockAbandoned(id: string): Promise<boolean> {
     const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);
     if (!held) return false;
-    if (Date.now() - held.modifiedAt.getTime() > this.staleLockMs) return true;
     const owner = parseLockOwner(await this.driver.getContent(paths.uploadLock(id)).catch(() => undefined));
-    if (!owner || !THIS_PROCESS.scope || owner.scope !== THIS_PROCESS.scope || owner.host !== THIS_PROCESS.host) return false;
+    const sameHost = owner !== undefined && owner.host === THIS_PROCESS.host;
+    if (Date.now() - held.modifiedAt.getTime() > (sameHost ? this.staleLockMs : this.staleForeignLockMs)) return true;
+    if (!owner || !sameHost || !THIS_PROCESS.scope || owner.scope !== THIS_PROCESS.scope) return false;
     if (owner.pid === THIS_PROCESS.pid) return owner.token !== THIS_PROCESS.token;
-    return !processRuns(owner.pid);
+    if (!processRuns(owner.pid)) return true;
+    // The pid runs, but a process started at another time than the holder is not the holder.
+    const started = processStartTime(owner.pid);
+    return started !== undefined && owner.token !== started;
   }
 
   /**
@@ -470,17 +476,19 @@ export class BlobStore {
    * holder at once must not both delete, or the slower one would delete the lock the faster one
    * has just taken. The breaker holds `lock.break` (created exclusively) and judges again under
    * it, since only a holder's own release or another breaker can change the lock meanwhile.
+   * Returns whether this call broke it; false when another process is breaking it.
    */
-  private async breakAbandonedLock(id: string): Promise<void> {
+  private async breakAbandonedLock(id: string): Promise<boolean> {
     const marker = paths.uploadLockBreak(id);
     if (!(await this.driver.createExclusive(marker, this.lockOwner).catch(() => false))) {
-      // Another process is breaking it. A marker that old was left by a breaker that crashed.
+      // A marker that old was left by a breaker that crashed.
       const info = await this.driver.stat(marker).catch(() => undefined);
       if (info && Date.now() - info.modifiedAt.getTime() > LOCK_BREAK_STALE_MS) await this.driver.delete(marker);
-      return;
+      return false;
     }
     try {
       if (await this.lockAbandoned(id)) await this.driver.delete(paths.uploadLock(id));
+      return true;
     } finally {
       await this.driver.delete(marker).catch(() => undefined);
     }
@@ -496,11 +504,32 @@ interface LockOwner {
    */
   scope: string;
   pid: number;
-  /** Random per process: tells this run of a process id from an earlier one. */
+  /**
+   * The process's start time (Linux, in clock ticks since boot): tells this run of a pid from an
+   * earlier one, and is the same for every thread and module copy of one process. Random where
+   * it cannot be read, which `scope` then rules out of any pid check anyway.
+   */
   token: string;
 }
 
-const THIS_PROCESS: LockOwner = { host: hostname(), scope: processScope(), pid: process.pid, token: randomUUID() };
+const THIS_PROCESS: LockOwner = {
+  host: hostname(),
+  scope: processScope(),
+  pid: process.pid,
+  token: processStartTime(process.pid) ?? randomUUID(),
+};
+
+/** When the process started, from /proc/<pid>/stat (field 22), or undefined. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses; fields after it are plain.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
 
 /** This process's boot id and pid namespace (Linux), or '' when either cannot be read. */
 function processScope(): string {

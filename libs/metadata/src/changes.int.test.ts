@@ -26,12 +26,15 @@ afterAll(async () => {
 /** A relay to Postgres whose open connections can be made to swallow everything, both ways. */
 async function startRelay(target: URL): Promise<{ port: number; silence(): void; close(): Promise<void> }> {
   const open = new Set<{ client: net.Socket; upstream: net.Socket; silent: boolean }>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+  // Half-open allowed, so a silenced connection does not even answer a FIN: a dead peer.
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = net.connect({ port: Number(target.port || 5432), host: target.hostname, allowHalfOpen: true });
     const pair = { client, upstream, silent: false };
     open.add(pair);
     client.on('data', (chunk) => pair.silent || upstream.write(chunk));
     upstream.on('data', (chunk) => pair.silent || client.write(chunk));
+    client.on('end', () => pair.silent || upstream.end());
+    upstream.on('end', () => pair.silent || client.end());
     const drop = () => {
       open.delete(pair);
       client.destroy();
@@ -95,6 +98,44 @@ describe('ChangeListener', () => {
     } finally {
       await listener.stop();
       await relay.close();
+    }
+  });
+
+  it('stops promptly even when its connection has gone silent', async () => {
+    const relay = await startRelay(new URL(database.url));
+    const viaRelay = new URL(database.url);
+    viaRelay.hostname = '127.0.0.1';
+    viaRelay.port = String(relay.port);
+    const listener = new ChangeListener(viaRelay.toString(), { onChange: () => undefined, onReset: () => undefined });
+    try {
+      await listener.start();
+      relay.silence();
+      // Without a bound, stop() would wait on the silent connection until the relay closes.
+      const stopped = listener.stop().then(() => 'stopped');
+      const outcome = await Promise.race([stopped, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 4000))]);
+      expect(outcome).toBe('stopped');
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('a busy event loop is not taken for a dead connection', async () => {
+    const events: string[] = [];
+    const listener = new ChangeListener(
+      database.url,
+      { onChange: () => undefined, onReset: () => events.push('reset'), onListening: () => events.push('listening') },
+      { heartbeatMs: 100, heartbeatTimeoutMs: 300 },
+    );
+    try {
+      await listener.start();
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      // Block the loop past the timeout; the heartbeats keep arriving, unread, meanwhile.
+      const until = Date.now() + 600;
+      while (Date.now() < until);
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect(events).toEqual(['listening']);
+    } finally {
+      await listener.stop();
     }
   });
 

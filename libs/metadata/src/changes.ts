@@ -78,7 +78,7 @@ export class ChangeListener {
     clearInterval(this.heartbeatTimer);
     const client = this.client;
     this.client = undefined;
-    await client?.end().catch(() => undefined);
+    if (client) await closeClient(client, 1000);
   }
 
   private async connect(): Promise<void> {
@@ -114,13 +114,23 @@ export class ChangeListener {
     }
     if (this.client !== client) return; // dropped while connecting: lost() has scheduled a retry
     heardAt = Date.now();
+    let tickedAt = Date.now();
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(() => {
-      if (Date.now() - heardAt > this.heartbeatTimeoutMs) {
-        this.lost(client, new Error(`no heartbeat back on the LISTEN connection for ${this.heartbeatTimeoutMs} ms`));
-        return;
-      }
-      client.query(`NOTIFY ${this.heartbeatChannel}`).catch(() => undefined);
+      // A tick far behind schedule means this process was busy, not that the connection is
+      // dead: the heartbeat may be waiting unread. Such a round judges nothing.
+      const late = Date.now() - tickedAt > 2 * this.heartbeatMs;
+      tickedAt = Date.now();
+      // Judged after this turn of the event loop has read its sockets (timers run before I/O),
+      // so a heartbeat that came back while the loop was busy counts.
+      setImmediate(() => {
+        if (this.client !== client) return;
+        if (!late && Date.now() - heardAt > this.heartbeatTimeoutMs) {
+          this.lost(client, new Error(`no heartbeat back on the LISTEN connection for ${this.heartbeatTimeoutMs} ms`));
+          return;
+        }
+        client.query(`NOTIFY ${this.heartbeatChannel}`).catch(() => undefined);
+      });
     }, this.heartbeatMs);
     this.heartbeatTimer.unref();
     this.handlers.onListening?.();
@@ -130,9 +140,7 @@ export class ChangeListener {
     if (this.client !== client) return;
     this.client = undefined;
     clearInterval(this.heartbeatTimer);
-    // A connection that went silent would make end() wait on it; it is dropped, not closed.
-    client.end().catch(() => undefined);
-    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    void closeClient(client, 0);
     if (err) this.handlers.onError?.(err);
     this.handlers.onReset();
     if (!this.stopped) this.scheduleReconnect(250);
@@ -148,6 +156,17 @@ export class ChangeListener {
     }, delayMs);
     this.retryTimer.unref();
   }
+}
+
+/**
+ * Ends a client without waiting more than `waitMs` on it: a connection that went silent would
+ * hold end() until the kernel gives up on it, minutes later. Its socket is then destroyed.
+ */
+async function closeClient(client: pg.Client, waitMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([client.end().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+  clearTimeout(timer);
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 function parseChange(payload: string): MetadataChange | undefined {

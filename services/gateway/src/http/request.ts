@@ -78,8 +78,9 @@ export function isDiscardingBody(req: Request): boolean {
   return bodiesBeingDiscarded.has(req);
 }
 
-/** How much of an over-limit body is read and thrown away so the client can see the 413. */
+/** How much of an over-limit body is read and thrown away so the client can see the 413, and for how long. */
 const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024;
+const DISCARD_LIMIT_MS = 10_000;
 
 /**
  * Reads a small body (a manifest) whole, refusing it before reading when Content-Length is over
@@ -131,11 +132,15 @@ export function readBoundedBody(req: Request, limit: number): Promise<Buffer> {
  * Keeps reading an over-limit body and throws it away, as Go's HTTP server does: a connection
  * closed with unread bytes is reset, and the reset can reach the client before the 413 does.
  * Once the rest is read the connection stays usable; a body that goes on past
- * DISCARD_LIMIT_BYTES is cut off.
+ * DISCARD_LIMIT_BYTES, or takes longer than DISCARD_LIMIT_MS, is cut off.
  */
 function discardRest(req: Request): void {
   bodiesBeingDiscarded.add(req);
   let discarded = 0;
+  // A client trickling the rest would hold the connection for as long as it likes.
+  const cutOff = setTimeout(() => req.destroy(), DISCARD_LIMIT_MS);
+  cutOff.unref();
+  req.once('end', () => clearTimeout(cutOff)).once('close', () => clearTimeout(cutOff));
   req.on('data', (chunk: Buffer) => {
     discarded += chunk.length;
     if (discarded > DISCARD_LIMIT_BYTES) req.destroy();
