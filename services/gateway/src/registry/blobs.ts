@@ -26,7 +26,7 @@ export class BlobService {
     const digest = parseDigest(digestText);
     const cached = this.cache.getBlobSize(repository, digest.value);
     if (cached !== undefined) return { digest, size: cached };
-    const readAt = this.cache.currentGeneration();
+    const readAt = this.cache.currentGeneration(repository);
     const lookup = await this.metadata.blobs.findInRepository(repository, digest.value);
     if (lookup.repositoryId === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
     if (!lookup.found) throw new BlobUnknownError(`blob ${digest.value} is not in ${repository}`, { digest: digest.value });

@@ -47,7 +47,7 @@ export class ContentDiscovery {
   }
 
   private async loadTagList(repository: string): Promise<CachedTagList> {
-    const readAt = this.cache.currentGeneration();
+    const readAt = this.cache.currentGeneration(repository);
     const repositoryId = await this.metadata.repositories.requireId(repository);
     const tags = await this.metadata.tags.list(repositoryId, MAX_CACHED_TAG_LIST + 1);
     const list = tags.length <= MAX_CACHED_TAG_LIST ? { repositoryId, tags } : { repositoryId };

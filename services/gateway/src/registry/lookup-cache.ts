@@ -29,10 +29,16 @@ export class LookupCache {
   private readonly tagLists: LRUCache<string, CachedTagList>;
   private readonly enabled: boolean;
   /**
-   * Bumped by every invalidation. A lookup notes it before reading the database and may store
-   * its result only if it has not moved, so a read that raced a write never caches the old state.
+   * A lookup notes its repository's generation before reading the database and may store its
+   * result only if that has not moved, so a read that raced a write never caches the old state.
+   * Generations are per repository, so a steady stream of pushes to one repository does not
+   * stop the caching of reads of every other. Stamps come from one counter: a repository's
+   * generation is the later of its last change and the last clear. A repository evicted from
+   * `changedAt` only makes a racing read not store (its stamp drops back), never store wrongly.
    */
-  private generation = 0;
+  private counter = 0;
+  private clearedAt = 0;
+  private readonly changedAt = new LRUCache<string, number>({ max: 10_000 });
   /** While change notifications may be missed (listener reconnecting), nothing is stored. */
   private suspended = false;
 
@@ -61,13 +67,13 @@ export class LookupCache {
     return this.manifests.get(key(repository, reference));
   }
 
-  /** The generation to pass to a set* call made after the database read that follows. */
-  currentGeneration(): number {
-    return this.generation;
+  /** The generation to pass to a set* call for `repository` made after the database read that follows. */
+  currentGeneration(repository: string): number {
+    return Math.max(this.clearedAt, this.changedAt.get(repository) ?? 0);
   }
 
   setManifest(repository: string, reference: string, manifest: CachedManifest, readAt: number): void {
-    if (this.storing(readAt)) this.manifests.set(key(repository, reference), manifest);
+    if (this.storing(repository, readAt)) this.manifests.set(key(repository, reference), manifest);
   }
 
   getBlobSize(repository: string, digest: string): number | undefined {
@@ -75,7 +81,7 @@ export class LookupCache {
   }
 
   setBlobSize(repository: string, digest: string, size: number, readAt: number): void {
-    if (this.storing(readAt)) this.blobSizes.set(key(repository, digest), size);
+    if (this.storing(repository, readAt)) this.blobSizes.set(key(repository, digest), size);
   }
 
   getTagList(repository: string): CachedTagList | undefined {
@@ -83,11 +89,11 @@ export class LookupCache {
   }
 
   setTagList(repository: string, list: CachedTagList, readAt: number): void {
-    if (this.storing(readAt)) this.tagLists.set(repository, list);
+    if (this.storing(repository, readAt)) this.tagLists.set(repository, list);
   }
 
   invalidate(change: MetadataChange): void {
-    this.generation++;
+    this.changedAt.set(change.repository, ++this.counter);
     switch (change.kind) {
       case 'tag':
         this.manifests.delete(key(change.repository, change.tag));
@@ -113,12 +119,13 @@ export class LookupCache {
     this.suspended = false;
   }
 
-  private storing(readAt: number): boolean {
-    return this.enabled && !this.suspended && readAt === this.generation;
+  private storing(repository: string, readAt: number): boolean {
+    return this.enabled && !this.suspended && readAt === this.currentGeneration(repository);
   }
 
   clear(): void {
-    this.generation++;
+    this.clearedAt = ++this.counter;
+    this.changedAt.clear();
     this.manifests.clear();
     this.blobSizes.clear();
     this.tagLists.clear();

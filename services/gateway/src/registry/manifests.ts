@@ -134,7 +134,7 @@ export class ManifestService {
   }
 
   private async load(repository: string, referenceText: string, reference: Reference): Promise<CachedManifest> {
-    const readAt = this.cache.currentGeneration();
+    const readAt = this.cache.currentGeneration(repository);
     const lookup: RepositoryLookup<StoredManifest> =
       reference.kind === 'tag'
         ? await this.metadata.manifests.findByTag(repository, reference.tag)
