@@ -73,7 +73,8 @@ function figureRow(outcome: ScenarioOutcome, figure: FigureSpec): string {
 
 /**
  * One CPU row per scenario and target, from the median-throughput round. The client is flagged
- * when it burnt more CPU than the server, or when the two together had the machine's cores
+ * when it burnt more CPU than the server, when it ran at nearly all the cores its threads can
+ * use (then it, not the server, set the pace), or when the two together had the machine's cores
  * nearly full (then neither figure is the server's ceiling).
  */
 function cpuRow(outcome: ScenarioOutcome, target: TargetName, label: string, cores: number): string | undefined {
@@ -87,6 +88,8 @@ function cpuRow(outcome: ScenarioOutcome, target: TargetName, label: string, cor
   const other = Math.max(0, run.machineCpuSeconds - ours);
   const notes: string[] = [];
   if (run.clientCpuSeconds > run.serverCpuSeconds + (run.databaseCpuSeconds ?? 0)) notes.push('client used more CPU than server');
+  // A client at (nearly) all the cores its threads can use sets the pace itself.
+  if (run.clientCpuSeconds / run.wallSeconds >= 0.9 * (run.clientThreads ?? 1)) notes.push('client saturated');
   if (run.machineCpuSeconds / run.wallSeconds >= cores * 0.9) notes.push('cores saturated');
   if (other / run.wallSeconds >= 0.2) {
     const who = run.otherProcesses

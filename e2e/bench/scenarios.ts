@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { Agent } from 'undici';
 import { formatSize, type BenchPlan } from './bench-plan.js';
 import { startCpuMeter, type CpuReading, type OtherProcessCpu } from './cpu.js';
@@ -40,6 +41,8 @@ export interface RunResult {
   otherProcesses: OtherProcessCpu[];
   /** Anything that makes the figures suspect (errors seen by wrk, for one). */
   warnings: string[];
+  /** Threads the client can run on: at that many cores of CPU it is the bottleneck. */
+  clientThreads: number;
 }
 
 export interface Scenario {
@@ -121,7 +124,7 @@ async function meter<T>(ctx: ScenarioContext, target: RunningTarget, work: () =>
 function runResult(
   metered: Metered<unknown>,
   figures: Record<string, number>,
-  extra: { details?: Record<string, number>; warnings?: string[]; loadGeneratorCpuSeconds?: number } = {},
+  extra: { details?: Record<string, number>; warnings?: string[]; loadGeneratorCpuSeconds?: number; clientThreads?: number } = {},
 ): RunResult {
   return {
     figures,
@@ -133,6 +136,7 @@ function runResult(
     machineCpuSeconds: metered.cpu.machineSeconds,
     otherProcesses: metered.cpu.otherProcesses,
     warnings: extra.warnings ?? [],
+    clientThreads: extra.clientThreads ?? 1,
   };
 }
 
@@ -260,7 +264,9 @@ function blobPullWrkScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFi
         url: target.url,
         method: 'GET' as const,
         headers: {},
-        threads: 1,
+        // One thread per core (at most one per connection): a single wrk thread caps nginx
+        // before nginx is busy, and a capped yardstick flatters every ratio against it.
+        threads: Math.min(concurrency, availableParallelism()),
         connections: concurrency,
         paths: files.map((file) => pullPath(target, file)),
       };
@@ -277,7 +283,7 @@ function blobPullWrkScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFi
       return runResult(
         metered,
         { mibps: bytes / MiB / run.durationSeconds },
-        { details: { requests: run.requests, bytes }, loadGeneratorCpuSeconds: run.clientCpuSeconds },
+        { details: { requests: run.requests, bytes }, loadGeneratorCpuSeconds: run.clientCpuSeconds, clientThreads: common.threads },
       );
     },
   };
@@ -341,7 +347,13 @@ async function measureRequestRate(ctx: ScenarioContext, target: RunningTarget, u
   return runResult(
     metered,
     { rps: run.requestsPerSecond, p50: run.latencyP50Ms, p99: run.latencyP99Ms },
-    { details: { requests: run.requests }, warnings: loadRunWarnings(run), loadGeneratorCpuSeconds: run.clientCpuSeconds },
+    {
+      details: { requests: run.requests },
+      warnings: loadRunWarnings(run),
+      loadGeneratorCpuSeconds: run.clientCpuSeconds,
+      // ab is single-threaded whatever the plan says.
+      clientThreads: method === 'GET' ? threads : 1,
+    },
   );
 }
 

@@ -191,7 +191,8 @@ export interface MeridianOptions {
   dataDir: string;
 }
 
-async function recreateDatabase(databaseUrl: string): Promise<void> {
+/** Drops the bench's database, and creates it afresh unless `recreate` is false. */
+async function resetDatabase(databaseUrl: string, recreate: boolean): Promise<void> {
   const target = new URL(databaseUrl);
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`refusing odd database name ${JSON.stringify(name)}`);
@@ -201,14 +202,14 @@ async function recreateDatabase(databaseUrl: string): Promise<void> {
   await client.connect();
   try {
     await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await client.query(`CREATE DATABASE "${name}"`);
+    if (recreate) await client.query(`CREATE DATABASE "${name}"`);
   } finally {
     await client.end();
   }
 }
 
 export async function startMeridian(opts: MeridianOptions): Promise<RunningTarget> {
-  await recreateDatabase(opts.databaseUrl);
+  await resetDatabase(opts.databaseUrl, true);
   await mkdir(opts.dataDir, { recursive: true });
   const gateway = await startGatewayProcess({
     databaseUrl: opts.databaseUrl,
@@ -234,6 +235,10 @@ export async function startMeridian(opts: MeridianOptions): Promise<RunningTarge
       child.exitCode === null && child.signalCode === null
         ? undefined
         : `process exited (${child.exitCode ?? child.signalCode}); last output: ${output.slice(-2_000)}`,
-    stop: async () => void (await gateway.stop('SIGTERM', 5_000)),
+    stop: async () => {
+      await gateway.stop('SIGTERM', 5_000);
+      // Its rows point into a data directory the bench removes next; nothing should outlive the run.
+      await resetDatabase(opts.databaseUrl, false);
+    },
   };
 }
