@@ -197,13 +197,22 @@ function blobPushScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[
 }
 
 /** Pushes the blobs a pull scenario reads, once per registry; static servers serve the files as they are. */
+/**
+ * Before each round's pulls: the registry holds every blob, and every target, static servers
+ * included, sends each one's exact bytes (sha256 checked, outside the timed part).
+ */
 async function preparePull(target: RunningTarget, files: BlobFile[], concurrency: number): Promise<void> {
-  if (target.kind !== 'registry') return;
   await withAgent(concurrency, async (agent) => {
-    const client = new OciClient(target.url, agent);
+    if (target.kind === 'registry') {
+      const client = new OciClient(target.url, agent);
+      await runPool(files.length, concurrency, async (i) => {
+        const file = files[i]!;
+        if (!(await client.blobExists(blobRepo, file.digest))) await client.pushBlob(blobRepo, file);
+      });
+    }
     await runPool(files.length, concurrency, async (i) => {
       const file = files[i]!;
-      if (!(await client.blobExists(blobRepo, file.digest))) await client.pushBlob(blobRepo, file);
+      await downloadAndCount(agent, new URL(pullPath(target, file), target.url), file.size, file.digest);
     });
   });
 }
