@@ -216,7 +216,9 @@ export async function startMeridian(opts: MeridianOptions): Promise<RunningTarge
     dataDir: opts.dataDir,
     port: 0,
     host: '127.0.0.1',
-    env: { LOG_LEVEL: 'warn' },
+    // Pinned, so a MERIDIAN_WORKERS in the caller's environment cannot make Meridian run more or
+    // fewer processes than nginx and Node static, which run one per core.
+    env: { LOG_LEVEL: 'warn', MERIDIAN_WORKERS: String(availableParallelism()) },
   });
   // The helper drains the pipes; listening as well keeps the tail for when the gateway dies.
   let output = '';

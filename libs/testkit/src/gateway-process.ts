@@ -13,6 +13,8 @@ export interface GatewayProcessOptions {
   port?: number;
   host?: string;
   env?: Record<string, string>;
+  /** How long the gateway may take to listen before it is killed and the start fails (30 s). */
+  startTimeoutMs?: number;
 }
 
 export interface GatewayProcess {
@@ -43,17 +45,27 @@ export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<
   });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
+    const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
+    // A gateway that hangs before its banner must not hang whoever started it.
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`gateway did not listen within ${startTimeoutMs} ms:\n${output}`));
+    }, startTimeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
       if (match?.[1]) {
+        clearTimeout(deadline);
         child.stdout?.off('data', onData);
         resolve(match[1]);
       }
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`gateway exited (${code}) before listening:\n${output}`)));
+    child.once('exit', (code) => {
+      clearTimeout(deadline);
+      reject(new Error(`gateway exited (${code}) before listening:\n${output}`));
+    });
   });
   // Keep draining so a chatty gateway never blocks on a full pipe.
   child.stdout?.resume();
