@@ -353,6 +353,11 @@ async function measureRequestRate(ctx: ScenarioContext, target: RunningTarget, u
   await generate({ ...common, durationSeconds: warmupSeconds });
   const metered = await meter(ctx, target, () => generate({ ...common, durationSeconds }));
   const run = metered.value;
+  // A rate bought with failed requests is no rate: beyond a stray error or two, the run fails.
+  const failed = run.errors.socket + run.errors.timeout + run.errors.status;
+  if (run.requests === 0 || failed > run.requests * 0.001) {
+    throw new Error(`${target.label}: ${failed} of ${run.requests} requests failed; ${loadRunWarnings(run).join('; ')}`);
+  }
   return runResult(
     metered,
     { rps: run.requestsPerSecond, p50: run.latencyP50Ms, p99: run.latencyP99Ms },
