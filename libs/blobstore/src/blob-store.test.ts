@@ -434,6 +434,8 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
     const id = store.createUpload();
     await expectRejection(store.appendUpload(id, source('defg'), { start: 0, length: 10 }), UploadRangeInvalidError);
     expect(await filesUnder('uploads')).toEqual([]);
+    // Nor an empty folder waiting for the purge.
+    expect(await readdir(path.join(root, 'uploads'))).toEqual([]);
     expect(await store.appendUpload(id, source('xyz'), { start: 0, length: 3 })).toBe(3);
     expect(await filesUnder('uploads')).toEqual([`uploads/${id}/data`]);
   });

@@ -55,6 +55,8 @@ interface RunningHash {
 export class BlobStore {
   private readonly runningHashes: LRUCache<string, RunningHash>;
   private readonly uploadLocks = new Map<string, Promise<unknown>>();
+  /** Sessions whose failed first chunk left their folder holding only the lock. */
+  private readonly emptiedSessions = new Set<string>();
 
   private readonly staleLockMs: number;
   private readonly staleForeignLockMs: number;
@@ -268,6 +270,8 @@ export class BlobStore {
       // the next first chunk creates it afresh, and makes its name durable (FileWriter).
       const undo = size === 0 ? this.driver.delete(paths.uploadData(id)) : this.driver.truncate(paths.uploadData(id), size);
       await undo.catch(() => undefined);
+      // Once the lock goes too, the session's folder holds nothing: it goes with the lock.
+      if (size === 0) this.emptiedSessions.add(id);
       throw err;
     }
     const newSize = size + hashing.bytes;
@@ -416,6 +420,8 @@ export class BlobStore {
       } finally {
         clearInterval(heartbeat);
         await this.driver.delete(paths.uploadLock(id)).catch(() => undefined);
+        // Only if empty: another process may have taken the lock again meanwhile.
+        if (this.emptiedSessions.delete(id)) await this.driver.removeEmptyFolder?.(paths.uploadDir(id)).catch(() => undefined);
       }
     })();
     this.uploadLocks.set(id, current);

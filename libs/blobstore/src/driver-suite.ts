@@ -314,6 +314,24 @@ export function describeStorageDriverSuite(
       });
     });
 
+    describe('removeEmptyFolder (optional)', () => {
+      // driver.ts removeEmptyFolder: "only if it is empty; … doing nothing, when it is not or is not there".
+      it('removes an empty folder, and leaves one that holds anything', async () => {
+        if (!driver.removeEmptyFolder) return expect(driver.removeEmptyFolder).toBeUndefined();
+        // Written through writer(), so a driver that remembers folders it made remembers this one.
+        await writeAll(await driver.writer('holder/full/file', { append: true }), ['x']);
+        await driver.removeEmptyFolder('holder/full');
+        expect(await driver.list('holder/full')).toEqual(['file']);
+        await driver.delete('holder/full/file');
+        await driver.removeEmptyFolder('holder/full');
+        expect(await driver.list('holder')).toEqual([]);
+        await driver.removeEmptyFolder('holder/never-was');
+        // A folder removed this way can be written into again.
+        await writeAll(await driver.writer('holder/full/again', { append: true }), ['y']);
+        expect((await driver.getContent('holder/full/again')).toString()).toBe('y');
+      });
+    });
+
     describe('touch (optional)', () => {
       // driver.ts touch: "Sets the file's modification time to now, if it is there".
       it('moves the modification time to now, and does nothing for a missing path', async () => {

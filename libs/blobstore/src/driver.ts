@@ -65,6 +65,12 @@ export interface StorageDriver {
    */
   move(source: string, destination: string): Promise<void>;
 
+  /**
+   * Removes the folder at `path` only if it is empty; succeeds, doing nothing, when it is not
+   * or is not there. Optional: object stores have no folders to leave behind.
+   */
+  removeEmptyFolder?(path: string): Promise<void>;
+
   /** Removes a file or a whole folder; succeeds when nothing is there. */
   delete(path: string): Promise<void>;
 

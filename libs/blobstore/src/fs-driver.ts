@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, readdir, truncate, readFile, utimes, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, rmdir, stat, readdir, truncate, readFile, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
@@ -185,6 +185,18 @@ export class FilesystemDriver implements StorageDriver {
       if (folder === full || folder.startsWith(full + path.sep)) this.knownFolders.delete(folder);
     }
     await rm(full, { recursive: true, force: true });
+  }
+
+  async removeEmptyFolder(relative: string): Promise<void> {
+    const full = this.resolve(relative);
+    if (full === this.root) return;
+    try {
+      await rmdir(full);
+      this.knownFolders.delete(full);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && !isNotFound(err)) throw err;
+    }
   }
 
   async list(relative: string): Promise<string[]> {
