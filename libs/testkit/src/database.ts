@@ -65,7 +65,18 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   return {
     name,
     url: databaseUrl(name),
-    drop: () => withAdmin(async (admin) => void (await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))),
+    drop: () =>
+      withAdmin(async (admin) => {
+        // A pool's end() resolves once its clients are told to close, a moment before their
+        // sessions are gone. FORCE then kills those sessions, and the dying client reports
+        // 57P01 to no one listening: an uncaught error in the test. Give them that moment first.
+        for (let attempt = 0; attempt < 50; attempt++) {
+          const open = await admin.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1 LIMIT 1', [name]);
+          if (open.rowCount === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      }),
   };
 }
 
