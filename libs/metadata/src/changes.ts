@@ -115,6 +115,7 @@ export class ChangeListener {
     if (this.client !== client) return; // dropped while connecting: lost() has scheduled a retry
     heardAt = Date.now();
     let tickedAt = Date.now();
+    let pinging = false;
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(() => {
       // A tick far behind schedule means this process was busy, not that the connection is
@@ -129,7 +130,13 @@ export class ChangeListener {
           this.lost(client, new Error(`no heartbeat back on the LISTEN connection for ${this.heartbeatTimeoutMs} ms`));
           return;
         }
-        client.query(`NOTIFY ${this.heartbeatChannel}`).catch(() => undefined);
+        // One heartbeat at a time: on a stalled connection they would only queue up.
+        if (pinging) return;
+        pinging = true;
+        client
+          .query(`NOTIFY ${this.heartbeatChannel}`)
+          .catch(() => undefined)
+          .finally(() => (pinging = false));
       });
     }, this.heartbeatMs);
     this.heartbeatTimer.unref();
