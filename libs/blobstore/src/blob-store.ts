@@ -60,8 +60,6 @@ export class BlobStore {
 
   private readonly staleLockMs: number;
   private readonly staleForeignLockMs: number;
-  /** What this store writes into the session locks it takes (see `lockAbandoned`). */
-  private readonly lockOwner = JSON.stringify(THIS_PROCESS satisfies LockOwner);
 
   constructor(
     private readonly driver: StorageDriver,
@@ -438,7 +436,7 @@ export class BlobStore {
     // once should wait for that, not fail. Only a lock held longer means a concurrent writer.
     for (;;) {
       try {
-        if (await this.driver.createExclusive(paths.uploadLock(id), this.lockOwner)) return;
+        if (await this.driver.createExclusive(paths.uploadLock(id), LOCK_CONTENT)) return;
       } catch (err) {
         // The session's folder was removed (a cancel or a close) between the driver making it
         // and creating the lock in it: try again; the caller finds out whether it is still open.
@@ -486,7 +484,7 @@ export class BlobStore {
    */
   private async breakAbandonedLock(id: string): Promise<boolean> {
     const marker = paths.uploadLockBreak(id);
-    if (!(await this.driver.createExclusive(marker, this.lockOwner).catch(() => false))) {
+    if (!(await this.driver.createExclusive(marker, LOCK_CONTENT).catch(() => false))) {
       // A marker that old was left by a breaker that crashed.
       const info = await this.driver.stat(marker).catch(() => undefined);
       if (info && Date.now() - info.modifiedAt.getTime() > LOCK_BREAK_STALE_MS) await this.driver.delete(marker);
@@ -524,6 +522,9 @@ const THIS_PROCESS: LockOwner = {
   pid: process.pid,
   token: processStartTime(process.pid) ?? randomUUID(),
 };
+
+/** What this process writes into the session locks it takes (see `lockAbandoned`). */
+const LOCK_CONTENT = JSON.stringify(THIS_PROCESS);
 
 /** When the process started, from /proc/<pid>/stat (field 22), or undefined. */
 function processStartTime(pid: number): string | undefined {

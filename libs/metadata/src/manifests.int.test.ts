@@ -46,6 +46,20 @@ async function openTransaction(): Promise<{ client: pg.PoolClient; stores: Metad
   return { client, stores: new MetadataStores(client), pid };
 }
 
+type OpenTransaction = Awaited<ReturnType<typeof openTransaction>>;
+
+/** Runs `race` with a pushing and a deleting transaction open, and releases both however it ends. */
+async function withPushAndDelete(race: (push: OpenTransaction, remove: OpenTransaction) => Promise<void>): Promise<void> {
+  const push = await openTransaction();
+  const remove = await openTransaction();
+  try {
+    await race(push, remove);
+  } finally {
+    push.client.release();
+    remove.client.release();
+  }
+}
+
 async function waitUntilBlockedOnALock(pid: number): Promise<void> {
   for (let attempt = 0; attempt < 500; attempt++) {
     const { rows } = await pool.query<{ wait_event_type: string | null }>('SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1', [pid]);
@@ -61,9 +75,7 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
     const manifest = manifestOf(repositoryId, 1);
     await metadata.manifests.insert(manifest);
 
-    const push = await openTransaction();
-    const remove = await openTransaction();
-    try {
+    await withPushAndDelete(async (push, remove) => {
       // The push finds the manifest already stored (the re-push path) and tags it.
       const stored = await push.stores.manifests.insert(manifest);
       const deleting = remove.stores.manifests.delete(repositoryId, manifest.digest);
@@ -76,10 +88,7 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
       // The tag committed while the DELETE waited is named, so caches and peers hear of it.
       expect(result).toEqual({ deleted: true, tags: ['fresh'], referencedBy: [] });
       expect((await metadata.manifests.findByTag('race/tag', 'fresh')).found).toBeUndefined();
-    } finally {
-      push.client.release();
-      remove.client.release();
-    }
+    });
   });
 
   it('a DELETE that goes first makes a re-push store the manifest afresh instead of tagging a deleted row', async () => {
@@ -87,9 +96,7 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
     const manifest = manifestOf(repositoryId, 2);
     await metadata.manifests.insert(manifest);
 
-    const remove = await openTransaction();
-    const push = await openTransaction();
-    try {
+    await withPushAndDelete(async (push, remove) => {
       expect((await remove.stores.manifests.delete(repositoryId, manifest.digest)).deleted).toBe(true);
       const storing = push.stores.manifests.insert(manifest);
       await waitUntilBlockedOnALock(push.pid);
@@ -100,10 +107,7 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
       await push.client.query('COMMIT');
       const found = await metadata.manifests.findByTag('race/first', 'after');
       expect(found.found?.digest).toBe(manifest.digest);
-    } finally {
-      push.client.release();
-      remove.client.release();
-    }
+    });
   });
 
   it('an index pushed while its child is being deleted: whichever commits first wins, and no index is left listing a deleted child', async () => {
@@ -112,9 +116,7 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
     await metadata.manifests.insert(child);
     const index = manifestOf(repositoryId, 4, [child.digest]);
 
-    const push = await openTransaction();
-    const remove = await openTransaction();
-    try {
+    await withPushAndDelete(async (push, remove) => {
       // The push checks that the child is there, which holds it until the push commits.
       expect(await push.stores.manifests.missingFromRepository(repositoryId, [child.digest])).toEqual([]);
       const deleting = remove.stores.manifests.delete(repositoryId, child.digest);
@@ -125,9 +127,6 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
       expect(await deleting).toEqual({ deleted: false, tags: [], referencedBy: [index.digest] });
       await remove.client.query('COMMIT');
       expect((await metadata.manifests.findByDigest('race/index', child.digest)).found?.digest).toBe(child.digest);
-    } finally {
-      push.client.release();
-      remove.client.release();
-    }
+    });
   });
 });
