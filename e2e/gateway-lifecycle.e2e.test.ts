@@ -35,6 +35,11 @@ async function startOnFreshDatabase(
 }
 
 /** Starts an upload and sends a PATCH that declares 1000 bytes, sends `sent` of them, then stalls. */
+/**
+ * Opens a session and starts a PATCH that declares a megabyte more than the `sent` bytes it
+ * sends, then stalls. Tests send whole MiB: a gateway writing directly (fs-writer.ts) puts its
+ * bytes on disk a 1 MiB slice at a time, so only then is "on disk" the same for both write paths.
+ */
 async function stallChunk(gateway: GatewayProcess, client: OciTestClient, repository: string, sent: number) {
   const start = await client.fetch(client.url('blob-upload', { name: repository }), { method: 'POST' });
   expect(start.status).toBe(202);
@@ -43,10 +48,12 @@ async function stallChunk(gateway: GatewayProcess, client: OciTestClient, reposi
   const socket = net.connect(Number(url.port), url.hostname);
   socket.on('error', () => undefined);
   const bytes = randomBytes(sent);
-  socket.write(`PATCH ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n`);
+  socket.write(`PATCH ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${sent + MiB}\r\n\r\n`);
   socket.write(bytes);
   return { location, id: start.headers.get('docker-upload-uuid')!, bytes, socket };
 }
+
+const MiB = 1024 * 1024;
 
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
   for (let attempt = 0; attempt < 250; attempt++) {
@@ -101,9 +108,9 @@ describe('gateway lifecycle', () => {
 
   it('a chunk cut short by a crash (SIGKILL) leaves no lock behind that matters: after a restart the client resumes at once ("Pushing a blob in chunks")', async () => {
     const { gateway, client, name, dataDir } = await startOnFreshDatabase({ MERIDIAN_WORKERS: '1' });
-    const stalled = await stallChunk(gateway, client, 'life/crash', 300);
+    const stalled = await stallChunk(gateway, client, 'life/crash', 2 * MiB);
     const session = path.join(dataDir, 'store', 'uploads', stalled.id);
-    await until(async () => (await sizeOf(path.join(session, 'data'))) === 300, 'the chunk is on disk');
+    await until(async () => (await sizeOf(path.join(session, 'data'))) === 2 * MiB, 'the chunk is on disk');
     expect((await readdir(session)).sort()).toEqual(['data', 'lock']);
     await gateway.stop('SIGKILL');
     stalled.socket.destroy();
@@ -116,9 +123,9 @@ describe('gateway lifecycle', () => {
     // The bytes that reached the disk are held, and GET status says so ("Resuming an upload").
     const status = await again.fetch(stalled.location);
     expect(status.status).toBe(204);
-    expect(status.headers.get('range')).toBe('0-299');
+    expect(status.headers.get('range')).toBe(`0-${2 * MiB - 1}`);
     const rest = randomBytes(10);
-    const patch = await again.fetch(stalled.location, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': '300-309' }, body: rest as BodyInit });
+    const patch = await again.fetch(stalled.location, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${2 * MiB}-${2 * MiB + 9}` }, body: rest as BodyInit });
     expect(patch.status).toBe(202);
     const whole = Buffer.concat([stalled.bytes, rest]);
     const put = await again.fetch(`${patch.headers.get('location')!}&digest=${sha256(whole)}`, { method: 'PUT' });
@@ -127,9 +134,9 @@ describe('gateway lifecycle', () => {
 
   it('on SIGTERM, a chunk still stalled when the grace period ends is undone and its session unlocked before the exit', async () => {
     const { gateway, client, dataDir } = await startOnFreshDatabase({ MERIDIAN_WORKERS: '1', MERIDIAN_SHUTDOWN_GRACE_SECONDS: '0.5' });
-    const stalled = await stallChunk(gateway, client, 'life/term', 300);
+    const stalled = await stallChunk(gateway, client, 'life/term', 2 * MiB);
     const session = path.join(dataDir, 'store', 'uploads', stalled.id);
-    await until(async () => (await sizeOf(path.join(session, 'data'))) === 300, 'the chunk is on disk');
+    await until(async () => (await sizeOf(path.join(session, 'data'))) === 2 * MiB, 'the chunk is on disk');
     expect(await gateway.stop('SIGTERM')).toBe(0);
     stalled.socket.destroy();
     // A first chunk that failed leaves no file at all, and the lock went with it.

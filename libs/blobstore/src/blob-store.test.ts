@@ -25,7 +25,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BlobStore } from './blob-store.js';
 import { readAll } from './driver-suite.js';
 import { FilesystemDriver } from './fs-driver.js';
-import { isUploadId } from './paths.js';
+import { isUploadId, paths } from './paths.js';
 
 let root: string;
 let store: BlobStore;
@@ -38,6 +38,14 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
+
+/**
+ * Waits until a chunk of session `id` holds the session's lock. Its bytes may not be in the
+ * data file yet: a large write gathers them in memory first (fs-writer.ts).
+ */
+async function waitForChunkUnderWay(id: string): Promise<void> {
+  await vi.waitFor(() => expect(readFileSync(path.join(root, paths.uploadLock(id)), 'utf8')).not.toBe(''));
+}
 
 function digest(bytes: Uint8Array | string, algorithm: 'sha256' | 'sha512' = 'sha256'): Digest {
   return parseDigest(digestOf(bytes, algorithm));
@@ -870,7 +878,7 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
       const held = new PassThrough();
       const writing = store.appendUpload(id, held);
       held.write('held');
-      await vi.waitFor(async () => expect(await store.uploadSize(id)).toBe(4));
+      await waitForChunkUnderWay(id);
       const other = new SecondCopy(new FilesystemDriver(root));
       // Its error classes are second copies too: compare by kind.
       await expect(other.appendUpload(id, source('intruder'))).rejects.toMatchObject({ kind: 'BlobUploadInvalid' });
@@ -972,7 +980,7 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
     const stalled = new PassThrough();
     const first = store.appendUpload(id, stalled);
     stalled.write('held');
-    await vi.waitFor(async () => expect(await store.uploadSize(id)).toBe(4));
+    await waitForChunkUnderWay(id);
     await expect(store.appendUpload(id, source('second'))).rejects.toBeInstanceOf(BlobUploadInvalidError);
     stalled.end();
     expect(await first).toBe(4);

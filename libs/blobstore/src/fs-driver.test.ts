@@ -16,13 +16,19 @@ import { FilesystemDriver } from './fs-driver.js';
 // Records every FileHandle the driver opens, so a test can follow a reader's descriptor, and
 // lets a test wrap each one as it is opened (to watch or fail its syncs).
 const opened = vi.hoisted(() => [] as FileHandle[]);
-const onOpen = vi.hoisted(() => ({ hook: undefined as ((handle: FileHandle, file: string) => void) | undefined }));
+// `refuse` may fail an open before it happens, as a filesystem without some flag would.
+const onOpen = vi.hoisted(() => ({
+  hook: undefined as ((handle: FileHandle, file: string, flags: unknown) => void) | undefined,
+  refuse: undefined as ((file: string, flags: unknown) => Error | undefined) | undefined,
+}));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   const open: typeof actual.open = async (...args) => {
+    const refusal = onOpen.refuse?.(String(args[0]), args[1]);
+    if (refusal) throw refusal;
     const handle = await actual.open(...args);
     opened.push(handle);
-    onOpen.hook?.(handle, String(args[0]));
+    onOpen.hook?.(handle, String(args[0]), args[1]);
     return handle;
   };
   return { ...actual, default: { ...actual, open }, open };
@@ -32,6 +38,16 @@ describeStorageDriverSuite('filesystem', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'meridian-fs-driver-'));
   return {
     driver: new FilesystemDriver(root),
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
+});
+
+// The same contract with every write going through the page cache: what a filesystem without
+// O_DIRECT, or MERIDIAN_DIRECT_WRITES=false, gets.
+describeStorageDriverSuite('filesystem without direct writes', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'meridian-fs-driver-cached-'));
+  return {
+    driver: new FilesystemDriver(root, { directWriteSlices: 0 }),
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
 });
@@ -151,41 +167,44 @@ describe('FilesystemDriver outside the shared suite', () => {
   });
 });
 
-// The durable writer writes a large file back in the background while it is still being
-// written (fs-driver.ts FileWriter), so that closing waits for the tail only. What must hold:
-// every byte lands in order, the syncs happen (and only for a durable writer), and a failed
-// background writeback fails the write instead of being forgotten.
-describe('FilesystemDriver writer durability', () => {
+/** Writes `count` chunks of `size` random bytes, honouring backpressure; returns their sha256. */
+async function writeRandom(writer: Writable, count: number, size: number, progress?: { written: number }): Promise<string> {
+  const hash = createHash('sha256');
+  const failed = new Promise<never>((_, reject) => writer.once('error', reject));
+  failed.catch(() => undefined);
+  const closed = once(writer, 'close');
+  // once() rejects on 'error' too, which may come while the chunks are still being written.
+  closed.catch(() => undefined);
+  for (let i = 0; i < count; i++) {
+    const chunk = randomFillSync(Buffer.allocUnsafe(size));
+    hash.update(chunk);
+    if (progress) progress.written += size;
+    if (!writer.write(chunk)) await Promise.race([once(writer, 'drain'), failed]);
+  }
+  writer.end();
+  await Promise.race([closed, failed]);
+  return hash.digest('hex');
+}
+
+const mib = 2 ** 20;
+
+// A durable writer going through the page cache writes a large file back in the background
+// while it is still being written (fs-writer.ts FileWriter), so that closing waits for the tail
+// only. What must hold: every byte lands in order, the syncs happen (and only for a durable
+// writer), and a failed background writeback fails the write instead of being forgotten.
+describe('FilesystemDriver writer durability, through the page cache', () => {
   let root: string;
   let driver: FilesystemDriver;
-  const mib = 2 ** 20;
 
   beforeEach(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'meridian-fs-writer-'));
-    driver = new FilesystemDriver(root);
+    driver = new FilesystemDriver(root, { directWriteSlices: 0 });
   });
 
   afterEach(async () => {
     onOpen.hook = undefined;
     await rm(root, { recursive: true, force: true });
   });
-
-  /** Writes `count` chunks of `size` random bytes, honouring backpressure; returns their sha256. */
-  async function writeRandom(writer: Writable, count: number, size: number, progress?: { written: number }): Promise<string> {
-    const hash = createHash('sha256');
-    const failed = new Promise<never>((_, reject) => writer.once('error', reject));
-    failed.catch(() => undefined);
-    const closed = once(writer, 'close');
-    for (let i = 0; i < count; i++) {
-      const chunk = randomFillSync(Buffer.allocUnsafe(size));
-      hash.update(chunk);
-      if (progress) progress.written += size;
-      if (!writer.write(chunk)) await Promise.race([once(writer, 'drain'), failed]);
-    }
-    writer.end();
-    await Promise.race([closed, failed]);
-    return hash.digest('hex');
-  }
 
   /** Counts datasync and sync calls on every handle opened from now on, and the bytes written by then. */
   function watchSyncs(progress: { written: number }): { datasyncAt: number[]; syncs: number } {
@@ -271,6 +290,142 @@ describe('FilesystemDriver writer durability', () => {
     await expect(writeRandom(await driver.writer('doomed', { append: false }), 48, mib)).rejects.toMatchObject({ code: 'EIO' });
     expect(handles).toHaveLength(1);
     await vi.waitFor(() => expect(handles[0]!.fd).toBe(-1));
+  });
+});
+
+// Large writes bypass the page cache (fs-writer.ts): received bytes are gathered in aligned
+// 1 MiB slices and each full one is written with O_DIRECT. Linux refuses (EINVAL) a direct
+// write whose position, length or memory is not block-aligned, so every direct write is
+// checked for alignment; the bytes must land intact and in order whatever the chunk sizes and
+// the offset an append starts at.
+describe('FilesystemDriver direct writes', () => {
+  let root: string;
+
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'meridian-fs-direct-'));
+  });
+
+  afterEach(async () => {
+    onOpen.hook = onOpen.refuse = undefined;
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const isDirect = (flags: unknown) => typeof flags === 'number' && (flags & fs.constants.O_DIRECT) !== 0;
+
+  /** Records the direct descriptors opened from now on, each direct write, and every sync. */
+  function watchDirect(): { opens: number; writes: Array<{ position: number; length: number }>; syncs: number } {
+    const seen = { opens: 0, writes: [] as Array<{ position: number; length: number }>, syncs: 0 };
+    onOpen.hook = (handle, _file, flags) => {
+      const sync = handle.sync.bind(handle);
+      handle.sync = () => (seen.syncs++, sync());
+      if (!isDirect(flags)) return;
+      seen.opens++;
+      const write = handle.write.bind(handle) as (...args: unknown[]) => ReturnType<FileHandle['write']>;
+      handle.write = ((...args: unknown[]) => {
+        seen.writes.push({ position: args[3] as number, length: args[2] as number });
+        return write(...args);
+      }) as FileHandle['write'];
+    };
+    return seen;
+  }
+
+  const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+  const aligned = (write: { position: number; length: number }) => write.position % 4096 === 0 && write.length % 4096 === 0;
+
+  it('writes a file in odd-sized chunks intact, all but its last partial slice directly, in whole aligned blocks', async () => {
+    const driver = new FilesystemDriver(root);
+    const seen = watchDirect();
+    const digest = await writeRandom(await driver.writer('big', { append: false }), 97, 100_003);
+    const content = fs.readFileSync(path.join(root, 'big'));
+    expect(content.length).toBe(97 * 100_003);
+    expect(sha256(content)).toBe(digest);
+    expect(seen.opens).toBe(1);
+    expect(seen.writes.every(aligned)).toBe(true);
+    const direct = seen.writes.reduce((sum, write) => sum + write.length, 0);
+    // 9.25 MiB: nine whole slices, then the whole blocks of the last one go directly too.
+    expect(direct).toBe(content.length - (content.length % 4096));
+    // Durable all the same: one fsync at close.
+    expect(seen.syncs).toBe(1);
+  });
+
+  it('appends after bytes that end mid-block: the cache takes them up to the boundary, then direct writes go on aligned', async () => {
+    const driver = new FilesystemDriver(root);
+    await driver.putContent('log', 'head:');
+    const seen = watchDirect();
+    const digest = await writeRandom(await driver.writer('log', { append: true }), 3, mib + 7);
+    const content = fs.readFileSync(path.join(root, 'log'));
+    expect(content.subarray(0, 5).toString()).toBe('head:');
+    expect(content.length).toBe(5 + 3 * (mib + 7));
+    expect(sha256(content.subarray(5))).toBe(digest);
+    expect(seen.writes.length).toBeGreaterThan(0);
+    expect(seen.writes.every(aligned)).toBe(true);
+    expect(seen.writes[0]!.position).toBe(4096);
+  });
+
+  it('writes a file smaller than one slice through the cache, without opening a direct descriptor', async () => {
+    const driver = new FilesystemDriver(root);
+    const seen = watchDirect();
+    const digest = await writeRandom(await driver.writer('small', { append: false }), 3, 100_000);
+    expect(sha256(fs.readFileSync(path.join(root, 'small')))).toBe(digest);
+    expect(seen.opens).toBe(0);
+  });
+
+  // Some filesystems have no O_DIRECT and refuse the open with EINVAL. tmpfs here has it, so
+  // the refusal is caused by the open mock.
+  it('on a filesystem refusing direct I/O, writes the same bytes through the cache, and later writers do not try again', async () => {
+    const driver = new FilesystemDriver(root);
+    let refused = 0;
+    onOpen.refuse = (_file, flags) => {
+      if (!isDirect(flags)) return undefined;
+      refused++;
+      return Object.assign(new Error('EINVAL: invalid argument, open'), { code: 'EINVAL' });
+    };
+    const first = await writeRandom(await driver.writer('first', { append: false }), 5, mib);
+    const second = await writeRandom(await driver.writer('second', { append: true }), 5, mib);
+    expect(sha256(fs.readFileSync(path.join(root, 'first')))).toBe(first);
+    expect(sha256(fs.readFileSync(path.join(root, 'second')))).toBe(second);
+    expect(refused).toBe(1);
+  });
+
+  it('fails the write when a direct write fails, and closes its descriptors and returns its slices', async () => {
+    const driver = new FilesystemDriver(root, { directWriteSlices: 2 });
+    const handles: FileHandle[] = [];
+    onOpen.hook = (handle, _file, flags) => {
+      handles.push(handle);
+      if (isDirect(flags)) handle.write = (() => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }))) as FileHandle['write'];
+    };
+    await expect(writeRandom(await driver.writer('doomed', { append: false }), 6, mib)).rejects.toMatchObject({ code: 'EIO' });
+    expect(handles).toHaveLength(2);
+    await vi.waitFor(() => expect(handles.map((handle) => handle.fd)).toEqual([-1, -1]));
+    // Both slices came back: the next large write gets them and goes directly again.
+    const seen = watchDirect();
+    const digest = await writeRandom(await driver.writer('after', { append: false }), 4, mib);
+    expect(sha256(fs.readFileSync(path.join(root, 'after')))).toBe(digest);
+    expect(seen.writes.length).toBe(4);
+  });
+
+  it('a writer destroyed half-way returns its slices once its direct write is done', async () => {
+    const driver = new FilesystemDriver(root, { directWriteSlices: 2 });
+    const writer = await driver.writer('abandoned', { append: false });
+    for (let i = 0; i < 5; i++) writer.write(randomFillSync(Buffer.allocUnsafe(mib / 2)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    writer.destroy();
+    await once(writer, 'close');
+    const seen = watchDirect();
+    await writeRandom(await driver.writer('after', { append: false }), 2, mib);
+    expect(seen.writes.length).toBe(2);
+  });
+
+  it('with more writers than slices, the rest write through the cache, and every file is intact', async () => {
+    const driver = new FilesystemDriver(root, { directWriteSlices: 2 });
+    const seen = watchDirect();
+    const names = ['a', 'b', 'c', 'd'];
+    const digests = await Promise.all(names.map(async (name) => writeRandom(await driver.writer(name, { append: false }), 3, mib + 1)));
+    for (const [i, name] of names.entries()) expect(sha256(fs.readFileSync(path.join(root, name)))).toBe(digests[i]);
+    // Each direct writer holds at least one slice from its start to its end.
+    expect(seen.opens).toBeGreaterThanOrEqual(1);
+    expect(seen.opens).toBeLessThanOrEqual(2);
+    expect(seen.writes.every(aligned)).toBe(true);
   });
 });
 

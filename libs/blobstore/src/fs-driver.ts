@@ -1,20 +1,18 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, rmdir, stat, readdir, truncate, readFile, utimes, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, rmdir, stat, readdir, truncate, readFile, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Writable, type Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { PathNotFoundError, type FileInfo, type StorageDriver } from './driver.js';
+import { DirectStagingPool, FileWriter, syncDirectory } from './fs-writer.js';
 
 /** Read buffer per stream: large enough that a pull is not bound by syscalls, small enough to be constant. */
 const READ_CHUNK_BYTES = 1024 * 1024;
-/** Bytes a writer buffers before it applies backpressure. */
-const WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 /**
- * A durable writer starts writing its dirty pages back once this many bytes have arrived since
- * the last time, while more keep arriving, so the fsync on close waits for at most about this
- * much instead of for the whole blob.
+ * Aligned 1 MiB slices for direct writes (fs-writer.ts), two per large write at a time: 32 MiB
+ * in all, taken from memory only once a write needs them.
  */
-const WRITEBACK_BYTES = 32 * 1024 * 1024;
+const DEFAULT_DIRECT_WRITE_SLICES = 32;
 
 /**
  * The local-filesystem driver. Atomic moves are rename(2) within one filesystem; durability is
@@ -31,8 +29,16 @@ export class FilesystemDriver implements StorageDriver {
    */
   private readonly knownFolders = new Set<string>();
 
-  constructor(root: string) {
+  private readonly directStaging: DirectStagingPool;
+
+  /**
+   * Large writes bypass the page cache (fs-writer.ts) where the filesystem allows it; on one
+   * that does not, they quietly go through it. `directWriteSlices` bounds the aligned memory
+   * they gather bytes in (1 MiB slices, two per write at a time); 0 turns direct writes off.
+   */
+  constructor(root: string, options: { directWriteSlices?: number } = {}) {
     this.root = path.resolve(root);
+    this.directStaging = new DirectStagingPool(options.directWriteSlices ?? DEFAULT_DIRECT_WRITE_SLICES);
   }
 
   async stat(relative: string): Promise<FileInfo> {
@@ -103,7 +109,7 @@ export class FilesystemDriver implements StorageDriver {
   async writer(relative: string, options: { append: boolean; durable?: boolean }): Promise<Writable> {
     const full = this.resolve(relative);
     await this.ensureFolder(path.dirname(full));
-    return new FileWriter(full, options.append ? 'a' : 'w', options.durable ?? true);
+    return new FileWriter(full, options.append, options.durable ?? true, this.directStaging);
   }
 
   async createExclusive(relative: string, content?: string): Promise<boolean> {
@@ -229,132 +235,6 @@ export class FilesystemDriver implements StorageDriver {
   }
 }
 
-/**
- * A file written through one FileHandle, several received chunks per writev. Unlike
- * fs.WriteStream with `flush`, which leaves a whole blob dirty in the page cache until one
- * fsync at the end, a durable writer has the kernel write back every WRITEBACK_BYTES in the
- * background (fdatasync, off the event loop) while the next bytes are received and hashed: a
- * 256 MiB push then waits at close for its last few MiB to reach the disk, not all 256.
- */
-class FileWriter extends Writable {
-  private handle: FileHandle | undefined;
-  private bytesSinceWriteback = 0;
-  private writeback: Promise<unknown> | undefined;
-  private writebackError: Error | undefined;
-  /** Whether this writer created its file (a durable append then makes the new name durable). */
-  private created = false;
-
-  constructor(
-    private readonly path: string,
-    private readonly flags: 'a' | 'w',
-    private readonly durable: boolean,
-  ) {
-    // A deep buffer lets the chunks received meanwhile go down in one writev, instead of the
-    // socket pausing for every 16 KiB the default allows.
-    super({ highWaterMark: WRITE_BUFFER_BYTES });
-  }
-
-  override _construct(callback: (error?: Error | null) => void): void {
-    this.openFile().then(
-      (handle) => {
-        this.handle = handle;
-        callback();
-      },
-      callback,
-    );
-  }
-
-  private async openFile(): Promise<FileHandle> {
-    if (this.flags !== 'a' || !this.durable) return open(this.path, this.flags);
-    try {
-      const handle = await open(this.path, 'ax');
-      this.created = true;
-      return handle;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      return open(this.path, 'a');
-    }
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.writeAll([chunk]).then(() => callback(), callback);
-  }
-
-  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
-    this.writeAll(chunks.map((entry) => entry.chunk)).then(() => callback(), callback);
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    (async () => {
-      await this.writeback;
-      if (this.writebackError) throw this.writebackError;
-      if (this.durable) await this.handle!.sync();
-      // A file appended to in place (an upload session's first chunk) has no rename to commit
-      // its name, so its folder, and that folder's entry in its own parent (the session's
-      // folder is as new as the file), are synced here; otherwise a crash could lose a chunk
-      // that was acknowledged. A file written whole ('w') is renamed into place by move(),
-      // which syncs its destination.
-      if (this.created) {
-        const folder = path.dirname(this.path);
-        await syncDirectory(folder);
-        await syncDirectory(path.dirname(folder));
-      }
-    })().then(() => callback(), callback);
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    const handle = this.handle;
-    this.handle = undefined;
-    (async () => {
-      // A writeback still running holds the descriptor; it is closed once that is done.
-      await this.writeback;
-      await handle?.close();
-    })().then(
-      () => callback(error),
-      (closeError: Error) => callback(error ?? closeError),
-    );
-  }
-
-  private async writeAll(buffers: Buffer[]): Promise<void> {
-    const handle = this.handle!;
-    let remaining = buffers;
-    for (;;) {
-      const total = remaining.reduce((sum, buffer) => sum + buffer.length, 0);
-      const { bytesWritten } = await handle.writev(remaining);
-      this.bytesSinceWriteback += bytesWritten;
-      if (bytesWritten === total) break;
-      if (bytesWritten === 0) throw new Error(`${this.path}: the file took none of ${total} bytes`);
-      remaining = skipBytes(remaining, bytesWritten);
-    }
-    if (this.durable && !this.writeback && this.bytesSinceWriteback >= WRITEBACK_BYTES) {
-      this.bytesSinceWriteback = 0;
-      // A failed writeback is kept for _final: Linux reports a lost write-back once, so the
-      // closing fsync could succeed after this one failed.
-      this.writeback = handle.datasync().then(
-        () => (this.writeback = undefined),
-        (err: Error) => {
-          this.writebackError ??= err;
-          this.writeback = undefined;
-        },
-      );
-    }
-  }
-}
-
-/** `buffers` without their first `count` bytes (after a short writev). */
-function skipBytes(buffers: Buffer[], count: number): Buffer[] {
-  const rest: Buffer[] = [];
-  for (const buffer of buffers) {
-    if (count >= buffer.length) {
-      count -= buffer.length;
-      continue;
-    }
-    rest.push(count > 0 ? buffer.subarray(count) : buffer);
-    count = 0;
-  }
-  return rest;
-}
-
 /** Reusable read buffers of one size; at most `keep` are held while idle. */
 class BufferFreeList {
   private readonly free: Buffer[] = [];
@@ -390,13 +270,4 @@ function writeFully(destination: Writable, chunk: Buffer): Promise<void> {
 function isNotFound(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

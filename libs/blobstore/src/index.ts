@@ -11,7 +11,8 @@ import { FilesystemDriver } from './fs-driver.js';
  * effect). The S3-compatible driver of the roadmap joins this map.
  */
 export const STORAGE_DRIVERS = {
-  filesystem: (options: { rootDirectory: string }): StorageDriver => new FilesystemDriver(options.rootDirectory),
+  filesystem: (options: { rootDirectory: string; directWrites: boolean }): StorageDriver =>
+    new FilesystemDriver(options.rootDirectory, options.directWrites ? {} : { directWriteSlices: 0 }),
 } as const;
 
 export type StorageDriverName = keyof typeof STORAGE_DRIVERS;

@@ -37,7 +37,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   pool.on('error', (err) => logger.error({ err }, 'idle database connection failed'));
   const metadata = new Metadata(pool);
 
-  const driver = STORAGE_DRIVERS[config.storageDriver]({ rootDirectory: path.join(config.dataDir, 'store') });
+  const driver = STORAGE_DRIVERS[config.storageDriver]({ rootDirectory: path.join(config.dataDir, 'store'), directWrites: config.directWrites });
   const blobStore = new BlobStore(driver);
 
   const cache = new LookupCache({ maxEntries: config.cacheEntries });

@@ -20,6 +20,11 @@ const schema = z.object({
   MERIDIAN_REGION: z.string().regex(/^[a-z0-9-]{1,63}$/).default('local'),
   MERIDIAN_STORAGE_DRIVER: z.enum(['filesystem']).default('filesystem'),
   /**
+   * Whether large blob writes bypass the page cache (O_DIRECT) where the filesystem allows it:
+   * faster pushes on virtual machines, and pushes that do not evict what pulls are reading.
+   */
+  MERIDIAN_DIRECT_WRITES: z.enum(['true', 'false']).default('true'),
+  /**
    * Signs upload-session state in Location URLs. Every gateway of a region must share it
    * (Distribution's handlers/app.go warns why); when unset, one is created once in the data
    * directory, which the region's gateways share.
@@ -49,6 +54,7 @@ export interface GatewayConfig {
   dataDir: string;
   region: string;
   storageDriver: 'filesystem';
+  directWrites: boolean;
   uploadSecret?: string;
   uploadMaxIdleMs: number;
   cacheEntries: number;
@@ -73,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     dataDir: path.resolve(e.MERIDIAN_DATA_DIR),
     region: e.MERIDIAN_REGION,
     storageDriver: e.MERIDIAN_STORAGE_DRIVER,
+    directWrites: e.MERIDIAN_DIRECT_WRITES === 'true',
     ...(e.MERIDIAN_UPLOAD_SECRET ? { uploadSecret: e.MERIDIAN_UPLOAD_SECRET } : {}),
     uploadMaxIdleMs: e.MERIDIAN_UPLOAD_MAX_IDLE_HOURS * 3600_000,
     cacheEntries: e.MERIDIAN_CACHE_ENTRIES,

@@ -246,24 +246,27 @@ async function writeChunked(connection: RawConnection, total: number, piece = 64
 // ---------------------------------------------------------------------------------------------
 
 describe('bodies cut short', () => {
-  it('a monolithic POST ?digest= whose body stops at 500 of 1000 declared bytes stores nothing and leaves no staging file ("Pushing a blob monolithically")', async () => {
-    const intended = randomBytes(1000);
+  it('a monolithic POST ?digest= whose body stops at 2 of 3 declared MiB stores nothing and leaves no staging file ("Pushing a blob monolithically")', async () => {
+    // Whole MiB, so that the bytes reach the staging file whichever way the gateway writes
+    // (fs-writer.ts: a direct writer gathers 1 MiB before each write).
+    const intended = randomBytes(3 * MiB);
+    const sent = intended.subarray(0, 2 * MiB);
     // The digest of the bytes meant to come, and one that matches neither them nor what came.
     for (const digest of [sha256(intended), sha256(randomBytes(8))]) {
       const connection = await rawConnect();
       await connection.write(
-        requestHead('POST', `/v2/cut/mono/blobs/uploads/?digest=${digest}`, { 'Content-Type': OCTET, 'Content-Length': 1000 }),
+        requestHead('POST', `/v2/cut/mono/blobs/uploads/?digest=${digest}`, { 'Content-Type': OCTET, 'Content-Length': intended.length }),
       );
-      await connection.write(intended.subarray(0, 500));
-      // The gateway is mid-write: the 500 bytes are in a staging file.
+      await connection.write(sent);
+      // The gateway is mid-write: the bytes sent are in a staging file.
       expect(await eventually(async () => (await stagingFiles()).length === 1)).toBe(true);
-      expect(await eventually(async () => (await fileSize(path.join(storeRoot, 'staging', (await stagingFiles())[0] ?? 'none'))) === 500)).toBe(true);
+      expect(await eventually(async () => (await fileSize(path.join(storeRoot, 'staging', (await stagingFiles())[0] ?? 'none'))) === sent.length)).toBe(true);
       connection.socket.end();
       await connection.closed;
 
       expect(await eventually(async () => (await stagingFiles()).length === 0), 'the staging file is removed').toBe(true);
       await expectBlobAbsent('cut/mono', digest);
-      await expectBlobAbsent('cut/mono', sha256(intended.subarray(0, 500)));
+      await expectBlobAbsent('cut/mono', sha256(sent));
     }
   });
 
@@ -536,8 +539,9 @@ describe('a session closed while a chunk is written', () => {
     await connection.write(
       requestHead('PATCH', session.location, { 'Content-Type': OCTET, 'Transfer-Encoding': 'chunked', Connection: 'close' }),
     );
-    await writeChunked(connection, 256 * 1024);
-    expect(await eventually(async () => (await fileSize(dataFile)) === 256 * 1024), 'the chunk reaches the session file').toBe(true);
+    // Whole MiB reach the file whichever way the gateway writes (fs-writer.ts).
+    await writeChunked(connection, 2 * MiB);
+    expect(await eventually(async () => (await fileSize(dataFile)) === 2 * MiB), 'the chunk reaches the session file').toBe(true);
 
     // The PATCH is writing the session; the DELETE closes it without waiting for the chunk.
     const deleted = await client.fetch(session.location, { method: 'DELETE' });
@@ -563,8 +567,8 @@ describe('a session closed while a chunk fails', () => {
     const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
     const connection = await rawConnect();
     await connection.write(requestHead('PATCH', session.location, { 'Content-Type': OCTET, 'Transfer-Encoding': 'chunked' }));
-    await writeChunked(connection, 256 * 1024);
-    expect(await eventually(async () => (await fileSize(dataFile)) === 4096 + 256 * 1024), 'the chunk reaches the session file').toBe(true);
+    await writeChunked(connection, 2 * MiB);
+    expect(await eventually(async () => (await fileSize(dataFile)) === 4096 + 2 * MiB), 'the chunk reaches the session file').toBe(true);
 
     expect((await client.fetch(session.location, { method: 'DELETE' })).status).toBe(204);
     connection.socket.destroy();
