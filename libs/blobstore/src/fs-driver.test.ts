@@ -5,6 +5,7 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -414,6 +415,118 @@ describe('FilesystemDriver direct writes', () => {
     const seen = watchDirect();
     await writeRandom(await driver.writer('after', { append: false }), 2, mib);
     expect(seen.writes.length).toBe(2);
+  });
+
+  /**
+   * Delays every direct write on descriptors opened from now on, so a test can act while one is
+   * under way; returns the outcome of each, once it is known.
+   */
+  function slowDirectWrites(ms: number): string[] {
+    const outcomes: string[] = [];
+    onOpen.hook = (handle, _file, flags) => {
+      if (!isDirect(flags)) return;
+      const write = handle.write.bind(handle) as (...args: unknown[]) => ReturnType<FileHandle['write']>;
+      handle.write = (async (...args: unknown[]) => {
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        try {
+          const result = await write(...args);
+          outcomes.push('written');
+          return result;
+        } catch (err) {
+          outcomes.push((err as NodeJS.ErrnoException).code ?? String(err));
+          throw err;
+        }
+      }) as FileHandle['write'];
+    };
+    return outcomes;
+  }
+
+  // Writable calls _destroy at once, even while _final is still writing. Found in review: the
+  // close went on to write the last partial slice after the destroy had stopped waiting, so
+  // that write raced the destroy, which returned its slice to the pool for another writer to
+  // fill, and closed its descriptor under it (EBADF here, where the write is held back first).
+  it('a destroy during the close waits for the last direct write before it lets the slices and descriptors go', async () => {
+    const driver = new FilesystemDriver(root, { directWriteSlices: 2 });
+    const outcomes = slowDirectWrites(100);
+    const abandoned = await driver.writer('abandoned', { append: false });
+    abandoned.on('error', () => undefined);
+    abandoned.write(Buffer.alloc(mib + mib / 2, 0x11));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    abandoned.end();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    abandoned.destroy();
+    await once(abandoned, 'close');
+    // Long enough for a write the destroy did not wait for to have ended.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(outcomes.length).toBeGreaterThanOrEqual(1);
+    expect(outcomes.every((outcome) => outcome === 'written')).toBe(true);
+  });
+
+  it('a writer destroyed without an error while writing directly reports a premature close, as the cached path does', async () => {
+    for (const slices of [2, 0]) {
+      const driver = new FilesystemDriver(root, { directWriteSlices: slices });
+      slowDirectWrites(50);
+      const writer = await driver.writer(`cut-${slices}`, { append: false });
+      const done = finished(writer);
+      writer.write(Buffer.alloc(3 * mib, 1));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      writer.destroy();
+      await expect(done).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    }
+  });
+
+  // V8 reserves address space for a WebAssembly memory far beyond its size: a process under a
+  // virtual-memory limit (ulimit -v) cannot make one, and --jitless has no WebAssembly. That
+  // cannot be caused inside this test process, so the global is replaced for the test.
+  it('when the aligned memory cannot be made, every write goes through the cache, intact', async () => {
+    vi.stubGlobal('WebAssembly', {
+      Memory: class {
+        constructor() {
+          throw new RangeError('WebAssembly.Memory(): could not allocate memory');
+        }
+      },
+    });
+    try {
+      const driver = new FilesystemDriver(root);
+      const seen = watchDirect();
+      const first = await writeRandom(await driver.writer('first', { append: false }), 3, mib);
+      const second = await writeRandom(await driver.writer('second', { append: true }), 2, mib + 3);
+      expect(sha256(fs.readFileSync(path.join(root, 'first')))).toBe(first);
+      expect(sha256(fs.readFileSync(path.join(root, 'second')))).toBe(second);
+      expect(seen.opens).toBe(0);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it('a writer asks for a slice only once 1 MiB has come, so a slow small upload does not keep a large one from writing directly', async () => {
+    const driver = new FilesystemDriver(root, { directWriteSlices: 1 });
+    const slow = await driver.writer('slow', { append: false });
+    slow.write(Buffer.alloc(500 * 1024, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const seen = watchDirect();
+    const digest = await writeRandom(await driver.writer('large', { append: false }), 3, mib);
+    expect(sha256(fs.readFileSync(path.join(root, 'large')))).toBe(digest);
+    expect(seen.writes.length).toBe(3);
+    slow.end();
+    await once(slow, 'close');
+    expect(fs.readFileSync(path.join(root, 'slow')).equals(Buffer.alloc(500 * 1024, 5))).toBe(true);
+  });
+
+  // The direct descriptor is opened at the first full slice, maybe long after the file was.
+  it('writes directly to the file it opened, even if that file was renamed and another put in its place meanwhile', async () => {
+    const driver = new FilesystemDriver(root);
+    const writer = await driver.writer('moving', { append: false });
+    const first = randomFillSync(Buffer.allocUnsafe(100 * 1024));
+    writer.write(first);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    fs.renameSync(path.join(root, 'moving'), path.join(root, 'moved'));
+    fs.writeFileSync(path.join(root, 'moving'), '');
+    const rest = randomFillSync(Buffer.allocUnsafe(2 * mib));
+    writer.end(rest);
+    await once(writer, 'close');
+    expect(fs.readFileSync(path.join(root, 'moved')).equals(Buffer.concat([first, rest]))).toBe(true);
+    expect(fs.statSync(path.join(root, 'moving')).size).toBe(0);
   });
 
   it('with more writers than slices, the rest write through the cache, and every file is intact', async () => {

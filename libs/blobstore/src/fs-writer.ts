@@ -28,14 +28,17 @@ export const DIRECT_CHUNK_BYTES = 1024 * 1024;
  * whole pages, so its slices at multiples of DIRECT_CHUNK_BYTES are aligned. Made on first use
  * and then kept: a fixed number of slices, handed out and returned. A writer that finds none
  * free writes through the page cache instead, so the memory stays bounded however many uploads
- * run at once.
+ * run at once. So does every writer when the memory cannot be made: V8 reserves address space
+ * for a WebAssembly memory far beyond its size, which a limit on virtual memory (`ulimit -v`)
+ * can refuse, and `--jitless` has no WebAssembly at all.
  */
 export class DirectStagingPool {
   private readonly free: Buffer[] = [];
   private memory: { readonly buffer: ArrayBuffer } | undefined;
   /**
    * False once the filesystem has refused a direct open or write (EINVAL: it has no O_DIRECT,
-   * or wants another alignment); from then on every writer goes through the page cache.
+   * or wants another alignment), or the memory could not be made; from then on every writer
+   * goes through the page cache.
    */
   usable = true;
 
@@ -45,8 +48,13 @@ export class DirectStagingPool {
     if (!this.usable || this.slices === 0) return undefined;
     if (!this.memory) {
       const pages = (this.slices * DIRECT_CHUNK_BYTES) / WASM_PAGE_BYTES;
-      const { WebAssembly } = globalThis as unknown as { WebAssembly: WasmGlobal };
-      this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+      const { WebAssembly } = globalThis as unknown as { WebAssembly?: WasmGlobal };
+      try {
+        this.memory = new WebAssembly!.Memory({ initial: pages, maximum: pages });
+      } catch {
+        this.usable = false;
+        return undefined;
+      }
       for (let i = this.slices - 1; i >= 0; i--) {
         this.free.push(Buffer.from(this.memory.buffer, i * DIRECT_CHUNK_BYTES, DIRECT_CHUNK_BYTES));
       }
@@ -56,11 +64,6 @@ export class DirectStagingPool {
 
   release(buffer: Buffer): void {
     this.free.push(buffer);
-  }
-
-  /** Slices not handed out at the moment. */
-  get available(): number {
-    return this.memory ? this.free.length : this.slices;
   }
 }
 
@@ -73,7 +76,10 @@ interface WasmGlobal {
  * A file written through one FileHandle at explicit positions, in one of two ways.
  *
  * Directly (O_DIRECT), when the pool lends it aligned memory: received bytes are copied into a
- * 1 MiB slice, and each full slice is written straight to the disk while the next one fills. On
+ * 1 MiB slice, and each full slice is written straight to the disk while the next one fills.
+ * A writer asks for its slice once its first 1 MiB has arrived (until then it holds what came),
+ * so small and slow uploads do not tie slices up, and a file smaller than that is written in
+ * one go through the cache at close. On
  * a virtual machine the first touch of every new page-cache page is expensive (measured here:
  * dd filled the page cache at 315–392 MB/s against 1.8–2.2 GB/s for direct writes), and a
  * pushed layer is seldom read back at once, so bypassing the cache both speeds pushes and
@@ -104,14 +110,22 @@ export class FileWriter extends Writable {
   /** The other slice, being written while `slice` fills. */
   private spare: Buffer | undefined;
   private spareWrite: Promise<void> | undefined;
-  /** Whether the pool has been asked: a writer gets a slice at its start or never, so a file is written one way throughout. */
-  private sliceAsked = false;
+  /**
+   * Bytes received before the writer has chosen how to write: held until there is 1 MiB of them
+   * (or the stream ends), then the writer asks the pool for a slice, and writes through the
+   * cache from then on if it gets none.
+   */
+  private undecided: Buffer[] | undefined = [];
+  private undecidedBytes = 0;
   /** Set once this file refused a direct open or write. */
   private directRefused = false;
   /** Direct writes under way; their slices are not let go before they end. */
   private readonly directWrites = new Set<Promise<void>>();
-  /** The _write or _writev in progress, which a destroy waits for before it lets slices go. */
-  private taking: Promise<void> | undefined;
+  /**
+   * The _write, _writev or _final in progress, which a destroy waits for before it lets slices
+   * go: Writable calls _destroy at once, even while one of them is still writing.
+   */
+  private working: Promise<void> | undefined;
 
   constructor(
     private readonly path: string,
@@ -152,18 +166,20 @@ export class FileWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.taking = this.take([chunk]);
-    this.taking.then(() => callback(), callback);
+    this.working = this.take([chunk]);
+    this.working.then(() => callback(), callback);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
-    this.taking = this.take(chunks.map((entry) => entry.chunk));
-    this.taking.then(() => callback(), callback);
+    this.working = this.take(chunks.map((entry) => entry.chunk));
+    this.working.then(() => callback(), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    (async () => {
+    this.working = (async () => {
       await this.finishDirect();
+      // Destroyed while closing: the destroy closes the file, and no sync can make it whole.
+      if (this.destroyed) return;
       await this.writeback;
       if (this.writebackError) throw this.writebackError;
       if (this.durable) await this.handle!.sync();
@@ -177,41 +193,47 @@ export class FileWriter extends Writable {
         await syncDirectory(folder);
         await syncDirectory(path.dirname(folder));
       }
-    })().then(() => callback(), callback);
+    })();
+    this.working.then(() => callback(), callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     (async () => {
-      // A destroy does not wait for a pending _write (Writable calls it at once), and that write
-      // may still fill a slice and start a direct write: it stops at its next step, and is
-      // waited for. A direct write still running holds its descriptor and its slice; both are
-      // let go once it is done, and never while the slice could still be written to.
-      await this.taking?.catch(() => undefined);
+      // A write or close still in progress may yet fill a slice and start a direct write: it
+      // stops at its next step, and is waited for. A direct write still running holds its
+      // descriptor and its slice; both are let go once it is done, and never while the slice
+      // could still be written to.
+      await this.working?.catch(() => undefined);
       await Promise.allSettled(this.directWrites);
       await this.writeback;
       this.releaseSlices();
       const { handle, directHandle } = this;
       this.handle = this.directHandle = undefined;
-      await handle?.close();
-      await (await directHandle?.catch(() => undefined))?.close();
+      const closed = await Promise.allSettled([handle?.close(), directHandle?.then((direct) => direct.close(), () => undefined)]);
+      const failed = closed.find((outcome) => outcome.status === 'rejected');
+      if (failed) throw failed.reason;
     })().then(
       () => callback(error),
       (closeError: Error) => callback(error ?? closeError),
     );
   }
 
-  /** Takes received bytes: into the slice when writing directly, else straight to the file. */
+  /** Takes received bytes: held until the writer has chosen, then into a slice or straight to the file. */
   private async take(buffers: Buffer[]): Promise<void> {
-    if (!this.sliceAsked) {
-      this.sliceAsked = true;
+    if (this.undecided) {
+      this.undecided.push(...buffers);
+      this.undecidedBytes += buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+      if (this.undecidedBytes < DIRECT_CHUNK_BYTES) return;
+      buffers = this.undecided;
+      this.undecided = undefined;
       this.slice = this.staging.acquire();
     }
-    const slice = this.slice;
-    if (!slice) return this.writeThroughCache(buffers);
+    if (!this.slice) return this.writeThroughCache(buffers);
     for (const buffer of buffers) {
       let rest = buffer;
       while (rest.length > 0) {
-        if (this.destroyed) throw new Error(`${this.path}: the writer was destroyed`);
+        // Destroyed meanwhile: what is left is not wanted, and the destroy reports why.
+        if (this.destroyed) return;
         // Direct writes must start on a block boundary: an append that does not goes through the
         // cache up to the next one first.
         const misaligned = this.filled === 0 ? this.position % DIRECT_ALIGNMENT : 0;
@@ -248,11 +270,21 @@ export class FileWriter extends Writable {
     this.spareWrite = write;
   }
 
-  /** At close: waits for the slice being written, then writes what is left of the filling one. */
+  /**
+   * At close: writes what the writer still holds. A file that never reached 1 MiB goes through
+   * the cache in one go; otherwise this waits for the slice being written, then writes what is
+   * left of the filling one.
+   */
   private async finishDirect(): Promise<void> {
+    if (this.undecided) {
+      const held = this.undecided;
+      this.undecided = undefined;
+      if (held.length > 0) await this.writeThroughCache(held);
+      return;
+    }
     await this.spareWrite;
     const slice = this.slice;
-    if (!slice || this.filled === 0) return;
+    if (!slice || this.filled === 0 || this.destroyed) return;
     const bytes = slice.subarray(0, this.filled);
     this.filled = 0;
     // Whole blocks go directly if a direct descriptor is open already; a file smaller than one
@@ -284,7 +316,7 @@ export class FileWriter extends Writable {
       return;
     }
     try {
-      this.directHandle ??= open(this.path, constants.O_WRONLY | constants.O_DIRECT);
+      this.directHandle ??= this.openDirect();
       const handle = await this.directHandle;
       let written = 0;
       while (written < bytes.length) {
@@ -302,6 +334,20 @@ export class FileWriter extends Writable {
       this.directRefused = true;
       this.staging.usable = false;
       await this.writeAt([bytes], position);
+    }
+  }
+
+  /**
+   * A second descriptor on the very file the writer opened, with O_DIRECT: through /proc, so a
+   * file renamed or replaced meanwhile cannot be mistaken for it; by name where /proc is absent.
+   */
+  private async openDirect(): Promise<FileHandle> {
+    const flags = constants.O_WRONLY | constants.O_DIRECT;
+    try {
+      return await open(`/proc/self/fd/${this.handle!.fd}`, flags);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return open(this.path, flags);
     }
   }
 

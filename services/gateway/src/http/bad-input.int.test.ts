@@ -270,21 +270,23 @@ describe('bodies cut short', () => {
     }
   });
 
-  it('a PATCH whose body stops at 500 of 1000 declared bytes leaves the session at its size, and it can go on ("Pushing a blob in chunks")', async () => {
+  it('a PATCH whose body stops at 2 of 3 declared MiB leaves the session at its size, and it can go on ("Pushing a blob in chunks")', async () => {
     const first = randomBytes(100);
     const session = await startUpload('cut/chunked');
     expect((await patch(session, first, '0-99')).status).toBe(202);
     const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
 
     const attempts: Array<Record<string, string | number>> = [
-      { 'Content-Type': OCTET, 'Content-Length': 1000, 'Content-Range': '100-1099' },
-      { 'Content-Type': OCTET, 'Content-Length': 1000 },
+      { 'Content-Type': OCTET, 'Content-Length': 3 * MiB, 'Content-Range': `100-${100 + 3 * MiB - 1}` },
+      { 'Content-Type': OCTET, 'Content-Length': 3 * MiB },
     ];
     for (const headers of attempts) {
       const connection = await rawConnect();
       await connection.write(requestHead('PATCH', session.location, headers));
-      await connection.write(randomBytes(500));
-      expect(await eventually(async () => (await fileSize(dataFile)) === 600), 'the chunk reaches the session file').toBe(true);
+      await connection.write(randomBytes(2 * MiB));
+      // A gateway writing directly holds the last partial slice in memory (fs-writer.ts), so
+      // how much is on disk depends on the write path; that some is, does not.
+      expect(await eventually(async () => ((await fileSize(dataFile)) ?? 0) > 100), 'the chunk reaches the session file').toBe(true);
       connection.socket.end();
       await connection.closed;
 
@@ -305,18 +307,18 @@ describe('bodies cut short', () => {
     expect(await uploadFiles(session.id)).toEqual([]);
   });
 
-  it('a closing PUT whose last chunk stops at 500 of 1000 declared bytes stores nothing and leaves the session as it was ("Pushing a blob in chunks")', async () => {
+  it('a closing PUT whose last chunk stops at 2 of 3 declared MiB stores nothing and leaves the session as it was ("Pushing a blob in chunks")', async () => {
     const first = randomBytes(200);
-    const last = randomBytes(1000);
+    const last = randomBytes(3 * MiB);
     const whole = Buffer.concat([first, last]);
     const session = await startUpload('cut/put');
     expect((await patch(session, first, '0-199')).status).toBe(202);
     const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
 
     const connection = await rawConnect();
-    await connection.write(requestHead('PUT', withDigest(session.location, sha256(whole)), { 'Content-Type': OCTET, 'Content-Length': 1000, 'Content-Range': '200-1199' }));
-    await connection.write(last.subarray(0, 500));
-    expect(await eventually(async () => (await fileSize(dataFile)) === 700), 'the last chunk reaches the session file').toBe(true);
+    await connection.write(requestHead('PUT', withDigest(session.location, sha256(whole)), { 'Content-Type': OCTET, 'Content-Length': last.length, 'Content-Range': `200-${200 + last.length - 1}` }));
+    await connection.write(last.subarray(0, 2 * MiB));
+    expect(await eventually(async () => ((await fileSize(dataFile)) ?? 0) > 200), 'the last chunk reaches the session file').toBe(true);
     connection.socket.end();
     await connection.closed;
 
@@ -327,7 +329,7 @@ describe('bodies cut short', () => {
     // The same PUT, whole this time, closes it.
     const put = await client.fetch(withDigest(session.location, sha256(whole)), {
       method: 'PUT',
-      headers: { 'Content-Type': OCTET, 'Content-Range': '200-1199' },
+      headers: { 'Content-Type': OCTET, 'Content-Range': `200-${200 + last.length - 1}` },
       body: last as BodyInit,
     });
     expect(put.status).toBe(201);
@@ -388,8 +390,10 @@ describe('stalled clients', () => {
       const socket = net.connect(Number(new URL(stalling.url).port), '127.0.0.1');
       const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
       socket.on('error', () => undefined);
-      socket.write(requestHead('PATCH', location, { 'Content-Type': OCTET, 'Content-Length': 1000 }));
-      socket.write(randomBytes(300));
+      socket.write(requestHead('PATCH', location, { 'Content-Type': OCTET, 'Content-Length': 3 * MiB }));
+      socket.write(randomBytes(2 * MiB));
+      // Whole MiB, so that part of the chunk is on disk whichever way the gateway writes.
+      expect(await eventually(async () => ((await fileSize(dataFile)) ?? 0) > 0), 'the chunk reaches the session file').toBe(true);
       // Then nothing more: the gateway, not the client, has to end this.
       await closed;
       expect(await eventually(async () => (await fileSize(dataFile)) === undefined), 'the partial first chunk is removed').toBe(true);
