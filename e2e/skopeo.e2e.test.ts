@@ -45,8 +45,9 @@ describe.each(parseRegistryTargets(process.env.E2E_TARGET))('skopeo against %s',
   beforeAll(async () => {
     workDir = await mkdtemp(path.join(tmpdir(), `meridian-e2e-skopeo-${target}-`));
     [single, multi] = await Promise.all([
-      // Three layers of 256 KiB random data: big enough for real uploads, small enough to be quick.
-      writeSingleImageLayout(path.join(workDir, 'single-src'), { tag: TAG, layers: 3, layerSize: 256 * 1024 }),
+      // Three layers of random data, each 3 MiB and a bit: past the 1 MiB at which the gateway
+      // writes directly (fs-writer.ts), ending mid-block, and still quick.
+      writeSingleImageLayout(path.join(workDir, 'single-src'), { tag: TAG, layers: 3, layerSize: 3 * 1024 * 1024 + 4099 }),
       writeMultiPlatformLayout(path.join(workDir, 'multi-src'), {
         tag: TAG,
         platforms: [
