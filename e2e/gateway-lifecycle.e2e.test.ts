@@ -63,6 +63,23 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
   throw new Error(`timed out waiting until ${what}`);
 }
 
+const isRunning = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+
 const sizeOf = async (file: string) => (await stat(file).catch(() => undefined))?.size;
 
 describe('gateway lifecycle', () => {
@@ -104,6 +121,33 @@ describe('gateway lifecycle', () => {
     expect(await response).toEqual({ status: 201, digest });
     expect(await exited).toBe(0);
     await expect(fetch(`${gateway.url}/v2/`)).rejects.toThrow();
+  });
+
+  // The README's start command is `pnpm start`, and a script or service manager stops it by
+  // signalling pnpm. pnpm passes the signal to its script's process only; a shell or a tsx
+  // wrapper in between swallowed it, and the gateway went on listening, orphaned.
+  it('`pnpm start` stopped with SIGTERM to pnpm itself shuts the gateway down and leaves no process behind', async () => {
+    const name = `meridian_test_${process.env.MERIDIAN_TEST_RUN ?? process.pid}_${randomBytes(4).toString('hex')}`;
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-lifecycle-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    cleanups.push(async () => {
+      const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    });
+    const pnpm = await startGatewayProcess({ databaseUrl: databaseUrl(name), dataDir, launcher: 'pnpm start', env: { MERIDIAN_WORKERS: '2' } });
+    // Whatever the test finds, nothing it started outlives it (pnpm runs in a group of its own).
+    cleanups.push(async () => process.kill(-pnpm.pid, 'SIGKILL'));
+    const port = Number(new URL(pnpm.url).port);
+    const gatewayPids = (await readFile(`/proc/${pnpm.pid}/task/${pnpm.pid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
+    expect(gatewayPids.length).toBeGreaterThan(0);
+    const client = new OciTestClient(pnpm.url);
+    expect((await client.fetch(client.url('base'))).status).toBe(200);
+
+    await pnpm.stop('SIGTERM');
+    await until(async () => gatewayPids.every((pid) => !isRunning(pid)), 'every gateway process has exited');
+    await until(async () => !(await accepts(port)), 'the port is closed');
   });
 
   it('a chunk cut short by a crash (SIGKILL) leaves no lock behind that matters: after a restart the client resumes at once ("Pushing a blob in chunks")', async () => {

@@ -15,6 +15,11 @@ export interface GatewayProcessOptions {
   env?: Record<string, string>;
   /** How long the gateway may take to listen before it is killed and the start fails (30 s). */
   startTimeoutMs?: number;
+  /**
+   * `node` (the default) runs the entry point directly; `pnpm start` runs it the way the README
+   * does, so that `child` is pnpm and a signal to it must reach the gateway through pnpm.
+   */
+  launcher?: 'node' | 'pnpm start';
 }
 
 export interface GatewayProcess {
@@ -30,8 +35,12 @@ export interface GatewayProcess {
  * listens. The gateway always prints a banner line `Meridian listening on http://HOST:PORT`.
  */
 export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', gatewayMain], {
+  const viaPnpm = opts.launcher === 'pnpm start';
+  const [command, args] = viaPnpm ? ['pnpm', ['start']] : [process.execPath, ['--import', 'tsx', gatewayMain]];
+  const child = spawn(command, args, {
     cwd: repoRoot,
+    // Under pnpm, the gateway is a grandchild: its own process group lets a test kill it all.
+    detached: viaPnpm,
     env: {
       ...process.env,
       PORT: String(opts.port ?? 0),
