@@ -19,6 +19,7 @@ afterAll(async () => {
 
 async function startOnFreshDatabase(
   env: Record<string, string> = {},
+  launcher: 'node' | 'pnpm start' = 'node',
 ): Promise<{ gateway: GatewayProcess; client: OciTestClient; name: string; dataDir: string }> {
   const name = `meridian_test_${process.env.MERIDIAN_TEST_RUN ?? process.pid}_${randomBytes(4).toString('hex')}`;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-lifecycle-'));
@@ -29,12 +30,12 @@ async function startOnFreshDatabase(
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
   });
-  const gateway = await startGatewayProcess({ databaseUrl: databaseUrl(name), dataDir, env });
-  cleanups.push(() => gateway.stop('SIGKILL'));
+  const gateway = await startGatewayProcess({ databaseUrl: databaseUrl(name), dataDir, env, launcher });
+  // Whatever a test finds, nothing it started outlives it (pnpm runs in a group of its own).
+  cleanups.push(async () => (launcher === 'node' ? gateway.stop('SIGKILL') : process.kill(-gateway.pid, 'SIGKILL')));
   return { gateway, client: new OciTestClient(gateway.url), name, dataDir };
 }
 
-/** Starts an upload and sends a PATCH that declares 1000 bytes, sends `sent` of them, then stalls. */
 /**
  * Opens a session and starts a PATCH that declares a megabyte more than the `sent` bytes it
  * sends, then stalls. Tests send whole MiB: a gateway writing directly (fs-writer.ts) puts its
@@ -127,22 +128,10 @@ describe('gateway lifecycle', () => {
   // signalling pnpm. pnpm passes the signal to its script's process only; a shell or a tsx
   // wrapper in between swallowed it, and the gateway went on listening, orphaned.
   it('`pnpm start` stopped with SIGTERM to pnpm itself shuts the gateway down and leaves no process behind', async () => {
-    const name = `meridian_test_${process.env.MERIDIAN_TEST_RUN ?? process.pid}_${randomBytes(4).toString('hex')}`;
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-lifecycle-'));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    cleanups.push(async () => {
-      const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    });
-    const pnpm = await startGatewayProcess({ databaseUrl: databaseUrl(name), dataDir, launcher: 'pnpm start', env: { MERIDIAN_WORKERS: '2' } });
-    // Whatever the test finds, nothing it started outlives it (pnpm runs in a group of its own).
-    cleanups.push(async () => process.kill(-pnpm.pid, 'SIGKILL'));
+    const { gateway: pnpm, client } = await startOnFreshDatabase({ MERIDIAN_WORKERS: '2' }, 'pnpm start');
     const port = Number(new URL(pnpm.url).port);
     const gatewayPids = (await readFile(`/proc/${pnpm.pid}/task/${pnpm.pid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
     expect(gatewayPids.length).toBeGreaterThan(0);
-    const client = new OciTestClient(pnpm.url);
     expect((await client.fetch(client.url('base'))).status).toBe(200);
 
     await pnpm.stop('SIGTERM');
