@@ -23,13 +23,25 @@ export class TagStore {
     return (result.rowCount ?? 0) > 0;
   }
 
-  /** Tag names in lexical order after `last`, at most `limit` (an index range scan on the primary key). */
+  /**
+   * Tag names in lexical order after `last`, at most `limit`: case-insensitive, as
+   * distribution-spec v1.1 "Listing Tags" requires, with the name itself breaking ties between
+   * tags that differ only in case (an index range scan on tags_lexical_idx).
+   */
   async list(repositoryId: number, limit: number, last?: string): Promise<string[]> {
-    const result = await this.db.query<{ name: string }>({
-      name: 'tag-list',
-      text: `SELECT name FROM tags WHERE repository_id = $1 AND ($3::text IS NULL OR name > $3) ORDER BY name LIMIT $2`,
-      values: [repositoryId, limit, last ?? null],
-    });
+    const result =
+      last === undefined
+        ? await this.db.query<{ name: string }>({
+            name: 'tag-list-first',
+            text: `SELECT name FROM tags WHERE repository_id = $1 ORDER BY lower(name), name LIMIT $2`,
+            values: [repositoryId, limit],
+          })
+        : await this.db.query<{ name: string }>({
+            name: 'tag-list-after',
+            text: `SELECT name FROM tags WHERE repository_id = $1 AND (lower(name), name) > (lower($3::text COLLATE "C"), $3::text COLLATE "C")
+                   ORDER BY lower(name), name LIMIT $2`,
+            values: [repositoryId, limit, last],
+          });
     return result.rows.map((row) => row.name);
   }
 }

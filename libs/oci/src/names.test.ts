@@ -9,6 +9,7 @@ import { DigestInvalidError, NameInvalidError, TagInvalidError } from './errors.
 import {
   MAX_REPOSITORY_NAME_LENGTH,
   assertRepositoryName,
+  compareTagsLexically,
   isTag,
   parseReference,
   referenceToString,
@@ -105,6 +106,20 @@ describe('assertRepositoryName', () => {
       expect(err).toBeInstanceOf(NameInvalidError);
       expect((err as Error).message.length).toBeLessThan(400);
     }
+  });
+});
+
+// distribution-spec v1.1 "Listing Tags": "lexical order (i.e. case-insensitive alphanumeric order)".
+describe('compareTagsLexically', () => {
+  it('orders tags case-insensitively, and tags differing only in case by their bytes', () => {
+    const tags = ['ZZ', 'b', 'latest', 'Beta', 'a-b', '1.10', 'B', 'alpha', 'z_last', '1.0', 'Charlie', 'a', 'c', '1.9'];
+    expect([...tags].sort(compareTagsLexically)).toEqual(['1.0', '1.10', '1.9', 'a', 'a-b', 'alpha', 'B', 'b', 'Beta', 'c', 'Charlie', 'latest', 'z_last', 'ZZ']);
+  });
+
+  it('is a total order: equal only for the same tag', () => {
+    expect(compareTagsLexically('v1', 'v1')).toBe(0);
+    expect(compareTagsLexically('V1', 'v1')).toBeLessThan(0);
+    expect(compareTagsLexically('v1', 'V1')).toBeGreaterThan(0);
   });
 });
 

@@ -25,6 +25,20 @@ export function isTag(value: string): boolean {
   return TAG_PATTERN.test(value);
 }
 
+/**
+ * The order of a tag list (distribution-spec v1.1 "Listing Tags": "lexical order (i.e.
+ * case-insensitive alphanumeric order)"): by the names with ASCII letters lowered, then by the
+ * names themselves, so tags that differ only in case keep one fixed order and `last` pages
+ * exactly. It is the order of `ORDER BY lower(name), name` in the C collation, which lowers
+ * ASCII letters only; tags are ASCII, and so is every `last` that names a tag.
+ */
+export function compareTagsLexically(a: string, b: string): number {
+  return compareCodeUnits(lowerAscii(a), lowerAscii(b)) || compareCodeUnits(a, b);
+}
+
+const lowerAscii = (value: string) => value.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+const compareCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 export type Reference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: Digest };
 
 /** A manifest reference is a digest when it contains ':' (tags cannot), otherwise a tag. */

@@ -1,4 +1,4 @@
-import { MediaType, assertRepositoryName, parseDigest, type PageRequest } from '@meridian/oci';
+import { MediaType, assertRepositoryName, compareTagsLexically, parseDigest, type PageRequest } from '@meridian/oci';
 import type { Metadata } from '@meridian/metadata';
 import type { CachedTagList, LookupCache } from './lookup-cache.js';
 
@@ -89,13 +89,13 @@ export class ContentDiscovery {
   }
 }
 
-/** Index of the first tag sorting after `last` (tags are ASCII, so code-unit order is byte order). */
+/** Index of the first tag sorting after `last` in the tag list's order (the database's too). */
 function firstAfter(sorted: readonly string[], last: string): number {
   let low = 0;
   let high = sorted.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    if (sorted[middle]! <= last) low = middle + 1;
+    if (compareTagsLexically(sorted[middle]!, last) <= 0) low = middle + 1;
     else high = middle;
   }
   return low;
