@@ -60,17 +60,17 @@ export class BlobMetadataStore {
     return (result.rowCount ?? 0) > 0;
   }
 
-  /** Which of `digests` the repository may not serve (one indexed query, however many). */
-  async missingFromRepository(repositoryId: number, digests: readonly string[]): Promise<string[]> {
-    if (digests.length === 0) return [];
-    const result = await this.db.query<{ digest: string }>({
-      name: 'blob-missing-from-repository',
-      text: `SELECT wanted.digest FROM unnest($2::text[]) AS wanted (digest)
-             WHERE NOT EXISTS (
-               SELECT 1 FROM repository_blobs rb WHERE rb.repository_id = $1 AND rb.digest = wanted.digest
-             )`,
+  /**
+   * The sizes of those of `digests` the repository may serve; a digest missing from the map is
+   * not servable here (one indexed query, however many).
+   */
+  async sizesInRepository(repositoryId: number, digests: readonly string[]): Promise<Map<string, number>> {
+    if (digests.length === 0) return new Map();
+    const result = await this.db.query<{ digest: string; size: string }>({
+      name: 'blob-sizes-in-repository',
+      text: `SELECT digest, size FROM repository_blobs WHERE repository_id = $1 AND digest = ANY($2::text[])`,
       values: [repositoryId, [...new Set(digests)]],
     });
-    return result.rows.map((row) => row.digest);
+    return new Map(result.rows.map((row) => [row.digest, Number(row.size)]));
   }
 }

@@ -127,20 +127,19 @@ export class ManifestStore {
   }
 
   /**
-   * Which of `digests` are not manifests of the repository. Those that are stay locked against
-   * deletion (FOR KEY SHARE) until the transaction ends: an index pushed with them must not be
-   * left pointing at a child deleted meanwhile.
+   * The sizes of those of `digests` that are manifests of the repository; a digest missing from
+   * the map is not one. Those found stay locked against deletion (FOR KEY SHARE) until the
+   * transaction ends: an index pushed with them must not be left pointing at a child deleted
+   * meanwhile.
    */
-  async missingFromRepository(repositoryId: number, digests: readonly string[]): Promise<string[]> {
-    if (digests.length === 0) return [];
-    const wanted = [...new Set(digests)];
-    const result = await this.db.query<{ digest: string }>({
+  async sizesInRepository(repositoryId: number, digests: readonly string[]): Promise<Map<string, number>> {
+    if (digests.length === 0) return new Map();
+    const result = await this.db.query<{ digest: string; size: number }>({
       name: 'manifest-lock-present',
-      text: `SELECT digest FROM manifests WHERE repository_id = $1 AND digest = ANY($2::text[]) FOR KEY SHARE`,
-      values: [repositoryId, wanted],
+      text: `SELECT digest, size FROM manifests WHERE repository_id = $1 AND digest = ANY($2::text[]) FOR KEY SHARE`,
+      values: [repositoryId, [...new Set(digests)]],
     });
-    const present = new Set(result.rows.map((row) => row.digest));
-    return wanted.filter((digest) => !present.has(digest));
+    return new Map(result.rows.map((row) => [row.digest, row.size]));
   }
 
   /**

@@ -63,8 +63,8 @@ describe('query plans of the pull path and of paging', () => {
     await stores.manifests.findByDigest('plan/repo1', digest);
     await stores.blobs.findInRepository('plan/repo1', digest);
     await stores.blobs.findLinkedAnywhere(digest);
-    await stores.blobs.missingFromRepository(1, [digest, `sha256:${'b'.repeat(64)}`]);
-    await stores.manifests.missingFromRepository(1, [digest]);
+    await stores.blobs.sizesInRepository(1, [digest, `sha256:${'b'.repeat(64)}`]);
+    await stores.manifests.sizesInRepository(1, [digest]);
     await stores.manifests.indexesListing(1, digest, 5);
     await stores.manifests.referrers(1, digest, { artifactType: 'application/example', limit: 100, after: digest });
     await stores.tags.list(1, 100);

@@ -13,6 +13,7 @@ import {
   digestOf,
   parseManifest,
   parseReference,
+  type Descriptor,
   type Reference,
 } from '@meridian/oci';
 import type { Metadata, MetadataChange, RepositoryLookup, StoredManifest } from '@meridian/metadata';
@@ -69,13 +70,21 @@ export class ManifestService {
 
     await this.metadata.transaction(async (tx) => {
       const repositoryId = await tx.repositories.ensure(repository);
-      const missingBlobs = await tx.blobs.missingFromRepository(repositoryId, parsed.blobReferences.map((d) => d.digest));
-      const missingManifests = await tx.manifests.missingFromRepository(repositoryId, parsed.manifestReferences.map((d) => d.digest));
+      const blobSizes = await tx.blobs.sizesInRepository(repositoryId, parsed.blobReferences.map((d) => d.digest));
+      const manifestSizes = await tx.manifests.sizesInRepository(repositoryId, parsed.manifestReferences.map((d) => d.digest));
+      const missingBlobs = absentFrom(blobSizes, parsed.blobReferences);
+      const missingManifests = absentFrom(manifestSizes, parsed.manifestReferences);
       if (missingBlobs.length + missingManifests.length > 0) {
         throw new ManifestBlobUnknownError(`manifest references content not in ${repository}`, {
           blobs: missingBlobs.slice(0, 20),
           manifests: missingManifests.slice(0, 20),
         });
+      }
+      // image-spec "Descriptor": size MUST be the size of the content. A wrong one would be
+      // stored only to fail every client that pulls it (they check the length they read).
+      const wrongSizes = [...misSized(blobSizes, parsed.blobReferences), ...misSized(manifestSizes, parsed.manifestReferences)];
+      if (wrongSizes.length > 0) {
+        throw new ManifestInvalidError('a descriptor\'s size is not the size of the content it names', { descriptors: wrongSizes.slice(0, 20) });
       }
       const stored = await tx.manifests.insert({
         repositoryId,
@@ -145,4 +154,17 @@ export class ManifestService {
     this.cache.setManifest(repository, referenceText, manifest, readAt);
     return manifest;
   }
+}
+
+/** The digests of `descriptors` that `held` (digest → size) does not have. */
+function absentFrom(held: Map<string, number>, descriptors: readonly Descriptor[]): string[] {
+  return [...new Set(descriptors.map((d) => d.digest).filter((digest) => !held.has(digest)))];
+}
+
+/** The descriptors whose size is not the size `held` has for their digest. */
+function misSized(held: Map<string, number>, descriptors: readonly Descriptor[]): Array<{ digest: string; size: number; actual: number }> {
+  return descriptors.flatMap((d) => {
+    const actual = held.get(d.digest);
+    return actual !== undefined && actual !== d.size ? [{ digest: d.digest, size: d.size, actual }] : [];
+  });
 }

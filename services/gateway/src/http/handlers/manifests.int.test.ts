@@ -67,6 +67,38 @@ describe('manifests', () => {
     expect(await errorCodes(get)).toEqual(['MANIFEST_UNKNOWN']);
   });
 
+  // image-spec "Descriptor": size "MUST" be the size of the content. Such a manifest would be
+  // stored only to fail every pull (clients check the length of what they read).
+  it('a descriptor whose size is not its content\'s is MANIFEST_INVALID and stores nothing ("Pushing manifests"; image-spec "Descriptor")', async () => {
+    const image = buildImage();
+    for (const blob of [image.config, ...image.layers]) await client.pushBlob('app/sizes', blob.bytes);
+    const manifest = JSON.parse(image.manifestBytes.toString()) as { layers: Array<{ digest: string; size: number }> };
+    const layer = manifest.layers[0]!;
+    const actual = layer.size;
+    layer.size += 1;
+    const lying = Buffer.from(JSON.stringify(manifest));
+    const put = await client.pushManifest('app/sizes', 'v1', lying);
+    expect(put.status).toBe(400);
+    const body = (await put.json()) as { errors: Array<{ code: string; detail: unknown }> };
+    expect(body.errors[0]?.code).toBe('MANIFEST_INVALID');
+    expect(body.errors[0]?.detail).toEqual({ descriptors: [{ digest: layer.digest, size: actual + 1, actual }] });
+    expect((await client.fetch(client.url('manifest', { name: 'app/sizes', reference: sha256(lying) }))).status).toBe(404);
+    expect((await client.fetch(client.url('manifest', { name: 'app/sizes', reference: 'v1' }))).status).toBe(404);
+
+    // The same for a child manifest of an index.
+    expect((await client.pushManifest('app/sizes', 'good', image.manifestBytes)).status).toBe(201);
+    const index = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests: [{ mediaType: MediaType.OciManifest, digest: image.digest, size: image.manifestBytes.length + 5 }],
+    };
+    const indexPut = await client.pushManifest('app/sizes', 'index', index, MediaType.OciIndex);
+    expect(indexPut.status).toBe(400);
+    expect(await errorCodes(indexPut)).toEqual(['MANIFEST_INVALID']);
+    const fixed = { ...index, manifests: [{ ...index.manifests[0]!, size: image.manifestBytes.length }] };
+    expect((await client.pushManifest('app/sizes', 'index', fixed, MediaType.OciIndex)).status).toBe(201);
+  });
+
   it('blobs pushed to another repository do not satisfy a manifest: each repository links its own blobs', async () => {
     const image = await client.pushImage('app/source', 'v1');
     const put = await client.pushManifest('app/target', 'v1', image.manifestBytes);
