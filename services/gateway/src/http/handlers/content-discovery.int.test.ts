@@ -58,7 +58,7 @@ describe('content discovery', () => {
     expect(zero.tags).toEqual([]);
   });
 
-  it('tags of an unknown repository are NAME_UNKNOWN; a bad n is refused', async () => {
+  it('tags of an unknown repository are NAME_UNKNOWN; a bad n is refused ("Content discovery: listing tags", "Error codes")', async () => {
     const unknown = await client.fetch('/v2/lib/none/tags/list');
     expect(unknown.status).toBe(404);
     expect(await errorCodes(unknown)).toEqual(['NAME_UNKNOWN']);
@@ -67,7 +67,7 @@ describe('content discovery', () => {
     expect(bad.status).toBe(400);
   });
 
-  it('the catalog lists repositories in order and pages with Link', async () => {
+  it('the catalog lists repositories in order and pages with Link (Docker Registry HTTP API V2 "Catalog", an extension v1.1 leaves open)', async () => {
     for (const name of ['cat/c', 'cat/a', 'cat/b']) await client.pushImage(name, 'v1');
     const seen: string[] = [];
     let next: string | undefined = '/v2/_catalog?n=2';
@@ -145,7 +145,7 @@ describe('content discovery', () => {
     expect(((await response.json()) as { manifests: unknown[] }).manifests).toEqual([]);
   });
 
-  it('referrers with a malformed digest are DIGEST_INVALID', async () => {
+  it('referrers with a malformed digest are DIGEST_INVALID ("Listing Referrers", "Error codes")', async () => {
     await client.pushImage('ref/bad', 'v1');
     const response = await client.fetch('/v2/ref/bad/referrers/sha256:xyz');
     expect(response.status).toBe(400);

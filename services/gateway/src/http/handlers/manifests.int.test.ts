@@ -99,7 +99,7 @@ describe('manifests', () => {
     expect((await client.pushManifest('app/sizes', 'index', fixed, MediaType.OciIndex)).status).toBe(201);
   });
 
-  it('blobs pushed to another repository do not satisfy a manifest: each repository links its own blobs', async () => {
+  it('blobs pushed to another repository do not satisfy a manifest: each repository links its own blobs ("Pushing manifests": MANIFEST_BLOB_UNKNOWN)', async () => {
     const image = await client.pushImage('app/source', 'v1');
     const put = await client.pushManifest('app/target', 'v1', image.manifestBytes);
     expect(put.status).toBe(400);
@@ -127,7 +127,7 @@ describe('manifests', () => {
     expect(get.headers.get('docker-content-digest')).toBe(index.digest);
   });
 
-  it('Docker schema2 manifests and manifest lists are accepted with their own media types', async () => {
+  it('Docker schema2 manifests and manifest lists are accepted with their own media types ("Pushing manifests"; Docker Image Manifest V2, Schema 2)', async () => {
     const image = await client.pushImage('app/docker', 'v1', buildImage({ docker: true }));
     const list = buildIndex([{ image, platform: { os: 'linux', architecture: 'amd64' } }], true);
     const put = await client.pushManifest('app/docker', 'list', list.bytes, MediaType.DockerManifestList);
@@ -136,7 +136,7 @@ describe('manifests', () => {
     expect(get.headers.get('content-type')).toBe(MediaType.DockerManifest);
   });
 
-  it('schema1, unknown media types, invalid JSON and a Content-Type/mediaType mismatch are MANIFEST_INVALID', async () => {
+  it('schema1, unknown media types, invalid JSON and a Content-Type/mediaType mismatch are MANIFEST_INVALID ("Pushing manifests"; image-spec "Image Manifest" mediaType)', async () => {
     const image = buildImage();
     for (const blob of [image.config, ...image.layers]) await client.pushBlob('app/invalid', blob.bytes);
     const cases: Array<[Uint8Array | object, string]> = [
@@ -155,7 +155,7 @@ describe('manifests', () => {
     expect(((await tags.json()) as { tags: string[] }).tags).toEqual([]);
   });
 
-  it('an annotation Postgres cannot store (a NUL) is MANIFEST_INVALID, not a failed insert', async () => {
+  it('an annotation Postgres cannot store (a NUL) is MANIFEST_INVALID, not a failed insert ("Pushing manifests"; image-spec "Annotations")', async () => {
     const image = buildImage({ annotations: { note: 'a\u0000b' } });
     for (const blob of [image.config, ...image.layers]) await client.pushBlob('app/nul', blob.bytes);
     const put = await client.pushManifest('app/nul', 'v1', image.manifestBytes, image.mediaType);
@@ -168,6 +168,27 @@ describe('manifests', () => {
     const put = await client.pushManifest('app/huge', 'v1', huge);
     expect(put.status).toBe(413);
     expect(await errorCodes(put)).toEqual(['SIZE_INVALID']);
+
+    // The answer comes from Content-Length alone: 64 MiB declared, 1 KiB sent, and the 413
+    // arrives while the client still holds the rest back.
+    const url = new URL(client.url('manifest', { name: 'app/huge', reference: 'v2' }));
+    const early = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = http.request(url, {
+        method: 'PUT',
+        headers: { 'Content-Type': MediaType.OciManifest, 'Content-Length': String(64 * 1024 * 1024) },
+      }, (response) => {
+        let body = '';
+        response.setEncoding('utf8').on('data', (text: string) => (body += text));
+        response.on('end', () => {
+          request.destroy();
+          resolve({ status: response.statusCode ?? 0, body });
+        });
+      });
+      request.on('error', reject);
+      request.write(Buffer.alloc(1024, 0x20));
+    });
+    expect(early.status).toBe(413);
+    expect((JSON.parse(early.body) as { errors: { code: string }[] }).errors.map((e) => e.code)).toEqual(['SIZE_INVALID']);
   });
 
   it('a chunked manifest over 4 MiB gets its 413, not a reset connection ("Pushing manifests": 4 MiB)', async () => {
@@ -205,7 +226,7 @@ describe('manifests', () => {
     expect((await client.fetch(url.toString())).status).toBe(404);
   });
 
-  it('GET with an Accept that excludes the stored type is MANIFEST_UNKNOWN; */* and no Accept get it', async () => {
+  it('GET with an Accept that excludes the stored type is MANIFEST_UNKNOWN; */* and no Accept get it ("Pulling manifests")', async () => {
     const image = await client.pushImage('app/accept', 'v1');
     const url = client.url('manifest', { name: 'app/accept', reference: 'v1' });
     const refused = await client.fetch(url, { headers: { Accept: MediaType.DockerManifest } });
@@ -263,7 +284,7 @@ describe('manifests', () => {
     expect((await client.fetch(childUrl)).status).toBe(404);
   });
 
-  it('the same bytes pushed again as another media type are MANIFEST_INVALID: a GET never answers with a type other than the one pushed', async () => {
+  it('the same bytes pushed again as another media type are MANIFEST_INVALID: a GET never answers with a type other than the one pushed ("Pushing manifests", "Pulling manifests")', async () => {
     const image = buildImage();
     for (const blob of [image.config, ...image.layers]) await client.pushBlob('app/retyped', blob.bytes);
     // Without a mediaType field the body itself does not say which of the two it is.
@@ -318,7 +339,7 @@ describe('manifests', () => {
     expect(put.headers.get('oci-subject')).toBe(subject.digest);
   });
 
-  it('an unsupported method on a known route is 405 UNSUPPORTED, an unknown path 404', async () => {
+  it('an unsupported method on a known route is 405 UNSUPPORTED, an unknown path 404 ("Endpoints", "Error codes")', async () => {
     const patch = await client.fetch(client.url('manifest', { name: 'app/web', reference: 'v1' }), { method: 'PATCH' });
     expect(patch.status).toBe(405);
     expect(await errorCodes(patch)).toEqual(['UNSUPPORTED']);
@@ -329,7 +350,7 @@ describe('manifests', () => {
     expect(nowhere.status).toBe(404);
   });
 
-  it('sha512 manifest digests are accepted when the reference names one', async () => {
+  it('sha512 manifest digests are accepted when the reference names one ("Pushing manifests"; image-spec "Digests")', async () => {
     const image = buildImage();
     for (const blob of [image.config, ...image.layers]) await client.pushBlob('app/sha512', blob.bytes);
     const { createHash } = await import('node:crypto');
