@@ -71,6 +71,12 @@ export interface StorageDriver {
    */
   removeEmptyFolder?(path: string): Promise<void>;
 
+  /**
+   * How this driver writes blobs, in a few words, for the start log: found by trying, so that
+   * a fallback shows before the first push, not only in its speed. Optional.
+   */
+  describeWrites?(): Promise<string>;
+
   /** Removes a file or a whole folder; succeeds when nothing is there. */
   delete(path: string): Promise<void>;
 

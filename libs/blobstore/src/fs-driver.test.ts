@@ -529,6 +529,22 @@ describe('FilesystemDriver direct writes', () => {
     expect(fs.statSync(path.join(root, 'moving')).size).toBe(0);
   });
 
+  // What a gateway logs at start ("blob store ready"), found by one real direct write.
+  it('describes how it will write, found by trying, and leaves nothing behind', async () => {
+    expect(await new FilesystemDriver(root).describeWrites()).toMatch(/^direct \(O_DIRECT/);
+    expect(await new FilesystemDriver(root, { directWriteSlices: 0 }).describeWrites()).toBe('through the page cache: direct writes are turned off');
+    expect(await readdir(root)).toEqual([]);
+
+    let refused = 0;
+    onOpen.refuse = (_file, flags) => (isDirect(flags) ? (refused++, Object.assign(new Error('EINVAL'), { code: 'EINVAL' })) : undefined);
+    const refusing = new FilesystemDriver(root);
+    expect(await refusing.describeWrites()).toBe('through the page cache: the filesystem refuses O_DIRECT');
+    const digest = await writeRandom(await refusing.writer('after', { append: false }), 3, mib);
+    expect(sha256(fs.readFileSync(path.join(root, 'after')))).toBe(digest);
+    expect(refused).toBe(1);
+    expect(await readdir(root)).toEqual(['after']);
+  });
+
   it('with more writers than slices, the rest write through the cache, and every file is intact', async () => {
     const driver = new FilesystemDriver(root, { directWriteSlices: 2 });
     const seen = watchDirect();

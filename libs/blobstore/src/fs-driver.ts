@@ -112,6 +112,15 @@ export class FilesystemDriver implements StorageDriver {
     return new FileWriter(full, options.append, options.durable ?? true, this.directStaging);
   }
 
+  async describeWrites(): Promise<string> {
+    await mkdir(this.root, { recursive: true });
+    // Named by process, so the gateways of a region starting together do not share one.
+    const refusal = await this.directStaging.probe(path.join(this.root, `.direct-write-probe-${process.pid}`));
+    return refusal === undefined
+      ? 'direct (O_DIRECT from aligned 1 MiB slices; small blobs through the page cache)'
+      : `through the page cache: ${refusal}`;
+  }
+
   async createExclusive(relative: string, content?: string): Promise<boolean> {
     const full = this.resolve(relative);
     for (let attempt = 0; ; attempt++) {

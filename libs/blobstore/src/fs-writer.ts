@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 
@@ -64,6 +64,32 @@ export class DirectStagingPool {
 
   release(buffer: Buffer): void {
     this.free.push(buffer);
+  }
+
+  /**
+   * Writes one aligned block to `file` with O_DIRECT, then removes it: undefined when that
+   * works, else why writers will go through the page cache (and from then on they do).
+   */
+  async probe(file: string): Promise<string | undefined> {
+    if (this.slices === 0) return 'direct writes are turned off';
+    const slice = this.acquire();
+    if (!slice) return this.usable ? 'no aligned slice is free' : 'direct writes are unavailable (no aligned memory, or refused before)';
+    try {
+      const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT);
+      try {
+        await handle.write(slice, 0, DIRECT_ALIGNMENT, 0);
+      } finally {
+        await handle.close();
+      }
+      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      this.usable = false;
+      return 'the filesystem refuses O_DIRECT';
+    } finally {
+      this.release(slice);
+      await rm(file, { force: true });
+    }
   }
 }
 

@@ -39,6 +39,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
 
   const driver = STORAGE_DRIVERS[config.storageDriver]({ rootDirectory: path.join(config.dataDir, 'store'), directWrites: config.directWrites });
   const blobStore = new BlobStore(driver);
+  logger.info({ storageDriver: driver.name, blobWrites: await driver.describeWrites?.() }, 'blob store ready');
 
   const cache = new LookupCache({ maxEntries: config.cacheEntries });
   const changeListener = new ChangeListener(config.databaseUrl, {

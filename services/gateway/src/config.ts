@@ -64,7 +64,10 @@ export interface GatewayConfig {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
-  const parsed = schema.safeParse(env);
+  // An empty variable (`PORT=`) counts as unset: it takes the default, rather than becoming 0
+  // (a random port) or failing with a message about numbers.
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = schema.safeParse(set);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new Error(`invalid configuration: ${problems.join('; ')}`);
