@@ -31,8 +31,8 @@ async function startOnFreshDatabase(
     await admin.end();
   });
   const gateway = await startGatewayProcess({ databaseUrl: databaseUrl(name), dataDir, env, launcher });
-  // Whatever a test finds, nothing it started outlives it (pnpm runs in a group of its own).
-  cleanups.push(async () => (launcher === 'node' ? gateway.stop('SIGKILL') : process.kill(-gateway.pid, 'SIGKILL')));
+  // Whatever a test finds, nothing it started outlives it (under pnpm, the whole group).
+  cleanups.push(() => gateway.stop('SIGKILL'));
   return { gateway, client: new OciTestClient(gateway.url), name, dataDir };
 }
 

@@ -545,6 +545,19 @@ describe('FilesystemDriver direct writes', () => {
     expect(await readdir(root)).toEqual(['after']);
   });
 
+  // Found in review: the probe threw on a full or read-only disk, and the gateway would not
+  // start, though it could still have served pulls. ENOSPC cannot be caused in this test's
+  // temporary folder, so the open mock fails the probe.
+  it('a probe that fails for another reason than EINVAL does not throw, and leaves direct writes on', async () => {
+    const driver = new FilesystemDriver(root);
+    onOpen.refuse = (_file, flags) => (isDirect(flags) ? Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }) : undefined);
+    expect(await driver.describeWrites()).toBe('direct if the filesystem allows it; not known: the probe failed (ENOSPC)');
+    onOpen.refuse = undefined;
+    const seen = watchDirect();
+    await writeRandom(await driver.writer('after', { append: false }), 2, mib);
+    expect(seen.writes.length).toBe(2);
+  });
+
   it('with more writers than slices, the rest write through the cache, and every file is intact', async () => {
     const driver = new FilesystemDriver(root, { directWriteSlices: 2 });
     const seen = watchDirect();

@@ -68,7 +68,8 @@ export class DirectStagingPool {
 
   /**
    * Writes one aligned block to `file` with O_DIRECT, then removes it: undefined when that
-   * works, else why writers will go through the page cache (and from then on they do).
+   * works, else why writers will go through the page cache (and from then on they do), or why
+   * it could not tell. It never throws: it only informs a log line.
    */
   async probe(file: string): Promise<string | undefined> {
     if (this.slices === 0) return 'direct writes are turned off';
@@ -83,12 +84,15 @@ export class DirectStagingPool {
       }
       return undefined;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      // Anything else (a full or read-only disk) says nothing about O_DIRECT, and must not stop
+      // a gateway that could still serve pulls: the writes themselves will find out.
+      if (code !== 'EINVAL') return `not known: the probe failed (${code ?? String(err)})`;
       this.usable = false;
       return 'the filesystem refuses O_DIRECT';
     } finally {
       this.release(slice);
-      await rm(file, { force: true });
+      await rm(file, { force: true }).catch(() => undefined);
     }
   }
 }
