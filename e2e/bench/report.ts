@@ -112,7 +112,9 @@ const targetLabels: Record<TargetName, string> = {
 export function renderMarkdown(report: BenchReport): string {
   const { machine, plan } = report;
   const lines: string[] = [];
-  lines.push(`### Meridian vs Distribution${report.quick ? ' (quick smoke run: small counts, not for quoting)' : ''}`);
+  // Named after the targets that ran: a run of Meridian alone is not "vs Distribution".
+  const heading = report.targets.map((target) => targetLabels[target]).join(' vs ');
+  lines.push(`### ${heading}${report.quick ? ' (quick smoke run: small counts, not for quoting)' : ''}`);
   lines.push('');
   lines.push(
     `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.totalMemoryGiB} GiB RAM, ${machine.kernel}; ` +
