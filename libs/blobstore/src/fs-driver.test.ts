@@ -388,6 +388,22 @@ describe('FilesystemDriver direct writes', () => {
     expect(refused).toBe(1);
   });
 
+  // The gateway logs this as a warning: a fallback that happens while it runs (no start probe
+  // saw it) would otherwise show only as slower pushes.
+  it('tells its owner, once, when direct writes go off', async () => {
+    const reasons: string[] = [];
+    const driver = new FilesystemDriver(root, { onDirectWritesOff: (reason) => reasons.push(reason) });
+    onOpen.refuse = (_file, flags) => (isDirect(flags) ? Object.assign(new Error('EINVAL'), { code: 'EINVAL' }) : undefined);
+    await writeRandom(await driver.writer('first', { append: false }), 3, mib);
+    await writeRandom(await driver.writer('second', { append: false }), 3, mib);
+    expect(reasons).toEqual(['the filesystem refuses O_DIRECT']);
+    // The start probe reports its own answer, so it tells no one.
+    const probed: string[] = [];
+    const other = new FilesystemDriver(root, { onDirectWritesOff: (reason) => probed.push(reason) });
+    expect(await other.describeWrites()).toBe('through the page cache: the filesystem refuses O_DIRECT');
+    expect(probed).toEqual([]);
+  });
+
   it('fails the write when a direct write fails, and closes its descriptors and returns its slices', async () => {
     const driver = new FilesystemDriver(root, { directWriteSlices: 2 });
     const handles: FileHandle[] = [];

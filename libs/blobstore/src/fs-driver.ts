@@ -33,12 +33,13 @@ export class FilesystemDriver implements StorageDriver {
 
   /**
    * Large writes bypass the page cache (fs-writer.ts) where the filesystem allows it; on one
-   * that does not, they quietly go through it. `directWriteSlices` bounds the aligned memory
-   * they gather bytes in (1 MiB slices, two per write at a time); 0 turns direct writes off.
+   * that does not, they go through it, and `onDirectWritesOff` hears why, once.
+   * `directWriteSlices` bounds the aligned memory they gather bytes in (1 MiB slices, two per
+   * write at a time); 0 turns direct writes off.
    */
-  constructor(root: string, options: { directWriteSlices?: number } = {}) {
+  constructor(root: string, options: { directWriteSlices?: number; onDirectWritesOff?: (reason: string) => void } = {}) {
     this.root = path.resolve(root);
-    this.directStaging = new DirectStagingPool(options.directWriteSlices ?? DEFAULT_DIRECT_WRITE_SLICES);
+    this.directStaging = new DirectStagingPool(options.directWriteSlices ?? DEFAULT_DIRECT_WRITE_SLICES, options.onDirectWritesOff);
   }
 
   async stat(relative: string): Promise<FileInfo> {

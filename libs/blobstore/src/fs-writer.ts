@@ -36,13 +36,28 @@ export class DirectStagingPool {
   private readonly free: Buffer[] = [];
   private memory: { readonly buffer: ArrayBuffer } | undefined;
   /**
-   * False once the filesystem has refused a direct open or write (EINVAL: it has no O_DIRECT,
-   * or wants another alignment), or the memory could not be made; from then on every writer
-   * goes through the page cache.
+   * Why direct writes are off for good: the filesystem refused a direct open or write (EINVAL:
+   * it has no O_DIRECT, or wants another alignment), or the memory could not be made. From
+   * then on every writer goes through the page cache.
    */
-  usable = true;
+  private refusal: string | undefined;
 
-  constructor(readonly slices: number) {}
+  /** `onRefused` hears, once, why direct writes went off while the process was running. */
+  constructor(
+    readonly slices: number,
+    private readonly onRefused: (reason: string) => void = () => undefined,
+  ) {}
+
+  get usable(): boolean {
+    return this.refusal === undefined;
+  }
+
+  /** Turns direct writes off for good; tells `onRefused` unless the caller reports it itself. */
+  refuse(reason: string, options: { quietly?: boolean } = {}): void {
+    if (this.refusal !== undefined) return;
+    this.refusal = reason;
+    if (!options.quietly) this.onRefused(reason);
+  }
 
   acquire(): Buffer | undefined {
     if (!this.usable || this.slices === 0) return undefined;
@@ -51,8 +66,8 @@ export class DirectStagingPool {
       const { WebAssembly } = globalThis as unknown as { WebAssembly?: WasmGlobal };
       try {
         this.memory = new WebAssembly!.Memory({ initial: pages, maximum: pages });
-      } catch {
-        this.usable = false;
+      } catch (err) {
+        this.refuse(`no aligned memory: ${(err as Error).message}`);
         return undefined;
       }
       for (let i = this.slices - 1; i >= 0; i--) {
@@ -74,7 +89,7 @@ export class DirectStagingPool {
   async probe(file: string): Promise<string | undefined> {
     if (this.slices === 0) return 'direct writes are turned off';
     const slice = this.acquire();
-    if (!slice) return this.usable ? 'no aligned slice is free' : 'direct writes are unavailable (no aligned memory, or refused before)';
+    if (!slice) return this.refusal ?? 'no aligned slice is free';
     try {
       const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT);
       try {
@@ -88,8 +103,9 @@ export class DirectStagingPool {
       // Anything else (a full or read-only disk) says nothing about O_DIRECT, and must not stop
       // a gateway that could still serve pulls: the writes themselves will find out.
       if (code !== 'EINVAL') return `not known: the probe failed (${code ?? String(err)})`;
-      this.usable = false;
-      return 'the filesystem refuses O_DIRECT';
+      // The caller logs the probe's answer.
+      this.refuse(REFUSED_BY_FILESYSTEM, { quietly: true });
+      return REFUSED_BY_FILESYSTEM;
     } finally {
       this.release(slice);
       await rm(file, { force: true }).catch(() => undefined);
@@ -98,6 +114,7 @@ export class DirectStagingPool {
 }
 
 const WASM_PAGE_BYTES = 64 * 1024;
+const REFUSED_BY_FILESYSTEM = 'the filesystem refuses O_DIRECT';
 interface WasmGlobal {
   Memory: new (descriptor: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer };
 }
@@ -362,7 +379,7 @@ export class FileWriter extends Writable {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
       this.directRefused = true;
-      this.staging.usable = false;
+      this.staging.refuse(REFUSED_BY_FILESYSTEM);
       await this.writeAt([bytes], position);
     }
   }

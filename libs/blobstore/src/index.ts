@@ -11,8 +11,11 @@ import { FilesystemDriver } from './fs-driver.js';
  * effect). The S3-compatible driver of the roadmap joins this map.
  */
 export const STORAGE_DRIVERS = {
-  filesystem: (options: { rootDirectory: string; directWrites: boolean }): StorageDriver =>
-    new FilesystemDriver(options.rootDirectory, options.directWrites ? {} : { directWriteSlices: 0 }),
+  filesystem: (options: { rootDirectory: string; directWrites: boolean; onDirectWritesOff?: (reason: string) => void }): StorageDriver =>
+    new FilesystemDriver(options.rootDirectory, {
+      ...(options.directWrites ? {} : { directWriteSlices: 0 }),
+      ...(options.onDirectWritesOff ? { onDirectWritesOff: options.onDirectWritesOff } : {}),
+    }),
 } as const;
 
 export type StorageDriverName = keyof typeof STORAGE_DRIVERS;

@@ -37,7 +37,11 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   pool.on('error', (err) => logger.error({ err }, 'idle database connection failed'));
   const metadata = new Metadata(pool);
 
-  const driver = STORAGE_DRIVERS[config.storageDriver]({ rootDirectory: path.join(config.dataDir, 'store'), directWrites: config.directWrites });
+  const driver = STORAGE_DRIVERS[config.storageDriver]({
+    rootDirectory: path.join(config.dataDir, 'store'),
+    directWrites: config.directWrites,
+    onDirectWritesOff: (reason) => logger.warn({ reason }, 'blob writes now go through the page cache'),
+  });
   const blobStore = new BlobStore(driver);
   logger.info({ storageDriver: driver.name, blobWrites: await driver.describeWrites?.() }, 'blob store ready');
 
