@@ -116,9 +116,10 @@ export class FilesystemDriver implements StorageDriver {
   async describeWrites(): Promise<string> {
     await mkdir(this.root, { recursive: true }).catch(() => undefined);
     // Named by process, so the gateways of a region starting together do not share one.
-    const refusal = await this.directStaging.probe(path.join(this.root, `.direct-write-probe-${process.pid}`));
-    if (refusal === undefined) return 'direct (O_DIRECT from aligned 1 MiB slices; small blobs through the page cache)';
-    return refusal.startsWith('not known') ? `direct if the filesystem allows it; ${refusal}` : `through the page cache: ${refusal}`;
+    const probe = await this.directStaging.probe(path.join(this.root, `.direct-write-probe-${process.pid}`));
+    if (probe.writes === 'direct') return 'direct (O_DIRECT from aligned 1 MiB slices; small blobs through the page cache)';
+    if (probe.writes === 'cached') return `through the page cache: ${probe.reason}`;
+    return `direct if the filesystem allows it; not known: ${probe.reason}`;
   }
 
   async createExclusive(relative: string, content?: string): Promise<boolean> {

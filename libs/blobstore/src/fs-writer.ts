@@ -20,7 +20,7 @@ const DIRECT_ALIGNMENT = 4096;
  * Bytes a direct writer gathers before writing them in one go. A writer holds two: one fills
  * while the other is written. Measured here, 1 MiB did as well as 8 MiB.
  */
-export const DIRECT_CHUNK_BYTES = 1024 * 1024;
+const DIRECT_CHUNK_BYTES = 1024 * 1024;
 
 /**
  * The aligned memory that direct writes are gathered in. O_DIRECT wants its buffers aligned in
@@ -82,14 +82,14 @@ export class DirectStagingPool {
   }
 
   /**
-   * Writes one aligned block to `file` with O_DIRECT, then removes it: undefined when that
-   * works, else why writers will go through the page cache (and from then on they do), or why
-   * it could not tell. It never throws: it only informs a log line.
+   * Writes one aligned block to `file` with O_DIRECT, then removes it, and says how writers
+   * will write: directly, through the page cache (and why; from then on they do), or not known
+   * (and why it could not tell). It never throws: it only informs a log line.
    */
-  async probe(file: string): Promise<string | undefined> {
-    if (this.slices === 0) return 'direct writes are turned off';
+  async probe(file: string): Promise<DirectWriteProbe> {
+    if (this.slices === 0) return { writes: 'cached', reason: 'direct writes are turned off' };
     const slice = this.acquire();
-    if (!slice) return this.refusal ?? 'no aligned slice is free';
+    if (!slice) return this.refusal === undefined ? { writes: 'unknown', reason: 'no aligned slice is free' } : { writes: 'cached', reason: this.refusal };
     try {
       const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DIRECT);
       try {
@@ -97,21 +97,24 @@ export class DirectStagingPool {
       } finally {
         await handle.close();
       }
-      return undefined;
+      return { writes: 'direct' };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       // Anything else (a full or read-only disk) says nothing about O_DIRECT, and must not stop
       // a gateway that could still serve pulls: the writes themselves will find out.
-      if (code !== 'EINVAL') return `not known: the probe failed (${code ?? String(err)})`;
+      if (code !== 'EINVAL') return { writes: 'unknown', reason: `the probe failed (${code ?? String(err)})` };
       // The caller logs the probe's answer.
       this.refuse(REFUSED_BY_FILESYSTEM, { quietly: true });
-      return REFUSED_BY_FILESYSTEM;
+      return { writes: 'cached', reason: REFUSED_BY_FILESYSTEM };
     } finally {
       this.release(slice);
       await rm(file, { force: true }).catch(() => undefined);
     }
   }
 }
+
+/** What a probe found: how writers will write, and why when not directly. */
+export type DirectWriteProbe = { writes: 'direct' } | { writes: 'cached' | 'unknown'; reason: string };
 
 const WASM_PAGE_BYTES = 64 * 1024;
 const REFUSED_BY_FILESYSTEM = 'the filesystem refuses O_DIRECT';
@@ -126,8 +129,8 @@ interface WasmGlobal {
  * 1 MiB slice, and each full slice is written straight to the disk while the next one fills.
  * A writer asks for its slice once its first 1 MiB has arrived (until then it holds what came),
  * so small and slow uploads do not tie slices up, and a file smaller than that is written in
- * one go through the cache at close. On
- * a virtual machine the first touch of every new page-cache page is expensive (measured here:
+ * one go through the cache at close. On a virtual machine the first touch of every new
+ * page-cache page is expensive (measured here:
  * dd filled the page cache at 315–392 MB/s against 1.8–2.2 GB/s for direct writes), and a
  * pushed layer is seldom read back at once, so bypassing the cache both speeds pushes and
  * keeps them from evicting the blobs that pulls are reading. A few bytes go through the cache
@@ -164,8 +167,6 @@ export class FileWriter extends Writable {
    */
   private undecided: Buffer[] | undefined = [];
   private undecidedBytes = 0;
-  /** Set once this file refused a direct open or write. */
-  private directRefused = false;
   /** Direct writes under way; their slices are not let go before they end. */
   private readonly directWrites = new Set<Promise<void>>();
   /**
@@ -358,7 +359,8 @@ export class FileWriter extends Writable {
   }
 
   private async writeDirectNow(bytes: Buffer, position: number): Promise<void> {
-    if (this.directRefused) {
+    // Refused once, here or by another writer: the rest goes through the cache.
+    if (!this.staging.usable) {
       await this.writeAt([bytes], position);
       return;
     }
@@ -378,7 +380,6 @@ export class FileWriter extends Writable {
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-      this.directRefused = true;
       this.staging.refuse(REFUSED_BY_FILESYSTEM);
       await this.writeAt([bytes], position);
     }
