@@ -1,7 +1,8 @@
 import cluster from 'node:cluster';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type GatewayConfig } from './config.js';
-import { createApp, prepareRegion } from './app.js';
+import { createApp } from './app.js';
+import { prepareRegion } from './region-setup.js';
 import { superviseWorkers, type WorkerListening } from './supervisor.js';
 
 /**

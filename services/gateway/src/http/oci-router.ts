@@ -7,7 +7,7 @@ import {
   type HttpMethod,
   type RouteName,
 } from '@meridian/oci';
-import type { Registry } from '../registry/registry.js';
+import type { Registry } from '@meridian/registry';
 import type { RouteHandlers } from './handlers/handler.js';
 import { baseHandlers } from './handlers/base.js';
 import { catalogHandlers } from './handlers/catalog.js';

@@ -1,6 +1,6 @@
 import type { Response } from 'express';
 import type { RouteHandlers } from './handler.js';
-import type { UploadSession } from '../../registry/uploads.js';
+import type { UploadSession } from '@meridian/registry';
 import { contentLength, hasBody, parseChunkRange, queryValue } from '../request.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import type { HttpMethod, RouteParams } from '@meridian/oci';
-import type { Registry } from '../../registry/registry.js';
+import type { Registry } from '@meridian/registry';
 
 export interface HandlerContext {
   req: Request;

@@ -3,8 +3,8 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { CHANGE_LISTENER_APPLICATION_NAME } from '@meridian/metadata';
 import { OciTestClient } from '@meridian/testkit';
-import { createApp, type Gateway } from '../app.js';
-import { startTestGateway, type TestGateway } from '../testing/test-gateway.js';
+import { createApp, type Gateway } from './app.js';
+import { startTestGateway, type TestGateway } from './testing/test-gateway.js';
 
 /**
  * Two gateways of one region share a database and a data directory. A tag moved or a manifest
