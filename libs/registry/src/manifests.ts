@@ -8,6 +8,7 @@ import {
   ManifestUnknownError,
   NameUnknownError,
   DigestInvalidError,
+  TagInvalidError,
   acceptsMediaType,
   assertRepositoryName,
   digestOf,
@@ -42,7 +43,7 @@ export class ManifestService {
    */
   async get(repository: string, referenceText: string, accept: readonly string[]): Promise<CachedManifest> {
     assertRepositoryName(repository);
-    const reference = parseReference(referenceText);
+    const reference = lookupReference(repository, referenceText);
     const manifest = this.cache.getManifest(repository, referenceText) ?? (await this.load(repository, referenceText, reference));
     if (!acceptsMediaType(accept, manifest.mediaType)) {
       throw new ManifestNotAcceptableError(`manifest is ${manifest.mediaType}, which the Accept header does not include`, {
@@ -118,7 +119,7 @@ export class ManifestService {
    */
   async delete(repository: string, referenceText: string): Promise<void> {
     assertRepositoryName(repository);
-    const reference = parseReference(referenceText);
+    const reference = lookupReference(repository, referenceText);
     const changes = await this.metadata.transaction(async (tx) => {
       const repositoryId = await tx.repositories.requireId(repository);
       const done: MetadataChange[] = [];
@@ -153,6 +154,22 @@ export class ManifestService {
     const manifest = { digest: lookup.found.digest, mediaType: lookup.found.mediaType, payload: lookup.found.payload };
     this.cache.setManifest(repository, referenceText, manifest, readAt);
     return manifest;
+  }
+}
+
+/**
+ * The reference of a read or a delete. One that is neither a tag nor a digest of a supported
+ * algorithm can name no manifest, so it is a miss: distribution-spec v1.1 "Pulling manifests"
+ * answers 404 for any manifest not found (the conformance suite asks for `.INVALID_MANIFEST_NAME`),
+ * and a HEAD has no body to explain a 400. Only a push, which would create the name, refuses it
+ * as invalid (400).
+ */
+function lookupReference(repository: string, referenceText: string): Reference {
+  try {
+    return parseReference(referenceText);
+  } catch (err) {
+    if (!(err instanceof TagInvalidError || err instanceof DigestInvalidError)) throw err;
+    throw new ManifestUnknownError(`no manifest in ${repository} can have this reference (${err.message})`);
   }
 }
 

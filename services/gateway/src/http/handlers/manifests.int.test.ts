@@ -320,9 +320,52 @@ describe('manifests', () => {
     const badTag = await client.pushManifest('app/known', '-bad', buildImage().manifest);
     expect(badTag.status).toBe(400);
     expect(await errorCodes(badTag)).toEqual(['MANIFEST_INVALID']);
-    const badDigest = await client.fetch(client.url('manifest', { name: 'app/known', reference: 'sha256:abc' }));
-    expect(badDigest.status).toBe(400);
-    expect(await errorCodes(badDigest)).toEqual(['DIGEST_INVALID']);
+  });
+
+  it('GET, HEAD and DELETE by a reference that is neither a tag nor a supported digest are 404 MANIFEST_UNKNOWN; a PUT by it is 400 ("Pulling manifests", "Deleting manifests", "Pushing manifests")', async () => {
+    const image = await client.pushImage('app/badref', 'v1');
+    const notTags = ['.INVALID_MANIFEST_NAME', '-bad', 'a'.repeat(129), 'a'.repeat(200), 'a%2Fb'];
+    const notDigests = ['sha256:zz', 'sha256:abc', 'sha256:baddigeststring', `sha256:${'A'.repeat(64)}`, `sha1:${'a'.repeat(40)}`, `md5:${'a'.repeat(32)}`];
+    for (const reference of [...notTags, ...notDigests]) {
+      // The conformance suite asks GET and HEAD of `.INVALID_MANIFEST_NAME` for a 404; nothing can
+      // be stored under such a reference, in a known repository or an unknown one.
+      for (const name of ['app/badref', 'nobody/badref']) {
+        for (const method of ['GET', 'HEAD', 'DELETE']) {
+          const response = await client.fetch(client.url('manifest', { name, reference }), { method });
+          expect(response.status, `${method} ${name} ${reference}`).toBe(404);
+          if (method !== 'HEAD') expect(await errorCodes(response), `${method} ${name} ${reference}`).toEqual(['MANIFEST_UNKNOWN']);
+        }
+      }
+    }
+    // A push would create the name, so a bad one is the client's error: the tag grammar is
+    // MANIFEST_INVALID (v1.1 has no tag code; TAG_INVALID is legacy schema1), a digest DIGEST_INVALID.
+    for (const reference of notTags) {
+      const put = await client.pushManifest('app/badref', reference, image.manifestBytes);
+      expect(put.status, reference).toBe(400);
+      expect(await errorCodes(put), reference).toEqual(['MANIFEST_INVALID']);
+    }
+    for (const reference of notDigests) {
+      const put = await client.pushManifest('app/badref', reference, image.manifestBytes);
+      expect(put.status, reference).toBe(400);
+      expect(await errorCodes(put), reference).toEqual(['DIGEST_INVALID']);
+    }
+    // The repository name is checked first.
+    for (const method of ['GET', 'DELETE']) {
+      const badName = await client.fetch('/v2/App/BadRef/manifests/.INVALID_MANIFEST_NAME', { method });
+      expect(badName.status, method).toBe(400);
+      expect(await errorCodes(badName), method).toEqual(['NAME_INVALID']);
+    }
+    // A well-formed tag or digest that is absent stays an ordinary miss.
+    for (const reference of ['absent', `sha256:${'a'.repeat(64)}`, `sha512:${'a'.repeat(128)}`]) {
+      const head = await client.fetch(client.url('manifest', { name: 'app/badref', reference }), { method: 'HEAD' });
+      expect(head.status, reference).toBe(404);
+      const get = await client.fetch(client.url('manifest', { name: 'app/badref', reference }));
+      expect(await errorCodes(get), reference).toEqual(['MANIFEST_UNKNOWN']);
+    }
+    // Nothing was deleted or tagged on the way.
+    const tags = (await (await client.fetch(client.url('tags', { name: 'app/badref' }))).json()) as { tags: string[] };
+    expect(tags.tags).toEqual(['v1']);
+    expect((await client.fetch(client.url('manifest', { name: 'app/badref', reference: image.digest }), { method: 'HEAD' })).status).toBe(200);
   });
 
   it('a PUT of a manifest with a subject answers OCI-Subject ("Pushing manifests with subject")', async () => {
