@@ -1,0 +1,216 @@
+// Original file: proto/meridian/replica/v1/replica.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { ApplyDeleteRequest as _meridian_replica_v1_ApplyDeleteRequest, ApplyDeleteRequest__Output as _meridian_replica_v1_ApplyDeleteRequest__Output } from '../../../meridian/replica/v1/ApplyDeleteRequest.js';
+import type { ApplyManifestRequest as _meridian_replica_v1_ApplyManifestRequest, ApplyManifestRequest__Output as _meridian_replica_v1_ApplyManifestRequest__Output } from '../../../meridian/replica/v1/ApplyManifestRequest.js';
+import type { ApplyReply as _meridian_replica_v1_ApplyReply, ApplyReply__Output as _meridian_replica_v1_ApplyReply__Output } from '../../../meridian/replica/v1/ApplyReply.js';
+import type { BlobChunk as _meridian_replica_v1_BlobChunk, BlobChunk__Output as _meridian_replica_v1_BlobChunk__Output } from '../../../meridian/replica/v1/BlobChunk.js';
+import type { GetBlobRequest as _meridian_replica_v1_GetBlobRequest, GetBlobRequest__Output as _meridian_replica_v1_GetBlobRequest__Output } from '../../../meridian/replica/v1/GetBlobRequest.js';
+import type { GetManifestRequest as _meridian_replica_v1_GetManifestRequest, GetManifestRequest__Output as _meridian_replica_v1_GetManifestRequest__Output } from '../../../meridian/replica/v1/GetManifestRequest.js';
+import type { HealthReply as _meridian_replica_v1_HealthReply, HealthReply__Output as _meridian_replica_v1_HealthReply__Output } from '../../../meridian/replica/v1/HealthReply.js';
+import type { HealthRequest as _meridian_replica_v1_HealthRequest, HealthRequest__Output as _meridian_replica_v1_HealthRequest__Output } from '../../../meridian/replica/v1/HealthRequest.js';
+import type { LinkBlobsReply as _meridian_replica_v1_LinkBlobsReply, LinkBlobsReply__Output as _meridian_replica_v1_LinkBlobsReply__Output } from '../../../meridian/replica/v1/LinkBlobsReply.js';
+import type { LinkBlobsRequest as _meridian_replica_v1_LinkBlobsRequest, LinkBlobsRequest__Output as _meridian_replica_v1_LinkBlobsRequest__Output } from '../../../meridian/replica/v1/LinkBlobsRequest.js';
+import type { ListInventoryReply as _meridian_replica_v1_ListInventoryReply, ListInventoryReply__Output as _meridian_replica_v1_ListInventoryReply__Output } from '../../../meridian/replica/v1/ListInventoryReply.js';
+import type { ListInventoryRequest as _meridian_replica_v1_ListInventoryRequest, ListInventoryRequest__Output as _meridian_replica_v1_ListInventoryRequest__Output } from '../../../meridian/replica/v1/ListInventoryRequest.js';
+import type { ManifestReply as _meridian_replica_v1_ManifestReply, ManifestReply__Output as _meridian_replica_v1_ManifestReply__Output } from '../../../meridian/replica/v1/ManifestReply.js';
+import type { PutBlobReply as _meridian_replica_v1_PutBlobReply, PutBlobReply__Output as _meridian_replica_v1_PutBlobReply__Output } from '../../../meridian/replica/v1/PutBlobReply.js';
+import type { PutBlobRequest as _meridian_replica_v1_PutBlobRequest, PutBlobRequest__Output as _meridian_replica_v1_PutBlobRequest__Output } from '../../../meridian/replica/v1/PutBlobRequest.js';
+
+export interface ReplicaClient extends grpc.Client {
+  /**
+   * Deletes a tag, a manifest (with every tag naming it) or a blob link, leaving a tombstone.
+   */
+  ApplyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  ApplyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  ApplyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  ApplyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * Deletes a tag, a manifest (with every tag naming it) or a blob link, leaving a tombstone.
+   */
+  applyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  applyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  applyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  applyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Stores a manifest (verified against its digest and the image-spec) and, when `tag` is
+   * set, points the tag at it if the write's clock is newer than the tag's. Every blob and
+   * child manifest it names must be held first (FAILED_PRECONDITION lists what is missing).
+   */
+  ApplyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  ApplyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  ApplyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  ApplyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * Stores a manifest (verified against its digest and the image-spec) and, when `tag` is
+   * set, points the tag at it if the write's clock is newer than the tag's. Every blob and
+   * child manifest it names must be held first (FAILED_PRECONDITION lists what is missing).
+   */
+  applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Sends a blob's bytes from `offset` to its end, as a stream of chunks.
+   */
+  GetBlob(argument: _meridian_replica_v1_GetBlobRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_meridian_replica_v1_BlobChunk__Output>;
+  GetBlob(argument: _meridian_replica_v1_GetBlobRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_meridian_replica_v1_BlobChunk__Output>;
+  /**
+   * Sends a blob's bytes from `offset` to its end, as a stream of chunks.
+   */
+  getBlob(argument: _meridian_replica_v1_GetBlobRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_meridian_replica_v1_BlobChunk__Output>;
+  getBlob(argument: _meridian_replica_v1_GetBlobRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_meridian_replica_v1_BlobChunk__Output>;
+  
+  /**
+   * A manifest of a repository by digest, or by tag (with the tag's clock).
+   */
+  GetManifest(argument: _meridian_replica_v1_GetManifestRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ManifestReply__Output>): grpc.ClientUnaryCall;
+  GetManifest(argument: _meridian_replica_v1_GetManifestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ManifestReply__Output>): grpc.ClientUnaryCall;
+  GetManifest(argument: _meridian_replica_v1_GetManifestRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ManifestReply__Output>): grpc.ClientUnaryCall;
+  GetManifest(argument: _meridian_replica_v1_GetManifestRequest, callback: grpc.requestCallback<_meridian_replica_v1_ManifestReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * A manifest of a repository by digest, or by tag (with the tag's clock).
+   */
+  getManifest(argument: _meridian_replica_v1_GetManifestRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ManifestReply__Output>): grpc.ClientUnaryCall;
+  getManifest(argument: _meridian_replica_v1_GetManifestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ManifestReply__Output>): grpc.ClientUnaryCall;
+  getManifest(argument: _meridian_replica_v1_GetManifestRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ManifestReply__Output>): grpc.ClientUnaryCall;
+  getManifest(argument: _meridian_replica_v1_GetManifestRequest, callback: grpc.requestCallback<_meridian_replica_v1_ManifestReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Whether the region is ready (database and blob store answer), with its name.
+   */
+  Health(argument: _meridian_replica_v1_HealthRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_HealthReply__Output>): grpc.ClientUnaryCall;
+  Health(argument: _meridian_replica_v1_HealthRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_HealthReply__Output>): grpc.ClientUnaryCall;
+  Health(argument: _meridian_replica_v1_HealthRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_HealthReply__Output>): grpc.ClientUnaryCall;
+  Health(argument: _meridian_replica_v1_HealthRequest, callback: grpc.requestCallback<_meridian_replica_v1_HealthReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * Whether the region is ready (database and blob store answer), with its name.
+   */
+  health(argument: _meridian_replica_v1_HealthRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_HealthReply__Output>): grpc.ClientUnaryCall;
+  health(argument: _meridian_replica_v1_HealthRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_HealthReply__Output>): grpc.ClientUnaryCall;
+  health(argument: _meridian_replica_v1_HealthRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_HealthReply__Output>): grpc.ClientUnaryCall;
+  health(argument: _meridian_replica_v1_HealthRequest, callback: grpc.requestCallback<_meridian_replica_v1_HealthReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * For each digest, whether the region holds the bytes; bytes held but not yet linked into
+   * `repository` are linked by this call. For a blob not held, `offset` says how many verified
+   * bytes of an interrupted PutBlob the region already has, so a sender resumes there.
+   */
+  LinkBlobs(argument: _meridian_replica_v1_LinkBlobsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_LinkBlobsReply__Output>): grpc.ClientUnaryCall;
+  LinkBlobs(argument: _meridian_replica_v1_LinkBlobsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_LinkBlobsReply__Output>): grpc.ClientUnaryCall;
+  LinkBlobs(argument: _meridian_replica_v1_LinkBlobsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_LinkBlobsReply__Output>): grpc.ClientUnaryCall;
+  LinkBlobs(argument: _meridian_replica_v1_LinkBlobsRequest, callback: grpc.requestCallback<_meridian_replica_v1_LinkBlobsReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * For each digest, whether the region holds the bytes; bytes held but not yet linked into
+   * `repository` are linked by this call. For a blob not held, `offset` says how many verified
+   * bytes of an interrupted PutBlob the region already has, so a sender resumes there.
+   */
+  linkBlobs(argument: _meridian_replica_v1_LinkBlobsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_LinkBlobsReply__Output>): grpc.ClientUnaryCall;
+  linkBlobs(argument: _meridian_replica_v1_LinkBlobsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_LinkBlobsReply__Output>): grpc.ClientUnaryCall;
+  linkBlobs(argument: _meridian_replica_v1_LinkBlobsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_LinkBlobsReply__Output>): grpc.ClientUnaryCall;
+  linkBlobs(argument: _meridian_replica_v1_LinkBlobsRequest, callback: grpc.requestCallback<_meridian_replica_v1_LinkBlobsReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * What the region holds, a page at a time, in a stable order (for backfill and reconciliation).
+   */
+  ListInventory(argument: _meridian_replica_v1_ListInventoryRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ListInventoryReply__Output>): grpc.ClientUnaryCall;
+  ListInventory(argument: _meridian_replica_v1_ListInventoryRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ListInventoryReply__Output>): grpc.ClientUnaryCall;
+  ListInventory(argument: _meridian_replica_v1_ListInventoryRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ListInventoryReply__Output>): grpc.ClientUnaryCall;
+  ListInventory(argument: _meridian_replica_v1_ListInventoryRequest, callback: grpc.requestCallback<_meridian_replica_v1_ListInventoryReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * What the region holds, a page at a time, in a stable order (for backfill and reconciliation).
+   */
+  listInventory(argument: _meridian_replica_v1_ListInventoryRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ListInventoryReply__Output>): grpc.ClientUnaryCall;
+  listInventory(argument: _meridian_replica_v1_ListInventoryRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ListInventoryReply__Output>): grpc.ClientUnaryCall;
+  listInventory(argument: _meridian_replica_v1_ListInventoryRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ListInventoryReply__Output>): grpc.ClientUnaryCall;
+  listInventory(argument: _meridian_replica_v1_ListInventoryRequest, callback: grpc.requestCallback<_meridian_replica_v1_ListInventoryReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Receives one blob. The first message is a BlobHeader, the rest carry bytes in order from
+   * header.offset (which must equal the offset LinkBlobs reported). The bytes are hashed as they
+   * arrive and committed, then linked into the repository, only if they hash to the digest and
+   * add up to the size. Idempotent: a blob already held is acknowledged without its bytes. A
+   * broken stream keeps what arrived, and a retry resumes from the reported offset.
+   */
+  PutBlob(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_PutBlobReply__Output>): grpc.ClientWritableStream<_meridian_replica_v1_PutBlobRequest>;
+  PutBlob(metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_PutBlobReply__Output>): grpc.ClientWritableStream<_meridian_replica_v1_PutBlobRequest>;
+  PutBlob(options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_PutBlobReply__Output>): grpc.ClientWritableStream<_meridian_replica_v1_PutBlobRequest>;
+  PutBlob(callback: grpc.requestCallback<_meridian_replica_v1_PutBlobReply__Output>): grpc.ClientWritableStream<_meridian_replica_v1_PutBlobRequest>;
+  /**
+   * Receives one blob. The first message is a BlobHeader, the rest carry bytes in order from
+   * header.offset (which must equal the offset LinkBlobs reported). The bytes are hashed as they
+   * arrive and committed, then linked into the repository, only if they hash to the digest and
+   * add up to the size. Idempotent: a blob already held is acknowledged without its bytes. A
+   * broken stream keeps what arrived, and a retry resumes from the reported offset.
+   */
+  putBlob(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_PutBlobReply__Output>): grpc.ClientWritableStream<_meridian_replica_v1_PutBlobRequest>;
+  putBlob(metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_PutBlobReply__Output>): grpc.ClientWritableStream<_meridian_replica_v1_PutBlobRequest>;
+  putBlob(options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_PutBlobReply__Output>): grpc.ClientWritableStream<_meridian_replica_v1_PutBlobRequest>;
+  putBlob(callback: grpc.requestCallback<_meridian_replica_v1_PutBlobReply__Output>): grpc.ClientWritableStream<_meridian_replica_v1_PutBlobRequest>;
+  
+}
+
+export interface ReplicaHandlers extends grpc.UntypedServiceImplementation {
+  /**
+   * Deletes a tag, a manifest (with every tag naming it) or a blob link, leaving a tombstone.
+   */
+  ApplyDelete: grpc.handleUnaryCall<_meridian_replica_v1_ApplyDeleteRequest__Output, _meridian_replica_v1_ApplyReply>;
+  
+  /**
+   * Stores a manifest (verified against its digest and the image-spec) and, when `tag` is
+   * set, points the tag at it if the write's clock is newer than the tag's. Every blob and
+   * child manifest it names must be held first (FAILED_PRECONDITION lists what is missing).
+   */
+  ApplyManifest: grpc.handleUnaryCall<_meridian_replica_v1_ApplyManifestRequest__Output, _meridian_replica_v1_ApplyReply>;
+  
+  /**
+   * Sends a blob's bytes from `offset` to its end, as a stream of chunks.
+   */
+  GetBlob: grpc.handleServerStreamingCall<_meridian_replica_v1_GetBlobRequest__Output, _meridian_replica_v1_BlobChunk>;
+  
+  /**
+   * A manifest of a repository by digest, or by tag (with the tag's clock).
+   */
+  GetManifest: grpc.handleUnaryCall<_meridian_replica_v1_GetManifestRequest__Output, _meridian_replica_v1_ManifestReply>;
+  
+  /**
+   * Whether the region is ready (database and blob store answer), with its name.
+   */
+  Health: grpc.handleUnaryCall<_meridian_replica_v1_HealthRequest__Output, _meridian_replica_v1_HealthReply>;
+  
+  /**
+   * For each digest, whether the region holds the bytes; bytes held but not yet linked into
+   * `repository` are linked by this call. For a blob not held, `offset` says how many verified
+   * bytes of an interrupted PutBlob the region already has, so a sender resumes there.
+   */
+  LinkBlobs: grpc.handleUnaryCall<_meridian_replica_v1_LinkBlobsRequest__Output, _meridian_replica_v1_LinkBlobsReply>;
+  
+  /**
+   * What the region holds, a page at a time, in a stable order (for backfill and reconciliation).
+   */
+  ListInventory: grpc.handleUnaryCall<_meridian_replica_v1_ListInventoryRequest__Output, _meridian_replica_v1_ListInventoryReply>;
+  
+  /**
+   * Receives one blob. The first message is a BlobHeader, the rest carry bytes in order from
+   * header.offset (which must equal the offset LinkBlobs reported). The bytes are hashed as they
+   * arrive and committed, then linked into the repository, only if they hash to the digest and
+   * add up to the size. Idempotent: a blob already held is acknowledged without its bytes. A
+   * broken stream keeps what arrived, and a retry resumes from the reported offset.
+   */
+  PutBlob: grpc.handleClientStreamingCall<_meridian_replica_v1_PutBlobRequest__Output, _meridian_replica_v1_PutBlobReply>;
+  
+}
+
+export interface ReplicaDefinition extends grpc.ServiceDefinition {
+  ApplyDelete: MethodDefinition<_meridian_replica_v1_ApplyDeleteRequest, _meridian_replica_v1_ApplyReply, _meridian_replica_v1_ApplyDeleteRequest__Output, _meridian_replica_v1_ApplyReply__Output>
+  ApplyManifest: MethodDefinition<_meridian_replica_v1_ApplyManifestRequest, _meridian_replica_v1_ApplyReply, _meridian_replica_v1_ApplyManifestRequest__Output, _meridian_replica_v1_ApplyReply__Output>
+  GetBlob: MethodDefinition<_meridian_replica_v1_GetBlobRequest, _meridian_replica_v1_BlobChunk, _meridian_replica_v1_GetBlobRequest__Output, _meridian_replica_v1_BlobChunk__Output>
+  GetManifest: MethodDefinition<_meridian_replica_v1_GetManifestRequest, _meridian_replica_v1_ManifestReply, _meridian_replica_v1_GetManifestRequest__Output, _meridian_replica_v1_ManifestReply__Output>
+  Health: MethodDefinition<_meridian_replica_v1_HealthRequest, _meridian_replica_v1_HealthReply, _meridian_replica_v1_HealthRequest__Output, _meridian_replica_v1_HealthReply__Output>
+  LinkBlobs: MethodDefinition<_meridian_replica_v1_LinkBlobsRequest, _meridian_replica_v1_LinkBlobsReply, _meridian_replica_v1_LinkBlobsRequest__Output, _meridian_replica_v1_LinkBlobsReply__Output>
+  ListInventory: MethodDefinition<_meridian_replica_v1_ListInventoryRequest, _meridian_replica_v1_ListInventoryReply, _meridian_replica_v1_ListInventoryRequest__Output, _meridian_replica_v1_ListInventoryReply__Output>
+  PutBlob: MethodDefinition<_meridian_replica_v1_PutBlobRequest, _meridian_replica_v1_PutBlobReply, _meridian_replica_v1_PutBlobRequest__Output, _meridian_replica_v1_PutBlobReply__Output>
+}

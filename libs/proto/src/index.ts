@@ -1,0 +1,64 @@
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType } from './generated/replica.js';
+import type { ReplicaClient, ReplicaHandlers } from './generated/meridian/replica/v1/Replica.js';
+
+export type { ReplicaClient, ReplicaHandlers };
+export type { ApplyDeleteRequest__Output } from './generated/meridian/replica/v1/ApplyDeleteRequest.js';
+export type { ApplyManifestRequest__Output } from './generated/meridian/replica/v1/ApplyManifestRequest.js';
+export type { ApplyReply } from './generated/meridian/replica/v1/ApplyReply.js';
+export type { BlobChunk, BlobChunk__Output } from './generated/meridian/replica/v1/BlobChunk.js';
+export type { BlobHolding } from './generated/meridian/replica/v1/BlobHolding.js';
+export type { Clock, Clock__Output } from './generated/meridian/replica/v1/Clock.js';
+export type { ListInventoryReply } from './generated/meridian/replica/v1/ListInventoryReply.js';
+export type { ManifestReply, ManifestReply__Output } from './generated/meridian/replica/v1/ManifestReply.js';
+export type { PutBlobRequest, PutBlobRequest__Output } from './generated/meridian/replica/v1/PutBlobRequest.js';
+
+/** The .proto files: the protocol's source of truth. `pnpm --filter @meridian/proto generate` rewrites src/generated from them. */
+export const PROTO_ROOT = fileURLToPath(new URL('../proto', import.meta.url));
+export const REPLICA_PROTO = 'meridian/replica/v1/replica.proto';
+
+/**
+ * Loader options, the same ones the type generator is run with (package.json "generate"), so the
+ * generated types describe exactly the objects the loader produces: 64-bit integers and enums as
+ * strings, defaults filled in, and a virtual field naming the set member of each oneof.
+ */
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_ROOT],
+};
+
+const packageDefinition = protoLoader.loadSync(REPLICA_PROTO, LOADER_OPTIONS);
+const replicaPackage = (grpc.loadPackageDefinition(packageDefinition) as unknown as ProtoGrpcType).meridian.replica.v1;
+
+/** The Replica service definition, for `server.addService(ReplicaService, handlers)`. */
+export const ReplicaService = replicaPackage.Replica.service;
+
+/**
+ * Largest message either side accepts. Blob bytes travel in chunks of BLOB_CHUNK_BYTES; a
+ * manifest (at most 4 MiB by the OCI rules Meridian enforces) travels whole in one message.
+ */
+export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+/** Blob bytes per PutBlob/GetBlob message: large enough to keep per-message cost low, small enough to bound memory. */
+export const BLOB_CHUNK_BYTES = 256 * 1024;
+
+export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  // Replication connections are long-lived and mostly idle between pushes.
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+};
+
+/** A client of one region's replica server, e.g. `createReplicaClient('127.0.0.1:7001')`. */
+export function createReplicaClient(address: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()): ReplicaClient {
+  return new replicaPackage.Replica(address, credentials, CHANNEL_OPTIONS);
+}
+
+export { grpc };
+export * from './changes.js';
