@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// One runner for the whole workspace (STYLE.md §7): unit tests `*.test.ts` and Postgres/Redis-backed
-// `*.int.test.ts` beside the code, multi-process real-client scenarios `*.e2e.test.ts` in e2e/.
+// One runner for the whole workspace (CONTRIBUTING.md, 'Tests'): unit tests `*.test.ts` and
+// Postgres/Redis-backed `*.int.test.ts` beside the code, multi-process real-client scenarios
+// `*.e2e.test.ts` in e2e/.
 export default defineConfig({
   test: {
     include: ['libs/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'e2e/**/*.test.ts'],

@@ -4,9 +4,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PathNotFoundError, type StorageDriver } from './driver.js';
 
 /**
- * The shared StorageDriver test suite (STYLE.md §7; Distribution's driver/testsuites): every
- * driver registers it from its own `*.test.ts`, with a factory giving a fresh, empty driver and a
- * cleanup. Each test checks one clause of the contract in driver.ts and cites it.
+ * The shared StorageDriver test suite (CONTRIBUTING.md, 'Adding a storage driver'; after
+ * Distribution's driver/testsuites): every driver registers it from its own `*.test.ts`, with a
+ * factory giving a fresh, empty driver and a cleanup. Each test checks one clause of the
+ * contract in driver.ts and cites it.
  *
  *   describeStorageDriverSuite('filesystem', async () => { ...; return { driver, cleanup } });
  */

@@ -1,6 +1,7 @@
 /**
- * FilesystemDriver: the shared StorageDriver suite (STYLE.md §7) in a temporary directory, then
- * what only a filesystem can show: nothing is ever written, read or removed outside the root.
+ * FilesystemDriver: the shared StorageDriver suite (CONTRIBUTING.md, 'Adding a storage driver')
+ * in a temporary directory, then what only a filesystem can show: nothing is ever written, read
+ * or removed outside the root.
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import fs from 'node:fs';

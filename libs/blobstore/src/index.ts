@@ -7,8 +7,8 @@ import type { StorageDriver } from './driver.js';
 import { FilesystemDriver } from './fs-driver.js';
 
 /**
- * Drivers by name, chosen explicitly from config (STYLE.md §5: no registration by import side
- * effect). The S3-compatible driver of the roadmap joins this map.
+ * Drivers by name, chosen explicitly from config (CONTRIBUTING.md, 'Wiring': no registration by
+ * import side effect). The planned S3-compatible driver joins this map.
  */
 export const STORAGE_DRIVERS = {
   filesystem: (options: { rootDirectory: string; directWrites: boolean; onDirectWritesOff?: (reason: string) => void }): StorageDriver =>

@@ -5,8 +5,8 @@ import type { Queryable } from './db.js';
 /**
  * What a write changed, announced with NOTIFY inside the writing transaction, so it is delivered
  * exactly when (and only if) the change commits. Every gateway of the region listens and drops
- * what it cached about the named object. The replication outbox of the roadmap is written at the
- * same point, in the same transaction.
+ * what it cached about the named object. The outbox of the planned geo-replication is written at
+ * the same point, in the same transaction.
  */
 export type MetadataChange =
   | { kind: 'tag'; repository: string; tag: string }

@@ -1,6 +1,6 @@
 /**
- * The one error model (STYLE.md §3): typed errors translated by toOciError into the body of
- * distribution-spec v1.1 "Error Codes": `{"errors":[{"code","message","detail"}]}`.
+ * The one error model (CONTRIBUTING.md, 'Errors'): typed errors translated by toOciError into
+ * the body of distribution-spec v1.1 "Error Codes": `{"errors":[{"code","message","detail"}]}`.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -129,7 +129,8 @@ describe('toOciError', () => {
     expect(toOciError(err).body.errors[0]?.message).toContain('1234');
   });
 
-  // STYLE.md §3: unknown errors become UNKNOWN/500, flagged to be logged, and leak nothing.
+  // CONTRIBUTING.md, 'Errors': unknown errors become UNKNOWN/500, flagged to be logged, and
+  // leak nothing.
   it.each([
     ['an Error', new Error('password=hunter2 at /srv/secret/path')],
     ['a TypeError', new TypeError('Cannot read properties of undefined (reading "secret")')],
@@ -148,8 +149,8 @@ describe('toOciError', () => {
 
 describe('ERROR_TABLE', () => {
   // distribution-spec v1.1 "Error Codes": "The code field MUST be one of the following".
-  // The one exception is the Unknown row: STYLE.md §3 prescribes UNKNOWN/500 for unexpected
-  // failures (Distribution's errcode.ErrorCodeUnknown), a code outside the spec's list.
+  // The one exception is the Unknown row: unexpected failures are UNKNOWN/500 (CONTRIBUTING.md,
+  // 'Errors'; Distribution's errcode.ErrorCodeUnknown), a code outside the spec's list.
   it('uses only distribution-spec error codes, except the UNKNOWN fallback', () => {
     for (const [kind, { code }] of Object.entries(ERROR_TABLE)) {
       if (kind === 'Unknown') {

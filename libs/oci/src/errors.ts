@@ -1,6 +1,6 @@
 /**
- * The one error model (STYLE.md §3). Domain code and stores throw these typed errors; one
- * translation (`toOciError`) turns any of them into the distribution-spec error body
+ * The one error model (CONTRIBUTING.md, 'Errors'). Domain code and stores throw these typed
+ * errors; one translation (`toOciError`) turns any of them into the distribution-spec error body
  * `{"errors":[{code,message,detail}]}` with the status from ERROR_TABLE. Handlers never pick
  * a status themselves.
  */

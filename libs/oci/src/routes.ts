@@ -1,11 +1,11 @@
 /**
- * The distribution-spec v1.1 endpoints as data (STYLE.md §2; Distribution's
+ * The distribution-spec v1.1 endpoints as data (CONTRIBUTING.md, 'Naming'; Distribution's
  * registry/api/v2/routes.go). One table feeds the gateway's router, its metrics labels, the
  * auth guard (each method's required action) and the test client. Paths are matched raw, before
  * percent-decoding, so `%2F` or `..` in a name can never reach storage: they fail the name grammar.
  */
 
-/** What a request does to a repository; the access guard of the identity roadmap item checks it. */
+/** What a request does to a repository; the planned access guard (identity and tokens) checks it. */
 export type RouteAction = 'pull' | 'push' | 'delete' | 'catalog' | 'none';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

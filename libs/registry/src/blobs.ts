@@ -19,7 +19,7 @@ export class BlobService {
 
   /**
    * The blob as `repository` may serve it. The single place a blob miss is decided: the
-   * read-through of the nearest-region roadmap item fetches from a peer here.
+   * planned nearest-region read-through fetches from a peer here.
    */
   async describe(repository: string, digestText: string): Promise<BlobDescription> {
     assertRepositoryName(repository);

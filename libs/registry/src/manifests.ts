@@ -28,8 +28,8 @@ export interface PushedManifest {
 /**
  * Manifests by tag or digest (distribution-spec "Pulling manifests", "Pushing manifests",
  * "Deleting manifests"). Every write of a manifest, a tag or a delete happens here, in one
- * transaction that also announces the change: the roadmap's outbox and replication clock go
- * into the same transaction.
+ * transaction that also announces the change: the outbox row and replication clock of the
+ * planned geo-replication go into the same transaction.
  */
 export class ManifestService {
   constructor(

@@ -25,8 +25,9 @@ export interface Gateway {
 }
 
 /**
- * The composition root (STYLE.md §5): database and schema, pool, stores, blob driver, caches,
- * domain services, HTTP app, in that order. Everything a part needs is passed to it here.
+ * The composition root (CONTRIBUTING.md, 'Wiring'): database and schema, pool, stores, blob
+ * driver, caches, domain services, HTTP app, in that order. Everything a part needs is passed
+ * to it here.
  */
 export async function createApp(config: GatewayConfig, logger: Logger = pino({ level: config.logLevel })): Promise<Gateway> {
   const uploadSecret = await prepareRegion(config, logger);

@@ -3,8 +3,9 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /**
- * The gateway's whole configuration, from the environment (STYLE.md §4). `loadConfig` is called
- * once, from main.ts; nothing else reads process.env. A bad value stops the start naming its key.
+ * The gateway's whole configuration, from the environment (CONTRIBUTING.md, 'Configuration').
+ * `loadConfig` is called once, from main.ts; nothing else reads process.env. A bad value stops
+ * the start naming its key.
  */
 const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),

@@ -7,8 +7,9 @@ import { isDiscardingBody } from './request.js';
 const KEPT_ON_ERROR = new Set(['docker-distribution-api-version', 'allow', 'www-authenticate', 'retry-after', 'connection']);
 
 /**
- * The one place an error becomes a response (STYLE.md §3): the OCI error body with the status
- * from libs/oci's table. Unexpected errors are UNKNOWN/500 and logged; their text is not sent.
+ * The one place an error becomes a response (CONTRIBUTING.md, 'Errors'): the OCI error body
+ * with the status from libs/oci's table. Unexpected errors are UNKNOWN/500 and logged; their
+ * text is not sent.
  */
 export function createErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {

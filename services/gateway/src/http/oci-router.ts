@@ -42,7 +42,7 @@ export interface OciRouterDependencies {
  * Dispatches /v2 requests through the route table of libs/oci: match the raw path, check the
  * repository name before anything else sees it, then call the route's handler for the method.
  * `res.locals.route` and `res.locals.action` carry the route name (for metrics labels) and the
- * action it needs (for the access guard the identity roadmap item adds here).
+ * action it needs (for the planned access guard, which goes here).
  */
 export function createOciRouter({ registry, inFlight }: OciRouterDependencies): RequestHandler {
   return (req, res, next) => {

@@ -539,7 +539,7 @@ describe('the upload secret file', () => {
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('an empty upload-secret file does not make `_state` forgeable ("Pushing blobs", upload URLs; STYLE.md §4 region secret)', async () => {
+  it('an empty upload-secret file does not make `_state` forgeable ("Pushing blobs", upload URLs; CONTRIBUTING.md "Configuration": one secret per region)', async () => {
     database = await createTestDatabase();
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-test-secret-'));
     await writeFile(path.join(dataDir, 'upload-secret'), '');
