@@ -62,3 +62,5 @@ export function createReplicaClient(address: string, credentials: grpc.ChannelCr
 
 export { grpc };
 export * from './changes.js';
+export * from './clock.js';
+export * from './jobs.js';

@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { ReplicatedChangeSchema } from './changes.js';
+
+/**
+ * What the control plane and the replication worker agree on: the BullMQ queue and job names,
+ * the job payload, the job id, how the worker reports an outcome, and the region record it reads
+ * from the control plane's admin API. Both services import these; neither spells them itself.
+ */
+
+/** The one replication queue (a string constant: CONTRIBUTING.md, 'Naming'). */
+export const REPLICATION_QUEUE = 'meridian-replication';
+
+/** Job names on REPLICATION_QUEUE. The worker refuses to start unless each has exactly one handler. */
+export const JobName = {
+  /** Bring one change to one target region. */
+  Replicate: 'replicate',
+} as const;
+export type JobName = (typeof JobName)[keyof typeof JobName];
+
+/** Region names, as the gateway's MERIDIAN_REGION accepts them. */
+export const RegionNameSchema = z.string().regex(/^[a-z0-9-]{1,63}$/, 'lower-case letters, digits and "-", 1 to 63 characters');
+
+/** The control plane's id of a stored change: a decimal string (a Postgres bigserial). */
+export const ChangeIdSchema = z.string().regex(/^[1-9]\d{0,18}$/, 'a positive decimal integer');
+
+/** The payload of a `replicate` job: one change, one target region. */
+export const ReplicateJobSchema = z.object({
+  changeId: ChangeIdSchema,
+  region: RegionNameSchema,
+  change: ReplicatedChangeSchema,
+});
+export type ReplicateJob = z.infer<typeof ReplicateJobSchema>;
+
+/**
+ * The BullMQ job id of (change, target region). Deterministic, so adding the same work twice (a
+ * requeue, a retried request) is one job. BullMQ refuses ':' in custom ids (it separates the
+ * parts of its Redis keys) and ids that are integers; this has neither.
+ */
+export function replicateJobId(changeId: string, region: string): string {
+  return `replicate-${changeId}-${region}`;
+}
+
+/**
+ * What the worker reports for a (change, region), POSTed to
+ * `/api/v1/replication/:changeId/:region`:
+ * - `done`: the target holds the change (`bytes` = blob bytes copied for it);
+ * - `failed`: BullMQ gave up (attempts exhausted); `error` is the last error;
+ * - `superseded`: nothing left to do, a later change replaced it (the manifest was deleted since);
+ * - `dropped`: the target is no longer a replication target (draining or removed).
+ */
+export const ReplicationOutcomeSchema = z.object({
+  outcome: z.enum(['done', 'failed', 'superseded', 'dropped']),
+  error: z.string().max(4000).optional(),
+  bytes: z.number().int().nonnegative().optional(),
+});
+export type ReplicationOutcome = z.infer<typeof ReplicationOutcomeSchema>;
+
+/**
+ * A region's life: `adding` while its backfill runs (it already receives new changes), `active`
+ * once caught up, `draining` after removal (no new work targets it).
+ */
+export const RegionStateSchema = z.enum(['adding', 'active', 'draining']);
+export type RegionState = z.infer<typeof RegionStateSchema>;
+
+/** One region as `GET /api/v1/regions` lists it. */
+export const RegionRecordSchema = z.object({
+  name: RegionNameSchema,
+  /** The gateway's base URL (what clients push to and pull from). */
+  http: z.string(),
+  /** host:port of the region's Replica gRPC service. */
+  grpc: z.string(),
+  lat: z.number(),
+  lon: z.number(),
+  state: RegionStateSchema,
+  /** Last heartbeat of the region's relay (ISO 8601), null if none yet. */
+  heartbeatAt: z.string().nullable(),
+  /** Progress of the backfill that brought the region the catalog; null if it had none. */
+  backfill: z
+    .object({
+      done: z.number().int().nonnegative(),
+      total: z.number().int().nonnegative(),
+      bytes: z.number().int().nonnegative(),
+      etaSeconds: z.number().nonnegative().nullable(),
+    })
+    .nullable(),
+});
+export type RegionRecord = z.infer<typeof RegionRecordSchema>;
+
+export const RegionListSchema = z.object({ regions: z.array(RegionRecordSchema) });
+export type RegionList = z.infer<typeof RegionListSchema>;
