@@ -10,6 +10,12 @@ import { ReplicatedChangeSchema } from './changes.js';
 /** The one replication queue (a string constant: CONTRIBUTING.md, 'Naming'). */
 export const REPLICATION_QUEUE = 'meridian-replication';
 
+/**
+ * BullMQ's own default key prefix: a worker or control plane that sets none agrees with one that
+ * does not change it (both take MERIDIAN_QUEUE_PREFIX to share a Redis between clusters).
+ */
+export const DEFAULT_QUEUE_PREFIX = 'bull';
+
 /** Job names on REPLICATION_QUEUE. The worker refuses to start unless each has exactly one handler. */
 export const JobName = {
   /** Bring one change to one target region. */
@@ -41,6 +47,19 @@ export function replicateJobId(changeId: string, region: string): string {
 }
 
 /**
+ * Options of every `replicate` job, set by the control plane when it adds one. A job that keeps
+ * failing is retried with exponential back-off (0.5 s, 1 s, 2 s, ... about 17 minutes in all);
+ * the worker reports `failed` once the last attempt fails. Finished jobs leave Redis: Postgres
+ * keeps the outcome, and a row still pending is added again by the control plane's requeue.
+ */
+export const REPLICATE_JOB_OPTIONS = {
+  attempts: 12,
+  backoff: { type: 'exponential', delay: 500 },
+  removeOnComplete: true,
+  removeOnFail: true,
+} as const;
+
+/**
  * What the worker reports for a (change, region), POSTed to
  * `/api/v1/replication/:changeId/:region`:
  * - `done`: the target holds the change (`bytes` = blob bytes copied for it);
@@ -52,6 +71,8 @@ export const ReplicationOutcomeSchema = z.object({
   outcome: z.enum(['done', 'failed', 'superseded', 'dropped']),
   error: z.string().max(4000).optional(),
   bytes: z.number().int().nonnegative().optional(),
+  /** Attempts the worker made (BullMQ's attemptsMade), for the status display. */
+  attempts: z.number().int().nonnegative().optional(),
 });
 export type ReplicationOutcome = z.infer<typeof ReplicationOutcomeSchema>;
 
@@ -77,7 +98,10 @@ export const RegionRecordSchema = z.object({
   /** Progress of the backfill that brought the region the catalog; null if it had none. */
   backfill: z
     .object({
+      /** Items no longer pending (done, failed, superseded or dropped). */
       done: z.number().int().nonnegative(),
+      /** Of `done`, those that failed (attempts exhausted). */
+      failed: z.number().int().nonnegative(),
       total: z.number().int().nonnegative(),
       bytes: z.number().int().nonnegative(),
       etaSeconds: z.number().nonnegative().nullable(),
