@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@meridian/testkit';
 import { Metadata, MetadataStores } from './metadata.js';
 import type { NewManifest } from './manifests.js';
+import { localClock } from './clock.js';
 
 /**
  * A manifest push and a manifest DELETE racing on one row, run deterministically: each side on
@@ -26,6 +27,9 @@ afterAll(async () => {
   await pool?.end();
   await database?.drop();
 });
+
+/** Local writes of a region named `test`. */
+const CLOCK = localClock('test');
 
 function manifestOf(repositoryId: number, n: number, childDigests: string[] = []): NewManifest {
   return {
@@ -73,20 +77,20 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
   it('a re-push holds the row until it commits: the DELETE waits, then removes the new tag too and reports it', async () => {
     const repositoryId = await metadata.repositories.ensure('race/tag');
     const manifest = manifestOf(repositoryId, 1);
-    await metadata.manifests.insert(manifest);
+    await metadata.manifests.insert(manifest, CLOCK);
 
     await withPushAndDelete(async (push, remove) => {
       // The push finds the manifest already stored (the re-push path) and tags it.
-      const stored = await push.stores.manifests.insert(manifest);
-      const deleting = remove.stores.manifests.delete(repositoryId, manifest.digest);
+      const stored = await push.stores.manifests.insert(manifest, CLOCK);
+      const deleting = remove.stores.manifests.delete(repositoryId, manifest.digest, { local: CLOCK });
       await waitUntilBlockedOnALock(remove.pid);
-      await push.stores.tags.put(repositoryId, 'fresh', stored.id);
+      await push.stores.tags.put(repositoryId, 'fresh', stored.id, CLOCK);
       await push.client.query('COMMIT');
 
       const result = await deleting;
       await remove.client.query('COMMIT');
       // The tag committed while the DELETE waited is named, so caches and peers hear of it.
-      expect(result).toEqual({ deleted: true, tags: ['fresh'], referencedBy: [] });
+      expect(result).toMatchObject({ deleted: true, tags: ['fresh'], referencedBy: [] });
       expect((await metadata.manifests.findByTag('race/tag', 'fresh')).found).toBeUndefined();
     });
   });
@@ -94,16 +98,16 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
   it('a DELETE that goes first makes a re-push store the manifest afresh instead of tagging a deleted row', async () => {
     const repositoryId = await metadata.repositories.ensure('race/first');
     const manifest = manifestOf(repositoryId, 2);
-    await metadata.manifests.insert(manifest);
+    await metadata.manifests.insert(manifest, CLOCK);
 
     await withPushAndDelete(async (push, remove) => {
-      expect((await remove.stores.manifests.delete(repositoryId, manifest.digest)).deleted).toBe(true);
-      const storing = push.stores.manifests.insert(manifest);
+      expect((await remove.stores.manifests.delete(repositoryId, manifest.digest, { local: CLOCK })).deleted).toBe(true);
+      const storing = push.stores.manifests.insert(manifest, CLOCK);
       await waitUntilBlockedOnALock(push.pid);
       await remove.client.query('COMMIT');
 
       const stored = await storing;
-      await push.stores.tags.put(repositoryId, 'after', stored.id);
+      await push.stores.tags.put(repositoryId, 'after', stored.id, CLOCK);
       await push.client.query('COMMIT');
       const found = await metadata.manifests.findByTag('race/first', 'after');
       expect(found.found?.digest).toBe(manifest.digest);
@@ -113,15 +117,15 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
   it('an index pushed while its child is being deleted: whichever commits first wins, and no index is left listing a deleted child', async () => {
     const repositoryId = await metadata.repositories.ensure('race/index');
     const child = manifestOf(repositoryId, 3);
-    await metadata.manifests.insert(child);
+    await metadata.manifests.insert(child, CLOCK);
     const index = manifestOf(repositoryId, 4, [child.digest]);
 
     await withPushAndDelete(async (push, remove) => {
       // The push checks that the child is there, which holds it until the push commits.
       expect([...(await push.stores.manifests.sizesInRepository(repositoryId, [child.digest])).keys()]).toEqual([child.digest]);
-      const deleting = remove.stores.manifests.delete(repositoryId, child.digest);
+      const deleting = remove.stores.manifests.delete(repositoryId, child.digest, { local: CLOCK });
       await waitUntilBlockedOnALock(remove.pid);
-      await push.stores.manifests.insert(index);
+      await push.stores.manifests.insert(index, CLOCK);
       await push.client.query('COMMIT');
 
       expect(await deleting).toEqual({ deleted: false, tags: [], referencedBy: [index.digest] });

@@ -1,4 +1,6 @@
+import { compareClocks as compareStamps, type ClockStamp } from '@meridian/proto/clock';
 import type { Queryable } from './db.js';
+import type { LocalClock } from './clock.js';
 import type { RepositoryLookup } from './blobs.js';
 
 export interface StoredManifest {
@@ -21,12 +23,30 @@ export interface NewManifest {
   childDigests: readonly string[];
 }
 
+/**
+ * A write made in this region (`local`: stamped past whatever the region held), or one replicated
+ * from another region with its own clock (`replicated`: yields to a newer write or delete).
+ */
+export type WriteClock = { local: LocalClock } | { replicated: ClockStamp };
+
 export interface ReferrerRow {
   digest: string;
   mediaType: string;
   size: number;
   artifactType: string | null;
   annotations: Record<string, string> | null;
+}
+
+export interface StoredRow {
+  id: number;
+  mediaType: string;
+  /** The clock of the write that stored the row (an earlier one when the digest was already held). */
+  hlc: bigint;
+}
+
+/** `now`, or just past `held` (a decimal clock the row had) when that is not older. */
+function nextHlcAfter(now: bigint, held: string | undefined): bigint {
+  return held !== undefined && BigInt(held) >= now ? BigInt(held) + 1n : now;
 }
 
 interface ManifestRow {
@@ -73,12 +93,26 @@ export class ManifestStore {
    * The row is left locked against deletion (FOR KEY SHARE) until the transaction ends, so a
    * tag pointed at it in the same transaction cannot lose it to a concurrent DELETE.
    */
-  async insert(manifest: NewManifest): Promise<{ id: number; mediaType: string }> {
+  async insert(manifest: NewManifest, clock: LocalClock): Promise<StoredRow> {
+    return (await this.store(manifest, { local: clock }))!;
+  }
+
+  /**
+   * Stores a manifest replicated from another region, unless the region knows a newer delete of
+   * it (then undefined). Otherwise as `insert`.
+   */
+  async applyInsert(manifest: NewManifest, clock: ClockStamp): Promise<StoredRow | undefined> {
+    return this.store(manifest, { replicated: clock });
+  }
+
+  private async store(manifest: NewManifest, clock: WriteClock): Promise<StoredRow | undefined> {
+    const stamp = await this.stampFor(manifest.repositoryId, manifest.digest, clock);
+    if (stamp === undefined) return undefined;
     for (let attempt = 0; ; attempt++) {
       const inserted = await this.db.query<{ id: number }>({
         name: 'manifest-insert',
-        text: `INSERT INTO manifests (repository_id, digest, media_type, size, payload, subject_digest, artifact_type, annotations)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        text: `INSERT INTO manifests (repository_id, digest, media_type, size, payload, subject_digest, artifact_type, annotations, hlc, origin)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                ON CONFLICT (repository_id, digest) DO NOTHING
                RETURNING id`,
         values: [
@@ -90,23 +124,54 @@ export class ManifestStore {
           manifest.subjectDigest ?? null,
           manifest.artifactType ?? null,
           manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+          stamp.hlc.toString(),
+          stamp.origin,
         ],
       });
       const id = inserted.rows[0]?.id;
       if (id !== undefined) {
         await this.insertReferences(id, manifest);
-        return { id, mediaType: manifest.mediaType };
+        return { id, mediaType: manifest.mediaType, hlc: stamp.hlc };
       }
-      const existing = await this.db.query<{ id: number; media_type: string }>({
+      const existing = await this.db.query<{ id: number; media_type: string; hlc: string }>({
         name: 'manifest-lock-existing',
-        text: 'SELECT id, media_type FROM manifests WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE',
+        text: 'SELECT id, media_type, hlc::text FROM manifests WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE',
         values: [manifest.repositoryId, manifest.digest],
       });
       const row = existing.rows[0];
-      if (row) return { id: row.id, mediaType: row.media_type };
+      if (row) return { id: row.id, mediaType: row.media_type, hlc: BigInt(row.hlc) };
       // Deleted between the two statements: insert it afresh.
       if (attempt >= 2) throw new Error(`manifest ${manifest.digest} keeps vanishing while it is stored`);
     }
+  }
+
+  /**
+   * The clock a manifest row is stored with. A local write clears the digest's tombstone and
+   * stamps past it; a replicated one yields to a tombstone at least as new (undefined: skip it).
+   */
+  private async stampFor(repositoryId: number, digest: string, clock: WriteClock): Promise<ClockStamp | undefined> {
+    if ('local' in clock) {
+      const cleared = await this.db.query<{ hlc: string }>({
+        name: 'manifest-clear-tombstone',
+        text: 'DELETE FROM manifest_tombstones WHERE repository_id = $1 AND digest = $2 RETURNING hlc::text',
+        values: [repositoryId, digest],
+      });
+      const tombstone = cleared.rows[0]?.hlc;
+      return { hlc: nextHlcAfter(clock.local.now, tombstone), origin: clock.local.origin };
+    }
+    const stamp = clock.replicated;
+    const newer = await this.db.query({
+      name: 'manifest-newer-tombstone',
+      text: `SELECT 1 FROM manifest_tombstones WHERE repository_id = $1 AND digest = $2 AND (hlc, origin) >= ($3::bigint, $4::text COLLATE "C")`,
+      values: [repositoryId, digest, stamp.hlc.toString(), stamp.origin],
+    });
+    if ((newer.rowCount ?? 0) > 0) return undefined;
+    await this.db.query({
+      name: 'manifest-clear-older-tombstone',
+      text: 'DELETE FROM manifest_tombstones WHERE repository_id = $1 AND digest = $2',
+      values: [repositoryId, digest],
+    });
+    return stamp;
   }
 
   private async insertReferences(id: number, manifest: NewManifest): Promise<void> {
@@ -147,23 +212,48 @@ export class ManifestStore {
    * lists it: then nothing changes and `referencedBy` names such indexes. The row is locked first,
    * so a push that is adding a tag or an index naming it finishes before the checks look.
    */
-  async delete(repositoryId: number, digest: string): Promise<{ deleted: boolean; tags: string[]; referencedBy: string[] }> {
-    const locked = await this.db.query<{ id: number }>({
+  async delete(
+    repositoryId: number,
+    digest: string,
+    clock: WriteClock,
+  ): Promise<{ deleted: boolean; tags: string[]; referencedBy: string[]; hlc?: bigint }> {
+    const locked = await this.db.query<{ id: number; hlc: string; origin: string }>({
       name: 'manifest-lock-for-delete',
-      text: 'SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE',
+      text: 'SELECT id, hlc::text, origin FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE',
       values: [repositoryId, digest],
     });
-    const id = locked.rows[0]?.id;
-    if (id === undefined) return { deleted: false, tags: [], referencedBy: [] };
+    const row = locked.rows[0];
+    const stamp: ClockStamp =
+      'local' in clock
+        ? { hlc: nextHlcAfter(clock.local.now, row?.hlc), origin: clock.local.origin }
+        : clock.replicated;
+    // A replicated delete older than the manifest's own write (pushed again since) leaves it.
+    const supersededByPut = row !== undefined && 'replicated' in clock && compareStamps({ hlc: BigInt(row.hlc), origin: row.origin }, stamp) >= 0;
+    if (row === undefined || supersededByPut) {
+      if ('replicated' in clock && row === undefined) await this.putTombstone(repositoryId, digest, stamp);
+      return { deleted: false, tags: [], referencedBy: [] };
+    }
     const referencedBy = await this.indexesListing(repositoryId, digest, 5);
     if (referencedBy.length > 0) return { deleted: false, tags: [], referencedBy };
     const tags = await this.db.query<{ name: string }>({
       name: 'manifest-delete-tags',
       text: 'DELETE FROM tags WHERE manifest_id = $1 RETURNING name',
-      values: [id],
+      values: [row.id],
     });
-    await this.db.query({ name: 'manifest-delete', text: 'DELETE FROM manifests WHERE id = $1', values: [id] });
-    return { deleted: true, tags: tags.rows.map((row) => row.name), referencedBy: [] };
+    await this.db.query({ name: 'manifest-delete', text: 'DELETE FROM manifests WHERE id = $1', values: [row.id] });
+    await this.putTombstone(repositoryId, digest, stamp);
+    return { deleted: true, tags: tags.rows.map((tag) => tag.name), referencedBy: [], hlc: stamp.hlc };
+  }
+
+  /** Keeps the newest tombstone of a digest. */
+  private async putTombstone(repositoryId: number, digest: string, stamp: ClockStamp): Promise<void> {
+    await this.db.query({
+      name: 'manifest-tombstone',
+      text: `INSERT INTO manifest_tombstones (repository_id, digest, hlc, origin) VALUES ($1, $2, $3::bigint, $4)
+             ON CONFLICT (repository_id, digest) DO UPDATE SET hlc = EXCLUDED.hlc, origin = EXCLUDED.origin, deleted_at = now()
+               WHERE (manifest_tombstones.hlc, manifest_tombstones.origin) < (EXCLUDED.hlc, EXCLUDED.origin)`,
+      values: [repositoryId, digest, stamp.hlc.toString(), stamp.origin],
+    });
   }
 
   /** Digests of up to `limit` indexes of the repository that list `childDigest`. */

@@ -5,6 +5,7 @@ import { BlobMetadataStore } from './blobs.js';
 import { ManifestStore } from './manifests.js';
 import { TagStore } from './tags.js';
 import { UploadStore } from './uploads.js';
+import { OutboxStore } from './outbox.js';
 import { announceChanges, type MetadataChange } from './changes.js';
 
 /** The region's metadata stores over one connection (the pool, or a transaction's client). */
@@ -14,6 +15,7 @@ export class MetadataStores {
   readonly manifests: ManifestStore;
   readonly tags: TagStore;
   readonly uploads: UploadStore;
+  readonly outbox: OutboxStore;
 
   constructor(protected readonly db: Queryable) {
     this.repositories = new RepositoryStore(db);
@@ -21,6 +23,7 @@ export class MetadataStores {
     this.manifests = new ManifestStore(db);
     this.tags = new TagStore(db);
     this.uploads = new UploadStore(db);
+    this.outbox = new OutboxStore(db);
   }
 }
 
@@ -29,6 +32,18 @@ export class MetadataTransaction extends MetadataStores {
   /** Announces what the transaction changed (one round trip however many). */
   async announce(changes: readonly MetadataChange[]): Promise<void> {
     await announceChanges(this.db, changes);
+  }
+
+  /**
+   * Serialises, until the transaction ends, every write applying to one name (a tag, a manifest
+   * digest) of a repository, so a replicated write's clock checks and the write are one step.
+   */
+  async lockName(repository: string, name: string): Promise<void> {
+    await this.db.query({
+      name: 'lock-name',
+      text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))',
+      values: [`${repository}\u0000${name}`],
+    });
   }
 }
 

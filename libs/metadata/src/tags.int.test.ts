@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareTagsLexically } from '@meridian/oci';
 import { createTestDatabase, type TestDatabase } from '@meridian/testkit';
 import { MetadataStores } from './metadata.js';
+import { localClock } from './clock.js';
 
 /**
  * The tag list's order in Postgres (distribution-spec v1.1 "Listing Tags": "lexical order (i.e.
@@ -29,8 +30,8 @@ beforeAll(async () => {
     payload: Buffer.from('{}'),
     blobDigests: [],
     childDigests: [],
-  });
-  for (const tag of TAGS) await stores.tags.put(repositoryId, tag, id);
+  }, localClock('test'));
+  for (const tag of TAGS) await stores.tags.put(repositoryId, tag, id, localClock('test'));
 });
 
 afterAll(async () => {

@@ -1,26 +1,111 @@
+import type { ClockStamp } from '@meridian/proto/clock';
 import type { Queryable } from './db.js';
+import type { LocalClock } from './clock.js';
 
 export class TagStore {
   constructor(private readonly db: Queryable) {}
 
-  /** Points `name` at a manifest, creating the tag or moving it. */
-  async put(repositoryId: number, name: string, manifestId: number): Promise<void> {
-    await this.db.query({
+  /**
+   * Points `name` at a manifest, creating the tag or moving it: a write made in this region. Its
+   * clock moves past whatever the region held for the tag (a replicated write from a region whose
+   * clock runs ahead, or the tombstone of a delete), so a local write always supersedes what the
+   * writer could see. Returns the write's clock.
+   */
+  async put(repositoryId: number, name: string, manifestId: number, clock: LocalClock): Promise<bigint> {
+    const result = await this.db.query<{ hlc: string }>({
       name: 'tag-put',
-      text: `INSERT INTO tags (repository_id, name, manifest_id) VALUES ($1, $2, $3)
-             ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = EXCLUDED.manifest_id, updated_at = now()
-             WHERE tags.manifest_id IS DISTINCT FROM EXCLUDED.manifest_id`,
-      values: [repositoryId, name, manifestId],
+      text: `WITH tombstone AS (
+               DELETE FROM tag_tombstones WHERE repository_id = $1 AND name = $2 RETURNING hlc
+             )
+             INSERT INTO tags (repository_id, name, manifest_id, hlc, origin)
+             VALUES ($1, $2, $3, GREATEST($4::bigint, COALESCE((SELECT hlc + 1 FROM tombstone), 0)), $5)
+             ON CONFLICT (repository_id, name) DO UPDATE
+               SET manifest_id = EXCLUDED.manifest_id, hlc = GREATEST(EXCLUDED.hlc, tags.hlc + 1), origin = EXCLUDED.origin, updated_at = now()
+             RETURNING hlc::text`,
+      values: [repositoryId, name, manifestId, clock.now.toString(), clock.origin],
     });
+    return BigInt(result.rows[0]!.hlc);
   }
 
-  async delete(repositoryId: number, name: string): Promise<boolean> {
-    const result = await this.db.query({
+  /**
+   * Deletes a tag made anywhere (a write made in this region), leaving a tombstone whose clock is
+   * past the tag's. Returns the delete's clock, or undefined when there was no such tag.
+   */
+  async delete(repositoryId: number, name: string, clock: LocalClock): Promise<bigint | undefined> {
+    const result = await this.db.query<{ hlc: string }>({
       name: 'tag-delete',
-      text: 'DELETE FROM tags WHERE repository_id = $1 AND name = $2',
+      text: `WITH gone AS (
+               DELETE FROM tags WHERE repository_id = $1 AND name = $2 RETURNING hlc
+             )
+             INSERT INTO tag_tombstones (repository_id, name, hlc, origin)
+             SELECT $1, $2, GREATEST($3::bigint, gone.hlc + 1), $4 FROM gone
+             ON CONFLICT (repository_id, name) DO UPDATE SET hlc = GREATEST(EXCLUDED.hlc, tag_tombstones.hlc + 1), origin = EXCLUDED.origin, deleted_at = now()
+             RETURNING hlc::text`,
+      values: [repositoryId, name, clock.now.toString(), clock.origin],
+    });
+    const hlc = result.rows[0]?.hlc;
+    return hlc === undefined ? undefined : BigInt(hlc);
+  }
+
+  /**
+   * A tag write replicated from another region: applied only if its clock is newer than both the
+   * tag the region holds and any tombstone of it (last writer wins). Returns whether it applied.
+   * The caller holds the tag's apply lock (`lockForApply`), so the two checks and the write are one.
+   */
+  async applyPut(repositoryId: number, name: string, manifestId: number, clock: ClockStamp): Promise<boolean> {
+    const result = await this.db.query({
+      name: 'tag-apply-put',
+      text: `INSERT INTO tags (repository_id, name, manifest_id, hlc, origin)
+             SELECT $1, $2, $3, $4::bigint, $5
+             WHERE NOT EXISTS (
+               SELECT 1 FROM tag_tombstones WHERE repository_id = $1 AND name = $2 AND (hlc, origin) >= ($4::bigint, $5::text COLLATE "C")
+             )
+             ON CONFLICT (repository_id, name) DO UPDATE
+               SET manifest_id = EXCLUDED.manifest_id, hlc = EXCLUDED.hlc, origin = EXCLUDED.origin, updated_at = now()
+               WHERE (tags.hlc, tags.origin) < (EXCLUDED.hlc, EXCLUDED.origin)
+             RETURNING 1`,
+      values: [repositoryId, name, manifestId, clock.hlc.toString(), clock.origin],
+    });
+    if ((result.rowCount ?? 0) === 0) return false;
+    await this.db.query({
+      name: 'tag-apply-put-clear-tombstone',
+      text: 'DELETE FROM tag_tombstones WHERE repository_id = $1 AND name = $2',
       values: [repositoryId, name],
     });
-    return (result.rowCount ?? 0) > 0;
+    return true;
+  }
+
+  /**
+   * A tag delete replicated from another region: removes the tag if the delete is newer than it,
+   * and keeps the newest tombstone. Returns whether the tag was removed.
+   */
+  async applyDelete(repositoryId: number, name: string, clock: ClockStamp): Promise<boolean> {
+    const removed = await this.db.query({
+      name: 'tag-apply-delete',
+      text: `DELETE FROM tags WHERE repository_id = $1 AND name = $2 AND (hlc, origin) < ($3::bigint, $4::text COLLATE "C")`,
+      values: [repositoryId, name, clock.hlc.toString(), clock.origin],
+    });
+    await this.db.query({
+      name: 'tag-apply-tombstone',
+      text: `INSERT INTO tag_tombstones (repository_id, name, hlc, origin)
+             SELECT $1, $2, $3::bigint, $4
+             WHERE NOT EXISTS (SELECT 1 FROM tags WHERE repository_id = $1 AND name = $2)
+             ON CONFLICT (repository_id, name) DO UPDATE SET hlc = EXCLUDED.hlc, origin = EXCLUDED.origin, deleted_at = now()
+               WHERE (tag_tombstones.hlc, tag_tombstones.origin) < (EXCLUDED.hlc, EXCLUDED.origin)`,
+      values: [repositoryId, name, clock.hlc.toString(), clock.origin],
+    });
+    return (removed.rowCount ?? 0) > 0;
+  }
+
+  /** The clock of the tag's current write, if the region holds the tag. */
+  async clockOf(repositoryId: number, name: string): Promise<ClockStamp | undefined> {
+    const result = await this.db.query<{ hlc: string; origin: string }>({
+      name: 'tag-clock',
+      text: 'SELECT hlc::text, origin FROM tags WHERE repository_id = $1 AND name = $2',
+      values: [repositoryId, name],
+    });
+    const row = result.rows[0];
+    return row ? { hlc: BigInt(row.hlc), origin: row.origin } : undefined;
   }
 
   /**

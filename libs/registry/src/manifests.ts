@@ -17,7 +17,8 @@ import {
   type Descriptor,
   type Reference,
 } from '@meridian/oci';
-import type { Metadata, MetadataChange, RepositoryLookup, StoredManifest } from '@meridian/metadata';
+import { localClock, type Metadata, type MetadataChange, type RepositoryLookup, type StoredManifest } from '@meridian/metadata';
+import type { BlobService } from './blobs.js';
 import type { CachedManifest, LookupCache } from './lookup-cache.js';
 
 export interface PushedManifest {
@@ -28,13 +29,17 @@ export interface PushedManifest {
 /**
  * Manifests by tag or digest (distribution-spec "Pulling manifests", "Pushing manifests",
  * "Deleting manifests"). Every write of a manifest, a tag or a delete happens here, in one
- * transaction that also announces the change: the outbox row and replication clock of the
- * planned geo-replication go into the same transaction.
+ * transaction that stamps it with the region's clock, appends it to the outbox (from which it
+ * replicates to every other region) and announces it to the region's caches.
  */
 export class ManifestService {
   constructor(
     private readonly metadata: Metadata,
     private readonly cache: LookupCache,
+    /** This region's name: the origin of every write made here. */
+    private readonly region: string,
+    /** Confirms that the blobs a pushed manifest names have their bytes in the store. */
+    private readonly blobs: BlobService,
   ) {}
 
   /**
@@ -68,8 +73,11 @@ export class ManifestService {
     const parsed = parseManifest(body, contentType);
     const changes: MetadataChange[] = [{ kind: 'manifest', repository, digest }];
     if (reference.kind === 'tag') changes.push({ kind: 'tag', repository, tag: reference.tag });
+    // A blob whose bytes the store has lost turns pending here, so the check below refuses it.
+    await this.blobs.confirmReferenced(parsed.blobReferences.map((d) => d.digest));
 
     await this.metadata.transaction(async (tx) => {
+      const clock = localClock(this.region);
       const repositoryId = await tx.repositories.ensure(repository);
       const blobSizes = await tx.blobs.sizesInRepository(repositoryId, parsed.blobReferences.map((d) => d.digest));
       const manifestSizes = await tx.manifests.sizesInRepository(repositoryId, parsed.manifestReferences.map((d) => d.digest));
@@ -97,7 +105,7 @@ export class ManifestService {
         ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
         blobDigests: parsed.blobReferences.map((d) => d.digest),
         childDigests: parsed.manifestReferences.map((d) => d.digest),
-      });
+      }, clock);
       // Bytes without a mediaType field can be pushed as more than one type; the first push
       // decided what they are, and a GET must not answer with another type than was pushed.
       if (stored.mediaType !== parsed.mediaType) {
@@ -106,7 +114,20 @@ export class ManifestService {
           mediaType: stored.mediaType,
         });
       }
-      if (reference.kind === 'tag') await tx.tags.put(repositoryId, reference.tag, stored.id);
+      const tagHlc = reference.kind === 'tag' ? await tx.tags.put(repositoryId, reference.tag, stored.id, clock) : undefined;
+      await tx.outbox.append([
+        {
+          hlc: tagHlc ?? stored.hlc,
+          body: {
+            kind: 'manifest.put',
+            repository,
+            digest,
+            mediaType: parsed.mediaType,
+            size: body.byteLength,
+            ...(reference.kind === 'tag' ? { tag: reference.tag } : {}),
+          },
+        },
+      ]);
       await tx.announce(changes);
     });
     for (const change of changes) this.cache.invalidate(change);
@@ -121,19 +142,23 @@ export class ManifestService {
     assertRepositoryName(repository);
     const reference = lookupReference(repository, referenceText);
     const changes = await this.metadata.transaction(async (tx) => {
+      const clock = localClock(this.region);
       const repositoryId = await tx.repositories.requireId(repository);
       const done: MetadataChange[] = [];
       if (reference.kind === 'tag') {
-        if (!(await tx.tags.delete(repositoryId, reference.tag))) throw new ManifestUnknownError(`tag ${reference.tag} is not in ${repository}`);
+        const hlc = await tx.tags.delete(repositoryId, reference.tag, clock);
+        if (hlc === undefined) throw new ManifestUnknownError(`tag ${reference.tag} is not in ${repository}`);
+        await tx.outbox.append([{ hlc, body: { kind: 'tag.delete', repository, tag: reference.tag } }]);
         done.push({ kind: 'tag', repository, tag: reference.tag });
       } else {
-        const result = await tx.manifests.delete(repositoryId, reference.digest.value);
+        const result = await tx.manifests.delete(repositoryId, reference.digest.value, { local: clock });
         if (result.referencedBy.length > 0) {
           throw new ManifestReferencedError(`manifest ${reference.digest.value} is listed by an index of ${repository}; delete the index first`, {
             indexes: result.referencedBy,
           });
         }
         if (!result.deleted) throw new ManifestUnknownError(`manifest ${reference.digest.value} is not in ${repository}`);
+        await tx.outbox.append([{ hlc: result.hlc!, body: { kind: 'manifest.delete', repository, digest: reference.digest.value } }]);
         done.push({ kind: 'manifest', repository, digest: reference.digest.value });
         for (const tag of result.tags) done.push({ kind: 'tag', repository, tag });
       }

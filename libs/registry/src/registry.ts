@@ -1,6 +1,6 @@
 import type { BlobStore } from '@meridian/blobstore';
 import type { Metadata } from '@meridian/metadata';
-import { BlobService } from './blobs.js';
+import { BlobService, type RegistryLogger } from './blobs.js';
 import { UploadService } from './uploads.js';
 import { ManifestService } from './manifests.js';
 import { ContentDiscovery } from './content-discovery.js';
@@ -12,6 +12,10 @@ export interface RegistryDependencies {
   blobStore: BlobStore;
   cache: LookupCache;
   uploadSigner: UploadStateSigner;
+  /** Where the domain layer reports what an operator must hear of (a blob whose bytes are lost). */
+  logger: RegistryLogger;
+  /** This region's name: the origin stamped on every write made here. */
+  region: string;
 }
 
 /** The domain layer of one region: no HTTP here, only stores and OCI rules. */
@@ -23,10 +27,12 @@ export interface Registry {
 }
 
 export function createRegistry(deps: RegistryDependencies): Registry {
+  // The one judge of whether the region holds a blob, for mounts and manifest pushes too.
+  const blobs = new BlobService(deps.metadata, deps.blobStore, deps.cache, deps.logger);
   return {
-    blobs: new BlobService(deps.metadata, deps.blobStore, deps.cache),
-    uploads: new UploadService(deps.metadata, deps.blobStore, deps.uploadSigner),
-    manifests: new ManifestService(deps.metadata, deps.cache),
+    blobs,
+    uploads: new UploadService(deps.metadata, deps.blobStore, deps.uploadSigner, blobs),
+    manifests: new ManifestService(deps.metadata, deps.cache, deps.region, blobs),
     discovery: new ContentDiscovery(deps.metadata, deps.cache),
   };
 }

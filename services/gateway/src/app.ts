@@ -53,7 +53,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   await changeListener.start();
 
   const uploadSigner = new UploadStateSigner(uploadSecret);
-  const registry = createRegistry({ metadata, blobStore, cache, uploadSigner });
+  const registry = createRegistry({ metadata, blobStore, cache, uploadSigner, region: config.region });
 
   const app = express();
   app.disable('x-powered-by');
