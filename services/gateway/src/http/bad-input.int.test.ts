@@ -184,6 +184,63 @@ function rawRequest(method: string, target: string, body?: Buffer): Promise<{ st
   });
 }
 
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * A raw connection used as Python's http.client and many scripts use one: each request is
+ * written whole, head and body, before anything of its answer is read. Answers are then read one
+ * at a time (by Content-Length), so the connection can carry the next request.
+ */
+async function writeFirstConnect(): Promise<{
+  socket: net.Socket;
+  write(data: string | Buffer): Promise<void>;
+  readAnswer(): Promise<Answer>;
+  /** Resolves with how the server ended the connection: `end` for its FIN, or the error. */
+  ended: Promise<string>;
+}> {
+  const { host, port } = gatewayAddress();
+  const socket = net.connect(port, host);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const ended = new Promise<string>((resolve) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    socket.once('end', () => resolve('end'));
+  });
+  const guard = setTimeout(() => socket.destroy(), 15_000);
+  socket.once('close', () => clearTimeout(guard));
+  let unread = Buffer.alloc(0);
+  return {
+    socket,
+    ended,
+    write: (data) => new Promise<void>((resolve, reject) => socket.write(data, (err) => (err ? reject(err) : resolve()))),
+    readAnswer: () =>
+      new Promise<Answer>((resolve, reject) => {
+        const parse = () => {
+          const headEnd = unread.indexOf('\r\n\r\n');
+          if (headEnd < 0) return;
+          const [statusLine, ...lines] = unread.subarray(0, headEnd).toString('latin1').split('\r\n');
+          const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+          const length = Number(headers['content-length'] ?? 0);
+          if (unread.length < headEnd + 4 + length) return;
+          const body = unread.subarray(headEnd + 4, headEnd + 4 + length).toString('utf8');
+          unread = unread.subarray(headEnd + 4 + length);
+          socket.off('data', onData).off('close', onClose).pause();
+          resolve({ status: Number(statusLine!.split(' ')[1]), headers, body });
+        };
+        const onData = (chunk: Buffer) => {
+          unread = Buffer.concat([unread, chunk]);
+          parse();
+        };
+        const onClose = () => reject(new Error(`connection closed before a whole answer: ${unread.toString('latin1').slice(0, 200)}`));
+        socket.on('data', onData).once('close', onClose).resume();
+        parse();
+      }),
+  };
+}
+
 function codesOf(text: string): string[] {
   return (JSON.parse(text) as { errors: Array<{ code: string }> }).errors.map((e) => e.code);
 }
@@ -632,5 +689,41 @@ describe('uploads racing to one digest', () => {
     expect(responses.map((response) => response.status)).toEqual([201, 400, 201, 400]);
     const get = await client.fetch(client.url('blob', { name: 'race/impostor', digest }));
     expect(Buffer.from(await get.arrayBuffer()).equals(bytes)).toBe(true);
+  });
+});
+
+describe('an over-limit manifest from a client that writes before it reads', () => {
+  const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+  it('a 5 MiB manifest sent with Content-Length, whole, before its answer is read gets the 413, and the connection serves the next request ("Pushing manifests": 413)', async () => {
+    const connection = await writeFirstConnect();
+    await connection.write(requestHead('PUT', '/v2/huge/write-first/manifests/v1', { 'Content-Type': MANIFEST, 'Content-Length': 5 * MiB }));
+    // Refused from its Content-Length, the body must still be read and dropped: closing with it
+    // unread would reset the connection, and this write would fail without a 413 to show.
+    await connection.write(Buffer.alloc(5 * MiB, 0x20));
+    const refused = await connection.readAnswer();
+    expect(refused.status).toBe(413);
+    expect(refused.headers.connection).not.toBe('close');
+    expect(codesOf(refused.body)).toEqual(['SIZE_INVALID']);
+
+    await connection.write(requestHead('GET', '/v2/', {}));
+    expect((await connection.readAnswer()).status).toBe(200);
+    connection.socket.destroy();
+    expect((await client.fetch(client.url('manifest', { name: 'huge/write-first', reference: 'v1' }))).status).toBe(404);
+  });
+
+  it('a manifest declared longer than the 64 MiB the gateway drains gets its 413 with Connection: close, then a FIN rather than a reset ("Pushing manifests": 413)', async () => {
+    const connection = await writeFirstConnect();
+    await connection.write(requestHead('PUT', '/v2/huge/write-first/manifests/v2', { 'Content-Type': MANIFEST, 'Content-Length': 1024 * MiB }));
+    // More than the socket buffers hold: a gateway that closed at once, with this unread, would reset it.
+    for (let sent = 0; sent < 16 * MiB; sent += MiB) await connection.write(Buffer.alloc(MiB, 0x20));
+    const refused = await connection.readAnswer();
+    expect(refused.status).toBe(413);
+    expect(refused.headers.connection).toBe('close');
+    expect(codesOf(refused.body)).toEqual(['SIZE_INVALID']);
+    connection.socket.resume();
+    expect(await connection.ended).toBe('end');
+    connection.socket.end();
+    await new Promise((resolve) => connection.socket.once('close', resolve));
   });
 });

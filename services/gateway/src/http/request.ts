@@ -84,11 +84,15 @@ const DISCARD_LIMIT_MS = 10_000;
 
 /**
  * Reads a small body (a manifest) whole, refusing it before reading when Content-Length is over
- * `limit`, and as soon as more than `limit` bytes have arrived when it is chunked.
+ * `limit`, and as soon as more than `limit` bytes have arrived when it is chunked. A refused
+ * body is read on and dropped (`discardRest`), or, when its declared length is past what is
+ * worth reading, its connection is closed after the answer (`closeAfterAnswer`).
  */
 export function readBoundedBody(req: Request, limit: number): Promise<Buffer> {
   const declared = contentLength(req);
   if (declared !== undefined && declared > limit) {
+    if (declared <= DISCARD_LIMIT_BYTES) discardRest(req);
+    else closeAfterAnswer(req);
     return Promise.reject(new ManifestTooLargeError(`body of ${declared} bytes exceeds the limit of ${limit}`));
   }
   return new Promise((resolve, reject) => {
@@ -130,20 +134,45 @@ export function readBoundedBody(req: Request, limit: number): Promise<Buffer> {
 
 /**
  * Keeps reading an over-limit body and throws it away, as Go's HTTP server does: a connection
- * closed with unread bytes is reset, and the reset can reach the client before the 413 does.
- * Once the rest is read the connection stays usable; a body that goes on past
- * DISCARD_LIMIT_BYTES, or takes longer than DISCARD_LIMIT_MS, is cut off.
+ * closed with unread bytes is reset, and the reset can reach the client before the 413 does (a
+ * client that writes its whole body before reading sees only a failed write). Once the rest is
+ * read the connection stays usable.
  */
 function discardRest(req: Request): void {
   bodiesBeingDiscarded.add(req);
+  drain(req);
+}
+
+/**
+ * For a body declared longer than DISCARD_LIMIT_BYTES, which will not be read to its end: the
+ * answer says `Connection: close` (the error handler adds it, since the body is incomplete). For
+ * such an answer node:http calls `socket.destroySoon()`, which destroys the socket as soon as the
+ * answer and the FIN are written; with body bytes still unread that close is a reset, which fails
+ * the client's pending write and may discard the answer still queued on either side (TCP, RFC
+ * 9293, flushes the segment queues on a reset; Linux keeps what it had received). So the close
+ * lingers: the FIN follows the answer, the body is drained within the same bounds as a discarded
+ * one, and the socket closes once the client has closed its side too (or a bound is reached).
+ */
+function closeAfterAnswer(req: Request): void {
+  const socket = req.socket;
+  // node:http sockets allow half-open connections: with both sides ended, the socket destroys itself.
+  socket.destroySoon = () => void socket.end();
+  drain(req);
+}
+
+/** Reads the rest of a refused body and drops it; past DISCARD_LIMIT_BYTES or DISCARD_LIMIT_MS the connection is cut. */
+function drain(req: Request): void {
+  const socket = req.socket;
   let discarded = 0;
   // A client trickling the rest would hold the connection for as long as it likes.
-  const cutOff = setTimeout(() => req.destroy(), DISCARD_LIMIT_MS);
+  const cutOff = setTimeout(() => socket.destroy(), DISCARD_LIMIT_MS);
   cutOff.unref();
-  req.once('end', () => clearTimeout(cutOff)).once('close', () => clearTimeout(cutOff));
+  const stop = () => clearTimeout(cutOff);
+  req.once('end', stop).once('close', stop);
+  socket.once('close', stop);
   req.on('data', (chunk: Buffer) => {
     discarded += chunk.length;
-    if (discarded > DISCARD_LIMIT_BYTES) req.destroy();
+    if (discarded > DISCARD_LIMIT_BYTES) socket.destroy();
   });
   req.on('error', () => undefined);
   req.resume();
