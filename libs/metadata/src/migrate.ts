@@ -7,8 +7,9 @@ export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.u
 /**
  * Applies every pending migration (node-pg-migrate, SQL files in `dir`: the region's ./migrations
  * by default; the control plane passes its own). Runs at start. node-pg-migrate takes an
- * advisory lock and fails at once when another process holds it; gateways starting together (a supervisor's workers, several hosts) wait and try again, by
- * which time the winner has usually applied everything and there is nothing left to do.
+ * advisory lock and fails at once when another process holds it; processes starting together (a
+ * supervisor's workers, several hosts) wait and try again, by which time the winner has usually
+ * applied everything and there is nothing left to do.
  */
 export async function migrate(databaseUrl: string, log: (message: string) => void = () => undefined, dir: string = MIGRATIONS_DIR): Promise<void> {
   for (let attempt = 0; ; attempt++) {
