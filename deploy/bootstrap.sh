@@ -12,6 +12,29 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 log() { printf '[bootstrap] %s\n' "$*"; }
 
+# Another apt-get or dpkg may hold apt's locks, as unattended-upgrades often does on a machine
+# that has just booted. apt-get waits for dpkg's lock when told to (DPkg::Lock::Timeout), but
+# not for the package lists' lock that `apt-get update` takes (apt 2.6): a refusal to lock is
+# tried again here, for as long. Output is shown only when apt-get fails.
+APT_LOCK_WAIT_SECONDS=300
+apt_get() {
+  local deadline=$((SECONDS + APT_LOCK_WAIT_SECONDS)) output waiting=""
+  while :; do
+    if output=$($SUDO env LC_ALL=C DEBIAN_FRONTEND=noninteractive apt-get -o "DPkg::Lock::Timeout=$APT_LOCK_WAIT_SECONDS" "$@" 2>&1); then
+      return 0
+    fi
+    if ! grep -q 'Could not get lock' <<<"$output" || [ "$SECONDS" -ge "$deadline" ]; then
+      printf '%s\n' "$output" >&2
+      return 1
+    fi
+    if [ -z "$waiting" ]; then
+      log "waiting up to ${APT_LOCK_WAIT_SECONDS}s for another apt-get or dpkg to finish: $(grep -m1 'Could not get lock' <<<"$output")"
+      waiting=1
+    fi
+    sleep 5
+  done
+}
+
 # --- Debian packages -------------------------------------------------------------------------
 missing=()
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
@@ -26,10 +49,10 @@ command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 command -v ctr >/dev/null 2>&1 || missing+=(containerd)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
-  $SUDO apt-get update -qq
+  apt_get update -qq
   # With recommends: the container tools' network backends and helpers (netavark, aardvark-dns,
   # uidmap, ...) come along, as on the machines the tests were run on.
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt_get install -y -qq "${missing[@]}"
 fi
 
 # --- PostgreSQL ------------------------------------------------------------------------------
