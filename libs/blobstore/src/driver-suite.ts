@@ -3,26 +3,37 @@ import { Writable, type Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PathNotFoundError, type StorageDriver } from './driver.js';
 
+/** What a driver's test file gives the suite for each test. */
+export interface DriverUnderTest {
+  /** A fresh driver over an empty store whose root exists. */
+  driver: StorageDriver;
+  cleanup(): Promise<void>;
+  /**
+   * Removes everything the driver stores, its root included, behind the driver's back: what an
+   * operator deleting the data directory, or a lost volume, does to a running gateway.
+   */
+  wipe(): Promise<void>;
+}
+
 /**
  * The shared StorageDriver test suite (CONTRIBUTING.md, 'Adding a storage driver'; after
  * Distribution's driver/testsuites): every driver registers it from its own `*.test.ts`, with a
- * factory giving a fresh, empty driver and a cleanup. Each test checks one clause of the
- * contract in driver.ts and cites it.
+ * factory giving a fresh, empty driver, a cleanup and a way to lose everything. Each test checks
+ * one clause of the contract in driver.ts and cites it.
  *
- *   describeStorageDriverSuite('filesystem', async () => { ...; return { driver, cleanup } });
+ *   describeStorageDriverSuite('filesystem', async () => { ...; return { driver, cleanup, wipe } });
  */
-export function describeStorageDriverSuite(
-  name: string,
-  createDriver: () => Promise<{ driver: StorageDriver; cleanup(): Promise<void> }>,
-): void {
+export function describeStorageDriverSuite(name: string, createDriver: () => Promise<DriverUnderTest>): void {
   describe(`StorageDriver contract: ${name}`, () => {
     let driver: StorageDriver;
     let cleanup: (() => Promise<void>) | undefined;
+    let wipe: () => Promise<void>;
 
     beforeEach(async () => {
       const created = await createDriver();
       driver = created.driver;
       cleanup = () => created.cleanup();
+      wipe = () => created.wipe();
     });
 
     afterEach(async () => {
@@ -474,6 +485,89 @@ export function describeStorageDriverSuite(
         await driver.putContent('e/x', '1');
         await driver.delete('e/x');
         expect(await driver.list('e')).toEqual([]);
+      });
+    });
+
+    describe('checkWritable', () => {
+      // driver.ts checkWritable: "resolves when it can … it leaves nothing behind".
+      it('resolves on a store that can be written, and leaves nothing behind', async () => {
+        await driver.checkWritable();
+        await driver.checkWritable();
+        expect(await driver.list('')).toEqual([]);
+      });
+
+      // driver.ts checkWritable: "throws PathNotFoundError('') when the root itself is gone … It
+      // never makes the root".
+      it('throws PathNotFoundError once the root is gone, without making it again; a write makes it again', async () => {
+        await driver.putContent('kept/state', 'x');
+        await wipe();
+        const err = await driver.checkWritable().catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(PathNotFoundError);
+        expect((err as PathNotFoundError).path).toBe('');
+        await expect(driver.checkWritable()).rejects.toBeInstanceOf(PathNotFoundError);
+        await driver.putContent('kept/state', 'y');
+        await driver.checkWritable();
+        expect(await driver.list('')).toEqual(['kept']);
+      });
+    });
+
+    // driver.ts: "every write makes again the folders it needs, whatever it remembers having
+    // made … never a PathNotFoundError unless what the call reads is what is missing". Each
+    // test first writes through the operation itself, so a driver that remembers the folders
+    // it made remembers these, and then loses everything behind the driver's back.
+    describe('after everything is lost behind the driver\'s back', () => {
+      it('writer makes the folders again, for a new file and for an append', async () => {
+        await writeAll(await driver.writer('staging/one', { append: false }), ['1']);
+        await writeAll(await driver.writer('uploads/u/data', { append: true }), ['1']);
+        await wipe();
+        await writeAll(await driver.writer('staging/two', { append: false }), ['2']);
+        await writeAll(await driver.writer('uploads/u/data', { append: true }), ['a']);
+        await writeAll(await driver.writer('uploads/u/data', { append: true }), ['b']);
+        expect((await driver.getContent('staging/two')).toString()).toBe('2');
+        expect((await driver.getContent('uploads/u/data')).toString()).toBe('ab');
+        await expect(driver.stat('staging/one')).rejects.toBeInstanceOf(PathNotFoundError);
+      });
+
+      it('move makes the destination\'s folders again', async () => {
+        await driver.putContent('staging/one', '1');
+        await driver.move('staging/one', 'blobs/ab/one');
+        await wipe();
+        await driver.putContent('staging/two', '2');
+        await driver.move('staging/two', 'blobs/ab/two');
+        expect((await driver.getContent('blobs/ab/two')).toString()).toBe('2');
+        expect(await driver.list('staging')).toEqual([]);
+      });
+
+      // driver.ts move: "Throws PathNotFoundError (naming source) only when the source is missing".
+      it('move of a source that went with the rest is PathNotFoundError naming the source', async () => {
+        await driver.putContent('staging/one', '1');
+        await driver.move('staging/one', 'blobs/ab/one');
+        await driver.putContent('staging/two', '2');
+        await wipe();
+        const err = await driver.move('staging/two', 'blobs/ab/two').catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(PathNotFoundError);
+        expect((err as PathNotFoundError).path).toBe('staging/two');
+      });
+
+      it('createExclusive and putContent make the folders again', async () => {
+        expect(await driver.createExclusive('uploads/u/lock', 'me')).toBe(true);
+        await driver.putContent('state/file', 'x');
+        await wipe();
+        expect(await driver.createExclusive('uploads/u/lock', 'me')).toBe(true);
+        await driver.putContent('state/file', 'y');
+        expect((await driver.getContent('uploads/u/lock')).toString()).toBe('me');
+        expect((await driver.getContent('state/file')).toString()).toBe('y');
+      });
+
+      // driver.ts stat and reader: a read of what is gone is PathNotFoundError, not another error.
+      it('reads of what went are PathNotFoundError, and lists are empty', async () => {
+        await driver.putContent('blobs/ab/one', '1');
+        await wipe();
+        await expect(driver.stat('blobs/ab/one')).rejects.toBeInstanceOf(PathNotFoundError);
+        await expect(driver.reader('blobs/ab/one')).rejects.toBeInstanceOf(PathNotFoundError);
+        await expect(driver.getContent('blobs/ab/one')).rejects.toBeInstanceOf(PathNotFoundError);
+        expect(await driver.list('blobs/ab')).toEqual([]);
+        await driver.delete('blobs/ab/one');
       });
     });
 

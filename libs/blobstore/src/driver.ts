@@ -5,6 +5,11 @@ import type { Readable, Writable } from 'node:stream';
  * slash-separated paths relative to the driver's root, nothing more (Distribution's
  * storagedriver.go is the model). Paths come only from paths.ts, never from a request. An
  * S3-compatible driver implements the same contract and must pass driver-suite.ts.
+ *
+ * Whatever the driver made earlier may vanish behind its back (an operator deleting the data,
+ * a lost volume): every write makes again the folders it needs, whatever it remembers having
+ * made. A write that fails reports its real cause: the system's error (EROFS, ENOSPC, EACCES,
+ * naming the path), never a PathNotFoundError unless what the call reads is what is missing.
  */
 export interface StorageDriver {
   readonly name: string;
@@ -55,13 +60,29 @@ export interface StorageDriver {
    */
   touch?(path: string): Promise<void>;
 
+  /**
+   * Whether the store can take a write now, by writing (and removing) a few bytes at its root:
+   * resolves when it can; throws PathNotFoundError('') when the root itself is gone, and the
+   * system's error (read-only, full, not permitted) when it refuses. It never makes the root:
+   * a root that has vanished (a lost volume, a bad mount) is reported, not quietly made anew.
+   * For readiness checks; it leaves nothing behind.
+   */
+  checkWritable(): Promise<void>;
+
+  /**
+   * Where `path` is, in the driver's own terms (an absolute file path, an object URL), for logs
+   * that an operator acts on. Optional: the relative path is logged otherwise.
+   */
+  locate?(path: string): string;
+
   /** Small whole-file writes for state, durable and atomic (replace-by-rename). */
   putContent(path: string, content: Uint8Array | string): Promise<void>;
   getContent(path: string): Promise<Buffer>;
 
   /**
    * Moves `source` to `destination` atomically, replacing what is there: a reader sees the old
-   * bytes or the new, never a mix. Creates the destination's parent folders.
+   * bytes or the new, never a mix. Creates the destination's parent folders. Throws
+   * PathNotFoundError (naming `source`) only when the source is missing.
    */
   move(source: string, destination: string): Promise<void>;
 

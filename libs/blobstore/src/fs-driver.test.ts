@@ -38,20 +38,16 @@ vi.mock('node:fs/promises', async (importOriginal) => {
 
 describeStorageDriverSuite('filesystem', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'meridian-fs-driver-'));
-  return {
-    driver: new FilesystemDriver(root),
-    cleanup: () => rm(root, { recursive: true, force: true }),
-  };
+  const remove = () => rm(root, { recursive: true, force: true });
+  return { driver: new FilesystemDriver(root), cleanup: remove, wipe: remove };
 });
 
 // The same contract with every write going through the page cache: what a filesystem without
 // O_DIRECT, or MERIDIAN_DIRECT_WRITES=false, gets.
 describeStorageDriverSuite('filesystem without direct writes', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'meridian-fs-driver-cached-'));
-  return {
-    driver: new FilesystemDriver(root, { directWriteSlices: 0 }),
-    cleanup: () => rm(root, { recursive: true, force: true }),
-  };
+  const remove = () => rm(root, { recursive: true, force: true });
+  return { driver: new FilesystemDriver(root, { directWriteSlices: 0 }), cleanup: remove, wipe: remove };
 });
 
 describe('FilesystemDriver outside the shared suite', () => {

@@ -18,16 +18,15 @@ const DEFAULT_DIRECT_WRITE_SLICES = 32;
  * The local-filesystem driver. Atomic moves are rename(2) within one filesystem; durability is
  * fsync of the file on close (`flush`) and of the parent folder after a rename, so a crash never
  * leaves a committed name pointing at missing bytes.
+ *
+ * Writes try first and make the folders they need only when the system says one is missing
+ * (ENOENT), then try again: the common write costs no mkdir, and a folder that vanished behind
+ * the driver's back (the data directory deleted, a lost volume) is simply made again.
  */
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   private readonly root: string;
   private readonly buffers = new BufferFreeList(READ_CHUNK_BYTES, 32);
-  /**
-   * Folders known to exist, so the hot paths skip a mkdir per write. Forgotten when anything
-   * under them is deleted; bounded, since blobs/ holds only a few hundred folders.
-   */
-  private readonly knownFolders = new Set<string>();
 
   private readonly directStaging: DirectStagingPool;
 
@@ -109,8 +108,29 @@ export class FilesystemDriver implements StorageDriver {
 
   async writer(relative: string, options: { append: boolean; durable?: boolean }): Promise<Writable> {
     const full = this.resolve(relative);
-    await this.ensureFolder(path.dirname(full));
-    return new FileWriter(full, options.append, options.durable ?? true, this.directStaging);
+    return new FolderMakingWriter(full, options.append, options.durable ?? true, this.directStaging);
+  }
+
+  async checkWritable(): Promise<void> {
+    // Named uniquely: gateways of a region share the root, and pids repeat across containers.
+    const probe = path.join(this.root, `.write-probe-${randomUUID()}`);
+    try {
+      const handle = await open(probe, 'wx');
+      try {
+        await handle.writeFile('probe');
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      // Only the root can be missing here: the probe's name was new.
+      throw this.notFound(err, '');
+    } finally {
+      await rm(probe, { force: true }).catch(() => undefined);
+    }
+  }
+
+  locate(relative: string): string {
+    return this.resolve(relative);
   }
 
   async describeWrites(): Promise<string> {
@@ -138,7 +158,7 @@ export class FilesystemDriver implements StorageDriver {
         if (code === 'EEXIST') return false;
         // The folder is made only when missing: the common case costs one open.
         if (code !== 'ENOENT' || attempt > 0) throw err;
-        await mkdir(path.dirname(full), { recursive: true });
+        await makeFolder(path.dirname(full));
       }
     }
   }
@@ -162,7 +182,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async putContent(relative: string, content: Uint8Array | string): Promise<void> {
     const full = this.resolve(relative);
-    await mkdir(path.dirname(full), { recursive: true });
+    await makeFolder(path.dirname(full));
     const temporary = `${full}.${randomUUID()}.tmp`;
     const handle = await open(temporary, 'w');
     try {
@@ -184,12 +204,21 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async move(source: string, destination: string): Promise<void> {
+    const from = this.resolve(source);
     const to = this.resolve(destination);
-    await this.ensureFolder(path.dirname(to));
     try {
-      await rename(this.resolve(source), to);
+      await rename(from, to);
     } catch (err) {
-      throw this.notFound(err, source);
+      if (!isNotFound(err)) throw err;
+      // ENOENT says a folder on either side is missing: only a missing source is the caller's.
+      if (!(await exists(from))) throw new PathNotFoundError(source);
+      await makeFolder(path.dirname(to));
+      try {
+        await rename(from, to);
+      } catch (again) {
+        if (isNotFound(again) && !(await exists(from))) throw new PathNotFoundError(source);
+        throw again;
+      }
     }
     await syncDirectory(path.dirname(to));
   }
@@ -197,9 +226,6 @@ export class FilesystemDriver implements StorageDriver {
   async delete(relative: string): Promise<void> {
     const full = this.resolve(relative);
     if (full === this.root) throw new Error('refusing to delete the storage root');
-    for (const folder of this.knownFolders) {
-      if (folder === full || folder.startsWith(full + path.sep)) this.knownFolders.delete(folder);
-    }
     await rm(full, { recursive: true, force: true });
   }
 
@@ -208,7 +234,6 @@ export class FilesystemDriver implements StorageDriver {
     if (full === this.root) return;
     try {
       await rmdir(full);
-      this.knownFolders.delete(full);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && !isNotFound(err)) throw err;
@@ -224,13 +249,6 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  private async ensureFolder(folder: string): Promise<void> {
-    if (this.knownFolders.has(folder)) return;
-    await mkdir(folder, { recursive: true });
-    if (this.knownFolders.size >= 4096) this.knownFolders.clear();
-    this.knownFolders.add(folder);
-  }
-
   /** Paths are built by paths.ts; this check is the last line against one escaping the root. */
   private resolve(relative: string): string {
     const full = path.resolve(this.root, relative);
@@ -242,6 +260,58 @@ export class FilesystemDriver implements StorageDriver {
 
   private notFound(err: unknown, relative: string): unknown {
     return isNotFound(err) ? new PathNotFoundError(relative) : err;
+  }
+}
+
+/**
+ * A FileWriter that, when its file cannot be opened because its folder is missing, makes the
+ * folder and opens it again: the first write into a new folder, or into one that vanished.
+ */
+class FolderMakingWriter extends FileWriter {
+  constructor(
+    private readonly file: string,
+    append: boolean,
+    durable: boolean,
+    staging: DirectStagingPool,
+  ) {
+    super(file, append, durable, staging);
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    super._construct((err) => {
+      if (!isNotFound(err)) return callback(err);
+      makeFolder(path.dirname(this.file)).then(() => super._construct(callback), callback);
+    });
+  }
+}
+
+/**
+ * Makes `folder` and whatever is missing above it. Unlike `mkdir(…, { recursive: true })`,
+ * which answers ENOENT for a parent it could not make whatever the reason (a read-only
+ * filesystem, say), a failure names its real cause (EROFS, EACCES, ENOSPC) and the folder it hit.
+ */
+async function makeFolder(folder: string): Promise<void> {
+  try {
+    await mkdir(folder);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // EEXIST: there already, or made meanwhile by another writer.
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || path.dirname(folder) === folder) throw err;
+    await makeFolder(path.dirname(folder));
+    await mkdir(folder).catch((again: NodeJS.ErrnoException) => {
+      if (again.code !== 'EEXIST') throw again;
+    });
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
   }
 }
 
