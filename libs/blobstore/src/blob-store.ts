@@ -2,14 +2,17 @@ import { randomUUID, type Hash } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Readable, Writable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { LRUCache } from 'lru-cache';
 import {
   BlobUnknownError,
   BlobUploadInvalidError,
   BlobUploadUnknownError,
   DigestInvalidError,
+  RegistryError,
   SizeInvalidError,
+  StorageFailedError,
+  StorageFullError,
   UploadRangeInvalidError,
   createDigester,
   type Digest,
@@ -23,6 +26,14 @@ export interface BlobInfo {
   digest: string;
   size: number;
 }
+
+/**
+ * Whether the store holds a blob's bytes (see `confirm`); when it does not, where it looked and
+ * what it found there, for the log an operator acts on.
+ */
+export type BlobCheck = { held: true } | { held: false; path: string; problem: string };
+
+const HELD: BlobCheck = { held: true };
 
 export interface AppendOptions {
   /** Where the client says the chunk starts (Content-Range); must equal the bytes held so far. */
@@ -82,6 +93,37 @@ export class BlobStore {
     }
   }
 
+  /**
+   * Whether the store holds the blob's bytes now (`size` of them, when given): what a pull
+   * relies on. Bytes that are missing, of another size, or cannot even be looked at (the
+   * store's root gone, a file unreadable) are not held; this never throws for them.
+   */
+  async confirm(digest: Digest, size?: number): Promise<BlobCheck> {
+    const relative = paths.blob(digest);
+    let problem: string;
+    try {
+      const info = await this.driver.stat(relative);
+      if (!info.isDirectory && (size === undefined || info.size === size)) return HELD;
+      problem = info.isDirectory ? 'a folder is in its place' : `its file holds ${info.size} bytes, not ${size}`;
+    } catch (err) {
+      problem = err instanceof PathNotFoundError ? 'its file is missing' : `its file cannot be read: ${(err as Error).message}`;
+    }
+    return { held: false, path: this.locate(relative), problem };
+  }
+
+  /**
+   * Whether the store can take a write now (readiness): throws a StorageFailedError or
+   * StorageFullError naming the cause and the path when it cannot, the root being gone included.
+   */
+  async checkWritable(): Promise<void> {
+    try {
+      await this.driver.checkWritable();
+    } catch (err) {
+      if (err instanceof PathNotFoundError) throw new StorageFailedError("the blob store's root is gone", 'ENOENT', this.locate(''), err);
+      throw this.storageFault(err, () => '');
+    }
+  }
+
   /** Bytes `start`..`end` (inclusive) of a blob; throws BlobUnknownError. */
   async read(digest: Digest, range?: { start: number; end?: number }): Promise<Readable> {
     try {
@@ -122,7 +164,7 @@ export class BlobStore {
    */
   async put(expected: Digest, source: Readable, expectedSize?: number): Promise<BlobInfo> {
     const hashing = new HashingStream(createDigester(expected.algorithm), expectedSize);
-    await this.storeVerified(expected, source, hashing, expectedSize, { staging: paths.staging(randomUUID()) });
+    await this.storeVerified(expected, source, hashing, expectedSize, { staging: paths.staging(randomUUID()), declaredSize: expectedSize });
     return { digest: expected.value, size: hashing.bytes };
   }
 
@@ -147,7 +189,7 @@ export class BlobStore {
    * Returns the session's new size.
    */
   async appendUpload(id: string, source: Readable, options: AppendOptions = {}): Promise<number> {
-    return this.withUploadLock(id, () => this.append(id, source, options));
+    return this.writing(() => paths.uploadData(id), () => this.withUploadLock(id, () => this.append(id, source, options)));
   }
 
   /**
@@ -162,6 +204,15 @@ export class BlobStore {
     options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } } = {},
   ): Promise<BlobInfo> {
     if ((await this.heldBytes(id)) === undefined) return this.completeEmptyUpload(id, expected, options);
+    return this.writing(() => paths.uploadData(id), () => this.completeHeldUpload(id, expected, options));
+  }
+
+  /** Closes a session that holds bytes (see completeUpload). */
+  private async completeHeldUpload(
+    id: string,
+    expected: Digest,
+    options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } },
+  ): Promise<BlobInfo> {
     return this.withUploadLock(id, async () => {
       const size = options.lastChunk
         ? await this.append(id, options.lastChunk.source, options.lastChunk.options)
@@ -201,6 +252,7 @@ export class BlobStore {
       // Named after the session, so purging sees the session is in use while the body flows.
       staging: paths.sessionStaging(id, randomUUID()),
       marksSession: true,
+      declaredSize: options.expectedSize ?? length,
       check: () => {
         if (length !== undefined && hashing.bytes !== length) {
           throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${length}`, { offset: 0 });
@@ -212,19 +264,32 @@ export class BlobStore {
 
   /**
    * Streams `source` through `hashing` into the staging file `staging` and renames it into
-   * place as the blob `expected` once `check` and the digest and size checks pass; a blob
-   * already held is hashed without being written again (with `marksSession`, an empty file at
-   * `staging` still marks the session as in use meanwhile). Keeps nothing on failure.
+   * place as the blob `expected` once `check` and the digest and size checks pass. A blob
+   * already held with the `declaredSize` the client gave (Content-Length) is hashed without
+   * being written again (with `marksSession`, an empty file at `staging` still marks the
+   * session as in use meanwhile); one whose bytes are missing, or of another size, is written
+   * afresh, so a push heals a blob whose bytes were lost. Keeps nothing on failure.
    */
   private async storeVerified(
     expected: Digest,
     source: Readable,
     hashing: HashingStream,
     expectedSize: number | undefined,
-    options: { staging: string; marksSession?: boolean; check?: () => void },
+    options: { staging: string; marksSession?: boolean; declaredSize?: number | undefined; check?: () => void },
+  ): Promise<void> {
+    await this.writing(() => options.staging, () => this.storeVerifiedNow(expected, source, hashing, expectedSize, options));
+  }
+
+  private async storeVerifiedNow(
+    expected: Digest,
+    source: Readable,
+    hashing: HashingStream,
+    expectedSize: number | undefined,
+    options: { staging: string; marksSession?: boolean; declaredSize?: number | undefined; check?: () => void },
   ): Promise<void> {
     const { staging, check = () => undefined } = options;
-    if (await this.stat(expected)) {
+    const held = await this.stat(expected);
+    if (held && held.size === options.declaredSize) {
       if (options.marksSession) await this.driver.createExclusive(staging);
       try {
         await this.consume(pipeline(source, hashing, discard()));
@@ -235,12 +300,15 @@ export class BlobStore {
       }
       return;
     }
+    let writer: Writable | undefined;
     try {
-      await this.consume(pipeline(source, hashing, await this.driver.writer(staging, { append: false })));
+      writer = await this.driver.writer(staging, { append: false });
+      await this.consume(pipeline(source, hashing, writer));
       check();
       this.verify(expected, hashing, expectedSize);
       await this.driver.move(staging, paths.blob(expected));
     } catch (err) {
+      if (writer) await closed(writer);
       await this.driver.delete(staging);
       throw err;
     }
@@ -258,12 +326,15 @@ export class BlobStore {
     // A chunk of another length than its Content-Range said is a range error either way.
     // The session is cut back to `size`, so that is the offset the client resumes from.
     const hashing = new HashingStream(running.hash.copy(), options.length, (message) => new UploadRangeInvalidError(message, { offset: size }));
+    let writer: Writable | undefined;
     try {
-      await this.consume(pipeline(source, hashing, await this.driver.writer(paths.uploadData(id), { append: true })));
+      writer = await this.driver.writer(paths.uploadData(id), { append: true });
+      await this.consume(pipeline(source, hashing, writer));
       if (options.length !== undefined && hashing.bytes !== options.length) {
         throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${options.length}`, { offset: size });
       }
     } catch (err) {
+      if (writer) await closed(writer);
       // Cut back to the last whole chunk. A failed first chunk leaves no data file at all, so
       // the next first chunk creates it afresh, and makes its name durable (FileWriter).
       const undo = size === 0 ? this.driver.delete(paths.uploadData(id)) : this.driver.truncate(paths.uploadData(id), size);
@@ -292,7 +363,7 @@ export class BlobStore {
       return true;
     } catch (err) {
       if (err instanceof BlobUploadInvalidError) return false;
-      throw err;
+      throw this.storageFault(err, () => paths.uploadDir(id));
     }
   }
 
@@ -335,6 +406,45 @@ export class BlobStore {
       if (id) ids.add(id);
     }
     return ids;
+  }
+
+  /**
+   * Runs a write to `relative()`, answering the storage's own failures as the client must hear
+   * them (see `storageFault`).
+   */
+  private async writing<T>(relative: () => string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw this.storageFault(err, relative);
+    }
+  }
+
+  /**
+   * A write's failure as the client is answered. The storage's own faults (a system error that
+   * a filesystem gives, or a file of the store that vanished) become a StorageFullError (no
+   * space) or a StorageFailedError, naming the system's code and the path it hit, never a
+   * client error such as a busy session; the rest (the client's faults, typed already) pass.
+   */
+  private storageFault(err: unknown, relative: () => string): unknown {
+    if (err instanceof RegistryError) return err;
+    let code: string;
+    let where: string;
+    if (err instanceof PathNotFoundError) {
+      code = 'ENOENT';
+      where = this.locate(err.path);
+    } else {
+      const system = err as NodeJS.ErrnoException | undefined;
+      if (!system?.code || !(system.code in STORAGE_FAULTS)) return err;
+      code = system.code;
+      where = system.path ?? this.locate(relative());
+    }
+    const message = `the registry's storage refused a write: ${code} (${STORAGE_FAULTS[code]})`;
+    return code === 'ENOSPC' || code === 'EDQUOT' ? new StorageFullError(message, code, where, err) : new StorageFailedError(message, code, where, err);
+  }
+
+  private locate(relative: string): string {
+    return this.driver.locate?.(relative) ?? relative;
   }
 
   /** The size of the session's bytes on disk; undefined when it has none (no chunk yet). */
@@ -499,6 +609,23 @@ export class BlobStore {
   }
 }
 
+/** The system errors that are the storage's fault when a write meets them, in words. */
+const STORAGE_FAULTS: Readonly<Record<string, string>> = {
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EIO: 'input/output error',
+  ENOENT: 'a file or folder of the store is missing',
+  ENOTDIR: 'a path of the store is not a folder',
+  EISDIR: 'a path of the store is a folder',
+  EFBIG: 'file too large',
+  ESTALE: 'stale file handle',
+  EMFILE: 'too many open files in this process',
+  ENFILE: 'too many open files in the system',
+};
+
 /** Who holds a session lock, as written into the lock file. */
 interface LockOwner {
   host: string;
@@ -585,6 +712,15 @@ async function settlesBefore(promise: Promise<unknown>, deadline: number): Promi
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Resolves once `writer` has let go of its file. A writer that failed may still be opening it
+ * (making the folder it needs first) when the pipeline reports the failure: removing the file
+ * before then would leave the one it is about to create behind.
+ */
+function closed(writer: Writable): Promise<void> {
+  return writer.closed ? Promise.resolve() : new Promise((resolve) => writer.once('close', () => resolve()));
 }
 
 function discard(): Writable {

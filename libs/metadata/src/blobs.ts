@@ -6,48 +6,98 @@ export interface RepositoryLookup<T> {
   found?: T;
 }
 
+/**
+ * Whether the region's store holds a blob's bytes ('present'), or the region should hold the
+ * blob but does not now ('pending': its bytes were found lost, or are still being copied in
+ * from another region). Only a present blob is served; see the blob-state migration.
+ */
+export type BlobState = 'present' | 'pending';
+
 export class BlobMetadataStore {
   constructor(private readonly db: Queryable) {}
 
-  /** One round trip for the pull path: does the repository exist, and may it serve this blob. */
-  async findInRepository(repository: string, digest: string): Promise<RepositoryLookup<{ size: number }>> {
-    const result = await this.db.query<{ repository_id: number; size: number | null }>({
+  /**
+   * One round trip for the pull path: does the repository exist, does it link this blob, and
+   * in what state the region holds the blob.
+   */
+  async findInRepository(repository: string, digest: string): Promise<RepositoryLookup<{ size: number; state: BlobState }>> {
+    const result = await this.db.query<{ repository_id: number; size: number | null; state: BlobState | null }>({
       name: 'blob-find-in-repository',
-      text: `SELECT r.id AS repository_id, rb.size
+      text: `SELECT r.id AS repository_id, rb.size, b.state
              FROM repositories r
              LEFT JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.digest = $2
+             LEFT JOIN blobs b ON b.digest = rb.digest
              WHERE r.name = $1`,
       values: [repository, digest],
     });
     const row = result.rows[0];
     if (!row) return {};
-    return row.size === null ? { repositoryId: row.repository_id } : { repositoryId: row.repository_id, found: { size: row.size } };
+    if (row.size === null) return { repositoryId: row.repository_id };
+    return { repositoryId: row.repository_id, found: { size: row.size, state: row.state ?? 'pending' } };
   }
 
   /**
-   * Size of a blob some repository of the region still links (for a mount without `from`).
-   * A blob unlinked everywhere is not found, even while its bytes await garbage collection.
+   * Size of a present blob some repository of the region still links (for a mount without
+   * `from`). A blob unlinked everywhere is not found, even while its bytes await garbage
+   * collection; nor is a pending one.
    */
   async findLinkedAnywhere(digest: string): Promise<{ size: number } | undefined> {
     const result = await this.db.query<{ size: number }>({
       name: 'blob-find-linked-anywhere',
-      text: 'SELECT size FROM repository_blobs WHERE digest = $1 LIMIT 1',
+      text: `SELECT b.size FROM blobs b
+             WHERE b.digest = $1 AND b.state = 'present' AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = $1)`,
       values: [digest],
     });
     return result.rows[0];
   }
 
-  /** Records a verified blob and links it into the repository; idempotent. */
+  /**
+   * Records a blob whose verified bytes the store holds, as present (a pending one too: its
+   * bytes are back), and links it into the repository; idempotent.
+   */
   async link(repositoryId: number, digest: string, size: number): Promise<void> {
     await this.db.query({
       name: 'blob-link',
       text: `WITH blob AS (
-               INSERT INTO blobs (digest, size) VALUES ($2, $3) ON CONFLICT (digest) DO NOTHING
+               INSERT INTO blobs (digest, size) VALUES ($2, $3)
+               ON CONFLICT (digest) DO UPDATE SET state = 'present' WHERE blobs.state <> 'present'
              )
              INSERT INTO repository_blobs (repository_id, digest, size) VALUES ($1, $2, $3)
              ON CONFLICT (repository_id, digest) DO NOTHING`,
       values: [repositoryId, digest, size],
     });
+  }
+
+  /**
+   * Records that the store no longer holds a present blob's bytes: it turns pending, its links
+   * kept. Returns the repositories that link it, whose cached lookups must go; undefined when
+   * the blob was not present (pending already, or unknown), so that of several requests finding
+   * the same loss, exactly one hears of it.
+   */
+  async markPending(digest: string): Promise<string[] | undefined> {
+    const result = await this.db.query<{ name: string | null }>({
+      name: 'blob-mark-pending',
+      text: `WITH lost AS (UPDATE blobs SET state = 'pending' WHERE digest = $1 AND state = 'present' RETURNING digest)
+             SELECT r.name FROM lost
+             LEFT JOIN repository_blobs rb ON rb.digest = lost.digest
+             LEFT JOIN repositories r ON r.id = rb.repository_id`,
+      values: [digest],
+    });
+    if (result.rows.length === 0) return undefined;
+    return result.rows.flatMap((row) => (row.name === null ? [] : [row.name]));
+  }
+
+  /**
+   * Records that the store holds a pending blob's verified bytes again: it turns present.
+   * Returns whether it was pending.
+   */
+  async markPresent(digest: string): Promise<boolean> {
+    const result = await this.db.query({
+      name: 'blob-mark-present',
+      text: `UPDATE blobs SET state = 'present' WHERE digest = $1 AND state = 'pending'`,
+      values: [digest],
+    });
+    return (result.rowCount ?? 0) > 0;
   }
 
   /** Unlinks a blob from one repository; its bytes stay until garbage collection. */
@@ -62,13 +112,15 @@ export class BlobMetadataStore {
 
   /**
    * The sizes of those of `digests` the repository may serve; a digest missing from the map is
-   * not servable here (one indexed query, however many).
+   * not servable here: not linked, or pending (one indexed query, however many).
    */
   async sizesInRepository(repositoryId: number, digests: readonly string[]): Promise<Map<string, number>> {
     if (digests.length === 0) return new Map();
     const result = await this.db.query<{ digest: string; size: string }>({
       name: 'blob-sizes-in-repository',
-      text: `SELECT digest, size FROM repository_blobs WHERE repository_id = $1 AND digest = ANY($2::text[])`,
+      text: `SELECT rb.digest, rb.size FROM repository_blobs rb
+             JOIN blobs b ON b.digest = rb.digest AND b.state = 'present'
+             WHERE rb.repository_id = $1 AND rb.digest = ANY($2::text[])`,
       values: [repositoryId, [...new Set(digests)]],
     });
     return new Map(result.rows.map((row) => [row.digest, Number(row.size)]));

@@ -34,15 +34,19 @@ export class UploadStore {
 
   /**
    * Closes a session as the blob it became, in one statement (so one transaction and one WAL
-   * flush): removes the session row and, only if there was one, records the blob and links it
-   * into the session's repository. Returns false (and changes nothing) for a session that is
-   * not open: never started, cancelled, or already closed.
+   * flush): removes the session row and, only if there was one, records the blob as present
+   * (its verified bytes are in the store: a pending one is present again) and links it into
+   * the session's repository. Returns false (and changes nothing) for a session that is not
+   * open: never started, cancelled, or already closed.
    */
   async completeAsBlob(id: string, digest: string, size: number): Promise<boolean> {
     const result = await this.db.query({
       name: 'upload-complete-as-blob',
       text: `WITH closed AS (DELETE FROM uploads WHERE id = $1 RETURNING repository_id),
-                  blob AS (INSERT INTO blobs (digest, size) SELECT $2, $3 FROM closed ON CONFLICT (digest) DO NOTHING),
+                  blob AS (
+                    INSERT INTO blobs (digest, size) SELECT $2, $3 FROM closed
+                    ON CONFLICT (digest) DO UPDATE SET state = 'present' WHERE blobs.state <> 'present'
+                  ),
                   linked AS (
                     INSERT INTO repository_blobs (repository_id, digest, size)
                     SELECT repository_id, $2, $3 FROM closed

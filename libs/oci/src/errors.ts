@@ -88,6 +88,14 @@ export const ERROR_TABLE = {
   RouteNotFound: { code: 'UNSUPPORTED', status: 404 },
   PaginationInvalid: { code: 'UNSUPPORTED', status: 400 },
   TooManyRequests: { code: 'TOOMANYREQUESTS', status: 429 },
+  // The blob store refused a write (a read-only filesystem, no permission, an I/O error). The
+  // spec has no code for the registry's own failure; Distribution answers any storage driver
+  // error with UNKNOWN and 500, and so does this.
+  StorageFailed: { code: 'UNKNOWN', status: 500 },
+  // No space (or quota) left for a write: 507 Insufficient Storage (RFC 4918 §11.5: "unable to
+  // store the representation needed to successfully complete the request") says so exactly,
+  // where a 503 would invite clients to retry against a disk that stays full.
+  StorageFull: { code: 'UNKNOWN', status: 507 },
   Unknown: { code: 'UNKNOWN', status: 500 },
 } as const satisfies Record<string, { code: OciErrorCode; status: number }>;
 
@@ -117,6 +125,29 @@ export class SizeInvalidError extends errorClass('SizeInvalid') {}
 export class UnsupportedError extends errorClass('Unsupported') {}
 export class RouteNotFoundError extends errorClass('RouteNotFound') {}
 export class PaginationInvalidError extends errorClass('PaginationInvalid') {}
+
+/**
+ * A write the blob store could not make (StorageFailed, StorageFull). The response carries the
+ * message, which names the system's error code but no path; the log gets `path` (where the
+ * write failed, in the storage driver's terms) and `cause` (the system's error) as well.
+ */
+function storageErrorClass<K extends 'StorageFailed' | 'StorageFull'>(kind: K) {
+  return class extends errorClass(kind) {
+    constructor(
+      message: string,
+      /** The system's error code: EROFS, ENOSPC, EACCES, EIO… */
+      readonly systemCode: string,
+      readonly path: string,
+      cause: unknown,
+    ) {
+      super(message);
+      this.cause = cause;
+    }
+  };
+}
+
+export class StorageFailedError extends storageErrorClass('StorageFailed') {}
+export class StorageFullError extends storageErrorClass('StorageFull') {}
 
 /** A blob GET whose Range cannot be served: the caller needs the size for `Content-Range: bytes *\/size`. */
 export class BlobRangeNotSatisfiableError extends errorClass('BlobRangeNotSatisfiable') {

@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { BlobUnknownError, NameUnknownError, assertRepositoryName, parseDigest, type Digest } from '@meridian/oci';
-import type { BlobStore } from '@meridian/blobstore';
-import type { Metadata, MetadataChange } from '@meridian/metadata';
+import type { BlobCheck, BlobStore } from '@meridian/blobstore';
+import type { BlobState, Metadata, MetadataChange } from '@meridian/metadata';
 import type { LookupCache } from './lookup-cache.js';
 
 export interface BlobDescription {
@@ -9,34 +9,92 @@ export interface BlobDescription {
   size: number;
 }
 
-/** Reading and deleting blobs through a repository (distribution-spec "Pulling blobs", "Deleting blobs"). */
+/** Where the domain layer reports what an operator must hear of (pino's Logger is one). */
+export interface RegistryLogger {
+  error(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+}
+
+/**
+ * Reading and deleting blobs through a repository (distribution-spec "Pulling blobs", "Deleting
+ * blobs"), and the one judgement of whether the region holds a blob.
+ *
+ * The regional metadata records each blob as present or pending (libs/metadata blobs.ts), but
+ * a blob is never reported present on the metadata's word alone: its bytes are confirmed in the
+ * store (one stat) every time. Bytes found missing, of another size or unreadable turn the blob
+ * pending; bytes found back turn it present again. Caches hold sizes, never "the bytes are
+ * there", so no cache can make a lost blob look present.
+ */
 export class BlobService {
   constructor(
     private readonly metadata: Metadata,
     private readonly store: BlobStore,
     private readonly cache: LookupCache,
+    private readonly log: RegistryLogger,
   ) {}
 
   /**
-   * The blob as `repository` may serve it. The single place a blob miss is decided: the
-   * planned nearest-region read-through fetches from a peer here.
+   * The blob as `repository` may serve it, its bytes confirmed in the store now. The single
+   * place a blob miss is decided: the planned nearest-region read-through fetches a pending
+   * blob's bytes from a peer here.
    */
   async describe(repository: string, digestText: string): Promise<BlobDescription> {
     assertRepositoryName(repository);
     const digest = parseDigest(digestText);
     const cached = this.cache.getBlobSize(repository, digest.value);
-    if (cached !== undefined) return { digest, size: cached };
+    if (cached !== undefined) {
+      if (!(await this.confirm(digest, cached, 'present'))) throw notIn(repository, digest);
+      return { digest, size: cached };
+    }
     const readAt = this.cache.currentGeneration(repository);
     const lookup = await this.metadata.blobs.findInRepository(repository, digest.value);
     if (lookup.repositoryId === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
-    if (!lookup.found) throw new BlobUnknownError(`blob ${digest.value} is not in ${repository}`, { digest: digest.value });
+    if (!lookup.found || !(await this.confirm(digest, lookup.found.size, lookup.found.state))) throw notIn(repository, digest);
     this.cache.setBlobSize(repository, digest.value, lookup.found.size, readAt);
     return { digest, size: lookup.found.size };
   }
 
   /** Writes bytes `range.start`..`range.end` (inclusive) of a described blob into `destination`. */
   async send(blob: BlobDescription, range: { start: number; end: number }, destination: Writable): Promise<void> {
-    await this.store.copyTo(blob.digest, range, destination);
+    try {
+      await this.store.copyTo(blob.digest, range, destination);
+    } catch (err) {
+      // Lost since describe confirmed it (nothing has been sent yet): recorded as describe would.
+      if (err instanceof BlobUnknownError) await this.confirm(blob.digest, blob.size, 'present');
+      throw err;
+    }
+  }
+
+  /**
+   * Whether the region holds the bytes of a blob its metadata records with `size` in `state`,
+   * the record brought in line with the store: bytes missing, of another size or unreadable
+   * turn a present blob pending (logged once, by whichever request finds it first, and
+   * announced, so every gateway of the region drops what it cached); bytes found back turn a
+   * pending blob present.
+   */
+  async confirm(digest: Digest, size: number, state: BlobState): Promise<boolean> {
+    const check = await this.store.confirm(digest, size);
+    if (check.held) {
+      if (state === 'pending') await this.recordFound(digest);
+      return true;
+    }
+    if (state === 'present') await this.recordLost(digest, check);
+    return false;
+  }
+
+  /**
+   * Confirms that the store has bytes for each of `digests` (the blobs a pushed manifest names),
+   * recording any it has lost as describe does. The manifest's own check then finds such a blob
+   * pending (MANIFEST_BLOB_UNKNOWN), and the client pushes it again.
+   */
+  async confirmReferenced(digests: readonly string[]): Promise<void> {
+    await Promise.all(
+      [...new Set(digests)].map(async (text) => {
+        const digest = parseDigest(text);
+        const check = await this.store.confirm(digest);
+        if (!check.held) await this.recordLost(digest, check);
+      }),
+    );
   }
 
   /** Unlinks the blob from the repository; its bytes stay for other repositories until GC. */
@@ -53,4 +111,51 @@ export class BlobService {
     });
     this.cache.invalidate(change);
   }
+
+  /**
+   * Turns a present blob whose bytes the store lacks pending, and tells every gateway of the
+   * region (as a blob delete does) to drop the lookups they cached for it. A failure to record
+   * it is logged and otherwise ignored: the request still answers that the blob is not here,
+   * and the next one to look records it.
+   */
+  private async recordLost(digest: Digest, check: Exclude<BlobCheck, { held: true }>): Promise<void> {
+    const fields = { digest: digest.value, path: check.path, problem: check.problem };
+    let repositories: string[] | undefined;
+    try {
+      repositories = await this.metadata.transaction(async (tx) => {
+        const linked = await tx.blobs.markPending(digest.value);
+        if (linked) await tx.announce(linked.map((repository) => blobChange(repository, digest)));
+        return linked;
+      });
+    } catch (err) {
+      this.log.error({ ...fields, err }, `blob ${digest.value} lost its bytes (${check.problem}: ${check.path}), and recording that failed`);
+      return;
+    }
+    // Not present before: another request found the loss first and said so.
+    if (!repositories) return;
+    for (const repository of repositories) this.cache.invalidate(blobChange(repository, digest));
+    this.log.error(
+      { ...fields, repositories: repositories.length },
+      `blob ${digest.value} lost its bytes (${check.problem}: ${check.path}); it is no longer served, and a push of it stores it again`,
+    );
+  }
+
+  private async recordFound(digest: Digest): Promise<void> {
+    try {
+      if (await this.metadata.blobs.markPresent(digest.value)) {
+        this.log.info({ digest: digest.value }, `blob ${digest.value} has its bytes in the store again; it is served again`);
+      }
+    } catch (err) {
+      // The bytes are there, so serving them is right; the next lookup records it.
+      this.log.error({ digest: digest.value, err }, `blob ${digest.value} has its bytes again, and recording that failed`);
+    }
+  }
+}
+
+function notIn(repository: string, digest: Digest): BlobUnknownError {
+  return new BlobUnknownError(`blob ${digest.value} is not in ${repository}`, { digest: digest.value });
+}
+
+function blobChange(repository: string, digest: Digest): MetadataChange {
+  return { kind: 'blob', repository, digest: digest.value };
 }

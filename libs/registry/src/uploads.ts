@@ -8,7 +8,8 @@ import {
   type Digest,
 } from '@meridian/oci';
 import type { AppendOptions, BlobStore } from '@meridian/blobstore';
-import type { Metadata } from '@meridian/metadata';
+import type { BlobState, Metadata } from '@meridian/metadata';
+import type { BlobService } from './blobs.js';
 import type { UploadState, UploadStateSigner } from './upload-state.js';
 
 export interface UploadSession {
@@ -34,6 +35,8 @@ export class UploadService {
     private readonly metadata: Metadata,
     private readonly store: BlobStore,
     private readonly signer: UploadStateSigner,
+    /** Judges whether the region holds a blob it would mount. */
+    private readonly blobs: BlobService,
   ) {}
 
   /**
@@ -60,11 +63,13 @@ export class UploadService {
   }
 
   /**
-   * POST with `?mount=&from=`: links a blob the region already holds. Without `from`, any
-   * repository of the region may be the source (distribution-spec v1.1 allows the registry to
-   * choose). Returns undefined when the blob cannot be mounted: the caller opens a session.
-   * When identity lands, the access guard must limit a `from`-less mount to repositories the
-   * caller may pull, or knowing a digest would be enough to read it.
+   * POST with `?mount=&from=`: links a blob the region already holds, its bytes confirmed as a
+   * pull confirms them. Without `from`, any repository of the region may be the source
+   * (distribution-spec v1.1 allows the registry to choose). Returns undefined when the blob
+   * cannot be mounted (not linked there, pending, or its bytes lost): the caller opens a session,
+   * and the client's upload stores the bytes again. When identity lands, the access guard must
+   * limit a `from`-less mount to repositories the caller may pull, or knowing a digest would be
+   * enough to read it.
    */
   async mount(repository: string, digestText: string, from: string | undefined): Promise<StoredBlob | undefined> {
     assertRepositoryName(repository);
@@ -72,15 +77,16 @@ export class UploadService {
     // digest included: the client then simply uploads.
     if (!isDigest(digestText)) return undefined;
     const digest = parseDigest(digestText);
-    let size: number | undefined;
+    let found: { size: number; state: BlobState } | undefined;
     if (from !== undefined) {
       if (!isValidName(from)) return undefined;
-      size = (await this.metadata.blobs.findInRepository(from, digest.value)).found?.size;
+      found = (await this.metadata.blobs.findInRepository(from, digest.value)).found;
     } else {
-      size = (await this.metadata.blobs.findLinkedAnywhere(digest.value))?.size;
+      const linked = await this.metadata.blobs.findLinkedAnywhere(digest.value);
+      found = linked && { size: linked.size, state: 'present' };
     }
-    if (size === undefined || !(await this.store.stat(digest))) return undefined;
-    const blob = { digest: digest.value, size };
+    if (!found || !(await this.blobs.confirm(digest, found.size, found.state))) return undefined;
+    const blob = { digest: digest.value, size: found.size };
     await this.link(repository, blob);
     return blob;
   }

@@ -8,7 +8,8 @@ import type { GatewayConfig } from './config.js';
 import { prepareRegion } from './region-setup.js';
 import { LookupCache, UploadStateSigner, createRegistry, type Registry } from '@meridian/registry';
 import { createOciRouter } from './http/oci-router.js';
-import { createErrorHandler } from './http/error-handler.js';
+import { createErrorHandler, routeNotFound } from './http/error-handler.js';
+import { createHealthHandler } from './http/handlers/health.js';
 import { expressBuiltMessages } from './http/express-messages.js';
 
 /** How long a shutdown waits for the handlers of cut connections to finish cleaning up. */
@@ -53,13 +54,24 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   await changeListener.start();
 
   const uploadSigner = new UploadStateSigner(uploadSecret);
-  const registry = createRegistry({ metadata, blobStore, cache, uploadSigner, region: config.region });
+  const registry = createRegistry({ metadata, blobStore, cache, uploadSigner, logger, region: config.region });
 
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   const inFlight = new Set<Promise<void>>();
   app.use(createOciRouter({ registry, inFlight }));
+  // After the OCI routes, which answer every /v2 request themselves, so these cost them nothing.
+  app.use(
+    createHealthHandler({
+      checks: {
+        database: async () => void (await pool.query('SELECT 1')),
+        blobStore: () => blobStore.checkWritable(),
+      },
+      logger,
+    }),
+  );
+  app.use(routeNotFound);
   app.use(createErrorHandler(logger));
 
   const server = http.createServer(expressBuiltMessages(app), app);

@@ -1,7 +1,21 @@
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { BlobRangeNotSatisfiableError, UploadRangeInvalidError, toOciError } from '@meridian/oci';
+import {
+  BlobRangeNotSatisfiableError,
+  RouteNotFoundError,
+  StorageFailedError,
+  StorageFullError,
+  UploadRangeInvalidError,
+  toOciError,
+} from '@meridian/oci';
 import { isDiscardingBody } from './request.js';
+
+/** The last route: a path no route answered is 404 UNSUPPORTED, through the error handler. */
+export const routeNotFound: RequestHandler = (req, _res, next) => {
+  const queryStart = req.url.indexOf('?');
+  const pathname = queryStart === -1 ? req.url : req.url.slice(0, queryStart);
+  next(new RouteNotFoundError(`no endpoint at ${pathname.slice(0, 200)}`));
+};
 
 /** Headers that stay on an error response: they are about the endpoint or the client, not the content. */
 const KEPT_ON_ERROR = new Set(['docker-distribution-api-version', 'allow', 'www-authenticate', 'retry-after', 'connection']);
@@ -9,12 +23,19 @@ const KEPT_ON_ERROR = new Set(['docker-distribution-api-version', 'allow', 'www-
 /**
  * The one place an error becomes a response (CONTRIBUTING.md, 'Errors'): the OCI error body
  * with the status from libs/oci's table. Unexpected errors are UNKNOWN/500 and logged; their
- * text is not sent.
+ * text is not sent. A write the storage refused is logged with its cause (EROFS, ENOSPC…) and
+ * the path it hit; the response names the cause only.
  */
 export function createErrorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const { status, body, unexpected } = toOciError(err);
     if (unexpected) logger.error({ err, method: req.method, route: res.locals.route }, 'request failed');
+    else if (err instanceof StorageFailedError || err instanceof StorageFullError) {
+      logger.error(
+        { err: err.cause, code: err.systemCode, path: err.path, status, method: req.method, route: res.locals.route },
+        `storage write failed: ${err.systemCode} at ${err.path}`,
+      );
+    }
     if (res.headersSent) {
       // The body was already streaming: the only honest signal left is a cut connection.
       res.destroy();

@@ -1,6 +1,5 @@
 import type { RequestHandler } from 'express';
 import {
-  RouteNotFoundError,
   UnsupportedError,
   assertRepositoryName,
   matchRoute,
@@ -50,7 +49,8 @@ export function createOciRouter({ registry, inFlight }: OciRouterDependencies): 
     const queryStart = req.url.indexOf('?');
     const pathname = queryStart === -1 ? req.url : req.url.slice(0, queryStart);
     const match = matchRoute(pathname);
-    if (!match) return next(new RouteNotFoundError(`no endpoint at ${pathname.slice(0, 200)}`));
+    // Not an OCI route: the app's other routes (health checks) come next, then the 404.
+    if (!match) return next();
     const method = req.method as HttpMethod;
     const action = match.route.methods[method];
     const handler = HANDLERS[match.route.name][method];
