@@ -1,0 +1,142 @@
+import { grpc } from '@meridian/proto';
+import { hasStatus, isRetryable, type JudgedError } from './grpc-errors.js';
+import type { ReplicaPeer } from './replica-peer.js';
+
+/**
+ * Blob bytes from a region that holds them to one that does not: GetBlob on a source piped into
+ * PutBlob on the target (replica.proto). Memory stays bounded whatever the blob's size: a chunk
+ * is read from the source only when the target's stream has taken the previous ones (write()
+ * returning false pauses the source until 'drain'), so at most the two streams' own buffers
+ * (a few chunks of BLOB_CHUNK_BYTES each) are held.
+ *
+ * Copies resume: the target keeps the verified bytes of a broken PutBlob and LinkBlobs reports
+ * how many, so a copy (in this attempt with another source, or in a later attempt of the job)
+ * sends only the rest.
+ */
+
+export interface BlobRef {
+  digest: string;
+  size: number;
+}
+
+export interface CopyContext {
+  target: ReplicaPeer;
+  /** Regions to read from, best first (region-directory.ts sourceOrder). */
+  sources: ReplicaPeer[];
+  signal: AbortSignal;
+}
+
+/** No source could serve a blob. Retried (a region may be back, or receive the blob, later) unless every source failed for good. */
+export class BlobUnavailableError extends Error implements JudgedError {
+  constructor(
+    readonly digest: string,
+    /** True when every source answered NOT_FOUND: no region holds the bytes any more. */
+    readonly nowhere: boolean,
+    readonly retryable: boolean,
+    failures: string[],
+  ) {
+    super(`no region could serve ${digest}: ${failures.join('; ') || 'no source region'}`);
+  }
+}
+
+/**
+ * Makes every blob of `blobs` present in `repository` on the target: LinkBlobs links what the
+ * target already holds, and the rest is copied, one blob after another (parallelism comes from
+ * running several jobs). Returns the bytes sent to the target.
+ */
+export async function ensureBlobs(repository: string, blobs: BlobRef[], context: CopyContext): Promise<number> {
+  const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
+  if (unique.length === 0) return 0;
+  const holdings = await context.target.linkBlobs(repository, unique, context.signal);
+  let sent = 0;
+  for (const blob of unique) {
+    const holding = holdings.find((h) => h.digest === blob.digest);
+    if (holding?.held) continue;
+    sent += await copyBlob(repository, blob, Number(holding?.offset ?? 0), context);
+  }
+  return sent;
+}
+
+/**
+ * Copies one blob the target does not hold, from `offset` (what LinkBlobs reported), trying each
+ * source in turn. A source that fails (down, not holding it, DATA_LOSS) gives way to the next,
+ * which resumes from whatever the target kept. A failure on the target's side ends the copy
+ * with that failure, except once: when the target refuses the bytes as a whole (they do not
+ * hash to the digest) after a resume, since the bytes kept from an earlier source may be the
+ * bad ones, the copy starts again from the offset the target then reports.
+ */
+export async function copyBlob(repository: string, blob: BlobRef, offset: number, context: CopyContext): Promise<number> {
+  const failures: { source: string; error: unknown }[] = [];
+  let sent = 0;
+  let restarted = false;
+  for (let i = 0; i < context.sources.length; ) {
+    const source = context.sources[i]!;
+    const attempt = await streamBlob(source, repository, blob, offset, context);
+    sent += attempt.sent;
+    if (attempt.result === 'ok') return sent;
+    if (attempt.result === 'target') {
+      if (!(hasStatus(attempt.error, grpc.status.INVALID_ARGUMENT) && offset > 0 && !restarted)) throw attempt.error;
+      restarted = true;
+    } else {
+      failures.push({ source: source.name, error: attempt.error });
+      i++;
+    }
+    const [holding] = await context.target.linkBlobs(repository, [blob], context.signal);
+    if (holding?.held) return sent;
+    offset = Number(holding?.offset ?? 0);
+  }
+  const nowhere = failures.length > 0 && failures.every((f) => hasStatus(f.error, grpc.status.NOT_FOUND));
+  // Every source failing for good (DATA_LOSS everywhere) will not mend; anything else may.
+  const retryable = failures.length === 0 || failures.some((f) => isRetryable(f.error));
+  throw new BlobUnavailableError(
+    blob.digest,
+    nowhere,
+    retryable,
+    failures.map((f) => `${f.source}: ${(f.error as Error).message}`),
+  );
+}
+
+type StreamResult = { result: 'ok'; sent: number } | { result: 'source' | 'target'; sent: number; error: unknown };
+
+/** One GetBlob → PutBlob stream; settles with the side that failed first, having cancelled both calls. */
+function streamBlob(source: ReplicaPeer, repository: string, blob: BlobRef, offset: number, context: CopyContext): Promise<StreamResult> {
+  const { signal, target } = context;
+  return new Promise((resolve) => {
+    let sent = 0;
+    let settled = false;
+    let first = true;
+    // Any copy the source holds will do, whatever repository it is in: the target verifies the bytes against the digest.
+    const get = source.getBlob({ digest: blob.digest, offset, repository: '' });
+    const put = target.putBlob((err) => (err ? settle('target', err) : settle('ok')));
+    const aborted = () => settle('target', signal.reason);
+    const settle = (result: 'ok' | 'source' | 'target', error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', aborted);
+      if (result !== 'ok') put.cancel();
+      // On success too: a target that already held the blob answers before the source is done.
+      get.cancel();
+      resolve(result === 'ok' ? { result, sent } : { result, sent, error });
+    };
+
+    put.on('error', (err) => settle('target', err));
+    get.on('error', (err) => settle('source', err));
+    get.on('data', (chunk: { data: Buffer; size: string }) => {
+      if (settled) return;
+      if (first && Number(chunk.size) !== blob.size) {
+        settle('source', new Error(`${source.name} holds ${blob.digest} with ${chunk.size} bytes, not ${blob.size}`));
+        return;
+      }
+      first = false;
+      sent += chunk.data.length;
+      if (!put.write({ chunk: chunk.data })) {
+        get.pause();
+        put.once('drain', () => get.resume());
+      }
+    });
+    get.on('end', () => put.end());
+    signal.addEventListener('abort', aborted, { once: true });
+    put.write({ header: { repository, digest: blob.digest, size: blob.size, offset } });
+    if (signal.aborted) aborted();
+  });
+}

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { DEFAULT_QUEUE_PREFIX } from '@meridian/proto';
+
+/**
+ * The replication worker's whole configuration, from the environment (CONTRIBUTING.md,
+ * 'Configuration'). `loadConfig` is called once, from main.ts; nothing else reads process.env.
+ * A bad value stops the start with one line naming the variable; an empty variable counts as unset.
+ */
+const schema = z.object({
+  REDIS_URL: z
+    .string()
+    .url()
+    .refine((value) => /^rediss?:$/.test(new URL(value).protocol), 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  /** Namespace of the BullMQ keys in Redis: the control plane's MERIDIAN_QUEUE_PREFIX, so both see one queue. */
+  MERIDIAN_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" and "-"').default(DEFAULT_QUEUE_PREFIX),
+  /** The control plane's admin API (regions to read, outcomes to report). No default: a worker without one has nothing to do. */
+  MERIDIAN_CONTROL_PLANE: z
+    .string({ error: (issue) => (issue.input === undefined ? 'required: the control plane admin API URL, e.g. http://127.0.0.1:5100' : undefined) })
+    .url(),
+  /** Jobs this process runs at once, whatever their target. */
+  MERIDIAN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  /** Jobs this process runs at once against any one target region, so a region catching up is not flooded. */
+  MERIDIAN_REGION_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
+  /** How long SIGTERM waits for running jobs before handing them back to the queue. */
+  MERIDIAN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().nonnegative().default(30),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface WorkerConfig {
+  redisUrl: string;
+  queuePrefix: string;
+  controlPlaneUrl: string;
+  workerConcurrency: number;
+  regionConcurrency: number;
+  shutdownGraceMs: number;
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): WorkerConfig {
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = schema.safeParse(set);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.MERIDIAN_QUEUE_PREFIX,
+    controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, ''),
+    workerConcurrency: e.MERIDIAN_WORKER_CONCURRENCY,
+    regionConcurrency: e.MERIDIAN_REGION_CONCURRENCY,
+    shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
+    logLevel: e.LOG_LEVEL,
+  };
+}

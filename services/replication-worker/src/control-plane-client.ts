@@ -1,0 +1,56 @@
+import { RegionListSchema, type RegionRecord, type ReplicationOutcome } from '@meridian/proto';
+import type { JudgedError } from './grpc-errors.js';
+
+/** A request to the control plane that did not succeed: retried unless the control plane refused it (4xx). */
+export class ControlPlaneError extends Error implements JudgedError {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The two things the worker asks of the control plane's admin API: the regions (to find the
+ * target's state and where to copy from) and recording a job's outcome. Every call has a
+ * timeout, so a control plane that hangs fails the attempt instead of holding a job slot.
+ */
+export class ControlPlaneClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  /** `GET /api/v1/regions`. */
+  async listRegions(): Promise<RegionRecord[]> {
+    const response = await this.request('GET', '/api/v1/regions');
+    const parsed = RegionListSchema.safeParse(await response.json());
+    if (!parsed.success) throw new ControlPlaneError(`GET /api/v1/regions answered a body that is not a region list: ${parsed.error.message}`, true);
+    return parsed.data.regions;
+  }
+
+  /** `POST /api/v1/replication/:changeId/:region`: idempotent on the control plane's side, so a retried report is harmless. */
+  async report(changeId: string, region: string, outcome: ReplicationOutcome): Promise<void> {
+    await this.request('POST', `/api/v1/replication/${encodeURIComponent(changeId)}/${encodeURIComponent(region)}`, outcome);
+  }
+
+  private async request(method: string, path: string, body?: unknown): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(this.baseUrl + path, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw new ControlPlaneError(`${method} ${path}: control plane unreachable: ${(err as Error).cause ?? (err as Error).message}`, true);
+    }
+    if (!response.ok) {
+      const text = (await response.text().catch(() => '')).slice(0, 500);
+      throw new ControlPlaneError(`${method} ${path}: control plane answered ${response.status} ${text}`, response.status >= 500 || response.status === 429);
+    }
+    return response;
+  }
+}

@@ -1,0 +1,82 @@
+import { JobName, ReplicateJobSchema, type ReplicatedChange, type ReplicateJob, type ReplicationOutcome } from '@meridian/proto';
+import { BlobUnavailableError, ensureBlobs, type CopyContext } from '../blob-copy.js';
+import type { ControlPlaneClient } from '../control-plane-client.js';
+import { PermanentError } from '../grpc-errors.js';
+import { replicateManifest } from '../manifest-copy.js';
+import { REPLICATION_TARGET_STATES, sourceOrder, type RegionDirectory } from '../region-directory.js';
+import type { RegionLimiter } from '../region-limiter.js';
+import type { ReplicaPeers } from '../replica-peer.js';
+import type { JobContext, JobHandler } from './index.js';
+
+export interface ReplicateDependencies {
+  regions: RegionDirectory;
+  peers: ReplicaPeers;
+  limiter: RegionLimiter;
+  controlPlane: Pick<ControlPlaneClient, 'report'>;
+}
+
+/**
+ * `replicate`: bring one change of one origin region to one target region, then tell the control
+ * plane how it went. A target that is no longer adding or active is `dropped` without a call to
+ * it; the work itself holds one of the target's slots (region-limiter.ts) from start to end.
+ */
+export function createReplicateHandler(deps: ReplicateDependencies): JobHandler<ReplicateJob> {
+  return {
+    name: JobName.Replicate,
+
+    parse(data) {
+      const parsed = ReplicateJobSchema.safeParse(data);
+      if (!parsed.success) throw new PermanentError(`not a replicate job: ${parsed.error.message}`);
+      return parsed.data;
+    },
+
+    async run(job, { signal, log, attempt }) {
+      const regions = await deps.regions.regions();
+      const target = regions.find((r) => r.name === job.region);
+      if (!target || !REPLICATION_TARGET_STATES.has(target.state)) {
+        log.info({ state: target?.state ?? 'gone' }, 'target no longer takes replication: dropped');
+        await deps.controlPlane.report(job.changeId, job.region, { outcome: 'dropped', attempts: attempt });
+        return;
+      }
+      const context: CopyContext = {
+        target: deps.peers.peer(target),
+        sources: sourceOrder(regions, job.change.origin, target).map((r) => deps.peers.peer(r)),
+        signal,
+      };
+      const outcome = await deps.limiter.run(target.name, signal, () => applyChange(job.change, context));
+      log.info({ outcome: outcome.outcome, bytes: outcome.bytes }, 'replicated');
+      await deps.controlPlane.report(job.changeId, job.region, { ...outcome, attempts: attempt });
+    },
+
+    async giveUp(job, error, attempt) {
+      await deps.controlPlane.report(job.changeId, job.region, { outcome: 'failed', error: error.message.slice(0, 4000), attempts: attempt });
+    },
+  };
+}
+
+/** One change, applied to the target through the replica protocol. */
+async function applyChange(change: ReplicatedChange, context: CopyContext): Promise<ReplicationOutcome> {
+  const clock = { hlc: change.hlc, origin: change.origin };
+  const body = change.body;
+  switch (body.kind) {
+    case 'blob.link':
+      try {
+        return { outcome: 'done', bytes: await ensureBlobs(body.repository, [{ digest: body.digest, size: body.size }], context) };
+      } catch (err) {
+        // No region holds the bytes any more: the blob was deleted after it was linked.
+        if (err instanceof BlobUnavailableError && err.nowhere) return { outcome: 'superseded' };
+        throw err;
+      }
+    case 'manifest.put':
+      return replicateManifest(body, clock, context);
+    case 'manifest.delete':
+      await context.target.applyDelete({ kind: 'MANIFEST', repository: body.repository, name: body.digest, clock }, context.signal);
+      return { outcome: 'done', bytes: 0 };
+    case 'tag.delete':
+      await context.target.applyDelete({ kind: 'TAG', repository: body.repository, name: body.tag, clock }, context.signal);
+      return { outcome: 'done', bytes: 0 };
+    case 'blob.unlink':
+      await context.target.applyDelete({ kind: 'BLOB', repository: body.repository, name: body.digest, clock }, context.signal);
+      return { outcome: 'done', bytes: 0 };
+  }
+}
