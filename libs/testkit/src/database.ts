@@ -16,7 +16,8 @@ export function databaseUrl(name: string): string {
   return url.toString();
 }
 
-async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+/** Runs `work` on a connection to the test server's `postgres` database. */
+export async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
   try {
     await client.connect();
@@ -47,9 +48,14 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/** A new database name owned by this run (dropped with the run's other databases). */
+export function testDatabaseName(): string {
+  return `${RUN_PREFIX}${runId()}_${randomBytes(4).toString('hex')}`;
+}
+
 /** A fresh database of its own for one test file, cloned from the migrated template. */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `${RUN_PREFIX}${runId()}_${randomBytes(4).toString('hex')}`;
+  const name = testDatabaseName();
   await withAdmin(async (admin) => {
     // Cloning fails while anything is connected to the template; a concurrent clone counts.
     for (let attempt = 0; ; attempt++) {
@@ -65,19 +71,23 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   return {
     name,
     url: databaseUrl(name),
-    drop: () =>
-      withAdmin(async (admin) => {
-        // A pool's end() resolves once its clients are told to close, a moment before their
-        // sessions are gone. FORCE then kills those sessions, and the dying client reports
-        // 57P01 to no one listening: an uncaught error in the test. Give them that moment first.
-        for (let attempt = 0; attempt < 50; attempt++) {
-          const open = await admin.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1 LIMIT 1', [name]);
-          if (open.rowCount === 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      }),
+    drop: () => dropTestDatabase(name),
   };
+}
+
+/** Drops one test database, once the sessions of pools that were just ended are gone. */
+export async function dropTestDatabase(name: string): Promise<void> {
+  await withAdmin(async (admin) => {
+    // A pool's end() resolves once its clients are told to close, a moment before their
+    // sessions are gone. FORCE then kills those sessions, and the dying client reports
+    // 57P01 to no one listening: an uncaught error in the test. Give them that moment first.
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const open = await admin.query('SELECT 1 FROM pg_stat_activity WHERE datname = $1 LIMIT 1', [name]);
+      if (open.rowCount === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  });
 }
 
 /**

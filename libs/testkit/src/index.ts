@@ -1,3 +1,4 @@
 export * from './database.js';
 export * from './gateway-process.js';
 export * from './oci-client.js';
+export * from './services.js';

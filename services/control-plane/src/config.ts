@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { DEFAULT_QUEUE_PREFIX } from '@meridian/proto';
+
+/**
+ * The control plane's whole configuration, from the environment (CONTRIBUTING.md,
+ * 'Configuration'). `loadConfig` is called once, from main.ts; nothing else reads process.env.
+ * A bad value stops the start naming its variable; an empty variable counts as unset.
+ */
+const schema = z.object({
+  /** The admin API binds loopback unless told otherwise: it has no access control of its own. */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(5100),
+  /** The global database (regions, changes, catalog, replication state); created if absent. */
+  CONTROL_PLANE_DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/meridian_control'),
+  REDIS_URL: z
+    .string()
+    .url()
+    .refine((value) => /^rediss?:$/.test(new URL(value).protocol), 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  /**
+   * Namespace of the BullMQ keys in Redis; the replication worker must use the same one. Lets
+   * several clusters (or test runs) share one Redis.
+   */
+  MERIDIAN_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" and "-"').default(DEFAULT_QUEUE_PREFIX),
+  /** How often every replication still pending in Postgres is (re)added to the queue. */
+  MERIDIAN_REQUEUE_INTERVAL_SECONDS: z.coerce.number().positive().max(86_400).default(10),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface ControlPlaneConfig {
+  host: string;
+  port: number;
+  databaseUrl: string;
+  redisUrl: string;
+  queuePrefix: string;
+  requeueIntervalMs: number;
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = schema.safeParse(set);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.CONTROL_PLANE_DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.MERIDIAN_QUEUE_PREFIX,
+    requeueIntervalMs: e.MERIDIAN_REQUEUE_INTERVAL_SECONDS * 1000,
+    logLevel: e.LOG_LEVEL,
+  };
+}

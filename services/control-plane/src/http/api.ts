@@ -1,0 +1,37 @@
+import express, { type Express } from 'express';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { ReplicationQueue } from '../queue/replication-queue.js';
+import type { RegionService } from '../regions.js';
+import type { ReplicationService } from '../replication.js';
+import { createChangesRouter } from './changes.js';
+import { createErrorHandler, notFound } from './error-handler.js';
+import { createHealthRouter } from './health.js';
+import { createRegionsRouter } from './regions.js';
+import { createReplicationRouter } from './replication.js';
+
+export interface ApiDeps {
+  pool: pg.Pool;
+  queue: ReplicationQueue;
+  regions: RegionService;
+  replication: ReplicationService;
+  logger: Logger;
+}
+
+/** A batch of 1000 changes is well under 1 MiB; the bound keeps a bad client from sending more. */
+const BODY_LIMIT = '4mb';
+
+/** The admin API (JSON under /api/v1) and the health endpoints. */
+export function createApi(deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.use(express.json({ limit: BODY_LIMIT }));
+  app.use(createHealthRouter(deps));
+  app.use(createRegionsRouter(deps));
+  app.use(createChangesRouter(deps));
+  app.use(createReplicationRouter(deps));
+  app.use(notFound);
+  app.use(createErrorHandler(deps.logger));
+  return app;
+}

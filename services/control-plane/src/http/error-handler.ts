@@ -1,0 +1,34 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { ApiError } from '../errors.js';
+
+/**
+ * The one place an error becomes a response: `{"error":{"code","message","detail"}}` with the
+ * status from API_ERROR_TABLE. express's body parser reports unreadable JSON and oversized bodies
+ * with errors of its own; they get their rows too. Anything else is INTERNAL/500, logged, and its
+ * text is not sent.
+ */
+export function createErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const error = toApiError(err);
+    if (error.code === 'INTERNAL') logger.error({ err, method: req.method, url: req.originalUrl }, 'request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.status(error.status).json({ error: { code: error.code, message: error.message, ...(error.detail === undefined ? {} : { detail: error.detail }) } });
+  };
+}
+
+/** Paths no route serves. */
+export const notFound: RequestHandler = (req, _res, next) => {
+  next(new ApiError('NOT_FOUND', `no endpoint ${req.method} ${req.path}`));
+};
+
+function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const parserType = (err as { type?: unknown } | null)?.type;
+  if (parserType === 'entity.parse.failed') return new ApiError('INVALID_REQUEST', `invalid request body: not JSON (${(err as Error).message})`);
+  if (parserType === 'entity.too.large') return new ApiError('BODY_TOO_LARGE', `request body larger than ${(err as { limit?: number }).limit} bytes`);
+  return new ApiError('INTERNAL', 'internal error');
+}

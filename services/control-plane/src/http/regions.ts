@@ -1,0 +1,39 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { RegionNameSchema } from '@meridian/proto';
+import type { RegionService } from '../regions.js';
+import { parseRequest } from './validate.js';
+
+const NewRegionSchema = z.object({
+  name: RegionNameSchema,
+  http: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }),
+  grpc: z.string().regex(/^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/, 'host:port'),
+  lat: z.number().min(-90).max(90),
+  lon: z.number().min(-180).max(180),
+});
+
+const NamePathSchema = z.object({ name: RegionNameSchema });
+const RemoveQuerySchema = z.object({ purge: z.enum(['true', 'false']).optional() });
+
+/** `/api/v1/regions`: list, register, remove, heartbeat. */
+export function createRegionsRouter(deps: { regions: RegionService }): Router {
+  const router = Router();
+  router.get('/api/v1/regions', async (_req, res) => {
+    res.json({ regions: await deps.regions.list() });
+  });
+  router.post('/api/v1/regions', async (req, res) => {
+    const region = parseRequest(NewRegionSchema, req.body, 'body');
+    res.status(201).json(await deps.regions.add(region));
+  });
+  router.delete('/api/v1/regions/:name', async (req, res) => {
+    const { name } = parseRequest(NamePathSchema, req.params, 'path');
+    const { purge } = parseRequest(RemoveQuerySchema, req.query, 'query');
+    res.status(202).json(await deps.regions.remove(name, { purge: purge === 'true' }));
+  });
+  router.post('/api/v1/regions/:name/heartbeat', async (req, res) => {
+    const { name } = parseRequest(NamePathSchema, req.params, 'path');
+    await deps.regions.heartbeat(name);
+    res.status(204).end();
+  });
+  return router;
+}

@@ -1,0 +1,36 @@
+import { pino } from 'pino';
+import { createApp } from './app.js';
+import { loadConfig } from './config.js';
+
+/**
+ * Entry point: config from the environment, the control plane, and a clean stop on SIGTERM or
+ * SIGINT (in-flight requests finish; Redis and Postgres connections close).
+ */
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const logger = pino({ level: config.logLevel });
+  const controlPlane = await createApp(config, logger);
+  const url = await controlPlane.listen();
+  logger.info({ url }, 'control plane listening');
+  process.stdout.write(`Meridian control plane listening on ${url}\n`);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    controlPlane.close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((err) => {
+  process.stderr.write(`meridian control plane failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

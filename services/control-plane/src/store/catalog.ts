@@ -1,0 +1,147 @@
+import type { ReplicatedChange } from '@meridian/proto';
+import type { Queryable } from './db.js';
+
+export interface CatalogTag {
+  tag: string;
+  digest: string;
+  changeId: string;
+}
+
+export interface CatalogManifest {
+  digest: string;
+  mediaType: string | null;
+  size: number | null;
+  changeId: string;
+}
+
+/**
+ * The catalog merged from every region's changes: for each manifest, tag and blob link of each
+ * repository, the write that won. Last writer wins by (hlc, origin), the order of compareClocks
+ * (libs/proto/src/clock.ts): every UPDATE below applies only when the incoming clock is newer
+ * than the row's, as a tuple comparison in the "C" collation, so the result does not depend on
+ * the order changes arrive in. Deletes leave the row as a tombstone with the delete's clock.
+ */
+export class CatalogStore {
+  constructor(private readonly db: Queryable) {}
+
+  /** Merges one stored change into the catalog. */
+  async apply(changeId: string, change: ReplicatedChange, db: Queryable): Promise<void> {
+    const body = change.body;
+    const clock = [change.hlc, change.origin, changeId];
+    switch (body.kind) {
+      case 'blob.link':
+      case 'blob.unlink':
+        await db.query(
+          `INSERT INTO catalog_blobs AS b (repository, digest, size, deleted, hlc, origin, change_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (repository, digest) DO UPDATE SET size = coalesce(EXCLUDED.size, b.size), deleted = EXCLUDED.deleted,
+             hlc = EXCLUDED.hlc, origin = EXCLUDED.origin, change_id = EXCLUDED.change_id
+           WHERE (b.hlc, b.origin) < (EXCLUDED.hlc, EXCLUDED.origin)`,
+          [body.repository, body.digest, body.kind === 'blob.link' ? body.size : null, body.kind === 'blob.unlink', ...clock],
+        );
+        return;
+      case 'manifest.put': {
+        const live = await this.putManifest(body.repository, body.digest, body.mediaType, body.size, clock, db);
+        // A tag write whose manifest a newer delete removed is lost with it, as in the regions:
+        // the delete's tombstone refuses the manifest, and so the tag that comes with it.
+        if (body.tag !== undefined && live) await this.writeTag(body.repository, body.tag, body.digest, false, clock, db);
+        return;
+      }
+      case 'manifest.delete':
+        await this.putManifest(body.repository, body.digest, null, null, clock, db, true);
+        // The delete takes every tag naming the manifest with it (those written before it).
+        await db.query(
+          `UPDATE catalog_tags SET deleted = true, hlc = $3, origin = $4, change_id = $5
+            WHERE repository = $1 AND digest = $2 AND NOT deleted AND (hlc, origin) < ($3::bigint, $4::text COLLATE "C")`,
+          [body.repository, body.digest, ...clock],
+        );
+        return;
+      case 'tag.delete': {
+        const current = await db.query<{ digest: string }>('SELECT digest FROM catalog_tags WHERE repository = $1 AND tag = $2', [body.repository, body.tag]);
+        await this.writeTag(body.repository, body.tag, current.rows[0]?.digest ?? '', true, clock, db);
+        return;
+      }
+    }
+  }
+
+  /** Upserts a manifest row by LWW; whether the manifest is live afterwards. */
+  private async putManifest(
+    repository: string,
+    digest: string,
+    mediaType: string | null,
+    size: number | null,
+    clock: string[],
+    db: Queryable,
+    deleted = false,
+  ): Promise<boolean> {
+    const { rows } = await db.query<{ deleted: boolean }>(
+      `WITH upsert AS (
+         INSERT INTO catalog_manifests AS m (repository, digest, media_type, size, deleted, hlc, origin, change_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (repository, digest) DO UPDATE SET media_type = coalesce(EXCLUDED.media_type, m.media_type),
+           size = coalesce(EXCLUDED.size, m.size), deleted = EXCLUDED.deleted, hlc = EXCLUDED.hlc, origin = EXCLUDED.origin,
+           change_id = EXCLUDED.change_id
+         WHERE (m.hlc, m.origin) < (EXCLUDED.hlc, EXCLUDED.origin)
+         RETURNING deleted)
+       SELECT deleted FROM upsert
+       UNION ALL SELECT deleted FROM catalog_manifests WHERE repository = $1 AND digest = $2 AND NOT EXISTS (SELECT 1 FROM upsert)`,
+      [repository, digest, mediaType, size, deleted, ...clock],
+    );
+    return rows[0]?.deleted === false;
+  }
+
+  private async writeTag(repository: string, tag: string, digest: string, deleted: boolean, clock: string[], db: Queryable): Promise<void> {
+    await db.query(
+      `INSERT INTO catalog_tags AS t (repository, tag, digest, deleted, hlc, origin, change_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (repository, tag) DO UPDATE SET digest = CASE WHEN EXCLUDED.deleted THEN t.digest ELSE EXCLUDED.digest END,
+         deleted = EXCLUDED.deleted, hlc = EXCLUDED.hlc, origin = EXCLUDED.origin, change_id = EXCLUDED.change_id
+       WHERE (t.hlc, t.origin) < (EXCLUDED.hlc, EXCLUDED.origin)`,
+      [repository, tag, digest, deleted, ...clock],
+    );
+  }
+
+  /**
+   * The changes a new region needs to hold the whole live catalog: for each live manifest the
+   * write that put it (an index's children are manifests of their own, so they come too), for
+   * each live tag the write that set it, for each live blob link the write that linked it.
+   * Changes made by `region` itself are left out: it has them.
+   */
+  async liveChangeIds(region: string, db: Queryable): Promise<string[]> {
+    const { rows } = await db.query<{ change_id: string }>(
+      `SELECT change_id FROM (
+         SELECT change_id, origin FROM catalog_blobs WHERE NOT deleted
+         UNION SELECT change_id, origin FROM catalog_manifests WHERE NOT deleted
+         UNION SELECT change_id, origin FROM catalog_tags WHERE NOT deleted) live
+        WHERE origin <> $1
+        ORDER BY change_id`,
+      [region],
+    );
+    return rows.map((row) => row.change_id);
+  }
+
+  /** A live tag of a repository. */
+  async tag(repository: string, tag: string, db: Queryable = this.db): Promise<CatalogTag | undefined> {
+    return (await this.tags(repository, tag, db))[0];
+  }
+
+  /** The live tags of a repository (or the one named), by name. */
+  async tags(repository: string, only?: string, db: Queryable = this.db): Promise<CatalogTag[]> {
+    const { rows } = await db.query<{ tag: string; digest: string; change_id: string }>(
+      `SELECT tag, digest, change_id FROM catalog_tags
+        WHERE repository = $1 AND NOT deleted AND ($2::text IS NULL OR tag = $2) ORDER BY tag`,
+      [repository, only ?? null],
+    );
+    return rows.map((row) => ({ tag: row.tag, digest: row.digest, changeId: row.change_id }));
+  }
+
+  /** A live manifest of a repository. */
+  async manifest(repository: string, digest: string, db: Queryable = this.db): Promise<CatalogManifest | undefined> {
+    const { rows } = await db.query<{ digest: string; media_type: string | null; size: string | null; change_id: string }>(
+      'SELECT digest, media_type, size, change_id FROM catalog_manifests WHERE repository = $1 AND digest = $2 AND NOT deleted',
+      [repository, digest],
+    );
+    const row = rows[0];
+    return row && { digest: row.digest, mediaType: row.media_type, size: row.size === null ? null : Number(row.size), changeId: row.change_id };
+  }
+}

@@ -1,0 +1,77 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { REPLICATION_QUEUE, type ChangeBody, type ReplicatedChange, type ReplicateJob } from '@meridian/proto';
+import { createEmptyTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from '@meridian/testkit';
+import { createApp, type ControlPlane } from '../app.js';
+import { loadConfig, type ControlPlaneConfig } from '../config.js';
+
+export interface TestControlPlane {
+  controlPlane: ControlPlane;
+  url: string;
+  config: ControlPlaneConfig;
+  database: TestDatabase;
+  /** A reader of the replication queue under this control plane's prefix, for assertions. */
+  jobs: Queue<ReplicateJob>;
+  /** JSON request to the admin API: status and parsed body (undefined when empty). */
+  request<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  close(): Promise<void>;
+}
+
+/**
+ * An in-process control plane on an empty database of its own and a BullMQ prefix of its own on
+ * the test Redis (unless REDIS_URL is given), on a free loopback port, for API tests. The
+ * periodic requeue is off (an hour) unless the test sets it. Test support only.
+ */
+export async function startTestControlPlane(env: Record<string, string> = {}): Promise<TestControlPlane> {
+  const database = await createEmptyTestDatabase();
+  const config = loadConfig({
+    PORT: '0',
+    CONTROL_PLANE_DATABASE_URL: database.url,
+    REDIS_URL: TEST_REDIS_URL,
+    MERIDIAN_QUEUE_PREFIX: testQueuePrefix(),
+    MERIDIAN_REQUEUE_INTERVAL_SECONDS: '3600',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const controlPlane = await createApp(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  const url = await controlPlane.listen();
+  const inspector = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  inspector.on('error', () => undefined);
+  const jobs = new Queue<ReplicateJob>(REPLICATION_QUEUE, { connection: inspector, prefix: config.queuePrefix });
+  return {
+    controlPlane,
+    url,
+    config,
+    database,
+    jobs,
+    async request(method, path, body) {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : undefined };
+    },
+    async close() {
+      await controlPlane.close();
+      if (inspector.status === 'ready') {
+        await jobs.obliterate({ force: true }).catch(() => undefined);
+      }
+      await jobs.close();
+      inspector.disconnect();
+      await database.drop();
+    },
+  };
+}
+
+/** A change record of `origin` for tests: seq and hlc as given, `at` fixed. */
+export function testChange(origin: string, seq: number | string, hlc: number | string, body: ChangeBody): ReplicatedChange {
+  return { origin, seq: String(seq), hlc: String(hlc), at: '2026-01-01T00:00:00.000Z', body };
+}
+
+/** A region registration body for tests. */
+export function testRegion(name: string, index = 1) {
+  return { name, http: `http://127.0.0.1:${5000 + index * 10 + 1}`, grpc: `127.0.0.1:${7000 + index * 10 + 1}`, lat: 10 * index, lon: 20 * index };
+}
