@@ -4,7 +4,7 @@
  * the layout matters the directory tree on disk is read directly (paths.ts documents it).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, truncate, utimes, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -16,6 +16,8 @@ import {
   BlobUploadUnknownError,
   DigestInvalidError,
   SizeInvalidError,
+  StorageFailedError,
+  StorageFullError,
   UploadRangeInvalidError,
   digestOf,
   parseDigest,
@@ -24,6 +26,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BlobStore } from './blob-store.js';
 import { readAll } from './driver-suite.js';
+import type { StorageDriver } from './driver.js';
 import { FilesystemDriver } from './fs-driver.js';
 import { isUploadId, paths } from './paths.js';
 
@@ -996,5 +999,114 @@ describe('one writer per session across processes (uploads/<id>/lock)', () => {
     // a's in-memory hash saw 6 bytes; the session has 12, so a must rebuild before closing.
     const closed = await a.completeUpload(id, digest('first-second'));
     expect(closed.size).toBe(12);
+  });
+});
+
+// What the registry's judgement of a blob rests on: a blob is held only if its bytes are in the
+// store now, whatever was true when it was pushed (the data directory deleted, a file cut short).
+describe('confirm and checkWritable: what the store holds now, and whether it can be written', () => {
+  function blobFile(d: Digest): string {
+    return path.join(root, paths.blob(d));
+  }
+
+  it('holds a stored blob; not one whose file is missing, cut short, or a folder, and says which and where', async () => {
+    const bytes = Buffer.from('held for now');
+    const d = digest(bytes);
+    await store.put(d, source(bytes));
+    expect(await store.confirm(d, bytes.length)).toEqual({ held: true });
+    expect(await store.confirm(d)).toEqual({ held: true });
+    expect(await store.confirm(d, bytes.length + 1)).toEqual({ held: false, path: blobFile(d), problem: `its file holds ${bytes.length} bytes, not ${bytes.length + 1}` });
+    await truncate(blobFile(d), 4);
+    expect(await store.confirm(d, bytes.length)).toMatchObject({ held: false, path: blobFile(d), problem: expect.stringContaining('holds 4 bytes') });
+    await rm(blobFile(d));
+    expect(await store.confirm(d, bytes.length)).toEqual({ held: false, path: blobFile(d), problem: 'its file is missing' });
+    await mkdir(blobFile(d));
+    expect(await store.confirm(d)).toMatchObject({ held: false, problem: 'a folder is in its place' });
+  });
+
+  it('holds nothing once the whole store is gone, without throwing', async () => {
+    const d = digest('gone with the rest');
+    await store.put(d, source('gone with the rest'));
+    await rm(root, { recursive: true, force: true });
+    expect(await store.confirm(d, 18)).toEqual({ held: false, path: blobFile(d), problem: 'its file is missing' });
+  });
+
+  it('a put of a blob whose file went, or was cut short, writes it whole again', async () => {
+    const bytes = randomBytes(5000);
+    const d = digest(bytes);
+    await store.put(d, source(bytes), bytes.length);
+    await rm(root, { recursive: true, force: true });
+    await store.put(d, source(bytes), bytes.length);
+    expect(sha256Hex(await readBlob(d))).toBe(d.encoded);
+    await truncate(blobFile(d), 10);
+    // Cut short: replaced, whether the client said how long the blob is or not.
+    await store.put(d, source(bytes), bytes.length);
+    expect((await readBlob(d)).length).toBe(bytes.length);
+    await truncate(blobFile(d), 10);
+    await store.put(d, source(bytes));
+    expect(sha256Hex(await readBlob(d))).toBe(d.encoded);
+    await truncate(blobFile(d), 10);
+    const id = store.createUpload();
+    await store.completeUpload(id, d, { lastChunk: { source: source(bytes), options: {} } });
+    expect(sha256Hex(await readBlob(d))).toBe(d.encoded);
+    expect(await filesUnder('staging')).toEqual([]);
+  });
+
+  it('checkWritable passes on a store that can be written, and names the root once it is gone', async () => {
+    await store.checkWritable();
+    await rm(root, { recursive: true, force: true });
+    const err = await expectRejection(store.checkWritable(), StorageFailedError);
+    expect(err).toMatchObject({ systemCode: 'ENOENT', path: root, message: "the blob store's root is gone" });
+  });
+});
+
+// A write the storage refuses is the registry's failure, never the client's: not a busy
+// session (400), not a missing path. Read-only and full filesystems are caused for real in the
+// gateway's storage-fault tests; EACCES cannot be (this runs as root, which permissions do not
+// stop), so here the driver is made to refuse.
+describe('writes the storage refuses', () => {
+  function refusing(code: string, operations: ReadonlyArray<keyof StorageDriver>): BlobStore {
+    const driver = new FilesystemDriver(root);
+    const fault = (relative: string) => Object.assign(new Error(`${code}: refused, ${path.join(root, relative)}`), { code, syscall: 'open', path: path.join(root, relative) });
+    const wrapped = new Proxy(driver, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        if (!operations.includes(property as keyof StorageDriver)) return value.bind(target);
+        return async (relative: string) => {
+          throw fault(relative);
+        };
+      },
+    });
+    return new BlobStore(wrapped);
+  }
+
+  it('a lock the storage will not create is StorageFailedError naming EACCES and the path, not a busy session', async () => {
+    const refused = refusing('EACCES', ['createExclusive']);
+    const id = refused.createUpload();
+    const err = await expectRejection(refused.appendUpload(id, source('chunk')), StorageFailedError);
+    expect(err).toMatchObject({ systemCode: 'EACCES', path: path.join(root, paths.uploadLock(id)) });
+    expect(err.message).toContain('EACCES (permission denied)');
+    expect(err.message).not.toContain(root);
+  });
+
+  it('a monolithic write or a session closed is StorageFailedError, or StorageFullError for no space', async () => {
+    const bytes = Buffer.from('refused bytes');
+    const full = await expectRejection(refusing('ENOSPC', ['writer']).put(digest(bytes), source(bytes), bytes.length), StorageFullError);
+    expect(full.systemCode).toBe('ENOSPC');
+    expect(full.path).toMatch(new RegExp(`^${root}/staging/`));
+    const id = store.createUpload();
+    await store.appendUpload(id, source(bytes));
+    const moved = await expectRejection(refusing('EIO', ['move']).completeUpload(id, digest(bytes)), StorageFailedError);
+    expect(moved.systemCode).toBe('EIO');
+    const cancelled = await expectRejection(refusing('EROFS', ['createExclusive']).cancelUpload(id), StorageFailedError);
+    expect(cancelled.systemCode).toBe('EROFS');
+  });
+
+  it('leaves the client\'s own faults as they are', async () => {
+    const bytes = Buffer.from('twelve bytes');
+    await expectRejection(refusing('EACCES', ['move']).put(digest(bytes), source(bytes), bytes.length + 1), SizeInvalidError);
+    const gone = await expectRejection(refusing('EACCES', ['move']).put(digest(bytes), failingSource(bytes.subarray(0, 4)), bytes.length), Error);
+    expect(gone.message).toBe('client went away');
   });
 });

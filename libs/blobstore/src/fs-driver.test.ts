@@ -4,10 +4,12 @@
  * or removed outside the root.
  */
 import { createHash, randomFillSync } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { once } from 'node:events';
-import { finished } from 'node:stream/promises';
-import type { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { finished, pipeline } from 'node:stream/promises';
+import { Readable, type Writable } from 'node:stream';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -581,6 +583,62 @@ describe('FilesystemDriver direct writes', () => {
     expect(seen.opens).toBeGreaterThanOrEqual(1);
     expect(seen.opens).toBeLessThanOrEqual(2);
     expect(seen.writes.every(aligned)).toBe(true);
+  });
+});
+
+// A filesystem that refuses writes, made for real: a tmpfs of its own, remounted read-only or
+// filled up. The errors a driver meets there are the system's own, not a simulation of them.
+// It needs root (mount), as the test machine and CI have.
+describe('FilesystemDriver on a filesystem that refuses writes', () => {
+  const run = promisify(execFile);
+  let mountPoint: string;
+
+  beforeEach(async () => {
+    mountPoint = await mkdtemp(path.join(tmpdir(), 'meridian-fs-driver-mount-'));
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]);
+  });
+
+  afterEach(async () => {
+    await run('umount', [mountPoint]);
+    await rm(mountPoint, { recursive: true, force: true });
+  });
+
+  async function write(driver: FilesystemDriver, relative: string, bytes: Buffer): Promise<void> {
+    await pipeline(Readable.from([bytes]), await driver.writer(relative, { append: false }));
+  }
+
+  // driver.ts: "A write that fails reports its real cause: the system's error (EROFS …, naming
+  // the path)". mkdir -p answers ENOENT for a folder it cannot make on a read-only filesystem.
+  it('answers EROFS, naming the path, for every write on a read-only filesystem, the root gone or there', async () => {
+    const driver = new FilesystemDriver(path.join(mountPoint, 'store'));
+    await write(driver, 'blobs/ab/held', Buffer.from('x'));
+    const lost = new FilesystemDriver(path.join(mountPoint, 'gone', 'store'));
+    await run('mount', ['-o', 'remount,ro', mountPoint]);
+
+    const refusals: Array<[string, () => Promise<unknown>]> = [
+      ['a new folder', () => write(driver, 'staging/new', Buffer.from('x'))],
+      ['a folder that is there', () => write(driver, 'blobs/ab/other', Buffer.from('x'))],
+      ['an append', async () => pipeline(Readable.from([Buffer.from('x')]), await driver.writer('uploads/u/data', { append: true }))],
+      ['a lock', () => driver.createExclusive('uploads/u/lock', 'me')],
+      ['state', () => driver.putContent('state/file', 'x')],
+      ['a move', () => driver.move('blobs/ab/held', 'blobs/cd/held')],
+      ['the readiness probe', () => driver.checkWritable()],
+      ['a root that is gone', () => write(lost, 'staging/new', Buffer.from('x'))],
+    ];
+    for (const [what, attempt] of refusals) {
+      const err = (await attempt().then(() => undefined, (e: unknown) => e)) as NodeJS.ErrnoException | undefined;
+      expect(err?.code, what).toBe('EROFS');
+      expect(err?.path, what).toMatch(new RegExp(`^${mountPoint}/`));
+    }
+  });
+
+  it('answers ENOSPC for a write, and the readiness probe, on a full filesystem', async () => {
+    const driver = new FilesystemDriver(path.join(mountPoint, 'store'));
+    const err = (await write(driver, 'staging/big', Buffer.alloc(2 * mib, 1)).then(() => undefined, (e: unknown) => e)) as NodeJS.ErrnoException;
+    expect(err?.code).toBe('ENOSPC');
+    await expect(driver.checkWritable()).rejects.toMatchObject({ code: 'ENOSPC' });
+    await driver.delete('staging/big');
+    await driver.checkWritable();
   });
 });
 

@@ -1,0 +1,80 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '@meridian/testkit';
+import { createPool } from './db.js';
+import { MetadataStores } from './metadata.js';
+
+/**
+ * A blob's regional state (the blob-state migration): present while the store holds its bytes,
+ * pending while the region should hold it but does not. Only a present blob counts anywhere a
+ * blob must be held: the pull lookup reports the state, and a mount or a manifest's check does
+ * not find a pending blob. Any record of verified bytes (a push, a closed session, a mount)
+ * makes it present again; its links outlive the loss.
+ */
+let database: TestDatabase;
+let pool: pg.Pool;
+let stores: MetadataStores;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  pool = createPool({ databaseUrl: database.url, max: 2 });
+  pool.on('error', () => undefined);
+  stores = new MetadataStores(pool);
+});
+afterAll(async () => {
+  await pool?.end();
+  await database?.drop();
+});
+
+function digestOf(seed: string): string {
+  return `sha256:${seed.repeat(64).slice(0, 64)}`;
+}
+
+describe('blob state', () => {
+  it('a lost blob turns pending once, naming every repository that links it, and counts nowhere until recorded again', async () => {
+    const digest = digestOf('a');
+    const first = await stores.repositories.ensure('state/first');
+    const second = await stores.repositories.ensure('state/second');
+    await stores.blobs.link(first, digest, 10);
+    await stores.blobs.link(second, digest, 10);
+    expect((await stores.blobs.findInRepository('state/first', digest)).found).toEqual({ size: 10, state: 'present' });
+
+    expect((await stores.blobs.markPending(digest))?.sort()).toEqual(['state/first', 'state/second']);
+    // Already pending: whoever asks next hears nothing, so the loss is reported once.
+    expect(await stores.blobs.markPending(digest)).toBeUndefined();
+    expect((await stores.blobs.findInRepository('state/second', digest)).found).toEqual({ size: 10, state: 'pending' });
+    expect(await stores.blobs.sizesInRepository(first, [digest])).toEqual(new Map());
+    expect(await stores.blobs.findLinkedAnywhere(digest)).toBeUndefined();
+
+    // A push of it records it present again; the links were kept.
+    await stores.blobs.link(first, digest, 10);
+    expect(await stores.blobs.sizesInRepository(second, [digest])).toEqual(new Map([[digest, 10]]));
+    expect(await stores.blobs.findLinkedAnywhere(digest)).toEqual({ size: 10 });
+  });
+
+  it('a session closed as a pending blob makes it present again, as do bytes found back', async () => {
+    const digest = digestOf('b');
+    const repositoryId = await stores.repositories.ensure('state/session');
+    await stores.blobs.link(repositoryId, digest, 20);
+    await stores.blobs.markPending(digest);
+    const id = '00000000-0000-4000-8000-000000000001';
+    await stores.uploads.insert(id, repositoryId);
+    expect(await stores.uploads.completeAsBlob(id, digest, 20)).toBe(true);
+    expect((await stores.blobs.findInRepository('state/session', digest)).found?.state).toBe('present');
+
+    await stores.blobs.markPending(digest);
+    expect(await stores.blobs.markPresent(digest)).toBe(true);
+    expect(await stores.blobs.markPresent(digest)).toBe(false);
+    expect((await stores.blobs.findInRepository('state/session', digest)).found?.state).toBe('present');
+  });
+
+  it('a blob linked nowhere still turns pending, naming no repository; an unknown one does not', async () => {
+    const digest = digestOf('c');
+    const repositoryId = await stores.repositories.ensure('state/unlinked');
+    await stores.blobs.link(repositoryId, digest, 30);
+    await stores.blobs.unlink(repositoryId, digest);
+    expect(await stores.blobs.markPending(digest)).toEqual([]);
+    expect(await stores.blobs.markPending(digestOf('d'))).toBeUndefined();
+    expect(await stores.blobs.markPresent(digestOf('d'))).toBe(false);
+  });
+});
