@@ -11,3 +11,4 @@ export { TagStore } from './tags.js';
 export { UploadStore } from './uploads.js';
 export * from './outbox.js';
 export * from './clock.js';
+export * from './inventory.js';

@@ -245,6 +245,17 @@ export class ManifestStore {
     return { deleted: true, tags: tags.rows.map((tag) => tag.name), referencedBy: [], hlc: stamp.hlc };
   }
 
+  /** The clock of the write that stored a manifest of the repository, if it holds one. */
+  async clockOf(repositoryId: number, digest: string): Promise<ClockStamp | undefined> {
+    const result = await this.db.query<{ hlc: string; origin: string }>({
+      name: 'manifest-clock',
+      text: 'SELECT hlc::text, origin FROM manifests WHERE repository_id = $1 AND digest = $2',
+      values: [repositoryId, digest],
+    });
+    const row = result.rows[0];
+    return row ? { hlc: BigInt(row.hlc), origin: row.origin } : undefined;
+  }
+
   /** Keeps the newest tombstone of a digest. */
   private async putTombstone(repositoryId: number, digest: string, stamp: ClockStamp): Promise<void> {
     await this.db.query({

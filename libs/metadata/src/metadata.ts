@@ -6,6 +6,7 @@ import { ManifestStore } from './manifests.js';
 import { TagStore } from './tags.js';
 import { UploadStore } from './uploads.js';
 import { OutboxStore } from './outbox.js';
+import { InventoryStore } from './inventory.js';
 import { announceChanges, type MetadataChange } from './changes.js';
 
 /** The region's metadata stores over one connection (the pool, or a transaction's client). */
@@ -16,6 +17,7 @@ export class MetadataStores {
   readonly tags: TagStore;
   readonly uploads: UploadStore;
   readonly outbox: OutboxStore;
+  readonly inventory: InventoryStore;
 
   constructor(protected readonly db: Queryable) {
     this.repositories = new RepositoryStore(db);
@@ -24,6 +26,7 @@ export class MetadataStores {
     this.tags = new TagStore(db);
     this.uploads = new UploadStore(db);
     this.outbox = new OutboxStore(db);
+    this.inventory = new InventoryStore(db);
   }
 }
 
@@ -42,7 +45,8 @@ export class MetadataTransaction extends MetadataStores {
     await this.db.query({
       name: 'lock-name',
       text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))',
-      values: [`${repository}\u0000${name}`],
+      // A space appears in no repository name, tag or digest, so distinct pairs stay distinct.
+      values: [`${repository} ${name}`],
     });
   }
 }

@@ -7,3 +7,4 @@ export * from './manifests.js';
 export * from './content-discovery.js';
 export * from './lookup-cache.js';
 export * from './upload-state.js';
+export * from './replica.js';

@@ -1,0 +1,357 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  BlobUnknownError,
+  DigestInvalidError,
+  ManifestReferencedError,
+  ManifestUnknownError,
+  NameUnknownError,
+  SizeInvalidError,
+  assertRepositoryName,
+  digestOf,
+  parseDigest,
+  parseManifest,
+  parseReference,
+  type Digest,
+} from '@meridian/oci';
+import type { BlobStore } from '@meridian/blobstore';
+import type { InventoryCursor, Metadata, MetadataChange } from '@meridian/metadata';
+import type { ClockStamp } from '@meridian/proto/clock';
+import type { LookupCache } from './lookup-cache.js';
+
+export interface BlobHolding {
+  digest: string;
+  /** The region holds the verified bytes (and the repository now links them). */
+  held: boolean;
+  /** When not held: bytes of an interrupted transfer already received, where a sender resumes. */
+  offset: number;
+}
+
+export interface ReplicatedManifest {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  payload: Buffer;
+  tag?: string;
+  clock: ClockStamp;
+}
+
+export interface ManifestCopy {
+  digest: string;
+  mediaType: string;
+  payload: Buffer;
+  clock: ClockStamp;
+  tagClock?: ClockStamp;
+}
+
+export type ReplicatedDeleteKind = 'tag' | 'manifest' | 'blob';
+
+export interface ApplyOutcome {
+  /** False when the region already held this write or a newer one: nothing changed. */
+  applied: boolean;
+  detail: string;
+}
+
+export type InventoryKind = 'manifests' | 'tags' | 'blobs';
+
+export interface InventoryPage {
+  kind: InventoryKind;
+  manifests: Array<{ repository: string; digest: string; mediaType: string; size: number; clock: ClockStamp }>;
+  tags: Array<{ repository: string; tag: string; digest: string; clock: ClockStamp }>;
+  blobs: Array<{ repository: string; digest: string; size: number }>;
+  /** Undefined on the last page. */
+  nextPageToken?: string;
+}
+
+/** A malformed replica request (a page token that is not one of ours). */
+export class ReplicaRequestError extends Error {
+  override readonly name = 'ReplicaRequestError';
+}
+
+/** A blob transfer that ended before the whole blob came: what arrived is kept, a retry resumes. */
+export class ReplicaTransferIncompleteError extends Error {
+  override readonly name = 'ReplicaTransferIncompleteError';
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A manifest the region must apply later: it names content the region does not hold yet. */
+export class ReplicaPreconditionError extends Error {
+  constructor(
+    message: string,
+    readonly missing: { blobs: string[]; manifests: string[] } = { blobs: [], manifests: [] },
+  ) {
+    super(message);
+    this.name = 'ReplicaPreconditionError';
+  }
+}
+
+const INVENTORY_KINDS: readonly InventoryKind[] = ['manifests', 'tags', 'blobs'];
+
+/**
+ * The region's side of replication: what the replica protocol asks of a region, over the same
+ * stores the HTTP API uses. Writes applied here came from another region: they are checked
+ * against this region's clocks (last writer wins) and announced to the region's caches, but not
+ * appended to the outbox, since the control plane fans a change out from its origin only.
+ */
+export class ReplicaApplier {
+  constructor(
+    private readonly metadata: Metadata,
+    private readonly store: BlobStore,
+    private readonly cache: LookupCache,
+  ) {}
+
+  /**
+   * For each blob: whether the store holds its verified bytes (then it is linked into the
+   * repository, as a push of bytes already held would be), or how far an interrupted transfer got.
+   */
+  async linkBlobs(repository: string, blobs: ReadonlyArray<{ digest: string; size: number }>): Promise<BlobHolding[]> {
+    assertRepositoryName(repository);
+    const holdings: BlobHolding[] = [];
+    const linked: Array<{ digest: string; size: number }> = [];
+    for (const blob of blobs) {
+      const digest = parseDigest(blob.digest);
+      const info = await this.store.stat(digest);
+      if (info && info.size === blob.size) {
+        linked.push(blob);
+        holdings.push({ digest: blob.digest, held: true, offset: 0 });
+      } else {
+        holdings.push({ digest: blob.digest, held: false, offset: await this.store.uploadSize(transferId(digest)) });
+      }
+    }
+    if (linked.length > 0) await this.link(repository, linked);
+    return holdings;
+  }
+
+  /**
+   * Receives a blob's bytes from `offset` (which must be what the region holds of it, see
+   * linkBlobs), verifies the whole against its digest and size, commits it and links it into the
+   * repository. Bytes received before a broken stream are kept, so a retry sends only the rest.
+   * Returns false when the region already held the blob and wrote nothing.
+   */
+  async receiveBlob(header: { repository: string; digest: string; size: number; offset: number }, source: Readable): Promise<boolean> {
+    assertRepositoryName(header.repository);
+    const digest = parseDigest(header.digest);
+    const held = await this.store.stat(digest);
+    if (held) {
+      if (held.size !== header.size) throw new SizeInvalidError(`blob ${digest.value} has ${held.size} bytes, not ${header.size}`);
+      source.destroy();
+      await this.link(header.repository, [{ digest: digest.value, size: held.size }]);
+      return false;
+    }
+    const id = transferId(digest);
+    const size = await this.store.appendUpload(id, source, { start: header.offset });
+    if (size > header.size) {
+      await this.store.cancelUpload(id);
+      throw new SizeInvalidError(`blob ${digest.value} was sent ${size} bytes, more than its ${header.size}`);
+    }
+    if (size < header.size) throw new ReplicaTransferIncompleteError(`blob ${digest.value} stream ended at ${size} of ${header.size} bytes; resume from there`, size);
+    const stored = await this.store.completeUpload(id, digest, { expectedSize: header.size });
+    await this.link(header.repository, [stored]);
+    return true;
+  }
+
+  /** A held blob's size and its bytes from `offset` to the end. */
+  async openBlob(digestText: string, offset: number): Promise<{ size: number; stream: Readable }> {
+    const digest = parseDigest(digestText);
+    const info = await this.store.stat(digest);
+    if (!info) throw new BlobUnknownError(`blob ${digest.value} is not held in this region`, { digest: digest.value });
+    if (offset > info.size) throw new SizeInvalidError(`offset ${offset} is past the blob's ${info.size} bytes`);
+    // An empty range is not a range: read nothing rather than ask the driver for start > end.
+    const stream = offset === info.size ? Readable.from([]) : await this.store.read(digest, { start: offset });
+    return { size: info.size, stream };
+  }
+
+  /** A manifest of the repository by digest or tag, with the clocks of its write and of the tag's. */
+  async getManifest(repository: string, referenceText: string): Promise<ManifestCopy> {
+    assertRepositoryName(repository);
+    const reference = parseReference(referenceText);
+    const lookup =
+      reference.kind === 'tag'
+        ? await this.metadata.manifests.findByTag(repository, reference.tag)
+        : await this.metadata.manifests.findByDigest(repository, reference.digest.value);
+    if (lookup.repositoryId === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
+    if (!lookup.found) throw new ManifestUnknownError(`manifest ${referenceText} is not in ${repository}`);
+    const clock = await this.metadata.manifests.clockOf(lookup.repositoryId, lookup.found.digest);
+    const tagClock = reference.kind === 'tag' ? await this.metadata.tags.clockOf(lookup.repositoryId, reference.tag) : undefined;
+    return {
+      digest: lookup.found.digest,
+      mediaType: lookup.found.mediaType,
+      payload: lookup.found.payload,
+      clock: clock ?? { hlc: 0n, origin: '' },
+      ...(tagClock ? { tagClock } : {}),
+    };
+  }
+
+  /**
+   * Stores a manifest replicated from another region, and points its tag at it if the write is
+   * newer than the tag's. Verified as a push is (digest, image-spec); every blob and child
+   * manifest it names must be held first, else ReplicaPreconditionError says what is missing.
+   */
+  async applyManifest(write: ReplicatedManifest): Promise<ApplyOutcome> {
+    assertRepositoryName(write.repository);
+    const expected = parseDigest(write.digest);
+    const actual = digestOf(write.payload, expected.algorithm);
+    if (actual !== expected.value) throw new DigestInvalidError(`manifest content has digest ${actual}, not ${expected.value}`);
+    const parsed = parseManifest(write.payload, write.mediaType);
+    if (write.tag !== undefined) parseReference(write.tag);
+    const changes: MetadataChange[] = [{ kind: 'manifest', repository: write.repository, digest: expected.value }];
+    if (write.tag !== undefined) changes.push({ kind: 'tag', repository: write.repository, tag: write.tag });
+
+    const outcome = await this.metadata.transaction(async (tx) => {
+      await tx.lockName(write.repository, expected.value);
+      if (write.tag !== undefined) await tx.lockName(write.repository, `tag:${write.tag}`);
+      const repositoryId = await tx.repositories.ensure(write.repository);
+      const blobs = await tx.blobs.sizesInRepository(repositoryId, parsed.blobReferences.map((d) => d.digest));
+      const children = await tx.manifests.sizesInRepository(repositoryId, parsed.manifestReferences.map((d) => d.digest));
+      const missing = {
+        blobs: [...new Set(parsed.blobReferences.map((d) => d.digest).filter((digest) => !blobs.has(digest)))],
+        manifests: [...new Set(parsed.manifestReferences.map((d) => d.digest).filter((digest) => !children.has(digest)))],
+      };
+      if (missing.blobs.length + missing.manifests.length > 0) {
+        throw new ReplicaPreconditionError(`manifest ${expected.value} names content ${write.repository} does not hold yet`, missing);
+      }
+      const stored = await tx.manifests.applyInsert(
+        {
+          repositoryId,
+          digest: expected.value,
+          mediaType: parsed.mediaType,
+          payload: write.payload,
+          ...(parsed.subject ? { subjectDigest: parsed.subject.digest } : {}),
+          ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+          ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+          blobDigests: parsed.blobReferences.map((d) => d.digest),
+          childDigests: parsed.manifestReferences.map((d) => d.digest),
+        },
+        write.clock,
+      );
+      if (!stored) return { applied: false, detail: 'a newer delete of this manifest is known here' };
+      const tagged = write.tag === undefined ? false : await tx.tags.applyPut(repositoryId, write.tag, stored.id, write.clock);
+      await tx.announce(changes);
+      if (write.tag !== undefined && !tagged) return { applied: true, detail: `manifest stored; tag ${write.tag} holds a newer write` };
+      return { applied: true, detail: write.tag === undefined ? 'manifest stored' : `manifest stored and tagged ${write.tag}` };
+    });
+    for (const change of changes) this.cache.invalidate(change);
+    return outcome;
+  }
+
+  /**
+   * Applies a delete made in another region: a tag, a manifest (with every tag naming it), or a
+   * blob's link. A tag or manifest written here after the delete (a newer clock) stays.
+   */
+  async applyDelete(kind: ReplicatedDeleteKind, repository: string, name: string, clock: ClockStamp): Promise<ApplyOutcome> {
+    assertRepositoryName(repository);
+    if (kind === 'tag') parseReference(name);
+    const digest = kind === 'tag' ? undefined : parseDigest(name).value;
+    const result = await this.metadata.transaction(async (tx) => {
+      await tx.lockName(repository, kind === 'tag' ? `tag:${name}` : digest!);
+      const repositoryId = await tx.repositories.ensure(repository);
+      const changes: MetadataChange[] = [];
+      let outcome: ApplyOutcome;
+      if (kind === 'tag') {
+        const removed = await tx.tags.applyDelete(repositoryId, name, clock);
+        if (removed) changes.push({ kind: 'tag', repository, tag: name });
+        outcome = { applied: removed, detail: removed ? `tag ${name} deleted` : `tag ${name} absent or newer here` };
+      } else if (kind === 'manifest') {
+        const deleted = await tx.manifests.delete(repositoryId, digest!, { replicated: clock });
+        if (deleted.referencedBy.length > 0) {
+          throw new ManifestReferencedError(`manifest ${digest} is listed by an index of ${repository}; the index's delete must come first`, {
+            indexes: deleted.referencedBy,
+          });
+        }
+        if (deleted.deleted) {
+          changes.push({ kind: 'manifest', repository, digest: digest! });
+          for (const tag of deleted.tags) changes.push({ kind: 'tag', repository, tag });
+        }
+        outcome = { applied: deleted.deleted, detail: deleted.deleted ? `manifest ${digest} deleted` : `manifest ${digest} absent or newer here` };
+      } else {
+        const unlinked = await tx.blobs.unlink(repositoryId, digest!);
+        if (unlinked) changes.push({ kind: 'blob', repository, digest: digest! });
+        outcome = { applied: unlinked, detail: unlinked ? `blob ${digest} unlinked` : `blob ${digest} was not linked` };
+      }
+      await tx.announce(changes);
+      return { outcome, changes };
+    });
+    for (const change of result.changes) this.cache.invalidate(change);
+    return result.outcome;
+  }
+
+  /**
+   * One page of what the region holds: manifests, then tags, then blob links, each in
+   * (repository, name) order. The token names the kind and where the page ends.
+   */
+  async listInventory(pageToken: string | undefined, pageSize: number): Promise<InventoryPage> {
+    const { kind, after } = decodeInventoryToken(pageToken);
+    const limit = Math.min(Math.max(pageSize || 500, 1), 5000);
+    const page: InventoryPage = { kind, manifests: [], tags: [], blobs: [] };
+    let last: InventoryCursor | undefined;
+    let count: number;
+    if (kind === 'manifests') {
+      const rows = await this.metadata.inventory.manifests(limit, after);
+      page.manifests = rows.map((row) => ({ ...row, clock: { hlc: BigInt(row.hlc), origin: row.origin } }));
+      count = rows.length;
+      last = rows.length ? [rows[rows.length - 1]!.repository, rows[rows.length - 1]!.digest] : undefined;
+    } else if (kind === 'tags') {
+      const rows = await this.metadata.inventory.tags(limit, after);
+      page.tags = rows.map((row) => ({ repository: row.repository, tag: row.tag, digest: row.digest, clock: { hlc: BigInt(row.hlc), origin: row.origin } }));
+      count = rows.length;
+      last = rows.length ? [rows[rows.length - 1]!.repository, rows[rows.length - 1]!.tag] : undefined;
+    } else {
+      const rows = await this.metadata.inventory.blobs(limit, after);
+      page.blobs = rows;
+      count = rows.length;
+      last = rows.length ? [rows[rows.length - 1]!.repository, rows[rows.length - 1]!.digest] : undefined;
+    }
+    if (count === limit && last) {
+      page.nextPageToken = encodeInventoryToken(kind, last);
+    } else {
+      const next = INVENTORY_KINDS[INVENTORY_KINDS.indexOf(kind) + 1];
+      if (next) page.nextPageToken = encodeInventoryToken(next, undefined);
+    }
+    return page;
+  }
+
+  private async link(repository: string, blobs: ReadonlyArray<{ digest: string; size: number }>): Promise<void> {
+    const changes: MetadataChange[] = blobs.map((blob) => ({ kind: 'blob', repository, digest: blob.digest }));
+    await this.metadata.transaction(async (tx) => {
+      const repositoryId = await tx.repositories.ensure(repository);
+      for (const blob of blobs) await tx.blobs.link(repositoryId, blob.digest, blob.size);
+      await tx.announce(changes);
+    });
+    for (const change of changes) this.cache.invalidate(change);
+  }
+}
+
+/**
+ * The upload session a blob's replicated bytes gather in: one per digest, the same in every
+ * process of the region, so a transfer broken off (the worker killed, a connection cut) resumes
+ * where it stopped, whichever process receives the retry.
+ */
+export function transferId(digest: Digest): string {
+  const hex = createHash('sha256').update(`meridian-replica-transfer:${digest.value}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+function encodeInventoryToken(kind: InventoryKind, after: InventoryCursor | undefined): string {
+  return Buffer.from(JSON.stringify(after ? [kind, ...after] : [kind])).toString('base64url');
+}
+
+function decodeInventoryToken(token: string | undefined): { kind: InventoryKind; after?: InventoryCursor } {
+  if (!token) return { kind: 'manifests' };
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    decoded = undefined;
+  }
+  if (!Array.isArray(decoded) || !INVENTORY_KINDS.includes(decoded[0]) || (decoded.length !== 1 && decoded.length !== 3)) {
+    throw new ReplicaRequestError('malformed inventory page token');
+  }
+  const [kind, repository, name] = decoded as [InventoryKind, string?, string?];
+  return typeof repository === 'string' && typeof name === 'string' ? { kind, after: [repository, name] } : { kind };
+}
+

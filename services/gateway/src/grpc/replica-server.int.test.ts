@@ -1,0 +1,238 @@
+/**
+ * The region's replica server (libs/proto replica.proto) over real gRPC, Postgres and the
+ * filesystem store: blob transfers verified and resumable, manifests applied only with their
+ * content present, tags converging by clock (last writer wins), deletes leaving tombstones, and
+ * replicated writes kept out of the outbox.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BlobStore, STORAGE_DRIVERS } from '@meridian/blobstore';
+import { Metadata, createPool } from '@meridian/metadata';
+import { LookupCache, ReplicaApplier, UploadStateSigner, createRegistry, type ManifestService } from '@meridian/registry';
+import { createReplicaClient, grpc, type ReplicaClient } from '@meridian/proto';
+import { buildImage, buildIndex, createTestDatabase, sha256, type TestDatabase, type TestImage } from '@meridian/testkit';
+import { MediaType } from '@meridian/oci';
+import { createReplicaServer, type ReplicaServer } from './replica-server.js';
+
+let database: TestDatabase;
+let pool: ReturnType<typeof createPool>;
+let metadata: Metadata;
+let dataDir: string;
+let server: ReplicaServer;
+let client: ReplicaClient;
+let local: ManifestService;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  pool = createPool({ databaseUrl: database.url, max: 4 });
+  metadata = new Metadata(pool);
+  dataDir = await mkdtemp(path.join(tmpdir(), 'meridian-replica-'));
+  const store = new BlobStore(STORAGE_DRIVERS.filesystem({ rootDirectory: path.join(dataDir, 'store'), directWrites: false }));
+  const cache = new LookupCache({ maxEntries: 100 });
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  local = createRegistry({ metadata, blobStore: store, cache, uploadSigner: new UploadStateSigner('s'.repeat(32)), logger, region: 'here' }).manifests;
+  server = createReplicaServer({
+    region: 'here',
+    replica: new ReplicaApplier(metadata, store, cache),
+    readiness: async () => ({ ready: true, detail: '' }),
+    logger,
+  });
+  const port = await server.listen('127.0.0.1', 0);
+  client = createReplicaClient(`127.0.0.1:${port}`);
+});
+
+afterAll(async () => {
+  client?.close();
+  await server?.close(1000);
+  await pool?.end();
+  await database?.drop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+/** A unary call as a promise; rejects with the ServiceError (its `code` is the status). */
+function call<Request, Reply>(method: (request: Request, callback: (err: grpc.ServiceError | null, reply?: Reply) => void) => unknown, request: Request): Promise<Reply> {
+  return new Promise((resolve, reject) => method.call(client, request, (err, reply) => (err ? reject(err) : resolve(reply!))));
+}
+
+/** PutBlob: a header, then `bytes` in pieces; `endEarly` stops after that many bytes, as a broken sender would. */
+function putBlob(repository: string, digest: string, size: number, offset: number, bytes: Buffer, endEarly?: number) {
+  return new Promise<{ written: boolean }>((resolve, reject) => {
+    const stream = client.putBlob((err, reply) => (err ? reject(err) : resolve(reply!)));
+    stream.write({ header: { repository, digest, size: String(size), offset: String(offset) } });
+    const limit = endEarly ?? bytes.length;
+    for (let start = 0; start < limit; start += 100_000) stream.write({ chunk: bytes.subarray(start, Math.min(start + 100_000, limit)) });
+    stream.end();
+  });
+}
+
+function getBlob(digest: string, offset: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    const stream = client.getBlob({ digest, offset: String(offset) });
+    stream.on('data', (chunk: { data: Buffer }) => parts.push(chunk.data));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(Buffer.concat(parts)));
+  });
+}
+
+const linkBlobs = (repository: string, blobs: Array<{ digest: string; size: number }>) =>
+  call(client.linkBlobs, { repository, blobs: blobs.map((b) => ({ digest: b.digest, size: String(b.size) })) }).then((reply) => reply.blobs);
+
+async function sendImage(repository: string, image: TestImage): Promise<void> {
+  for (const blob of [image.config, ...image.layers]) await putBlob(repository, blob.digest, blob.bytes.length, 0, blob.bytes);
+}
+
+const clock = (hlc: bigint, origin: string) => ({ hlc: hlc.toString(), origin });
+
+describe('replica server: blobs', () => {
+  it('receives a blob in chunks, verifies it, links it, and sends it back from any offset', async () => {
+    const bytes = randomBytes(3 * 1024 * 1024 + 17);
+    const digest = sha256(bytes);
+    expect(await linkBlobs('team/app', [{ digest, size: bytes.length }])).toEqual([{ digest, held: false, offset: '0' }]);
+    expect(await putBlob('team/app', digest, bytes.length, 0, bytes)).toMatchObject({ written: true });
+    expect(await linkBlobs('team/app', [{ digest, size: bytes.length }])).toEqual([{ digest, held: true, offset: '0' }]);
+    expect((await getBlob(digest, 0)).equals(bytes)).toBe(true);
+    expect((await getBlob(digest, 1_000_000)).equals(bytes.subarray(1_000_000))).toBe(true);
+    expect((await getBlob(digest, bytes.length)).length).toBe(0);
+    // Sent again: acknowledged, nothing written.
+    expect(await putBlob('team/other', digest, bytes.length, 0, bytes)).toMatchObject({ written: false });
+    expect((await metadata.blobs.findInRepository('team/other', digest)).found?.size).toBe(bytes.length);
+  });
+
+  it('keeps what a broken transfer delivered, reports the offset, and completes from there', async () => {
+    const bytes = randomBytes(2 * 1024 * 1024);
+    const digest = sha256(bytes);
+    await expect(putBlob('team/app', digest, bytes.length, 0, bytes, 1_200_000)).rejects.toMatchObject({ code: grpc.status.ABORTED });
+    const [holding] = await linkBlobs('team/app', [{ digest, size: bytes.length }]);
+    expect(holding).toEqual({ digest, held: false, offset: '1200000' });
+    // A sender that does not resume from the reported offset is refused, and nothing is lost.
+    await expect(putBlob('team/app', digest, bytes.length, 0, bytes)).rejects.toMatchObject({ code: grpc.status.ABORTED });
+    expect(await putBlob('team/app', digest, bytes.length, 1_200_000, bytes.subarray(1_200_000))).toMatchObject({ written: true });
+    expect((await getBlob(digest, 0)).equals(bytes)).toBe(true);
+  });
+
+  it('refuses bytes that do not hash to the digest and stores nothing', async () => {
+    const bytes = randomBytes(300_000);
+    const digest = sha256(randomBytes(300_000));
+    await expect(putBlob('team/app', digest, bytes.length, 0, bytes)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    expect(await linkBlobs('team/app', [{ digest, size: bytes.length }])).toEqual([{ digest, held: false, offset: '0' }]);
+    await expect(getBlob(digest, 0)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+  });
+});
+
+describe('replica server: manifests, tags and deletes', () => {
+  it('applies a manifest only once its blobs are held, then serves it by tag with its clock', async () => {
+    const image = buildImage();
+    const write = { repository: 'rep/img', digest: image.digest, mediaType: image.mediaType, payload: image.manifestBytes, tag: 'v1', clock: clock(1000n << 16n, 'there') };
+    await expect(call(client.applyManifest, write)).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+    await sendImage('rep/img', image);
+    expect(await call(client.applyManifest, write)).toMatchObject({ applied: true });
+    const got = await call(client.getManifest, { repository: 'rep/img', reference: 'v1' });
+    expect(got.digest).toBe(image.digest);
+    expect(Buffer.from(got.payload).equals(Buffer.from(image.manifestBytes))).toBe(true);
+    expect(got.tagClock).toEqual(clock(1000n << 16n, 'there'));
+    // Applied writes came from elsewhere: they are not this region's to relay.
+    expect(await metadata.outbox.oldest(100)).toEqual([]);
+  });
+
+  it('converges on the newest write of a tag whatever order the writes arrive in, ties broken by region name', async () => {
+    const [a, b, c] = [buildImage(), buildImage(), buildImage()];
+    for (const image of [a, b, c]) await sendImage('rep/lww', image);
+    const apply = (image: TestImage, hlc: bigint, origin: string) =>
+      call(client.applyManifest, { repository: 'rep/lww', digest: image.digest, mediaType: image.mediaType, payload: image.manifestBytes, tag: 'latest', clock: clock(hlc, origin) });
+    await apply(b, 2000n, 'b-region');
+    await apply(a, 1000n, 'z-region'); // older: the manifest is stored, the tag stays
+    expect((await call(client.getManifest, { repository: 'rep/lww', reference: 'latest' })).digest).toBe(b.digest);
+    await apply(c, 2000n, 'c-region'); // same clock, greater region name: wins
+    expect((await call(client.getManifest, { repository: 'rep/lww', reference: 'latest' })).digest).toBe(c.digest);
+    await apply(b, 2000n, 'b-region'); // the earlier winner again: loses the tie
+    expect((await call(client.getManifest, { repository: 'rep/lww', reference: 'latest' })).digest).toBe(c.digest);
+  });
+
+  it('a tag delete wins over older writes, leaves a tombstone, and yields to newer ones', async () => {
+    const image = buildImage();
+    await sendImage('rep/del', image);
+    const put = (hlc: bigint) =>
+      call(client.applyManifest, { repository: 'rep/del', digest: image.digest, mediaType: image.mediaType, payload: image.manifestBytes, tag: 't', clock: clock(hlc, 'a') });
+    const del = (hlc: bigint) => call(client.applyDelete, { kind: 'TAG', repository: 'rep/del', name: 't', clock: clock(hlc, 'b') });
+    await put(100n);
+    expect(await del(50n)).toMatchObject({ applied: false });
+    expect(await del(200n)).toMatchObject({ applied: true });
+    await put(150n); // older than the delete: the tombstone keeps it out
+    await expect(call(client.getManifest, { repository: 'rep/del', reference: 't' })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    await put(300n);
+    expect((await call(client.getManifest, { repository: 'rep/del', reference: 't' })).digest).toBe(image.digest);
+  });
+
+  it('refuses to delete a manifest an index still lists until the index is deleted, then deletes it everywhere it is tagged', async () => {
+    const child = buildImage();
+    await sendImage('rep/idx', child);
+    await call(client.applyManifest, { repository: 'rep/idx', digest: child.digest, mediaType: child.mediaType, payload: child.manifestBytes, tag: 'child', clock: clock(10n, 'a') });
+    const index = buildIndex([{ image: child, platform: { os: 'linux', architecture: 'amd64' } }]);
+    await call(client.applyManifest, { repository: 'rep/idx', digest: index.digest, mediaType: MediaType.OciIndex, payload: index.bytes, clock: clock(11n, 'a') });
+    const deleteChild = () => call(client.applyDelete, { kind: 'MANIFEST', repository: 'rep/idx', name: child.digest, clock: clock(20n, 'a') });
+    await expect(deleteChild()).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+    expect(await call(client.applyDelete, { kind: 'MANIFEST', repository: 'rep/idx', name: index.digest, clock: clock(19n, 'a') })).toMatchObject({ applied: true });
+    expect(await deleteChild()).toMatchObject({ applied: true });
+    await expect(call(client.getManifest, { repository: 'rep/idx', reference: 'child' })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    // A put older than the delete does not bring it back.
+    expect(
+      await call(client.applyManifest, { repository: 'rep/idx', digest: child.digest, mediaType: child.mediaType, payload: child.manifestBytes, clock: clock(15n, 'a') }),
+    ).toMatchObject({ applied: false });
+  });
+
+  it('refuses a manifest whose bytes are not its digest', async () => {
+    const image = buildImage();
+    await sendImage('rep/bad', image);
+    await expect(
+      call(client.applyManifest, { repository: 'rep/bad', digest: sha256('other'), mediaType: image.mediaType, payload: image.manifestBytes, clock: clock(1n, 'a') }),
+    ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+  });
+});
+
+describe('local writes and the outbox', () => {
+  it('a local tag write moves past a replicated write with a clock ahead of the wall clock, and is appended to the outbox', async () => {
+    const [remote, mine] = [buildImage(), buildImage()];
+    for (const image of [remote, mine]) await sendImage('rep/skew', image);
+    const future = BigInt(Date.now() + 3_600_000) << 16n;
+    await call(client.applyManifest, { repository: 'rep/skew', digest: remote.digest, mediaType: remote.mediaType, payload: remote.manifestBytes, tag: 'x', clock: clock(future, 'zz') });
+    await local.put('rep/skew', 'x', mine.mediaType, Buffer.from(mine.manifestBytes));
+    const got = await call(client.getManifest, { repository: 'rep/skew', reference: 'x' });
+    expect(got.digest).toBe(mine.digest);
+    expect(BigInt(got.tagClock!.hlc)).toBe(future + 1n);
+    const outbox = await metadata.outbox.oldest(100);
+    expect(outbox.map((entry) => entry.body)).toEqual([
+      { kind: 'manifest.put', repository: 'rep/skew', digest: mine.digest, mediaType: mine.mediaType, size: mine.manifestBytes.length, tag: 'x' },
+    ]);
+    expect(outbox[0]!.hlc).toBe((future + 1n).toString());
+    await metadata.outbox.remove(outbox.map((entry) => entry.seq));
+  });
+});
+
+describe('replica server: inventory', () => {
+  it('pages through manifests, tags and blob links in a stable order', async () => {
+    const seen = { manifests: 0, tags: 0, blobs: 0 };
+    let token = '';
+    for (let pages = 0; pages < 100; pages++) {
+      const page = await call(client.listInventory, { pageToken: token, pageSize: 2 });
+      seen.manifests += page.manifests.length;
+      seen.tags += page.tags.length;
+      seen.blobs += page.blobs.length;
+      token = page.nextPageToken;
+      if (!token) break;
+    }
+    const counts = await pool.query<{ manifests: number; tags: number; blobs: number }>(
+      'SELECT (SELECT count(*)::int FROM manifests) AS manifests, (SELECT count(*)::int FROM tags) AS tags, (SELECT count(*)::int FROM repository_blobs) AS blobs',
+    );
+    expect(seen).toEqual(counts.rows[0]);
+    expect(seen.manifests).toBeGreaterThan(4);
+  });
+
+  it('answers health with the region name', async () => {
+    expect(await call(client.health, {})).toEqual({ region: 'here', ready: true, detail: '' });
+  });
+});

@@ -1,0 +1,202 @@
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import { ReplicaRequestError, type ReplicaApplier, type ReplicatedDeleteKind } from '@meridian/registry';
+import { BLOB_CHUNK_BYTES, CHANNEL_OPTIONS, ReplicaService, grpc, type BlobChunk, type Clock__Output, type PutBlobRequest__Output, type ReplicaHandlers } from '@meridian/proto';
+import type { ClockStamp } from '@meridian/proto/clock';
+import { toGrpcStatus } from './status.js';
+
+export interface ReplicaServerDependencies {
+  region: string;
+  replica: ReplicaApplier;
+  /** The same readiness the HTTP `/readyz` answers with. */
+  readiness(): Promise<{ ready: boolean; detail: string }>;
+  logger: Logger;
+}
+
+export interface ReplicaServer {
+  /** Binds `host:port` (port 0 picks one); resolves with the port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Stops taking calls; calls in flight get `graceMs` to finish, then are cut. */
+  close(graceMs: number): Promise<void>;
+}
+
+const DELETE_KINDS: Record<string, ReplicatedDeleteKind> = { TAG: 'tag', MANIFEST: 'manifest', BLOB: 'blob' };
+
+/**
+ * The region's side of the replica protocol (libs/proto, replica.proto) over gRPC: each method
+ * unpacks its message, calls the ReplicaApplier, and answers, with errors turned into statuses
+ * in one place (status.ts).
+ */
+export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaServer {
+  const { replica, logger } = deps;
+  const fail = (err: unknown): grpc.ServiceError => {
+    const failure = toGrpcStatus(err);
+    if (failure.unexpected) logger.error({ err }, 'replica call failed');
+    return Object.assign(new Error(failure.details), { code: failure.code, details: failure.details, metadata: new grpc.Metadata() });
+  };
+  const unary =
+    <Request, Reply>(work: (request: Request) => Promise<Reply>): grpc.handleUnaryCall<Request, Reply> =>
+    (call, callback) => {
+      work(call.request).then(
+        (reply) => callback(null, reply),
+        (err) => callback(fail(err)),
+      );
+    };
+
+  const handlers: ReplicaHandlers = {
+    Health: unary(async () => ({ region: deps.region, ...(await deps.readiness()) })),
+
+    LinkBlobs: unary(async (request) => ({
+      blobs: (await replica.linkBlobs(request.repository, request.blobs.map((blob) => ({ digest: blob.digest, size: Number(blob.size) })))).map((holding) => ({
+        digest: holding.digest,
+        held: holding.held,
+        offset: String(holding.offset),
+      })),
+    })),
+
+    PutBlob(call, callback) {
+      receive(call).then(
+        (reply) => callback(null, reply),
+        (err) => callback(fail(err)),
+      );
+    },
+
+    GetBlob(call) {
+      const { digest, offset } = call.request;
+      replica
+        .openBlob(digest, Number(offset))
+        .then(async ({ size, stream }) => {
+          if (stream.readableEnded || size === Number(offset)) {
+            call.write({ data: Buffer.alloc(0), size: String(size) } satisfies BlobChunk);
+            stream.destroy();
+            call.end();
+            return;
+          }
+          // pipeline waits on the call's 'drain': a slow receiver slows the disk read, not memory.
+          await pipeline(stream, new ChunkMessages(size), call as unknown as NodeJS.WritableStream);
+        })
+        .catch((err) => {
+          if (call.cancelled) return;
+          // grpc-js sends a server stream's status from an 'error' event on the call.
+          call.emit('error', fail(err));
+        });
+    },
+
+    GetManifest: unary(async (request) => {
+      const manifest = await replica.getManifest(request.repository, request.reference);
+      return {
+        digest: manifest.digest,
+        mediaType: manifest.mediaType,
+        payload: manifest.payload,
+        clock: toClock(manifest.clock),
+        ...(manifest.tagClock ? { tagClock: toClock(manifest.tagClock) } : {}),
+      };
+    }),
+
+    ApplyManifest: unary(async (request) =>
+      replica.applyManifest({
+        repository: request.repository,
+        digest: request.digest,
+        mediaType: request.mediaType,
+        payload: request.payload,
+        ...(request.tag ? { tag: request.tag } : {}),
+        clock: fromClock(request.clock),
+      }),
+    ),
+
+    ApplyDelete: unary(async (request) => {
+      const kind = DELETE_KINDS[request.kind];
+      if (!kind) throw new ReplicaRequestError(`unknown delete kind ${request.kind}`);
+      return replica.applyDelete(kind, request.repository, request.name, fromClock(request.clock));
+    }),
+
+    ListInventory: unary(async (request) => {
+      const page = await replica.listInventory(request.pageToken || undefined, request.pageSize);
+      return {
+        manifests: page.manifests.map((m) => ({ repository: m.repository, digest: m.digest, mediaType: m.mediaType, size: String(m.size), clock: toClock(m.clock) })),
+        tags: page.tags.map((t) => ({ repository: t.repository, tag: t.tag, digest: t.digest, clock: toClock(t.clock) })),
+        blobs: page.blobs.map((b) => ({ repository: b.repository, digest: b.digest, size: String(b.size), state: 'present' })),
+        nextPageToken: page.nextPageToken ?? '',
+      };
+    }),
+  };
+
+  /** PutBlob: a header, then the bytes, handed to the applier as one stream with backpressure. */
+  async function receive(call: grpc.ServerReadableStream<PutBlobRequest__Output, unknown>) {
+    const messages = call[Symbol.asyncIterator]();
+    const first = await messages.next();
+    const header = first.done ? undefined : first.value.header;
+    if (!header) throw new ReplicaRequestError('PutBlob must start with a header');
+    async function* bytes() {
+      for (;;) {
+        const next = await messages.next();
+        if (next.done) return;
+        if (next.value.chunk) yield next.value.chunk;
+      }
+    }
+    const source = Readable.from(bytes(), { objectMode: false });
+    // A sender that breaks off shows as this stream's error, which the applier sees as a short
+    // transfer; the event itself must not go unheard (a blob already held is never read at all).
+    source.on('error', () => undefined);
+    const written = await replica.receiveBlob(
+      { repository: header.repository, digest: header.digest, size: Number(header.size), offset: Number(header.offset) },
+      source,
+    );
+    return { digest: header.digest, size: header.size, written };
+  }
+
+  const server = new grpc.Server(CHANNEL_OPTIONS);
+  server.addService(ReplicaService, handlers);
+
+  return {
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+        server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+      }),
+    close: (graceMs) =>
+      new Promise((resolve) => {
+        const cut = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+      }),
+  };
+}
+
+/** Cuts a blob's bytes into BlobChunk messages of at most BLOB_CHUNK_BYTES; the first says the size. */
+class ChunkMessages extends Transform {
+  private first = true;
+
+  constructor(private readonly size: number) {
+    super({ readableObjectMode: true });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    for (let start = 0; start < chunk.length; start += BLOB_CHUNK_BYTES) {
+      const message: BlobChunk = { data: chunk.subarray(start, start + BLOB_CHUNK_BYTES) };
+      if (this.first) {
+        message.size = String(this.size);
+        this.first = false;
+      }
+      this.push(message);
+    }
+    done();
+  }
+}
+
+function toClock(clock: ClockStamp): { hlc: string; origin: string } {
+  return { hlc: clock.hlc.toString(), origin: clock.origin };
+}
+
+function fromClock(clock: Clock__Output | null): ClockStamp {
+  if (!clock || !/^\d{1,20}$/.test(clock.hlc) || !clock.origin) {
+    throw new ReplicaRequestError('a replicated write needs a clock (hlc and origin)');
+  }
+  return { hlc: BigInt(clock.hlc), origin: clock.origin };
+}

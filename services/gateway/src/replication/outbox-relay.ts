@@ -1,0 +1,205 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { OUTBOX_CHANNEL, type Metadata, type OutboxEntry } from '@meridian/metadata';
+import type { ChangeBatch } from '@meridian/proto/changes';
+
+export interface OutboxRelayOptions {
+  region: string;
+  /** The control plane's admin API, e.g. http://127.0.0.1:5100. */
+  controlPlaneUrl: string;
+  /** The region's database: the relay holds one connection of its own for its lock and LISTEN. */
+  databaseUrl: string;
+  metadata: Metadata;
+  logger: Logger;
+  /** Changes per POST. */
+  batchSize?: number;
+  /** A safety net under NOTIFY: the outbox is looked at this often even if nothing woke the relay. */
+  pollMs?: number;
+  heartbeatMs?: number;
+  /** How long a standby relay waits before asking for the lock again. */
+  standbyMs?: number;
+}
+
+/** Every relay of every region asks for this lock in its own region's database. */
+const RELAY_LOCK_KEY = 0x6d657264; // "merd"
+const MAX_BACKOFF_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * Hands the region's outbox to the control plane: at least once (a change leaves the outbox only
+ * after the control plane said it stored it, and the control plane ignores one it already has),
+ * in the order of the outbox, and with back-off while the control plane is away, so the region
+ * goes on taking pushes and they replicate once it is back. One gateway process of the region
+ * relays at a time (a session-level advisory lock in the region's database); the others stand by
+ * and take over if it dies. It also sends the region's heartbeat.
+ */
+export class OutboxRelay {
+  private client?: pg.Client;
+  private stopped = false;
+  private leading = false;
+  private draining?: Promise<void>;
+  private again = false;
+  private failures = 0;
+  private timers = new Set<NodeJS.Timeout>();
+  private readonly batchSize: number;
+  private readonly pollMs: number;
+  private readonly heartbeatMs: number;
+  private readonly standbyMs: number;
+
+  constructor(private readonly options: OutboxRelayOptions) {
+    this.batchSize = options.batchSize ?? 500;
+    this.pollMs = options.pollMs ?? 1000;
+    this.heartbeatMs = options.heartbeatMs ?? 5000;
+    this.standbyMs = options.standbyMs ?? 5000;
+  }
+
+  /** Starts trying to become the region's relay; never throws (a database away now is retried). */
+  start(): void {
+    void this.contend();
+    this.every(this.heartbeatMs, () => this.heartbeat());
+  }
+
+  /** Whether this process is the region's relay right now. */
+  get isLeading(): boolean {
+    return this.leading;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    await this.draining?.catch(() => undefined);
+    const client = this.client;
+    this.client = undefined;
+    this.leading = false;
+    // Closing the session releases the advisory lock: a standby takes over within its wait.
+    await client?.end().catch(() => undefined);
+  }
+
+  /** Relays everything in the outbox now (tests, and the wake-up on NOTIFY). */
+  drain(): Promise<void> {
+    if (this.draining) {
+      this.again = true;
+      return this.draining;
+    }
+    this.draining = this.drainAll().finally(() => {
+      this.draining = undefined;
+      if (this.again && !this.stopped) {
+        this.again = false;
+        void this.drain();
+      }
+    });
+    return this.draining;
+  }
+
+  private async contend(): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({ connectionString: this.options.databaseUrl, application_name: 'meridian-outbox-relay', keepAlive: true });
+    client.on('error', (err) => this.options.logger.warn({ err }, 'outbox relay: database connection lost'));
+    client.on('end', () => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      this.leading = false;
+      this.later(this.standbyMs, () => this.contend());
+    });
+    try {
+      await client.connect();
+      const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [RELAY_LOCK_KEY]);
+      if (!locked.rows[0]?.ok || this.stopped) {
+        await client.end();
+        this.later(this.standbyMs, () => this.contend());
+        return;
+      }
+      this.client = client;
+      client.on('notification', () => void this.drain());
+      await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+      this.leading = true;
+      this.options.logger.info({ controlPlane: this.options.controlPlaneUrl }, 'outbox relay started: this process relays the region\'s changes');
+      this.every(this.pollMs, () => (this.leading ? this.drain() : Promise.resolve()));
+      void this.drain();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      this.options.logger.warn({ err }, 'outbox relay: cannot reach the region database; retrying');
+      this.later(this.standbyMs, () => this.contend());
+    }
+  }
+
+  private async drainAll(): Promise<void> {
+    while (this.leading && !this.stopped) {
+      const entries = await this.options.metadata.outbox.oldest(this.batchSize).catch((err) => {
+        this.options.logger.warn({ err }, 'outbox relay: reading the outbox failed');
+        return [];
+      });
+      if (entries.length === 0) return;
+      try {
+        await this.deliver(entries);
+      } catch (err) {
+        this.failures++;
+        // Said once when the control plane goes away, then quietly retried with back-off.
+        if (this.failures === 1) this.options.logger.warn({ err: describe(err), backlog: entries.length }, 'outbox relay: the control plane did not take the changes; retrying with back-off');
+        await this.pause(Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.failures, 6)));
+        continue;
+      }
+      if (this.failures > 0) this.options.logger.info({ after: this.failures }, 'outbox relay: the control plane takes changes again');
+      this.failures = 0;
+      await this.options.metadata.outbox.remove(entries.map((entry) => entry.seq));
+    }
+  }
+
+  private async deliver(entries: OutboxEntry[]): Promise<void> {
+    const batch: ChangeBatch = {
+      origin: this.options.region,
+      changes: entries.map((entry) => ({
+        origin: this.options.region,
+        seq: entry.seq,
+        hlc: entry.hlc,
+        at: entry.createdAt.toISOString(),
+        body: entry.body,
+        ...(entry.trace ? { trace: entry.trace } : {}),
+      })),
+    };
+    const response = await fetch(`${this.options.controlPlaneUrl}/api/v1/changes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(batch),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    if (!response.ok) throw new Error(`control plane answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+    await response.body?.cancel().catch(() => undefined);
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (!this.leading) return;
+    const url = `${this.options.controlPlaneUrl}/api/v1/regions/${encodeURIComponent(this.options.region)}/heartbeat`;
+    const response = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }).catch(() => undefined);
+    await response?.body?.cancel().catch(() => undefined);
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => this.later(ms, resolve));
+  }
+
+  private later(ms: number, work: () => unknown): void {
+    if (this.stopped) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void work();
+    }, ms);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  /** Runs `work` every `ms`, one run at a time, until stopped. */
+  private every(ms: number, work: () => Promise<unknown>): void {
+    this.later(ms, async () => {
+      await work().catch(() => undefined);
+      this.every(ms, work);
+    });
+  }
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: { code?: string } }).cause?.code;
+  return cause ? `${err.message} (${cause})` : err.message;
+}
