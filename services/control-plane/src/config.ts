@@ -27,6 +27,14 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/**
+ * An operator's mistake found while starting (a bad variable, a database that cannot be reached):
+ * main.ts prints its one-line message, naming the variable, without a stack.
+ */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
 export interface ControlPlaneConfig {
   host: string;
   port: number;
@@ -42,7 +50,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
   const parsed = schema.safeParse(set);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-    throw new Error(`invalid configuration: ${problems.join('; ')}`);
+    throw new StartupError(`invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
   return {

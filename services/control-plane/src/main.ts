@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { createApp } from './app.js';
-import { loadConfig } from './config.js';
+import { loadConfig, StartupError } from './config.js';
 
 /**
  * Entry point: config from the environment, the control plane, and a clean stop on SIGTERM or
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`meridian control plane failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  const text = err instanceof StartupError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  process.stderr.write(`meridian control plane failed to start: ${text}\n`);
   process.exit(1);
 });

@@ -2,16 +2,33 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ensureDatabase, migrate, withTransaction, type Queryable } from '@meridian/metadata';
+import { StartupError } from '../config.js';
 
 export type { Queryable };
 
 /** The control plane's SQL migrations (node-pg-migrate, as a region's are). */
 export const CONTROL_PLANE_MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../migrations');
 
-/** Creates the global database if absent and brings its schema up to date. */
+/**
+ * Creates the global database if absent and brings its schema up to date. Failing to reach or
+ * log in to Postgres is a StartupError naming CONTROL_PLANE_DATABASE_URL (never its password).
+ */
 export async function prepareDatabase(databaseUrl: string, log: (message: string) => void): Promise<void> {
-  await ensureDatabase(databaseUrl);
-  await migrate(databaseUrl, log, CONTROL_PLANE_MIGRATIONS_DIR);
+  try {
+    await ensureDatabase(databaseUrl);
+    await migrate(databaseUrl, log, CONTROL_PLANE_MIGRATIONS_DIR);
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    // Network errors (ECONNREFUSED, ENOTFOUND, ...), logins refused (28xxx), a database that
+    // cannot be opened or created, a server full or starting: the setting or the server is at
+    // fault. Anything else (a failing migration) is a bug and keeps its stack.
+    if (typeof code !== 'string' || !/^(E[A-Z]+|28...|3D000|42501|53300|57P03)$/.test(code)) throw err;
+    const url = new URL(databaseUrl);
+    const target = `PostgreSQL at ${url.hostname}:${url.port || '5432'}, database "${url.pathname.slice(1)}"`;
+    throw new StartupError(`CONTROL_PLANE_DATABASE_URL: cannot prepare ${target} (${code}: ${(err as Error).message}); check the variable and the server it names`, {
+      cause: err,
+    });
+  }
 }
 
 /**
