@@ -1101,10 +1101,7 @@ describe('writes the storage refuses', () => {
     expect(moved.systemCode).toBe('EIO');
     const cancelled = await expectRejection(refusing('EROFS', ['createExclusive']).cancelUpload(id), StorageFailedError);
     expect(cancelled.systemCode).toBe('EROFS');
-  });
-
-  it('leaves the client\'s own faults as they are', async () => {
-    const bytes = Buffer.from('twelve bytes');
+    // The client's own faults stay what they are.
     await expectRejection(refusing('EACCES', ['move']).put(digest(bytes), source(bytes), bytes.length + 1), SizeInvalidError);
     const gone = await expectRejection(refusing('EACCES', ['move']).put(digest(bytes), failingSource(bytes.subarray(0, 4)), bytes.length), Error);
     expect(gone.message).toBe('client went away');

@@ -516,30 +516,30 @@ export function describeStorageDriverSuite(name: string, createDriver: () => Pro
     // test first writes through the operation itself, so a driver that remembers the folders
     // it made remembers these, and then loses everything behind the driver's back.
     describe('after everything is lost behind the driver\'s back', () => {
-      it('writer makes the folders again, for a new file and for an append', async () => {
+      it('every write makes its folders again (writer, for a new file and an append; createExclusive; putContent), and reads of what went are PathNotFoundError', async () => {
         await writeAll(await driver.writer('staging/one', { append: false }), ['1']);
         await writeAll(await driver.writer('uploads/u/data', { append: true }), ['1']);
+        expect(await driver.createExclusive('uploads/u/lock', 'me')).toBe(true);
+        await driver.putContent('state/file', 'x');
         await wipe();
+        await expect(driver.stat('staging/one')).rejects.toBeInstanceOf(PathNotFoundError);
+        await expect(driver.reader('staging/one')).rejects.toBeInstanceOf(PathNotFoundError);
+        await expect(driver.getContent('state/file')).rejects.toBeInstanceOf(PathNotFoundError);
+        expect(await driver.list('uploads/u')).toEqual([]);
         await writeAll(await driver.writer('staging/two', { append: false }), ['2']);
         await writeAll(await driver.writer('uploads/u/data', { append: true }), ['a']);
         await writeAll(await driver.writer('uploads/u/data', { append: true }), ['b']);
+        expect(await driver.createExclusive('uploads/u/lock', 'me')).toBe(true);
+        await driver.putContent('state/file', 'y');
         expect((await driver.getContent('staging/two')).toString()).toBe('2');
         expect((await driver.getContent('uploads/u/data')).toString()).toBe('ab');
-        await expect(driver.stat('staging/one')).rejects.toBeInstanceOf(PathNotFoundError);
+        expect((await driver.getContent('uploads/u/lock')).toString()).toBe('me');
+        expect((await driver.getContent('state/file')).toString()).toBe('y');
       });
 
-      it('move makes the destination\'s folders again', async () => {
-        await driver.putContent('staging/one', '1');
-        await driver.move('staging/one', 'blobs/ab/one');
-        await wipe();
-        await driver.putContent('staging/two', '2');
-        await driver.move('staging/two', 'blobs/ab/two');
-        expect((await driver.getContent('blobs/ab/two')).toString()).toBe('2');
-        expect(await driver.list('staging')).toEqual([]);
-      });
-
-      // driver.ts move: "Throws PathNotFoundError (naming source) only when the source is missing".
-      it('move of a source that went with the rest is PathNotFoundError naming the source', async () => {
+      // driver.ts move: "Creates the destination's parent folders. Throws PathNotFoundError
+      // (naming source) only when the source is missing".
+      it('move makes the destination\'s folders again, and is PathNotFoundError naming the source only when the source went', async () => {
         await driver.putContent('staging/one', '1');
         await driver.move('staging/one', 'blobs/ab/one');
         await driver.putContent('staging/two', '2');
@@ -547,27 +547,10 @@ export function describeStorageDriverSuite(name: string, createDriver: () => Pro
         const err = await driver.move('staging/two', 'blobs/ab/two').catch((e: unknown) => e);
         expect(err).toBeInstanceOf(PathNotFoundError);
         expect((err as PathNotFoundError).path).toBe('staging/two');
-      });
-
-      it('createExclusive and putContent make the folders again', async () => {
-        expect(await driver.createExclusive('uploads/u/lock', 'me')).toBe(true);
-        await driver.putContent('state/file', 'x');
-        await wipe();
-        expect(await driver.createExclusive('uploads/u/lock', 'me')).toBe(true);
-        await driver.putContent('state/file', 'y');
-        expect((await driver.getContent('uploads/u/lock')).toString()).toBe('me');
-        expect((await driver.getContent('state/file')).toString()).toBe('y');
-      });
-
-      // driver.ts stat and reader: a read of what is gone is PathNotFoundError, not another error.
-      it('reads of what went are PathNotFoundError, and lists are empty', async () => {
-        await driver.putContent('blobs/ab/one', '1');
-        await wipe();
-        await expect(driver.stat('blobs/ab/one')).rejects.toBeInstanceOf(PathNotFoundError);
-        await expect(driver.reader('blobs/ab/one')).rejects.toBeInstanceOf(PathNotFoundError);
-        await expect(driver.getContent('blobs/ab/one')).rejects.toBeInstanceOf(PathNotFoundError);
-        expect(await driver.list('blobs/ab')).toEqual([]);
-        await driver.delete('blobs/ab/one');
+        await driver.putContent('staging/three', '3');
+        await driver.move('staging/three', 'blobs/ab/three');
+        expect((await driver.getContent('blobs/ab/three')).toString()).toBe('3');
+        expect(await driver.list('staging')).toEqual([]);
       });
     });
 
