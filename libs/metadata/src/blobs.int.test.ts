@@ -59,7 +59,7 @@ describe('blob state', () => {
     await stores.blobs.markPending(digest);
     const id = '00000000-0000-4000-8000-000000000001';
     await stores.uploads.insert(id, repositoryId);
-    expect(await stores.uploads.completeAsBlob(id, digest, 20)).toBe(true);
+    expect(await stores.uploads.completeAsBlob(id, digest, 20, 1n)).toBe(true);
     expect((await stores.blobs.findInRepository('state/session', digest)).found?.state).toBe('present');
 
     await stores.blobs.markPending(digest);

@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import { OUTBOX_CHANNEL } from './outbox.js';
 
 /** What a lookup found: `repositoryId` undefined means the repository itself is unknown. */
 export interface RepositoryLookup<T> {
@@ -53,18 +54,40 @@ export class BlobMetadataStore {
 
   /**
    * Records a blob whose verified bytes the store holds, as present (a pending one too: its
-   * bytes are back), and links it into the repository; idempotent.
+   * bytes are back), and links it into the repository; idempotent. A link made in this region
+   * (`local`) is appended to the outbox in the same statement, so it replicates if and only if it
+   * commits; one applied from another region is not.
    */
-  async link(repositoryId: number, digest: string, size: number): Promise<void> {
+  async link(repositoryId: number, digest: string, size: number, local?: { repository: string; hlc: bigint }): Promise<void> {
+    if (!local) {
+      await this.db.query({
+        name: 'blob-link',
+        text: `WITH blob AS (
+                 INSERT INTO blobs (digest, size) VALUES ($2, $3)
+                 ON CONFLICT (digest) DO UPDATE SET state = 'present' WHERE blobs.state <> 'present'
+               )
+               INSERT INTO repository_blobs (repository_id, digest, size) VALUES ($1, $2, $3)
+               ON CONFLICT (repository_id, digest) DO NOTHING`,
+        values: [repositoryId, digest, size],
+      });
+      return;
+    }
     await this.db.query({
-      name: 'blob-link',
+      name: 'blob-link-local',
       text: `WITH blob AS (
                INSERT INTO blobs (digest, size) VALUES ($2, $3)
                ON CONFLICT (digest) DO UPDATE SET state = 'present' WHERE blobs.state <> 'present'
+             ),
+             linked AS (
+               INSERT INTO repository_blobs (repository_id, digest, size) VALUES ($1, $2, $3)
+               ON CONFLICT (repository_id, digest) DO NOTHING
+             ),
+             recorded AS (
+               INSERT INTO outbox (hlc, body)
+               VALUES ($5::bigint, jsonb_build_object('kind', 'blob.link', 'repository', $4::text, 'digest', $2::text, 'size', $3::bigint))
              )
-             INSERT INTO repository_blobs (repository_id, digest, size) VALUES ($1, $2, $3)
-             ON CONFLICT (repository_id, digest) DO NOTHING`,
-      values: [repositoryId, digest, size],
+             SELECT pg_notify('${OUTBOX_CHANNEL}', '')`,
+      values: [repositoryId, digest, size, local.repository, local.hlc.toString()],
     });
   }
 

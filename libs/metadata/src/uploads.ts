@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import { OUTBOX_CHANNEL } from './outbox.js';
 
 /** Open upload sessions, so they can be listed and purged; their bytes are in the blob store. */
 export class UploadStore {
@@ -39,7 +40,7 @@ export class UploadStore {
    * the session's repository. Returns false (and changes nothing) for a session that is not
    * open: never started, cancelled, or already closed.
    */
-  async completeAsBlob(id: string, digest: string, size: number): Promise<boolean> {
+  async completeAsBlob(id: string, digest: string, size: number, hlc: bigint): Promise<boolean> {
     const result = await this.db.query({
       name: 'upload-complete-as-blob',
       text: `WITH closed AS (DELETE FROM uploads WHERE id = $1 RETURNING repository_id),
@@ -51,9 +52,14 @@ export class UploadStore {
                     INSERT INTO repository_blobs (repository_id, digest, size)
                     SELECT repository_id, $2, $3 FROM closed
                     ON CONFLICT (repository_id, digest) DO NOTHING
+                  ),
+                  recorded AS (
+                    INSERT INTO outbox (hlc, body)
+                    SELECT $4::bigint, jsonb_build_object('kind', 'blob.link', 'repository', r.name, 'digest', $2::text, 'size', $3::bigint)
+                    FROM closed JOIN repositories r ON r.id = closed.repository_id
                   )
-             SELECT repository_id FROM closed`,
-      values: [id, digest, size],
+             SELECT repository_id, pg_notify('${OUTBOX_CHANNEL}', '') FROM closed`,
+      values: [id, digest, size, hlc.toString()],
     });
     return (result.rowCount ?? 0) > 0;
   }

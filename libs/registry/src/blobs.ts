@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { BlobUnknownError, NameUnknownError, assertRepositoryName, parseDigest, type Digest } from '@meridian/oci';
 import type { BlobCheck, BlobStore } from '@meridian/blobstore';
-import type { BlobState, Metadata, MetadataChange } from '@meridian/metadata';
+import { localClock, type BlobState, type Metadata, type MetadataChange } from '@meridian/metadata';
 import type { LookupCache } from './lookup-cache.js';
 
 export interface BlobDescription {
@@ -31,6 +31,8 @@ export class BlobService {
     private readonly store: BlobStore,
     private readonly cache: LookupCache,
     private readonly log: RegistryLogger,
+    /** This region's name: the origin of the unlinks made here, which replicate. */
+    private readonly region: string,
   ) {}
 
   /**
@@ -107,6 +109,7 @@ export class BlobService {
       if (!(await tx.blobs.unlink(repositoryId, digest.value))) {
         throw new BlobUnknownError(`blob ${digest.value} is not in ${repository}`, { digest: digest.value });
       }
+      await tx.outbox.append([{ hlc: localClock(this.region).now, body: { kind: 'blob.unlink', repository, digest: digest.value } }]);
       await tx.announce([change]);
     });
     this.cache.invalidate(change);

@@ -28,10 +28,10 @@ export interface Registry {
 
 export function createRegistry(deps: RegistryDependencies): Registry {
   // The one judge of whether the region holds a blob, for mounts and manifest pushes too.
-  const blobs = new BlobService(deps.metadata, deps.blobStore, deps.cache, deps.logger);
+  const blobs = new BlobService(deps.metadata, deps.blobStore, deps.cache, deps.logger, deps.region);
   return {
     blobs,
-    uploads: new UploadService(deps.metadata, deps.blobStore, deps.uploadSigner, blobs),
+    uploads: new UploadService(deps.metadata, deps.blobStore, deps.uploadSigner, blobs, deps.region),
     manifests: new ManifestService(deps.metadata, deps.cache, deps.region, blobs),
     discovery: new ContentDiscovery(deps.metadata, deps.cache),
   };

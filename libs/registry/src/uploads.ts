@@ -8,7 +8,7 @@ import {
   type Digest,
 } from '@meridian/oci';
 import type { AppendOptions, BlobStore } from '@meridian/blobstore';
-import type { BlobState, Metadata } from '@meridian/metadata';
+import { localClock, type BlobState, type Metadata } from '@meridian/metadata';
 import type { BlobService } from './blobs.js';
 import type { UploadState, UploadStateSigner } from './upload-state.js';
 
@@ -37,6 +37,8 @@ export class UploadService {
     private readonly signer: UploadStateSigner,
     /** Judges whether the region holds a blob it would mount. */
     private readonly blobs: BlobService,
+    /** This region's name: the origin of the blob links made here, which replicate. */
+    private readonly region: string,
   ) {}
 
   /**
@@ -148,7 +150,7 @@ export class UploadService {
     // The session is checked here rather than before the bytes flow, so an ordinary PUT costs
     // no extra round trip; a PUT to a cancelled or closed session leaves only verified bytes
     // that no repository links.
-    if (!(await this.metadata.uploads.completeAsBlob(state.id, stored.digest, stored.size))) {
+    if (!(await this.metadata.uploads.completeAsBlob(state.id, stored.digest, stored.size, localClock(this.region).now))) {
       throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
     }
     return stored;
@@ -189,9 +191,10 @@ export class UploadService {
     }
   }
 
+  /** Links a verified blob into the repository and records the link for replication, in one statement. */
   private async link(repository: string, blob: StoredBlob): Promise<void> {
     const repositoryId = await this.metadata.repositories.ensure(repository);
-    await this.metadata.blobs.link(repositoryId, blob.digest, blob.size);
+    await this.metadata.blobs.link(repositoryId, blob.digest, blob.size, { repository, hlc: localClock(this.region).now });
   }
 }
 
