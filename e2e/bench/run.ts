@@ -273,8 +273,8 @@ async function main(): Promise<number> {
     log(`writing fixtures under ${fixtureDir}`);
     // Only the blobs a selected scenario pushes or pulls: the large set is a GiB to write.
     const needs = (ids: ScenarioId[]) => ids.some(selected);
-    const smallCount = needs(['push-small', 'pull-small', 'pull-small-wrk']) ? plan.smallBlobs.count : 0;
-    const largeCount = needs(['push-large', 'pull-large', 'pull-large-wrk']) ? plan.largeBlobs.count : 0;
+    const smallCount = needs(['push-small', 'pull-small', 'pull-small-wrk', 'push-small-skopeo', 'pull-small-fresh']) ? plan.smallBlobs.count : 0;
+    const largeCount = needs(['push-large', 'pull-large', 'pull-large-wrk', 'push-large-skopeo', 'pull-large-fresh']) ? plan.largeBlobs.count : 0;
     const smallBlobs = await writeBlobFiles(fixtureDir, 'small', smallCount, plan.smallBlobs.sizeBytes, { keepInMemory: true });
     const largeBlobs = await writeBlobFiles(fixtureDir, 'large', largeCount, plan.largeBlobs.sizeBytes, { keepInMemory: false });
 

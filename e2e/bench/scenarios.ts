@@ -4,7 +4,7 @@ import { Agent } from 'undici';
 import { formatSize, type BenchPlan } from './bench-plan.js';
 import { startCpuMeter, type CpuReading, type OtherProcessCpu } from './cpu.js';
 import { freshVariant, makeSmallImage, manifestAcceptHeader, ociManifestMediaType, variantTailBytes, type BlobFile } from './fixtures.js';
-import { downloadAndCount, OciClient } from './oci-client.js';
+import { downloadAndCount, OciClient, type PushPatternName } from './oci-client.js';
 import type { RunningTarget } from './targets.js';
 import { runAb } from './ab.js';
 import type { LoadRunOptions, LoadRunResult } from './load-run.js';
@@ -121,6 +121,28 @@ async function meter<T>(ctx: ScenarioContext, target: RunningTarget, work: () =>
   return { value, wallSeconds, clientCpuSeconds: (client.user + client.system) / 1e6, cpu };
 }
 
+/** Two metered parts of one run as one: times and CPU added, the busiest other processes kept. */
+function addMetered<T>(a: Metered<T> | undefined, b: Metered<T>): Metered<T> {
+  if (!a) return b;
+  const others = new Map<number, OtherProcessCpu>();
+  for (const other of [...a.cpu.otherProcesses, ...b.cpu.otherProcesses]) {
+    const seen = others.get(other.pid);
+    others.set(other.pid, seen ? { ...seen, seconds: seen.seconds + other.seconds } : other);
+  }
+  const database = a.cpu.databaseSeconds === undefined ? undefined : a.cpu.databaseSeconds + (b.cpu.databaseSeconds ?? 0);
+  return {
+    value: b.value,
+    wallSeconds: a.wallSeconds + b.wallSeconds,
+    clientCpuSeconds: a.clientCpuSeconds + b.clientCpuSeconds,
+    cpu: {
+      serverSeconds: a.cpu.serverSeconds + b.cpu.serverSeconds,
+      databaseSeconds: database,
+      machineSeconds: a.cpu.machineSeconds + b.cpu.machineSeconds,
+      otherProcesses: [...others.values()].sort((x, y) => y.seconds - x.seconds).slice(0, 3),
+    },
+  };
+}
+
 function runResult(
   metered: Metered<unknown>,
   figures: Record<string, number>,
@@ -169,28 +191,83 @@ function requireRegistry(target: RunningTarget): void {
   if (target.kind !== 'registry') throw new Error(`${target.label} is not a registry`);
 }
 
-function blobPushScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[], concurrency: number): Scenario {
-  const size = formatSize(files[0]?.size ?? 0);
+/** How a scenario's label names a push pattern; the first pattern keeps the labels it always had. */
+const patternLabels: Record<PushPatternName, string> = {
+  'post-put': '',
+  containerd: ', as containerd (HEAD, POST, PUT)',
+  skopeo: ', as skopeo (HEAD, POST, PATCH, PUT; a connection each)',
+};
+
+/** What a blob scenario moves: "64 × 1 MiB, c=8". */
+function blobBatch(files: BlobFile[], concurrency: number): string {
+  return `${files.length} × ${formatSize(files[0]?.size ?? 0)}, c=${concurrency}`;
+}
+
+/** A blob scenario's id, title and one figure, MiB/s, labelled `what`. */
+function mibpsScenario(id: ScenarioId, what: string, includesStatic: boolean): Pick<Scenario, 'id' | 'title' | 'includesStatic' | 'figures'> {
+  return { id, title: what, includesStatic, figures: [{ key: 'mibps', label: `${what} (MiB/s)`, higherIsBetter: true, decimals: 0 }] };
+}
+
+function blobPushScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[], concurrency: number, pattern: PushPatternName = 'post-put'): Scenario {
   return {
-    id,
-    title: `blob push ${files.length} × ${size}, c=${concurrency}`,
-    includesStatic: false,
-    figures: [{ key: 'mibps', label: `blob push ${files.length} × ${size}, c=${concurrency} (MiB/s)`, higherIsBetter: true, decimals: 0 }],
+    ...mibpsScenario(id, `blob push ${blobBatch(files, concurrency)}${patternLabels[pattern]}`, false),
     async run(target) {
       requireRegistry(target);
       // Every push sends a blob new to the registry (a fresh variant of a fixture), so each
       // one is really received, hashed and written; a blob it already held could be skipped.
       return withAgent(concurrency, async (agent) => {
+        const client = new OciClient(target.url, agent, { pattern, connections: concurrency });
+        try {
+          const metered = await meter(ctx, target, () =>
+            repeatFor(ctx.plan.blobMinSeconds, async () => {
+              const batch = files.map((file) => freshVariant(file, nextVariantTail()));
+              await runPool(batch.length, concurrency, (i) => client.pushBlob(blobRepo, batch[i]!));
+            }),
+          );
+          const batches = metered.value;
+          const bytes = batches * files.reduce((sum, file) => sum + file.size, 0);
+          return runResult(metered, { mibps: bytes / MiB / metered.wallSeconds }, { details: { batches, bytes } });
+        } finally {
+          client.close();
+        }
+      });
+    },
+  };
+}
+
+/**
+ * Pulls of blobs pushed a moment before: each batch pushes fresh variants of the files (not
+ * timed), then pulls them all back at once (timed), until the run has lasted `blobMinSeconds`.
+ * A registry's newest blobs are its hottest (a CI job pushes, then every deploy pulls), and a
+ * blob just written may or may not be in the page cache, depending on how the registry wrote it.
+ */
+function freshPullScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[], concurrency: number): Scenario {
+  return {
+    ...mibpsScenario(id, `blob pull right after its push, ${blobBatch(files, concurrency)}`, false),
+    async run(target) {
+      requireRegistry(target);
+      return withAgent(concurrency, async (agent) => {
         const client = new OciClient(target.url, agent);
-        const metered = await meter(ctx, target, () =>
-          repeatFor(ctx.plan.blobMinSeconds, async () => {
-            const batch = files.map((file) => freshVariant(file, nextVariantTail()));
-            await runPool(batch.length, concurrency, (i) => client.pushBlob(blobRepo, batch[i]!));
-          }),
-        );
-        const batches = metered.value;
-        const bytes = batches * files.reduce((sum, file) => sum + file.size, 0);
-        return runResult(metered, { mibps: bytes / MiB / metered.wallSeconds }, { details: { batches, bytes } });
+        const started = performance.now();
+        let pulls: Metered<void> | undefined;
+        let batches = 0;
+        let received = 0;
+        do {
+          const batch = files.map((file) => freshVariant(file, nextVariantTail()));
+          await runPool(batch.length, concurrency, (i) => client.pushBlob(blobRepo, batch[i]!));
+          const urls = batch.map((blob) => new URL(`/v2/${blobRepo}/blobs/${blob.digest}`, target.url));
+          pulls = addMetered(
+            pulls,
+            await meter(ctx, target, () =>
+              runPool(batch.length, concurrency, async (i) => {
+                const bytes = await downloadAndCount(agent, urls[i]!, batch[i]!.size);
+                received += bytes;
+              }),
+            ),
+          );
+          batches++;
+        } while ((performance.now() - started) / 1000 < ctx.plan.blobMinSeconds);
+        return runResult(pulls, { mibps: received / MiB / pulls.wallSeconds }, { details: { batches, bytes: received } });
       });
     },
   };
@@ -223,12 +300,8 @@ function pullPath(target: RunningTarget, file: BlobFile): string {
 }
 
 function blobPullScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[], concurrency: number): Scenario {
-  const size = formatSize(files[0]?.size ?? 0);
   return {
-    id,
-    title: `blob pull ${files.length} × ${size}, c=${concurrency}`,
-    includesStatic: true,
-    figures: [{ key: 'mibps', label: `blob pull ${files.length} × ${size}, c=${concurrency} (MiB/s)`, higherIsBetter: true, decimals: 0 }],
+    ...mibpsScenario(id, `blob pull ${blobBatch(files, concurrency)}`, true),
     prepare: (target) => preparePull(target, files, concurrency),
     async run(target) {
       const urls = files.map((file) => new URL(pullPath(target, file), target.url));
@@ -258,13 +331,8 @@ function blobPullScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[
  * bytes arrived, and reports every byte read per second.
  */
 function blobPullWrkScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[], concurrency: number): Scenario {
-  const size = formatSize(files[0]?.size ?? 0);
-  const what = `blob pull ${files.length} × ${size}, c=${concurrency}, wrk`;
   return {
-    id,
-    title: what,
-    includesStatic: true,
-    figures: [{ key: 'mibps', label: `${what} (MiB/s)`, higherIsBetter: true, decimals: 0 }],
+    ...mibpsScenario(id, `blob pull ${blobBatch(files, concurrency)}, wrk`, true),
     prepare: (target) => preparePull(target, files, concurrency),
     async run(target) {
       if (files.length === 0) throw new Error(`${id} has no blobs to pull`);
@@ -298,16 +366,16 @@ function blobPullWrkScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFi
   };
 }
 
-function smallImagePushScenario(ctx: ScenarioContext): Scenario {
-  const { count, concurrency, layers, layerBytes, repos } = ctx.plan.smallImages;
+function smallImagePushScenario(ctx: ScenarioContext, id: ScenarioId, images: BenchPlan['smallImages'], pattern: PushPatternName = 'post-put'): Scenario {
+  const { count, concurrency, layers, layerBytes, repos } = images;
   return {
-    id: 'small-images',
-    title: `small image push ${count} images, c=${concurrency}`,
+    id,
+    title: `small image push ${count} images, ${formatSize(layerBytes)} layers, c=${concurrency}${patternLabels[pattern]}`,
     includesStatic: false,
     figures: [
       {
         key: 'images',
-        label: `image push (config + ${layers} × ${formatSize(layerBytes)} layers + manifest), ${count} images, c=${concurrency} (images/s)`,
+        label: `image push (config + ${layers} × ${formatSize(layerBytes)} layers + manifest), ${count} images, c=${concurrency}${patternLabels[pattern]} (images/s)`,
         higherIsBetter: true,
         decimals: 1,
       },
@@ -315,22 +383,26 @@ function smallImagePushScenario(ctx: ScenarioContext): Scenario {
     async run(target, round) {
       requireRegistry(target);
       // Fresh random images every run, so every blob and manifest is new to the registry.
-      const images = Array.from({ length: count }, () => makeSmallImage(layers, layerBytes));
-      const where = (i: number) => ({ repo: `bench/small-${i % repos}`, tag: `r${round}-${i}` });
+      const built = Array.from({ length: count }, () => makeSmallImage(layers, layerBytes));
+      const where = (i: number) => ({ repo: `bench/${id}-${i % repos}`, tag: `r${round}-${i}` });
       return withAgent(concurrency, async (agent) => {
-        const client = new OciClient(target.url, agent);
-        const metered = await meter(ctx, target, () =>
-          runPool(count, concurrency, async (i) => {
-            const { repo, tag } = where(i);
-            await client.pushImage(repo, tag, images[i]!, ociManifestMediaType);
-          }),
-        );
-        const last = where(count - 1);
-        const stored = await client.getManifest(last.repo, last.tag);
-        if (stored.digest !== images[count - 1]!.manifest.digest) {
-          throw new Error(`${target.label}: ${last.repo}:${last.tag} reads back as ${stored.digest}`);
+        const client = new OciClient(target.url, agent, { pattern, connections: concurrency });
+        try {
+          const metered = await meter(ctx, target, () =>
+            runPool(count, concurrency, async (i) => {
+              const { repo, tag } = where(i);
+              await client.pushImage(repo, tag, built[i]!, ociManifestMediaType);
+            }),
+          );
+          const last = where(count - 1);
+          const stored = await client.getManifest(last.repo, last.tag);
+          if (stored.digest !== built[count - 1]!.manifest.digest) {
+            throw new Error(`${target.label}: ${last.repo}:${last.tag} reads back as ${stored.digest}`);
+          }
+          return runResult(metered, { images: count / metered.wallSeconds }, { details: { images: count } });
+        } finally {
+          client.close();
         }
-        return runResult(metered, { images: count / metered.wallSeconds }, { details: { images: count } });
       });
     },
   };
@@ -481,6 +553,12 @@ export const scenarioIds = [
   'pull-small-wrk',
   'pull-large-wrk',
   'small-images',
+  'push-small-skopeo',
+  'push-large-skopeo',
+  'small-images-skopeo',
+  'small-images-containerd',
+  'pull-small-fresh',
+  'pull-large-fresh',
   'manifest-get',
   'blob-head',
   'tag-walk',
@@ -497,7 +575,13 @@ export function createScenarios(ctx: ScenarioContext): Scenario[] {
     blobPullScenario(ctx, 'pull-large', ctx.largeBlobs, largeBlobs.concurrency),
     blobPullWrkScenario(ctx, 'pull-small-wrk', ctx.smallBlobs, smallBlobs.concurrency),
     blobPullWrkScenario(ctx, 'pull-large-wrk', ctx.largeBlobs, largeBlobs.concurrency),
-    smallImagePushScenario(ctx),
+    smallImagePushScenario(ctx, 'small-images', ctx.plan.smallImages),
+    blobPushScenario(ctx, 'push-small-skopeo', ctx.smallBlobs, smallBlobs.concurrency, 'skopeo'),
+    blobPushScenario(ctx, 'push-large-skopeo', ctx.largeBlobs, largeBlobs.concurrency, 'skopeo'),
+    smallImagePushScenario(ctx, 'small-images-skopeo', ctx.plan.clientImages, 'skopeo'),
+    smallImagePushScenario(ctx, 'small-images-containerd', ctx.plan.clientImages, 'containerd'),
+    freshPullScenario(ctx, 'pull-small-fresh', ctx.smallBlobs, smallBlobs.concurrency),
+    freshPullScenario(ctx, 'pull-large-fresh', ctx.largeBlobs, largeBlobs.concurrency),
     manifestGetScenario(ctx),
     blobHeadScenario(ctx),
     tagWalkScenario(ctx),
