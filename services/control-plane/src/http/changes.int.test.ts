@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicateJobId, type ReplicatedChange } from '@meridian/proto';
-import { startTestControlPlane, testChange, testRegion, type TestControlPlane } from '../testing/test-control-plane.js';
+import { startTestControlPlane, testChange, testRegion, type TestControlPlane, TEST_MANIFEST_TYPE, testDigest } from '../testing/test-control-plane.js';
 
 // POST /api/v1/changes: what each region's outbox relay delivers (at least once, in seq order).
 
 let cp: TestControlPlane;
-const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const digest = (n: number) => `sha256:${String(n).padStart(64, '0')}`;
+const MANIFEST = TEST_MANIFEST_TYPE;
+const digest = testDigest;
 
 beforeAll(async () => {
   cp = await startTestControlPlane();

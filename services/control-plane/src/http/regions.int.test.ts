@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicateJobId, type ChangeBody, type RegionRecord } from '@meridian/proto';
-import { startTestControlPlane, testChange, testRegion, type TestControlPlane } from '../testing/test-control-plane.js';
+import { startTestControlPlane, testChange, testRegion, type TestControlPlane, TEST_MANIFEST_TYPE, testDigest } from '../testing/test-control-plane.js';
 
 // /api/v1/regions: what `meridian region add|remove|list` drives, and the relays' heartbeats.
 
 let cp: TestControlPlane;
-const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const digest = (n: number) => `sha256:${String(n).padStart(64, '0')}`;
+const MANIFEST = TEST_MANIFEST_TYPE;
+const digest = testDigest;
 let seq = 0;
 
 beforeAll(async () => {
@@ -15,14 +15,8 @@ beforeAll(async () => {
 afterAll(() => cp?.close());
 
 /** Delivers changes from `origin`; returns their ids in order. */
-async function push(origin: string, ...bodies: ChangeBody[]): Promise<string[]> {
-  const changes = bodies.map((body) => testChange(origin, ++seq, 1000 + seq, body));
-  expect((await cp.request('POST', '/api/v1/changes', { origin, changes })).status).toBe(200);
-  const { rows } = await cp.controlPlane.pool.query<{ id: string }>('SELECT id FROM changes WHERE origin = $1 AND seq = ANY($2::bigint[]) ORDER BY seq', [
-    origin,
-    changes.map((change) => change.seq),
-  ]);
-  return rows.map((row) => row.id);
+function push(origin: string, ...bodies: ChangeBody[]): Promise<string[]> {
+  return cp.deliver(bodies.map((body) => testChange(origin, ++seq, 1000 + seq, body)));
 }
 
 async function region(name: string): Promise<RegionRecord | undefined> {

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeBody } from '@meridian/proto';
-import { startTestControlPlane, testChange, testRegion, type TestControlPlane } from '../testing/test-control-plane.js';
+import { startTestControlPlane, testChange, testRegion, type TestControlPlane, TEST_MANIFEST_TYPE, testDigest } from '../testing/test-control-plane.js';
 
 // /api/v1/replication: the worker's outcome reports, and where content stands in each region.
 
 let cp: TestControlPlane;
-const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const digest = (n: number) => `sha256:${String(n).padStart(64, '0')}`;
+const MANIFEST = TEST_MANIFEST_TYPE;
+const digest = testDigest;
 let seq = 0;
 
 beforeAll(async () => {
@@ -16,10 +16,8 @@ beforeAll(async () => {
 afterAll(() => cp?.close());
 
 async function push(origin: string, hlc: number, body: ChangeBody): Promise<string> {
-  const change = testChange(origin, ++seq, hlc, body);
-  expect((await cp.request('POST', '/api/v1/changes', { origin, changes: [change] })).status).toBe(200);
-  const { rows } = await cp.controlPlane.pool.query<{ id: string }>('SELECT id FROM changes WHERE origin = $1 AND seq = $2', [origin, change.seq]);
-  return rows[0]!.id;
+  const [id] = await cp.deliver([testChange(origin, ++seq, hlc, body)]);
+  return id!;
 }
 
 const report = (changeId: string, region: string, body: object) => cp.request('POST', `/api/v1/replication/${changeId}/${region}`, body);

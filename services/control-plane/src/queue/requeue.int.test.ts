@@ -1,13 +1,13 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { replicateJobId, type ReplicatedChange } from '@meridian/proto';
 import { freePort, startRedisServer, type RedisServer } from '@meridian/testkit';
-import { startTestControlPlane, testChange, testRegion, type TestControlPlane } from '../testing/test-control-plane.js';
+import { startTestControlPlane, testChange, testRegion, type TestControlPlane, TEST_MANIFEST_TYPE, testDigest } from '../testing/test-control-plane.js';
 
 // Redis holds nothing Postgres does not: a replication still pending in Postgres gets its job
 // back whenever Redis has lost it, and the control plane works on while Redis is away.
 
-const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const digest = (n: number) => `sha256:${String(n).padStart(64, '0')}`;
+const MANIFEST = TEST_MANIFEST_TYPE;
+const digest = testDigest;
 const started: TestControlPlane[] = [];
 const redisServers: RedisServer[] = [];
 
@@ -29,9 +29,8 @@ async function start(env: Record<string, string> = {}): Promise<TestControlPlane
 }
 
 async function push(cp: TestControlPlane, change: ReplicatedChange): Promise<string> {
-  expect((await cp.request('POST', '/api/v1/changes', { origin: change.origin, changes: [change] })).status).toBe(200);
-  const { rows } = await cp.controlPlane.pool.query<{ id: string }>('SELECT id FROM changes WHERE origin = $1 AND seq = $2', [change.origin, change.seq]);
-  return rows[0]!.id;
+  const [id] = await cp.deliver([change]);
+  return id!;
 }
 
 const put = (seq: number, n: number) =>

@@ -15,6 +15,8 @@ export interface TestControlPlane {
   jobs: Queue<ReplicateJob>;
   /** JSON request to the admin API: status and parsed body (undefined when empty). */
   request<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** POSTs changes of one origin as a batch (failing unless 200); their ids, in the given order. */
+  deliver(changes: ReplicatedChange[]): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -41,7 +43,7 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
   const jobs = new Queue<ReplicateJob>(REPLICATION_QUEUE, { connection: inspector, prefix: config.queuePrefix });
   // A test may start with Redis away on purpose; the reader waits for it quietly.
   jobs.on('error', () => undefined);
-  return {
+  const testControlPlane: TestControlPlane = {
     controlPlane,
     url,
     config,
@@ -56,6 +58,16 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
       const text = await response.text();
       return { status: response.status, body: text ? JSON.parse(text) : undefined };
     },
+    async deliver(changes) {
+      const origin = changes[0]!.origin;
+      const answer = await testControlPlane.request('POST', '/api/v1/changes', { origin, changes });
+      if (answer.status !== 200) throw new Error(`POST /api/v1/changes answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+      const { rows } = await controlPlane.pool.query<{ id: string; seq: string }>('SELECT id, seq FROM changes WHERE origin = $1 AND seq = ANY($2::bigint[])', [
+        origin,
+        changes.map((change) => change.seq),
+      ]);
+      return changes.map((change) => rows.find((row) => row.seq === change.seq)!.id);
+    },
     async close() {
       await controlPlane.close();
       if (inspector.status === 'ready') {
@@ -66,6 +78,14 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
       await database.drop();
     },
   };
+  return testControlPlane;
+}
+
+export const TEST_MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
+
+/** A well-formed sha256 digest made from a number, for tests. */
+export function testDigest(n: number): string {
+  return `sha256:${String(n).padStart(64, '0')}`;
 }
 
 /** A change record of `origin` for tests: seq and hlc as given, `at` fixed. */
