@@ -16,6 +16,8 @@ import type { Digest } from '@meridian/oci';
  *   staging/<upload id>.<uuid>                 the same for the whole-blob PUT that closes an
  *                                              upload session with no chunk; the name tells
  *                                              purging that the session is in use
+ *   .write-probe-<uuid>                        a few bytes a readiness check writes at the root
+ *                                              and removes at once (FilesystemDriver)
  *
  * Nothing else is ever written. Every name below comes from a parsed digest or a server-made
  * upload id, never from a request path.

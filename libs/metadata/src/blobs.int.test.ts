@@ -39,9 +39,9 @@ describe('blob state', () => {
     await stores.blobs.link(second, digest, 10);
     expect((await stores.blobs.findInRepository('state/first', digest)).found).toEqual({ size: 10, state: 'present' });
 
-    expect((await stores.blobs.markPending(digest))?.sort()).toEqual(['state/first', 'state/second']);
+    expect((await stores.blobs.markPending([digest])).get(digest)?.sort()).toEqual(['state/first', 'state/second']);
     // Already pending: whoever asks next hears nothing, so the loss is reported once.
-    expect(await stores.blobs.markPending(digest)).toBeUndefined();
+    expect(await stores.blobs.markPending([digest])).toEqual(new Map());
     expect((await stores.blobs.findInRepository('state/second', digest)).found).toEqual({ size: 10, state: 'pending' });
     expect(await stores.blobs.sizesInRepository(first, [digest])).toEqual(new Map());
     expect(await stores.blobs.findLinkedAnywhere(digest)).toBeUndefined();
@@ -56,25 +56,27 @@ describe('blob state', () => {
     const digest = digestOf('b');
     const repositoryId = await stores.repositories.ensure('state/session');
     await stores.blobs.link(repositoryId, digest, 20);
-    await stores.blobs.markPending(digest);
+    await stores.blobs.markPending([digest]);
     const id = '00000000-0000-4000-8000-000000000001';
     await stores.uploads.insert(id, repositoryId);
     expect(await stores.uploads.completeAsBlob(id, digest, 20, 1n)).toBe(true);
     expect((await stores.blobs.findInRepository('state/session', digest)).found?.state).toBe('present');
 
-    await stores.blobs.markPending(digest);
+    await stores.blobs.markPending([digest]);
     expect(await stores.blobs.markPresent(digest)).toBe(true);
     expect(await stores.blobs.markPresent(digest)).toBe(false);
     expect((await stores.blobs.findInRepository('state/session', digest)).found?.state).toBe('present');
   });
 
-  it('a blob linked nowhere still turns pending, naming no repository; an unknown one does not', async () => {
-    const digest = digestOf('c');
-    const repositoryId = await stores.repositories.ensure('state/unlinked');
-    await stores.blobs.link(repositoryId, digest, 30);
-    await stores.blobs.unlink(repositoryId, digest);
-    expect(await stores.blobs.markPending(digest)).toEqual([]);
-    expect(await stores.blobs.markPending(digestOf('d'))).toBeUndefined();
+  it('of many digests at once, those present turn pending (one linked nowhere too, naming no repository), unknown ones are left out', async () => {
+    const linked = digestOf('c');
+    const unlinked = digestOf('e');
+    const repositoryId = await stores.repositories.ensure('state/many');
+    await stores.blobs.link(repositoryId, linked, 30);
+    await stores.blobs.link(repositoryId, unlinked, 40);
+    await stores.blobs.unlink(repositoryId, unlinked);
+    const lost = await stores.blobs.markPending([linked, unlinked, digestOf('d'), linked]);
+    expect(lost).toEqual(new Map([[linked, ['state/many']], [unlinked, []]]));
     expect(await stores.blobs.markPresent(digestOf('d'))).toBe(false);
   });
 });

@@ -92,22 +92,31 @@ export class BlobMetadataStore {
   }
 
   /**
-   * Records that the store no longer holds a present blob's bytes: it turns pending, its links
-   * kept. Returns the repositories that link it, whose cached lookups must go; undefined when
-   * the blob was not present (pending already, or unknown), so that of several requests finding
-   * the same loss, exactly one hears of it.
+   * Records that the store no longer holds the bytes of those of `digests` that are present:
+   * they turn pending, their links kept. Returns, for each blob that turned pending here, the
+   * repositories that link it (whose cached lookups must go). A blob not present (pending
+   * already, or unknown) is left out, so that of several requests finding the same loss,
+   * exactly one hears of it. One statement however many digests.
    */
-  async markPending(digest: string): Promise<string[] | undefined> {
-    const result = await this.db.query<{ name: string | null }>({
+  async markPending(digests: readonly string[]): Promise<Map<string, string[]>> {
+    const lost = new Map<string, string[]>();
+    if (digests.length === 0) return lost;
+    const result = await this.db.query<{ digest: string; name: string | null }>({
       name: 'blob-mark-pending',
-      text: `WITH lost AS (UPDATE blobs SET state = 'pending' WHERE digest = $1 AND state = 'present' RETURNING digest)
-             SELECT r.name FROM lost
+      text: `WITH lost AS (
+               UPDATE blobs SET state = 'pending' WHERE digest = ANY($1::text[]) AND state = 'present' RETURNING digest
+             )
+             SELECT lost.digest, r.name FROM lost
              LEFT JOIN repository_blobs rb ON rb.digest = lost.digest
              LEFT JOIN repositories r ON r.id = rb.repository_id`,
-      values: [digest],
+      values: [[...new Set(digests)]],
     });
-    if (result.rows.length === 0) return undefined;
-    return result.rows.flatMap((row) => (row.name === null ? [] : [row.name]));
+    for (const row of result.rows) {
+      const repositories = lost.get(row.digest) ?? [];
+      if (row.name !== null) repositories.push(row.name);
+      lost.set(row.digest, repositories);
+    }
+    return lost;
   }
 
   /**

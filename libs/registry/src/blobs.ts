@@ -80,7 +80,7 @@ export class BlobService {
       if (state === 'pending') await this.recordFound(digest);
       return true;
     }
-    if (state === 'present') await this.recordLost(digest, check);
+    if (state === 'present') await this.recordLost([{ digest, check }]);
     return false;
   }
 
@@ -90,13 +90,14 @@ export class BlobService {
    * pending (MANIFEST_BLOB_UNKNOWN), and the client pushes it again.
    */
   async confirmReferenced(digests: readonly string[]): Promise<void> {
-    await Promise.all(
+    const checks = await Promise.all(
       [...new Set(digests)].map(async (text) => {
         const digest = parseDigest(text);
-        const check = await this.store.confirm(digest);
-        if (!check.held) await this.recordLost(digest, check);
+        return { digest, check: await this.store.confirm(digest) };
       }),
     );
+    // Digests of blobs never pushed are among these too: one statement records the lot.
+    await this.recordLost(checks.filter((loss): loss is Loss => !loss.check.held));
   }
 
   /** Unlinks the blob from the repository; its bytes stay for other repositories until GC. */
@@ -116,31 +117,39 @@ export class BlobService {
   }
 
   /**
-   * Turns a present blob whose bytes the store lacks pending, and tells every gateway of the
-   * region (as a blob delete does) to drop the lookups they cached for it. A failure to record
-   * it is logged and otherwise ignored: the request still answers that the blob is not here,
-   * and the next one to look records it.
+   * Turns the present blobs among `losses` pending, and tells every gateway of the region (as a
+   * blob delete does) to drop the lookups they cached for them. A failure to record it is
+   * logged and otherwise ignored: the request still answers that the blob is not here, and the
+   * next one to look records it.
    */
-  private async recordLost(digest: Digest, check: Exclude<BlobCheck, { held: true }>): Promise<void> {
-    const fields = { digest: digest.value, path: check.path, problem: check.problem };
-    let repositories: string[] | undefined;
+  private async recordLost(losses: readonly Loss[]): Promise<void> {
+    if (losses.length === 0) return;
+    let lost: Map<string, string[]>;
     try {
-      repositories = await this.metadata.transaction(async (tx) => {
-        const linked = await tx.blobs.markPending(digest.value);
-        if (linked) await tx.announce(linked.map((repository) => blobChange(repository, digest)));
-        return linked;
+      lost = await this.metadata.transaction(async (tx) => {
+        const turned = await tx.blobs.markPending(losses.map((loss) => loss.digest.value));
+        await tx.announce([...turned].flatMap(([digest, repositories]) => repositories.map((repository) => blobChange(repository, digest))));
+        return turned;
       });
     } catch (err) {
-      this.log.error({ ...fields, err }, `blob ${digest.value} lost its bytes (${check.problem}: ${check.path}), and recording that failed`);
+      for (const { digest, check } of losses) {
+        this.log.error(
+          { digest: digest.value, path: check.path, problem: check.problem, err },
+          `blob ${digest.value} lost its bytes (${check.problem}: ${check.path}), and recording that failed`,
+        );
+      }
       return;
     }
-    // Not present before: another request found the loss first and said so.
-    if (!repositories) return;
-    for (const repository of repositories) this.cache.invalidate(blobChange(repository, digest));
-    this.log.error(
-      { ...fields, repositories: repositories.length },
-      `blob ${digest.value} lost its bytes (${check.problem}: ${check.path}); it is no longer served, and a push of it stores it again`,
-    );
+    // A blob left out was not present: another request found the loss first and said so.
+    for (const { digest, check } of losses) {
+      const repositories = lost.get(digest.value);
+      if (!repositories) continue;
+      for (const repository of repositories) this.cache.invalidate(blobChange(repository, digest.value));
+      this.log.error(
+        { digest: digest.value, path: check.path, problem: check.problem, repositories: repositories.length },
+        `blob ${digest.value} lost its bytes (${check.problem}: ${check.path}); it is no longer served, and a push of it stores it again`,
+      );
+    }
   }
 
   private async recordFound(digest: Digest): Promise<void> {
@@ -159,6 +168,12 @@ function notIn(repository: string, digest: Digest): BlobUnknownError {
   return new BlobUnknownError(`blob ${digest.value} is not in ${repository}`, { digest: digest.value });
 }
 
-function blobChange(repository: string, digest: Digest): MetadataChange {
-  return { kind: 'blob', repository, digest: digest.value };
+function blobChange(repository: string, digest: string): MetadataChange {
+  return { kind: 'blob', repository, digest };
+}
+
+/** A blob whose bytes the store was found not to hold, and what was found instead. */
+interface Loss {
+  digest: Digest;
+  check: Exclude<BlobCheck, { held: true }>;
 }
