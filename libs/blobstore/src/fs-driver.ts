@@ -80,6 +80,8 @@ export class FilesystemDriver implements StorageDriver {
     // free list, so a busy pull path allocates (and collects) no megabyte buffers per request.
     const buffers: Buffer[] = [];
     try {
+      // Written directly and not read since, so not in the page cache: read directly too (fs-writer.ts).
+      if (await this.directStaging.copyFresh(handle, range, (chunk) => writeFully(destination, chunk))) return;
       const total = range.end - range.start + 1;
       buffers.push(this.buffers.acquire());
       if (total > READ_CHUNK_BYTES) buffers.push(this.buffers.acquire());
