@@ -21,6 +21,8 @@ export function createPool(options: PoolOptions): pg.Pool {
   return new pg.Pool({ connectionString: options.databaseUrl, max: options.max ?? 10, types: METADATA_TYPES });
 }
 
+const ENSURE_DATABASE_CONNECT_TIMEOUT_MS = 10_000;
+
 /**
  * Creates the database named in `databaseUrl` when it does not exist yet, connecting to the
  * server's `postgres` database to do so. `pnpm start` relies on this to need no set-up.
@@ -30,7 +32,9 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`database name must be [A-Za-z0-9_]+, got ${JSON.stringify(name)}`);
   url.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: url.toString() });
+  // The first connection of a start: without a bound, a URL naming a port where something
+  // accepts connections but never speaks PostgreSQL would hang the start with no word.
+  const admin = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: ENSURE_DATABASE_CONNECT_TIMEOUT_MS });
   await admin.connect();
   try {
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from './config.js';
+import { loadConfig, wantsStackTraces } from './config.js';
+import { StartupError } from './startup-errors.js';
 
 describe('loadConfig', () => {
   it('gives every setting its default when the environment is empty', () => {
@@ -22,8 +23,42 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MERIDIAN_DIRECT_WRITES: 'no' })).toThrow(/MERIDIAN_DIRECT_WRITES/);
   });
 
-  it('stops on a bad value, naming the variable', () => {
-    expect(() => loadConfig({ PORT: '70000' })).toThrow(/PORT/);
-    expect(() => loadConfig({ MERIDIAN_UPLOAD_SECRET: 'short' })).toThrow(/MERIDIAN_UPLOAD_SECRET: must be at least 32 characters/);
+  it('stops on a bad value with one line naming the variable, the value and what it takes', () => {
+    expect(() => loadConfig({ PORT: '70000' })).toThrow('invalid configuration: PORT="70000": expected a whole number from 0 to 65535. Set it right, or unset it for its default.');
+    expect(() => loadConfig({ PORT: 'abc', LOG_LEVEL: 'loud' })).toThrow(
+      /^invalid configuration: PORT="abc": expected a whole number from 0 to 65535; LOG_LEVEL="loud": expected one of fatal, .*, silent\. Set them right/,
+    );
+    expect(() => loadConfig({ MERIDIAN_WORKERS: '1.5' })).toThrow(/MERIDIAN_WORKERS="1.5": expected a whole number from 1 to 64/);
+    expect(() => loadConfig({ MERIDIAN_IDLE_TIMEOUT_SECONDS: '-1' })).toThrow(/MERIDIAN_IDLE_TIMEOUT_SECONDS="-1": expected a number above 0/);
+    expect(() => loadConfig({ PORT: 'abc' })).toThrow(StartupError);
+  });
+
+  it('takes a blank variable as unset too, rather than as 0 (a random port)', () => {
+    expect(loadConfig({ PORT: '  ' }).port).toBe(5000);
+  });
+
+  it('never shows the upload secret, only how short it is', () => {
+    const run = () => loadConfig({ MERIDIAN_UPLOAD_SECRET: 'hunter2hunter2' });
+    expect(run).toThrow(/MERIDIAN_UPLOAD_SECRET \(14 characters\): must be at least 32 characters/);
+    expect(run).not.toThrow(/hunter2/);
+  });
+
+  it('refuses a DATABASE_URL that is no postgres URL or names no usable database, never showing its password', () => {
+    const malformed = () => loadConfig({ DATABASE_URL: 'postgres://meridian:hunter2@127.0.0.1:notaport/meridian' });
+    expect(malformed).toThrow(/^invalid configuration: DATABASE_URL: expected a URL like postgres:\/\/USER:PASSWORD@HOST:PORT\/DATABASE\./);
+    expect(malformed).not.toThrow(/hunter2/);
+    const scheme = () => loadConfig({ DATABASE_URL: 'http://meridian:hunter2@127.0.0.1:5432/meridian' });
+    expect(scheme).toThrow('DATABASE_URL=http://meridian:*****@127.0.0.1:5432/meridian: expected a postgres:// or postgresql:// URL, not http://');
+    expect(scheme).not.toThrow(/hunter2/);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/my-registry' })).toThrow(/DATABASE_URL=.*: the database name "my-registry" may hold only letters, digits and _/);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432' })).toThrow(/DATABASE_URL=.*: names no database/);
+    expect(loadConfig({ DATABASE_URL: 'postgresql://meridian:s3cret@db.internal:6432/registry_eu' }).databaseUrl).toBe('postgresql://meridian:s3cret@db.internal:6432/registry_eu');
+  });
+
+  it('asks for stack traces of a failed start only at LOG_LEVEL=debug or trace, whatever else is wrong', () => {
+    expect(wantsStackTraces({ LOG_LEVEL: 'debug', PORT: 'abc' })).toBe(true);
+    expect(wantsStackTraces({ LOG_LEVEL: 'trace' })).toBe(true);
+    expect(wantsStackTraces({ LOG_LEVEL: 'info' })).toBe(false);
+    expect(wantsStackTraces({})).toBe(false);
   });
 });

@@ -1,6 +1,42 @@
 import path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { StartupError, maskPassword } from './startup-errors.js';
+
+/** A whole number in [min, max], from its decimal text; the message says what is allowed. */
+const wholeNumber = (min: number, max?: number) => {
+  const error = `expected a whole number from ${min}${max === undefined ? ' up' : ` to ${max}`}`;
+  const atLeast = z.coerce.number({ error }).int({ error }).min(min, { error });
+  return max === undefined ? atLeast : atLeast.max(max, { error });
+};
+const positiveNumber = () => z.coerce.number({ error: 'expected a number above 0' }).positive({ error: 'expected a number above 0' });
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `expected one of ${values.join(', ')}` });
+
+const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/meridian';
+
+/**
+ * The region's database: a postgres:// URL naming a database that the gateway can create if it
+ * is absent (ensureDatabase interpolates the name, so it takes only these characters).
+ */
+const databaseUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected a URL like postgres://USER:PASSWORD@HOST:PORT/DATABASE' });
+    return;
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    ctx.addIssue({ code: 'custom', message: `expected a postgres:// or postgresql:// URL, not ${url.protocol}//` });
+    return;
+  }
+  const name = url.pathname.replace(/^\//, '');
+  if (!/^[A-Za-z0-9_]+$/.test(decodeURIComponent(name))) {
+    ctx.addIssue({ code: 'custom', message: name ? `the database name "${name}" may hold only letters, digits and _` : 'names no database: add /DATABASE after the port' });
+  }
+});
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
  * The gateway's whole configuration, from the environment (CONTRIBUTING.md, 'Configuration').
@@ -9,41 +45,41 @@ import { z } from 'zod';
  */
 const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(5000),
-  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/meridian'),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(16),
+  PORT: wholeNumber(0, 65535).default(5000),
+  DATABASE_URL: databaseUrl.default(DEFAULT_DATABASE_URL),
+  DATABASE_POOL_SIZE: wholeNumber(1, 200).default(16),
   /**
    * Gateway processes sharing the port (node:cluster); each is a full gateway of the region.
    * 1 runs a single process without a supervisor.
    */
-  MERIDIAN_WORKERS: z.coerce.number().int().min(1).max(64).default(availableParallelism()),
+  MERIDIAN_WORKERS: wholeNumber(1, 64).default(availableParallelism()),
   MERIDIAN_DATA_DIR: z.string().min(1).default('.meridian/data'),
-  MERIDIAN_REGION: z.string().regex(/^[a-z0-9-]{1,63}$/).default('local'),
-  MERIDIAN_STORAGE_DRIVER: z.enum(['filesystem']).default('filesystem'),
+  MERIDIAN_REGION: z.string().regex(/^[a-z0-9-]{1,63}$/, { error: 'expected 1 to 63 of a-z, 0-9 and -' }).default('local'),
+  MERIDIAN_STORAGE_DRIVER: oneOf(['filesystem']).default('filesystem'),
   /**
    * Whether large blob writes bypass the page cache (O_DIRECT) where the filesystem allows it:
    * faster pushes on virtual machines, and pushes that do not evict what pulls are reading.
    */
-  MERIDIAN_DIRECT_WRITES: z.enum(['true', 'false']).default('true'),
+  MERIDIAN_DIRECT_WRITES: oneOf(['true', 'false']).default('true'),
   /**
    * Signs upload-session state in Location URLs. Every gateway of a region must share it
    * (Distribution's handlers/app.go warns why); when unset, one is created once in the data
    * directory, which the region's gateways share.
    */
-  MERIDIAN_UPLOAD_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  MERIDIAN_UPLOAD_SECRET: z.string().min(32, 'must be at least 32 characters (openssl rand -base64 32 makes one)').optional(),
   /** Upload sessions idle for longer than this are purged. */
-  MERIDIAN_UPLOAD_MAX_IDLE_HOURS: z.coerce.number().positive().default(24),
+  MERIDIAN_UPLOAD_MAX_IDLE_HOURS: positiveNumber().default(24),
   /** Entries in the in-memory manifest and blob-existence caches. */
-  MERIDIAN_CACHE_ENTRIES: z.coerce.number().int().min(0).default(50_000),
+  MERIDIAN_CACHE_ENTRIES: wholeNumber(0).default(50_000),
   /** How long SIGTERM waits for in-flight requests before closing connections. */
-  MERIDIAN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().positive().default(30),
+  MERIDIAN_SHUTDOWN_GRACE_SECONDS: positiveNumber().default(30),
   /**
    * A connection that has sent and received nothing for this long is closed, so a stalled client
    * cannot hold an upload session's lock, or a pull's read buffers, for ever. A slow link that
    * keeps moving bytes is never cut.
    */
-  MERIDIAN_IDLE_TIMEOUT_SECONDS: z.coerce.number().positive().default(300),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MERIDIAN_IDLE_TIMEOUT_SECONDS: positiveNumber().default(300),
+  LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
 });
 
 export interface GatewayConfig {
@@ -65,13 +101,14 @@ export interface GatewayConfig {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
-  // An empty variable (`PORT=`) counts as unset: it takes the default, rather than becoming 0
-  // (a random port) or failing with a message about numbers.
-  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  // An empty or blank variable (`PORT=`) counts as unset: it takes the default, rather than
+  // becoming 0 (a random port) or failing with a message about numbers.
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value?.trim() !== ''));
   const parsed = schema.safeParse(set);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-    throw new Error(`invalid configuration: ${problems.join('; ')}`);
+    const problems = parsed.error.issues.map((issue) => `${shown(String(issue.path[0]), set[String(issue.path[0])])}: ${issue.message}`);
+    const advice = problems.length === 1 ? 'Set it right, or unset it for its default.' : 'Set them right, or unset them for their defaults.';
+    throw new StartupError(`invalid configuration: ${problems.join('; ')}. ${advice}`, { cause: parsed.error });
   }
   const e = parsed.data;
   return {
@@ -91,4 +128,18 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     idleTimeoutMs: e.MERIDIAN_IDLE_TIMEOUT_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/** A variable and its value for a message; a secret's value is never shown, a URL's password is masked. */
+function shown(name: string, value: string | undefined): string {
+  if (value === undefined) return name;
+  if (name === 'MERIDIAN_UPLOAD_SECRET') return `${name} (${value.length} characters)`;
+  // A malformed URL cannot be masked, and may hold a password: it is not shown at all.
+  if (name === 'DATABASE_URL') return maskPassword(value) === undefined ? name : `${name}=${maskPassword(value)}`;
+  return `${name}=${JSON.stringify(value)}`;
+}
+
+/** Whether a start failure prints its stack: at LOG_LEVEL=debug or trace, even when the config itself is bad. */
+export function wantsStackTraces(env: NodeJS.ProcessEnv): boolean {
+  return env.LOG_LEVEL === 'debug' || env.LOG_LEVEL === 'trace';
 }

@@ -1,17 +1,29 @@
 import cluster from 'node:cluster';
+import net from 'node:net';
 import { pino, type Logger } from 'pino';
-import { loadConfig, type GatewayConfig } from './config.js';
+import { loadConfig, wantsStackTraces, type GatewayConfig } from './config.js';
 import { createApp } from './app.js';
 import { prepareRegion } from './region-setup.js';
-import { superviseWorkers, type WorkerListening } from './supervisor.js';
+import { describeStartFailure, listenStartupError, passwordsIn } from './startup-errors.js';
+import { superviseWorkers, type WorkerListening, type WorkerStartFailed } from './supervisor.js';
 
 /**
  * Entry point: config from the environment, then either one gateway process
  * (MERIDIAN_WORKERS=1) or a supervisor running that many on one port. Stops cleanly on
  * SIGTERM/SIGINT, finishing in-flight requests.
  */
-async function main(): Promise<void> {
-  const config = loadConfig(process.env);
+async function main(env: NodeJS.ProcessEnv): Promise<void> {
+  let config: GatewayConfig | undefined;
+  try {
+    config = loadConfig(env);
+    await start(config);
+  } catch (err) {
+    const secrets = config ? [...passwordsIn(config.databaseUrl), config.uploadSecret ?? ''] : [];
+    reportStartFailure(describeStartFailure(err, { stacks: wantsStackTraces(env), secrets }));
+  }
+}
+
+async function start(config: GatewayConfig): Promise<void> {
   const logger = pino({ level: config.logLevel });
   if (cluster.isWorker) {
     await runGateway(config, logger);
@@ -21,8 +33,10 @@ async function main(): Promise<void> {
     const url = await runGateway(config, logger);
     return printBanner(url);
   }
-  // Prepare once (database, schema, upload secret) so the workers find the region ready.
+  // Prepare once (data directory, database, schema, upload secret) and try the address, so the
+  // workers find the region ready, and a mistake is reported once rather than by every worker.
   await prepareRegion(config, logger);
+  await tryListening(config);
   const supervision = superviseWorkers(config.workers, logger);
   supervision.stopped.then((code) => process.exit(code));
   const url = await supervision.ready;
@@ -32,7 +46,9 @@ async function main(): Promise<void> {
 
 async function runGateway(config: GatewayConfig, logger: Logger): Promise<string> {
   const gateway = await createApp(config, logger);
-  const url = await gateway.listen();
+  const url = await gateway.listen().catch((err) => {
+    throw listenStartupError(err, config.host, config.port) ?? err;
+  });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -63,7 +79,34 @@ function printBanner(url: string): void {
   );
 }
 
-main().catch((err) => {
-  process.stderr.write(`meridian gateway failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-  process.exit(1);
-});
+/**
+ * Binds HOST:PORT once and lets go, so that an address in use or not of this machine is reported
+ * before forking (the workers' own binds go through this process, and would each fail alike).
+ */
+async function tryListening(config: GatewayConfig): Promise<void> {
+  const server = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: config.host, port: config.port, exclusive: true }, resolve);
+    });
+  } catch (err) {
+    throw listenStartupError(err, config.host, config.port) ?? err;
+  }
+  await new Promise((resolve) => server.close(resolve));
+}
+
+/**
+ * A failed start ends the process with status 1 after one report on stderr. A worker hands its
+ * report to the supervisor instead, which prints the first one: one line for the operator,
+ * however many workers met the same mistake.
+ */
+function reportStartFailure(report: string): void {
+  if (cluster.isWorker && process.connected) {
+    process.send!({ type: 'start-failed', report } satisfies WorkerStartFailed, undefined, {}, () => process.exit(1));
+    return;
+  }
+  process.stderr.write(`meridian gateway failed to start: ${report}\n`, () => process.exit(1));
+}
+
+void main(process.env);

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
+import { StartupError } from './startup-errors.js';
 
 /** The message a gateway worker sends its supervisor once it listens. */
 export interface WorkerListening {
@@ -7,10 +8,25 @@ export interface WorkerListening {
   url: string;
 }
 
+/**
+ * The message a gateway worker sends instead, when it cannot start: what it would have printed.
+ * The supervisor prints the first one, once, rather than every worker printing the same mistake.
+ */
+export interface WorkerStartFailed {
+  type: 'start-failed';
+  report: string;
+}
+
 export interface Supervision {
-  /** Resolves with the URL once every worker listens; rejects if one dies before that. */
+  /**
+   * Resolves with the URL once every worker listens. If one dies before that, the others are
+   * stopped and it rejects with a StartupError holding the first worker's report (or how it died).
+   */
   ready: Promise<string>;
-  /** Resolves with the exit code once a stop signal has been passed on and every worker is gone. */
+  /**
+   * Resolves with the exit code once a stop signal has been passed on and every worker is gone;
+   * never after a failed start, whose outcome is `ready`'s rejection alone.
+   */
   stopped: Promise<number>;
 }
 
@@ -30,6 +46,7 @@ export function superviseWorkers(workers: number, logger: Logger): Supervision {
   let ready = false;
   let stopping = false;
   let failed = false;
+  let startFailed = false;
   const listening = new Set<number>();
   let resolveReady!: (url: string) => void;
   let rejectReady!: (err: Error) => void;
@@ -43,10 +60,12 @@ export function superviseWorkers(workers: number, logger: Logger): Supervision {
   // in a tight loop. A worker that lived a while resets it.
   let restartDelayMs = 0;
   const startedAt = new Map<number, number>();
+  let firstFailure: string | undefined;
   const fork = () => {
     const worker = cluster.fork();
     startedAt.set(worker.id, Date.now());
-    worker.on('message', (message: WorkerListening) => {
+    worker.on('message', (message: WorkerListening | WorkerStartFailed) => {
+      if (message?.type === 'start-failed') firstFailure ??= message.report;
       if (message?.type !== 'listening') return;
       listening.add(worker.id);
       if (!ready && listening.size === workers) {
@@ -64,13 +83,18 @@ export function superviseWorkers(workers: number, logger: Logger): Supervision {
       // Only how the shutdown itself went decides the exit code; an earlier crash was handled.
       // A worker still starting has no SIGTERM handler yet, so the signal we sent ends it.
       if (signal === 'SIGTERM' ? code !== null && code !== 0 : code !== 0) failed = true;
-      if (alive() === 0) resolveStopped(failed ? 1 : 0);
+      if (alive() === 0 && !startFailed) resolveStopped(failed ? 1 : 0);
     } else if (!ready) {
       // A gateway that cannot start (bad database URL, port taken) would fail again: give up.
       stopping = true;
+      startFailed = true;
       for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
-      rejectReady(new Error(`gateway worker exited (${signal ?? code}) before listening`));
-      if (alive() === 0) resolveStopped(1);
+      // The worker's report may still be in the IPC channel when its exit is seen; the channel
+      // closes only after everything sent has been read. The report is printed verbatim: one
+      // line for a mistake, a stack for a bug or at LOG_LEVEL=debug.
+      const giveUp = () => rejectReady(new StartupError(firstFailure ?? `a gateway worker exited (${signal ?? code}) before listening`));
+      if (worker.isConnected()) worker.once('disconnect', giveUp);
+      else giveUp();
     } else {
       restartDelayMs = livedMs >= STABLE_WORKER_MS ? 0 : Math.min(Math.max(restartDelayMs * 2, MIN_RESTART_DELAY_MS), MAX_RESTART_DELAY_MS);
       logger.error({ pid: worker.process.pid, code, signal, restartDelayMs }, 'gateway worker died; starting another');
