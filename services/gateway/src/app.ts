@@ -11,6 +11,7 @@ import { createOciRouter } from './http/oci-router.js';
 import { createErrorHandler, routeNotFound } from './http/error-handler.js';
 import { createHealthHandler } from './http/handlers/health.js';
 import { expressBuiltMessages } from './http/express-messages.js';
+import { createRegionReplication } from './replication/region-replication.js';
 
 /** How long a shutdown waits for the handlers of cut connections to finish cleaning up. */
 const HANDLER_CLEANUP_MS = 5000;
@@ -19,8 +20,10 @@ export interface Gateway {
   server: http.Server;
   registry: Registry;
   logger: Logger;
-  /** Listens on config.host:config.port; resolves with the URL. */
+  /** Listens on config.host:config.port (and the replica server on its port); resolves with the URL. */
   listen(): Promise<string>;
+  /** The replica protocol's port once listening, when MERIDIAN_GRPC_PORT is set. */
+  readonly replicaPort: number | undefined;
   /** Stops taking requests, lets in-flight ones finish (up to the grace period), then closes stores. */
   close(): Promise<void>;
 }
@@ -56,6 +59,19 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   const uploadSigner = new UploadStateSigner(uploadSecret);
   const registry = createRegistry({ metadata, blobStore, cache, uploadSigner, logger, region: config.region });
 
+  const readinessChecks = {
+    database: async () => void (await pool.query('SELECT 1')),
+    blobStore: () => blobStore.checkWritable(),
+  };
+  const replication = createRegionReplication({
+    config,
+    metadata,
+    blobStore,
+    cache,
+    readiness: () => checkAll(readinessChecks),
+    logger,
+  });
+
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -63,13 +79,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   app.use(createOciRouter({ registry, inFlight }));
   // After the OCI routes, which answer every /v2 request themselves, so these cost them nothing.
   app.use(
-    createHealthHandler({
-      checks: {
-        database: async () => void (await pool.query('SELECT 1')),
-        blobStore: () => blobStore.checkWritable(),
-      },
-      logger,
-    }),
+    createHealthHandler({ checks: readinessChecks, logger }),
   );
   app.use(routeNotFound);
   app.use(createErrorHandler(logger));
@@ -93,15 +103,22 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     server,
     registry,
     logger,
-    listen: () =>
-      new Promise((resolve, reject) => {
+    async listen() {
+      const url = await new Promise<string>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
           const address = server.address();
           const port = typeof address === 'object' && address ? address.port : config.port;
           resolve(`http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
         });
-      }),
+      });
+      // The replica server and the relay come up once the region serves its own clients.
+      await replication.start();
+      return url;
+    },
+    get replicaPort() {
+      return replication.grpcPort;
+    },
     async close() {
       clearInterval(purgeTimer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -117,10 +134,20 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
       // (cutting back a chunk, releasing a session lock); they need the database and the disk a
       // moment longer. Bounded, in case one is stuck on something that never answers.
       await settledWithin([...inFlight], HANDLER_CLEANUP_MS);
+      await replication.close(HANDLER_CLEANUP_MS);
       await changeListener.stop();
       await pool.end();
     },
   };
+}
+
+/** Runs every readiness check; not ready names each part that failed and why. */
+async function checkAll(checks: Record<string, () => Promise<void>>): Promise<{ ready: boolean; detail: string }> {
+  const failed: string[] = [];
+  await Promise.all(
+    Object.entries(checks).map(([name, check]) => check().catch((err: Error) => void failed.push(`${name}: ${err.message}`))),
+  );
+  return { ready: failed.length === 0, detail: failed.join('; ') };
 }
 
 /** Resolves once every promise has settled, or after `ms`, whichever comes first. */

@@ -79,6 +79,18 @@ const schema = z.object({
    * keeps moving bytes is never cut.
    */
   MERIDIAN_IDLE_TIMEOUT_SECONDS: positiveNumber().default(300),
+  /**
+   * Where the region serves the replica protocol (gRPC) to the replication worker and its peers.
+   * Unset: no replica server (a region on its own, as `pnpm start` runs by default).
+   */
+  MERIDIAN_GRPC_PORT: wholeNumber(0, 65535).optional(),
+  /** The replica server binds loopback unless told otherwise. */
+  MERIDIAN_GRPC_HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * The control plane's admin API (http://HOST:PORT). Set, the region relays its outbox there and
+   * sends heartbeats; unset, writes wait in the outbox until it is set.
+   */
+  MERIDIAN_CONTROL_PLANE: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
 });
 
@@ -97,6 +109,8 @@ export interface GatewayConfig {
   cacheEntries: number;
   shutdownGraceMs: number;
   idleTimeoutMs: number;
+  grpc?: { host: string; port: number };
+  controlPlaneUrl?: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -126,6 +140,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     cacheEntries: e.MERIDIAN_CACHE_ENTRIES,
     shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
     idleTimeoutMs: e.MERIDIAN_IDLE_TIMEOUT_SECONDS * 1000,
+    ...(e.MERIDIAN_GRPC_PORT !== undefined ? { grpc: { host: e.MERIDIAN_GRPC_HOST, port: e.MERIDIAN_GRPC_PORT } } : {}),
+    ...(e.MERIDIAN_CONTROL_PLANE ? { controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, '') } : {}),
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -1,0 +1,273 @@
+/**
+ * A whole Meridian cluster on one machine, each part its own process on loopback: the control
+ * plane, a replication worker, and N regions (gateway + replica server + outbox relay), each
+ * region with its own database and data directory. `pnpm cluster up --regions N` starts what is
+ * not running and keeps what is; `pnpm cluster down` stops it all. The state of the cluster is
+ * `.meridian/cluster.json`, which `pnpm meridian` reads to find the control plane.
+ *
+ * A convenience for trying Meridian and for tests: every part is the same `node` entry point an
+ * operator runs anywhere with its own environment.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface ClusterRegion {
+  name: string;
+  http: string;
+  grpc: string;
+  pid: number;
+  lat: number;
+  lon: number;
+  databaseUrl: string;
+  dataDir: string;
+}
+
+export interface ClusterState {
+  controlPlane: string;
+  controlPlanePid: number;
+  workerPid: number;
+  regions: ClusterRegion[];
+}
+
+export interface ClusterOptions {
+  /** Where the state file, logs and region data go (default `.meridian` in the checkout). */
+  home?: string;
+  /** The Postgres server every part gets a database on (default postgres://postgres@127.0.0.1:5432). */
+  postgresUrl?: string;
+  redisUrl?: string;
+  /** Gateway processes per region (default 1: the machine may have few cores). */
+  gatewayWorkers?: number;
+  /** Prefix of every database name, so two clusters on one Postgres keep apart (default "meridian"). */
+  databasePrefix?: string;
+  /** BullMQ key prefix (default: the services' own). */
+  queuePrefix?: string;
+  logLevel?: string;
+  /** Extra environment for every process. */
+  env?: Record<string, string>;
+}
+
+/** Regions get these names and places in order: far enough apart that nearest-region routing has work to do. */
+const PLACES: ReadonlyArray<{ name: string; lat: number; lon: number }> = [
+  { name: 'eu-west', lat: 53.35, lon: -6.26 },
+  { name: 'us-east', lat: 38.9, lon: -77.04 },
+  { name: 'ap-southeast', lat: 1.35, lon: 103.82 },
+  { name: 'us-west', lat: 45.52, lon: -122.68 },
+  { name: 'eu-central', lat: 50.11, lon: 8.68 },
+  { name: 'ap-northeast', lat: 35.68, lon: 139.69 },
+  { name: 'sa-east', lat: -23.55, lon: -46.63 },
+  { name: 'af-south', lat: -33.92, lon: 18.42 },
+];
+
+const START_TIMEOUT_MS = 60_000;
+
+export class Cluster {
+  readonly home: string;
+  readonly stateFile: string;
+  private readonly postgresUrl: string;
+  private readonly redisUrl: string;
+  private readonly prefix: string;
+
+  constructor(private readonly options: ClusterOptions = {}) {
+    this.home = path.resolve(options.home ?? path.join(REPO_ROOT, '.meridian'));
+    this.stateFile = path.join(this.home, 'cluster.json');
+    this.postgresUrl = (options.postgresUrl ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
+    this.redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
+    this.prefix = options.databasePrefix ?? 'meridian';
+  }
+
+  /** The state file, or undefined when no cluster was started here. */
+  read(): ClusterState | undefined {
+    if (!existsSync(this.stateFile)) return undefined;
+    return JSON.parse(readFileSync(this.stateFile, 'utf8')) as ClusterState;
+  }
+
+  /**
+   * Starts the control plane, `regions` regions and a worker, each unless it already runs, and
+   * registers every region with the control plane. Resolves once every process answers.
+   */
+  async up(regions: number): Promise<ClusterState> {
+    if (!Number.isInteger(regions) || regions < 1 || regions > PLACES.length) throw new Error(`--regions must be a whole number from 1 to ${PLACES.length}`);
+    mkdirSync(path.join(this.home, 'cluster'), { recursive: true });
+    const previous = this.read();
+    const state: ClusterState = { controlPlane: '', controlPlanePid: 0, workerPid: 0, regions: [] };
+
+    if (previous && isAlive(previous.controlPlanePid)) {
+      state.controlPlane = previous.controlPlane;
+      state.controlPlanePid = previous.controlPlanePid;
+    } else {
+      const port = previous ? portOf(previous.controlPlane) : await freePort();
+      state.controlPlane = `http://127.0.0.1:${port}`;
+      state.controlPlanePid = this.spawnPart('control-plane', 'services/control-plane/src/main.ts', {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        CONTROL_PLANE_DATABASE_URL: `${this.postgresUrl}/${this.prefix}_control`,
+        REDIS_URL: this.redisUrl,
+        ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
+      });
+    }
+    this.write(state);
+    await waitUntilReady(`${state.controlPlane}/readyz`, state.controlPlanePid, this.logOf('control-plane'));
+
+    for (const place of PLACES.slice(0, regions)) {
+      const known = previous?.regions.find((region) => region.name === place.name);
+      if (known && isAlive(known.pid)) {
+        state.regions.push(known);
+        continue;
+      }
+      const httpPort = known ? portOf(known.http) : await freePort();
+      const grpcPort = known ? Number(known.grpc.split(':').pop()) : await freePort();
+      const databaseUrl = `${this.postgresUrl}/${this.prefix}_${place.name.replaceAll('-', '_')}`;
+      const dataDir = path.join(this.home, 'cluster', place.name);
+      const pid = this.spawnPart(place.name, 'services/gateway/src/main.ts', {
+        PORT: String(httpPort),
+        HOST: '127.0.0.1',
+        DATABASE_URL: databaseUrl,
+        MERIDIAN_DATA_DIR: dataDir,
+        MERIDIAN_REGION: place.name,
+        MERIDIAN_GRPC_PORT: String(grpcPort),
+        MERIDIAN_GRPC_HOST: '127.0.0.1',
+        MERIDIAN_CONTROL_PLANE: state.controlPlane,
+        MERIDIAN_WORKERS: String(this.options.gatewayWorkers ?? 1),
+      });
+      state.regions.push({ name: place.name, http: `http://127.0.0.1:${httpPort}`, grpc: `127.0.0.1:${grpcPort}`, pid, lat: place.lat, lon: place.lon, databaseUrl, dataDir });
+    }
+    this.write(state);
+    await Promise.all(state.regions.map((region) => waitUntilReady(`${region.http}/readyz`, region.pid, this.logOf(region.name))));
+    for (const region of state.regions) await this.register(state.controlPlane, region);
+
+    const workerLogStart = sizeOf(this.logOf('replication-worker'));
+    const workerRuns = previous !== undefined && isAlive(previous.workerPid);
+    if (workerRuns) {
+      state.workerPid = previous.workerPid;
+    } else {
+      state.workerPid = this.spawnPart('replication-worker', 'services/replication-worker/src/main.ts', {
+        REDIS_URL: this.redisUrl,
+        MERIDIAN_CONTROL_PLANE: state.controlPlane,
+        ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
+      });
+    }
+    this.write(state);
+    if (!workerRuns) await waitForWorker(state.workerPid, this.logOf('replication-worker'), workerLogStart);
+    return state;
+  }
+
+  /** Stops every process of the cluster (SIGTERM, then SIGKILL after `graceMs`); data stays. */
+  async down(graceMs = 15_000): Promise<void> {
+    const state = this.read();
+    if (!state) return;
+    const pids = [state.workerPid, ...state.regions.map((region) => region.pid), state.controlPlanePid].filter(isAlive);
+    for (const pid of pids) signal(pid, 'SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (pids.some(isAlive) && Date.now() < deadline) await sleep(100);
+    for (const pid of pids.filter(isAlive)) signal(pid, 'SIGKILL');
+    while (pids.some(isAlive)) await sleep(50);
+  }
+
+  logOf(part: string): string {
+    return path.join(this.home, 'cluster', `${part}.log`);
+  }
+
+  private spawnPart(part: string, entry: string, env: Record<string, string>): number {
+    const log = openSync(this.logOf(part), 'a');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, entry)], {
+      cwd: REPO_ROOT,
+      // Its own session: the cluster outlives the command that started it.
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: { ...process.env, LOG_LEVEL: this.options.logLevel ?? 'info', ...this.options.env, ...env },
+    });
+    child.unref();
+    return child.pid!;
+  }
+
+  private async register(controlPlane: string, region: ClusterRegion): Promise<void> {
+    const response = await fetch(`${controlPlane}/api/v1/regions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: region.name, http: region.http, grpc: region.grpc, lat: region.lat, lon: region.lon }),
+    });
+    // Already registered (a cluster brought up again): what it has stands.
+    if (!response.ok && response.status !== 409) throw new Error(`registering ${region.name} failed: ${response.status} ${await response.text()}`);
+    await response.body?.cancel();
+  }
+
+  private write(state: ClusterState): void {
+    const temporary = `${this.stateFile}.${process.pid}`;
+    writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`);
+    renameSync(temporary, this.stateFile);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Gone already.
+  }
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `url` until it answers 200; fails at once, naming the log, if the process dies first. */
+async function waitUntilReady(url: string, pid: number, log: string): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (!isAlive(pid)) throw new Error(`the process behind ${url} exited; see ${log}`);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(2000) }).then(
+      async (response) => {
+        await response.body?.cancel();
+        return response.ok;
+      },
+      () => false,
+    );
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${url} did not answer ready within ${START_TIMEOUT_MS / 1000} s; see ${log}`);
+    await sleep(200);
+  }
+}
+
+function sizeOf(file: string): number {
+  return existsSync(file) ? statSync(file).size : 0;
+}
+
+/**
+ * The worker serves no port: it counts as up once its log (past `from`, this start's part) says
+ * it takes jobs.
+ */
+async function waitForWorker(pid: number, log: string, from: number): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (!isAlive(pid)) throw new Error(`the replication worker exited; see ${log}`);
+    const text = existsSync(log) ? readFileSync(log).subarray(from).toString('utf8') : '';
+    if (text.includes('replication worker taking jobs')) return;
+    if (Date.now() > deadline) throw new Error(`the replication worker did not start within ${START_TIMEOUT_MS / 1000} s; see ${log}`);
+    await sleep(200);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * `pnpm cluster up [--regions N]` and `pnpm cluster down`: a Meridian cluster on this machine
+ * (see cluster.ts). Prints where each part listens; `--json` prints the state file instead.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { Cluster } from './cluster.js';
+
+const program = new Command('cluster')
+  .description('Run a whole Meridian cluster on this machine: a control plane, a replication worker and N regions, each its own process on loopback')
+  .option('--home <dir>', 'where cluster.json, logs and region data go', '.meridian');
+
+program
+  .command('up')
+  .description('start whatever part of the cluster is not running (and keep what is)')
+  .option('--regions <n>', 'how many regions', (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number from 1');
+    return n;
+  }, 3)
+  .option('--json', 'print the cluster state as JSON')
+  .action(async (options: { regions: number; json?: boolean }) => {
+    const cluster = new Cluster({ home: program.opts().home });
+    const state = await cluster.up(options.regions);
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(`control plane  ${state.controlPlane}  (pid ${state.controlPlanePid})\n`);
+    for (const region of state.regions) process.stdout.write(`region ${region.name.padEnd(13)} ${region.http}  grpc ${region.grpc}  (pid ${region.pid})\n`);
+    process.stdout.write(`worker         pid ${state.workerPid}\nstate          ${cluster.stateFile}\nlogs           ${cluster.logOf('*')}\n`);
+  });
+
+program
+  .command('down')
+  .description('stop every process of the cluster (its data stays)')
+  .action(async () => {
+    const cluster = new Cluster({ home: program.opts().home });
+    await cluster.down();
+    process.stdout.write('cluster stopped\n');
+  });
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  process.stderr.write(`cluster: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,63 @@
+import type { Logger } from 'pino';
+import type { BlobStore } from '@meridian/blobstore';
+import type { Metadata } from '@meridian/metadata';
+import { ReplicaApplier, type LookupCache } from '@meridian/registry';
+import type { GatewayConfig } from '../config.js';
+import { createReplicaServer, type ReplicaServer } from '../grpc/replica-server.js';
+import { OutboxRelay } from './outbox-relay.js';
+
+export interface RegionReplicationDependencies {
+  config: GatewayConfig;
+  metadata: Metadata;
+  blobStore: BlobStore;
+  cache: LookupCache;
+  /** The region's readiness, as `/readyz` reports it. */
+  readiness(): Promise<{ ready: boolean; detail: string }>;
+  logger: Logger;
+}
+
+export interface RegionReplication {
+  /** The replica server's port, once listening (undefined when the region serves none). */
+  grpcPort?: number;
+  start(): Promise<void>;
+  close(graceMs: number): Promise<void>;
+}
+
+/**
+ * The parts that make a gateway a region of a cluster, each on only when configured: the
+ * replica protocol server (MERIDIAN_GRPC_PORT) and the outbox relay (MERIDIAN_CONTROL_PLANE).
+ * A region without them is the standalone registry `pnpm start` runs: its writes wait in the
+ * outbox, so a region joined to a cluster later relays what it took meanwhile.
+ */
+export function createRegionReplication(deps: RegionReplicationDependencies): RegionReplication {
+  const { config, logger } = deps;
+  let server: ReplicaServer | undefined;
+  let relay: OutboxRelay | undefined;
+  const replication: RegionReplication = {
+    async start() {
+      if (config.grpc) {
+        server = createReplicaServer({
+          region: config.region,
+          replica: new ReplicaApplier(deps.metadata, deps.blobStore, deps.cache),
+          readiness: deps.readiness,
+          logger,
+        });
+        replication.grpcPort = await server.listen(config.grpc.host, config.grpc.port);
+      }
+      if (config.controlPlaneUrl) {
+        relay = new OutboxRelay({
+          region: config.region,
+          controlPlaneUrl: config.controlPlaneUrl,
+          databaseUrl: config.databaseUrl,
+          metadata: deps.metadata,
+          logger,
+        });
+        relay.start();
+      }
+    },
+    async close(graceMs) {
+      await Promise.all([server?.close(graceMs), relay?.stop()]);
+    },
+  };
+  return replication;
+}
