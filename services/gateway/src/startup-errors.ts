@@ -100,7 +100,8 @@ export function databaseStartupError(err: unknown, databaseUrl: string, stage: '
     case 'ECONNRESET':
       return fail(`${hostPort} closed the connection (ECONNRESET)`, 'check that DATABASE_URL names PostgreSQL\'s host and port');
     case '28P01':
-      return fail(`${at} refused the password (28P01: ${message})`, `set that user's password in DATABASE_URL (${EXAMPLE_URL})`);
+      // PostgreSQL answers an unknown user the same way, so as not to tell who exists.
+      return fail(`${at} refused the password (28P01: ${message})`, `set that user's password in DATABASE_URL (${EXAMPLE_URL}), and check that the user exists`);
     case '28000':
       return fail(`${at} refused the login (28000: ${message})`, loginAdvice(message, user));
     case '3D000':

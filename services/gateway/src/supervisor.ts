@@ -65,7 +65,11 @@ export function superviseWorkers(workers: number, logger: Logger): Supervision {
     const worker = cluster.fork();
     startedAt.set(worker.id, Date.now());
     worker.on('message', (message: WorkerListening | WorkerStartFailed) => {
-      if (message?.type === 'start-failed') firstFailure ??= message.report;
+      if (message?.type === 'start-failed') {
+        // Before the start, main prints the first report; a replacement's goes to the log.
+        if (ready) logger.error({ pid: worker.process.pid, report: message.report }, 'a replacement gateway worker could not start');
+        else firstFailure ??= message.report;
+      }
       if (message?.type !== 'listening') return;
       listening.add(worker.id);
       if (!ready && listening.size === workers) {
