@@ -112,3 +112,22 @@ export type RegionRecord = z.infer<typeof RegionRecordSchema>;
 
 export const RegionListSchema = z.object({ regions: z.array(RegionRecordSchema) });
 export type RegionList = z.infer<typeof RegionListSchema>;
+
+/** Where a tag or manifest stands in one region, as `GET /api/v1/replication/status` reports it. */
+export interface RegionReplicationStatus {
+  name: string;
+  /** present: the region holds it (it wrote it, or the write was applied there). */
+  state: 'present' | 'pending' | 'failed' | 'absent';
+  /** When failed: the last error. */
+  error?: string;
+  attempts?: number;
+  /** When that state was reached (for the origin: when it wrote it); null when absent. */
+  updatedAt: string | null;
+}
+
+/** One tag (or, asked by digest, one manifest: `tag` null) and where it stands in each region. */
+export interface ReferenceStatus {
+  tag: string | null;
+  digest: string;
+  regions: RegionReplicationStatus[];
+}

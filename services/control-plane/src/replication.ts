@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { ChangeBatch, ReplicatedChange, ReplicationOutcome } from '@meridian/proto';
+import type { ChangeBatch, ReferenceStatus, RegionReplicationStatus, ReplicatedChange, ReplicationOutcome } from '@meridian/proto';
 import { ChangeUnknownError, InvalidRequestError, ReferenceUnknownError, ReplicationUnknownError } from './errors.js';
 import type { ReplicationQueue } from './queue/replication-queue.js';
 import type { CatalogStore } from './store/catalog.js';
@@ -8,23 +8,6 @@ import type { ChangeStore, StoredChange } from './store/changes.js';
 import { inTransaction, lockCatalog } from './store/db.js';
 import type { RegionStore } from './store/regions.js';
 import type { ReplicationKey, ReplicationRow, ReplicationStore } from './store/replications.js';
-
-/** Where one manifest (or tag) stands in one region. */
-export interface RegionStatus {
-  name: string;
-  state: 'present' | 'pending' | 'failed' | 'absent';
-  error?: string;
-  attempts?: number;
-  /** When that state was reached (the origin: when it wrote the change); null when absent. */
-  updatedAt: string | null;
-}
-
-export interface ReferenceStatus {
-  /** The tag, or null when asked by digest. */
-  tag: string | null;
-  digest: string;
-  regions: RegionStatus[];
-}
 
 export interface ReplicationDeps {
   pool: pg.Pool;
@@ -125,7 +108,7 @@ export class ReplicationService {
    * made or has been applied, else pending or failed as its rows are, else absent. Regions being
    * removed are left out.
    */
-  private async regionStates(writes: StoredChange[]): Promise<RegionStatus[]> {
+  private async regionStates(writes: StoredChange[]): Promise<RegionReplicationStatus[]> {
     const [regions, rows] = await Promise.all([this.deps.regions.list(), this.deps.replications.forChanges(writes.map((write) => write.id))]);
     const names = new Set(regions.filter((region) => region.state !== 'draining').map((region) => region.name));
     for (const write of writes) names.add(write.change.origin);
@@ -137,7 +120,7 @@ export class ReplicationService {
   }
 }
 
-function stateFromRows(name: string, rows: ReplicationRow[]): RegionStatus {
+function stateFromRows(name: string, rows: ReplicationRow[]): RegionReplicationStatus {
   const done = rows.find((row) => row.state === 'done');
   if (done) return { name, state: 'present', updatedAt: done.updatedAt };
   const pending = rows.find((row) => row.state === 'pending');

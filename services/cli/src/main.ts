@@ -1,0 +1,22 @@
+import { runCli } from './cli.js';
+
+/**
+ * `meridian`: the operator's command line (`pnpm meridian --help` from the checkout). Reads its
+ * environment here, once, and hands it to the commands.
+ */
+runCli(process.argv.slice(2), {
+  env: process.env,
+  // pnpm runs scripts from the package's folder; INIT_CWD is where the user typed the command.
+  cwd: process.env.INIT_CWD ?? process.cwd(),
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  now: () => new Date(),
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`meridian: unexpected failure: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
