@@ -22,6 +22,8 @@ async function main(): Promise<void> {
     { controlPlane: config.controlPlaneUrl, redis: withoutPassword(config.redisUrl), concurrency: config.workerConcurrency, perRegion: config.regionConcurrency },
     'replication worker taking jobs',
   );
+  // For people and launchers (pnpm cluster), whatever the log level, as the other services do.
+  process.stdout.write(`Meridian replication worker taking jobs (control plane ${config.controlPlaneUrl})\n`);
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
