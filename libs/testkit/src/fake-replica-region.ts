@@ -16,6 +16,7 @@ import {
   type PutBlobRequest__Output,
   type ReplicaHandlers,
 } from '@meridian/proto';
+import type { TestImage } from './oci-client.js';
 
 /**
  * A region's Replica service (replica.proto) kept in memory, on a real gRPC server on loopback:
@@ -116,6 +117,8 @@ export class FakeReplicaRegion {
   private readonly failures = new Map<ReplicaMethod, InjectedFailure>();
   private readonly gates = new Map<ReplicaMethod, { opened: Promise<void>; open: () => void }>();
   private breakPutBlobAt: number | undefined;
+  private writeDelayMs = 0;
+  private getBlobPause: { at: number; released: Promise<void> } | undefined;
   private stopped = false;
 
   private constructor(
@@ -185,6 +188,12 @@ export class FakeReplicaRegion {
     return digest;
   }
 
+  /** Stores an image as a push would: config and layers, then the manifest (tagged `tag`). */
+  async addImage(repository: string, image: TestImage, options: { tag?: string; clock?: ClockStamp } = {}): Promise<void> {
+    for (const blob of [image.config, ...image.layers]) await this.addBlob(repository, blob.bytes);
+    this.addManifest(repository, image.manifestBytes, { mediaType: image.mediaType, ...options });
+  }
+
   manifest(repository: string, digest: string): { mediaType: string; payload: Buffer; clock: ClockStamp } | undefined {
     return this.manifests.get(repository)?.get(digest);
   }
@@ -237,6 +246,27 @@ export class FakeReplicaRegion {
    */
   breakNextPutBlobAt(bytes: number): void {
     this.breakPutBlobAt = bytes;
+  }
+
+  /**
+   * PutBlob stores each chunk `ms` later than it arrives: a target slower than its source, so
+   * that a sender that ignores backpressure would pile the blob up in memory.
+   */
+  slowWrites(ms: number): void {
+    this.writeDelayMs = ms;
+  }
+
+  /**
+   * GetBlob streams stop once they have sent up to byte `at` of their blob, until the returned
+   * function is called: a copy caught in the middle.
+   */
+  pauseGetBlobAt(at: number): () => void {
+    let release!: () => void;
+    this.getBlobPause = { at, released: new Promise((resolve) => (release = resolve)) };
+    return () => {
+      this.getBlobPause = undefined;
+      release();
+    };
   }
 
   /** Overwrites one stored byte of `digest`, so its bytes no longer hash to the digest (a disk fault). */
@@ -351,6 +381,7 @@ export class FakeReplicaRegion {
         const breakAt = this.breakPutBlobAt;
         const breaking = breakAt !== undefined && partial.offset + bytes.length >= breakAt;
         if (breaking) bytes = bytes.subarray(0, breakAt - partial.offset);
+        if (this.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.writeDelayMs));
         partial.hash.update(bytes);
         partial.offset += bytes.length;
         record.bytes += bytes.length;
@@ -402,13 +433,20 @@ export class FakeReplicaRegion {
     if (offset > 0) for await (const chunk of createReadStream(blob.file, { end: offset - 1 })) hash.update(chunk as Buffer);
     let first = true;
     if (offset < blob.size) {
-      for await (const data of createReadStream(blob.file, { start: offset, highWaterMark: BLOB_CHUNK_BYTES }) as AsyncIterable<Buffer>) {
-        if (call.destroyed) return;
-        hash.update(data);
-        record.bytes += data.length;
-        const more = call.write({ data, size: first ? String(blob.size) : '0' });
-        first = false;
-        if (!more) await drained(call);
+      for await (const chunk of createReadStream(blob.file, { start: offset, highWaterMark: BLOB_CHUNK_BYTES }) as AsyncIterable<Buffer>) {
+        const position = offset + record.bytes;
+        const pause = this.getBlobPause;
+        const parts = pause && position < pause.at && position + chunk.length >= pause.at ? [chunk.subarray(0, pause.at - position), chunk.subarray(pause.at - position)] : [chunk];
+        for (const [i, data] of parts.entries()) {
+          if (i > 0) await pause!.released;
+          if (call.destroyed) return;
+          if (data.length === 0) continue;
+          hash.update(data);
+          record.bytes += data.length;
+          const more = call.write({ data, size: first ? String(blob.size) : '0' });
+          first = false;
+          if (!more) await drained(call);
+        }
       }
     }
     if (call.destroyed) return;

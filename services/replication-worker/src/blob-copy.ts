@@ -1,4 +1,4 @@
-import { grpc } from '@meridian/proto';
+import { grpc, type PutBlobRequest } from '@meridian/proto';
 import { hasStatus, isRetryable, type JudgedError } from './grpc-errors.js';
 import type { ReplicaPeer } from './replica-peer.js';
 
@@ -98,45 +98,57 @@ export async function copyBlob(repository: string, blob: BlobRef, offset: number
 
 type StreamResult = { result: 'ok'; sent: number } | { result: 'source' | 'target'; sent: number; error: unknown };
 
-/** One GetBlob → PutBlob stream; settles with the side that failed first, having cancelled both calls. */
+/**
+ * One GetBlob → PutBlob stream; settles with the side that failed first, having cancelled both
+ * calls. PutBlob opens only once the source has sent its first chunk, so a source that is down
+ * or lacks the blob leaves no upload behind on the target for the next source to collide with.
+ */
 function streamBlob(source: ReplicaPeer, repository: string, blob: BlobRef, offset: number, context: CopyContext): Promise<StreamResult> {
   const { signal, target } = context;
   return new Promise((resolve) => {
     let sent = 0;
     let settled = false;
-    let first = true;
-    // Any copy the source holds will do, whatever repository it is in: the target verifies the bytes against the digest.
-    const get = source.getBlob({ digest: blob.digest, offset, repository: '' });
-    const put = target.putBlob((err) => (err ? settle('target', err) : settle('ok')));
+    let put: grpc.ClientWritableStream<PutBlobRequest> | undefined;
     const aborted = () => settle('target', signal.reason);
     const settle = (result: 'ok' | 'source' | 'target', error?: unknown) => {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', aborted);
-      if (result !== 'ok') put.cancel();
+      if (result !== 'ok') put?.cancel();
       // On success too: a target that already held the blob answers before the source is done.
       get.cancel();
       resolve(result === 'ok' ? { result, sent } : { result, sent, error });
     };
+    const openPut = () => {
+      const stream = target.putBlob((err) => (err ? settle('target', err) : settle('ok')));
+      stream.on('error', (err) => settle('target', err));
+      stream.write({ header: { repository, digest: blob.digest, size: blob.size, offset } });
+      return stream;
+    };
 
-    put.on('error', (err) => settle('target', err));
+    // Any copy the source holds will do, whatever repository it is in: the target verifies the bytes against the digest.
+    const get = source.getBlob({ digest: blob.digest, offset, repository: '' });
     get.on('error', (err) => settle('source', err));
     get.on('data', (chunk: { data: Buffer; size: string }) => {
       if (settled) return;
-      if (first && Number(chunk.size) !== blob.size) {
-        settle('source', new Error(`${source.name} holds ${blob.digest} with ${chunk.size} bytes, not ${blob.size}`));
-        return;
+      if (!put) {
+        if (Number(chunk.size) !== blob.size) {
+          settle('source', new Error(`${source.name} holds ${blob.digest} with ${chunk.size} bytes, not ${blob.size}`));
+          return;
+        }
+        put = openPut();
       }
-      first = false;
       sent += chunk.data.length;
       if (!put.write({ chunk: chunk.data })) {
         get.pause();
         put.once('drain', () => get.resume());
       }
     });
-    get.on('end', () => put.end());
+    get.on('end', () => {
+      if (settled) return;
+      (put ??= openPut()).end();
+    });
     signal.addEventListener('abort', aborted, { once: true });
-    put.write({ header: { repository, digest: blob.digest, size: blob.size, offset } });
     if (signal.aborted) aborted();
   });
 }

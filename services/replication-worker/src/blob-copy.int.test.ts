@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { replicationTests, startRegions, until } from './testing/replication-test.js';
+
+// Blob copies between regions through a real worker (Redis, gRPC): bounded memory whatever the
+// blob's size, and resuming from the offset LinkBlobs reports (replica.proto, LinkBlobs and PutBlob).
+
+const REPO = 'team/big';
+const MiB = 1024 * 1024;
+const start = replicationTests();
+
+/** V8's full collection, which vitest's workers do not expose as a global. */
+function collector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/** `size` random bytes, made 1 MiB at a time: never whole in memory. */
+async function* randomContent(size: number): AsyncGenerator<Uint8Array> {
+  for (let made = 0; made < size; made += MiB) yield randomBytes(Math.min(MiB, size - made));
+}
+
+describe('blob copy', () => {
+  it('copies a 256 MiB blob between two regions in bounded memory', async () => {
+    const [origin, target] = await startRegions('eu', 'us');
+    const t = await start([{ fake: origin! }, { fake: target! }]);
+    const blob = await origin!.addBlob(REPO, randomContent(256 * MiB));
+    // A target slower than its source (10 ms per chunk stored): a sender that did not wait for
+    // it would pile most of the blob up in memory (190 MiB when the pause on write() is removed).
+    target!.slowWrites(10);
+
+    // The worker, both regions and this test share the process. Sampled after a full collection,
+    // heap and off-heap buffers (gRPC messages, file chunks) are what the copy holds, not garbage
+    // that happens to be waiting for the collector.
+    const gc = collector();
+    const live = () => {
+      gc();
+      const m = process.memoryUsage();
+      return m.heapUsed + m.external;
+    };
+    const baseline = live();
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, live())), 250);
+    try {
+      const report = await t.replicate(t.change('eu', { kind: 'blob.link', repository: REPO, ...blob }), 'us');
+      expect(report).toMatchObject({ outcome: 'done', bytes: 256 * MiB });
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(await target!.storedDigest(blob.digest)).toBe(blob.digest);
+    const growth = peak - baseline;
+    process.stdout.write(`256 MiB copy: live heap+external grew by at most ${(growth / MiB).toFixed(1)} MiB\n`);
+    expect(growth).toBeLessThan(80 * MiB);
+  }, 180_000);
+
+  it('resumes a copy whose target stream broke mid-blob: only the rest is sent', async () => {
+    const [origin, target] = await startRegions('eu', 'us');
+    const t = await start([{ fake: origin! }, { fake: target! }]);
+    const size = 8 * MiB + 123;
+    const breakAt = 3 * MiB + 7;
+    const blob = await origin!.addBlob(REPO, randomContent(size));
+    target!.breakNextPutBlobAt(breakAt);
+
+    const report = await t.replicate(t.change('eu', { kind: 'blob.link', repository: REPO, ...blob }), 'us');
+    expect(report).toMatchObject({ outcome: 'done', attempts: 2, bytes: size - breakAt });
+    expect(target!.putBlobs).toEqual([
+      { digest: blob.digest, offset: 0, bytes: breakAt },
+      { digest: blob.digest, offset: breakAt, bytes: size - breakAt },
+    ]);
+    expect(origin!.getBlobs.at(-1)).toEqual({ digest: blob.digest, offset: breakAt, bytes: size - breakAt });
+    expect(await target!.storedDigest(blob.digest)).toBe(blob.digest);
+  });
+
+  it('hands a copy back to the queue when the worker stops mid-blob, and the next worker resumes it', async () => {
+    const [origin, target] = await startRegions('eu', 'us');
+    const t = await start([{ fake: origin! }, { fake: target! }], { MERIDIAN_SHUTDOWN_GRACE_SECONDS: '0' });
+    const size = 16 * MiB;
+    const stopAt = 5 * MiB + 11;
+    const blob = await origin!.addBlob(REPO, randomContent(size));
+    const release = origin!.pauseGetBlobAt(stopAt);
+
+    const changeId = await t.enqueue(t.change('eu', { kind: 'blob.link', repository: REPO, ...blob }), 'us');
+    await until(() => target!.partialOffset(blob.digest) === stopAt);
+    await t.restartWorker();
+    release();
+
+    // Handed back, not failed: the attempt was not spent.
+    expect(await t.controlPlane.report(changeId, 'us')).toMatchObject({ outcome: 'done', attempts: 1, bytes: size - stopAt });
+    expect(target!.putBlobs.map(({ offset, bytes }) => ({ offset, bytes }))).toEqual([
+      { offset: 0, bytes: stopAt },
+      { offset: stopAt, bytes: size - stopAt },
+    ]);
+    expect(await target!.storedDigest(blob.digest)).toBe(blob.digest);
+  });
+
+  it('moves to another source when one answers DATA_LOSS, and starts over when the kept bytes do not hash', async () => {
+    const [origin, target, other] = await startRegions('eu', 'us', 'ca');
+    const t = await start([{ fake: origin! }, { fake: target! }, { fake: other! }]);
+    const content = randomBytes(2 * MiB + 5);
+    const blob = await origin!.addBlob(REPO, content);
+    await other!.addBlob(REPO, content);
+    await origin!.corruptBlob(blob.digest);
+
+    const report = await t.replicate(t.change('eu', { kind: 'blob.link', repository: REPO, ...blob }), 'us');
+    expect(report).toMatchObject({ outcome: 'done', attempts: 1 });
+    expect(other!.getBlobs.at(-1)).toMatchObject({ offset: 0, bytes: blob.size });
+    expect(await target!.storedDigest(blob.digest)).toBe(blob.digest);
+  });
+});

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.js';
+
+const CONTROL_PLANE = { MERIDIAN_CONTROL_PLANE: 'http://127.0.0.1:5100/' };
+
+describe('loadConfig', () => {
+  it('gives every setting but the control plane its default', () => {
+    expect(loadConfig(CONTROL_PLANE)).toEqual({
+      redisUrl: 'redis://127.0.0.1:6379',
+      queuePrefix: 'bull',
+      controlPlaneUrl: 'http://127.0.0.1:5100',
+      workerConcurrency: 8,
+      regionConcurrency: 4,
+      shutdownGraceMs: 30_000,
+      logLevel: 'info',
+    });
+  });
+
+  it('requires MERIDIAN_CONTROL_PLANE, saying so in one line', () => {
+    expect(() => loadConfig({})).toThrow(/^invalid configuration: MERIDIAN_CONTROL_PLANE: required: the control plane admin API URL[^\n]*$/);
+    expect(() => loadConfig({ MERIDIAN_CONTROL_PLANE: '' })).toThrow(/MERIDIAN_CONTROL_PLANE: required/);
+  });
+
+  it('stops on a bad value, naming the variable', () => {
+    expect(() => loadConfig({ ...CONTROL_PLANE, MERIDIAN_REGION_CONCURRENCY: '0' })).toThrow(/MERIDIAN_REGION_CONCURRENCY/);
+    expect(() => loadConfig({ ...CONTROL_PLANE, MERIDIAN_WORKER_CONCURRENCY: 'many' })).toThrow(/MERIDIAN_WORKER_CONCURRENCY/);
+    expect(() => loadConfig({ ...CONTROL_PLANE, REDIS_URL: 'http://127.0.0.1:6379' })).toThrow(/REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/);
+    expect(() => loadConfig({ ...CONTROL_PLANE, MERIDIAN_QUEUE_PREFIX: 'a:b' })).toThrow(/MERIDIAN_QUEUE_PREFIX/);
+    expect(() => loadConfig({ MERIDIAN_CONTROL_PLANE: 'not a url' })).toThrow(/MERIDIAN_CONTROL_PLANE: Invalid URL/);
+  });
+
+  it('takes an empty variable as unset', () => {
+    expect(loadConfig({ ...CONTROL_PLANE, MERIDIAN_WORKER_CONCURRENCY: '', REDIS_URL: '' })).toMatchObject({ workerConcurrency: 8, redisUrl: 'redis://127.0.0.1:6379' });
+  });
+});

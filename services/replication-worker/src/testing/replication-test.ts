@@ -1,0 +1,128 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, type JobsOptions } from 'bullmq';
+import { pino } from 'pino';
+import { afterEach } from 'vitest';
+import { FakeReplicaRegion } from '@meridian/testkit/fake-replica-region';
+import {
+  JobName,
+  nextHlc,
+  REPLICATE_JOB_OPTIONS,
+  REPLICATION_QUEUE,
+  replicateJobId,
+  type ChangeBody,
+  type RegionRecord,
+  type RegionState,
+  type ReplicatedChange,
+} from '@meridian/proto';
+import { createApp, type ReplicationWorker } from '../app.js';
+import { loadConfig } from '../config.js';
+import { ControlPlaneStub, type RecordedReport } from './control-plane-stub.js';
+
+export interface TestRegion {
+  fake: FakeReplicaRegion;
+  lat?: number;
+  lon?: number;
+  state?: RegionState;
+}
+
+export interface ReplicationTest {
+  controlPlane: ControlPlaneStub;
+  queue: Queue;
+  /** The worker running now (see restartWorker). */
+  worker: ReplicationWorker;
+  /** A change written at `origin`, stamped now. */
+  change(origin: string, body: ChangeBody): ReplicatedChange;
+  /** Adds the job for (change, target) as the control plane would, with a short back-off; returns its change id. */
+  enqueue(change: ReplicatedChange, target: string, options?: JobsOptions): Promise<string>;
+  /** enqueue, then the worker's report for it. */
+  replicate(change: ReplicatedChange, target: string, options?: JobsOptions): Promise<RecordedReport>;
+  /** Stops the running worker (its jobs go back to the queue) and starts another. */
+  restartWorker(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The worker in this process on the real Redis, under a BullMQ prefix of its own (so test files
+ * never see each other's jobs), against the given fake regions and a control-plane stub. Test
+ * support only: production code never imports it.
+ */
+export async function startReplicationTest(regions: TestRegion[], env: Record<string, string> = {}): Promise<ReplicationTest> {
+  const controlPlane = await ControlPlaneStub.start(regions.map(regionRecord));
+  const prefix = `meridian-test-${randomUUID()}`;
+  const config = loadConfig({ MERIDIAN_CONTROL_PLANE: controlPlane.url, MERIDIAN_QUEUE_PREFIX: prefix, LOG_LEVEL: 'silent', ...env });
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const queue = new Queue(REPLICATION_QUEUE, { connection: { url: config.redisUrl }, prefix });
+  const startWorker = async () => {
+    const worker = createApp(config, logger);
+    await worker.start();
+    return worker;
+  };
+  let seq = 0;
+  let changeIds = 0;
+  const test: ReplicationTest = {
+    controlPlane,
+    queue,
+    worker: await startWorker(),
+    change: (origin, body) => ({ origin, seq: String(++seq), hlc: String(nextHlc(Date.now())), at: new Date().toISOString(), body }),
+    async enqueue(change, target, options = {}) {
+      const changeId = String(++changeIds);
+      await queue.add(
+        JobName.Replicate,
+        { changeId, region: target, change },
+        { ...REPLICATE_JOB_OPTIONS, backoff: { type: 'fixed', delay: 10 }, jobId: replicateJobId(changeId, target), ...options },
+      );
+      return changeId;
+    },
+    async replicate(change, target, options) {
+      return controlPlane.report(await test.enqueue(change, target, options), target);
+    },
+    async restartWorker() {
+      await test.worker.stop();
+      test.worker = await startWorker();
+    },
+    async close() {
+      await test.worker.stop();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await controlPlane.close();
+      await Promise.all(regions.map((r) => r.fake.close()));
+    },
+  };
+  return test;
+}
+
+/**
+ * For a test file: `const start = replicationTests()`, then `const t = await start(regions)` in
+ * a test; what a test started (worker, queue keys, stub, regions) is closed after it.
+ */
+export function replicationTests(): (regions: TestRegion[], env?: Record<string, string>) => Promise<ReplicationTest> {
+  let current: ReplicationTest | undefined;
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return async (regions, env) => (current = await startReplicationTest(regions, env));
+}
+
+/** Fake regions on loopback, one per name. */
+export function startRegions(...names: string[]): Promise<FakeReplicaRegion[]> {
+  return Promise.all(names.map((name) => FakeReplicaRegion.start(name)));
+}
+
+/** Waits for `condition` to hold: an event, not a duration (the test's own timeout bounds it). */
+export async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+function regionRecord(region: TestRegion): RegionRecord {
+  return {
+    name: region.fake.name,
+    http: 'http://127.0.0.1:9',
+    grpc: region.fake.address,
+    lat: region.lat ?? 0,
+    lon: region.lon ?? 0,
+    state: region.state ?? 'active',
+    heartbeatAt: null,
+    backfill: null,
+  };
+}
