@@ -34,8 +34,10 @@ vi.mock('node:fs/promises', async (importOriginal) => {
 
 const mib = 1024 * 1024;
 const FRESH_MARK = 0o1000;
+// Linux's mask of the access mode in open flags; node:fs does not export it.
+const O_ACCMODE = 0o3;
 const isDirectRead = (flags: unknown) =>
-  typeof flags === 'number' && (flags & fs.constants.O_DIRECT) !== 0 && (flags & fs.constants.O_ACCMODE) === fs.constants.O_RDONLY;
+  typeof flags === 'number' && (flags & fs.constants.O_DIRECT) !== 0 && (flags & O_ACCMODE) === fs.constants.O_RDONLY;
 
 describe('FilesystemDriver reads of files written directly', () => {
   let root: string;
