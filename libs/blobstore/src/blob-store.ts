@@ -345,7 +345,28 @@ export class BlobStore {
     }
     const newSize = size + hashing.bytes;
     this.runningHashes.set(id, { hash: hashing.hash, size: newSize });
+    await this.noteDigest(id, newSize, hashing.hash);
     return newSize;
+  }
+
+  /**
+   * Leaves the digest of the session's bytes so far beside them (`uploads/<id>/sha256`), so that
+   * a closing PUT served by another process need not read and hash the whole upload again:
+   * clients that open a connection per request (skopeo, podman) land on any gateway process,
+   * and hashing a 256 MiB upload again cost the closing PUT more CPU than the whole push. Not
+   * synced: a note lost in a crash only means that rebuild.
+   */
+  private async noteDigest(id: string, size: number, hash: Hash): Promise<void> {
+    const note = `${size} sha256:${hash.copy().digest('hex')}`;
+    const writer = await this.driver.writer(paths.uploadDigest(id), { append: false, durable: false }).catch(() => undefined);
+    if (writer) await pipeline(Readable.from([note]), writer).catch(() => undefined);
+  }
+
+  /** The digest `noteDigest` left for the session's first `size` bytes, if its note is whole and of that size. */
+  private async notedDigest(id: string, size: number): Promise<string | undefined> {
+    const note = await this.driver.getContent(paths.uploadDigest(id)).then((bytes) => bytes.toString('latin1'), () => '');
+    const match = /^(\d+) (sha256:[0-9a-f]{64})$/.exec(note);
+    return match && Number(match[1]) === size ? match[2] : undefined;
   }
 
   /**
@@ -465,6 +486,8 @@ export class BlobStore {
 
   private async digestOfUpload(id: string, size: number, algorithm: DigestAlgorithm): Promise<string> {
     if (algorithm === 'sha256') {
+      const noted = this.runningHashes.get(id)?.size === size ? undefined : await this.notedDigest(id, size);
+      if (noted) return noted;
       const running = await this.runningHash(id, size);
       return `sha256:${running.hash.copy().digest('hex')}`;
     }

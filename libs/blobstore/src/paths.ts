@@ -11,6 +11,9 @@ import type { Digest } from '@meridian/oci';
  *                                              (any process of the region); see BlobStore
  *   uploads/<id>/lock.break                    present for the moment one process breaks a
  *                                              lock whose holder is gone
+ *   uploads/<id>/sha256                        "<size> sha256:<hex>": the digest of the
+ *                                              session's bytes after its last chunk, for a
+ *                                              closing PUT served by another process
  *   staging/<uuid>                             a monolithic write being hashed; renamed into
  *                                              blobs/ only once its digest is verified
  *   staging/<upload id>.<uuid>                 the same for the whole-blob PUT that closes an
@@ -29,6 +32,7 @@ export const paths = {
   uploadData: (id: string) => `uploads/${assertUploadId(id)}/data`,
   uploadLock: (id: string) => `uploads/${assertUploadId(id)}/lock`,
   uploadLockBreak: (id: string) => `uploads/${assertUploadId(id)}/lock.break`,
+  uploadDigest: (id: string) => `uploads/${assertUploadId(id)}/sha256`,
   stagingRoot: 'staging',
   staging: (id: string) => `staging/${assertUploadId(id)}`,
   sessionStaging: (uploadId: string, id: string) => `staging/${assertUploadId(uploadId)}.${assertUploadId(id)}`,

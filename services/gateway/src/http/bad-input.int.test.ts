@@ -94,8 +94,8 @@ async function storedBlobs(): Promise<string[]> {
 
 /**
  * The invariant of the store (libs/blobstore/src/paths.ts): blobs/<alg>/<2 hex>/<hex> holding
- * exactly the bytes of that digest, uploads/<uuid>/data, and nothing left in staging/ once no
- * request is running. Nothing else in the data directory but the store and the upload secret.
+ * exactly the bytes of that digest, uploads/<uuid>/data (and its sha256 note), and nothing left
+ * in staging/ once no request is running. Nothing else in the data directory but the store and the upload secret.
  */
 async function expectStoreConsistent(): Promise<void> {
   expect(await eventually(async () => (await stagingFiles()).length === 0), `staging/ still holds ${(await stagingFiles()).join(', ')}`).toBe(true);
@@ -111,7 +111,8 @@ async function expectStoreConsistent(): Promise<void> {
     } else if (parts[0] === 'uploads') {
       expect(parts, file).toHaveLength(3);
       expect(parts[1], file).toMatch(/^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/);
-      expect(parts[2], file).toBe('data');
+      // data, and the digest noted after its last chunk (BlobStore.noteDigest).
+      expect(['data', 'sha256'], file).toContain(parts[2]);
     } else {
       expect.fail(`unexpected file in the store: ${file}`);
     }
@@ -350,7 +351,7 @@ describe('bodies cut short', () => {
       expect(await eventually(async () => (await fileSize(dataFile)) === 100), 'the partial chunk is cut off again').toBe(true);
       expect(await sessionSize(session)).toBe(100);
       // The writer's session lock goes a moment after the cut; then only the data file is left.
-      expect(await eventually(async () => (await uploadFiles(session.id)).join() === 'data'), 'only the session file is left').toBe(true);
+      expect(await eventually(async () => (await uploadFiles(session.id)).sort().join() === 'data,sha256'), 'only the session files are left').toBe(true);
     }
 
     // The session's running hash was not polluted by the lost bytes.
@@ -428,7 +429,7 @@ describe('bodies cut short', () => {
 
     expect(await eventually(async () => (await fileSize(dataFile)) === 4096), 'the partial chunk is cut off again').toBe(true);
     expect(await sessionSize(session)).toBe(4096);
-    expect(await eventually(async () => (await uploadFiles(session.id)).join() === 'data'), 'only the session file is left').toBe(true);
+    expect(await eventually(async () => (await uploadFiles(session.id)).sort().join() === 'data,sha256'), 'only the session files are left').toBe(true);
 
     const put = await client.fetch(withDigest(session.location, sha256(first)), { method: 'PUT' });
     expect(put.status).toBe(201);
