@@ -1,13 +1,19 @@
 import { RegionListSchema, type RegionRecord, type ReplicationOutcome } from '@meridian/proto';
 import type { JudgedError } from './grpc-errors.js';
 
-/** A request to the control plane that did not succeed: retried unless the control plane refused it (4xx). */
+/**
+ * A request to the control plane that did not succeed. Unreachable or answering 5xx: the job
+ * waits for it without spending an attempt. A refusal (4xx) is the job's own failure.
+ */
 export class ControlPlaneError extends Error implements JudgedError {
+  readonly outsideTheJob: boolean;
+
   constructor(
     message: string,
     readonly retryable: boolean,
   ) {
     super(message);
+    this.outsideTheJob = retryable;
   }
 }
 

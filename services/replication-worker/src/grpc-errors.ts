@@ -47,11 +47,23 @@ export function hasStatus(err: unknown, status: grpc.status): boolean {
 /** A failure that carries its own verdict (the control plane's HTTP answers, the worker's own checks). */
 export interface JudgedError extends Error {
   readonly retryable: boolean;
+  /**
+   * True when the failure says nothing about the work: the control plane, which the job reads
+   * regions from and reports to, is away. The job then waits and runs again without spending an
+   * attempt, so an outage of the control plane longer than the back-off does not turn every
+   * replication in flight into a failure.
+   */
+  readonly outsideTheJob?: boolean;
 }
 
 /** What the worker found wrong with the work itself: a payload that is not a job, a manifest that does not parse. */
 export class PermanentError extends Error implements JudgedError {
   readonly retryable = false;
+}
+
+/** Whether running the job again after `err` counts as another attempt. */
+export function spendsAttempt(err: unknown): boolean {
+  return !(err instanceof Error && 'outsideTheJob' in err && err.outsideTheJob === true);
 }
 
 /** Whether a job that failed with `err` should run again after a back-off. */

@@ -17,6 +17,8 @@ async function main(): Promise<void> {
   }
   const logger = pino({ level: config.logLevel });
   const worker = createApp(config, logger);
+  // Until Redis answers there is nothing to take; say what is awaited rather than sit silent.
+  logger.info({ redis: withoutPassword(config.redisUrl) }, 'connecting to Redis');
   await worker.start();
   logger.info(
     { controlPlane: config.controlPlaneUrl, redis: withoutPassword(config.redisUrl), concurrency: config.workerConcurrency, perRegion: config.regionConcurrency },

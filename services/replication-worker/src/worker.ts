@@ -1,11 +1,11 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { REPLICATION_QUEUE } from '@meridian/proto';
 import type { Logger } from 'pino';
-import { isRetryable } from './grpc-errors.js';
+import { isRetryable, spendsAttempt } from './grpc-errors.js';
 import type { JobRouter } from './jobs/index.js';
 
-/** How long a job whose final outcome could not be recorded waits before it runs (and reports) again. */
-const REPORT_RETRY_MS = 5_000;
+/** How long a job waits for the control plane (away, or unable to record an outcome) before it runs again. */
+const CONTROL_PLANE_RETRY_MS = 5_000;
 
 export interface QueueWorkerOptions {
   redisUrl: string;
@@ -25,6 +25,8 @@ export interface QueueWorkerOptions {
  *   (giveUp) first, then the job fails in BullMQ (UnrecoverableError skips the attempts left).
  *   If the failure cannot be recorded (the control plane is away), the job goes back to the
  *   delayed set without spending an attempt and tries again, so a failure is never lost;
+ * - the control plane away (regions cannot be read, the outcome cannot be reported): the job
+ *   goes back to the delayed set without spending an attempt;
  * - the worker stopping: the job goes back to the queue without spending an attempt, and a
  *   worker picks it up (and resumes its copy) later.
  */
@@ -87,6 +89,10 @@ export class QueueWorker {
         return this.delay(job, token, 0);
       }
       const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+      if (!spendsAttempt(error)) {
+        log.warn({ err: error }, 'waiting for the control plane');
+        return this.delay(job, token, CONTROL_PLANE_RETRY_MS);
+      }
       const retryable = isRetryable(error);
       if (retryable && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
         log.warn({ err: error }, 'attempt failed; retrying after back-off');
@@ -96,7 +102,7 @@ export class QueueWorker {
         await handler.giveUp(data, error, job.attemptsMade + 1);
       } catch (reportError) {
         log.warn({ err: reportError }, 'could not record the failure; trying again later');
-        return this.delay(job, token, REPORT_RETRY_MS);
+        return this.delay(job, token, CONTROL_PLANE_RETRY_MS);
       }
       log.error({ err: error }, 'job failed');
       throw retryable ? error : new UnrecoverableError(error.message);

@@ -154,6 +154,18 @@ describe('replicate: deletes', () => {
   });
 });
 
+describe('replicate: the control plane away', () => {
+  it('waits for it without spending an attempt when the outcome cannot be reported', async () => {
+    const [origin, target] = await startRegions('eu', 'us');
+    const t = await start([{ fake: origin! }, { fake: target! }]);
+    t.controlPlane.refuseReports(1);
+
+    const report = await t.replicate(t.change('eu', { kind: 'tag.delete', repository: REPO, tag: 'v1' }), 'us', { attempts: 1 });
+    expect(report).toMatchObject({ outcome: 'done', attempts: 1 });
+    expect(target!.calls.ApplyDelete).toBe(2);
+  });
+});
+
 describe('replicate: targets and sources', () => {
   it('drops a job whose target is draining, without calling it', async () => {
     const [origin, target] = await startRegions('eu', 'us');
