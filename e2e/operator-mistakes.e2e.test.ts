@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, it, type ExpectStatic } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_POSTGRES_URL, createTestDatabase, gatewayMain, type TestDatabase } from '@meridian/testkit';
 
 /**
@@ -74,7 +74,11 @@ interface Outcome {
   listened: boolean;
 }
 
-/** Starts the gateway as `pnpm start` does, with a working setup but for `env`, and waits for its exit. */
+/**
+ * Starts the gateway as `pnpm start` does, with a working setup but for `env`, and waits for its
+ * exit. One at a time: a start costs CPU (loading the gateway under tsx), so on two cores more at
+ * once is no quicker, and the suite vitest runs alongside needs room to start its own gateways.
+ */
 async function startWith(env: Record<string, string>): Promise<Outcome> {
   const child = spawn(process.execPath, ['--import', 'tsx', gatewayMain], {
     cwd: repoRoot,
@@ -106,7 +110,7 @@ async function startWith(env: Record<string, string>): Promise<Outcome> {
 }
 
 /** The promise of this suite, for one outcome. */
-function expectOneLine(expect: ExpectStatic, outcome: Outcome, setting: string, mentions: string[], secrets: string[] = []): void {
+function expectOneLine(outcome: Outcome, setting: string, mentions: string[], secrets: string[] = []): void {
   expect(outcome.listened, `it started anyway:\n${outcome.stdout}`).toBe(false);
   expect(outcome.code).toBe(1);
   expect(outcome.stderr).toMatch(/^meridian gateway failed to start: [^\n]+\n$/);
@@ -118,73 +122,73 @@ function expectOneLine(expect: ExpectStatic, outcome: Outcome, setting: string, 
 
 const urlAs = (user: string, password: string, databaseName: string, hostPort = pgHostPort) => `postgres://${user}:${password}@${hostPort}/${databaseName}`;
 
-describe.concurrent('a mistake at start gives one line on stderr and status 1', { timeout: 180_000 }, () => {
-  it('DATABASE_URL where nothing listens names the address tried', async ({ expect }) => {
+describe('a mistake at start gives one line on stderr and status 1', { timeout: 120_000 }, () => {
+  it('DATABASE_URL where nothing listens names the address tried', async () => {
     const outcome = await startWith({ DATABASE_URL: urlAs('meridian', PASSWORD, 'meridian', `127.0.0.1:${closedPort}`) });
-    expectOneLine(expect, outcome, 'DATABASE_URL', [`127.0.0.1:${closedPort}`, 'ECONNREFUSED'], [PASSWORD]);
+    expectOneLine(outcome, 'DATABASE_URL', [`127.0.0.1:${closedPort}`, 'ECONNREFUSED'], [PASSWORD]);
   });
 
-  it('DATABASE_URL with an unknown user names the user and the server', async ({ expect }) => {
+  it('DATABASE_URL with an unknown user names the user and the server', async () => {
     const user = `meridian_no_such_role_${randomBytes(3).toString('hex')}`;
     const outcome = await startWith({ DATABASE_URL: urlAs(user, PASSWORD, database.name) });
-    expectOneLine(expect, outcome, 'DATABASE_URL', [`user "${user}"`, pgHostPort], [PASSWORD]);
+    expectOneLine(outcome, 'DATABASE_URL', [`user "${user}"`, pgHostPort], [PASSWORD]);
   });
 
-  it('DATABASE_URL with a wrong password says the password was refused, and never shows it', async ({ expect }) => {
+  it('DATABASE_URL with a wrong password says the password was refused, and never shows it', async () => {
     const outcome = await startWith({ DATABASE_URL: urlAs(PASSWORD_ROLE, PASSWORD, database.name) });
-    expectOneLine(expect, outcome, 'DATABASE_URL', ['refused the password', '28P01', `user "${PASSWORD_ROLE}"`], [PASSWORD]);
+    expectOneLine(outcome, 'DATABASE_URL', ['refused the password', '28P01', `user "${PASSWORD_ROLE}"`], [PASSWORD]);
   });
 
-  it('DATABASE_URL naming a database its user may not create says so and how to create it', async ({ expect }) => {
+  it('DATABASE_URL naming a database its user may not create says so and how to create it', async () => {
     const absent = `${database.name}_absent`;
     const outcome = await startWith({ DATABASE_URL: urlAs(noCreateRole, PASSWORD, absent) });
-    expectOneLine(expect, outcome, 'DATABASE_URL', [`database "${absent}"`, `user "${noCreateRole}"`, '42501', 'CREATE DATABASE'], [PASSWORD]);
+    expectOneLine(outcome, 'DATABASE_URL', [`database "${absent}"`, `user "${noCreateRole}"`, '42501', 'CREATE DATABASE'], [PASSWORD]);
   });
 
-  it('a malformed DATABASE_URL is refused without showing it', async ({ expect }) => {
+  it('a malformed DATABASE_URL is refused without showing it', async () => {
     const outcome = await startWith({ DATABASE_URL: `postgres://meridian:${PASSWORD}@127.0.0.1:notaport/meridian` });
-    expectOneLine(expect, outcome, 'DATABASE_URL', ['expected a URL like postgres://'], [PASSWORD]);
+    expectOneLine(outcome, 'DATABASE_URL', ['expected a URL like postgres://'], [PASSWORD]);
   });
 
-  it('PORT in use, with a supervisor: one line, not one per worker', async ({ expect }) => {
+  it('PORT in use, with a supervisor: one line, not one per worker', async () => {
     const outcome = await startWith({ PORT: String(takenPort) });
-    expectOneLine(expect, outcome, 'PORT', [`127.0.0.1:${takenPort}`, 'EADDRINUSE']);
+    expectOneLine(outcome, 'PORT', [`127.0.0.1:${takenPort}`, 'EADDRINUSE']);
   });
 
-  it('PORT in use, as a single process (MERIDIAN_WORKERS=1)', async ({ expect }) => {
+  it('PORT in use, as a single process (MERIDIAN_WORKERS=1)', async () => {
     const outcome = await startWith({ PORT: String(takenPort), MERIDIAN_WORKERS: '1' });
-    expectOneLine(expect, outcome, 'PORT', [`127.0.0.1:${takenPort}`, 'EADDRINUSE']);
+    expectOneLine(outcome, 'PORT', [`127.0.0.1:${takenPort}`, 'EADDRINUSE']);
   });
 
-  it('HOST that is not an address of this machine', async ({ expect }) => {
+  it('HOST that is not an address of this machine', async () => {
     expect(Object.values(os.networkInterfaces()).flat().map((entry) => entry?.address)).not.toContain(FOREIGN_ADDRESS);
     const outcome = await startWith({ HOST: FOREIGN_ADDRESS });
-    expectOneLine(expect, outcome, 'HOST', [FOREIGN_ADDRESS, 'EADDRNOTAVAIL']);
+    expectOneLine(outcome, 'HOST', [FOREIGN_ADDRESS, 'EADDRNOTAVAIL']);
   });
 
-  it('a bad value of a setting names it, its value and what it takes', async ({ expect }) => {
+  it('a bad value of a setting names it, its value and what it takes', async () => {
     const outcome = await startWith({ MERIDIAN_WORKERS: 'lots' });
-    expectOneLine(expect, outcome, 'MERIDIAN_WORKERS="lots"', ['expected a whole number from 1 to 64']);
+    expectOneLine(outcome, 'MERIDIAN_WORKERS="lots"', ['expected a whole number from 1 to 64']);
   });
 
-  it('MERIDIAN_UPLOAD_SECRET too short, never showing it', async ({ expect }) => {
+  it('MERIDIAN_UPLOAD_SECRET too short, never showing it', async () => {
     const secret = `short-${randomBytes(4).toString('hex')}`;
     const outcome = await startWith({ MERIDIAN_UPLOAD_SECRET: secret });
-    expectOneLine(expect, outcome, 'MERIDIAN_UPLOAD_SECRET', ['at least 32 characters'], [secret]);
+    expectOneLine(outcome, 'MERIDIAN_UPLOAD_SECRET', ['at least 32 characters'], [secret]);
   });
 
-  it('MERIDIAN_DATA_DIR on a read-only mount, with MERIDIAN_UPLOAD_SECRET set, so that only a write would tell', async ({ expect }) => {
+  it('MERIDIAN_DATA_DIR on a read-only mount, with MERIDIAN_UPLOAD_SECRET set, so that only a write would tell', async () => {
     const outcome = await startWith({ MERIDIAN_DATA_DIR: readOnlyDataDir, MERIDIAN_UPLOAD_SECRET: randomBytes(32).toString('hex') });
-    expectOneLine(expect, outcome, 'MERIDIAN_DATA_DIR', [readOnlyDataDir, 'EROFS']);
+    expectOneLine(outcome, 'MERIDIAN_DATA_DIR', [readOnlyDataDir, 'EROFS']);
   });
 
-  it('MERIDIAN_DATA_DIR below a regular file', async ({ expect }) => {
+  it('MERIDIAN_DATA_DIR below a regular file', async () => {
     const dataDir = path.join(scratch, 'a-file', 'data');
     const outcome = await startWith({ MERIDIAN_DATA_DIR: dataDir, MERIDIAN_UPLOAD_SECRET: randomBytes(32).toString('hex') });
-    expectOneLine(expect, outcome, 'MERIDIAN_DATA_DIR', [dataDir, 'ENOTDIR']);
+    expectOneLine(outcome, 'MERIDIAN_DATA_DIR', [dataDir, 'ENOTDIR']);
   });
 
-  it('LOG_LEVEL=debug adds the stack of what went wrong under the line, still without the password', async ({ expect }) => {
+  it('LOG_LEVEL=debug adds the stack of what went wrong under the line, still without the password', async () => {
     const outcome = await startWith({ DATABASE_URL: urlAs('meridian', PASSWORD, 'meridian', `127.0.0.1:${closedPort}`), LOG_LEVEL: 'debug' });
     expect(outcome.code).toBe(1);
     expect(outcome.stderr.split('\n')[0]).toMatch(/^meridian gateway failed to start: DATABASE_URL: .*ECONNREFUSED/);

@@ -2,7 +2,6 @@ import cluster from 'node:cluster';
 import net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { loadConfig, wantsStackTraces, type GatewayConfig } from './config.js';
-import { createApp } from './app.js';
 import { prepareRegion } from './region-setup.js';
 import { describeStartFailure, listenStartupError, passwordsIn } from './startup-errors.js';
 import { superviseWorkers, type WorkerListening, type WorkerStartFailed } from './supervisor.js';
@@ -45,6 +44,9 @@ async function start(config: GatewayConfig): Promise<void> {
 }
 
 async function runGateway(config: GatewayConfig, logger: Logger): Promise<string> {
+  // Loaded only by a process that serves: the supervisor never does, and a mistake found before
+  // this point is reported without waiting for the HTTP app and the domain layer to load.
+  const { createApp } = await import('./app.js');
   const gateway = await createApp(config, logger);
   const url = await gateway.listen().catch((err) => {
     throw listenStartupError(err, config.host, config.port) ?? err;
