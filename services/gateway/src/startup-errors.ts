@@ -55,13 +55,12 @@ export function describeStartFailure(err: unknown, options: { stacks: boolean; s
 // --- the database ------------------------------------------------------------------------------
 
 /** Where a database URL points, for messages: never the password. */
-function describeTarget(databaseUrl: string): { hostPort: string; user: string; database: string } {
+function describeTarget(databaseUrl: string): { hostPort: string; user: string | undefined; database: string } {
   const url = new URL(databaseUrl);
   const host = url.searchParams.get('host') ?? url.hostname;
   return {
     hostPort: `${host}:${url.port || '5432'}`,
-    // With no user in the URL, pg logs in as PGUSER or the system user.
-    user: safeDecode(url.username) || 'PGUSER or the system user',
+    user: safeDecode(url.username) || undefined,
     database: safeDecode(url.pathname.replace(/^\//, '')),
   };
 }
@@ -83,8 +82,12 @@ export function databaseStartupError(err: unknown, databaseUrl: string, stage: '
   } catch {
     return undefined;
   }
-  const { hostPort, user, database } = target;
-  const at = `PostgreSQL at ${hostPort} (user "${user}", database "${database}")`;
+  const { hostPort, database } = target;
+  // With no user in the URL, pg tries PGUSER or the system user; SQL advice then says USER.
+  const who = target.user ? `user "${target.user}"` : 'no user given';
+  const theUser = target.user ? `user "${target.user}"` : 'the default user';
+  const user = target.user ?? 'USER';
+  const at = `PostgreSQL at ${hostPort} (${who}, database "${database}")`;
   const fail = (problem: string, advice: string) => new StartupError(`DATABASE_URL: ${problem}; ${advice}`, { cause: err });
 
   switch (code) {
@@ -108,8 +111,8 @@ export function databaseStartupError(err: unknown, databaseUrl: string, stage: '
       return fail(`${at} could not open a database (3D000: ${message})`, stage === 'create' ? 'Meridian creates its database from the server\'s "postgres" database: create that, or create the database itself' : 'create the database, or set an existing one in DATABASE_URL');
     case '42501':
       return stage === 'create'
-        ? fail(`database "${database}" at ${hostPort} does not exist, and user "${user}" may not create it (42501: ${message})`, `create it (CREATE DATABASE "${database}" OWNER "${user}"), or grant the user CREATEDB`)
-        : fail(`user "${user}" may not create Meridian's tables in database "${database}" at ${hostPort} (42501: ${message})`, `make the user the database's owner (ALTER DATABASE "${database}" OWNER TO "${user}")`);
+        ? fail(`database "${database}" at ${hostPort} does not exist, and ${theUser} may not create it (42501: ${message})`, `create it (CREATE DATABASE "${database}" OWNER "${user}"), or grant the user CREATEDB`)
+        : fail(`${theUser} may not create Meridian's tables in database "${database}" at ${hostPort} (42501: ${message})`, `make the user the database's owner (ALTER DATABASE "${database}" OWNER TO "${user}")`);
     case '53300':
       return fail(`${at} has no connection slot left (53300: ${message})`, 'lower DATABASE_POOL_SIZE or MERIDIAN_WORKERS, or raise the server\'s max_connections');
     case '57P03':
@@ -134,6 +137,7 @@ export function databaseStartupError(err: unknown, databaseUrl: string, stage: '
 function loginAdvice(serverMessage: string, user: string): string {
   if (/does not exist/.test(serverMessage)) return `create that role (CREATE ROLE "${user}" LOGIN CREATEDB), or set an existing user in DATABASE_URL`;
   if (/not permitted to log in/.test(serverMessage)) return `allow it to log in (ALTER ROLE "${user}" LOGIN), or set another user in DATABASE_URL`;
+  if (/no PostgreSQL user name/.test(serverMessage)) return `put a user in DATABASE_URL (${EXAMPLE_URL})`;
   if (/pg_hba\.conf/.test(serverMessage)) return 'allow this host and user in the server\'s pg_hba.conf, or set another user in DATABASE_URL';
   return 'check the user in DATABASE_URL';
 }
