@@ -1050,6 +1050,34 @@ describe('confirm and checkWritable: what the store holds now, and whether it ca
     expect(await store.confirm(d)).toMatchObject({ held: false, problem: 'a folder is in its place' });
   });
 
+  it('looks every time, nothing remembered, but calls for one blob while a look is under way share it', async () => {
+    const driver = new FilesystemDriver(root);
+    let stats = 0;
+    const counting = new BlobStore(
+      new Proxy(driver, {
+        get(target, property) {
+          const value = Reflect.get(target, property) as unknown;
+          if (property === 'stat') return (relative: string) => (stats++, target.stat(relative));
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      }),
+    );
+    const bytes = Buffer.from('looked at');
+    const d = digest(bytes);
+    await counting.put(d, source(bytes), bytes.length);
+    stats = 0;
+    expect(await Promise.all([counting.confirm(d, bytes.length), counting.confirm(d, bytes.length), counting.confirm(d, bytes.length)])).toEqual([
+      { held: true },
+      { held: true },
+      { held: true },
+    ]);
+    expect(stats).toBe(1);
+    // A look that has answered is not reused: the bytes gone since are seen at once.
+    await rm(blobFile(d));
+    expect(await counting.confirm(d, bytes.length)).toMatchObject({ held: false, problem: 'its file is missing' });
+    expect(stats).toBe(2);
+  });
+
   it('holds nothing once the whole store is gone, without throwing', async () => {
     const d = digest('gone with the rest');
     await store.put(d, source('gone with the rest'));

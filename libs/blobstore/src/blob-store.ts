@@ -66,6 +66,8 @@ interface RunningHash {
 export class BlobStore {
   private readonly runningHashes: LRUCache<string, RunningHash>;
   private readonly uploadLocks = new Map<string, Promise<unknown>>();
+  /** Looks at blobs' bytes under way (see `confirm`), by digest and size. */
+  private readonly confirming = new Map<string, Promise<BlobCheck>>();
   /** Sessions whose failed first chunk left their folder holding only the lock. */
   private readonly emptiedSessions = new Set<string>();
 
@@ -97,8 +99,24 @@ export class BlobStore {
    * Whether the store holds the blob's bytes now (`size` of them, when given): what a pull
    * relies on. Bytes that are missing, of another size, or cannot even be looked at (the
    * store's root gone, a file unreadable) are not held; this never throws for them.
+   *
+   * Nothing is remembered: every call looks (one stat), except that calls for the same blob
+   * while a look is under way share it. A hot blob (a layer many nodes pull at once) then costs
+   * one stat per round trip to the disk rather than one per request; a call is never answered
+   * by a look that ended before it was made.
    */
   async confirm(digest: Digest, size?: number): Promise<BlobCheck> {
+    const key = size === undefined ? digest.value : `${digest.value} ${size}`;
+    let looking = this.confirming.get(key);
+    if (!looking) {
+      looking = this.look(digest, size);
+      this.confirming.set(key, looking);
+      void looking.finally(() => this.confirming.delete(key));
+    }
+    return looking;
+  }
+
+  private async look(digest: Digest, size: number | undefined): Promise<BlobCheck> {
     const relative = paths.blob(digest);
     let problem: string;
     try {
