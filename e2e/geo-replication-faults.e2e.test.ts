@@ -1,0 +1,203 @@
+/**
+ * Geo-replication when things go wrong and when operators change the cluster, on a cluster of
+ * real processes (pnpm cluster's Cluster) with a Redis of its own on a spare port, so that
+ * stopping and emptying it touches nothing else on the machine:
+ *
+ * - a region added to a cluster that holds images is backfilled and serves them all;
+ * - a region removed gets nothing more;
+ * - with the control plane stopped, every region serves pulls and takes pushes, which replicate
+ *   once it is back;
+ * - Redis restarted empty while pushes go on: every push replicates;
+ * - one tag pushed to two regions at once: every region converges on one digest;
+ * - the worker killed in the middle of a 256 MiB blob: after a restart the copy completes, and
+ *   the target holds exactly the right bytes.
+ *
+ * The `it`s form one story and run in order. Waits are bounded liveness checks, never speed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MediaType } from '@meridian/oci';
+import { OciTestClient, buildImage, sha256, type TestImage } from '@meridian/testkit';
+import { Cluster, isAlive, type ClusterState } from '../deploy/cluster/cluster.js';
+import { findFreePort } from './support/distribution.js';
+
+const POSTGRES = process.env.MERIDIAN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const BOUND_MS = 90_000;
+
+const run = randomBytes(4).toString('hex');
+const databasePrefix = `meridian_e2e_${run}`;
+let home: string;
+let cluster: Cluster;
+let state: ClusterState;
+let redisPort: number;
+let redis: ChildProcess | undefined;
+
+const client = (name: string) => new OciTestClient(state.regions.find((region) => region.name === name)!.http);
+
+async function eventually<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + BOUND_MS;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${BOUND_MS / 1000} s: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function digestServed(region: string, repository: string, reference: string): Promise<string | undefined> {
+  const c = client(region);
+  const response = await c.fetch(c.url('manifest', { name: repository, reference }), { method: 'HEAD', headers: { Accept: MediaType.OciManifest } });
+  return response.status === 200 ? (response.headers.get('docker-content-digest') ?? undefined) : undefined;
+}
+
+const arrived = (region: string, repository: string, reference: string, digest: string) =>
+  eventually(`${repository}:${reference} in ${region}`, async () => ((await digestServed(region, repository, reference)) === digest ? true : undefined));
+
+async function startRedis(): Promise<void> {
+  redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  await eventually('redis up', async () => {
+    const socket = await import('node:net').then((net) => net.connect(redisPort, '127.0.0.1'));
+    await once(socket, 'connect');
+    socket.destroy();
+    return true;
+  });
+}
+
+async function stopRedis(): Promise<void> {
+  if (!redis || redis.exitCode !== null) return;
+  redis.kill('SIGKILL');
+  await once(redis, 'exit');
+}
+
+async function stopProcess(pid: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  process.kill(pid, signal);
+  await eventually(`process ${pid} gone`, async () => (isAlive(pid) ? undefined : true));
+}
+
+beforeAll(async () => {
+  home = await mkdtemp(path.join(tmpdir(), 'meridian-e2e-geo-faults-'));
+  redisPort = await findFreePort();
+  await startRedis();
+  cluster = new Cluster({
+    home,
+    postgresUrl: POSTGRES.replace(/\/[^/]*$/, ''),
+    redisUrl: `redis://127.0.0.1:${redisPort}`,
+    databasePrefix,
+    logLevel: 'info',
+    // A quick requeue, so work lost with Redis comes back within the test's patience.
+    env: { MERIDIAN_REQUEUE_INTERVAL_SECONDS: '2' },
+  });
+  state = await cluster.up(3);
+}, 240_000);
+
+afterAll(async () => {
+  await cluster?.down();
+  await stopRedis();
+  const admin = new pg.Client({ connectionString: POSTGRES });
+  await admin.connect();
+  const names = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${databasePrefix}%`]);
+  for (const { datname } of names.rows) await admin.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+  await admin.end();
+  if (home) await rm(home, { recursive: true, force: true });
+}, 120_000);
+
+describe('geo-replication under faults and operator changes', () => {
+  const early: TestImage[] = [];
+
+  it('a region added to a cluster holding images is backfilled, turns active, and serves the whole catalog from its own store', async () => {
+    for (let i = 0; i < 5; i++) early.push(await client('eu-west').pushImage('faults/early', `v${i}`, buildImage()));
+    await arrived('us-east', 'faults/early', 'v4', early[4]!.digest);
+    state = await cluster.up(4);
+    const added = state.regions[3]!.name;
+    await eventually(`${added} active`, async () => {
+      const list = (await fetch(`${state.controlPlane}/api/v1/regions`).then((r) => r.json())) as { regions: Array<{ name: string; state: string }> };
+      return list.regions.find((region) => region.name === added)?.state === 'active' ? true : undefined;
+    });
+    for (const [i, image] of early.entries()) {
+      expect(await digestServed(added, 'faults/early', `v${i}`)).toBe(image.digest);
+      const layer = image.layers[0]!;
+      const c = client(added);
+      const pulled = await c.fetch(c.url('blob', { name: 'faults/early', digest: layer.digest }));
+      expect(sha256(Buffer.from(await pulled.arrayBuffer()))).toBe(layer.digest);
+    }
+  });
+
+  it('a removed region drains: nothing targets it any more', async () => {
+    const removed = await fetch(`${state.controlPlane}/api/v1/regions/ap-southeast`, { method: 'DELETE' });
+    expect(removed.status).toBe(202);
+    const image = await client('eu-west').pushImage('faults/after-remove', 'v1', buildImage());
+    await arrived('us-east', 'faults/after-remove', 'v1', image.digest);
+    await arrived(state.regions[3]!.name, 'faults/after-remove', 'v1', image.digest);
+    const status = (await fetch(`${state.controlPlane}/api/v1/replication/status?repository=faults/after-remove&reference=v1`).then((r) => r.json())) as {
+      regions: Array<{ name: string; state: string }>;
+    };
+    expect(status.regions.find((region) => region.name === 'ap-southeast')?.state ?? 'absent').toBe('absent');
+    expect(await digestServed('ap-southeast', 'faults/after-remove', 'v1')).toBeUndefined();
+  });
+
+  it('with the control plane stopped, pulls everywhere and pushes succeed, and replicate once it is back', async () => {
+    await stopProcess(state.controlPlanePid);
+    const image = await client('eu-west').pushImage('faults/cp-down', 'v1', buildImage());
+    for (const region of ['us-east', 'ap-southeast', state.regions[3]!.name]) {
+      expect(await digestServed(region, 'faults/early', 'v0')).toBe(early[0]!.digest);
+    }
+    expect(await digestServed('us-east', 'faults/cp-down', 'v1')).toBeUndefined();
+    state = await cluster.up(4);
+    await arrived('us-east', 'faults/cp-down', 'v1', image.digest);
+    await arrived(state.regions[3]!.name, 'faults/cp-down', 'v1', image.digest);
+  });
+
+  it('Redis restarted empty while pushes go on: every push replicates', async () => {
+    const images: TestImage[] = [];
+    for (let i = 0; i < 3; i++) images.push(await client('eu-west').pushImage('faults/redis', `a${i}`, buildImage()));
+    await stopRedis();
+    for (let i = 0; i < 3; i++) images.push(await client('eu-west').pushImage('faults/redis', `b${i}`, buildImage()));
+    await startRedis();
+    for (let i = 0; i < 3; i++) images.push(await client('eu-west').pushImage('faults/redis', `c${i}`, buildImage()));
+    const tags = ['a0', 'a1', 'a2', 'b0', 'b1', 'b2', 'c0', 'c1', 'c2'];
+    for (const [i, image] of images.entries()) await arrived('us-east', 'faults/redis', tags[i]!, image.digest);
+  });
+
+  it('one tag pushed to two regions at the same moment: every region converges on one digest', async () => {
+    const [one, two] = [buildImage(), buildImage()];
+    await Promise.all([client('eu-west').pushImage('faults/race', 'latest', one), client('us-east').pushImage('faults/race', 'latest', two)]);
+    const regions = ['eu-west', 'us-east', state.regions[3]!.name];
+    const agreed = await eventually('one digest everywhere', async () => {
+      const digests = await Promise.all(regions.map((region) => digestServed(region, 'faults/race', 'latest')));
+      return digests.every((digest) => digest !== undefined && digest === digests[0]) ? digests[0] : undefined;
+    });
+    expect([one.digest, two.digest]).toContain(agreed);
+  });
+
+  it('the worker killed in the middle of a 256 MiB blob: after a restart the copy completes with exactly the right bytes', async () => {
+    const target = 'us-east';
+    const image = buildImage({ layers: 1, layerSize: 256 * 1024 * 1024 });
+    const big = image.layers[0]!;
+    const source = client('eu-west');
+    for (const blob of [image.config, ...image.layers]) await source.pushBlob('faults/big', blob.bytes);
+    // Mid-transfer: the target's upload folder for replicated bytes has started to grow.
+    const uploads = path.join(state.regions.find((region) => region.name === target)!.dataDir, 'store', 'uploads');
+    await eventually('the copy under way', async () => {
+      for (const id of await readdir(uploads).catch(() => [])) {
+        const size = await stat(path.join(uploads, id, 'data')).then((s) => s.size, () => 0);
+        if (size > 0 && size < big.bytes.length) return true;
+      }
+      return undefined;
+    });
+    await stopProcess(state.workerPid, 'SIGKILL');
+    state = await cluster.up(4);
+    expect((await source.pushManifest('faults/big', 'v1', image.manifestBytes, image.mediaType)).status).toBe(201);
+    await arrived(target, 'faults/big', 'v1', image.digest);
+    const c = client(target);
+    const pulled = await c.fetch(c.url('blob', { name: 'faults/big', digest: big.digest }));
+    const hash = createHash('sha256');
+    for await (const chunk of pulled.body as unknown as AsyncIterable<Uint8Array>) hash.update(chunk);
+    expect(`sha256:${hash.digest('hex')}`).toBe(big.digest);
+  }, 300_000);
+});
