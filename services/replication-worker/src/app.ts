@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { CopiesUnderWay } from './blob-copy.js';
 import type { WorkerConfig } from './config.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { JobRouter } from './jobs/index.js';
@@ -19,14 +20,16 @@ export interface ReplicationWorker {
 
 /**
  * The composition root (CONTRIBUTING.md, 'Wiring'): control-plane client, region directory,
- * gRPC peers, the per-region limiter, the job handlers, then the queue worker, in that order.
+ * gRPC peers, the per-region limiter and the copies under way, the job handlers, then the queue
+ * worker, in that order.
  */
 export function createApp(config: WorkerConfig, logger: Logger): ReplicationWorker {
   const controlPlane = new ControlPlaneClient(config.controlPlaneUrl);
   const regions = new RegionDirectory(controlPlane);
   const peers = new ReplicaPeers();
   const limiter = new RegionLimiter(config.regionConcurrency);
-  const router = new JobRouter([createReplicateHandler({ regions, peers, limiter, controlPlane })]);
+  const copies = new CopiesUnderWay();
+  const router = new JobRouter([createReplicateHandler({ regions, peers, limiter, copies, controlPlane })]);
   const worker = new QueueWorker({
     redisUrl: config.redisUrl,
     prefix: config.queuePrefix,

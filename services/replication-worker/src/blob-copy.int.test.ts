@@ -95,6 +95,25 @@ describe('blob copy', () => {
     expect(await target!.storedDigest(blob.digest)).toBe(blob.digest);
   });
 
+  it('lets a job that needs a blob another job is sending to the same target wait for that copy', async () => {
+    const [origin, target] = await startRegions('eu', 'us');
+    const t = await start([{ fake: origin! }, { fake: target! }]);
+    const blob = await origin!.addBlob(REPO, randomContent(4 * MiB));
+    const release = origin!.pauseGetBlobAt(MiB);
+
+    const first = await t.enqueue(t.change('eu', { kind: 'blob.link', repository: REPO, ...blob }), 'us');
+    await until(() => target!.partialOffset(blob.digest) === MiB);
+    const second = await t.enqueue(t.change('eu', { kind: 'blob.link', repository: 'team/other', ...blob }), 'us');
+    await until(() => target!.calls.LinkBlobs === 2);
+    release();
+
+    expect(await t.controlPlane.report(first, 'us')).toMatchObject({ outcome: 'done', attempts: 1, bytes: blob.size });
+    // No second transfer, so none refused for colliding with the first, and no attempt spent.
+    expect(await t.controlPlane.report(second, 'us')).toMatchObject({ outcome: 'done', attempts: 1, bytes: 0 });
+    expect(target!.putBlobs).toHaveLength(1);
+    expect(target!.hasBlob('team/other', blob.digest)).toBe(true);
+  });
+
   it('moves to another source when one answers DATA_LOSS, and starts over when the kept bytes do not hash', async () => {
     const [origin, target, other] = await startRegions('eu', 'us', 'ca');
     const t = await start([{ fake: origin! }, { fake: target! }, { fake: other! }]);

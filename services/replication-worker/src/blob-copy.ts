@@ -23,7 +23,45 @@ export interface CopyContext {
   target: ReplicaPeer;
   /** Regions to read from, best first (region-directory.ts sourceOrder). */
   sources: ReplicaPeer[];
+  /** Shared by every job of the process. */
+  copies: CopiesUnderWay;
   signal: AbortSignal;
+}
+
+/**
+ * The blob copies this process has under way, by target and digest. A job that needs a blob
+ * another job is already sending to the same target waits for that copy instead of starting its
+ * own: the target lets one transfer write a blob at a time, so a second would be refused
+ * (ABORTED) and spend an attempt, over and over for as long as a large blob takes. Common base
+ * layers make this the usual case while a new region is backfilled.
+ */
+export class CopiesUnderWay {
+  private readonly copies = new Map<string, Promise<number>>();
+
+  /** Runs `copy`, or, if the same copy is under way, waits for it to end (however it ends) and answers undefined. */
+  async run(target: string, digest: string, signal: AbortSignal, copy: () => Promise<number>): Promise<number | undefined> {
+    const key = `${target} ${digest}`;
+    const running = this.copies.get(key);
+    if (running) {
+      await new Promise<void>((resolve, reject) => {
+        const aborted = () => reject(signal.reason);
+        signal.addEventListener('abort', aborted, { once: true });
+        const ended = () => {
+          signal.removeEventListener('abort', aborted);
+          resolve();
+        };
+        running.then(ended, ended);
+      });
+      return undefined;
+    }
+    const promise = copy();
+    this.copies.set(key, promise);
+    try {
+      return await promise;
+    } finally {
+      this.copies.delete(key);
+    }
+  }
 }
 
 /** No source could serve a blob. Retried (a region may be back, or receive the blob, later) unless every source failed for good. */
@@ -50,9 +88,17 @@ export async function ensureBlobs(repository: string, blobs: BlobRef[], context:
   const holdings = await context.target.linkBlobs(repository, unique, context.signal);
   let sent = 0;
   for (const blob of unique) {
-    const holding = holdings.find((h) => h.digest === blob.digest);
-    if (holding?.held) continue;
-    sent += await copyBlob(repository, blob, Number(holding?.offset ?? 0), context);
+    let holding = holdings.find((h) => h.digest === blob.digest);
+    while (!holding?.held) {
+      const offset = Number(holding?.offset ?? 0);
+      const copied = await context.copies.run(context.target.name, blob.digest, context.signal, () => copyBlob(repository, blob, offset, context));
+      if (copied !== undefined) {
+        sent += copied;
+        break;
+      }
+      // Another job's copy ended: link its bytes here, or learn where it stopped and go on from there.
+      [holding] = await context.target.linkBlobs(repository, [blob], context.signal);
+    }
   }
   return sent;
 }

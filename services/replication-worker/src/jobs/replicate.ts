@@ -1,5 +1,5 @@
 import { JobName, ReplicateJobSchema, type ReplicatedChange, type ReplicateJob, type ReplicationOutcome } from '@meridian/proto';
-import { BlobUnavailableError, ensureBlobs, type CopyContext } from '../blob-copy.js';
+import { BlobUnavailableError, ensureBlobs, type CopiesUnderWay, type CopyContext } from '../blob-copy.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { PermanentError } from '../grpc-errors.js';
 import { replicateManifest } from '../manifest-copy.js';
@@ -12,6 +12,7 @@ export interface ReplicateDependencies {
   regions: RegionDirectory;
   peers: ReplicaPeers;
   limiter: RegionLimiter;
+  copies: CopiesUnderWay;
   controlPlane: Pick<ControlPlaneClient, 'report'>;
 }
 
@@ -41,6 +42,7 @@ export function createReplicateHandler(deps: ReplicateDependencies): JobHandler<
       const context: CopyContext = {
         target: deps.peers.peer(target),
         sources: sourceOrder(regions, job.change.origin, target).map((r) => deps.peers.peer(r)),
+        copies: deps.copies,
         signal,
       };
       const outcome = await deps.limiter.run(target.name, signal, () => applyChange(job.change, context));
