@@ -145,9 +145,9 @@ describe('finding the control plane, and usage', () => {
     const clusterFolder = path.join(folder, 'cluster');
     await mkdir(path.join(clusterFolder, '.meridian'), { recursive: true });
     await writeFile(path.join(clusterFolder, '.meridian', 'cluster.json'), JSON.stringify({ controlPlane: cp.url, regions: [] }));
-    const viaFile = await meridian(['region', 'list'], { server: null, cwd: clusterFolder });
+    const viaFile = await meridian(['region', 'list', '--json'], { server: null, cwd: clusterFolder });
     expect(viaFile.code).toBe(0);
-    expect(viaFile.stdout).toMatch(/^NAME/);
+    expect(JSON.parse(viaFile.stdout)).toEqual((await cp.request('GET', '/api/v1/regions')).body);
   });
 
   it('names the server it could not reach, exit 1', async () => {

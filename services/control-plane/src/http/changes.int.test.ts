@@ -146,6 +146,13 @@ describe('the merged catalog: last writer wins by (hlc, origin)', () => {
     expect(await winnerAfter('lww/d', write('eu', 104, 7000, 'lww/d', 81), write('us', 104, 7000, 'lww/d', 82))).toBe(digest(82));
   });
 
+  it('a tag written with a manifest that a newer delete (arrived first) removed stays unwritten, as in the regions', async () => {
+    await post('us', [testChange('us', 107, 9001, { kind: 'manifest.delete', repository: 'lww/f', digest: digest(95) })]);
+    await post('eu', [write('eu', 107, 9000, 'lww/f', 95)]);
+    expect((await cp.request('GET', '/api/v1/replication/status?repository=lww/f&reference=latest')).status).toBe(404);
+    expect((await cp.request('GET', `/api/v1/replication/status?repository=lww/f&reference=${digest(95)}`)).status).toBe(404);
+  });
+
   it('a tag delete older than the write it meets loses to it; a newer one removes the tag', async () => {
     await post('eu', [write('eu', 105, 8000, 'lww/e', 91)]);
     await post('us', [testChange('us', 105, 7999, { kind: 'tag.delete', repository: 'lww/e', tag: 'latest' })]);
