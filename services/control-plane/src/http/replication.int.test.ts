@@ -36,6 +36,13 @@ describe('POST /api/v1/replication/:changeId/:region', () => {
     expect(rows[0]).toEqual({ state: 'done', bytes: '5', attempts: 2, last_error: null, done: true });
   });
 
+  it('keeps a row pending when it is reported dropped while its region still takes work', async () => {
+    const id = await push('eu', 102, { kind: 'blob.link', repository: 'report/app', digest: digest(3), size: 5 });
+    expect((await report(id, 'us', { outcome: 'dropped' })).status).toBe(204);
+    const { rows } = await cp.controlPlane.pool.query('SELECT state FROM replications WHERE change_id = $1 AND region = $2', [id, 'us']);
+    expect(rows[0]).toEqual({ state: 'pending' });
+  });
+
   it('answers 404 for a pair it never planned and 400 for a bad report', async () => {
     const id = await push('eu', 101, { kind: 'blob.link', repository: 'report/app', digest: digest(2), size: 5 });
     expect((await report(id, 'eu', { outcome: 'done' })).body.error.code).toBe('REPLICATION_UNKNOWN');

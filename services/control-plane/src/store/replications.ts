@@ -75,12 +75,17 @@ export class ReplicationStore {
 
   /**
    * Records the worker's outcome. Returns the row's `backfill` flag, or undefined when there is no
-   * such row. A row already `done` keeps its state (a duplicate job may report after it).
+   * such row. A row already `done` keeps its state (a duplicate job may report after it). So does
+   * a pending row reported `dropped` while its region takes work (adding or active): the worker
+   * judged from a stale view of the region, and dropping the row would lose the change there;
+   * the requeue hands it out again.
    */
   async report(key: ReplicationKey, outcome: ReplicationOutcome, db: Queryable = this.db): Promise<{ backfill: boolean } | undefined> {
     const { rows } = await db.query<{ backfill: boolean }>(
       `UPDATE replications
-          SET state = CASE WHEN state = 'done' THEN state ELSE $3 END,
+          SET state = CASE WHEN state = 'done' THEN state
+                           WHEN $3 = 'dropped' AND EXISTS (SELECT 1 FROM regions WHERE name = $2 AND state IN ('adding', 'active')) THEN state
+                           ELSE $3 END,
               last_error = CASE WHEN state = 'done' THEN last_error WHEN $3 = 'done' THEN NULL ELSE coalesce($4, last_error) END,
               bytes = CASE WHEN state = 'done' THEN bytes ELSE coalesce($5, bytes) END,
               attempts = greatest(attempts, coalesce($6, attempts)),
