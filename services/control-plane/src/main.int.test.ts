@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEmptyTestDatabase, freePort, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from '@meridian/testkit';
+
+// The control plane as a process (`node --import tsx services/control-plane/src/main.ts`): it
+// prints where it listens and stops cleanly on SIGTERM, whether Redis is there or not.
+
+const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.ts');
+const repoRoot = path.resolve(path.dirname(main), '../../..');
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await createEmptyTestDatabase();
+});
+afterAll(() => database?.drop());
+
+/** Starts the control plane; resolves with the process and its URL once it prints the banner. */
+async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', main], {
+    cwd: repoRoot,
+    env: { ...process.env, PORT: '0', CONTROL_PLANE_DATABASE_URL: database.url, MERIDIAN_QUEUE_PREFIX: testQueuePrefix(), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = () => {
+      const match = /control plane listening on (http:\/\/\S+)/.exec(output);
+      if (match) resolve(match[1]!);
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`control plane exited with ${code}:\n${output}`)));
+  });
+  return { child, url, output: () => output };
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const [code] = await exited;
+  return code as number | null;
+}
+
+describe('control plane process', () => {
+  it('serves, then stops on SIGTERM with exit 0', async () => {
+    const { child, url } = await start({ REDIS_URL: TEST_REDIS_URL });
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect(await stop(child)).toBe(0);
+  });
+
+  it('stops on SIGTERM with exit 0 while Redis is unreachable', async () => {
+    const { child, url, output } = await start({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, LOG_LEVEL: 'debug' });
+    expect((await fetch(`${url}/readyz`)).status).toBe(503);
+    // One warning for the outage, however many reconnects fail (the later ones are debug lines).
+    while ((output().match(/"msg":"redis still unreachable"/g) ?? []).length < 2) await once(child.stdout!, 'data');
+    expect(output().match(/"msg":"redis unreachable/g)).toHaveLength(1);
+    expect(await stop(child)).toBe(0);
+  });
+
+  it('refuses a bad variable with one line naming it, exit 1', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', main], { cwd: repoRoot, env: { ...process.env, PORT: 'eighty' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(stderr).toBe('meridian control plane failed to start: invalid configuration: PORT: Invalid input: expected number, received NaN\n');
+  });
+});
