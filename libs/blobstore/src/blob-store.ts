@@ -42,6 +42,12 @@ export interface AppendOptions {
   length?: number;
 }
 
+/**
+ * Sessions smaller than this get no digest note (`noteDigest`): hashing their bytes again costs
+ * no more than writing and reading the note would.
+ */
+const NOTED_DIGEST_MIN_BYTES = 1024 * 1024;
+
 /** How long a request waits for another writer to release a session before giving up. */
 const LOCK_WAIT_MS = 2000;
 /** A `lock.break` marker older than this was left by a process that crashed while breaking. */
@@ -363,7 +369,7 @@ export class BlobStore {
     }
     const newSize = size + hashing.bytes;
     this.runningHashes.set(id, { hash: hashing.hash, size: newSize });
-    await this.noteDigest(id, newSize, hashing.hash);
+    if (newSize >= NOTED_DIGEST_MIN_BYTES) await this.noteDigest(id, newSize, hashing.hash);
     return newSize;
   }
 
