@@ -14,6 +14,7 @@ import type { Digest } from '@meridian/oci';
  *   uploads/<id>/sha256                        "<size> sha256:<hex>": the digest of the
  *                                              session's bytes after its last chunk, for a
  *                                              closing PUT served by another process
+ *                                              (sessions of 1 MiB or more)
  *   staging/<uuid>                             a monolithic write being hashed; renamed into
  *                                              blobs/ only once its digest is verified
  *   staging/<upload id>.<uuid>                 the same for the whole-blob PUT that closes an
