@@ -37,6 +37,12 @@ export class BlobMetadataStore {
     return { repositoryId: row.repository_id, found: { size: row.size, state: row.state ?? 'pending' } };
   }
 
+  /** The state the region records for a blob's bytes, or undefined when it has no record of them. */
+  async stateOf(digest: string): Promise<BlobState | undefined> {
+    const result = await this.db.query<{ state: BlobState }>({ name: 'blob-state-of', text: 'SELECT state FROM blobs WHERE digest = $1', values: [digest] });
+    return result.rows[0]?.state;
+  }
+
   /**
    * Size of a present blob some repository of the region still links (for a mount without
    * `from`). A blob unlinked everywhere is not found, even while its bytes await garbage

@@ -21,6 +21,8 @@ export interface InventoryBlobRow {
   repository: string;
   digest: string;
   size: number;
+  /** What the metadata records of the bytes: 'pending' when the region should hold them but lacks them. */
+  state: 'present' | 'pending';
 }
 
 /** Where a page of one kind of inventory starts: after this (repository, name) pair. */
@@ -60,8 +62,8 @@ export class InventoryStore {
   async blobs(limit: number, after?: InventoryCursor): Promise<InventoryBlobRow[]> {
     const result = await this.db.query<InventoryBlobRow>({
       name: 'inventory-blobs',
-      text: `SELECT r.name AS repository, rb.digest, rb.size
-             FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+      text: `SELECT r.name AS repository, rb.digest, rb.size, coalesce(b.state, 'pending') AS state
+             FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id LEFT JOIN blobs b ON b.digest = rb.digest
              WHERE ($2::text IS NULL OR (r.name, rb.digest) > ($2::text COLLATE "C", $3::text COLLATE "C"))
              ORDER BY r.name, rb.digest COLLATE "C" LIMIT $1`,
       values: [limit, after?.[0] ?? null, after?.[1] ?? null],

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   BlobUnknownError,
   DigestInvalidError,
@@ -17,6 +18,7 @@ import {
 import type { BlobStore } from '@meridian/blobstore';
 import type { InventoryCursor, Metadata, MetadataChange } from '@meridian/metadata';
 import type { ClockStamp } from '@meridian/proto/clock';
+import type { RegistryLogger } from './blobs.js';
 import type { LookupCache } from './lookup-cache.js';
 
 export interface BlobHolding {
@@ -58,7 +60,8 @@ export interface InventoryPage {
   kind: InventoryKind;
   manifests: Array<{ repository: string; digest: string; mediaType: string; size: number; clock: ClockStamp }>;
   tags: Array<{ repository: string; tag: string; digest: string; clock: ClockStamp }>;
-  blobs: Array<{ repository: string; digest: string; size: number }>;
+  /** `pending`: the region should hold the bytes but lacks them (or, verified, they no longer match). */
+  blobs: Array<{ repository: string; digest: string; size: number; state: 'present' | 'pending' }>;
   /** Undefined on the last page. */
   nextPageToken?: string;
 }
@@ -103,11 +106,14 @@ export class ReplicaApplier {
     private readonly metadata: Metadata,
     private readonly store: BlobStore,
     private readonly cache: LookupCache,
+    private readonly log?: RegistryLogger,
   ) {}
 
   /**
    * For each blob: whether the store holds its verified bytes (then it is linked into the
    * repository, as a push of bytes already held would be), or how far an interrupted transfer got.
+   * A blob the region records pending is not held, whatever file is at its path: its bytes were
+   * found lost or corrupt, and only a verified transfer makes it present again.
    */
   async linkBlobs(repository: string, blobs: ReadonlyArray<{ digest: string; size: number }>): Promise<BlobHolding[]> {
     assertRepositoryName(repository);
@@ -116,7 +122,7 @@ export class ReplicaApplier {
     for (const blob of blobs) {
       const digest = parseDigest(blob.digest);
       const info = await this.store.stat(digest);
-      if (info && info.size === blob.size) {
+      if (info && info.size === blob.size && (await this.metadata.blobs.stateOf(digest.value)) !== 'pending') {
         linked.push(blob);
         holdings.push({ digest: blob.digest, held: true, offset: 0 });
       } else {
@@ -131,13 +137,14 @@ export class ReplicaApplier {
    * Receives a blob's bytes from `offset` (which must be what the region holds of it, see
    * linkBlobs), verifies the whole against its digest and size, commits it and links it into the
    * repository. Bytes received before a broken stream are kept, so a retry sends only the rest.
-   * Returns false when the region already held the blob and wrote nothing.
+   * Returns false when the region already held the blob and wrote nothing. A blob recorded
+   * pending is written afresh: the verified upload replaces whatever file is at its path.
    */
   async receiveBlob(header: { repository: string; digest: string; size: number; offset: number }, source: Readable): Promise<boolean> {
     assertRepositoryName(header.repository);
     const digest = parseDigest(header.digest);
     const held = await this.store.stat(digest);
-    if (held) {
+    if (held && (await this.metadata.blobs.stateOf(digest.value)) !== 'pending') {
       if (held.size !== header.size) throw new SizeInvalidError(`blob ${digest.value} has ${held.size} bytes, not ${header.size}`);
       source.destroy();
       await this.link(header.repository, [{ digest: digest.value, size: held.size }]);
@@ -284,7 +291,7 @@ export class ReplicaApplier {
    * One page of what the region holds: manifests, then tags, then blob links, each in
    * (repository, name) order. The token names the kind and where the page ends.
    */
-  async listInventory(pageToken: string | undefined, pageSize: number): Promise<InventoryPage> {
+  async listInventory(pageToken: string | undefined, pageSize: number, options: { verify?: boolean } = {}): Promise<InventoryPage> {
     const { kind, after } = decodeInventoryToken(pageToken);
     const limit = Math.min(Math.max(pageSize || 500, 1), 5000);
     const page: InventoryPage = { kind, manifests: [], tags: [], blobs: [] };
@@ -302,7 +309,7 @@ export class ReplicaApplier {
       last = rows.length ? [rows[rows.length - 1]!.repository, rows[rows.length - 1]!.tag] : undefined;
     } else {
       const rows = await this.metadata.inventory.blobs(limit, after);
-      page.blobs = rows;
+      page.blobs = options.verify ? await this.verifyBlobs(rows) : rows;
       count = rows.length;
       last = rows.length ? [rows[rows.length - 1]!.repository, rows[rows.length - 1]!.digest] : undefined;
     }
@@ -313,6 +320,50 @@ export class ReplicaApplier {
       if (next) page.nextPageToken = encodeInventoryToken(next, undefined);
     }
     return page;
+  }
+
+  /**
+   * Re-hashes the bytes of each blob of an inventory page (streamed, one blob at a time, so a
+   * page of large layers costs a read of each, not memory). Bytes missing or hashing to another
+   * digest turn the blob pending; corrupt bytes are removed as well, since a pending blob whose
+   * file is back at the right size counts as found again (BlobService.confirm), and they must
+   * never be served. Blobs the metadata already records pending stay so until a transfer comes.
+   */
+  private async verifyBlobs<Row extends { digest: string; size: number; state: 'present' | 'pending' }>(rows: readonly Row[]): Promise<Row[]> {
+    const bad = new Set<string>();
+    for (const digestText of new Set(rows.filter((row) => row.state === 'present').map((row) => row.digest))) {
+      const digest = parseDigest(digestText);
+      const problem = await this.checkBytes(digest);
+      if (problem === undefined) continue;
+      bad.add(digest.value);
+      if (problem !== 'its file is missing') await this.store.delete(digest);
+      this.log?.error({ digest: digest.value, problem }, `blob ${digest.value} failed verification (${problem}); it is no longer served until its bytes are replicated again`);
+    }
+    if (bad.size > 0) {
+      const turned = await this.metadata.transaction(async (tx) => {
+        const lost = await tx.blobs.markPending([...bad]);
+        const changes: MetadataChange[] = [...lost].flatMap(([digest, repositories]) => repositories.map((repository) => ({ kind: 'blob' as const, repository, digest })));
+        await tx.announce(changes);
+        return changes;
+      });
+      for (const change of turned) this.cache.invalidate(change);
+    }
+    return rows.map((row) => (bad.has(row.digest) ? { ...row, state: 'pending' } : row));
+  }
+
+  /** Why a blob's stored bytes are not its digest's, or undefined when they are. */
+  private async checkBytes(digest: Digest): Promise<string | undefined> {
+    if (!(await this.store.stat(digest))) return 'its file is missing';
+    const hash = createHash(digest.algorithm);
+    try {
+      const source = await this.store.read(digest);
+      await pipeline(source, new Writable({ write: (chunk: Buffer, _encoding, done) => (hash.update(chunk), done()) }));
+    } catch (err) {
+      if (err instanceof BlobUnknownError) return 'its file is missing';
+      throw err;
+    }
+    const actual = `${digest.algorithm}:${hash.digest('hex')}`;
+    return actual === digest.value ? undefined : `its bytes hash to ${actual}`;
   }
 
   private async link(repository: string, blobs: ReadonlyArray<{ digest: string; size: number }>): Promise<void> {

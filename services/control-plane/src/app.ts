@@ -5,6 +5,8 @@ import type { ControlPlaneConfig } from './config.js';
 import { createApi } from './http/api.js';
 import { ReplicationQueue } from './queue/replication-queue.js';
 import { Requeue } from './queue/requeue.js';
+import { Reconciler } from './reconcile/reconciler.js';
+import { ReconcileStore } from './reconcile/store.js';
 import { RegionService } from './regions.js';
 import { ReplicationService } from './replication.js';
 import { CatalogStore } from './store/catalog.js';
@@ -20,6 +22,7 @@ export interface ControlPlane {
   requeue: Requeue;
   regions: RegionService;
   replication: ReplicationService;
+  reconciler: Reconciler;
   logger: Logger;
   /** Listens on config.host:config.port and starts the requeue; resolves with the URL. */
   listen(): Promise<string>;
@@ -47,7 +50,9 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
   const regions = new RegionService({ pool, regions: regionStore, catalog, replications, queue, requeue, logger });
   const replication = new ReplicationService({ pool, changes, catalog, regions: regionStore, replications, queue, logger });
 
-  const server = http.createServer(createApi({ pool, queue, regions, replication, logger }));
+  const reconciler = new Reconciler({ regions: regionStore, store: new ReconcileStore(pool), requeue, logger, intervalMs: config.reconcileIntervalMs });
+
+  const server = http.createServer(createApi({ pool, queue, regions, replication, reconciler, logger }));
   // Longer than typical client idle timeouts, so a relay's pooled connection is reused.
   server.keepAliveTimeout = 75_000;
   server.headersTimeout = 76_000;
@@ -59,6 +64,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
     requeue,
     regions,
     replication,
+    reconciler,
     logger,
     listen: () =>
       new Promise((resolve, reject) => {
@@ -68,6 +74,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
           const address = server.address();
           const port = typeof address === 'object' && address ? address.port : config.port;
           requeue.start();
+          reconciler.start();
           resolve(`http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
         });
       }),
@@ -75,6 +82,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
+      await reconciler.stop();
       await requeue.stop();
       await queue.close();
       await pool.end();

@@ -24,6 +24,8 @@ const schema = z.object({
   MERIDIAN_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" and "-"').default(DEFAULT_QUEUE_PREFIX),
   /** How often every replication still pending in Postgres is (re)added to the queue. */
   MERIDIAN_REQUEUE_INTERVAL_SECONDS: z.coerce.number().positive().max(86_400).default(10),
+  /** How often each region's inventory is compared with the catalog and repaired; 0 turns it off. */
+  MERIDIAN_RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(604_800).default(300),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -42,6 +44,7 @@ export interface ControlPlaneConfig {
   redisUrl: string;
   queuePrefix: string;
   requeueIntervalMs: number;
+  reconcileIntervalMs: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -60,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     redisUrl: e.REDIS_URL,
     queuePrefix: e.MERIDIAN_QUEUE_PREFIX,
     requeueIntervalMs: e.MERIDIAN_REQUEUE_INTERVAL_SECONDS * 1000,
+    reconcileIntervalMs: e.MERIDIAN_RECONCILE_INTERVAL_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -2,6 +2,8 @@ import express, { type Express } from 'express';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { ReplicationQueue } from '../queue/replication-queue.js';
+import type { Reconciler } from '../reconcile/reconciler.js';
+import { createReconcileRouter } from '../reconcile/router.js';
 import type { RegionService } from '../regions.js';
 import type { ReplicationService } from '../replication.js';
 import { createChangesRouter } from './changes.js';
@@ -15,6 +17,7 @@ export interface ApiDeps {
   queue: ReplicationQueue;
   regions: RegionService;
   replication: ReplicationService;
+  reconciler: Reconciler;
   logger: Logger;
 }
 
@@ -31,6 +34,7 @@ export function createApi(deps: ApiDeps): Express {
   app.use(createRegionsRouter(deps));
   app.use(createChangesRouter(deps));
   app.use(createReplicationRouter(deps));
+  app.use(createReconcileRouter(deps));
   app.use(notFound);
   app.use(createErrorHandler(deps.logger));
   return app;

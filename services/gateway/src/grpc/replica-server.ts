@@ -112,11 +112,11 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
     }),
 
     ListInventory: unary(async (request) => {
-      const page = await replica.listInventory(request.pageToken || undefined, request.pageSize);
+      const page = await replica.listInventory(request.pageToken || undefined, request.pageSize, { verify: request.verify });
       return {
         manifests: page.manifests.map((m) => ({ repository: m.repository, digest: m.digest, mediaType: m.mediaType, size: String(m.size), clock: toClock(m.clock) })),
         tags: page.tags.map((t) => ({ repository: t.repository, tag: t.tag, digest: t.digest, clock: toClock(t.clock) })),
-        blobs: page.blobs.map((b) => ({ repository: b.repository, digest: b.digest, size: String(b.size), state: 'present' })),
+        blobs: page.blobs.map((b) => ({ repository: b.repository, digest: b.digest, size: String(b.size), state: b.state })),
         nextPageToken: page.nextPageToken ?? '',
       };
     }),

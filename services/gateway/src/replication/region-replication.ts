@@ -38,7 +38,7 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
       if (config.grpc) {
         server = createReplicaServer({
           region: config.region,
-          replica: new ReplicaApplier(deps.metadata, deps.blobStore, deps.cache),
+          replica: new ReplicaApplier(deps.metadata, deps.blobStore, deps.cache, logger),
           readiness: deps.readiness,
           logger,
         });

@@ -7,6 +7,12 @@ export interface ListInventoryRequest {
    */
   'pageToken'?: (string);
   'pageSize'?: (number);
+  /**
+   * Re-hash the bytes of each blob of the page: a blob whose bytes are missing or no longer
+   * hash to its digest is reported (and recorded) pending, and its bad bytes are not served again.
+   * Without it, a blob's state is what the region's metadata records.
+   */
+  'verify'?: (boolean);
 }
 
 export interface ListInventoryRequest__Output {
@@ -15,4 +21,10 @@ export interface ListInventoryRequest__Output {
    */
   'pageToken': (string);
   'pageSize': (number);
+  /**
+   * Re-hash the bytes of each blob of the page: a blob whose bytes are missing or no longer
+   * hash to its digest is reported (and recorded) pending, and its bad bytes are not served again.
+   * Without it, a blob's state is what the region's metadata records.
+   */
+  'verify': (boolean);
 }
