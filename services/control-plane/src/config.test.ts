@@ -10,6 +10,7 @@ describe('loadConfig', () => {
       redisUrl: 'redis://127.0.0.1:6379',
       queuePrefix: 'bull',
       requeueIntervalMs: 10_000,
+      reconcileIntervalMs: 300_000,
       logLevel: 'info',
     });
   });
