@@ -4,7 +4,7 @@
  * content present, tags converging by clock (last writer wins), deletes leaving tombstones, and
  * replicated writes kept out of the outbox.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -87,6 +87,21 @@ async function sendImage(repository: string, image: TestImage): Promise<void> {
 }
 
 const clock = (hlc: bigint, origin: string) => ({ hlc: hlc.toString(), origin });
+
+/** Where the filesystem store keeps a blob's bytes. */
+const blobPath = (digest: string) => path.join(dataDir, 'store', 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7));
+
+/** Every blob link the region reports, with its state; `verify` re-hashes their bytes. */
+async function inventoryBlobs(verify: boolean): Promise<Array<{ repository: string; digest: string; state: string }>> {
+  const blobs: Array<{ repository: string; digest: string; state: string }> = [];
+  let pageToken = '';
+  do {
+    const page = await call(client.listInventory, { pageToken, pageSize: 3, verify });
+    blobs.push(...page.blobs.map((b) => ({ repository: b.repository, digest: b.digest, state: b.state })));
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return blobs;
+}
 
 describe('replica server: blobs', () => {
   it('receives a blob in chunks, verifies it, links it, and sends it back from any offset', async () => {
@@ -230,6 +245,39 @@ describe('replica server: inventory', () => {
     );
     expect(seen).toEqual(counts.rows[0]);
     expect(seen.manifests).toBeGreaterThan(4);
+  });
+
+  it('with verify, reports a blob whose bytes no longer hash to its digest pending, serves it no more, and takes a transfer of it again', async () => {
+    const bytes = randomBytes(700_000);
+    const digest = sha256(bytes);
+    await putBlob('team/verified', digest, bytes.length, 0, bytes);
+    await writeFile(blobPath(digest), randomBytes(bytes.length));
+    const stateOf = async () => (await inventoryBlobs(false)).find((b) => b.repository === 'team/verified')?.state;
+    expect(await stateOf()).toBe('present');
+
+    const verified = await inventoryBlobs(true);
+    expect(verified.find((b) => b.repository === 'team/verified')).toMatchObject({ digest, state: 'pending' });
+    // Every other blob of the region still hashes to its digest.
+    expect(verified.filter((b) => b.state !== 'present').map((b) => b.digest)).toEqual([digest]);
+    expect(await stateOf()).toBe('pending');
+    await expect(getBlob(digest, 0)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+
+    expect(await linkBlobs('team/verified', [{ digest, size: bytes.length }])).toEqual([{ digest, held: false, offset: '0' }]);
+    expect(await putBlob('team/verified', digest, bytes.length, 0, bytes)).toMatchObject({ written: true });
+    expect((await getBlob(digest, 0)).equals(bytes)).toBe(true);
+    expect(await stateOf()).toBe('present');
+  });
+
+  it('a blob recorded pending is not held, whatever file is at its path, and a transfer replaces that file', async () => {
+    const bytes = randomBytes(400_000);
+    const digest = sha256(bytes);
+    await putBlob('team/pending', digest, bytes.length, 0, bytes);
+    await writeFile(blobPath(digest), randomBytes(bytes.length));
+    await metadata.blobs.markPending([digest]);
+    expect(await linkBlobs('team/pending', [{ digest, size: bytes.length }])).toEqual([{ digest, held: false, offset: '0' }]);
+    expect(await putBlob('team/pending', digest, bytes.length, 0, bytes)).toMatchObject({ written: true });
+    expect((await getBlob(digest, 0)).equals(bytes)).toBe(true);
+    expect((await metadata.blobs.findInRepository('team/pending', digest)).found?.state).toBe('present');
   });
 
   it('answers health with the region name', async () => {
