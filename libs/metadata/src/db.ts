@@ -51,6 +51,12 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
 
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // The pool stops listening to a client's errors while it is checked out: a connection lost
+  // between two statements (a server restart) would be an uncaught 'error' event, ending the
+  // process. Caught here, the next statement fails instead, and the client is discarded.
+  let lost: Error | undefined;
+  const onError = (err: Error) => (lost = err);
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -60,6 +66,7 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(lost);
   }
 }
