@@ -50,7 +50,14 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
   const regions = new RegionService({ pool, regions: regionStore, catalog, replications, queue, requeue, logger });
   const replication = new ReplicationService({ pool, changes, catalog, regions: regionStore, replications, queue, logger });
 
-  const reconciler = new Reconciler({ regions: regionStore, store: new ReconcileStore(pool), requeue, logger, intervalMs: config.reconcileIntervalMs });
+  const reconciler = new Reconciler({
+    regions: regionStore,
+    store: new ReconcileStore(pool),
+    requeue,
+    logger,
+    intervalMs: config.reconcileIntervalMs,
+    verifyIntervalMs: config.reconcileVerifyIntervalMs,
+  });
 
   const server = http.createServer(createApi({ pool, queue, regions, replication, reconciler, logger }));
   // Longer than typical client idle timeouts, so a relay's pooled connection is reused.

@@ -11,6 +11,7 @@ describe('loadConfig', () => {
       queuePrefix: 'bull',
       requeueIntervalMs: 10_000,
       reconcileIntervalMs: 300_000,
+      reconcileVerifyIntervalMs: 86_400_000,
       logLevel: 'info',
     });
   });

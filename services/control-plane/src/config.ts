@@ -26,6 +26,8 @@ const schema = z.object({
   MERIDIAN_REQUEUE_INTERVAL_SECONDS: z.coerce.number().positive().max(86_400).default(10),
   /** How often each region's inventory is compared with the catalog and repaired; 0 turns it off. */
   MERIDIAN_RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(604_800).default(300),
+  /** How often a periodic reconciliation also re-hashes every blob each region holds; 0 turns it off. */
+  MERIDIAN_RECONCILE_VERIFY_INTERVAL_SECONDS: z.coerce.number().min(0).max(31_536_000).default(86_400),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -45,6 +47,7 @@ export interface ControlPlaneConfig {
   queuePrefix: string;
   requeueIntervalMs: number;
   reconcileIntervalMs: number;
+  reconcileVerifyIntervalMs: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -64,6 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     queuePrefix: e.MERIDIAN_QUEUE_PREFIX,
     requeueIntervalMs: e.MERIDIAN_REQUEUE_INTERVAL_SECONDS * 1000,
     reconcileIntervalMs: e.MERIDIAN_RECONCILE_INTERVAL_SECONDS * 1000,
+    reconcileVerifyIntervalMs: e.MERIDIAN_RECONCILE_VERIFY_INTERVAL_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
   };
 }

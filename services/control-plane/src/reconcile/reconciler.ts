@@ -34,6 +34,11 @@ export interface ReconcilerOptions {
   logger: Logger;
   /** 0: no periodic pass (POST /api/v1/reconcile still runs one). */
   intervalMs: number;
+  /**
+   * How often a periodic pass also verifies blob bytes (each region re-hashes every blob it
+   * holds: a read of the whole store, hence rarer than the pass itself); 0: never.
+   */
+  verifyIntervalMs?: number;
   /** Changes younger than this are left alone: they may still be on their way. */
   settleMs?: number;
   readInventory?: InventoryReader;
@@ -52,6 +57,7 @@ const DEFAULT_SETTLE_MS = 10_000;
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
+  private lastVerified = Date.now();
 
   constructor(private readonly options: ReconcilerOptions) {}
 
@@ -59,7 +65,10 @@ export class Reconciler {
     if (this.options.intervalMs <= 0) return;
     this.timer = setInterval(() => {
       if (this.running) return;
-      this.run({ verify: false }).catch((err) => this.options.logger.warn({ err }, 'reconciliation pass failed'));
+      const every = this.options.verifyIntervalMs ?? 0;
+      const verify = every > 0 && Date.now() - this.lastVerified >= every;
+      if (verify) this.lastVerified = Date.now();
+      this.run({ verify }).catch((err) => this.options.logger.warn({ err }, 'reconciliation pass failed'));
     }, this.options.intervalMs);
     this.timer.unref();
   }
