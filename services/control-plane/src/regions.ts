@@ -44,6 +44,10 @@ export class RegionService {
       return replications.createBackfill(region.name, changeIds, tx);
     });
     logger.info({ region: region.name, backfill }, 'region registered');
+    // A backfill adds many rows at once; until autovacuum gets to them, the planner's stale
+    // figures turn each page of the requeue into a sort of every pending row (measured: 43 ms a
+    // page of 500 at 40,000 pending rows, 0.5 ms once analysed).
+    if (backfill > 1000) await pool.query('ANALYZE replications');
     await requeue.run(region.name);
     return (await regions.get(region.name))!;
   }

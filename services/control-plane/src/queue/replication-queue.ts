@@ -64,18 +64,33 @@ export class ReplicationQueue {
   }
 
   /**
-   * Adds one job per (change, region); a job whose id is already queued is left as it is. Returns
-   * whether they were added: false (logged) when Redis is away or refused.
+   * Adds one job per (change, region); a job whose id is already queued is left as it is. With
+   * `onlyMissing`, asks Redis first which of them it lacks (one round trip of EXISTS) and sends
+   * only those: a requeue pass mostly finds every job in place, and adding a job carries its whole
+   * payload through a script. Returns whether they were added: false (logged) when Redis is away
+   * or refused.
    */
-  async enqueue(jobs: ReplicateJob[]): Promise<boolean> {
+  async enqueue(jobs: ReplicateJob[], options: { onlyMissing?: boolean } = {}): Promise<boolean> {
     if (jobs.length === 0) return true;
     if (!this.connected) {
       this.logger.debug({ jobs: jobs.length }, 'redis unreachable: jobs left to the requeue');
       return false;
     }
     try {
+      let wanted = jobs;
+      if (options.onlyMissing) {
+        const pipeline = this.redis.pipeline();
+        for (const job of jobs) pipeline.exists(this.queue.toKey(replicateJobId(job.changeId, job.region)));
+        const answers = (await pipeline.exec()) ?? [];
+        wanted = jobs.filter((_, index) => {
+          const [err, exists] = answers[index] ?? [null, 0];
+          if (err) throw err;
+          return exists === 0;
+        });
+        if (wanted.length === 0) return true;
+      }
       await this.queue.addBulk(
-        jobs.map((job) => ({ name: JobName.Replicate, data: job, opts: { ...REPLICATE_JOB_OPTIONS, jobId: replicateJobId(job.changeId, job.region) } })),
+        wanted.map((job) => ({ name: JobName.Replicate, data: job, opts: { ...REPLICATE_JOB_OPTIONS, jobId: replicateJobId(job.changeId, job.region) } })),
       );
       return true;
     } catch (err) {

@@ -79,7 +79,7 @@ export class Requeue {
       const jobs: ReplicateJob[] = await replications.pendingJobs(after, PAGE_SIZE, region);
       if (jobs.length === 0) break;
       // Redis went away in the middle: the next pass (on reconnect) starts over.
-      if (!(await queue.enqueue(jobs))) break;
+      if (!(await queue.enqueue(jobs, { onlyMissing: true }))) break;
       offered += jobs.length;
       const last = jobs[jobs.length - 1]!;
       after = { changeId: last.changeId, region: last.region };
