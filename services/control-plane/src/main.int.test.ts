@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmptyTestDatabase, freePort, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from '@meridian/testkit';
+import { clearQueuePrefix } from './testing/test-control-plane.js';
 
 // The control plane as a process (`node --import tsx services/control-plane/src/main.ts`): it
 // prints where it listens and stops cleanly on SIGTERM, whether Redis is there or not.
@@ -11,17 +12,21 @@ import { createEmptyTestDatabase, freePort, testQueuePrefix, TEST_REDIS_URL, typ
 const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.ts');
 const repoRoot = path.resolve(path.dirname(main), '../../..');
 let database: TestDatabase;
+const prefix = testQueuePrefix();
 
 beforeAll(async () => {
   database = await createEmptyTestDatabase();
 });
-afterAll(() => database?.drop());
+afterAll(async () => {
+  await clearQueuePrefix(TEST_REDIS_URL, prefix);
+  await database?.drop();
+});
 
 /** Starts the control plane; resolves with the process and its URL once it prints the banner. */
 async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', main], {
     cwd: repoRoot,
-    env: { ...process.env, PORT: '0', CONTROL_PLANE_DATABASE_URL: database.url, MERIDIAN_QUEUE_PREFIX: testQueuePrefix(), LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PORT: '0', CONTROL_PLANE_DATABASE_URL: database.url, MERIDIAN_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

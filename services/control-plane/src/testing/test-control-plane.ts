@@ -70,11 +70,9 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
     },
     async close() {
       await controlPlane.close();
-      if (inspector.status === 'ready') {
-        await jobs.obliterate({ force: true }).catch(() => undefined);
-      }
       await jobs.close();
       inspector.disconnect();
+      await clearQueuePrefix(config.redisUrl, config.queuePrefix);
       await database.drop();
     },
   };
@@ -86,6 +84,27 @@ export const TEST_MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 /** A well-formed sha256 digest made from a number, for tests. */
 export function testDigest(n: number): string {
   return `sha256:${String(n).padStart(64, '0')}`;
+}
+
+/** Deletes every Redis key under a test's queue prefix (nothing if that Redis is gone). */
+export async function clearQueuePrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+  } catch {
+    return;
+  }
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** A change record of `origin` for tests: seq and hlc as given, `at` fixed. */
