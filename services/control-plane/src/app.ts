@@ -37,7 +37,8 @@ export interface ControlPlane {
 export async function createApp(config: ControlPlaneConfig, logger: Logger = pino({ level: config.logLevel })): Promise<ControlPlane> {
   await prepareDatabase(config.databaseUrl, (message) => logger.debug(message));
   const pool = createPool(config.databaseUrl);
-  pool.on('error', (err) => logger.error({ err }, 'idle database connection failed'));
+  // Not `{ err }`: pg-pool hangs the whole client (its buffers, its type tables) on the error.
+  pool.on('error', (err) => logger.error({ reason: err.message, code: (err as { code?: string }).code }, 'idle database connection failed'));
 
   const regionStore = new RegionStore(pool);
   const changes = new ChangeStore(pool);
