@@ -198,4 +198,16 @@ describe('gateway lifecycle', () => {
     gateway.child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });
+
+  // Node's HTTP parser mallocs a buffer for every piece of a body; with glibc handing the heap top
+  // back after each, a 256 MiB push cost a worker more than twice the CPU (supervisor.ts).
+  it('with MERIDIAN_WORKERS=2, the workers start with glibc keeping freed heap', async () => {
+    const { gateway } = await startOnFreshDatabase({ MERIDIAN_WORKERS: '2' });
+    const workers = (await readFile(`/proc/${gateway.pid}/task/${gateway.pid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
+    expect(workers).toHaveLength(2);
+    for (const pid of workers) {
+      const environment = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+      expect(environment).toContain('GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864');
+    }
+  });
 });
