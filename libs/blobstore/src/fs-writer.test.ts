@@ -1,7 +1,7 @@
 /**
  * Reads of files written directly: a file the direct writer wrote is not in the page cache, so
- * its reads bypass the cache too until one has read it whole; that one clears the file's mark
- * and warms the cache for the reads that follow (fs-writer.ts, `copyFresh`).
+ * its reads bypass the cache too until one has read it whole; that one clears the file's mark,
+ * and the reads that follow go through the cache (fs-writer.ts, `copyFresh`).
  */
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
@@ -129,23 +129,6 @@ describe('FilesystemDriver reads of files written directly', () => {
     const tail = { start: 2 * mib + 1, end: bytes.length - 1 };
     expect((await copy(driver, 'blob', tail)).equals(bytes.subarray(tail.start))).toBe(true);
     expect(marked('blob')).toBe(false);
-  });
-
-  it('warms the page cache after the first whole copy: the whole file is read once more, through the cache', async () => {
-    const driver = new FilesystemDriver(root);
-    const bytes = await write(driver, 'blob', 2 * mib + 3);
-    let warmed = 0;
-    onOpen.hook = (handle, file, flags) => {
-      if (!file.startsWith('/proc/self/fd/') || isDirectRead(flags)) return;
-      const read = handle.read.bind(handle) as (...args: unknown[]) => ReturnType<FileHandle['read']>;
-      handle.read = (async (...args: unknown[]) => {
-        const result = await read(...args);
-        warmed += result.bytesRead;
-        return result;
-      }) as FileHandle['read'];
-    };
-    await copy(driver, 'blob', { start: 0, end: bytes.length - 1 });
-    await vi.waitFor(() => expect(warmed).toBe(bytes.length));
   });
 
   it('a copy whose destination closes half-way gives its slices back and leaves the mark', async () => {
