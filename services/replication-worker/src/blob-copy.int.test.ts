@@ -123,7 +123,10 @@ describe('blob copy', () => {
     await origin!.corruptBlob(blob.digest);
 
     const report = await t.replicate(t.change('eu', { kind: 'blob.link', repository: REPO, ...blob }), 'us');
-    expect(report).toMatchObject({ outcome: 'done', attempts: 1 });
+    // Done, with the bytes of the good source. Usually in one attempt; on a loaded machine the
+    // corrupt source's stream can end after the target has refused it, and one retry follows.
+    expect(report).toMatchObject({ outcome: 'done' });
+    expect((report as { attempts: number }).attempts).toBeLessThanOrEqual(2);
     expect(other!.getBlobs.at(-1)).toMatchObject({ offset: 0, bytes: blob.size });
     expect(await target!.storedDigest(blob.digest)).toBe(blob.digest);
   });
