@@ -1,6 +1,7 @@
 import { grpc, type PutBlobRequest } from '@meridian/proto';
 import { hasStatus, isRetryable, type JudgedError } from './grpc-errors.js';
 import type { ReplicaPeer } from './replica-peer.js';
+import { awaitOtherTransfer, isTransferBusy } from './transfer-wait.js';
 
 /**
  * Blob bytes from a region that holds them to one that does not: GetBlob on a source piped into
@@ -64,6 +65,9 @@ export class CopiesUnderWay {
   }
 }
 
+/** How many times one blob's copy waits for another sender's transfer that then stalls, before the refusal counts as the attempt's failure. */
+const MAX_TRANSFER_WAITS = 3;
+
 /** No source could serve a blob. Retried (a region may be back, or receive the blob, later) unless every source failed for good. */
 export class BlobUnavailableError extends Error implements JudgedError {
   constructor(
@@ -89,9 +93,19 @@ export async function ensureBlobs(repository: string, blobs: BlobRef[], context:
   let sent = 0;
   for (const blob of unique) {
     let holding = holdings.find((h) => h.digest === blob.digest);
+    let waits = 0;
     while (!holding?.held) {
       const offset = Number(holding?.offset ?? 0);
-      const copied = await context.copies.run(context.target.name, blob.digest, context.signal, () => copyBlob(repository, blob, offset, context));
+      let copied: number | undefined;
+      try {
+        copied = await context.copies.run(context.target.name, blob.digest, context.signal, () => copyBlob(repository, blob, offset, context));
+      } catch (err) {
+        // Another worker process is sending this blob to the target: take its result rather
+        // than spend an attempt. A transfer that keeps stalling is a failure after all.
+        if (!isTransferBusy(err) || ++waits > MAX_TRANSFER_WAITS) throw err;
+        holding = await awaitOtherTransfer(context.target, repository, blob, context.signal);
+        continue;
+      }
       if (copied !== undefined) {
         sent += copied;
         break;

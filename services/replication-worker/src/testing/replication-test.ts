@@ -38,6 +38,11 @@ export interface ReplicationTest {
   replicate(change: ReplicatedChange, target: string, options?: JobsOptions): Promise<RecordedReport>;
   /** Stops the running worker (its jobs go back to the queue) and starts another. */
   restartWorker(): Promise<void>;
+  /**
+   * Starts one more worker on the same queue, with nothing shared with the first (its own gRPC
+   * clients, its own copies under way): another worker process, in this one. Stopped at close().
+   */
+  addWorker(): Promise<ReplicationWorker>;
   close(): Promise<void>;
 }
 
@@ -59,6 +64,7 @@ export async function startReplicationTest(regions: TestRegion[], env: Record<st
   };
   let seq = 0;
   let changeIds = 0;
+  const others: ReplicationWorker[] = [];
   const test: ReplicationTest = {
     controlPlane,
     queue,
@@ -80,8 +86,13 @@ export async function startReplicationTest(regions: TestRegion[], env: Record<st
       await test.worker.stop();
       test.worker = await startWorker();
     },
+    async addWorker() {
+      const worker = await startWorker();
+      others.push(worker);
+      return worker;
+    },
     async close() {
-      await test.worker.stop();
+      await Promise.all([test.worker, ...others].map((worker) => worker.stop()));
       await queue.obliterate({ force: true });
       await queue.close();
       await controlPlane.close();
