@@ -12,7 +12,9 @@
  * - the worker killed in the middle of a 256 MiB blob: after a restart the copy completes, and
  *   the target holds exactly the right bytes;
  * - a blob's bytes overwritten in a region's store: reconciliation with verification notices,
- *   and the region serves the right bytes again.
+ *   and the region serves the right bytes again;
+ * - a region restored from a backup taken before a delete serves the deleted image again, until
+ *   reconciliation applies the delete there once more.
  *
  * The `it`s form one story and run in order. Waits are bounded liveness checks, never speed.
  */
@@ -221,5 +223,48 @@ describe('geo-replication under faults and operator changes', () => {
     expect(regions).toEqual([expect.objectContaining({ region: target, pendingBlobs: 1 })]);
     expect(regions[0]!.repaired).toBeGreaterThanOrEqual(1);
     await eventually(`${layer.digest} repaired in ${target}`, async () => ((await pull()) === layer.digest ? true : undefined));
+  }, 300_000);
+
+  it('a region restored from a backup taken before a delete: reconciliation deletes there again what the catalog deleted', async () => {
+    const target = 'us-east';
+    const region = () => state.regions.find((r) => r.name === target)!;
+    const image = await client('eu-west').pushImage('faults/restored', 'v1', buildImage());
+    await arrived(target, 'faults/restored', 'v1', image.digest);
+    const database = new URL(region().databaseUrl).pathname.slice(1);
+    const backup = `${database}_backup`;
+    const admin = new pg.Client({ connectionString: POSTGRES });
+    await admin.connect();
+    try {
+      // A backup of the region's database while it holds the image.
+      await stopProcess(region().pid);
+      await admin.query(`CREATE DATABASE ${backup} TEMPLATE ${database}`);
+      state = await cluster.up(state.regions.length);
+      // The image deleted in another region (distribution-spec v1.1 "Deleting Manifests"), and so in this one.
+      const source = client('eu-west');
+      expect((await source.fetch(source.url('manifest', { name: 'faults/restored', reference: image.digest }), { method: 'DELETE' })).status).toBe(202);
+      await eventually(`faults/restored gone from ${target}`, async () => ((await digestServed(target, 'faults/restored', image.digest)) === undefined ? true : undefined));
+      // The region restored from the backup serves the deleted image again.
+      await stopProcess(region().pid);
+      await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${database} TEMPLATE ${backup}`);
+      state = await cluster.up(state.regions.length);
+    } finally {
+      await admin.end();
+    }
+    expect(await digestServed(target, 'faults/restored', 'v1')).toBe(image.digest);
+
+    // Once the delete is older than the settling time, a pass finds the manifest and its tag.
+    const summary = await eventually('reconciliation finds what the catalog deleted', async () => {
+      const answer = await fetch(`${state.controlPlane}/api/v1/reconcile?region=${target}`, { method: 'POST' });
+      const { regions } = (await answer.json()) as { regions: Array<{ region: string; extra: number; repaired: number; unrelayed: number }> };
+      return regions[0]!.extra > 0 ? regions[0] : undefined;
+    });
+    expect(summary).toMatchObject({ region: target, extra: 2, unrelayed: 0 });
+    expect(summary.repaired).toBeGreaterThanOrEqual(1);
+    await eventually(`faults/restored deleted again in ${target}`, async () =>
+      (await digestServed(target, 'faults/restored', image.digest)) === undefined && (await digestServed(target, 'faults/restored', 'v1')) === undefined ? true : undefined,
+    );
+    // The region where it was deleted never held it again.
+    expect(await digestServed('eu-west', 'faults/restored', image.digest)).toBeUndefined();
   }, 300_000);
 });

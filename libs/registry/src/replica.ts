@@ -64,6 +64,11 @@ export interface InventoryPage {
   blobs: Array<{ repository: string; digest: string; size: number; state: 'present' | 'pending' }>;
   /** Undefined on the last page. */
   nextPageToken?: string;
+  /**
+   * On the last page: the region's changes still in its outbox, counted after the page was read.
+   * 0 means the control plane has stored every write the pages show.
+   */
+  unrelayed?: number;
 }
 
 /** A malformed replica request (a page token that is not one of ours). */
@@ -318,6 +323,9 @@ export class ReplicaApplier {
     } else {
       const next = INVENTORY_KINDS[INVENTORY_KINDS.indexOf(kind) + 1];
       if (next) page.nextPageToken = encodeInventoryToken(next, undefined);
+      // Read after every page: a write the pages show left the outbox only once the control
+      // plane stored it, so an empty outbox now means the catalog knows all of them.
+      else page.unrelayed = await this.metadata.outbox.backlog();
     }
     return page;
   }

@@ -7,7 +7,8 @@ import { Reconciler, type RegionInventory } from './reconciler.js';
 import { ReconcileStore } from './store.js';
 
 // Reconciliation compares what a region reports holding with the catalog on a real control
-// plane database: what the region lacks, or holds pending, is replicated to it again.
+// plane database: what the region lacks, or holds pending, is replicated to it again, and what it
+// holds that the catalog deleted is deleted there again (once its outbox is relayed).
 
 const started: TestControlPlane[] = [];
 afterEach(async () => {
@@ -43,9 +44,10 @@ const usInventory: RegionInventory = {
     { repository: 'rec/app', digest: digest(2), state: 'pending' },
     { repository: 'rec/app', digest: digest(3), state: 'present' },
   ],
+  unrelayed: 0,
 };
 
-function reconciler(cp: TestControlPlane, settleMs: number, seen: Array<{ region: string; verify: boolean }> = []): Reconciler {
+function reconciler(cp: TestControlPlane, settleMs: number, seen: Array<{ region: string; verify: boolean }> = [], inventory = usInventory): Reconciler {
   return new Reconciler({
     regions: new RegionStore(cp.controlPlane.pool),
     store: new ReconcileStore(cp.controlPlane.pool),
@@ -55,7 +57,7 @@ function reconciler(cp: TestControlPlane, settleMs: number, seen: Array<{ region
     settleMs,
     readInventory: async (region, options) => {
       seen.push({ region: region.name, verify: options.verify });
-      return usInventory;
+      return inventory;
     },
   });
 }
@@ -66,21 +68,47 @@ const pendingRows = async (cp: TestControlPlane) =>
   );
 
 describe('reconciliation', () => {
-  it('replicates again what a region lacks and the blobs it holds pending, and counts what it holds that the catalog deleted', async () => {
+  it('replicates again what a region lacks and the blobs it holds pending, and the delete of what it holds that the catalog deleted', async () => {
     const { cp, ids } = await catalogReplicatedToUs();
     const seen: Array<{ region: string; verify: boolean }> = [];
     const summaries = await reconciler(cp, 0, seen).run({ region: 'us', verify: true });
     expect(seen).toEqual([{ region: 'us', verify: true }]);
-    // Missing: manifest 200 and its tag v2 (one change wrote both); pending: blob 2; extra: blob 3.
-    expect(summaries).toEqual([{ region: 'us', missing: 2, extra: 1, pendingBlobs: 1, repaired: 2 }]);
-    expect(await pendingRows(cp)).toEqual([ids[1], ids[3]]);
+    // Missing: manifest 200 and its tag v2 (one change wrote both); pending: blob 2; extra: blob 3,
+    // whose unlink (change 6) goes to us again, to be applied with its clock.
+    expect(summaries).toEqual([{ region: 'us', missing: 2, extra: 1, pendingBlobs: 1, repaired: 3, unrelayed: 0 }]);
+    expect(await pendingRows(cp)).toEqual([ids[1], ids[3], ids[5]]);
     const queued = (await cp.jobs.getJobs(['waiting', 'prioritized', 'delayed', 'active'])).map((job) => job.id);
-    expect(queued).toEqual(expect.arrayContaining([replicateJobId(ids[1]!, 'us'), replicateJobId(ids[3]!, 'us')]));
+    expect(queued).toEqual(expect.arrayContaining([replicateJobId(ids[1]!, 'us'), replicateJobId(ids[3]!, 'us'), replicateJobId(ids[5]!, 'us')]));
+    const unlink = (await cp.jobs.getJob(replicateJobId(ids[5]!, 'us')))!;
+    expect(unlink.data.change).toMatchObject({ hlc: '1006', origin: 'eu', body: { kind: 'blob.unlink', repository: 'rec/app', digest: digest(3) } });
+  });
+
+  it('deletes nothing while the region has changes in its outbox: the catalog may not know its latest writes', async () => {
+    const { cp, ids } = await catalogReplicatedToUs();
+    const summaries = await reconciler(cp, 0, [], { ...usInventory, unrelayed: 2 }).run({ region: 'us', verify: false });
+    expect(summaries).toEqual([{ region: 'us', missing: 2, extra: 1, pendingBlobs: 1, repaired: 2, unrelayed: 2 }]);
+    expect(await pendingRows(cp)).toEqual([ids[1], ids[3]]);
+  });
+
+  it('a tag the region holds pointing elsewhere, with an older clock, gets the catalog\'s newest write again', async () => {
+    const { cp, ids } = await catalogReplicatedToUs();
+    const inventory: RegionInventory = {
+      ...usInventory,
+      manifests: [...usInventory.manifests, { repository: 'rec/app', digest: digest(200) }],
+      tags: [
+        { repository: 'rec/app', tag: 'v1', digest: digest(200), hlc: 1002n, origin: 'eu' },
+        { repository: 'rec/app', tag: 'v2', digest: digest(200), hlc: 1004n, origin: 'eu' },
+      ],
+      blobs: usInventory.blobs.filter((blob) => blob.digest !== digest(3)),
+    };
+    const summaries = await reconciler(cp, 0, [], inventory).run({ region: 'us', verify: false });
+    expect(summaries).toEqual([{ region: 'us', missing: 1, extra: 0, pendingBlobs: 1, repaired: 2, unrelayed: 0 }]);
+    expect(await pendingRows(cp)).toEqual([ids[1], ids[2]]);
   });
 
   it('leaves alone what changed within the settling time: it may still be on its way', async () => {
     const { cp } = await catalogReplicatedToUs();
-    expect(await reconciler(cp, 60_000).run({ region: 'us', verify: false })).toEqual([{ region: 'us', missing: 0, extra: 0, pendingBlobs: 0, repaired: 0 }]);
+    expect(await reconciler(cp, 60_000).run({ region: 'us', verify: false })).toEqual([{ region: 'us', missing: 0, extra: 0, pendingBlobs: 0, repaired: 0, unrelayed: 0 }]);
     expect(await pendingRows(cp)).toEqual([]);
   });
 

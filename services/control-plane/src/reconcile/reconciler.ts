@@ -10,18 +10,25 @@ export interface RegionInventory {
   manifests: Array<{ repository: string; digest: string }>;
   tags: Array<{ repository: string; tag: string; digest: string; hlc: bigint; origin: string }>;
   blobs: Array<{ repository: string; digest: string; state: string }>;
+  /** The region's own changes not yet stored by the control plane, counted after the inventory was read. */
+  unrelayed: number;
 }
 
 export interface ReconcileSummary {
   region: string;
   /** Live catalog manifests, tags and blob links the region lacks. */
   missing: number;
-  /** Items the region holds that the catalog has deleted (logged, not removed). */
+  /** Items the region holds that the catalog has deleted: their deletes are applied there again, unless `unrelayed` > 0. */
   extra: number;
   /** Blob links the region reports pending: bytes it should hold but lacks, or holds corrupt. */
   pendingBlobs: number;
-  /** Replications made pending again to repair the region. */
+  /** Replications made pending again to repair the region (the writes it lacks, the deletes it missed). */
   repaired: number;
+  /**
+   * The region's changes still in its outbox. While there are any, the catalog may not know
+   * what the region wrote last, so nothing it holds is deleted on the catalog's word.
+   */
+  unrelayed: number;
 }
 
 /** Reads one region's whole inventory (the page source: gRPC, or a test's). */
@@ -50,9 +57,12 @@ const DEFAULT_SETTLE_MS = 10_000;
  * Periodic reconciliation: each region's inventory against the global catalog. Whatever live
  * item a region lacks, and every blob it reports pending (lost, or found corrupt when asked to
  * verify), is repaired by making the replication of the change that wrote it pending again; the
- * worker then copies it as it would any change. Items a region holds that the catalog deleted are
- * counted and logged. Replication normally leaves nothing to repair: this catches what a lost
- * job, a restored backup or a damaged disk left behind.
+ * worker then copies it as it would any change. An item a region holds that the catalog has
+ * deleted is repaired the same way, with the delete: the worker applies it with the tombstone's
+ * clock (ApplyDelete), so a newer write the region holds stays. Deletes are judged only on
+ * tombstones, never on what the catalog merely lacks, and only when the region's outbox is empty:
+ * the catalog then knows every write the region's inventory shows. Replication normally leaves
+ * nothing to repair: this catches what a lost job, a restored backup or a damaged disk left behind.
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
@@ -102,10 +112,22 @@ export class Reconciler {
       // The catalog is read after the inventory: an item written between the two reads is young.
       const catalog = await store.snapshot(this.options.settleMs ?? DEFAULT_SETTLE_MS);
       const found = compareInventory(catalog, inventory);
-      const repaired = await store.repair(region.name, found.repairs);
+      const settled = inventory.unrelayed === 0;
+      const repaired = await store.repair(region.name, settled ? [...new Set([...found.repairs, ...found.deletes])] : found.repairs);
       if (repaired > 0) await requeue.run(region.name);
-      const summary: ReconcileSummary = { region: region.name, missing: found.missing, extra: found.extras.length, pendingBlobs: found.pendingBlobs, repaired };
-      if (found.extras.length > 0) logger.warn({ region: region.name, extras: found.extras.slice(0, 20) }, 'reconciliation: the region holds items the catalog deleted');
+      const summary: ReconcileSummary = {
+        region: region.name,
+        missing: found.missing,
+        extra: found.extras.length,
+        pendingBlobs: found.pendingBlobs,
+        repaired,
+        unrelayed: inventory.unrelayed,
+      };
+      if (found.extras.length > 0) {
+        const extras = found.extras.slice(0, 20);
+        if (settled) logger.info({ region: region.name, extras }, 'reconciliation: the region holds items the catalog deleted; deleting them there');
+        else logger.warn({ region: region.name, extras, unrelayed: inventory.unrelayed }, 'reconciliation: the region holds items the catalog deleted; left until its outbox is relayed');
+      }
       logger.info(summary, 'reconciliation pass');
       summaries.push(summary);
     }
@@ -120,15 +142,20 @@ export interface Comparison {
   repairs: string[];
   /** `kind repository name` of each item held that the catalog deleted. */
   extras: string[];
+  /** The deletes (tombstones' changes) to apply in the region again, each once. */
+  deletes: string[];
 }
 
 /**
  * What differs between a region and the catalog. Young catalog rows are skipped either way; a
- * tag the region holds with a newer clock than the catalog's is its own write on the way.
+ * tag the region holds with a newer clock than the catalog's is its own write on the way. A tag
+ * the catalog deleted with its manifest is deleted again only if the region's tag names that
+ * manifest: the manifest's delete takes only the tags naming it.
  */
 export function compareInventory(catalog: CatalogSnapshot, inventory: RegionInventory): Comparison {
   const repairs = new Set<string>();
   const extras: string[] = [];
+  const deletes = new Set<string>();
   let missing = 0;
   let pendingBlobs = 0;
   const index = (entries: CatalogEntry[]) => new Map(entries.map((entry) => [key(entry.repository, entry.name), entry]));
@@ -142,7 +169,9 @@ export function compareInventory(catalog: CatalogSnapshot, inventory: RegionInve
   }
   for (const name of heldManifests) {
     const entry = manifests.get(name);
-    if (entry?.deleted && !entry.young) extras.push(`manifest ${name}`);
+    if (!entry?.deleted || entry.young) continue;
+    extras.push(`manifest ${name}`);
+    deletes.add(entry.changeId);
   }
 
   const tags = index(catalog.tags);
@@ -152,7 +181,9 @@ export function compareInventory(catalog: CatalogSnapshot, inventory: RegionInve
     const held = heldTags.get(name);
     const heldNewer = held !== undefined && (held.hlc > entry.hlc || (held.hlc === entry.hlc && held.origin > entry.origin));
     if (entry.deleted) {
-      if (held && !heldNewer) extras.push(`tag ${name}`);
+      if (!held || heldNewer) continue;
+      extras.push(`tag ${name}`);
+      if (entry.changeKind === 'tag.delete' || held.digest === entry.digest) deletes.add(entry.changeId);
     } else if (!heldNewer && held?.digest !== entry.digest) {
       missing += 1;
       repairs.add(entry.changeId);
@@ -165,7 +196,9 @@ export function compareInventory(catalog: CatalogSnapshot, inventory: RegionInve
     if (entry.young) continue;
     const state = heldBlobs.get(name);
     if (entry.deleted) {
-      if (state !== undefined) extras.push(`blob ${name}`);
+      if (state === undefined) continue;
+      extras.push(`blob ${name}`);
+      deletes.add(entry.changeId);
       continue;
     }
     if (state === undefined) missing += 1;
@@ -173,7 +206,7 @@ export function compareInventory(catalog: CatalogSnapshot, inventory: RegionInve
     else continue;
     repairs.add(entry.changeId);
   }
-  return { missing, pendingBlobs, repairs: [...repairs], extras };
+  return { missing, pendingBlobs, repairs: [...repairs], extras, deletes: [...deletes] };
 }
 
 function key(repository: string, name: string): string {
@@ -187,7 +220,7 @@ const PAGE_DEADLINE_MS = { verify: 600_000, plain: 30_000 };
 /** The region's inventory, page by page over its replica protocol. */
 export const readInventoryOverGrpc: InventoryReader = async (region, options) => {
   const client = createReplicaClient(region.grpc);
-  const inventory: RegionInventory = { manifests: [], tags: [], blobs: [] };
+  const inventory: RegionInventory = { manifests: [], tags: [], blobs: [], unrelayed: 0 };
   try {
     let pageToken = '';
     do {
@@ -199,6 +232,7 @@ export const readInventoryOverGrpc: InventoryReader = async (region, options) =>
       for (const t of page.tags ?? []) inventory.tags.push({ repository: t.repository!, tag: t.tag!, digest: t.digest!, hlc: BigInt(t.clock?.hlc || '0'), origin: t.clock?.origin ?? '' });
       for (const b of page.blobs ?? []) inventory.blobs.push({ repository: b.repository!, digest: b.digest!, state: b.state! });
       pageToken = page.nextPageToken ?? '';
+      if (!pageToken) inventory.unrelayed = Number(page.unrelayed ?? 0);
     } while (pageToken);
   } finally {
     client.close();

@@ -11,6 +11,8 @@ export interface CatalogEntry {
   hlc: bigint;
   origin: string;
   changeId: string;
+  /** The kind of that change (`manifest.put`, `tag.delete`, ...). */
+  changeKind: string;
   /** Stored less than the settling time ago: it may still be on its way to the region. */
   young: boolean;
 }
@@ -28,8 +30,8 @@ export class ReconcileStore {
   /** Every catalog row (tombstones too), each flagged young when its change came within `settleMs`. */
   async snapshot(settleMs: number): Promise<CatalogSnapshot> {
     const read = async (table: string, name: string, digest: string | null): Promise<CatalogEntry[]> => {
-      const { rows } = await this.db.query<{ repository: string; name: string; digest: string | null; deleted: boolean; hlc: string; origin: string; change_id: string; young: boolean }>(
-        `SELECT k.repository, k.${name} AS name, ${digest ? `k.${digest}` : 'NULL'} AS digest, k.deleted, k.hlc::text AS hlc, k.origin, k.change_id::text AS change_id,
+      const { rows } = await this.db.query<{ repository: string; name: string; digest: string | null; deleted: boolean; hlc: string; origin: string; change_id: string; kind: string; young: boolean }>(
+        `SELECT k.repository, k.${name} AS name, ${digest ? `k.${digest}` : 'NULL'} AS digest, k.deleted, k.hlc::text AS hlc, k.origin, k.change_id::text AS change_id, c.kind,
                 c.received_at > now() - make_interval(secs => $1) AS young
            FROM ${table} k JOIN changes c ON c.id = k.change_id`,
         [settleMs / 1000],
@@ -42,6 +44,7 @@ export class ReconcileStore {
         hlc: BigInt(row.hlc),
         origin: row.origin,
         changeId: row.change_id,
+        changeKind: row.kind,
         young: row.young,
       }));
     };
@@ -54,7 +57,8 @@ export class ReconcileStore {
 
   /**
    * Makes the replication of each change to `region` pending again (a row made if there was
-   * none), so the requeue hands it to the worker: the region lacks what the change wrote.
+   * none), so the requeue hands it to the worker: the region lacks what the change wrote, or
+   * holds what the change (a delete) removed.
    */
   async repair(region: string, changeIds: readonly string[]): Promise<number> {
     if (changeIds.length === 0) return 0;

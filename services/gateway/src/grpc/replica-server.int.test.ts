@@ -247,6 +247,24 @@ describe('replica server: inventory', () => {
     expect(seen.manifests).toBeGreaterThan(4);
   });
 
+  it('the last page says how many of the region\'s own changes wait in its outbox, read after the pages', async () => {
+    const lastPage = async () => {
+      let page = await call(client.listInventory, { pageToken: '', pageSize: 1000 });
+      while (page.nextPageToken) page = await call(client.listInventory, { pageToken: page.nextPageToken, pageSize: 1000 });
+      return page;
+    };
+    expect(await metadata.outbox.backlog()).toBe(0);
+    expect((await lastPage()).unrelayed).toBe('0');
+    const image = buildImage();
+    await sendImage('rep/relay', image);
+    await local.put('rep/relay', 'v1', image.mediaType, Buffer.from(image.manifestBytes));
+    const waiting = await metadata.outbox.oldest(100);
+    expect(waiting.length).toBeGreaterThan(0);
+    expect((await lastPage()).unrelayed).toBe(String(waiting.length));
+    await metadata.outbox.remove(waiting.map((entry) => entry.seq));
+    expect((await lastPage()).unrelayed).toBe('0');
+  });
+
   it('with verify, reports a blob whose bytes no longer hash to its digest pending, serves it no more, and takes a transfer of it again', async () => {
     const bytes = randomBytes(700_000);
     const digest = sha256(bytes);

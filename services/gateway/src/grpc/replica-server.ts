@@ -118,6 +118,7 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
         tags: page.tags.map((t) => ({ repository: t.repository, tag: t.tag, digest: t.digest, clock: toClock(t.clock) })),
         blobs: page.blobs.map((b) => ({ repository: b.repository, digest: b.digest, size: String(b.size), state: b.state })),
         nextPageToken: page.nextPageToken ?? '',
+        unrelayed: String(page.unrelayed ?? 0),
       };
     }),
   };
