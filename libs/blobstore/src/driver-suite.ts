@@ -397,6 +397,14 @@ export function describeStorageDriverSuite(name: string, createDriver: () => Pro
         expect(await driver.list('src')).toEqual([]);
       });
 
+      // driver.ts move: "with flush, so are its bytes (a file written with durable: false)".
+      it('moves a file written without durability with flush, and is PathNotFoundError for a missing source', async () => {
+        await writeAll(await driver.writer('session/data', { append: true, durable: false }), [Buffer.from('chunk one '), Buffer.from('chunk two')]);
+        await driver.move('session/data', 'blobs/whole', { flush: true });
+        expect((await driver.getContent('blobs/whole')).toString()).toBe('chunk one chunk two');
+        await expect(driver.move('session/data', 'blobs/other', { flush: true })).rejects.toBeInstanceOf(PathNotFoundError);
+      });
+
       // driver.ts move: "replacing what is there".
       it('replaces an existing destination', async () => {
         await driver.putContent('a', 'new bytes');

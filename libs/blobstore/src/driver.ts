@@ -81,10 +81,12 @@ export interface StorageDriver {
 
   /**
    * Moves `source` to `destination` atomically, replacing what is there: a reader sees the old
-   * bytes or the new, never a mix. Creates the destination's parent folders. Throws
-   * PathNotFoundError (naming `source`) only when the source is missing.
+   * bytes or the new, never a mix. Creates the destination's parent folders. The destination's
+   * name is on stable storage when it resolves; with `flush`, so are its bytes (a file written
+   * with `durable: false`). Throws PathNotFoundError (naming `source`) only when the source is
+   * missing.
    */
-  move(source: string, destination: string): Promise<void>;
+  move(source: string, destination: string, options?: { flush?: boolean }): Promise<void>;
 
   /**
    * Removes the folder at `path` only if it is empty; succeeds, doing nothing, when it is not

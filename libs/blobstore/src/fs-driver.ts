@@ -205,9 +205,10 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async move(source: string, destination: string): Promise<void> {
+  async move(source: string, destination: string, options: { flush?: boolean } = {}): Promise<void> {
     const from = this.resolve(source);
     const to = this.resolve(destination);
+    if (options.flush) await flushFile(from, source);
     try {
       await rename(from, to);
     } catch (err) {
@@ -352,4 +353,20 @@ function writeFully(destination: Writable, chunk: Buffer): Promise<void> {
 function isNotFound(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Flushes a file's bytes to stable storage (fdatasync); PathNotFoundError when it is missing. */
+async function flushFile(full: string, relative: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(full, 'r');
+  } catch (err) {
+    if (isNotFound(err)) throw new PathNotFoundError(relative);
+    throw err;
+  }
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }
