@@ -31,6 +31,8 @@ export interface ClusterState {
   controlPlane: string;
   controlPlanePid: number;
   workerPid: number;
+  /** The worker's /metrics and health endpoints (http://HOST:PORT). */
+  worker?: string;
   regions: ClusterRegion[];
 }
 
@@ -144,8 +146,13 @@ export class Cluster {
     const workerRuns = previous !== undefined && isAlive(previous.workerPid);
     if (workerRuns) {
       state.workerPid = previous.workerPid;
+      if (previous.worker) state.worker = previous.worker;
     } else {
+      const port = previous?.worker ? portOf(previous.worker) : await freePort();
+      state.worker = `http://127.0.0.1:${port}`;
       state.workerPid = this.spawnPart('replication-worker', 'services/replication-worker/src/main.ts', {
+        HOST: '127.0.0.1',
+        PORT: String(port),
         REDIS_URL: this.redisUrl,
         MERIDIAN_CONTROL_PLANE: state.controlPlane,
         ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),

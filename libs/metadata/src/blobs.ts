@@ -163,4 +163,13 @@ export class BlobMetadataStore {
     });
     return new Map(result.rows.map((row) => [row.digest, Number(row.size)]));
   }
+
+  /** Bytes of the blobs the region holds (present ones), each counted once however many repositories link it. */
+  async storedBytes(): Promise<number> {
+    const result = await this.db.query<{ bytes: number }>({
+      name: 'blob-stored-bytes',
+      text: "SELECT coalesce(sum(size), 0)::bigint AS bytes FROM blobs WHERE state = 'present'",
+    });
+    return result.rows[0]?.bytes ?? 0;
+  }
 }

@@ -87,4 +87,10 @@ export class UploadStore {
     });
     return result.rows.map((row) => ({ id: row.id, startedAt: row.started_at }));
   }
+
+  /** How many sessions are open (for the gateway's metrics). */
+  async openCount(): Promise<number> {
+    const result = await this.db.query<{ count: number }>({ name: 'upload-open-count', text: 'SELECT count(*)::int AS count FROM uploads' });
+    return result.rows[0]?.count ?? 0;
+  }
 }

@@ -2,3 +2,4 @@ export * from './database.js';
 export * from './gateway-process.js';
 export * from './oci-client.js';
 export * from './services.js';
+export * from './prometheus.js';

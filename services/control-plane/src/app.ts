@@ -14,6 +14,7 @@ import { ChangeStore } from './store/changes.js';
 import { createPool, prepareDatabase } from './store/db.js';
 import { RegionStore } from './store/regions.js';
 import { ReplicationStore } from './store/replications.js';
+import { createControlPlaneMetrics } from './metrics.js';
 
 export interface ControlPlane {
   server: http.Server;
@@ -60,7 +61,13 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
     verifyIntervalMs: config.reconcileVerifyIntervalMs,
   });
 
-  const server = http.createServer(createApi({ pool, queue, regions, replication, reconciler, logger }));
+  const metrics = createControlPlaneMetrics({
+    pool,
+    replications,
+    queue,
+    onScrapeError: (err) => logger.debug({ err }, 'metrics: a figure could not be read for this scrape'),
+  });
+  const server = http.createServer(createApi({ pool, queue, regions, replication, reconciler, metrics, logger }));
   // Longer than typical client idle timeouts, so a relay's pooled connection is reused.
   server.keepAliveTimeout = 75_000;
   server.headersTimeout = 76_000;

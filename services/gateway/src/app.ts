@@ -12,6 +12,8 @@ import { createErrorHandler, routeNotFound } from './http/error-handler.js';
 import { createHealthHandler } from './http/handlers/health.js';
 import { expressBuiltMessages } from './http/express-messages.js';
 import { createRegionReplication } from './replication/region-replication.js';
+import { createHttpMetricsMiddleware, createMetricsEndpoint, metricsSource } from '@meridian/telemetry';
+import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 
 /** How long a shutdown waits for the handlers of cut connections to finish cleaning up. */
 const HANDLER_CLEANUP_MS = 5000;
@@ -38,6 +40,12 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   const pool = createPool({ databaseUrl: config.databaseUrl, max: config.databasePoolSize });
   pool.on('error', (err) => logger.error({ err }, 'idle database connection failed'));
   const metadata = new Metadata(pool);
+  const gatewayMetrics = createGatewayMetrics({
+    region: config.region,
+    pool,
+    metadata,
+    onScrapeError: (err) => logger.warn({ err }, 'metrics: reading the region\'s metadata failed'),
+  });
 
   const driver = STORAGE_DRIVERS[config.storageDriver]({
     rootDirectory: path.join(config.dataDir, 'store'),
@@ -76,11 +84,13 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   app.disable('x-powered-by');
   app.disable('etag');
   const inFlight = new Set<Promise<void>>();
-  app.use(createOciRouter({ registry, inFlight }));
+  app.use(createHttpMetricsMiddleware({ metrics: gatewayMetrics.metrics, routeOf: gatewayRouteOf }));
+  app.use(createOciRouter({ registry, inFlight, metrics: gatewayMetrics }));
   // After the OCI routes, which answer every /v2 request themselves, so these cost them nothing.
   app.use(
     createHealthHandler({ checks: readinessChecks, logger }),
   );
+  app.use(createMetricsEndpoint(metricsSource(gatewayMetrics.metrics)));
   app.use(routeNotFound);
   app.use(createErrorHandler(logger));
 

@@ -5,6 +5,7 @@ import { loadConfig, wantsStackTraces, type GatewayConfig } from './config.js';
 import { prepareRegion } from './region-setup.js';
 import { describeStartFailure, listenStartupError, passwordsIn } from './startup-errors.js';
 import { superviseWorkers, type WorkerListening, type WorkerStartFailed } from './supervisor.js';
+import { serveClusterMetrics } from '@meridian/telemetry';
 
 /**
  * Entry point: config from the environment, then either one gateway process
@@ -36,6 +37,8 @@ async function start(config: GatewayConfig): Promise<void> {
   // workers find the region ready, and a mistake is reported once rather than by every worker.
   await prepareRegion(config, logger);
   await tryListening(config);
+  // A scrape of /metrics reaches one worker, which asks here for the sum over all of them.
+  serveClusterMetrics();
   const supervision = superviseWorkers(config.workers, logger);
   supervision.stopped.then((code) => process.exit(code));
   const url = await supervision.ready;

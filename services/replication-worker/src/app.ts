@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import type { Logger } from 'pino';
 import { CopiesUnderWay } from './blob-copy.js';
 import type { WorkerConfig } from './config.js';
@@ -8,10 +9,14 @@ import { RegionDirectory } from './region-directory.js';
 import { RegionLimiter } from './region-limiter.js';
 import { ReplicaPeers } from './replica-peer.js';
 import { QueueWorker } from './worker.js';
+import { createWorkerMetrics } from './metrics.js';
+import { createWorkerServer } from './http.js';
 
 export interface ReplicationWorker {
-  /** Connects to Redis and starts taking jobs. */
+  /** Listens on config.host:config.port (/metrics, /healthz, /readyz), connects to Redis and starts taking jobs. */
   start(): Promise<void>;
+  /** The URL of /metrics and the health endpoints, once started. */
+  readonly url: string | undefined;
   /** Stops taking jobs, lets running ones finish within the shutdown grace, hands the rest back, closes connections. */
   stop(): Promise<void>;
   /** The per-region bound, for logs and tests. */
@@ -29,7 +34,8 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
   const peers = new ReplicaPeers();
   const limiter = new RegionLimiter(config.regionConcurrency);
   const copies = new CopiesUnderWay();
-  const router = new JobRouter([createReplicateHandler({ regions, peers, limiter, copies, controlPlane })]);
+  const metrics = createWorkerMetrics();
+  const router = new JobRouter([createReplicateHandler({ regions, peers, limiter, copies, controlPlane, metrics })]);
   const worker = new QueueWorker({
     redisUrl: config.redisUrl,
     prefix: config.queuePrefix,
@@ -37,12 +43,35 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
     router,
     logger,
   });
+  const server = createWorkerServer({ metrics: metrics.metrics, checks: { redis: () => worker.ping() }, logger });
+  let url: string | undefined;
   return {
     limiter,
-    start: () => worker.start(),
+    get url() {
+      return url;
+    },
+    async start() {
+      url = await listen(server, config.host, config.port);
+      await worker.start();
+    },
     async stop() {
       await worker.stop(config.shutdownGraceMs);
       peers.close();
+      await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/** Binds host:port; resolves with the base URL. A port in use fails the start naming the setting. */
+function listen(server: http.Server, host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'EADDRINUSE' ? new Error(`PORT=${port}: ${host}:${port} is in use; set PORT (and HOST) to a free address for the worker's metrics and health`) : err);
+    });
+    server.listen(port, host, () => {
+      const address = server.address();
+      const bound = typeof address === 'object' && address ? address.port : port;
+      resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}`);
+    });
+  });
 }

@@ -6,6 +6,8 @@ const CONTROL_PLANE = { MERIDIAN_CONTROL_PLANE: 'http://127.0.0.1:5100/' };
 describe('loadConfig', () => {
   it('gives every setting but the control plane its default', () => {
     expect(loadConfig(CONTROL_PLANE)).toEqual({
+      host: '127.0.0.1',
+      port: 5200,
       redisUrl: 'redis://127.0.0.1:6379',
       queuePrefix: 'bull',
       controlPlaneUrl: 'http://127.0.0.1:5100',

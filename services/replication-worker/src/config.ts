@@ -7,6 +7,9 @@ import { DEFAULT_QUEUE_PREFIX } from '@meridian/proto';
  * A bad value stops the start with one line naming the variable; an empty variable counts as unset.
  */
 const schema = z.object({
+  /** Where the worker serves /metrics, /healthz and /readyz: loopback unless told otherwise, as it has no access control. */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(5200),
   REDIS_URL: z
     .string()
     .url()
@@ -28,6 +31,8 @@ const schema = z.object({
 });
 
 export interface WorkerConfig {
+  host: string;
+  port: number;
   redisUrl: string;
   queuePrefix: string;
   controlPlaneUrl: string;
@@ -46,6 +51,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): WorkerConfig {
   }
   const e = parsed.data;
   return {
+    host: e.HOST,
+    port: e.PORT,
     redisUrl: e.REDIS_URL,
     queuePrefix: e.MERIDIAN_QUEUE_PREFIX,
     controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, ''),

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   logger.info({ redis: withoutPassword(config.redisUrl) }, 'connecting to Redis');
   await worker.start();
   logger.info(
-    { controlPlane: config.controlPlaneUrl, redis: withoutPassword(config.redisUrl), concurrency: config.workerConcurrency, perRegion: config.regionConcurrency },
+    { controlPlane: config.controlPlaneUrl, redis: withoutPassword(config.redisUrl), metrics: `${worker.url}/metrics`, concurrency: config.workerConcurrency, perRegion: config.regionConcurrency },
     'replication worker taking jobs',
   );
   // For people and launchers (pnpm cluster), whatever the log level, as the other services do.

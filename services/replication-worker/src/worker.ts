@@ -1,4 +1,5 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import { REPLICATION_QUEUE } from '@meridian/proto';
 import type { Logger } from 'pino';
 import { isRetryable, spendsAttempt } from './grpc-errors.js';
@@ -34,6 +35,8 @@ export class QueueWorker {
   private readonly shutdown = new AbortController();
   private readonly worker: Worker;
   private running: Promise<void> | undefined;
+  /** For /readyz: fails at once while Redis is away rather than queueing the PING. */
+  private readonly probe: Redis;
 
   constructor(private readonly options: QueueWorkerOptions) {
     this.worker = new Worker(REPLICATION_QUEUE, (job, token, signal) => this.process(job, token, signal), {
@@ -46,6 +49,15 @@ export class QueueWorker {
       maxStalledCount: 3,
     });
     this.worker.on('error', (err) => options.logger.error({ err }, 'queue worker error'));
+    this.probe = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2000, retryStrategy: (times) => Math.min(times * 250, 5000) });
+    // The worker's own connections report an outage; this one stays quiet.
+    this.probe.on('error', () => undefined);
+  }
+
+  /** Throws unless Redis answers a PING (on a connection of its own: BullMQ's own are blocked in waits). */
+  async ping(): Promise<void> {
+    if (this.probe.status !== 'ready') throw new Error(`not connected (${this.probe.status})`);
+    await this.probe.ping();
   }
 
   /** Resolves once connected to Redis and taking jobs. */
@@ -66,6 +78,7 @@ export class QueueWorker {
       await this.running;
     } finally {
       clearTimeout(timer);
+      this.probe.disconnect();
     }
   }
 

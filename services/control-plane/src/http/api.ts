@@ -1,6 +1,8 @@
 import express, { type Express } from 'express';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { createHttpMetricsMiddleware, createMetricsEndpoint, type Metrics } from '@meridian/telemetry';
+import { controlPlaneRouteOf } from '../metrics.js';
 import type { ReplicationQueue } from '../queue/replication-queue.js';
 import type { Reconciler } from '../reconcile/reconciler.js';
 import { createReconcileRouter } from '../reconcile/router.js';
@@ -18,17 +20,20 @@ export interface ApiDeps {
   regions: RegionService;
   replication: ReplicationService;
   reconciler: Reconciler;
+  metrics: Metrics;
   logger: Logger;
 }
 
 /** A batch of 1000 changes is well under 1 MiB; the bound keeps a bad client from sending more. */
 const BODY_LIMIT = '4mb';
 
-/** The admin API (JSON under /api/v1) and the health endpoints. */
+/** The admin API (JSON under /api/v1), the health endpoints and /metrics. */
 export function createApi(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+  app.use(createHttpMetricsMiddleware({ metrics: deps.metrics, routeOf: controlPlaneRouteOf }));
+  app.use(createMetricsEndpoint(() => deps.metrics.exposition()));
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use(createHealthRouter(deps));
   app.use(createRegionsRouter(deps));

@@ -14,6 +14,10 @@ export interface ReplicationQueueOptions {
 const COMMAND_TIMEOUT_MS = 5000;
 const MAX_RECONNECT_DELAY_MS = 5000;
 
+/** The job states the metrics report (completed jobs leave Redis at once: REPLICATE_JOB_OPTIONS). */
+export const JOB_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
 /**
  * The producer side of the replication queue (BullMQ on Redis). Redis is a delivery mechanism
  * here, never the record: every job mirrors a pending row in Postgres, so nothing is lost when
@@ -113,6 +117,13 @@ export class ReplicationQueue {
     } catch (err) {
       this.logger.warn({ err }, 'removing replication jobs failed: the worker will drop them');
     }
+  }
+
+  /** Jobs in the queue by state; throws when Redis is away. */
+  async jobCounts(): Promise<Record<JobState, number>> {
+    if (!this.connected) throw new Error(`not connected (${this.redis.status})`);
+    const counts = await this.queue.getJobCounts(...JOB_STATES);
+    return Object.fromEntries(JOB_STATES.map((state) => [state, counts[state] ?? 0])) as Record<JobState, number>;
   }
 
   /** Throws unless Redis answers a PING. */

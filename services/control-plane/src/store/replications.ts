@@ -98,6 +98,16 @@ export class ReplicationStore {
     return rows[0];
   }
 
+  /** Pending rows per region the control plane knows (zero included), for the backlog metric. */
+  async pendingByRegion(): Promise<Map<string, number>> {
+    const { rows } = await this.db.query<{ name: string; pending: number }>(
+      `SELECT g.name, count(r.change_id)::int AS pending
+         FROM regions g LEFT JOIN replications r ON r.region = g.name AND r.state = 'pending'
+        GROUP BY g.name`,
+    );
+    return new Map(rows.map((row) => [row.name, row.pending]));
+  }
+
   /**
    * Up to `limit` pending rows after `after` (in (change, region) order), of every region or the
    * one named, with their changes, as job payloads: the requeue pages through them this way.

@@ -1,4 +1,5 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
+import type { Counter } from '@meridian/telemetry';
 import {
   UnsupportedError,
   assertRepositoryName,
@@ -7,6 +8,7 @@ import {
   type RouteName,
 } from '@meridian/oci';
 import type { Registry } from '@meridian/registry';
+import type { GatewayMetrics } from '../metrics.js';
 import type { RouteHandlers } from './handlers/handler.js';
 import { baseHandlers } from './handlers/base.js';
 import { catalogHandlers } from './handlers/catalog.js';
@@ -35,7 +37,11 @@ export interface OciRouterDependencies {
    * connections it cut (a chunk undone, a session lock released) before the process exits.
    */
   inFlight: Set<Promise<void>>;
+  metrics: Pick<GatewayMetrics, 'blobBytesReceived' | 'blobBytesServed'>;
 }
+
+/** Routes whose request bodies are blob bytes. */
+const UPLOAD_ROUTES: ReadonlySet<RouteName> = new Set(['blob-upload', 'blob-upload-session']);
 
 /**
  * Dispatches /v2 requests through the route table of libs/oci: match the raw path, check the
@@ -43,7 +49,7 @@ export interface OciRouterDependencies {
  * `res.locals.route` and `res.locals.action` carry the route name (for metrics labels) and the
  * action it needs (for the planned access guard, which goes here).
  */
-export function createOciRouter({ registry, inFlight }: OciRouterDependencies): RequestHandler {
+export function createOciRouter({ registry, inFlight, metrics }: OciRouterDependencies): RequestHandler {
   return (req, res, next) => {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const queryStart = req.url.indexOf('?');
@@ -65,8 +71,29 @@ export function createOciRouter({ registry, inFlight }: OciRouterDependencies): 
     } catch (err) {
       return next(err);
     }
+    if (UPLOAD_ROUTES.has(match.route.name)) countBodyBytes(req, metrics.blobBytesReceived);
+    else if (match.route.name === 'blob' && method === 'GET') countServedBytes(res, metrics.blobBytesServed);
     const running = handler({ req, res, params: match.params as { name: string }, registry }).catch(next);
     inFlight.add(running);
     void running.finally(() => inFlight.delete(running));
   };
+}
+
+/**
+ * Counts a request's body bytes as whatever reads them (a pipeline into the blob store) takes
+ * them: a 'data' listener sees every chunk read, whether by piping or by read(). The body is
+ * paused first, so the listener does not start the flow itself and lose bytes before the handler
+ * pipes them; piping resumes it.
+ */
+function countBodyBytes(req: Request, counter: Counter): void {
+  req.pause();
+  req.on('data', (chunk: Buffer) => counter.inc(chunk.length));
+}
+
+/** Counts a blob response's bytes once it has been sent in full. */
+function countServedBytes(res: Response, counter: Counter): void {
+  res.once('finish', () => {
+    const length = Number(res.getHeader('content-length'));
+    if ((res.statusCode === 200 || res.statusCode === 206) && length > 0) counter.inc(length);
+  });
 }

@@ -7,6 +7,7 @@ import { REPLICATION_TARGET_STATES, sourceOrder, type RegionDirectory } from '..
 import type { RegionLimiter } from '../region-limiter.js';
 import type { ReplicaPeers } from '../replica-peer.js';
 import type { JobContext, JobHandler } from './index.js';
+import type { WorkerMetrics } from '../metrics.js';
 
 export interface ReplicateDependencies {
   regions: RegionDirectory;
@@ -14,6 +15,7 @@ export interface ReplicateDependencies {
   limiter: RegionLimiter;
   copies: CopiesUnderWay;
   controlPlane: Pick<ControlPlaneClient, 'report'>;
+  metrics: Omit<WorkerMetrics, 'metrics'>;
 }
 
 /**
@@ -37,6 +39,7 @@ export function createReplicateHandler(deps: ReplicateDependencies): JobHandler<
       if (!target || !REPLICATION_TARGET_STATES.has(target.state)) {
         log.info({ state: target?.state ?? 'gone' }, 'target no longer takes replication: dropped');
         await deps.controlPlane.report(job.changeId, job.region, { outcome: 'dropped', attempts: attempt });
+        deps.metrics.jobsFinished.inc({ target_region: job.region, outcome: 'dropped' });
         return;
       }
       const context: CopyContext = {
@@ -46,12 +49,17 @@ export function createReplicateHandler(deps: ReplicateDependencies): JobHandler<
         signal,
       };
       const outcome = await deps.limiter.run(target.name, signal, () => applyChange(job.change, context));
+      // Applied now, whenever the control plane hears of it.
+      if (outcome.outcome === 'done') deps.metrics.replicationLag.observe({ target_region: job.region }, Math.max(0, Date.now() - Date.parse(job.change.at)) / 1000);
       log.info({ outcome: outcome.outcome, bytes: outcome.bytes }, 'replicated');
       await deps.controlPlane.report(job.changeId, job.region, { ...outcome, attempts: attempt });
+      deps.metrics.jobsFinished.inc({ target_region: job.region, outcome: outcome.outcome });
+      if (outcome.bytes) deps.metrics.bytesCopied.inc({ target_region: job.region }, outcome.bytes);
     },
 
     async giveUp(job, error, attempt) {
       await deps.controlPlane.report(job.changeId, job.region, { outcome: 'failed', error: error.message.slice(0, 4000), attempts: attempt });
+      deps.metrics.jobsFinished.inc({ target_region: job.region, outcome: 'failed' });
     },
   };
 }

@@ -1,0 +1,53 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Response } from 'express';
+import type { Metadata } from '@meridian/metadata';
+import { Metrics, observeDatabasePool, pathOf, type Counter, type PoolCounts } from '@meridian/telemetry';
+
+/** What the OCI router counts beyond the HTTP metrics every service has. */
+export interface GatewayMetrics {
+  metrics: Metrics;
+  /** Blob bytes taken in by uploads (chunks, monolithic and closing PUTs), as they arrive. */
+  blobBytesReceived: Counter;
+  /** Blob bytes of pulls answered in full (GET, ranged ones included). */
+  blobBytesServed: Counter;
+}
+
+/** Paths outside the OCI route table that the gateway answers, by the route name they are counted under. */
+const OTHER_ROUTES: Record<string, string> = { '/healthz': 'healthz', '/readyz': 'readyz', '/metrics': 'metrics' };
+
+/**
+ * The gateway's metrics (README, "Observability"): the HTTP ones, blob bytes in and out, the
+ * database pool, and, read from the region's metadata at each scrape, the bytes the region
+ * stores and the upload sessions open. The last two are the same for every gateway process of
+ * the region, so a supervisor summing its workers takes the largest rather than the sum.
+ */
+export function createGatewayMetrics(deps: { region: string; pool: PoolCounts; metadata: Metadata; onScrapeError(err: unknown): void }): GatewayMetrics {
+  const metrics = new Metrics({ service: 'gateway', region: deps.region });
+  observeDatabasePool(metrics, deps.pool);
+  metrics.gauge({
+    name: 'meridian_storage_used_bytes',
+    help: 'Bytes of the blobs the region holds, each blob once.',
+    aggregator: 'max',
+    async collect() {
+      await deps.metadata.blobs.storedBytes().then((bytes) => this.set(bytes), deps.onScrapeError);
+    },
+  });
+  metrics.gauge({
+    name: 'meridian_uploads_in_progress',
+    help: 'Blob upload sessions open in the region (started, not yet closed, cancelled or purged).',
+    aggregator: 'max',
+    async collect() {
+      await deps.metadata.uploads.openCount().then((count) => this.set(count), deps.onScrapeError);
+    },
+  });
+  return {
+    metrics,
+    blobBytesReceived: metrics.counter({ name: 'meridian_blob_bytes_received_total', help: 'Blob bytes received by uploads.' }),
+    blobBytesServed: metrics.counter({ name: 'meridian_blob_bytes_served_total', help: 'Blob bytes of pulls answered in full.' }),
+  };
+}
+
+/** The route name a gateway response is counted under: the OCI route table's, or one of OTHER_ROUTES. */
+export function gatewayRouteOf(req: IncomingMessage, res: ServerResponse): string {
+  return ((res as Response).locals?.route as string | undefined) ?? OTHER_ROUTES[pathOf(req)] ?? 'unmatched';
+}
