@@ -14,7 +14,9 @@
  * - a blob's bytes overwritten in a region's store: reconciliation with verification notices,
  *   and the region serves the right bytes again;
  * - a region restored from a backup taken before a delete serves the deleted image again, until
- *   reconciliation applies the delete there once more.
+ *   reconciliation applies the delete there once more;
+ * - `meridian region remove --purge --yes`: the region deletes everything it holds and leaves
+ *   the cluster, the other regions keep serving it all.
  *
  * The `it`s form one story and run in order. Waits are bounded liveness checks, never speed.
  */
@@ -28,7 +30,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaType } from '@meridian/oci';
 import { OciTestClient, buildImage, sha256, type TestImage } from '@meridian/testkit';
-import { Cluster, isAlive, type ClusterState } from '../deploy/cluster/cluster.js';
+import { Cluster, isAlive, REPO_ROOT, type ClusterState } from '../deploy/cluster/cluster.js';
 import { findFreePort } from './support/distribution.js';
 
 const POSTGRES = process.env.MERIDIAN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -267,4 +269,40 @@ describe('geo-replication under faults and operator changes', () => {
     // The region where it was deleted never held it again.
     expect(await digestServed('eu-west', 'faults/restored', image.digest)).toBeUndefined();
   }, 300_000);
+
+  it('meridian region remove --purge --yes: the region deletes everything it holds and leaves the cluster; the others keep it all', async () => {
+    const target = state.regions.find((r) => r.name === 'ap-southeast')!;
+    const image = await client('eu-west').pushImage('faults/purged', 'v1', buildImage());
+    for (const region of ['ap-southeast', 'us-east']) await arrived(region, 'faults/purged', 'v1', image.digest);
+    const cli = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'services/cli/src/main.ts'), 'region', 'remove', 'ap-southeast', '--purge', '--yes'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, MERIDIAN_SERVER: state.controlPlane },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    cli.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    cli.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = await once(cli, 'close');
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout).toMatch(/^region ap-southeast purged and removed from the cluster; it deleted:\n  \d+ repositories, \d+ manifests, \d+ tags, \d+ blob links\n  \d+ blobs \(.+\)\n/);
+
+    const regions = (await fetch(`${state.controlPlane}/api/v1/regions`).then((r) => r.json())) as { regions: Array<{ name: string }> };
+    expect(regions.regions.map((region) => region.name)).not.toContain('ap-southeast');
+    const database = new pg.Client({ connectionString: target.databaseUrl });
+    await database.connect();
+    try {
+      const { rows } = await database.query(
+        'SELECT (SELECT count(*) FROM repositories)::int AS repositories, (SELECT count(*) FROM manifests)::int AS manifests, (SELECT count(*) FROM blobs)::int AS blobs',
+      );
+      expect(rows[0]).toEqual({ repositories: 0, manifests: 0, blobs: 0 });
+    } finally {
+      await database.end();
+    }
+    const blobFiles = await readdir(path.join(target.dataDir, 'store', 'blobs'), { recursive: true, withFileTypes: true }).catch(() => []);
+    expect(blobFiles.filter((entry) => entry.isFile())).toEqual([]);
+    expect(await digestServed('ap-southeast', 'faults/purged', 'v1')).toBeUndefined();
+    expect(await digestServed('us-east', 'faults/purged', 'v1')).toBe(image.digest);
+    expect(await digestServed('eu-west', 'faults/purged', 'v1')).toBe(image.digest);
+  }, 120_000);
 });

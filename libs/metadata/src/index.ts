@@ -12,3 +12,4 @@ export { UploadStore } from './uploads.js';
 export * from './outbox.js';
 export * from './clock.js';
 export * from './inventory.js';
+export type { HeldContent } from './purge.js';

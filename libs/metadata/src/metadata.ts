@@ -7,6 +7,7 @@ import { TagStore } from './tags.js';
 import { UploadStore } from './uploads.js';
 import { OutboxStore } from './outbox.js';
 import { InventoryStore } from './inventory.js';
+import { PurgeStore } from './purge.js';
 import { announceChanges, type MetadataChange } from './changes.js';
 
 /** The region's metadata stores over one connection (the pool, or a transaction's client). */
@@ -18,6 +19,7 @@ export class MetadataStores {
   readonly uploads: UploadStore;
   readonly outbox: OutboxStore;
   readonly inventory: InventoryStore;
+  readonly purge: PurgeStore;
 
   constructor(protected readonly db: Queryable) {
     this.repositories = new RepositoryStore(db);
@@ -27,6 +29,7 @@ export class MetadataStores {
     this.uploads = new UploadStore(db);
     this.outbox = new OutboxStore(db);
     this.inventory = new InventoryStore(db);
+    this.purge = new PurgeStore(db);
   }
 }
 

@@ -72,6 +72,15 @@ export class OutboxStore {
     await this.db.query({ name: 'outbox-remove', text: 'DELETE FROM outbox WHERE seq = ANY($1::bigint[])', values: [seqs] });
   }
 
+  /**
+   * Drops every change not yet delivered; returns how many. Only for a region whose data is being
+   * purged on the operator's word: those changes were never stored anywhere else.
+   */
+  async discardAll(): Promise<number> {
+    const result = await this.db.query({ name: 'outbox-discard-all', text: 'DELETE FROM outbox' });
+    return result.rowCount ?? 0;
+  }
+
   /** How many changes wait for delivery (for health and metrics). */
   async backlog(): Promise<number> {
     const result = await this.db.query<{ count: number }>({ name: 'outbox-backlog', text: 'SELECT count(*)::int AS count FROM outbox' });

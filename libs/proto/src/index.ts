@@ -13,6 +13,7 @@ export type { BlobHolding } from './generated/meridian/replica/v1/BlobHolding.js
 export type { Clock, Clock__Output } from './generated/meridian/replica/v1/Clock.js';
 export type { ListInventoryReply } from './generated/meridian/replica/v1/ListInventoryReply.js';
 export type { ManifestReply, ManifestReply__Output } from './generated/meridian/replica/v1/ManifestReply.js';
+export type { PurgeReply__Output } from './generated/meridian/replica/v1/PurgeReply.js';
 export type { PutBlobRequest, PutBlobRequest__Output } from './generated/meridian/replica/v1/PutBlobRequest.js';
 
 /** The .proto files: the protocol's source of truth. `pnpm --filter @meridian/proto generate` rewrites src/generated from them. */
@@ -64,3 +65,4 @@ export { grpc };
 export * from './changes.js';
 export * from './clock.js';
 export * from './jobs.js';
+export * from './purge.js';

@@ -18,6 +18,7 @@ import {
 import type { BlobStore } from '@meridian/blobstore';
 import type { InventoryCursor, Metadata, MetadataChange } from '@meridian/metadata';
 import type { ClockStamp } from '@meridian/proto/clock';
+import { noPurgeCounts, type PurgeStep } from '@meridian/proto/purge';
 import type { RegistryLogger } from './blobs.js';
 import type { LookupCache } from './lookup-cache.js';
 
@@ -328,6 +329,55 @@ export class ReplicaApplier {
       else page.unrelayed = await this.metadata.outbox.backlog();
     }
     return page;
+  }
+
+  /**
+   * One step of deleting everything the region holds, for a region removed from the cluster:
+   * up to `pageSize` tags, else manifests, else blob links, else repositories (with their
+   * tombstones and upload rows), else blobs no repository links, bytes first and then their rows,
+   * so a step broken off leaves nothing reachable and the next step finishes it. Nothing goes
+   * into the outbox. Refuses (ReplicaPreconditionError, nothing deleted) while the outbox holds
+   * changes of the region's own, unless `discardUnrelayed`: they exist nowhere else. The last
+   * step also removes every upload session and staging file. `dryRun` counts what is held.
+   */
+  async purge(options: { dryRun: boolean; pageSize: number; discardUnrelayed: boolean }): Promise<PurgeStep> {
+    const unrelayed = await this.metadata.outbox.backlog();
+    if (options.dryRun) {
+      const held = await this.metadata.purge.held();
+      return { counts: { ...held, discardedChanges: 0 }, unrelayed, done: !(await this.metadata.purge.anythingLeft()) };
+    }
+    if (unrelayed > 0 && !options.discardUnrelayed) {
+      throw new ReplicaPreconditionError(`the region holds ${unrelayed} changes of its own that the control plane has not stored; they exist nowhere else`);
+    }
+    const limit = Math.min(Math.max(options.pageSize || 500, 1), 5000);
+    const counts = noPurgeCounts();
+    if (unrelayed > 0) counts.discardedChanges = await this.metadata.outbox.discardAll();
+    const changes = await this.metadata.transaction(async (tx) => {
+      const tags = await tx.purge.deleteTags(limit);
+      counts.tags = tags.length;
+      const manifests = tags.length > 0 ? [] : await tx.purge.deleteManifests(limit);
+      counts.manifests = manifests.length;
+      const links = tags.length + manifests.length > 0 ? [] : await tx.purge.deleteBlobLinks(limit);
+      counts.blobLinks = links.length;
+      if (tags.length + manifests.length + links.length === 0) counts.repositories = await tx.purge.deleteRepositories(limit);
+      const announced: MetadataChange[] = [
+        ...tags.map((row) => ({ kind: 'tag' as const, repository: row.repository, tag: row.tag })),
+        ...manifests.map((row) => ({ kind: 'manifest' as const, repository: row.repository, digest: row.digest })),
+        ...links.map((row) => ({ kind: 'blob' as const, repository: row.repository, digest: row.digest })),
+      ];
+      await tx.announce(announced);
+      return announced;
+    });
+    for (const change of changes) this.cache.invalidate(change);
+    if (changes.length === 0 && counts.repositories === 0) {
+      const blobs = await this.metadata.purge.unlinkedBlobs(limit);
+      for (const blob of blobs) await this.store.delete(parseDigest(blob.digest));
+      counts.blobs = await this.metadata.purge.forgetBlobs(blobs.map((blob) => blob.digest));
+      counts.bytes = blobs.reduce((sum, blob) => sum + blob.size, 0);
+    }
+    const done = !(await this.metadata.purge.anythingLeft());
+    if (done) await this.store.purgeStale(0);
+    return { counts, unrelayed, done };
   }
 
   /**

@@ -43,7 +43,7 @@ import type { TestImage } from './oci-client.js';
  * were in flight at once, and can fail, hold or break calls on request.
  */
 
-export type ReplicaMethod = 'Health' | 'LinkBlobs' | 'PutBlob' | 'GetBlob' | 'GetManifest' | 'ApplyManifest' | 'ApplyDelete' | 'ListInventory';
+export type ReplicaMethod = 'Health' | 'LinkBlobs' | 'PutBlob' | 'GetBlob' | 'GetManifest' | 'ApplyManifest' | 'ApplyDelete' | 'ListInventory' | 'Purge';
 
 export interface BlobStreamRecord {
   digest: string;
@@ -100,6 +100,7 @@ export class FakeReplicaRegion {
     ApplyManifest: 0,
     ApplyDelete: 0,
     ListInventory: 0,
+    Purge: 0,
   };
   /** Calls being served right now, and the most there have been at once. */
   inFlight = 0;
@@ -313,6 +314,7 @@ export class FakeReplicaRegion {
       ),
       ApplyDelete: this.unary('ApplyDelete', (request) => this.applyDelete(request.kind, request.repository, request.name, toStamp(request.clock))),
       ListInventory: this.unary('ListInventory', () => this.inventory()),
+      Purge: this.unary('Purge', (request) => this.purge(request.region, request.dryRun)),
     };
   }
 
@@ -545,6 +547,27 @@ export class FakeReplicaRegion {
       [...digests].map((digest) => ({ repository, digest, size: String(this.blobs.get(digest)?.size ?? 0), state: 'present' })),
     );
     return { manifests, tags, blobs, nextPageToken: '' };
+  }
+
+  /** Purge in one call (its default page is everything); the fake has no outbox, so nothing is unrelayed. */
+  private async purge(region: string, dryRun: boolean) {
+    if (region !== this.name) throw new StatusError(grpc.status.FAILED_PRECONDITION, `this is region "${this.name}", not "${region}"`);
+    const count = (maps: Map<string, Map<string, unknown> | Set<string>>) => [...maps.values()].reduce((sum, map) => sum + map.size, 0);
+    const repositories = new Set([...this.manifests.keys(), ...this.tags.keys(), ...this.links.keys()]);
+    const counts = {
+      repositories: String(repositories.size),
+      manifests: String(count(this.manifests)),
+      tags: String(count(this.tags)),
+      blobLinks: String(count(this.links)),
+      blobs: String(this.blobs.size),
+      bytes: String([...this.blobs.values()].reduce((sum, blob) => sum + blob.size, 0)),
+      discardedChanges: '0',
+    };
+    if (!dryRun) {
+      await Promise.all([...this.blobs.values()].map((blob) => rm(blob.file, { force: true })));
+      for (const map of [this.blobs, this.links, this.partials, this.manifests, this.tags, this.manifestTombstones, this.tagTombstones]) map.clear();
+    }
+    return { counts, unrelayed: '0', done: !dryRun || repositories.size + this.blobs.size === 0 };
   }
 
   private link(repository: string, digest: string): void {

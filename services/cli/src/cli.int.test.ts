@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@meridian/testkit';
+import { FakeReplicaRegion } from '@meridian/testkit/fake-replica-region';
 import { startTestControlPlane, testChange, testDigest, testRegion, TEST_MANIFEST_TYPE, type TestControlPlane } from '@meridian/control-plane/testing';
 
 // The `meridian` command line, run as a process (as `pnpm meridian` runs it) against a real
@@ -88,9 +89,6 @@ describe('meridian region', () => {
     const again = await meridian(['region', 'add', 'eu', '--http', 'http://127.0.0.1:5011', '--grpc', '127.0.0.1:7011', '--lat', '1', '--lon', '1']);
     expect(again).toEqual({ code: 1, stdout: '', stderr: 'meridian: region "eu" is already registered (state active); remove it first to register it again\n' });
 
-    const purge = await meridian(['region', 'remove', 'us', '--purge']);
-    expect(purge.code).toBe(1);
-    expect(purge.stderr).toMatch(/^meridian: purging a region's data is not supported yet: .*\n$/);
 
     const unknown = await meridian(['region', 'remove', 'nowhere']);
     expect(unknown).toEqual({ code: 1, stdout: '', stderr: 'meridian: no region named "nowhere" is registered\n' });
@@ -101,6 +99,52 @@ describe('meridian region', () => {
     expect(removed.code).toBe(0);
     expect(removed.stdout).toMatch(/^region us is draining/);
     expect((await cp.request('GET', '/api/v1/regions')).body.regions[1].state).toBe('draining');
+    await cp.request('POST', '/api/v1/regions', testRegion('us', 2));
+  });
+});
+
+describe('meridian region remove --purge', () => {
+  it('asks for confirmation: without --yes and without a terminal it changes nothing, exit 2', async () => {
+    const unconfirmed = await meridian(['region', 'remove', 'us', '--purge']);
+    expect(unconfirmed).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'meridian: --purge deletes every repository, manifest, tag and blob of region us for good: add --yes to confirm (there is no terminal to ask on)\n',
+    });
+    expect((await meridian(['region', 'remove', 'us', '--force'])).code).toBe(2);
+    expect((await cp.request('GET', '/api/v1/regions')).body.regions.find((r: { name: string }) => r.name === 'us').state).not.toBe('draining');
+  });
+
+  it('deletes what the region holds, says what, and forgets the region; run again, it names the region as unknown', async () => {
+    const ap = await FakeReplicaRegion.start('ap');
+    try {
+      const blob = await ap.addBlob('team/app', Buffer.alloc(2048, 1));
+      await ap.addBlob('team/other', Buffer.alloc(1024, 2));
+      expect((await cp.request('POST', '/api/v1/regions', { ...testRegion('ap', 3), grpc: ap.address })).status).toBe(201);
+      const purged = await meridian(['region', 'remove', 'ap', '--purge', '--yes']);
+      expect(purged.code).toBe(0);
+      expect(purged.stderr).toBe('');
+      expect(purged.stdout).toMatch(
+        new RegExp(
+          '^region ap purged and removed from the cluster; it deleted:\n' +
+            '  2 repositories, 0 manifests, 0 tags, 2 blob links\n' +
+            '  2 blobs \\(3\\.0 KiB\\)\n' +
+            '\\d+ replication records removed; stop the region\'s processes now\n$',
+        ),
+      );
+      expect(await ap.storedDigest(blob.digest)).toBeUndefined();
+      expect((await cp.request('GET', '/api/v1/regions')).body.regions.map((r: { name: string }) => r.name)).not.toContain('ap');
+      expect(await meridian(['region', 'remove', 'ap', '--purge', '--yes'])).toEqual({ code: 1, stdout: '', stderr: 'meridian: no region named "ap" is registered\n' });
+    } finally {
+      await ap.close();
+    }
+  });
+
+  it('names a region it cannot reach; the region stays draining', async () => {
+    const unreachable = await meridian(['region', 'remove', 'us', '--purge', '--yes']);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/^meridian: region "us" could not be reached at 127\.0\.0\.1:7021 to purge its data \(.*\); it stays draining: purge again once it is reachable, or leave it removed without purge\n$/);
+    expect((await cp.request('GET', '/api/v1/regions')).body.regions.find((r: { name: string }) => r.name === 'us').state).toBe('draining');
     await cp.request('POST', '/api/v1/regions', testRegion('us', 2));
   });
 });

@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ReferenceStatus, RegionRecord } from '@meridian/proto';
-import { ControlPlaneClient } from './client.js';
+import { ControlPlaneClient, type PurgeReport } from './client.js';
 import { CommandError, EXIT, UsageError } from './errors.js';
 import { formatAge, formatBytes, formatDuration, formatTable } from './format.js';
 import { REPO_ROOT, resolveServer } from './server.js';
@@ -12,6 +12,8 @@ export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   now: () => Date;
+  /** Asks a question on the terminal and resolves with the answer; undefined when there is no terminal. */
+  ask?: (question: string) => Promise<string>;
 }
 
 interface GlobalOptions {
@@ -89,13 +91,22 @@ function buildProgram(io: CliIo): Command {
     });
   region
     .command('remove')
-    .description('drain a region: no new work targets it and its queued replications are dropped')
+    .description('drain a region: no new work targets it and its queued replications are dropped; --purge also deletes its data')
     .argument('<name>', 'the region\'s name')
-    .option('--purge', 'also delete the region\'s data (not supported yet: the control plane refuses it)')
-    .action(async (name: string, options: { purge?: boolean }, command: Command) => {
+    .option('--purge', 'then delete everything the region holds (repositories, manifests, tags, blobs) and forget the region')
+    .option('--yes', 'with --purge: confirm the deletion without being asked')
+    .option('--force', 'with --purge: delete even content no other active region holds, and changes the region never relayed')
+    .action(async (name: string, options: { purge?: boolean; yes?: boolean; force?: boolean }, command: Command) => {
+      if ((options.force || options.yes) && !options.purge) throw new UsageError(`--${options.force ? 'force' : 'yes'} only goes with --purge`);
       const { client, json } = await connect(command);
-      const removed = await client.removeRegion(name, options.purge === true);
-      print(json, removed, () => `region ${removed.name} is ${removed.state}: no new replication targets it; its data stays until removed by hand\n`);
+      if (!options.purge) {
+        const removed = await client.removeRegion(name);
+        print(json, removed, () => `region ${removed.name} is ${removed.state}: no new replication targets it; its data stays (--purge deletes it)\n`);
+        return;
+      }
+      if (!options.yes) await confirmPurge(name, io);
+      const purged = await client.purgeRegion(name, options.force === true);
+      print(json, purged, () => formatPurge(purged));
     });
   region
     .command('list')
@@ -138,6 +149,28 @@ function buildProgram(io: CliIo): Command {
     });
 
   return program;
+}
+
+/**
+ * Asks on the terminal for the region's name before a purge; without a terminal (a script, a
+ * pipe) there is no one to ask, and the purge needs --yes.
+ */
+async function confirmPurge(name: string, io: CliIo): Promise<void> {
+  if (!io.ask) throw new UsageError(`--purge deletes every repository, manifest, tag and blob of region ${name} for good: add --yes to confirm (there is no terminal to ask on)`);
+  const answer = await io.ask(`This deletes every repository, manifest, tag and blob region ${name} holds, for good. Type the region's name to go on: `);
+  if (answer.trim() !== name) throw new CommandError(`purge of region ${name} not confirmed: nothing changed`);
+}
+
+function formatPurge(purged: PurgeReport): string {
+  const { deleted } = purged;
+  const lines = [
+    `region ${purged.region} purged and removed from the cluster; it deleted:`,
+    `  ${deleted.repositories} repositories, ${deleted.manifests} manifests, ${deleted.tags} tags, ${deleted.blobLinks} blob links`,
+    `  ${deleted.blobs} blobs (${formatBytes(deleted.bytes)})`,
+  ];
+  if (deleted.discardedChanges > 0) lines.push(`  ${deleted.discardedChanges} changes of its own it had never relayed`);
+  lines.push(`${purged.replicationsRemoved} replication records removed; stop the region's processes now`);
+  return `${lines.join('\n')}\n`;
 }
 
 function coordinate(limit: number) {

@@ -1,8 +1,22 @@
-import type { ReferenceStatus, RegionRecord } from '@meridian/proto';
+import type { PurgeCounts, ReferenceStatus, RegionRecord } from '@meridian/proto';
 import { CommandError } from './errors.js';
 
 /** How long one request may take: adding a region queues its whole backfill before answering. */
 const REQUEST_TIMEOUT_MS = 120_000;
+
+/**
+ * A purge deletes page after page before answering. Past this (fetch's own wait for an answer's
+ * headers) the command stops waiting; the purge goes on in the control plane, and the region
+ * leaves `meridian region list` when it is done.
+ */
+const PURGE_TIMEOUT_MS = 300_000;
+
+/** The control plane's answer to a purge (DELETE /api/v1/regions/NAME?purge=true). */
+export interface PurgeReport {
+  region: string;
+  deleted: PurgeCounts;
+  replicationsRemoved: number;
+}
 
 export type StatusAnswer = ({ repository: string; reference: string } & ReferenceStatus) | { repository: string; tags: ReferenceStatus[] };
 
@@ -22,8 +36,13 @@ export class ControlPlaneClient {
     return this.request('POST', '/api/v1/regions', region);
   }
 
-  removeRegion(name: string, purge: boolean): Promise<RegionRecord> {
-    return this.request('DELETE', `/api/v1/regions/${encodeURIComponent(name)}${purge ? '?purge=true' : ''}`);
+  removeRegion(name: string): Promise<RegionRecord> {
+    return this.request('DELETE', `/api/v1/regions/${encodeURIComponent(name)}`);
+  }
+
+  /** Answers once the region has deleted everything, which takes as long as its content needs. */
+  purgeRegion(name: string, force: boolean): Promise<PurgeReport> {
+    return this.request('DELETE', `/api/v1/regions/${encodeURIComponent(name)}?purge=true${force ? '&force=true' : ''}`, undefined, PURGE_TIMEOUT_MS);
   }
 
   status(repository: string, reference?: string): Promise<StatusAnswer> {
@@ -31,7 +50,7 @@ export class ControlPlaneClient {
     return this.request('GET', `/api/v1/replication/status?${query}`);
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async request<T>(method: string, path: string, body?: unknown, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T> {
     const what = `${method} ${this.server}${path}`;
     let response: Response;
     try {
@@ -39,10 +58,10 @@ export class ControlPlaneClient {
         method,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw new CommandError(unreachable(this.server, err));
+      throw new CommandError(unreachable(this.server, err, timeoutMs));
     }
     const text = await response.text();
     let parsed: unknown;
@@ -58,9 +77,9 @@ export class ControlPlaneClient {
   }
 }
 
-function unreachable(server: string, err: unknown): string {
+function unreachable(server: string, err: unknown, timeoutMs: number): string {
   const error = err as Error & { cause?: { code?: string; message?: string } };
-  if (error.name === 'TimeoutError') return `the control plane at ${server} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
+  if (error.name === 'TimeoutError') return `the control plane at ${server} did not answer within ${timeoutMs / 1000} s`;
   const reason = error.cause?.code ?? error.cause?.message ?? error.message;
   return `cannot reach the control plane at ${server} (${reason}): start it or pass --server`;
 }

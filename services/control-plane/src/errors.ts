@@ -13,9 +13,12 @@ export const API_ERROR_TABLE = {
   REFERENCE_UNKNOWN: 404,
   METHOD_NOT_ALLOWED: 405,
   REGION_EXISTS: 409,
+  PURGE_RUNNING: 409,
+  CONTENT_UNREPLICATED: 409,
   BODY_TOO_LARGE: 413,
   INTERNAL: 500,
-  NOT_SUPPORTED: 501,
+  REGION_UNREACHABLE: 502,
+  REGION_REFUSED: 502,
   NOT_READY: 503,
 } as const;
 export type ApiErrorCode = keyof typeof API_ERROR_TABLE;
@@ -78,10 +81,49 @@ export class ReferenceUnknownError extends ApiError {
   }
 }
 
-export class NotSupportedError extends ApiError {
-  override name = 'NotSupportedError';
-  constructor(message: string) {
-    super('NOT_SUPPORTED', message);
+/** A purge of the region is under way: it cannot be purged again, nor registered, meanwhile. */
+export class PurgeRunningError extends ApiError {
+  override name = 'PurgeRunningError';
+  constructor(region: string) {
+    super('PURGE_RUNNING', `region "${region}" is being purged right now; wait for that purge to end`, { region });
+  }
+}
+
+/**
+ * A purge that would delete content no other region holds: items only this region has (as far
+ * as the control plane has recorded), and changes of its own it never relayed.
+ */
+export class ContentUnreplicatedError extends ApiError {
+  override name = 'ContentUnreplicatedError';
+  constructor(region: string, detail: { items: string[]; total: number; unrelayed: number }) {
+    const parts = [];
+    if (detail.total > 0) parts.push(`${detail.total} catalog items no other active region holds (${detail.items.slice(0, 3).join(', ')}${detail.total > 3 ? ', ...' : ''})`);
+    if (detail.unrelayed > 0) parts.push(`${detail.unrelayed} changes of its own it has not relayed to the control plane`);
+    super(
+      'CONTENT_UNREPLICATED',
+      `region "${region}" holds ${parts.join(' and ')}: nothing purged. Wait for replication (meridian replication status), or purge with force to delete them for good`,
+      { region, ...detail },
+    );
+  }
+}
+
+/** A region that could not be reached to purge its data; it stays draining. */
+export class RegionUnreachableError extends ApiError {
+  override name = 'RegionUnreachableError';
+  constructor(region: string, address: string, reason: string) {
+    super(
+      'REGION_UNREACHABLE',
+      `region "${region}" could not be reached at ${address} to purge its data (${reason}); it stays draining: purge again once it is reachable, or leave it removed without purge`,
+      { region, address },
+    );
+  }
+}
+
+/** A region that answered a purge with an error; it stays draining. */
+export class RegionRefusedError extends ApiError {
+  override name = 'RegionRefusedError';
+  constructor(region: string, reason: string) {
+    super('REGION_REFUSED', `region "${region}" refused to purge its data: ${reason}; it stays draining`, { region });
   }
 }
 

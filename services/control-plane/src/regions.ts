@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { RegionRecord } from '@meridian/proto';
-import { NotSupportedError, RegionExistsError, RegionUnknownError } from './errors.js';
+import { noPurgeCounts, type PurgeCounts, type PurgeStep, type RegionRecord } from '@meridian/proto';
+import { ContentUnreplicatedError, PurgeRunningError, RegionExistsError, RegionRefusedError, RegionUnknownError, RegionUnreachableError } from './errors.js';
 import type { ReplicationQueue } from './queue/replication-queue.js';
 import type { Requeue } from './queue/requeue.js';
+import { addCounts, isUnreachable, openPurgeOverGrpc, type OpenRegionPurge } from './region-purge.js';
 import type { CatalogStore } from './store/catalog.js';
 import { inTransaction, lockCatalog } from './store/db.js';
 import type { NewRegion, RegionStore } from './store/regions.js';
@@ -17,10 +18,27 @@ export interface RegionDeps {
   queue: ReplicationQueue;
   requeue: Requeue;
   logger: Logger;
+  /** How purges reach a region (gRPC unless a test says otherwise). */
+  openPurge?: OpenRegionPurge;
 }
+
+/** What `DELETE /api/v1/regions/NAME?purge=true` answers. */
+export interface PurgeReport {
+  region: string;
+  /** What the region deleted: its repositories, manifests, tags, blob links, blobs and their bytes. */
+  deleted: PurgeCounts;
+  /** The region's replication records removed from the control plane with it. */
+  replicationsRemoved: number;
+}
+
+/** How many of the items only a region holds a refused purge names. */
+const UNREPLICATED_SAMPLE = 20;
 
 /** Registering, removing and listing regions: what `meridian region ...` drives. */
 export class RegionService {
+  /** Regions being purged by this process: neither purged again nor registered meanwhile. */
+  private readonly purging = new Set<string>();
+
   constructor(private readonly deps: RegionDeps) {}
 
   list(): Promise<RegionRecord[]> {
@@ -35,6 +53,7 @@ export class RegionService {
    */
   async add(region: NewRegion): Promise<RegionRecord> {
     const { pool, regions, catalog, replications, requeue, logger } = this.deps;
+    if (this.purging.has(region.name)) throw new PurgeRunningError(region.name);
     const backfill = await inTransaction(pool, async (tx) => {
       await lockCatalog(tx, 'exclusive');
       const state = await regions.lockState(region.name, tx);
@@ -54,16 +73,11 @@ export class RegionService {
 
   /**
    * Starts removing a region: it turns `draining`, no new work targets it, its pending
-   * replications are dropped and their queued jobs removed. Its data stays where it is (purging
-   * it is not supported yet: NotSupportedError, and nothing changes).
+   * replications are dropped and their queued jobs removed. Its data stays where it is (see
+   * purge).
    */
-  async remove(name: string, options: { purge: boolean }): Promise<RegionRecord> {
+  async remove(name: string): Promise<RegionRecord> {
     const { pool, regions, replications, queue, logger } = this.deps;
-    if (options.purge) {
-      throw new NotSupportedError(
-        `purging a region's data is not supported yet: remove region "${name}" without purge, then drop its database and data directory by hand`,
-      );
-    }
     const dropped = await inTransaction(pool, async (tx) => {
       await lockCatalog(tx, 'exclusive');
       if ((await regions.lockState(name, tx)) === undefined) throw new RegionUnknownError(name);
@@ -73,6 +87,63 @@ export class RegionService {
     await queue.remove(dropped);
     logger.info({ region: name, dropped: dropped.length }, 'region draining');
     return (await regions.get(name))!;
+  }
+
+  /**
+   * Removes a region for good: drains it (if it is not draining yet), has it delete everything it
+   * holds (replica.proto `Purge`, a page at a time), then deletes the region and its replication
+   * records here. Refuses, deleting nothing, when the region holds content no other region taking
+   * work holds, by the control plane's records, or changes it never relayed
+   * (ContentUnreplicatedError), unless `force`. A region that cannot be reached
+   * (RegionUnreachableError) or refuses (RegionRefusedError) stays draining, with whatever it
+   * deleted so far gone; a purge run again finishes the work. One purge per region at a time.
+   */
+  async purge(name: string, options: { force: boolean }): Promise<PurgeReport> {
+    if (this.purging.has(name)) throw new PurgeRunningError(name);
+    this.purging.add(name);
+    try {
+      return await this.purgeRegion(name, options.force);
+    } finally {
+      this.purging.delete(name);
+    }
+  }
+
+  private async purgeRegion(name: string, force: boolean): Promise<PurgeReport> {
+    const { pool, regions, catalog, replications, logger } = this.deps;
+    const found = await regions.get(name);
+    if (!found) throw new RegionUnknownError(name);
+    const region = found.state === 'draining' ? found : await this.remove(name);
+    const session = (this.deps.openPurge ?? openPurgeOverGrpc)(region);
+    let deleted = noPurgeCounts();
+    try {
+      const call = (request: { dryRun: boolean; discardUnrelayed: boolean }): Promise<PurgeStep> =>
+        session.step(request).catch((err: unknown) => {
+          const reason = err instanceof Error ? err.message : String(err);
+          throw isUnreachable(err) ? new RegionUnreachableError(name, region.grpc, reason) : new RegionRefusedError(name, reason);
+        });
+      const held = await call({ dryRun: true, discardUnrelayed: false });
+      const only = await catalog.heldOnlyBy(name, UNREPLICATED_SAMPLE);
+      if ((only.total > 0 || held.unrelayed > 0) && !force) throw new ContentUnreplicatedError(name, { ...only, unrelayed: held.unrelayed });
+      logger.warn({ region: name, holds: held.counts, unreplicated: only.total, unrelayed: held.unrelayed }, 'purging region: deleting everything it holds');
+      for (;;) {
+        const step = await call({ dryRun: false, discardUnrelayed: force });
+        deleted = addCounts(deleted, step.counts);
+        if (step.done) break;
+        // Every step deletes something while anything is left; one that does not would loop.
+        if (Object.values(step.counts).every((count) => count === 0)) throw new RegionRefusedError(name, 'a purge step deleted nothing, yet the region still holds content');
+      }
+    } finally {
+      session.close();
+    }
+    const replicationsRemoved = await inTransaction(pool, async (tx) => {
+      await lockCatalog(tx, 'exclusive');
+      if ((await regions.lockState(name, tx)) === undefined) throw new RegionUnknownError(name);
+      const removed = await replications.deleteForRegion(name, tx);
+      await regions.delete(name, tx);
+      return removed;
+    });
+    logger.warn({ region: name, deleted, replicationsRemoved }, 'region purged and removed');
+    return { region: name, deleted, replicationsRemoved };
   }
 
   async heartbeat(name: string): Promise<void> {

@@ -21,6 +21,9 @@ import type { LinkBlobsRequest as _meridian_replica_v1_LinkBlobsRequest, LinkBlo
 import type { ListInventoryReply as _meridian_replica_v1_ListInventoryReply, ListInventoryReply__Output as _meridian_replica_v1_ListInventoryReply__Output } from './meridian/replica/v1/ListInventoryReply.js';
 import type { ListInventoryRequest as _meridian_replica_v1_ListInventoryRequest, ListInventoryRequest__Output as _meridian_replica_v1_ListInventoryRequest__Output } from './meridian/replica/v1/ListInventoryRequest.js';
 import type { ManifestReply as _meridian_replica_v1_ManifestReply, ManifestReply__Output as _meridian_replica_v1_ManifestReply__Output } from './meridian/replica/v1/ManifestReply.js';
+import type { PurgeCounts as _meridian_replica_v1_PurgeCounts, PurgeCounts__Output as _meridian_replica_v1_PurgeCounts__Output } from './meridian/replica/v1/PurgeCounts.js';
+import type { PurgeReply as _meridian_replica_v1_PurgeReply, PurgeReply__Output as _meridian_replica_v1_PurgeReply__Output } from './meridian/replica/v1/PurgeReply.js';
+import type { PurgeRequest as _meridian_replica_v1_PurgeRequest, PurgeRequest__Output as _meridian_replica_v1_PurgeRequest__Output } from './meridian/replica/v1/PurgeRequest.js';
 import type { PutBlobReply as _meridian_replica_v1_PutBlobReply, PutBlobReply__Output as _meridian_replica_v1_PutBlobReply__Output } from './meridian/replica/v1/PutBlobReply.js';
 import type { PutBlobRequest as _meridian_replica_v1_PutBlobRequest, PutBlobRequest__Output as _meridian_replica_v1_PutBlobRequest__Output } from './meridian/replica/v1/PutBlobRequest.js';
 import type { ReplicaClient as _meridian_replica_v1_ReplicaClient, ReplicaDefinition as _meridian_replica_v1_ReplicaDefinition } from './meridian/replica/v1/Replica.js';
@@ -53,6 +56,9 @@ export interface ProtoGrpcType {
         ListInventoryReply: MessageTypeDefinition<_meridian_replica_v1_ListInventoryReply, _meridian_replica_v1_ListInventoryReply__Output>
         ListInventoryRequest: MessageTypeDefinition<_meridian_replica_v1_ListInventoryRequest, _meridian_replica_v1_ListInventoryRequest__Output>
         ManifestReply: MessageTypeDefinition<_meridian_replica_v1_ManifestReply, _meridian_replica_v1_ManifestReply__Output>
+        PurgeCounts: MessageTypeDefinition<_meridian_replica_v1_PurgeCounts, _meridian_replica_v1_PurgeCounts__Output>
+        PurgeReply: MessageTypeDefinition<_meridian_replica_v1_PurgeReply, _meridian_replica_v1_PurgeReply__Output>
+        PurgeRequest: MessageTypeDefinition<_meridian_replica_v1_PurgeRequest, _meridian_replica_v1_PurgeRequest__Output>
         PutBlobReply: MessageTypeDefinition<_meridian_replica_v1_PutBlobReply, _meridian_replica_v1_PutBlobReply__Output>
         PutBlobRequest: MessageTypeDefinition<_meridian_replica_v1_PutBlobRequest, _meridian_replica_v1_PutBlobRequest__Output>
         Replica: SubtypeConstructor<typeof grpc.Client, _meridian_replica_v1_ReplicaClient> & { service: _meridian_replica_v1_ReplicaDefinition }

@@ -130,14 +130,15 @@ describe('DELETE /api/v1/regions/:name', () => {
     expect(added.body.backfill!.total).toBeGreaterThan(0);
   });
 
-  it('answers 404 for an unknown region, and 501 for purge, changing nothing', async () => {
+  it('answers 404 for an unknown region, and 400 for force without purge, changing nothing', async () => {
     const unknown = await cp.request('DELETE', '/api/v1/regions/nowhere');
     expect(unknown.status).toBe(404);
     expect(unknown.body.error.code).toBe('REGION_UNKNOWN');
+    expect((await cp.request('DELETE', '/api/v1/regions/nowhere?purge=true')).body.error.code).toBe('REGION_UNKNOWN');
 
-    const purge = await cp.request('DELETE', '/api/v1/regions/us?purge=true');
-    expect(purge.status).toBe(501);
-    expect(purge.body.error).toMatchObject({ code: 'NOT_SUPPORTED', message: expect.stringMatching(/not supported yet/) });
+    const force = await cp.request('DELETE', '/api/v1/regions/us?force=true');
+    expect(force.status).toBe(400);
+    expect(force.body.error.message).toBe('query.force: only goes with purge=true');
     expect((await region('us'))!.state).toBe('active');
   });
 });

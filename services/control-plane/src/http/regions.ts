@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { RegionNameSchema } from '@meridian/proto';
+import { InvalidRequestError } from '../errors.js';
 import type { RegionService } from '../regions.js';
 import { parseRequest } from './validate.js';
 
@@ -13,9 +14,9 @@ const NewRegionSchema = z.object({
 });
 
 const NamePathSchema = z.object({ name: RegionNameSchema });
-const RemoveQuerySchema = z.object({ purge: z.enum(['true', 'false']).optional() });
+const RemoveQuerySchema = z.object({ purge: z.enum(['true', 'false']).optional(), force: z.enum(['true', 'false']).optional() });
 
-/** `/api/v1/regions`: list, register, remove, heartbeat. */
+/** `/api/v1/regions`: list, register, remove (and purge), heartbeat. */
 export function createRegionsRouter(deps: { regions: RegionService }): Router {
   const router = Router();
   router.get('/api/v1/regions', async (_req, res) => {
@@ -27,8 +28,11 @@ export function createRegionsRouter(deps: { regions: RegionService }): Router {
   });
   router.delete('/api/v1/regions/:name', async (req, res) => {
     const { name } = parseRequest(NamePathSchema, req.params, 'path');
-    const { purge } = parseRequest(RemoveQuerySchema, req.query, 'query');
-    res.status(202).json(await deps.regions.remove(name, { purge: purge === 'true' }));
+    const { purge, force } = parseRequest(RemoveQuerySchema, req.query, 'query');
+    if (force === 'true' && purge !== 'true') throw new InvalidRequestError('query.force: only goes with purge=true');
+    // A purge answers once it is done: the region is gone, and what it deleted is known.
+    if (purge === 'true') res.json(await deps.regions.purge(name, { force: force === 'true' }));
+    else res.status(202).json(await deps.regions.remove(name));
   });
   router.post('/api/v1/regions/:name/heartbeat', async (req, res) => {
     const { name } = parseRequest(NamePathSchema, req.params, 'path');

@@ -120,6 +120,30 @@ export class CatalogStore {
     return rows.map((row) => row.change_id);
   }
 
+  /**
+   * Live catalog items that, by the control plane's records, only `region` holds: written there
+   * or replicated there, and neither written by nor replicated to any other region taking work.
+   * What purging the region would lose for good. The first `limit`, as `kind repository name`.
+   */
+  async heldOnlyBy(region: string, limit: number, db: Queryable = this.db): Promise<{ items: string[]; total: number }> {
+    const { rows } = await db.query<{ item: string; total: string }>(
+      `WITH live AS (
+         SELECT 'manifest' AS kind, repository, digest AS name, change_id, origin FROM catalog_manifests WHERE NOT deleted
+         UNION ALL SELECT 'tag', repository, tag, change_id, origin FROM catalog_tags WHERE NOT deleted
+         UNION ALL SELECT 'blob', repository, digest, change_id, origin FROM catalog_blobs WHERE NOT deleted)
+       SELECT l.kind || ' ' || l.repository || (CASE WHEN l.kind = 'tag' THEN ':' ELSE '@' END) || l.name AS item, count(*) OVER () AS total
+         FROM live l
+        WHERE (l.origin = $1 OR EXISTS (SELECT 1 FROM replications r WHERE r.change_id = l.change_id AND r.region = $1 AND r.state = 'done'))
+          AND NOT EXISTS (SELECT 1 FROM regions g WHERE g.name = l.origin AND g.name <> $1 AND g.state IN ('adding', 'active'))
+          AND NOT EXISTS (SELECT 1 FROM replications r JOIN regions g ON g.name = r.region
+                           WHERE r.change_id = l.change_id AND r.state = 'done' AND g.name <> $1 AND g.state IN ('adding', 'active'))
+        ORDER BY l.repository, l.kind, l.name
+        LIMIT $2`,
+      [region, limit],
+    );
+    return { items: rows.map((row) => row.item), total: Number(rows[0]?.total ?? 0) };
+  }
+
   /** A live tag of a repository. */
   async tag(repository: string, tag: string, db: Queryable = this.db): Promise<CatalogTag | undefined> {
     return (await this.tags(repository, tag, db))[0];

@@ -26,8 +26,8 @@ interface RegionRow {
 
 /**
  * The regions of the cluster, with each one's backfill progress counted from its backfill rows.
- * Regions are never deleted: a removed one stays `draining`, so the replication rows naming it
- * keep their history.
+ * A removed region stays `draining`, so the replication rows naming it keep their history, until
+ * it is purged: then it is deleted with those rows.
  */
 export class RegionStore {
   constructor(private readonly db: Queryable) {}
@@ -61,6 +61,11 @@ export class RegionStore {
 
   async setState(name: string, state: RegionState, db: Queryable): Promise<void> {
     await db.query('UPDATE regions SET state = $2, updated_at = now() WHERE name = $1', [name, state]);
+  }
+
+  /** Deletes a region whose replication rows are gone. */
+  async delete(name: string, db: Queryable): Promise<void> {
+    await db.query('DELETE FROM regions WHERE name = $1', [name]);
   }
 
   /** Records a heartbeat; false if the region is unknown. */

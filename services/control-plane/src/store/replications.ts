@@ -73,6 +73,12 @@ export class ReplicationStore {
     return rows.map((row) => ({ changeId: row.change_id, region }));
   }
 
+  /** Deletes every row of a region (it is being purged); returns how many there were. */
+  async deleteForRegion(region: string, db: Queryable): Promise<number> {
+    const result = await db.query('DELETE FROM replications WHERE region = $1', [region]);
+    return result.rowCount ?? 0;
+  }
+
   /**
    * Records the worker's outcome. Returns the row's `backfill` flag, or undefined when there is no
    * such row. A row already `done` keeps its state (a duplicate job may report after it). So does

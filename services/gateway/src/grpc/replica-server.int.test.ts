@@ -4,6 +4,7 @@
  * content present, tags converging by clock (last writer wins), deletes leaving tombstones, and
  * replicated writes kept out of the outbox.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -300,5 +301,50 @@ describe('replica server: inventory', () => {
 
   it('answers health with the region name', async () => {
     expect(await call(client.health, {})).toEqual({ region: 'here', ready: true, detail: '' });
+  });
+});
+
+describe('replica server: purge', () => {
+  const countsOf = (counts: object | null) => Object.fromEntries(Object.entries(counts ?? {}).map(([name, value]) => [name, Number(value)]));
+
+  it('refuses a purge meant for another region, and one while its outbox holds changes of its own, deleting nothing', async () => {
+    await expect(call(client.purge, { region: 'elsewhere' })).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: expect.stringContaining('"elsewhere"') });
+    const image = buildImage();
+    await sendImage('rep/purge', image);
+    await local.put('rep/purge', 'v1', image.mediaType, Buffer.from(image.manifestBytes));
+    const unrelayed = await metadata.outbox.backlog();
+    expect(unrelayed).toBeGreaterThan(0);
+    const held = await metadata.purge.held();
+    const dry = await call(client.purge, { region: 'here', dryRun: true });
+    expect(dry).toMatchObject({ unrelayed: String(unrelayed), done: false });
+    expect(countsOf(dry.counts)).toEqual({ ...held, discardedChanges: 0 });
+    await expect(call(client.purge, { region: 'here' })).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: expect.stringMatching(/not stored/) });
+    expect(await metadata.purge.held()).toEqual(held);
+    expect(await metadata.outbox.backlog()).toBe(unrelayed);
+  });
+
+  it('with the outbox discarded, deletes everything a page at a time, bytes too, and answers done; a purged region answers done at once', async () => {
+    const held = await metadata.purge.held();
+    const unrelayed = await metadata.outbox.backlog();
+    const digests = (await pool.query<{ digest: string }>('SELECT digest FROM blobs')).rows.map((row) => row.digest);
+    expect(digests.length).toBeGreaterThan(3);
+    const deleted: Record<string, number> = {};
+    let steps = 0;
+    for (let done = false; !done; steps++) {
+      const step = await call(client.purge, { region: 'here', pageSize: 3, discardUnrelayed: true });
+      for (const [name, value] of Object.entries(countsOf(step.counts))) {
+        if (name !== 'bytes' && name !== 'discardedChanges') expect(value).toBeLessThanOrEqual(3);
+        deleted[name] = (deleted[name] ?? 0) + value;
+      }
+      done = step.done;
+    }
+    expect(deleted).toEqual({ ...held, discardedChanges: unrelayed });
+    expect(steps).toBeGreaterThan(held.blobs / 3);
+    expect(await metadata.purge.held()).toEqual({ repositories: 0, manifests: 0, tags: 0, blobLinks: 0, blobs: 0, bytes: 0 });
+    expect(await metadata.outbox.backlog()).toBe(0);
+    for (const digest of digests) expect(existsSync(blobPath(digest))).toBe(false);
+    const again = await call(client.purge, { region: 'here' });
+    expect(again.done).toBe(true);
+    expect(Object.values(countsOf(again.counts)).every((count) => count === 0)).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { ReplicaRequestError, type ReplicaApplier, type ReplicatedDeleteKind } from '@meridian/registry';
+import { ReplicaPreconditionError, ReplicaRequestError, type ReplicaApplier, type ReplicatedDeleteKind } from '@meridian/registry';
 import { BLOB_CHUNK_BYTES, CHANNEL_OPTIONS, ReplicaService, grpc, type BlobChunk, type Clock__Output, type PutBlobRequest__Output, type ReplicaHandlers } from '@meridian/proto';
 import type { ClockStamp } from '@meridian/proto/clock';
 import { toGrpcStatus } from './status.js';
@@ -119,6 +119,17 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
         blobs: page.blobs.map((b) => ({ repository: b.repository, digest: b.digest, size: String(b.size), state: b.state })),
         nextPageToken: page.nextPageToken ?? '',
         unrelayed: String(page.unrelayed ?? 0),
+      };
+    }),
+
+    Purge: unary(async (request) => {
+      // The request names the region it means: an address reused by another region purges nothing.
+      if (request.region !== deps.region) throw new ReplicaPreconditionError(`this is region "${deps.region}", not "${request.region}": nothing purged`);
+      const step = await replica.purge({ dryRun: request.dryRun, pageSize: request.pageSize, discardUnrelayed: request.discardUnrelayed });
+      return {
+        counts: Object.fromEntries(Object.entries(step.counts).map(([name, value]) => [name, String(value)])),
+        unrelayed: String(step.unrelayed),
+        done: step.done,
       };
     }),
   };

@@ -15,6 +15,8 @@ import type { LinkBlobsRequest as _meridian_replica_v1_LinkBlobsRequest, LinkBlo
 import type { ListInventoryReply as _meridian_replica_v1_ListInventoryReply, ListInventoryReply__Output as _meridian_replica_v1_ListInventoryReply__Output } from '../../../meridian/replica/v1/ListInventoryReply.js';
 import type { ListInventoryRequest as _meridian_replica_v1_ListInventoryRequest, ListInventoryRequest__Output as _meridian_replica_v1_ListInventoryRequest__Output } from '../../../meridian/replica/v1/ListInventoryRequest.js';
 import type { ManifestReply as _meridian_replica_v1_ManifestReply, ManifestReply__Output as _meridian_replica_v1_ManifestReply__Output } from '../../../meridian/replica/v1/ManifestReply.js';
+import type { PurgeReply as _meridian_replica_v1_PurgeReply, PurgeReply__Output as _meridian_replica_v1_PurgeReply__Output } from '../../../meridian/replica/v1/PurgeReply.js';
+import type { PurgeRequest as _meridian_replica_v1_PurgeRequest, PurgeRequest__Output as _meridian_replica_v1_PurgeRequest__Output } from '../../../meridian/replica/v1/PurgeRequest.js';
 import type { PutBlobReply as _meridian_replica_v1_PutBlobReply, PutBlobReply__Output as _meridian_replica_v1_PutBlobReply__Output } from '../../../meridian/replica/v1/PutBlobReply.js';
 import type { PutBlobRequest as _meridian_replica_v1_PutBlobRequest, PutBlobRequest__Output as _meridian_replica_v1_PutBlobRequest__Output } from '../../../meridian/replica/v1/PutBlobRequest.js';
 
@@ -129,6 +131,29 @@ export interface ReplicaClient extends grpc.Client {
   listInventory(argument: _meridian_replica_v1_ListInventoryRequest, callback: grpc.requestCallback<_meridian_replica_v1_ListInventoryReply__Output>): grpc.ClientUnaryCall;
   
   /**
+   * Deletes what the region holds, a page at a time: its tags, manifests and blob links, then
+   * its repositories, then the blobs no repository links any more, with their bytes. For a
+   * region being removed from the cluster (the control plane purges only a draining region):
+   * nothing of it is replicated, nothing goes into the outbox. Call it again until `done`; a
+   * purge broken off is finished by calling it again, and a purged region answers done at once.
+   */
+  Purge(argument: _meridian_replica_v1_PurgeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_PurgeReply__Output>): grpc.ClientUnaryCall;
+  Purge(argument: _meridian_replica_v1_PurgeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_PurgeReply__Output>): grpc.ClientUnaryCall;
+  Purge(argument: _meridian_replica_v1_PurgeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_PurgeReply__Output>): grpc.ClientUnaryCall;
+  Purge(argument: _meridian_replica_v1_PurgeRequest, callback: grpc.requestCallback<_meridian_replica_v1_PurgeReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * Deletes what the region holds, a page at a time: its tags, manifests and blob links, then
+   * its repositories, then the blobs no repository links any more, with their bytes. For a
+   * region being removed from the cluster (the control plane purges only a draining region):
+   * nothing of it is replicated, nothing goes into the outbox. Call it again until `done`; a
+   * purge broken off is finished by calling it again, and a purged region answers done at once.
+   */
+  purge(argument: _meridian_replica_v1_PurgeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_PurgeReply__Output>): grpc.ClientUnaryCall;
+  purge(argument: _meridian_replica_v1_PurgeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_PurgeReply__Output>): grpc.ClientUnaryCall;
+  purge(argument: _meridian_replica_v1_PurgeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_PurgeReply__Output>): grpc.ClientUnaryCall;
+  purge(argument: _meridian_replica_v1_PurgeRequest, callback: grpc.requestCallback<_meridian_replica_v1_PurgeReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
    * Receives one blob. The first message is a BlobHeader, the rest carry bytes in order from
    * header.offset (which must equal the offset LinkBlobs reported). The bytes are hashed as they
    * arrive and committed, then linked into the repository, only if they hash to the digest and
@@ -194,6 +219,15 @@ export interface ReplicaHandlers extends grpc.UntypedServiceImplementation {
   ListInventory: grpc.handleUnaryCall<_meridian_replica_v1_ListInventoryRequest__Output, _meridian_replica_v1_ListInventoryReply>;
   
   /**
+   * Deletes what the region holds, a page at a time: its tags, manifests and blob links, then
+   * its repositories, then the blobs no repository links any more, with their bytes. For a
+   * region being removed from the cluster (the control plane purges only a draining region):
+   * nothing of it is replicated, nothing goes into the outbox. Call it again until `done`; a
+   * purge broken off is finished by calling it again, and a purged region answers done at once.
+   */
+  Purge: grpc.handleUnaryCall<_meridian_replica_v1_PurgeRequest__Output, _meridian_replica_v1_PurgeReply>;
+  
+  /**
    * Receives one blob. The first message is a BlobHeader, the rest carry bytes in order from
    * header.offset (which must equal the offset LinkBlobs reported). The bytes are hashed as they
    * arrive and committed, then linked into the repository, only if they hash to the digest and
@@ -212,5 +246,6 @@ export interface ReplicaDefinition extends grpc.ServiceDefinition {
   Health: MethodDefinition<_meridian_replica_v1_HealthRequest, _meridian_replica_v1_HealthReply, _meridian_replica_v1_HealthRequest__Output, _meridian_replica_v1_HealthReply__Output>
   LinkBlobs: MethodDefinition<_meridian_replica_v1_LinkBlobsRequest, _meridian_replica_v1_LinkBlobsReply, _meridian_replica_v1_LinkBlobsRequest__Output, _meridian_replica_v1_LinkBlobsReply__Output>
   ListInventory: MethodDefinition<_meridian_replica_v1_ListInventoryRequest, _meridian_replica_v1_ListInventoryReply, _meridian_replica_v1_ListInventoryRequest__Output, _meridian_replica_v1_ListInventoryReply__Output>
+  Purge: MethodDefinition<_meridian_replica_v1_PurgeRequest, _meridian_replica_v1_PurgeReply, _meridian_replica_v1_PurgeRequest__Output, _meridian_replica_v1_PurgeReply__Output>
   PutBlob: MethodDefinition<_meridian_replica_v1_PutBlobRequest, _meridian_replica_v1_PutBlobReply, _meridian_replica_v1_PutBlobRequest__Output, _meridian_replica_v1_PutBlobReply__Output>
 }
