@@ -68,6 +68,9 @@ describe('purging a region', () => {
     expect((await regionsOf(cp)).map((r) => r.name)).toEqual(['eu']);
     // The changes us made stay, and eu's copies of them.
     expect(await rowsOf(cp, 'eu')).toBe(2);
+    // A job that was still running against us when it went reports into the void, and is done with.
+    expect((await cp.request('POST', `/api/v1/replication/${link}/us`, { outcome: 'done' })).status).toBe(204);
+    expect((await cp.request('POST', `/api/v1/replication/${link}/nowhere`, { outcome: 'done' })).status).toBe(204);
 
     const again = await cp.request('DELETE', '/api/v1/regions/us?purge=true');
     expect(again.status).toBe(404);

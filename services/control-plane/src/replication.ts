@@ -66,10 +66,13 @@ export class ReplicationService {
 
   /**
    * Records the worker's outcome for (change, region). A backfill row that finishes may be the
-   * region's last one pending: the region then turns active.
+   * region's last one pending: the region then turns active. An outcome for a region purged
+   * meanwhile (a job that was running while it went) has nowhere to go and is taken as recorded,
+   * so the worker does not keep trying to report it.
    */
   async report(key: ReplicationKey, outcome: ReplicationOutcome): Promise<void> {
     const row = await this.deps.replications.report(key, outcome);
+    if (!row && !(await this.deps.regions.get(key.region))) return;
     if (!row) throw new ReplicationUnknownError(key.changeId, key.region);
     if (row.backfill && (await this.deps.regions.activateIfCaughtUp(key.region))) {
       this.deps.logger.info({ region: key.region }, 'region backfilled: now active');
