@@ -74,16 +74,22 @@ describe('FilesystemDriver reads of files written directly', () => {
   }
 
   /** Counts the direct descriptors opened for reading from now on, and the bytes read through them. */
-  function watchDirectReads(): { opens: number; bytes: number } {
-    const seen = { opens: 0, bytes: 0 };
+  function watchDirectReads(): { opens: number; bytes: number; mostAtOnce: number } {
+    const seen = { opens: 0, bytes: 0, mostAtOnce: 0 };
+    let reading = 0;
     onOpen.hook = (handle, _file, flags) => {
       if (!isDirectRead(flags)) return;
       seen.opens++;
       const read = handle.read.bind(handle) as (...args: unknown[]) => ReturnType<FileHandle['read']>;
       handle.read = (async (...args: unknown[]) => {
-        const result = await read(...args);
-        seen.bytes += result.bytesRead;
-        return result;
+        seen.mostAtOnce = Math.max(seen.mostAtOnce, ++reading);
+        try {
+          const result = await read(...args);
+          seen.bytes += result.bytesRead;
+          return result;
+        } finally {
+          reading--;
+        }
       }) as FileHandle['read'];
     };
     return seen;
@@ -105,6 +111,8 @@ describe('FilesystemDriver reads of files written directly', () => {
     expect((await copy(driver, 'blob', { start: 0, end: bytes.length - 1 })).equals(bytes)).toBe(true);
     expect(seen.opens).toBe(1);
     expect(seen.bytes).toBe(bytes.length);
+    // The disk has the next reads queued while a chunk is sent: four slices, three reads ahead.
+    expect(seen.mostAtOnce).toBe(4);
     expect(marked('blob')).toBe(false);
     expect((await copy(driver, 'blob', { start: 0, end: bytes.length - 1 })).equals(bytes)).toBe(true);
     expect(seen.opens).toBe(1);

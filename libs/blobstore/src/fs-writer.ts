@@ -21,6 +21,9 @@ const DIRECT_ALIGNMENT = 4096;
  * while the other is written. Measured here, 1 MiB did as well as 8 MiB.
  */
 const DIRECT_CHUNK_BYTES = 1024 * 1024;
+
+/** Slices one direct read of a fresh blob takes at most (see `copyFresh`); it makes do with two. */
+const DIRECT_READ_SLICES = 4;
 /**
  * The mark of a file written directly and not yet read: S_ISVTX, a mode bit Linux gives no
  * meaning on a regular file, set by a writer that wrote any of its bytes directly. Such a file
@@ -97,7 +100,7 @@ export class DirectStagingPool {
 
   /**
    * Copies bytes `range.start`..`range.end` of the open file `handle` with O_DIRECT, if it
-   * carries the fresh mark (FRESH_MARK) and two slices are free; `send` hands a chunk on and
+   * carries the fresh mark (FRESH_MARK) and at least two slices are free; `send` hands a chunk on and
    * resolves once its buffer may be reused. Returns false, having read and sent nothing, when
    * the caller should copy through the page cache instead. A copy that reached the end of the
    * file clears the mark.
@@ -108,7 +111,12 @@ export class DirectStagingPool {
     // through the thread pool would cost every pull, hot ones included, more than the call.
     const { mode, size } = fstatSync(handle.fd);
     if ((mode & FRESH_MARK) === 0 || range.end >= size) return false;
-    const slices = [this.acquire(), this.acquire()].filter((slice): slice is Buffer => slice !== undefined);
+    const slices: Buffer[] = [];
+    while (slices.length < DIRECT_READ_SLICES) {
+      const slice = this.acquire();
+      if (!slice) break;
+      slices.push(slice);
+    }
     if (slices.length < 2) {
       for (const slice of slices) this.release(slice);
       return false;
@@ -121,33 +129,39 @@ export class DirectStagingPool {
       if ((err as NodeJS.ErrnoException).code === 'EINVAL') this.refuse(REFUSED_BY_FILESYSTEM);
       return false;
     }
-    // One slice is read into while the other is being sent. Reads start on a block boundary and
-    // are whole blocks; only the bytes of the range are sent.
-    let sending: Promise<void> = Promise.resolve();
+    // Every slice but the one being sent has a read in flight: one read at a time left the disk
+    // idle while a chunk was sent, and a virtual disk reads faster with several requests queued
+    // (a 256 MiB blob read directly in 1 MiB reads, one at a time: 640-920 MiB/s; four at once:
+    // 1.1 GiB/s). Reads start on a block boundary and are whole blocks; only the bytes of the
+    // range are sent, in order.
+    const readEnd = alignUp(range.end + 1);
+    let nextRead = range.start - (range.start % DIRECT_ALIGNMENT);
+    const inFlight: Array<Promise<{ slice: Buffer; position: number; bytesRead: number }>> = [];
+    const readInto = (slice: Buffer): void => {
+      if (nextRead >= readEnd) return;
+      const position = nextRead;
+      const length = Math.min(slice.length, readEnd - position);
+      nextRead += length;
+      const read = direct.read(slice, 0, length, position).then(({ bytesRead }) => ({ slice, position, bytesRead }));
+      // Awaited in turn; meanwhile a failure must not count as an unhandled rejection.
+      read.catch(() => undefined);
+      inFlight.push(read);
+    };
     try {
-      let position = range.start - (range.start % DIRECT_ALIGNMENT);
-      let skip = range.start - position;
-      let remaining = range.end - range.start + 1;
-      for (let turn = 0; remaining > 0; turn ^= 1) {
-        const slice = slices[turn]!;
-        const wanted = Math.min(slice.length, alignUp(skip + remaining));
-        const { bytesRead } = await direct.read(slice, 0, wanted, position);
+      for (const slice of slices) readInto(slice);
+      for (let sent = range.start; sent <= range.end; ) {
+        const { slice, position, bytesRead } = await inFlight.shift()!;
+        const skip = sent - position;
         if (bytesRead <= skip) throw new Error(`the file ended at ${position + bytesRead}, before ${range.end + 1}`);
-        const chunk = slice.subarray(skip, Math.min(bytesRead, skip + remaining));
-        await sending;
-        sending = send(chunk);
-        // Awaited on the next turn; until then a destination that closes must not count as an
-        // unhandled rejection.
-        sending.catch(() => undefined);
-        position += bytesRead;
-        remaining -= chunk.length;
-        skip = 0;
+        const chunk = slice.subarray(skip, Math.min(bytesRead, range.end + 1 - position));
+        await send(chunk);
+        sent += chunk.length;
+        readInto(slice);
       }
-      await sending;
     } finally {
-      // Nothing holds the slices once the last send has settled (a closed destination rejects
-      // it only once it has let go of its chunks).
-      await sending.catch(() => undefined);
+      // A slice goes back to the pool only once no read can still be filling it, and the send
+      // that had it has settled (a closed destination rejects only once it let go of its chunk).
+      await Promise.allSettled(inFlight);
       for (const slice of slices) this.release(slice);
       await direct.close();
     }
