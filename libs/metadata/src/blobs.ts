@@ -1,5 +1,6 @@
 import type { Queryable } from './db.js';
-import { OUTBOX_CHANNEL } from './outbox.js';
+import { OUTBOX_CHANNEL, traceJson } from './outbox.js';
+import type { TraceContextSource } from './metadata.js';
 
 /** What a lookup found: `repositoryId` undefined means the repository itself is unknown. */
 export interface RepositoryLookup<T> {
@@ -15,7 +16,11 @@ export interface RepositoryLookup<T> {
 export type BlobState = 'present' | 'pending';
 
 export class BlobMetadataStore {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    /** The trace context of the write under way, stored with the outbox row of a local link. */
+    private readonly traceContext: TraceContextSource = () => undefined,
+  ) {}
 
   /**
    * One round trip for the pull path: does the repository exist, does it link this blob, and
@@ -89,11 +94,11 @@ export class BlobMetadataStore {
                ON CONFLICT (repository_id, digest) DO NOTHING
              ),
              recorded AS (
-               INSERT INTO outbox (hlc, body)
-               VALUES ($5::bigint, jsonb_build_object('kind', 'blob.link', 'repository', $4::text, 'digest', $2::text, 'size', $3::bigint))
+               INSERT INTO outbox (hlc, body, trace)
+               VALUES ($5::bigint, jsonb_build_object('kind', 'blob.link', 'repository', $4::text, 'digest', $2::text, 'size', $3::bigint), $6::jsonb)
              )
              SELECT pg_notify('${OUTBOX_CHANNEL}', '')`,
-      values: [repositoryId, digest, size, local.repository, local.hlc.toString()],
+      values: [repositoryId, digest, size, local.repository, local.hlc.toString(), traceJson(this.traceContext())],
     });
   }
 

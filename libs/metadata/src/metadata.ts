@@ -10,6 +10,15 @@ import { InventoryStore } from './inventory.js';
 import { PurgeStore } from './purge.js';
 import { announceChanges, type MetadataChange } from './changes.js';
 
+export interface MetadataOptions {
+  /**
+   * The trace context of the write under way (libs/telemetry currentTraceCarrier), stored with
+   * each change appended to the outbox, so that the change's replication to every other region
+   * continues the trace of the request that made it. Unset or undefined: nothing is stored.
+   */
+  traceContext?: () => Record<string, string> | undefined;
+}
+
 /** The region's metadata stores over one connection (the pool, or a transaction's client). */
 export class MetadataStores {
   readonly repositories: RepositoryStore;
@@ -21,13 +30,17 @@ export class MetadataStores {
   readonly inventory: InventoryStore;
   readonly purge: PurgeStore;
 
-  constructor(protected readonly db: Queryable) {
+  constructor(
+    protected readonly db: Queryable,
+    protected readonly options: MetadataOptions = {},
+  ) {
+    const traceContext = options.traceContext ?? noTrace;
     this.repositories = new RepositoryStore(db);
-    this.blobs = new BlobMetadataStore(db);
+    this.blobs = new BlobMetadataStore(db, traceContext);
     this.manifests = new ManifestStore(db);
     this.tags = new TagStore(db);
-    this.uploads = new UploadStore(db);
-    this.outbox = new OutboxStore(db);
+    this.uploads = new UploadStore(db, traceContext);
+    this.outbox = new OutboxStore(db, traceContext);
     this.inventory = new InventoryStore(db);
     this.purge = new PurgeStore(db);
   }
@@ -55,11 +68,18 @@ export class MetadataTransaction extends MetadataStores {
 }
 
 export class Metadata extends MetadataStores {
-  constructor(private readonly pool: pg.Pool) {
-    super(pool);
+  constructor(
+    private readonly pool: pg.Pool,
+    options: MetadataOptions = {},
+  ) {
+    super(pool, options);
   }
 
   transaction<T>(work: (tx: MetadataTransaction) => Promise<T>): Promise<T> {
-    return withTransaction(this.pool, (client) => work(new MetadataTransaction(client)));
+    return withTransaction(this.pool, (client) => work(new MetadataTransaction(client, this.options)));
   }
 }
+
+/** Where a trace context is stored as JSON: SQL NULL when there is none. */
+export type TraceContextSource = () => Record<string, string> | undefined;
+const noTrace: TraceContextSource = () => undefined;

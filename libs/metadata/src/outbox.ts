@@ -1,5 +1,6 @@
 import type { ChangeBody } from '@meridian/proto/changes';
 import type { Queryable } from './db.js';
+import type { TraceContextSource } from './metadata.js';
 
 /** Channel the relay LISTENs on: a NOTIFY in the writing transaction wakes it as the write commits. */
 export const OUTBOX_CHANNEL = 'meridian_outbox';
@@ -25,11 +26,16 @@ export interface OutboxEntry {
  * appended: the control plane fans a change out from its origin only.
  */
 export class OutboxStore {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    /** The trace context of the write under way, for entries that bring none. */
+    private readonly traceContext: TraceContextSource,
+  ) {}
 
   /** Appends the changes of one transaction (one round trip) and wakes the relay when it commits. */
   async append(entries: readonly OutboxAppend[]): Promise<void> {
     if (entries.length === 0) return;
+    const trace = this.traceContext();
     await this.db.query({
       name: 'outbox-append',
       text: `WITH appended AS (
@@ -41,7 +47,7 @@ export class OutboxStore {
       values: [
         entries.map((entry) => entry.hlc.toString()),
         entries.map((entry) => JSON.stringify(entry.body)),
-        entries.map((entry) => (entry.trace ? JSON.stringify(entry.trace) : null)),
+        entries.map((entry) => traceJson(entry.trace ?? trace)),
       ],
     });
   }
@@ -86,4 +92,9 @@ export class OutboxStore {
     const result = await this.db.query<{ count: number }>({ name: 'outbox-backlog', text: 'SELECT count(*)::int AS count FROM outbox' });
     return result.rows[0]?.count ?? 0;
   }
+}
+
+/** A trace context as an outbox row's `trace` parameter: JSON, or NULL when there is none. */
+export function traceJson(trace: Record<string, string> | undefined): string | null {
+  return trace ? JSON.stringify(trace) : null;
 }

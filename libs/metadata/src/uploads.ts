@@ -1,9 +1,14 @@
 import type { Queryable } from './db.js';
-import { OUTBOX_CHANNEL } from './outbox.js';
+import { OUTBOX_CHANNEL, traceJson } from './outbox.js';
+import type { TraceContextSource } from './metadata.js';
 
 /** Open upload sessions, so they can be listed and purged; their bytes are in the blob store. */
 export class UploadStore {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    /** The trace context of the write under way, stored with the outbox row of a completed upload. */
+    private readonly traceContext: TraceContextSource = () => undefined,
+  ) {}
 
   /**
    * Records a new session without waiting for the WAL flush (synchronous_commit off for this
@@ -54,12 +59,12 @@ export class UploadStore {
                     ON CONFLICT (repository_id, digest) DO NOTHING
                   ),
                   recorded AS (
-                    INSERT INTO outbox (hlc, body)
-                    SELECT $4::bigint, jsonb_build_object('kind', 'blob.link', 'repository', r.name, 'digest', $2::text, 'size', $3::bigint)
+                    INSERT INTO outbox (hlc, body, trace)
+                    SELECT $4::bigint, jsonb_build_object('kind', 'blob.link', 'repository', r.name, 'digest', $2::text, 'size', $3::bigint), $5::jsonb
                     FROM closed JOIN repositories r ON r.id = closed.repository_id
                   )
              SELECT repository_id, pg_notify('${OUTBOX_CHANNEL}', '') FROM closed`,
-      values: [id, digest, size, hlc.toString()],
+      values: [id, digest, size, hlc.toString(), traceJson(this.traceContext())],
     });
     return (result.rowCount ?? 0) > 0;
   }

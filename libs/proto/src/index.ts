@@ -56,9 +56,16 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_timeout_ms': 10_000,
 };
 
-/** A client of one region's replica server, e.g. `createReplicaClient('127.0.0.1:7001')`. */
-export function createReplicaClient(address: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()): ReplicaClient {
-  return new replicaPackage.Replica(address, credentials, CHANNEL_OPTIONS);
+/**
+ * A client of one region's replica server, e.g. `createReplicaClient('127.0.0.1:7001')`;
+ * `interceptors` see every call (the worker's passes the trace context on).
+ */
+export function createReplicaClient(
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  interceptors: grpc.Interceptor[] = [],
+): ReplicaClient {
+  return new replicaPackage.Replica(address, credentials, { ...CHANNEL_OPTIONS, interceptors });
 }
 
 export { grpc };

@@ -20,6 +20,7 @@ import {
 import { localClock, type Metadata, type MetadataChange, type RepositoryLookup, type StoredManifest } from '@meridian/metadata';
 import type { BlobService } from './blobs.js';
 import type { CachedManifest, LookupCache } from './lookup-cache.js';
+import { inSpan } from '@meridian/telemetry';
 
 export interface PushedManifest {
   digest: string;
@@ -62,7 +63,12 @@ export class ManifestService {
    * Verifies and stores a manifest, then points the tag at it when `reference` is a tag. All
    * blobs and child manifests it references must already be in the repository.
    */
-  async put(repository: string, referenceText: string, contentType: string | undefined, body: Buffer): Promise<PushedManifest> {
+  put(repository: string, referenceText: string, contentType: string | undefined, body: Buffer): Promise<PushedManifest> {
+    // The span the change's outbox row records: its replication to other regions joins this trace.
+    return inSpan('manifest.put', { attributes: { 'meridian.repository': repository } }, () => this.storeManifest(repository, referenceText, contentType, body));
+  }
+
+  private async storeManifest(repository: string, referenceText: string, contentType: string | undefined, body: Buffer): Promise<PushedManifest> {
     assertRepositoryName(repository);
     const reference = parseReference(referenceText);
     if (body.byteLength > MAX_MANIFEST_BYTES) throw new ManifestTooLargeError(`manifest exceeds ${MAX_MANIFEST_BYTES} bytes`);
@@ -70,11 +76,14 @@ export class ManifestService {
     if (reference.kind === 'digest' && reference.digest.value !== digest) {
       throw new DigestInvalidError(`manifest content has digest ${digest}, not ${reference.digest.value}`);
     }
-    const parsed = parseManifest(body, contentType);
+    const parsed = await inSpan('manifest.validate', { attributes: { 'meridian.repository': repository, 'meridian.digest': digest } }, async () => {
+      const parsed = parseManifest(body, contentType);
+      // A blob whose bytes the store has lost turns pending here, so the check below refuses it.
+      await this.blobs.confirmReferenced(parsed.blobReferences.map((d) => d.digest));
+      return parsed;
+    });
     const changes: MetadataChange[] = [{ kind: 'manifest', repository, digest }];
     if (reference.kind === 'tag') changes.push({ kind: 'tag', repository, tag: reference.tag });
-    // A blob whose bytes the store has lost turns pending here, so the check below refuses it.
-    await this.blobs.confirmReferenced(parsed.blobReferences.map((d) => d.digest));
 
     await this.metadata.transaction(async (tx) => {
       const clock = localClock(this.region);

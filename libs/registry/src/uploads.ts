@@ -11,6 +11,7 @@ import type { AppendOptions, BlobStore } from '@meridian/blobstore';
 import { localClock, type BlobState, type Metadata } from '@meridian/metadata';
 import type { BlobService } from './blobs.js';
 import type { UploadState, UploadStateSigner } from './upload-state.js';
+import { inSpan } from '@meridian/telemetry';
 
 export interface UploadSession {
   state: UploadState;
@@ -59,7 +60,7 @@ export class UploadService {
   async putMonolithic(repository: string, digestText: string, body: Readable, contentLength?: number): Promise<StoredBlob> {
     assertRepositoryName(repository);
     const digest = parseDigest(digestText);
-    const stored = await this.store.put(digest, body, contentLength);
+    const stored = await inSpan('blob.write', blobWrite(repository, 'monolithic', digest.value), () => this.store.put(digest, body, contentLength));
     await this.link(repository, stored);
     return stored;
   }
@@ -107,7 +108,7 @@ export class UploadService {
   async append(state: UploadState, chunk: Readable, options: AppendOptions): Promise<UploadSession> {
     if (!(await this.metadata.uploads.isOpen(state.id))) throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
     try {
-      const size = await this.store.appendUpload(state.id, chunk, options);
+      const size = await inSpan('blob.write', blobWrite(state.repository, 'chunk'), () => this.store.appendUpload(state.id, chunk, options));
       return { state, token: this.signer.sign(state), size };
     } finally {
       // Whether the chunk went in or failed; a 404 from here replaces either outcome.
@@ -133,7 +134,9 @@ export class UploadService {
     const digest: Digest = parseDigest(digestText);
     let stored: StoredBlob;
     try {
-      stored = await this.store.completeUpload(state.id, digest, lastChunk ? { lastChunk: { source: lastChunk.body, options: lastChunk.options } } : {});
+      stored = await inSpan('blob.write', blobWrite(state.repository, 'complete', digest.value), () =>
+        this.store.completeUpload(state.id, digest, lastChunk ? { lastChunk: { source: lastChunk.body, options: lastChunk.options } } : {}),
+      );
     } catch (err) {
       // A wrong digest ends the session (its bytes are already discarded). Any refusal of a
       // session that is not open at all is BLOB_UPLOAD_UNKNOWN, whatever the body was.
@@ -207,3 +210,8 @@ function isValidName(name: string): boolean {
   }
 }
 
+
+/** A blob write's span: which repository, how (a whole blob, a chunk, the closing PUT), and the digest when known. */
+function blobWrite(repository: string, how: 'monolithic' | 'chunk' | 'complete', digest?: string) {
+  return { attributes: { 'meridian.repository': repository, 'meridian.upload': how, ...(digest ? { 'meridian.digest': digest } : {}) } };
+}

@@ -3,5 +3,5 @@
 export * from './metrics.js';
 export * from './http.js';
 export * from './cluster-metrics.js';
-
-
+export * from './tracing.js';
+export * from './sdk.js';

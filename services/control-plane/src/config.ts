@@ -28,6 +28,8 @@ const schema = z.object({
   MERIDIAN_RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(604_800).default(300),
   /** How often a periodic reconciliation also re-hashes every blob each region holds; 0 turns it off. */
   MERIDIAN_RECONCILE_VERIFY_INTERVAL_SECONDS: z.coerce.number().min(0).max(31_536_000).default(86_400),
+  /** OpenTelemetry's standard variable: the OTLP/HTTP endpoint spans are exported to. Unset: no tracing at all. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().refine((value) => /^https?:$/.test(new URL(value).protocol), 'must be an http:// or https:// URL (OTLP over HTTP)').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -48,6 +50,8 @@ export interface ControlPlaneConfig {
   requeueIntervalMs: number;
   reconcileIntervalMs: number;
   reconcileVerifyIntervalMs: number;
+  /** Where spans are exported (OTLP/HTTP), when tracing is on. */
+  otlpEndpoint?: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -68,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     requeueIntervalMs: e.MERIDIAN_REQUEUE_INTERVAL_SECONDS * 1000,
     reconcileIntervalMs: e.MERIDIAN_RECONCILE_INTERVAL_SECONDS * 1000,
     reconcileVerifyIntervalMs: e.MERIDIAN_RECONCILE_VERIFY_INTERVAL_SECONDS * 1000,
+    ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     logLevel: e.LOG_LEVEL,
   };
 }

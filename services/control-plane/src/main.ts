@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { createApp } from './app.js';
+import { startTracing } from '@meridian/telemetry';
 import { loadConfig, StartupError } from './config.js';
 
 /**
@@ -9,6 +9,9 @@ import { loadConfig, StartupError } from './config.js';
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = pino({ level: config.logLevel });
+  // Tracing starts before the modules it instruments are loaded (pg, express, ioredis).
+  const tracing = config.otlpEndpoint ? await startTracing({ service: 'control-plane', endpoint: config.otlpEndpoint }) : undefined;
+  const { createApp } = await import('./app.js');
   const controlPlane = await createApp(config, logger);
   const url = await controlPlane.listen();
   logger.info({ url }, 'control plane listening');
@@ -19,7 +22,10 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     controlPlane.close().then(
-      () => process.exit(0),
+      async () => {
+        await tracing?.shutdown().catch((err) => logger.warn({ err }, 'exporting the last spans failed'));
+        process.exit(0);
+      },
       (err) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { inSpanOf } from '@meridian/telemetry';
 import type { ChangeBatch, ReferenceStatus, RegionReplicationStatus, ReplicatedChange, ReplicationOutcome } from '@meridian/proto';
 import { ChangeUnknownError, InvalidRequestError, ReferenceUnknownError, ReplicationUnknownError } from './errors.js';
 import type { ReplicationQueue } from './queue/replication-queue.js';
@@ -53,6 +54,7 @@ export class ReplicationService {
       const planned = await replications.createForChanges([...stored.keys()], tx);
       return { stored, planned };
     });
+    await traceIngested(stored, planned);
     await queue.enqueue(planned.map((key) => ({ ...key, change: stored.get(key.changeId)! })));
     const acknowledged = ordered.length > 0 ? ordered[ordered.length - 1]!.seq : await changes.lastSeq(batch.origin);
     return { acknowledged, stored: stored.size };
@@ -138,4 +140,17 @@ function compareDecimal(a: string, b: string): number {
   const x = BigInt(a);
   const y = BigInt(b);
   return x === y ? 0 : x > y ? 1 : -1;
+}
+
+/**
+ * A span in the trace of each stored change that carries one (the push that made it), saying the
+ * control plane took it and which regions it is replicated to; the jobs' spans at the worker
+ * join the same trace from the job's data.
+ */
+async function traceIngested(stored: Map<string, ReplicatedChange>, planned: ReplicationKey[]): Promise<void> {
+  for (const [id, change] of stored) {
+    if (!change.trace) continue;
+    const targets = planned.filter((key) => key.changeId === id).map((key) => key.region);
+    await inSpanOf(change.trace, 'replication.plan', { attributes: { 'meridian.change_id': id, 'meridian.change_kind': change.body.kind, 'meridian.target_regions': targets } }, async () => undefined);
+  }
 }

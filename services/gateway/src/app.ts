@@ -12,7 +12,7 @@ import { createErrorHandler, routeNotFound } from './http/error-handler.js';
 import { createHealthHandler } from './http/handlers/health.js';
 import { expressBuiltMessages } from './http/express-messages.js';
 import { createRegionReplication } from './replication/region-replication.js';
-import { createHttpMetricsMiddleware, createMetricsEndpoint, metricsSource } from '@meridian/telemetry';
+import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier, metricsSource } from '@meridian/telemetry';
 import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 
 /** How long a shutdown waits for the handlers of cut connections to finish cleaning up. */
@@ -39,7 +39,8 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   const uploadSecret = await prepareRegion(config, logger);
   const pool = createPool({ databaseUrl: config.databaseUrl, max: config.databasePoolSize });
   pool.on('error', (err) => logger.error({ err }, 'idle database connection failed'));
-  const metadata = new Metadata(pool);
+  // Each change appended to the outbox keeps the trace of the request that made it.
+  const metadata = new Metadata(pool, { traceContext: currentTraceCarrier });
   const gatewayMetrics = createGatewayMetrics({
     region: config.region,
     pool,

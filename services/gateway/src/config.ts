@@ -91,6 +91,11 @@ const schema = z.object({
    * sends heartbeats; unset, writes wait in the outbox until it is set.
    */
   MERIDIAN_CONTROL_PLANE: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+  /**
+   * OpenTelemetry's standard variable: the OTLP/HTTP endpoint (http://collector:4318) that spans
+   * are exported to. Unset: no tracing at all.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL (OTLP over HTTP)' }).optional(),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
 });
 
@@ -111,6 +116,8 @@ export interface GatewayConfig {
   idleTimeoutMs: number;
   grpc?: { host: string; port: number };
   controlPlaneUrl?: string;
+  /** Where spans are exported (OTLP/HTTP), when tracing is on. */
+  otlpEndpoint?: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -142,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     idleTimeoutMs: e.MERIDIAN_IDLE_TIMEOUT_SECONDS * 1000,
     ...(e.MERIDIAN_GRPC_PORT !== undefined ? { grpc: { host: e.MERIDIAN_GRPC_HOST, port: e.MERIDIAN_GRPC_PORT } } : {}),
     ...(e.MERIDIAN_CONTROL_PLANE ? { controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, '') } : {}),
+    ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -2,10 +2,9 @@ import cluster from 'node:cluster';
 import net from 'node:net';
 import { pino, type Logger } from 'pino';
 import { loadConfig, wantsStackTraces, type GatewayConfig } from './config.js';
-import { prepareRegion } from './region-setup.js';
 import { describeStartFailure, listenStartupError, passwordsIn } from './startup-errors.js';
 import { superviseWorkers, type WorkerListening, type WorkerStartFailed } from './supervisor.js';
-import { serveClusterMetrics } from '@meridian/telemetry';
+import { serveClusterMetrics, startTracing } from '@meridian/telemetry';
 
 /**
  * Entry point: config from the environment, then either one gateway process
@@ -35,6 +34,7 @@ async function start(config: GatewayConfig): Promise<void> {
   }
   // Prepare once (data directory, database, schema, upload secret) and try the address, so the
   // workers find the region ready, and a mistake is reported once rather than by every worker.
+  const { prepareRegion } = await import('./region-setup.js');
   await prepareRegion(config, logger);
   await tryListening(config);
   // A scrape of /metrics reaches one worker, which asks here for the sum over all of them.
@@ -47,6 +47,8 @@ async function start(config: GatewayConfig): Promise<void> {
 }
 
 async function runGateway(config: GatewayConfig, logger: Logger): Promise<string> {
+  // Tracing starts before the modules it instruments are loaded (pg, express, ...).
+  const tracing = config.otlpEndpoint ? await startTracing({ service: 'gateway', region: config.region, endpoint: config.otlpEndpoint }) : undefined;
   // Loaded only by a process that serves: the supervisor never does, and a mistake found before
   // this point is reported without waiting for the HTTP app and the domain layer to load.
   const { createApp } = await import('./app.js');
@@ -60,7 +62,10 @@ async function runGateway(config: GatewayConfig, logger: Logger): Promise<string
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     gateway.close().then(
-      () => process.exit(0),
+      async () => {
+        await tracing?.shutdown().catch((err) => logger.warn({ err }, 'exporting the last spans failed'));
+        process.exit(0);
+      },
       (err) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);

@@ -27,6 +27,8 @@ const schema = z.object({
   MERIDIAN_REGION_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
   /** How long SIGTERM waits for running jobs before handing them back to the queue. */
   MERIDIAN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().nonnegative().default(30),
+  /** OpenTelemetry's standard variable: the OTLP/HTTP endpoint spans are exported to. Unset: no tracing at all. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().refine((value) => /^https?:$/.test(new URL(value).protocol), 'must be an http:// or https:// URL (OTLP over HTTP)').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -39,6 +41,8 @@ export interface WorkerConfig {
   workerConcurrency: number;
   regionConcurrency: number;
   shutdownGraceMs: number;
+  /** Where spans are exported (OTLP/HTTP), when tracing is on. */
+  otlpEndpoint?: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -59,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     workerConcurrency: e.MERIDIAN_WORKER_CONCURRENCY,
     regionConcurrency: e.MERIDIAN_REGION_CONCURRENCY,
     shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
+    ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     logLevel: e.LOG_LEVEL,
   };
 }

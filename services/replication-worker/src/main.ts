@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { createApp } from './app.js';
+import { startTracing } from '@meridian/telemetry';
 import { loadConfig } from './config.js';
 
 /**
@@ -16,6 +16,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const logger = pino({ level: config.logLevel });
+  // Tracing starts before the modules it instruments are loaded (ioredis, gRPC).
+  const tracing = config.otlpEndpoint ? await startTracing({ service: 'replication-worker', endpoint: config.otlpEndpoint }) : undefined;
+  const { createApp } = await import('./app.js');
   const worker = createApp(config, logger);
   // Until Redis answers there is nothing to take; say what is awaited rather than sit silent.
   logger.info({ redis: withoutPassword(config.redisUrl) }, 'connecting to Redis');
@@ -32,7 +35,10 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal, graceSeconds: config.shutdownGraceMs / 1000 }, 'stopping: no new jobs, finishing running ones');
     worker.stop().then(
-      () => process.exit(0),
+      async () => {
+        await tracing?.shutdown().catch((err) => logger.warn({ err }, 'exporting the last spans failed'));
+        process.exit(0);
+      },
       (err) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);

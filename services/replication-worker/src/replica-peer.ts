@@ -7,6 +7,7 @@ import {
   type PutBlobRequest,
   type ReplicaClient,
 } from '@meridian/proto';
+import { traceContextInterceptor } from '@meridian/telemetry/grpc';
 
 /** How long a unary call may take. Blob streams have no deadline: a large blob takes as long as it takes (keepalive notices a dead peer). */
 const UNARY_DEADLINE_MS = 30_000;
@@ -93,7 +94,7 @@ export class ReplicaPeers {
   peer(region: { name: string; grpc: string }): ReplicaPeer {
     const key = `${region.name} ${region.grpc}`;
     let peer = this.peers.get(key);
-    if (!peer) this.peers.set(key, (peer = new ReplicaPeer(region.name, region.grpc, createReplicaClient(region.grpc))));
+    if (!peer) this.peers.set(key, (peer = new ReplicaPeer(region.name, region.grpc, createReplicaClient(region.grpc, undefined, [traceContextInterceptor]))));
     return peer;
   }
 

@@ -5,6 +5,7 @@ import { ReplicaPreconditionError, ReplicaRequestError, type ReplicaApplier, typ
 import { BLOB_CHUNK_BYTES, CHANNEL_OPTIONS, ReplicaService, grpc, type BlobChunk, type Clock__Output, type PutBlobRequest__Output, type ReplicaHandlers } from '@meridian/proto';
 import type { ClockStamp } from '@meridian/proto/clock';
 import { toGrpcStatus } from './status.js';
+import { tracedHandlers } from '@meridian/telemetry/grpc';
 
 export interface ReplicaServerDependencies {
   region: string;
@@ -159,7 +160,7 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
   }
 
   const server = new grpc.Server(CHANNEL_OPTIONS);
-  server.addService(ReplicaService, handlers);
+  server.addService(ReplicaService, tracedHandlers(handlers, 'replica', { 'meridian.region': deps.region }));
 
   return {
     listen: (host, port) =>

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { OUTBOX_CHANNEL, type Metadata, type OutboxEntry } from '@meridian/metadata';
 import type { ChangeBatch } from '@meridian/proto/changes';
+import { SpanKind, inSpan, linkTo } from '@meridian/telemetry';
 
 export interface OutboxRelayOptions {
   region: string;
@@ -146,7 +147,13 @@ export class OutboxRelay {
     }
   }
 
-  private async deliver(entries: OutboxEntry[]): Promise<void> {
+  /** One POST of a batch; its span links to the trace of every change it carries. */
+  private deliver(entries: OutboxEntry[]): Promise<void> {
+    const links = entries.flatMap((entry) => linkTo(entry.trace));
+    return inSpan('outbox.relay', { kind: SpanKind.PRODUCER, links, attributes: { 'meridian.changes': entries.length } }, () => this.post(entries));
+  }
+
+  private async post(entries: OutboxEntry[]): Promise<void> {
     const batch: ChangeBatch = {
       origin: this.options.region,
       changes: entries.map((entry) => ({

@@ -8,6 +8,7 @@ import type { RegionLimiter } from '../region-limiter.js';
 import type { ReplicaPeers } from '../replica-peer.js';
 import type { JobContext, JobHandler } from './index.js';
 import type { WorkerMetrics } from '../metrics.js';
+import { SpanKind, inSpanOf } from '@meridian/telemetry';
 
 export interface ReplicateDependencies {
   regions: RegionDirectory;
@@ -33,28 +34,10 @@ export function createReplicateHandler(deps: ReplicateDependencies): JobHandler<
       return parsed.data;
     },
 
-    async run(job, { signal, log, attempt }) {
-      const regions = await deps.regions.regions();
-      const target = regions.find((r) => r.name === job.region);
-      if (!target || !REPLICATION_TARGET_STATES.has(target.state)) {
-        log.info({ state: target?.state ?? 'gone' }, 'target no longer takes replication: dropped');
-        await deps.controlPlane.report(job.changeId, job.region, { outcome: 'dropped', attempts: attempt });
-        deps.metrics.jobsFinished.inc({ target_region: job.region, outcome: 'dropped' });
-        return;
-      }
-      const context: CopyContext = {
-        target: deps.peers.peer(target),
-        sources: sourceOrder(regions, job.change.origin, target).map((r) => deps.peers.peer(r)),
-        copies: deps.copies,
-        signal,
-      };
-      const outcome = await deps.limiter.run(target.name, signal, () => applyChange(job.change, context));
-      // Applied now, whenever the control plane hears of it.
-      if (outcome.outcome === 'done') deps.metrics.replicationLag.observe({ target_region: job.region }, Math.max(0, Date.now() - Date.parse(job.change.at)) / 1000);
-      log.info({ outcome: outcome.outcome, bytes: outcome.bytes }, 'replicated');
-      await deps.controlPlane.report(job.changeId, job.region, { ...outcome, attempts: attempt });
-      deps.metrics.jobsFinished.inc({ target_region: job.region, outcome: outcome.outcome });
-      if (outcome.bytes) deps.metrics.bytesCopied.inc({ target_region: job.region }, outcome.bytes);
+    run(job, context) {
+      // The job continues the trace of the push that made the change (its data carries it).
+      const attributes = { 'meridian.target_region': job.region, 'meridian.origin_region': job.change.origin, 'meridian.change_id': job.changeId, 'meridian.change_kind': job.change.body.kind, 'meridian.attempt': context.attempt };
+      return inSpanOf(job.change.trace, 'replication.job', { kind: SpanKind.CONSUMER, attributes }, () => replicate(job, context));
     },
 
     async giveUp(job, error, attempt) {
@@ -62,6 +45,30 @@ export function createReplicateHandler(deps: ReplicateDependencies): JobHandler<
       deps.metrics.jobsFinished.inc({ target_region: job.region, outcome: 'failed' });
     },
   };
+
+  async function replicate(job: ReplicateJob, { signal, log, attempt }: JobContext): Promise<void> {
+    const regions = await deps.regions.regions();
+    const target = regions.find((r) => r.name === job.region);
+    if (!target || !REPLICATION_TARGET_STATES.has(target.state)) {
+      log.info({ state: target?.state ?? 'gone' }, 'target no longer takes replication: dropped');
+      await deps.controlPlane.report(job.changeId, job.region, { outcome: 'dropped', attempts: attempt });
+      deps.metrics.jobsFinished.inc({ target_region: job.region, outcome: 'dropped' });
+      return;
+    }
+    const context: CopyContext = {
+      target: deps.peers.peer(target),
+      sources: sourceOrder(regions, job.change.origin, target).map((r) => deps.peers.peer(r)),
+      copies: deps.copies,
+      signal,
+    };
+    const outcome = await deps.limiter.run(target.name, signal, () => applyChange(job.change, context));
+    // Applied now, whenever the control plane hears of it.
+    if (outcome.outcome === 'done') deps.metrics.replicationLag.observe({ target_region: job.region }, Math.max(0, Date.now() - Date.parse(job.change.at)) / 1000);
+    log.info({ outcome: outcome.outcome, bytes: outcome.bytes }, 'replicated');
+    await deps.controlPlane.report(job.changeId, job.region, { ...outcome, attempts: attempt });
+    deps.metrics.jobsFinished.inc({ target_region: job.region, outcome: outcome.outcome });
+    if (outcome.bytes) deps.metrics.bytesCopied.inc({ target_region: job.region }, outcome.bytes);
+  }
 }
 
 /** One change, applied to the target through the replica protocol. */
