@@ -16,35 +16,43 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Cluster, type ClusterState } from '../../../deploy/cluster/cluster.js';
+import { readClockTicksPerSecond, startCpuMeter } from '../cpu.js';
 
 const POSTGRES = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/** The parts of the bench, in the order they run. */
+const SCENARIOS = ['lag', 'lag-six', 'large', 'backfill'] as const;
+type ScenarioId = (typeof SCENARIOS)[number];
 
 interface Options {
   images: number;
   largeBytes: number;
   backfillImages: number;
-  sixRegions: boolean;
+  scenarios: ReadonlySet<ScenarioId>;
 }
 
-const usage = `Usage: pnpm bench replication [--quick] [--images N] [--large-mib N] [--backfill-images N] [--no-six]
+const usage = `Usage: pnpm bench replication [--quick] [--scenarios LIST] [--images N] [--large-mib N] [--backfill-images N] [--no-six]
 
+  --scenarios LIST      run only these of ${SCENARIOS.join(', ')} (default all), e.g.
+                        --scenarios large for the large-layer copy alone
   --images N            small images pushed for the lag figures (default 100, quick 20)
   --large-mib N         size of the large layer in MiB (default 1024, quick 64)
   --backfill-images N   images the cluster holds when a region is added (default 200, quick 30)
-  --no-six              skip the 6-region lag run`;
+  --no-six              skip the 6-region lag run (lag-six)`;
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv[0] === '--' ? argv.slice(1) : argv,
     options: {
       quick: { type: 'boolean', default: false },
+      scenarios: { type: 'string' },
       images: { type: 'string' },
       'large-mib': { type: 'string' },
       'backfill-images': { type: 'string' },
@@ -63,11 +71,17 @@ function parseOptions(argv: string[]): Options {
     return n;
   };
   const quick = values.quick;
+  const asked = values.scenarios === undefined ? [...SCENARIOS] : values.scenarios.split(',').map((id) => id.trim()).filter(Boolean);
+  for (const id of asked) {
+    if (!(SCENARIOS as readonly string[]).includes(id)) throw new Error(`unknown scenario ${id}; known: ${SCENARIOS.join(', ')}`);
+  }
+  const scenarios = new Set(asked as ScenarioId[]);
+  if (values['no-six']) scenarios.delete('lag-six');
   return {
     images: whole(values.images, quick ? 20 : 100, 'images'),
     largeBytes: whole(values['large-mib'], quick ? 64 : 1024, 'large-mib') * 1024 * 1024,
     backfillImages: whole(values['backfill-images'], quick ? 30 : 200, 'backfill-images'),
-    sixRegions: !values['no-six'],
+    scenarios,
   };
 }
 
@@ -207,7 +221,17 @@ async function plainStreamSeconds(file: string, directory: string): Promise<numb
   return seconds;
 }
 
-async function measureLarge(bytes: number): Promise<{ perTargetSeconds: number[]; plainSeconds: number; peakMiB: Record<string, number | undefined> }> {
+interface LargeResult {
+  perTargetSeconds: number[];
+  plainSeconds: number;
+  peakMiB: Record<string, number | undefined>;
+  /** CPU seconds of each part of the cluster from the blob's commit until every target serves it, and of the machine. */
+  cpuSeconds: Record<string, number>;
+  /** The 1-minute load average when the copy started. */
+  loadAverage: number;
+}
+
+async function measureLarge(bytes: number): Promise<LargeResult> {
   const directory = await mkdtemp(path.join(tmpdir(), 'meridian-bench-large-'));
   try {
     const file = path.join(directory, 'layer');
@@ -240,11 +264,21 @@ async function measureLarge(bytes: number): Promise<{ perTargetSeconds: number[]
       );
       // Timed from the moment the blob is committed at the source: its replication starts then.
       const committed = performance.now();
+      const loadAverage = Number((await readFile('/proc/loadavg', 'utf8')).split(' ')[0]);
+      const ticksPerSecond = readClockTicksPerSecond();
+      const parts: Array<[string, number]> = [['worker', state.workerPid], ...state.regions.map((region): [string, number] => [`gateway ${region.name}`, region.pid])];
+      const meters = parts.map(([part, pid]) => [part, startCpuMeter({ serverPid: pid, countPostgres: false, ticksPerSecond })] as const);
       await pushManifest(source!.http, 'bench/large', 'v1', manifest);
       const arrivals = await Promise.all(targets.map((region) => firstTrue(() => served(region.http, 'bench/large', sha256(manifest)), 50, 600_000)));
+      const cpuSeconds: Record<string, number> = {};
+      for (const [part, stop] of meters) {
+        const reading = stop();
+        cpuSeconds[part] = reading.serverSeconds;
+        cpuSeconds.machine = reading.machineSeconds;
+      }
       const peakMiB: Record<string, number | undefined> = { worker: await peakRssMiB(state.workerPid) };
       for (const region of state.regions) peakMiB[`gateway ${region.name}`] = await peakRssMiB(region.pid);
-      return { perTargetSeconds: arrivals.map((at) => (at - committed) / 1000), plainSeconds, peakMiB };
+      return { perTargetSeconds: arrivals.map((at) => (at - committed) / 1000), plainSeconds, peakMiB, cpuSeconds, loadAverage };
     });
   } finally {
     await rm(directory, { recursive: true, force: true });
@@ -285,20 +319,34 @@ async function main(): Promise<void> {
   };
   say(`# pnpm bench replication (${new Date().toISOString()})`);
   say('');
-  const three = await measureLag(3, options.images);
-  say(`- lag, 3 regions, ${options.images} small images: p50 ${three.p50.toFixed(0)} ms, p99 ${three.p99.toFixed(0)} ms (max ${three.max.toFixed(0)} ms)`);
-  if (options.sixRegions) {
+  const { scenarios } = options;
+  if (scenarios.has('lag')) {
+    const three = await measureLag(3, options.images);
+    say(`- lag, 3 regions, ${options.images} small images: p50 ${three.p50.toFixed(0)} ms, p99 ${three.p99.toFixed(0)} ms (max ${three.max.toFixed(0)} ms)`);
+  }
+  if (scenarios.has('lag-six')) {
     const six = await measureLag(6, options.images);
     say(`- lag, 6 regions, ${options.images} small images: p50 ${six.p50.toFixed(0)} ms, p99 ${six.p99.toFixed(0)} ms (max ${six.max.toFixed(0)} ms)`);
   }
-  const large = await measureLarge(options.largeBytes);
-  const mib = options.largeBytes / 1024 / 1024;
-  const plain = mib / large.plainSeconds;
-  say(`- ${mib} MiB layer: plain HTTP stream over loopback into an fsynced file ${plain.toFixed(0)} MiB/s`);
-  large.perTargetSeconds.forEach((seconds, i) => say(`  - target ${i + 1}: ${seconds.toFixed(1)} s, ${(mib / seconds).toFixed(0)} MiB/s, ${(mib / seconds / plain).toFixed(2)}x the plain stream`));
-  say(`  - peak resident memory: ${Object.entries(large.peakMiB).map(([part, value]) => `${part} ${value?.toFixed(0) ?? '?'} MiB`).join(', ')}`);
-  const backfill = await measureBackfill(options.backfillImages);
-  say(`- backfill of ${backfill.images} images into a new region: ${backfill.seconds.toFixed(1)} s, ${(backfill.images / backfill.seconds).toFixed(1)} images/s, ${(backfill.bytes / 1e6 / backfill.seconds).toFixed(2)} MB/s`);
+  if (scenarios.has('large')) {
+    const large = await measureLarge(options.largeBytes);
+    const mib = options.largeBytes / 1024 / 1024;
+    const plain = mib / large.plainSeconds;
+    say(`- ${mib} MiB layer: plain HTTP stream over loopback into an fsynced file ${plain.toFixed(0)} MiB/s`);
+    large.perTargetSeconds.forEach((seconds, i) => say(`  - target ${i + 1}: ${seconds.toFixed(1)} s, ${(mib / seconds).toFixed(0)} MiB/s, ${(mib / seconds / plain).toFixed(2)}x the plain stream`));
+    say(`  - peak resident memory: ${Object.entries(large.peakMiB).map(([part, value]) => `${part} ${value?.toFixed(0) ?? '?'} MiB`).join(', ')}`);
+    const { machine = 0, ...parts } = large.cpuSeconds;
+    const cluster = Object.values(parts).reduce((sum, seconds) => sum + seconds, 0);
+    const wall = Math.max(...large.perTargetSeconds);
+    say(
+      `  - CPU until both targets served it: ${Object.entries(parts).map(([part, seconds]) => `${part} ${seconds.toFixed(1)} s`).join(', ')}; ` +
+        `machine ${((machine / wall) * 100).toFixed(0)}% busy of ${availableParallelism() * 100}% over ${wall.toFixed(1)} s (${(((machine - cluster) / wall) * 100).toFixed(0)}% outside the cluster's processes), load average ${large.loadAverage.toFixed(1)} at the start`,
+    );
+  }
+  if (scenarios.has('backfill')) {
+    const backfill = await measureBackfill(options.backfillImages);
+    say(`- backfill of ${backfill.images} images into a new region: ${backfill.seconds.toFixed(1)} s, ${(backfill.images / backfill.seconds).toFixed(1)} images/s, ${(backfill.bytes / 1e6 / backfill.seconds).toFixed(2)} MB/s`);
+  }
 }
 
 main().catch((err: Error) => {
