@@ -48,9 +48,22 @@ export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 /** Blob bytes per PutBlob/GetBlob message: large enough to keep per-message cost low, small enough to bound memory. */
 export const BLOB_CHUNK_BYTES = 256 * 1024;
 
+/**
+ * HTTP/2 flow-control window of every replica stream and connection, each way: how many bytes a
+ * sender may have in flight before the receiver has taken them. Node's default, 64 KiB, made
+ * every 32 KiB of a blob wait for a WINDOW_UPDATE from the receiving process, so a copy ran at
+ * the pace of the busiest process's event loop: a 1 GiB layer replicated at 8-20 MiB/s per
+ * target on this shared machine (e2e/bench/README.md, "pnpm bench replication"). A receiver
+ * still takes only what it reads, so a slow one holds a sender back with at most this much
+ * buffered per stream. grpc-js applies it to its servers with a patch
+ * (patches/@grpc__grpc-js@*.patch, grpc/grpc-node#3058); its clients take it as it is.
+ */
+export const FLOW_CONTROL_WINDOW_BYTES = 8 * 1024 * 1024;
+
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
   // Replication connections are long-lived and mostly idle between pushes.
   'grpc.keepalive_time_ms': 30_000,
   'grpc.keepalive_timeout_ms': 10_000,
