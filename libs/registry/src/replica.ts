@@ -168,15 +168,25 @@ export class ReplicaApplier {
     return true;
   }
 
-  /** A held blob's size and its bytes from `offset` to the end. */
-  async openBlob(digestText: string, offset: number): Promise<{ size: number; stream: Readable }> {
+  /**
+   * A held blob's size, and a copy of its bytes from `offset` to the end into a destination
+   * (not ended), through the store's copy (BlobStore.copyTo): two reused buffers, and a blob
+   * not read since it was written is read around the page cache, as a first pull is. A GetBlob
+   * for every target region of a new layer is such a read, and filling the cache cost this
+   * machine more than the disk.
+   */
+  async openBlob(digestText: string, offset: number): Promise<{ size: number; copyTo(destination: Writable): Promise<void> }> {
     const digest = parseDigest(digestText);
     const info = await this.store.stat(digest);
     if (!info) throw new BlobUnknownError(`blob ${digest.value} is not held in this region`, { digest: digest.value });
     if (offset > info.size) throw new SizeInvalidError(`offset ${offset} is past the blob's ${info.size} bytes`);
-    // An empty range is not a range: read nothing rather than ask the driver for start > end.
-    const stream = offset === info.size ? Readable.from([]) : await this.store.read(digest, { start: offset });
-    return { size: info.size, stream };
+    return {
+      size: info.size,
+      // An empty range is not a range: copy nothing rather than ask for start > end.
+      copyTo: async (destination) => {
+        if (offset < info.size) await this.store.copyTo(digest, { start: offset, end: info.size - 1 }, destination);
+      },
+    };
   }
 
   /** A manifest of the repository by digest or tag, with the clocks of its write and of the tag's. */

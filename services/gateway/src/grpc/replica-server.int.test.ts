@@ -4,7 +4,7 @@
  * content present, tags converging by clock (last writer wins), deletes leaving tombstones, and
  * replicated writes kept out of the outbox.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -129,6 +129,42 @@ describe('replica server: blobs', () => {
     await expect(putBlob('team/app', digest, bytes.length, 0, bytes)).rejects.toMatchObject({ code: grpc.status.ABORTED });
     expect(await putBlob('team/app', digest, bytes.length, 1_200_000, bytes.subarray(1_200_000))).toMatchObject({ written: true });
     expect((await getBlob(digest, 0)).equals(bytes)).toBe(true);
+  });
+
+  it('sends a blob written directly and not read since around the page cache, as a first pull reads it', async () => {
+    // Another gateway of the region, whose store writes large blobs with O_DIRECT as a gateway's does by default.
+    const root = path.join(dataDir, 'store');
+    const directServer = createReplicaServer({
+      region: 'direct',
+      replica: new ReplicaApplier(metadata, new BlobStore(STORAGE_DRIVERS.filesystem({ rootDirectory: root, directWrites: true })), new LookupCache({ maxEntries: 10 })),
+      readiness: async () => ({ ready: true, detail: '' }),
+      logger: pino({ level: 'silent' }),
+    });
+    const directClient = createReplicaClient(`127.0.0.1:${await directServer.listen('127.0.0.1', 0)}`);
+    try {
+      const bytes = randomBytes(3 * 1024 * 1024 + 5);
+      const digest = sha256(bytes);
+      await new Promise((resolve, reject) => {
+        const stream = directClient.putBlob((err, reply) => (err ? reject(err) : resolve(reply)));
+        stream.write({ header: { repository: 'team/direct', digest, size: String(bytes.length), offset: '0' } });
+        stream.end({ chunk: bytes });
+      });
+      // The store's mark of a file written directly and not read whole since (fs-writer.ts).
+      const fresh = () => (statSync(blobPath(digest)).mode & 0o1000) !== 0;
+      expect(fresh()).toBe(true);
+      const received = await new Promise<Buffer>((resolve, reject) => {
+        const parts: Buffer[] = [];
+        const stream = directClient.getBlob({ digest, offset: '0' });
+        stream.on('data', (chunk: { data: Buffer }) => parts.push(chunk.data));
+        stream.on('error', reject);
+        stream.on('end', () => resolve(Buffer.concat(parts)));
+      });
+      expect(received.equals(bytes)).toBe(true);
+      expect(fresh()).toBe(false);
+    } finally {
+      directClient.close();
+      await directServer.close(1000);
+    }
   });
 
   it('refuses bytes that do not hash to the digest and stores nothing', async () => {

@@ -1,5 +1,4 @@
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ReplicaPreconditionError, ReplicaRequestError, type ReplicaApplier, type ReplicatedDeleteKind } from '@meridian/registry';
 import { BLOB_CHUNK_BYTES, CHANNEL_OPTIONS, ReplicaService, grpc, type BlobChunk, type Clock__Output, type PutBlobRequest__Output, type ReplicaHandlers } from '@meridian/proto';
@@ -65,19 +64,22 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
 
     GetBlob(call) {
       const { digest, offset } = call.request;
+      const messages = new BlobChunkWriter(call);
+      // A call that ends early (the receiver gone, a failed send) ends the copy: it would
+      // otherwise wait for room on the call for ever, holding its file and buffers.
+      call.on('cancelled', () => messages.destroy());
+      call.on('close', () => messages.destroy());
       replica
         .openBlob(digest, Number(offset))
-        .then(async ({ size, stream }) => {
-          if (stream.readableEnded || size === Number(offset)) {
-            call.write({ data: Buffer.alloc(0), size: String(size) } satisfies BlobChunk);
-            stream.destroy();
-            call.end();
-            return;
-          }
-          // pipeline waits on the call's 'drain': a slow receiver slows the disk read, not memory.
-          await pipeline(stream, new ChunkMessages(size), call as unknown as NodeJS.WritableStream);
+        .then(async ({ size, copyTo }) => {
+          messages.size = size;
+          await copyTo(messages);
+          // A blob read from its very end still says its size, in one empty message.
+          if (messages.first) call.write({ data: Buffer.alloc(0), size: String(size) } satisfies BlobChunk);
+          call.end();
         })
         .catch((err) => {
+          messages.destroy();
           if (call.cancelled) return;
           // grpc-js sends a server stream's status from an 'error' event on the call.
           call.emit('error', fail(err));
@@ -182,24 +184,31 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
   };
 }
 
-/** Cuts a blob's bytes into BlobChunk messages of at most BLOB_CHUNK_BYTES; the first says the size. */
-class ChunkMessages extends Transform {
-  private first = true;
+/**
+ * A blob's bytes as BlobChunk messages of at most BLOB_CHUNK_BYTES on a GetBlob call; the first
+ * says the blob's size. A write is done once the call has sent its messages on (grpc-js calls
+ * back when HTTP/2 has taken them), so the store's copy, which reuses its buffers, refills one
+ * only then: a slow receiver holds back the disk read through the call's flow control, and
+ * memory stays at the copy's two buffers.
+ */
+class BlobChunkWriter extends Writable {
+  size = 0;
+  first = true;
 
-  constructor(private readonly size: number) {
-    super({ readableObjectMode: true });
+  constructor(private readonly call: grpc.ServerWritableStream<unknown, BlobChunk>) {
+    super();
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
     for (let start = 0; start < chunk.length; start += BLOB_CHUNK_BYTES) {
       const message: BlobChunk = { data: chunk.subarray(start, start + BLOB_CHUNK_BYTES) };
       if (this.first) {
         message.size = String(this.size);
         this.first = false;
       }
-      this.push(message);
+      const last = start + BLOB_CHUNK_BYTES >= chunk.length;
+      this.call.write(message, last ? (err: Error | null | undefined) => done(err) : undefined);
     }
-    done();
   }
 }
 
