@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes a fresh Debian 12 + Node 20 machine ready to run or test Meridian, idempotently:
 # pnpm, the Debian packages the tests and benchmark drive (skopeo, podman, buildah, containerd,
-# CNCF Distribution, nginx, wrk), a running local PostgreSQL (trust auth on 127.0.0.1 for user postgres) and Redis, and
+# CNCF Distribution, nginx, wrk, chromium), a running local PostgreSQL (trust auth on 127.0.0.1 for user postgres) and Redis, and
 # the workspace's dependencies from the lockfile. Safe to run again; does nothing twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +47,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 command -v ctr >/dev/null 2>&1 || missing+=(containerd)
+# The dashboard's browser tests drive Debian's Chromium (playwright-core, no browser download).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   apt_get update -qq

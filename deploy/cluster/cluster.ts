@@ -34,6 +34,10 @@ export interface ClusterState {
   /** The worker's /metrics and health endpoints (http://HOST:PORT). */
   worker?: string;
   regions: ClusterRegion[];
+  /** The per-region health dashboard, served by the control plane. */
+  dashboard: string;
+  /** The Prometheus `/metrics` URL of every process the cluster started. */
+  metrics: string[];
 }
 
 export interface ClusterOptions {
@@ -70,6 +74,8 @@ const START_TIMEOUT_MS = 60_000;
 export class Cluster {
   readonly home: string;
   readonly stateFile: string;
+  /** The cluster's processes as Prometheus file-based discovery reads them (deploy/prometheus/prometheus.yml). */
+  readonly prometheusTargetsFile: string;
   private readonly postgresUrl: string;
   private readonly redisUrl: string;
   private readonly prefix: string;
@@ -77,6 +83,7 @@ export class Cluster {
   constructor(private readonly options: ClusterOptions = {}) {
     this.home = path.resolve(options.home ?? path.join(REPO_ROOT, '.meridian'));
     this.stateFile = path.join(this.home, 'cluster.json');
+    this.prometheusTargetsFile = path.join(this.home, 'prometheus-targets.json');
     this.postgresUrl = (options.postgresUrl ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
     this.redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
     this.prefix = options.databasePrefix ?? 'meridian';
@@ -96,7 +103,7 @@ export class Cluster {
     if (!Number.isInteger(regions) || regions < 1 || regions > PLACES.length) throw new Error(`--regions must be a whole number from 1 to ${PLACES.length}`);
     mkdirSync(path.join(this.home, 'cluster'), { recursive: true });
     const previous = this.read();
-    const state: ClusterState = { controlPlane: '', controlPlanePid: 0, workerPid: 0, regions: [] };
+    const state: ClusterState = { controlPlane: '', controlPlanePid: 0, workerPid: 0, regions: [], dashboard: '', metrics: [] };
 
     if (previous && isAlive(previous.controlPlanePid)) {
       state.controlPlane = previous.controlPlane;
@@ -158,7 +165,11 @@ export class Cluster {
         ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
       });
     }
+    state.dashboard = `${state.controlPlane}/dashboard`;
+    const scraped = scrapeTargets(state);
+    state.metrics = scraped.map((target) => target.url);
     this.write(state);
+    this.writeJson(this.prometheusTargetsFile, scraped.map(({ url, labels }) => ({ targets: [new URL(url).host], labels })));
     if (!workerRuns) await waitForWorker(state.workerPid, this.logOf('replication-worker'), workerLogStart);
     return state;
   }
@@ -204,10 +215,22 @@ export class Cluster {
   }
 
   private write(state: ClusterState): void {
-    const temporary = `${this.stateFile}.${process.pid}`;
-    writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`);
-    renameSync(temporary, this.stateFile);
+    this.writeJson(this.stateFile, state);
   }
+
+  private writeJson(file: string, value: unknown): void {
+    const temporary = `${file}.${process.pid}`;
+    writeFileSync(temporary, `${JSON.stringify(value, null, 2)}\n`);
+    renameSync(temporary, file);
+  }
+}
+
+/** Each process's /metrics, with the labels that say what it is even while it does not answer. */
+function scrapeTargets(state: ClusterState): Array<{ url: string; labels: Record<string, string> }> {
+  return [
+    { url: `${state.controlPlane}/metrics`, labels: { service: 'control-plane' } },
+    ...state.regions.map((region) => ({ url: `${region.http}/metrics`, labels: { service: 'gateway', region: region.name } })),
+  ];
 }
 
 export function isAlive(pid: number): boolean {

@@ -26,6 +26,7 @@ program
       return;
     }
     process.stdout.write(`control plane  ${state.controlPlane}  (pid ${state.controlPlanePid})\n`);
+    process.stdout.write(`dashboard      ${state.dashboard}\n`);
     for (const region of state.regions) process.stdout.write(`region ${region.name.padEnd(13)} ${region.http}  grpc ${region.grpc}  (pid ${region.pid})\n`);
     process.stdout.write(`worker         pid ${state.workerPid}\nstate          ${cluster.stateFile}\nlogs           ${cluster.logOf('*')}\n`);
   });

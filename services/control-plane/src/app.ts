@@ -2,6 +2,9 @@ import http from 'node:http';
 import { pino, type Logger } from 'pino';
 import type pg from 'pg';
 import type { ControlPlaneConfig } from './config.js';
+import { buildDashboardAssets, type DashboardAssets } from './dashboard/assets.js';
+import { Dashboard } from './dashboard/dashboard.js';
+import { RegionMetricsCollector } from './dashboard/region-metrics-collector.js';
 import { createApi } from './http/api.js';
 import { ReplicationQueue } from './queue/replication-queue.js';
 import { Requeue } from './queue/requeue.js';
@@ -13,8 +16,14 @@ import { CatalogStore } from './store/catalog.js';
 import { ChangeStore } from './store/changes.js';
 import { createPool, prepareDatabase } from './store/db.js';
 import { RegionStore } from './store/regions.js';
+import { ReplicationFiguresStore } from './store/replication-figures.js';
 import { ReplicationStore } from './store/replications.js';
 import { createControlPlaneMetrics } from './metrics.js';
+
+/** The dashboard's sparklines span an hour, a point a minute, and it follows the ten newest pushes. */
+const DASHBOARD_WINDOW_MS = 3_600_000;
+const DASHBOARD_STEP_MS = 60_000;
+const DASHBOARD_PUSHES = 10;
 
 export interface ControlPlane {
   server: http.Server;
@@ -24,10 +33,12 @@ export interface ControlPlane {
   regions: RegionService;
   replication: ReplicationService;
   reconciler: Reconciler;
+  collector: RegionMetricsCollector;
+  dashboard: Dashboard;
   logger: Logger;
-  /** Listens on config.host:config.port and starts the requeue; resolves with the URL. */
+  /** Listens on config.host:config.port and starts the requeue, the reconciler and the dashboard's collector; resolves with the URL. */
   listen(): Promise<string>;
-  /** Stops taking requests, lets in-flight ones finish, stops the requeue, closes Redis and Postgres. */
+  /** Stops taking requests (ending dashboard streams), lets in-flight ones finish, stops the background work, closes Redis and Postgres. */
   close(): Promise<void>;
 }
 
@@ -45,6 +56,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
   const changes = new ChangeStore(pool);
   const catalog = new CatalogStore(pool);
   const replications = new ReplicationStore(pool);
+  const figures = new ReplicationFiguresStore(pool);
 
   const queue = new ReplicationQueue({ redisUrl: config.redisUrl, prefix: config.queuePrefix, logger });
   const requeue = new Requeue({ replications, queue, intervalMs: config.requeueIntervalMs, logger });
@@ -67,7 +79,34 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
     queue,
     onScrapeError: (err) => logger.debug({ err }, 'metrics: a figure could not be read for this scrape'),
   });
-  const server = http.createServer(createApi({ pool, queue, regions, replication, reconciler, metrics, logger }));
+  const collector = new RegionMetricsCollector({
+    regions: regionStore,
+    replication: figures,
+    intervalMs: config.dashboardScrapeIntervalMs,
+    windowMs: DASHBOARD_WINDOW_MS,
+    logger,
+  });
+  const dashboard = new Dashboard({
+    regions: regionStore,
+    replications,
+    figures,
+    collector,
+    logger,
+    windowMs: DASHBOARD_WINDOW_MS,
+    stepMs: DASHBOARD_STEP_MS,
+    pushes: DASHBOARD_PUSHES,
+  });
+  let assets: Promise<DashboardAssets> | undefined;
+  const dashboardAssets = () => {
+    // Built once, when first asked for; a failed build is tried again on the next request.
+    assets ??= buildDashboardAssets().catch((err: unknown) => {
+      assets = undefined;
+      throw err;
+    });
+    return assets;
+  };
+
+  const server = http.createServer(createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, logger }));
   // Longer than typical client idle timeouts, so a relay's pooled connection is reused.
   server.keepAliveTimeout = 75_000;
   server.headersTimeout = 76_000;
@@ -80,6 +119,8 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
     regions,
     replication,
     reconciler,
+    collector,
+    dashboard,
     logger,
     listen: () =>
       new Promise((resolve, reject) => {
@@ -90,11 +131,16 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
           const port = typeof address === 'object' && address ? address.port : config.port;
           requeue.start();
           reconciler.start();
+          collector.start();
           resolve(`http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
         });
       }),
     async close() {
+      // First the collector: it may be asking this very server (a region's address can be any
+      // HTTP endpoint), and its keep-alive requests would hold the server open.
+      await collector.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      dashboard.close();
       server.closeIdleConnections();
       await closed;
       await reconciler.stop();

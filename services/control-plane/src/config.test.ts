@@ -12,6 +12,7 @@ describe('loadConfig', () => {
       requeueIntervalMs: 10_000,
       reconcileIntervalMs: 300_000,
       reconcileVerifyIntervalMs: 86_400_000,
+      dashboardScrapeIntervalMs: 3_000,
       logLevel: 'info',
     });
   });
@@ -26,5 +27,6 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ CONTROL_PLANE_DATABASE_URL: 'not a url' })).toThrow(/CONTROL_PLANE_DATABASE_URL/);
     expect(() => loadConfig({ MERIDIAN_REQUEUE_INTERVAL_SECONDS: '0' })).toThrow(/MERIDIAN_REQUEUE_INTERVAL_SECONDS/);
     expect(() => loadConfig({ MERIDIAN_QUEUE_PREFIX: 'a:b' })).toThrow(/MERIDIAN_QUEUE_PREFIX/);
+    expect(() => loadConfig({ MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: '0' })).toThrow(/^invalid configuration: MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: /);
   });
 });

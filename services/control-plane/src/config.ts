@@ -30,6 +30,11 @@ const schema = z.object({
   MERIDIAN_RECONCILE_VERIFY_INTERVAL_SECONDS: z.coerce.number().min(0).max(31_536_000).default(86_400),
   /** OpenTelemetry's standard variable: the OTLP/HTTP endpoint spans are exported to. Unset: no tracing at all. */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().refine((value) => /^https?:$/.test(new URL(value).protocol), 'must be an http:// or https:// URL (OTLP over HTTP)').optional(),
+  /**
+   * How often the dashboard asks each region's gateway for /readyz and /metrics and reads its
+   * replication figures; a region that stops answering shows as down within about this long.
+   */
+  MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(3),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -52,6 +57,7 @@ export interface ControlPlaneConfig {
   reconcileVerifyIntervalMs: number;
   /** Where spans are exported (OTLP/HTTP), when tracing is on. */
   otlpEndpoint?: string;
+  dashboardScrapeIntervalMs: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -73,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     reconcileIntervalMs: e.MERIDIAN_RECONCILE_INTERVAL_SECONDS * 1000,
     reconcileVerifyIntervalMs: e.MERIDIAN_RECONCILE_VERIFY_INTERVAL_SECONDS * 1000,
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
+    dashboardScrapeIntervalMs: e.MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS * 1000,
     logLevel: e.LOG_LEVEL,
   };
 }

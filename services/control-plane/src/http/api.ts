@@ -3,12 +3,15 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createHttpMetricsMiddleware, createMetricsEndpoint, type Metrics } from '@meridian/telemetry';
 import { controlPlaneRouteOf } from '../metrics.js';
+import type { DashboardAssets } from '../dashboard/assets.js';
+import type { Dashboard } from '../dashboard/dashboard.js';
 import type { ReplicationQueue } from '../queue/replication-queue.js';
 import type { Reconciler } from '../reconcile/reconciler.js';
 import { createReconcileRouter } from '../reconcile/router.js';
 import type { RegionService } from '../regions.js';
 import type { ReplicationService } from '../replication.js';
 import { createChangesRouter } from './changes.js';
+import { createDashboardRouter } from './dashboard.js';
 import { createErrorHandler, notFound } from './error-handler.js';
 import { createHealthRouter } from './health.js';
 import { createRegionsRouter } from './regions.js';
@@ -21,13 +24,15 @@ export interface ApiDeps {
   replication: ReplicationService;
   reconciler: Reconciler;
   metrics: Metrics;
+  dashboard: Dashboard;
+  dashboardAssets: () => Promise<DashboardAssets>;
   logger: Logger;
 }
 
 /** A batch of 1000 changes is well under 1 MiB; the bound keeps a bad client from sending more. */
 const BODY_LIMIT = '4mb';
 
-/** The admin API (JSON under /api/v1), the health endpoints and /metrics. */
+/** The admin API (JSON under /api/v1), the health endpoints, /metrics and the dashboard. */
 export function createApi(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -40,6 +45,7 @@ export function createApi(deps: ApiDeps): Express {
   app.use(createChangesRouter(deps));
   app.use(createReplicationRouter(deps));
   app.use(createReconcileRouter(deps));
+  app.use(createDashboardRouter({ dashboard: deps.dashboard, assets: deps.dashboardAssets }));
   app.use(notFound);
   app.use(createErrorHandler(deps.logger));
   return app;
