@@ -67,7 +67,7 @@ describe('the per-region health dashboard in Chromium', () => {
     for (const name of names) await health(name, 'Healthy').waitFor({ timeout: BOUND_MS });
     // Every figure of a card is labelled; the live stream keeps the page current.
     expect(await regionCard(names[0]!).locator('dt').allTextContents()).toEqual([
-      'Requests',
+      'Client requests',
       'Pull p99',
       'Errors (5xx)',
       'Replication backlog',

@@ -230,6 +230,8 @@ function scrapeTargets(state: ClusterState): Array<{ url: string; labels: Record
   return [
     { url: `${state.controlPlane}/metrics`, labels: { service: 'control-plane' } },
     ...state.regions.map((region) => ({ url: `${region.http}/metrics`, labels: { service: 'gateway', region: region.name } })),
+    // A worker started before it had a listener has no address to scrape.
+    ...(state.worker ? [{ url: `${state.worker}/metrics`, labels: { service: 'replication-worker' } }] : []),
   ];
 }
 

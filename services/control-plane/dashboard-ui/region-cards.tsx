@@ -5,7 +5,7 @@ import { HealthBadge } from './status.js';
 
 /** The figures of a card, in the order shown, with how each is written. */
 const FIGURES: ReadonlyArray<{ name: FigureName; label: string; format: (value: number) => string; empty: string }> = [
-  { name: 'requestsPerSecond', label: 'Requests', format: formatRate, empty: 'no data' },
+  { name: 'requestsPerSecond', label: 'Client requests', format: formatRate, empty: 'no data' },
   { name: 'pullP99Seconds', label: 'Pull p99', format: formatSeconds, empty: 'no pulls' },
   { name: 'errorRatio', label: 'Errors (5xx)', format: formatRatio, empty: 'no requests' },
   { name: 'replicationBacklog', label: 'Replication backlog', format: formatCount, empty: 'no data' },
@@ -43,7 +43,7 @@ function RegionCardView({ region, metricsHint }: { region: RegionCard; metricsHi
       {region.healthReason && <p class="card-reason">{region.healthReason}</p>}
       <dl class="figures">
         {FIGURES.map((figure) => (
-          <FigureRow key={figure.name} {...figure} value={region.figures[figure.name]} unavailable={region.metricsError ?? metricsHint} />
+          <FigureRow key={figure.name} {...figure} value={region.figures[figure.name]} metricsError={region.metricsError} unavailable={region.metricsError ?? metricsHint} />
         ))}
       </dl>
     </article>
@@ -55,12 +55,14 @@ function FigureRow({
   value,
   format,
   empty,
+  metricsError,
   unavailable,
 }: {
   label: string;
   value: Figure;
   format: (value: number) => string;
   empty: string;
+  metricsError: string | null;
   unavailable: string;
 }) {
   let text: string;
@@ -68,8 +70,13 @@ function FigureRow({
   if (!value.available) {
     text = 'no data';
     title = unavailable;
+  } else if (value.current === null) {
+    // No current figure because the metrics could not be read (the gateway is down), or because
+    // there was nothing to measure (no pulls in the last minute).
+    text = metricsError ? 'no data' : empty;
+    title = metricsError ?? undefined;
   } else {
-    text = value.current === null ? empty : format(value.current);
+    text = format(value.current);
   }
   return (
     <div class="figure">

@@ -9,7 +9,15 @@ const PAD = 2;
  */
 export function Sparkline({ series, format, label }: { series: Array<number | null>; format: (value: number) => string; label: string }) {
   const values = series.filter((value): value is number => value !== null);
-  if (values.length === 0) return <svg class="sparkline" width={WIDTH} height={HEIGHT} aria-hidden="true" />;
+  // The baseline spans the whole hour, so a short history reads as such: points at the right end.
+  const baseline = <line class="baseline" x1={PAD} x2={WIDTH - PAD} y1={HEIGHT - PAD} y2={HEIGHT - PAD} />;
+  if (values.length === 0) {
+    return (
+      <svg class="sparkline" width={WIDTH} height={HEIGHT} aria-hidden="true">
+        {baseline}
+      </svg>
+    );
+  }
   const low = Math.min(0, ...values);
   const high = Math.max(...values);
   const span = high - low || 1;
@@ -26,6 +34,7 @@ export function Sparkline({ series, format, label }: { series: Array<number | nu
   return (
     <svg class="sparkline" width={WIDTH} height={HEIGHT} viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={summary}>
       <title>{summary}</title>
+      {baseline}
       {runs.map((run) =>
         run.length === 1 ? (
           <circle cx={run[0]![0]} cy={run[0]![1]} r="1.5" />

@@ -71,6 +71,12 @@ describe('regionFigures', () => {
     expect(figures.pullP99Seconds.available).toBe(false);
   });
 
+  it('has no current gateway figure while the gateway does not answer, its history kept', () => {
+    const figures = regionFigures([sample(1.6, { requests: 0 }), sample(0.6, { requests: 60 }), sample(0.1, undefined, { probe: 'unreachable', backlog: 2 })], window);
+    expect(figures.requestsPerSecond).toEqual({ current: null, series: [null, null, null, null, 1], available: true });
+    expect(figures.replicationBacklog.current).toBe(2);
+  });
+
   it('keeps the last value of a gauge in each step; the replication figures are always available', () => {
     const figures = regionFigures(
       [

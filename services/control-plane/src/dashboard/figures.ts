@@ -33,19 +33,25 @@ export interface FigureWindow {
 export function regionFigures(samples: readonly RegionSample[], window: FigureWindow): Record<FigureName, Figure> {
   let latestScrape: GatewayReading | undefined;
   for (const sample of samples) latestScrape = sample.gateway ?? latestScrape;
-  const exposes = (field: keyof GatewayReading) => latestScrape?.[field] !== undefined;
-  const figure = (available: boolean, series: Array<number | null>): Figure => ({ current: series[series.length - 1] ?? null, series, available });
+  // A gateway that did not answer the last scrape has no current figures, only its history.
+  const scrapedNow = samples[samples.length - 1]?.gateway !== undefined;
+  const gatewayFigure = (field: keyof GatewayReading, series: Array<number | null>): Figure => ({
+    current: scrapedNow ? (series[series.length - 1] ?? null) : null,
+    series,
+    available: latestScrape?.[field] !== undefined,
+  });
+  const databaseFigure = (series: Array<number | null>): Figure => ({ current: series[series.length - 1] ?? null, series, available: true });
   return {
-    requestsPerSecond: figure(exposes('requests'), counterRatio(samples, window, (g) => g.requests, null)),
-    errorRatio: figure(exposes('serverErrors'), counterRatio(samples, window, (g) => g.serverErrors, (g) => g.requests)),
-    pullP99Seconds: figure(exposes('pullDurations'), pullQuantile(samples, window, 0.99)),
-    cacheHitRatio: figure(
-      exposes('cacheHits'),
+    requestsPerSecond: gatewayFigure('requests', counterRatio(samples, window, (g) => g.requests, null)),
+    errorRatio: gatewayFigure('serverErrors', counterRatio(samples, window, (g) => g.serverErrors, (g) => g.requests)),
+    pullP99Seconds: gatewayFigure('pullDurations', pullQuantile(samples, window, 0.99)),
+    cacheHitRatio: gatewayFigure(
+      'cacheHits',
       counterRatio(samples, window, (g) => g.cacheHits, (g) => (g.cacheHits === undefined || g.cacheMisses === undefined ? undefined : g.cacheHits + g.cacheMisses)),
     ),
-    storageUsedBytes: figure(exposes('storageUsedBytes'), gauge(samples, window, (sample) => sample.gateway?.storageUsedBytes)),
-    replicationBacklog: figure(true, gauge(samples, window, (sample) => sample.backlog)),
-    replicationLagP99Seconds: figure(true, gauge(samples, window, (sample) => sample.lagP99Seconds ?? undefined)),
+    storageUsedBytes: gatewayFigure('storageUsedBytes', gauge(samples, window, (sample) => sample.gateway?.storageUsedBytes)),
+    replicationBacklog: databaseFigure(gauge(samples, window, (sample) => sample.backlog)),
+    replicationLagP99Seconds: databaseFigure(gauge(samples, window, (sample) => sample.lagP99Seconds ?? undefined)),
   };
 }
 

@@ -11,7 +11,7 @@ async function exposition(fill: (registry: Registry) => void): Promise<string> {
 }
 
 describe('readGatewayMetrics', () => {
-  it('sums requests and 5xx over label sets, merges the pull histograms, and reads cache and storage', async () => {
+  it('sums client requests and 5xx over label sets (probes left out), merges the pull histograms, and reads cache and storage', async () => {
     const text = await exposition((registry) => {
       const requests = new Counter({ name: GATEWAY_METRICS.requests, help: 'h', labelNames: ['route', 'method', 'status'], registers: [registry] });
       requests.inc({ route: 'manifest', method: 'GET', status: '200' }, 40);
@@ -19,6 +19,9 @@ describe('readGatewayMetrics', () => {
       requests.inc({ route: 'blob', method: 'HEAD', status: '404' }, 7);
       requests.inc({ route: 'blob-upload', method: 'POST', status: '500' }, 2);
       requests.inc({ route: 'manifest', method: 'GET', status: '503' }, 1);
+      // Probes and scrapes are not client requests, and a failing /readyz is no client's error.
+      requests.inc({ route: 'readyz', method: 'GET', status: '503' }, 30);
+      requests.inc({ route: 'metrics', method: 'GET', status: '200' }, 30);
       const duration = new Histogram({ name: GATEWAY_METRICS.duration, help: 'h', labelNames: ['route', 'method'], buckets: [0.1, 1], registers: [registry] });
       duration.observe({ route: 'manifest', method: 'GET' }, 0.05);
       duration.observe({ route: 'blob', method: 'GET' }, 0.5);

@@ -14,6 +14,12 @@ export const GATEWAY_METRICS = {
 
 /** A pull is a GET of content: a manifest or a blob (the route table in libs/oci). */
 const PULL_ROUTES: ReadonlySet<string> = new Set<RouteName>(['manifest', 'blob']);
+/**
+ * Routes that serve probes and scrapes, not clients: left out of requests and errors, or the
+ * dashboard's own probes would be most of a quiet region's traffic, and a region failing /readyz
+ * would count its probes as its clients' errors.
+ */
+const PROBE_ROUTES: ReadonlySet<string> = new Set(['healthz', 'readyz', 'metrics']);
 
 /** A histogram's cumulative bucket counts: `counts[i]` observations at or below `bounds[i]` (the last bound is +Inf). */
 export interface HistogramReading {
@@ -26,8 +32,9 @@ export interface HistogramReading {
  * gateway does not expose that metric (the dashboard shows "no data" for what depends on it).
  */
 export interface GatewayReading {
+  /** Requests of clients: every route but the probes' and scrapes' (healthz, readyz, metrics). */
   requests?: number;
-  /** Requests answered 5xx: the gateway's own failures (4xx are the clients'). */
+  /** Of `requests`, those answered 5xx: the gateway's own failures (4xx are the clients'). */
   serverErrors?: number;
   /** Durations of pulls (GET of a manifest or a blob). */
   pullDurations?: HistogramReading;
@@ -52,7 +59,7 @@ export function readGatewayMetrics(text: string): GatewayReading {
   const family = (name: string) => samples.filter((sample) => sample.name === name);
   const reading: GatewayReading = {};
   if (declared.has(GATEWAY_METRICS.requests)) {
-    const requests = family(GATEWAY_METRICS.requests);
+    const requests = family(GATEWAY_METRICS.requests).filter((sample) => !PROBE_ROUTES.has(sample.labels.route ?? ''));
     reading.requests = sum(requests);
     reading.serverErrors = sum(requests.filter((sample) => /^5\d\d$/.test(sample.labels.status ?? '')));
   }
