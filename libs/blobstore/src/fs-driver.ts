@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, rmdir, stat, readdir, truncate, readFile, utimes } from 'node:fs/promises';
+import { mkdir, open, rename, rm, rmdir, stat, readdir, truncate, readFile, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
@@ -229,6 +229,16 @@ export class FilesystemDriver implements StorageDriver {
   async delete(relative: string): Promise<void> {
     const full = this.resolve(relative);
     if (full === this.root) throw new Error('refusing to delete the storage root');
+    // Most deletes are of one file (a session's lock, twice a push): unlink is one call, where
+    // rm looks at the path twice first. A folder (EISDIR) goes through rm.
+    try {
+      await unlink(full);
+      return;
+    } catch (err) {
+      if (isNotFound(err)) return;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EISDIR' && code !== 'EPERM') throw err;
+    }
     await rm(full, { recursive: true, force: true });
   }
 
