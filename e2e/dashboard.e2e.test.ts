@@ -2,13 +2,14 @@
  * The per-region health dashboard in a real browser: a cluster of three regions (`pnpm cluster
  * up`'s Cluster), the control plane's `/dashboard` opened in headless Chromium (Debian's
  * `chromium`, driven by playwright-core). The page shows one card per region; a push appears in
- * the newest-pushes panel as present in every region; a killed region's card turns Down, and
- * Healthy again once the region is back. The page is read through its accessible roles and
+ * the newest-pushes panel as present in every region; axe-core finds nothing against WCAG 2 A
+ * and AA; a killed region's card turns Down, and Healthy again once the region is back. The page is read through its accessible roles and
  * names, as assistive technology reads it. Screenshots go to e2e/.output/.
  *
  * The `it`s form one story and run in order.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import { createTestCluster, type TestCluster } from './support/test-cluster.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT_DIR = path.join(REPO_ROOT, 'e2e/.output');
+const require = createRequire(import.meta.url);
 /** Generous: replication and restarts on a loaded two-core machine. */
 const BOUND_MS = 60_000;
 /**
@@ -91,6 +93,27 @@ describe('the per-region health dashboard in Chromium', () => {
       .toEqual(['✓ present', '✓ present', '✓ present']);
     expect((await row.getByRole('cell').nth(0).textContent())?.trim()).toBe(origin.name);
     await page.screenshot({ path: path.join(OUTPUT_DIR, 'dashboard.png'), fullPage: true });
+  });
+
+  it('meets WCAG 2 A and AA as axe-core checks them (contrast, names, landmarks, tables), and shows where the keyboard is', async () => {
+    // Evaluated through the browser's debugging protocol, which the page's CSP does not govern.
+    await page.evaluate(readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
+    const violations = await page.evaluate(async () => {
+      const result = await (window as unknown as { axe: { run(options: object): Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run({
+        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+      });
+      return result.violations.map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`);
+    });
+    expect(violations).toEqual([]);
+    // The first Tab reaches the skip link, which shows itself with a visible outline.
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => {
+      const element = document.activeElement as HTMLElement;
+      const style = getComputedStyle(element);
+      return { text: element.textContent, outline: style.outlineStyle, top: element.getBoundingClientRect().top };
+    });
+    expect(focused).toMatchObject({ text: 'Skip to the regions', outline: 'solid' });
+    expect(focused.top).toBeGreaterThanOrEqual(0);
   });
 
   it('turns a killed region Down within 10 s, and Healthy again once it is restarted', async () => {
