@@ -14,6 +14,7 @@ export const API_ERROR_TABLE = {
   METHOD_NOT_ALLOWED: 405,
   REGION_EXISTS: 409,
   PURGE_RUNNING: 409,
+  REGION_BUSY: 409,
   CONTENT_UNREPLICATED: 409,
   BODY_TOO_LARGE: 413,
   INTERNAL: 500,
@@ -86,6 +87,18 @@ export class PurgeRunningError extends ApiError {
   override name = 'PurgeRunningError';
   constructor(region: string) {
     super('PURGE_RUNNING', `region "${region}" is being purged right now; wait for that purge to end`, { region });
+  }
+}
+
+/** Replication jobs that started before the region drained still write to it: a purge would race them. */
+export class RegionBusyError extends ApiError {
+  override name = 'RegionBusyError';
+  constructor(region: string, running: number) {
+    super(
+      'REGION_BUSY',
+      `region "${region}" still has ${running} replication jobs running against it (started before it drained); nothing purged: purge again once they end`,
+      { region, running },
+    );
   }
 }
 

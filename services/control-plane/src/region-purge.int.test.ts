@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RegionRecord } from '@meridian/proto';
+import { REPLICATION_QUEUE, type RegionRecord } from '@meridian/proto';
 import { freePort } from '@meridian/testkit';
 import { FakeReplicaRegion } from '@meridian/testkit/fake-replica-region';
 import { startTestControlPlane, testChange, testDigest, testRegion, TEST_MANIFEST_TYPE, type TestControlPlane } from './testing/test-control-plane.js';
@@ -136,5 +138,42 @@ describe('purging a region', () => {
     release();
     expect((await purging).status).toBe(200);
     expect(await regionsOf(cp)).toEqual([]);
+  });
+
+  it('waits for a replication job a worker took before the region drained, then purges', async () => {
+    const cp = await controlPlane();
+    const [eu, us] = [await region('eu'), await region('us')];
+    await register(cp, 'eu', eu.address, 1);
+    await register(cp, 'us', us.address, 2);
+    // A worker takes the job replicating eu's change to us, and works on it until told to end.
+    let taken!: () => void;
+    const working = new Promise<void>((resolve) => (taken = resolve));
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const worker = new Worker(
+      REPLICATION_QUEUE,
+      async () => {
+        taken();
+        await finished;
+      },
+      { connection: { url: cp.config.redisUrl }, prefix: cp.config.queuePrefix },
+    );
+    started.push({
+      close: async () => {
+        finish();
+        await worker.close();
+      },
+    });
+    await cp.deliver([testChange('eu', 1, 1001, { kind: 'blob.link', repository: 'team/app', digest: testDigest(1), size: 1 })]);
+    await working;
+
+    const purging = cp.request('DELETE', '/api/v1/regions/us?purge=true');
+    while ((await regionsOf(cp)).find((r) => r.name === 'us')?.state !== 'draining') await sleep(20);
+    // Drained, and a second later still not asked to purge: the job is still writing to it.
+    await sleep(1000);
+    expect(us.calls.Purge).toBe(0);
+    finish();
+    expect((await purging).status).toBe(200);
+    expect(us.calls.Purge).toBeGreaterThanOrEqual(2);
   });
 });

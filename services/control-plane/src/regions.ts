@@ -1,7 +1,8 @@
+import { setTimeout } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { noPurgeCounts, type PurgeCounts, type PurgeStep, type RegionRecord } from '@meridian/proto';
-import { ContentUnreplicatedError, PurgeRunningError, RegionExistsError, RegionRefusedError, RegionUnknownError, RegionUnreachableError } from './errors.js';
+import { ContentUnreplicatedError, PurgeRunningError, RegionBusyError, RegionExistsError, RegionRefusedError, RegionUnknownError, RegionUnreachableError } from './errors.js';
 import type { ReplicationQueue } from './queue/replication-queue.js';
 import type { Requeue } from './queue/requeue.js';
 import { addCounts, isUnreachable, openPurgeOverGrpc, type OpenRegionPurge } from './region-purge.js';
@@ -20,6 +21,8 @@ export interface RegionDeps {
   logger: Logger;
   /** How purges reach a region (gRPC unless a test says otherwise). */
   openPurge?: OpenRegionPurge;
+  /** How long a purge waits for replication jobs still running against the region (default a minute). */
+  runningJobsWaitMs?: number;
 }
 
 /** What `DELETE /api/v1/regions/NAME?purge=true` answers. */
@@ -33,6 +36,7 @@ export interface PurgeReport {
 
 /** How many of the items only a region holds a refused purge names. */
 const UNREPLICATED_SAMPLE = 20;
+const RUNNING_JOBS_WAIT_MS = 60_000;
 
 /** Registering, removing and listing regions: what `meridian region ...` drives. */
 export class RegionService {
@@ -113,6 +117,7 @@ export class RegionService {
     const found = await regions.get(name);
     if (!found) throw new RegionUnknownError(name);
     const region = found.state === 'draining' ? found : await this.remove(name);
+    await this.waitForRunningJobs(name);
     const session = (this.deps.openPurge ?? openPurgeOverGrpc)(region);
     let deleted = noPurgeCounts();
     try {
@@ -144,6 +149,26 @@ export class RegionService {
     });
     logger.warn({ region: name, deleted, replicationsRemoved }, 'region purged and removed');
     return { region: name, deleted, replicationsRemoved };
+  }
+
+  /**
+   * Draining stops new jobs for a region, not those a worker had already taken: they go on
+   * writing to it, and would leave content behind a purge. Waits for them to end, up to
+   * `runningJobsWaitMs`, then refuses (RegionBusyError). When Redis cannot tell, the purge goes
+   * on (logged) rather than wait for Redis as long as it is away.
+   */
+  private async waitForRunningJobs(name: string): Promise<void> {
+    const deadline = Date.now() + (this.deps.runningJobsWaitMs ?? RUNNING_JOBS_WAIT_MS);
+    for (;;) {
+      const running = await this.deps.queue.runningFor(name);
+      if (running === 0) return;
+      if (running === undefined) {
+        this.deps.logger.warn({ region: name }, 'purge: Redis cannot tell whether replication jobs still run against the region; going on');
+        return;
+      }
+      if (Date.now() >= deadline) throw new RegionBusyError(name, running);
+      await setTimeout(250);
+    }
   }
 
   async heartbeat(name: string): Promise<void> {

@@ -119,6 +119,21 @@ export class ReplicationQueue {
     }
   }
 
+  /**
+   * How many jobs a worker is running against `region` right now; undefined when Redis cannot
+   * tell (away, or failing).
+   */
+  async runningFor(region: string): Promise<number | undefined> {
+    if (!this.connected) return undefined;
+    try {
+      const active = await this.queue.getJobs(['active']);
+      return active.filter((job) => job?.data?.region === region).length;
+    } catch (err) {
+      this.logger.warn({ err }, 'reading the running replication jobs failed');
+      return undefined;
+    }
+  }
+
   /** Jobs in the queue by state; throws when Redis is away. */
   async jobCounts(): Promise<Record<JobState, number>> {
     if (!this.connected) throw new Error(`not connected (${this.redis.status})`);
