@@ -81,7 +81,8 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
   });
   const collector = new RegionMetricsCollector({
     regions: regionStore,
-    replication: figures,
+    backlog: () => replications.pendingByRegion(),
+    lag: (windowSeconds) => figures.lagP99ByTarget(windowSeconds),
     intervalMs: config.dashboardScrapeIntervalMs,
     windowMs: DASHBOARD_WINDOW_MS,
     logger,

@@ -1,14 +1,15 @@
 import type { Logger } from 'pino';
 import type { RegionRecord } from '@meridian/proto';
-import type { TargetFigures } from '../store/replication-figures.js';
 import type { RegionSample } from './figures.js';
 import { readGatewayMetrics } from './gateway-metrics.js';
 
 export interface RegionMetricsCollectorOptions {
   /** The registered regions (their gateways' base URLs), read at every round. */
   regions: { list(): Promise<RegionRecord[]> };
-  /** Each target region's replication backlog and lag, from the control plane's database. */
-  replication: { byTarget(lagWindowSeconds: number): Promise<Map<string, TargetFigures>> };
+  /** Each region's replications pending (ReplicationStore.pendingByRegion). */
+  backlog: () => Promise<Map<string, number>>;
+  /** Each region's replication lag p99 over the last `windowSeconds` (absent: nothing applied). */
+  lag: (windowSeconds: number) => Promise<Map<string, number>>;
   intervalMs: number;
   /** How much history each region keeps: `windowMs / intervalMs` samples at most. */
   windowMs: number;
@@ -82,9 +83,9 @@ export class RegionMetricsCollector {
   /** One round over every registered region. Never throws: a failure is logged and the round ends. */
   async collect(): Promise<void> {
     try {
-      const [regions, replication] = await Promise.all([this.options.regions.list(), this.options.replication.byTarget(LAG_WINDOW_SECONDS)]);
+      const [regions, backlog, lag] = await Promise.all([this.options.regions.list(), this.options.backlog(), this.options.lag(LAG_WINDOW_SECONDS)]);
       const at = Date.now();
-      const samples = await Promise.all(regions.map((region) => this.sample(region, at, replication.get(region.name))));
+      const samples = await Promise.all(regions.map((region) => this.sample(region, at, { backlog: backlog.get(region.name), lagP99Seconds: lag.get(region.name) ?? null })));
       const names = new Set(regions.map((region) => region.name));
       for (const name of this.samples.keys()) if (!names.has(name)) this.samples.delete(name);
       regions.forEach((region, i) => {
@@ -100,10 +101,10 @@ export class RegionMetricsCollector {
     for (const listener of this.listeners) listener();
   }
 
-  private async sample(region: RegionRecord, at: number, replication: TargetFigures | undefined): Promise<RegionSample> {
+  private async sample(region: RegionRecord, at: number, replication: Pick<RegionSample, 'backlog' | 'lagP99Seconds'>): Promise<RegionSample> {
     const base = region.http.replace(/\/+$/, '');
     const [probe, metrics] = await Promise.all([this.get(`${base}/readyz`), this.get(`${base}/metrics`)]);
-    const sample: RegionSample = { at, probe: 'unreachable', backlog: replication?.backlog, lagP99Seconds: replication?.lagP99Seconds ?? null };
+    const sample: RegionSample = { at, probe: 'unreachable', ...replication };
     if ('error' in probe) {
       sample.probeError = probe.error;
     } else {
