@@ -8,6 +8,7 @@ import { createReplicateHandler } from './jobs/replicate.js';
 import { RegionDirectory } from './region-directory.js';
 import { RegionLimiter } from './region-limiter.js';
 import { ReplicaPeers } from './replica-peer.js';
+import { SharedReads } from './shared-reads.js';
 import { QueueWorker } from './worker.js';
 import { createWorkerMetrics } from './metrics.js';
 import { createWorkerServer } from './http.js';
@@ -25,8 +26,8 @@ export interface ReplicationWorker {
 
 /**
  * The composition root (CONTRIBUTING.md, 'Wiring'): control-plane client, region directory,
- * gRPC peers, the per-region limiter and the copies under way, the job handlers, then the queue
- * worker, in that order.
+ * gRPC peers, the per-region limiter, the copies and source reads under way, the job handlers,
+ * then the queue worker, in that order.
  */
 export function createApp(config: WorkerConfig, logger: Logger): ReplicationWorker {
   const controlPlane = new ControlPlaneClient(config.controlPlaneUrl);
@@ -34,8 +35,9 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
   const peers = new ReplicaPeers();
   const limiter = new RegionLimiter(config.regionConcurrency);
   const copies = new CopiesUnderWay();
+  const reads = new SharedReads();
   const metrics = createWorkerMetrics();
-  const router = new JobRouter([createReplicateHandler({ regions, peers, limiter, copies, controlPlane, metrics })]);
+  const router = new JobRouter([createReplicateHandler({ regions, peers, limiter, copies, reads, controlPlane, metrics })]);
   const worker = new QueueWorker({
     redisUrl: config.redisUrl,
     prefix: config.queuePrefix,

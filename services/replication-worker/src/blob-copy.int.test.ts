@@ -114,6 +114,58 @@ describe('blob copy', () => {
     expect(target!.hasBlob('team/other', blob.digest)).toBe(true);
   });
 
+  it('reads a blob from its source once for the jobs copying it to two regions, a job that comes late reading only what it missed on its own', async () => {
+    const [origin, us, ap] = await startRegions('eu', 'us', 'ap');
+    const t = await start([{ fake: origin! }, { fake: us! }, { fake: ap! }]);
+    const size = 16 * MiB + 5;
+    const blob = await origin!.addBlob(REPO, randomContent(size));
+    const release = origin!.pauseGetBlobAt(3 * MiB);
+    const change = t.change('eu', { kind: 'blob.link', repository: REPO, ...blob });
+
+    const toUs = await t.enqueue(change, 'us');
+    await until(() => us!.partialOffset(blob.digest) === 3 * MiB);
+    // The read for us stands at 3 MiB: the copy to ap joins it, and first reads the 3 MiB it missed.
+    const toAp = await t.enqueue(change, 'ap');
+    await until(() => ap!.partialOffset(blob.digest) === 3 * MiB);
+    release();
+
+    expect(await t.controlPlane.report(toUs, 'us')).toMatchObject({ outcome: 'done', attempts: 1, bytes: size });
+    expect(await t.controlPlane.report(toAp, 'ap')).toMatchObject({ outcome: 'done', attempts: 1, bytes: size });
+    expect(await us!.storedDigest(blob.digest)).toBe(blob.digest);
+    expect(await ap!.storedDigest(blob.digest)).toBe(blob.digest);
+    // One read of the whole blob, and one of the first 3 MiB: not two of the whole.
+    expect(origin!.getBlobs).toEqual([
+      { digest: blob.digest, offset: 0, bytes: size },
+      { digest: blob.digest, offset: 0, bytes: 3 * MiB },
+    ]);
+  });
+
+  it('keeps a shared read going for one region when the copy to the other breaks, and that copy resumes', async () => {
+    const [origin, us, ap] = await startRegions('eu', 'us', 'ap');
+    const t = await start([{ fake: origin! }, { fake: us! }, { fake: ap! }]);
+    const size = 8 * MiB + 3;
+    const blob = await origin!.addBlob(REPO, randomContent(size));
+    const release = origin!.hold('GetBlob');
+    ap!.breakNextPutBlobAt(2 * MiB + 1);
+    const change = t.change('eu', { kind: 'blob.link', repository: REPO, ...blob });
+
+    // Both copies wait on the first read, held before its first byte: they share it from the start.
+    const toUs = await t.enqueue(change, 'us');
+    await until(() => origin!.calls.GetBlob === 1);
+    const toAp = await t.enqueue(change, 'ap');
+    await until(() => us!.calls.LinkBlobs === 1 && ap!.calls.LinkBlobs === 1);
+    release();
+
+    expect(await t.controlPlane.report(toUs, 'us')).toMatchObject({ outcome: 'done', attempts: 1, bytes: size });
+    expect(await t.controlPlane.report(toAp, 'ap')).toMatchObject({ outcome: 'done' });
+    expect(await us!.storedDigest(blob.digest)).toBe(blob.digest);
+    expect(await ap!.storedDigest(blob.digest)).toBe(blob.digest);
+    expect(us!.putBlobs).toEqual([{ digest: blob.digest, offset: 0, bytes: size }]);
+    expect(ap!.putBlobs.map(({ offset }) => offset)).toEqual([0, 2 * MiB + 1]);
+    // One read from the start served both; the broken copy resumed from where ap stopped.
+    expect(origin!.getBlobs.filter(({ offset }) => offset === 0)).toEqual([{ digest: blob.digest, offset: 0, bytes: size }]);
+  });
+
   it('moves to another source when one answers DATA_LOSS, and starts over when the kept bytes do not hash', async () => {
     const [origin, target, other] = await startRegions('eu', 'us', 'ca');
     const t = await start([{ fake: origin! }, { fake: target! }, { fake: other! }]);

@@ -1,6 +1,7 @@
 import { grpc, type PutBlobRequest } from '@meridian/proto';
 import { hasStatus, isRetryable, type JudgedError } from './grpc-errors.js';
 import type { ReplicaPeer } from './replica-peer.js';
+import type { BlobPiece, SharedReads } from './shared-reads.js';
 import { awaitOtherTransfer, isTransferBusy } from './transfer-wait.js';
 
 /**
@@ -26,6 +27,8 @@ export interface CopyContext {
   sources: ReplicaPeer[];
   /** Shared by every job of the process. */
   copies: CopiesUnderWay;
+  /** Shared by every job of the process: one read of a blob from a source feeds every copy that needs it meanwhile. */
+  reads: SharedReads;
   signal: AbortSignal;
 }
 
@@ -160,7 +163,7 @@ type StreamResult = { result: 'ok'; sent: number } | { result: 'source' | 'targe
 
 /**
  * One GetBlob → PutBlob stream; settles with the side that failed first, having cancelled both
- * calls. PutBlob opens only once the source has sent its first chunk, so a source that is down
+ * calls (leaving the read, which goes on for the other copies sharing it). PutBlob opens only once the source has sent its first chunk, so a source that is down
  * or lacks the blob leaves no upload behind on the target for the next source to collide with.
  */
 function streamBlob(source: ReplicaPeer, repository: string, blob: BlobRef, offset: number, context: CopyContext): Promise<StreamResult> {
@@ -186,10 +189,10 @@ function streamBlob(source: ReplicaPeer, repository: string, blob: BlobRef, offs
       return stream;
     };
 
-    // Any copy the source holds will do, whatever repository it is in: the target verifies the bytes against the digest.
-    const get = source.getBlob({ digest: blob.digest, offset, repository: '' });
+    // The source's read of the blob, shared with the copies of it to other targets under way (shared-reads.ts).
+    const get = context.reads.open(source, blob.digest, offset);
     get.on('error', (err) => settle('source', err));
-    get.on('data', (chunk: { data: Buffer; size: string }) => {
+    get.on('data', (chunk: BlobPiece) => {
       if (settled) return;
       if (!put) {
         if (Number(chunk.size) !== blob.size) {

@@ -1,6 +1,7 @@
 import { JobName, ReplicateJobSchema, type ReplicatedChange, type ReplicateJob, type ReplicationOutcome } from '@meridian/proto';
 import { BlobUnavailableError, ensureBlobs, type CopiesUnderWay, type CopyContext } from '../blob-copy.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
+import type { SharedReads } from '../shared-reads.js';
 import { PermanentError } from '../grpc-errors.js';
 import { replicateManifest } from '../manifest-copy.js';
 import { REPLICATION_TARGET_STATES, sourceOrder, type RegionDirectory } from '../region-directory.js';
@@ -15,6 +16,7 @@ export interface ReplicateDependencies {
   peers: ReplicaPeers;
   limiter: RegionLimiter;
   copies: CopiesUnderWay;
+  reads: SharedReads;
   controlPlane: Pick<ControlPlaneClient, 'report'>;
   metrics: Omit<WorkerMetrics, 'metrics'>;
 }
@@ -59,6 +61,7 @@ export function createReplicateHandler(deps: ReplicateDependencies): JobHandler<
       target: deps.peers.peer(target),
       sources: sourceOrder(regions, job.change.origin, target).map((r) => deps.peers.peer(r)),
       copies: deps.copies,
+      reads: deps.reads,
       signal,
     };
     const outcome = await deps.limiter.run(target.name, signal, () => applyChange(job.change, context));
