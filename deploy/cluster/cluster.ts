@@ -97,9 +97,10 @@ export class Cluster {
 
   /**
    * Starts the control plane, `regions` regions and a worker, each unless it already runs, and
-   * registers every region with the control plane. Resolves once every process answers.
+   * registers every region with the control plane. Resolves once every process answers. With
+   * `worker: false` no worker is started (a test holding replication back); one running stays.
    */
-  async up(regions: number): Promise<ClusterState> {
+  async up(regions: number, options: { worker?: boolean } = {}): Promise<ClusterState> {
     if (!Number.isInteger(regions) || regions < 1 || regions > PLACES.length) throw new Error(`--regions must be a whole number from 1 to ${PLACES.length}`);
     mkdirSync(path.join(this.home, 'cluster'), { recursive: true });
     const previous = this.read();
@@ -154,6 +155,8 @@ export class Cluster {
     if (workerRuns) {
       state.workerPid = previous.workerPid;
       if (previous.worker) state.worker = previous.worker;
+    } else if (options.worker === false) {
+      state.workerPid = 0;
     } else {
       const port = previous?.worker ? portOf(previous.worker) : await freePort();
       state.worker = `http://127.0.0.1:${port}`;
@@ -170,7 +173,7 @@ export class Cluster {
     state.metrics = scraped.map((target) => target.url);
     this.write(state);
     this.writeJson(this.prometheusTargetsFile, scraped.map(({ url, labels }) => ({ targets: [new URL(url).host], labels })));
-    if (!workerRuns) await waitForWorker(state.workerPid, this.logOf('replication-worker'), workerLogStart);
+    if (!workerRuns && state.workerPid !== 0) await waitForWorker(state.workerPid, this.logOf('replication-worker'), workerLogStart);
     return state;
   }
 

@@ -103,6 +103,25 @@ export class BlobMetadataStore {
   }
 
   /**
+   * Links a blob the region does not hold into the repository, recording it pending (a blob
+   * already recorded keeps its state): a manifest pushed here names a blob that another region
+   * holds for the repository, and its bytes come later, by read-through or replication.
+   * Idempotent; not appended to the outbox, since the region that holds the bytes recorded the
+   * blob's own link.
+   */
+  async linkPending(repositoryId: number, digest: string, size: number): Promise<void> {
+    await this.db.query({
+      name: 'blob-link-pending',
+      text: `WITH blob AS (
+               INSERT INTO blobs (digest, size, state) VALUES ($2, $3, 'pending') ON CONFLICT (digest) DO NOTHING
+             )
+             INSERT INTO repository_blobs (repository_id, digest, size) VALUES ($1, $2, $3)
+             ON CONFLICT (repository_id, digest) DO NOTHING`,
+      values: [repositoryId, digest, size],
+    });
+  }
+
+  /**
    * Records that the store no longer holds the bytes of those of `digests` that are present:
    * they turn pending, their links kept. Returns, for each blob that turned pending here, the
    * repositories that link it (whose cached lookups must go). A blob not present (pending

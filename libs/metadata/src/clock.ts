@@ -1,4 +1,5 @@
-import { nextHlc } from '@meridian/proto/clock';
+import { nextHlc, type ClockStamp } from '@meridian/proto/clock';
+import type { Queryable } from './db.js';
 
 /**
  * What a local write is stamped with: this region's name and the hybrid logical clock of "now".
@@ -12,4 +13,11 @@ export interface LocalClock {
 
 export function localClock(region: string, wallMs = Date.now()): LocalClock {
   return { now: nextHlc(wallMs), origin: region };
+}
+
+/** The clock one row stores (`hlc::text` and `origin` columns), or undefined when the query finds no row. */
+export async function readClock(db: Queryable, name: string, text: string, values: unknown[]): Promise<ClockStamp | undefined> {
+  const result = await db.query<{ hlc: string; origin: string }>({ name, text, values });
+  const row = result.rows[0];
+  return row ? { hlc: BigInt(row.hlc), origin: row.origin } : undefined;
 }

@@ -1,6 +1,6 @@
 import { compareClocks as compareStamps, type ClockStamp } from '@meridian/proto/clock';
 import type { Queryable } from './db.js';
-import type { LocalClock } from './clock.js';
+import { readClock, type LocalClock } from './clock.js';
 import type { RepositoryLookup } from './blobs.js';
 
 export interface StoredManifest {
@@ -247,13 +247,12 @@ export class ManifestStore {
 
   /** The clock of the write that stored a manifest of the repository, if it holds one. */
   async clockOf(repositoryId: number, digest: string): Promise<ClockStamp | undefined> {
-    const result = await this.db.query<{ hlc: string; origin: string }>({
-      name: 'manifest-clock',
-      text: 'SELECT hlc::text, origin FROM manifests WHERE repository_id = $1 AND digest = $2',
-      values: [repositoryId, digest],
-    });
-    const row = result.rows[0];
-    return row ? { hlc: BigInt(row.hlc), origin: row.origin } : undefined;
+    return readClock(this.db, 'manifest-clock', 'SELECT hlc::text, origin FROM manifests WHERE repository_id = $1 AND digest = $2', [repositoryId, digest]);
+  }
+
+  /** The clock of the delete that removed a manifest of the repository, if the region holds no newer write of it. */
+  async tombstoneOf(repositoryId: number, digest: string): Promise<ClockStamp | undefined> {
+    return readClock(this.db, 'manifest-tombstone-clock', 'SELECT hlc::text, origin FROM manifest_tombstones WHERE repository_id = $1 AND digest = $2', [repositoryId, digest]);
   }
 
   /** Keeps the newest tombstone of a digest. */

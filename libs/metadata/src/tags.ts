@@ -1,6 +1,6 @@
 import type { ClockStamp } from '@meridian/proto/clock';
 import type { Queryable } from './db.js';
-import type { LocalClock } from './clock.js';
+import { readClock, type LocalClock } from './clock.js';
 
 export class TagStore {
   constructor(private readonly db: Queryable) {}
@@ -99,13 +99,12 @@ export class TagStore {
 
   /** The clock of the tag's current write, if the region holds the tag. */
   async clockOf(repositoryId: number, name: string): Promise<ClockStamp | undefined> {
-    const result = await this.db.query<{ hlc: string; origin: string }>({
-      name: 'tag-clock',
-      text: 'SELECT hlc::text, origin FROM tags WHERE repository_id = $1 AND name = $2',
-      values: [repositoryId, name],
-    });
-    const row = result.rows[0];
-    return row ? { hlc: BigInt(row.hlc), origin: row.origin } : undefined;
+    return readClock(this.db, 'tag-clock', 'SELECT hlc::text, origin FROM tags WHERE repository_id = $1 AND name = $2', [repositoryId, name]);
+  }
+
+  /** The clock of the delete that removed the tag, if the region removed it and holds no newer write. */
+  async tombstoneOf(repositoryId: number, name: string): Promise<ClockStamp | undefined> {
+    return readClock(this.db, 'tag-tombstone-clock', 'SELECT hlc::text, origin FROM tag_tombstones WHERE repository_id = $1 AND name = $2', [repositoryId, name]);
   }
 
   /**

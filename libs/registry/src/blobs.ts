@@ -3,10 +3,13 @@ import { BlobUnknownError, NameUnknownError, assertRepositoryName, parseDigest, 
 import type { BlobCheck, BlobStore } from '@meridian/blobstore';
 import { localClock, type BlobState, type Metadata, type MetadataChange } from '@meridian/metadata';
 import type { LookupCache } from './lookup-cache.js';
+import type { PeerBlobHolder, ReadThrough } from './read-through.js';
 
 export interface BlobDescription {
   digest: Digest;
   size: number;
+  /** Set when the region lacks the bytes and peers hold them: `send` fills the blob from them. */
+  fromPeers?: { repository: string; holders: readonly PeerBlobHolder[] };
 }
 
 /** Where the domain layer reports what an operator must hear of (pino's Logger is one). */
@@ -33,31 +36,41 @@ export class BlobService {
     private readonly log: RegistryLogger,
     /** This region's name: the origin of the unlinks made here, which replicate. */
     private readonly region: string,
+    /** The region's peers, when it is part of a cluster: a miss here is filled from them. */
+    private readonly readThrough?: ReadThrough,
   ) {}
 
   /**
    * The blob as `repository` may serve it, its bytes confirmed in the store now. The single
-   * place a blob miss is decided: the planned nearest-region read-through fetches a pending
-   * blob's bytes from a peer here.
+   * place a blob miss is decided: in a cluster, a blob the region lacks (recorded pending, or
+   * not recorded here yet) is described from the peers that hold it, and `send` fills it.
    */
   async describe(repository: string, digestText: string): Promise<BlobDescription> {
     assertRepositoryName(repository);
     const digest = parseDigest(digestText);
     const cached = this.cache.getBlobSize(repository, digest.value);
     if (cached !== undefined) {
-      if (!(await this.confirm(digest, cached, 'present'))) throw notIn(repository, digest);
+      if (!(await this.confirm(digest, cached, 'present'))) return this.fromPeers(repository, digest, cached, notIn(repository, digest));
       return { digest, size: cached };
     }
     const readAt = this.cache.currentGeneration(repository);
     const lookup = await this.metadata.blobs.findInRepository(repository, digest.value);
-    if (lookup.repositoryId === undefined) throw new NameUnknownError(`repository ${repository} is not known`);
-    if (!lookup.found || !(await this.confirm(digest, lookup.found.size, lookup.found.state))) throw notIn(repository, digest);
+    if (lookup.repositoryId === undefined) {
+      return this.fromPeers(repository, digest, undefined, new NameUnknownError(`repository ${repository} is not known`));
+    }
+    if (!lookup.found || !(await this.confirm(digest, lookup.found.size, lookup.found.state))) {
+      return this.fromPeers(repository, digest, lookup.found?.size, notIn(repository, digest));
+    }
     this.cache.setBlobSize(repository, digest.value, lookup.found.size, readAt);
     return { digest, size: lookup.found.size };
   }
 
   /** Writes bytes `range.start`..`range.end` (inclusive) of a described blob into `destination`. */
   async send(blob: BlobDescription, range: { start: number; end: number }, destination: Writable): Promise<void> {
+    if (blob.fromPeers && this.readThrough) {
+      await this.readThrough.serve(blob.fromPeers.repository, blob, blob.fromPeers.holders, range, destination);
+      return;
+    }
     try {
       await this.store.copyTo(blob.digest, range, destination);
     } catch (err) {
@@ -65,6 +78,18 @@ export class BlobService {
       if (err instanceof BlobUnknownError) await this.confirm(blob.digest, blob.size, 'present');
       throw err;
     }
+  }
+
+  /**
+   * A blob the region lacks, as the peers holding it describe it; `miss` when none does (or the
+   * region is not part of a cluster). `localSize` is the size recorded here when the repository
+   * links the blob already.
+   */
+  private async fromPeers(repository: string, digest: Digest, localSize: number | undefined, miss: Error): Promise<BlobDescription> {
+    if (!this.readThrough) throw miss;
+    const holders = await this.readThrough.holders(repository, digest.value, localSize);
+    if (holders.length === 0) throw miss;
+    return { digest, size: localSize ?? holders[0]!.size, fromPeers: { repository, holders } };
   }
 
   /**

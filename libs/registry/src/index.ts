@@ -8,3 +8,4 @@ export * from './content-discovery.js';
 export * from './lookup-cache.js';
 export * from './upload-state.js';
 export * from './replica.js';
+export * from './read-through.js';

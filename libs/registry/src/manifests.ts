@@ -21,6 +21,7 @@ import { localClock, type Metadata, type MetadataChange, type RepositoryLookup, 
 import type { BlobService } from './blobs.js';
 import type { CachedManifest, LookupCache } from './lookup-cache.js';
 import { inSpan } from '@meridian/telemetry';
+import type { ReadThrough } from './read-through.js';
 
 export interface PushedManifest {
   digest: string;
@@ -41,16 +42,22 @@ export class ManifestService {
     private readonly region: string,
     /** Confirms that the blobs a pushed manifest names have their bytes in the store. */
     private readonly blobs: BlobService,
+    /** The region's peers, when it is part of a cluster: what the region lacks is asked of them. */
+    private readonly readThrough?: ReadThrough,
   ) {}
 
   /**
    * The manifest `reference` names, if the client accepts its media type. The single place a
-   * manifest miss is decided (read-through from a peer region hooks in here).
+   * manifest miss is decided: in a cluster, a manifest or tag the region does not hold (yet) is
+   * asked of the peers, and the newest answer by the replication clock is served, unless this
+   * region knows a delete at least as new.
    */
   async get(repository: string, referenceText: string, accept: readonly string[]): Promise<CachedManifest> {
     assertRepositoryName(repository);
     const reference = lookupReference(repository, referenceText);
-    const manifest = this.cache.getManifest(repository, referenceText) ?? (await this.load(repository, referenceText, reference));
+    const manifest =
+      this.cache.getManifest(repository, referenceText) ??
+      (await this.load(repository, referenceText, reference).catch((miss: unknown) => this.fromPeers(repository, referenceText, reference, miss)));
     if (!acceptsMediaType(accept, manifest.mediaType)) {
       throw new ManifestNotAcceptableError(`manifest is ${manifest.mediaType}, which the Accept header does not include`, {
         mediaType: manifest.mediaType,
@@ -84,11 +91,18 @@ export class ManifestService {
     });
     const changes: MetadataChange[] = [{ kind: 'manifest', repository, digest }];
     if (reference.kind === 'tag') changes.push({ kind: 'tag', repository, tag: reference.tag });
+    const elsewhere = await this.blobsElsewhere(repository, parsed.blobReferences);
+    for (const digest of elsewhere.keys()) changes.push({ kind: 'blob', repository, digest });
 
     await this.metadata.transaction(async (tx) => {
       const clock = localClock(this.region);
       const repositoryId = await tx.repositories.ensure(repository);
       const blobSizes = await tx.blobs.sizesInRepository(repositoryId, parsed.blobReferences.map((d) => d.digest));
+      for (const [digest, size] of elsewhere) {
+        if (blobSizes.has(digest)) continue;
+        await tx.blobs.linkPending(repositoryId, digest, size);
+        blobSizes.set(digest, size);
+      }
       const manifestSizes = await tx.manifests.sizesInRepository(repositoryId, parsed.manifestReferences.map((d) => d.digest));
       const missingBlobs = absentFrom(blobSizes, parsed.blobReferences);
       const missingManifests = absentFrom(manifestSizes, parsed.manifestReferences);
@@ -175,6 +189,39 @@ export class ManifestService {
       return done;
     });
     for (const change of changes) this.cache.invalidate(change);
+  }
+
+  /**
+   * Read-your-writes across regions: of the blobs a pushed manifest names, those this region
+   * lacks but a peer holds for the repository (uploaded to another region, not replicated here
+   * yet), with their sizes. The manifest is accepted with them recorded pending, and they are
+   * filled on demand (read-through) or by replication.
+   */
+  private async blobsElsewhere(repository: string, references: readonly Descriptor[]): Promise<Map<string, number>> {
+    if (!this.readThrough || references.length === 0) return new Map();
+    const repositoryId = await this.metadata.repositories.findId(repository);
+    const held = repositoryId === undefined ? new Map<string, number>() : await this.metadata.blobs.sizesInRepository(repositoryId, references.map((d) => d.digest));
+    return this.readThrough.heldElsewhere(repository, absentFrom(held, references));
+  }
+
+  /**
+   * A manifest this region lacks, served as the newest peer holding it has it. It is not stored
+   * here: replication brings it with its clock as it brings every write, so the region's records
+   * change only through its own writes and the replica applier, and nothing here needs undoing or
+   * merging when the replicated write arrives. Until then every such read asks the peers.
+   */
+  private async fromPeers(repository: string, referenceText: string, reference: Reference, miss: unknown): Promise<CachedManifest> {
+    if (!this.readThrough || !(miss instanceof ManifestUnknownError || miss instanceof NameUnknownError)) throw miss;
+    const repositoryId = await this.metadata.repositories.findId(repository);
+    const deletedHere =
+      repositoryId === undefined
+        ? undefined
+        : reference.kind === 'tag'
+          ? await this.metadata.tags.tombstoneOf(repositoryId, reference.tag)
+          : await this.metadata.manifests.tombstoneOf(repositoryId, reference.digest.value);
+    const found = await this.readThrough.manifest(repository, referenceText, deletedHere);
+    if (!found) throw miss;
+    return { digest: found.digest, mediaType: found.mediaType, payload: found.payload };
   }
 
   private async load(repository: string, referenceText: string, reference: Reference): Promise<CachedManifest> {

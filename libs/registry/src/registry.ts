@@ -6,6 +6,7 @@ import { ManifestService } from './manifests.js';
 import { ContentDiscovery } from './content-discovery.js';
 import type { LookupCache } from './lookup-cache.js';
 import type { UploadStateSigner } from './upload-state.js';
+import { ReadThrough, type ReadThroughMetrics, type RegionPeers } from './read-through.js';
 
 export interface RegistryDependencies {
   metadata: Metadata;
@@ -16,6 +17,9 @@ export interface RegistryDependencies {
   logger: RegistryLogger;
   /** This region's name: the origin stamped on every write made here. */
   region: string;
+  /** The other regions of the cluster; without them (a region on its own) a miss is a miss. */
+  peers?: RegionPeers;
+  readThroughMetrics?: ReadThroughMetrics;
 }
 
 /** The domain layer of one region: no HTTP here, only stores and OCI rules. */
@@ -28,11 +32,14 @@ export interface Registry {
 
 export function createRegistry(deps: RegistryDependencies): Registry {
   // The one judge of whether the region holds a blob, for mounts and manifest pushes too.
-  const blobs = new BlobService(deps.metadata, deps.blobStore, deps.cache, deps.logger, deps.region);
+  const readThrough = deps.peers
+    ? new ReadThrough(deps.peers, deps.metadata, deps.blobStore, deps.cache, deps.logger, deps.readThroughMetrics)
+    : undefined;
+  const blobs = new BlobService(deps.metadata, deps.blobStore, deps.cache, deps.logger, deps.region, readThrough);
   return {
     blobs,
     uploads: new UploadService(deps.metadata, deps.blobStore, deps.uploadSigner, blobs, deps.region),
-    manifests: new ManifestService(deps.metadata, deps.cache, deps.region, blobs),
+    manifests: new ManifestService(deps.metadata, deps.cache, deps.region, blobs, readThrough),
     discovery: new ContentDiscovery(deps.metadata, deps.cache),
   };
 }

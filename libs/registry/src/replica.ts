@@ -30,6 +30,16 @@ export interface BlobHolding {
   offset: number;
 }
 
+export interface BlobPresence {
+  digest: string;
+  /** The region holds the verified bytes. */
+  held: boolean;
+  /** When held: the blob's size. */
+  size: number;
+  /** The repository asked about links the blob in this region. */
+  linked: boolean;
+}
+
 export interface ReplicatedManifest {
   repository: string;
   digest: string;
@@ -137,6 +147,27 @@ export class ReplicaApplier {
     }
     if (linked.length > 0) await this.link(repository, linked);
     return holdings;
+  }
+
+  /**
+   * For each blob, read-only: whether the region holds its verified bytes (recorded present, its
+   * file of the recorded size), their size, and whether `repository` links it here. What a peer
+   * asks before it fills a blob it lacks from this region.
+   */
+  async findBlobs(repository: string, digests: readonly string[]): Promise<BlobPresence[]> {
+    assertRepositoryName(repository);
+    const presences: BlobPresence[] = [];
+    for (const text of new Set(digests)) {
+      const digest = parseDigest(text);
+      const [linked, state, info] = await Promise.all([
+        this.metadata.blobs.findInRepository(repository, digest.value),
+        this.metadata.blobs.stateOf(digest.value),
+        this.store.stat(digest),
+      ]);
+      const held = state === 'present' && info !== undefined;
+      presences.push({ digest: digest.value, held, size: held ? info.size : 0, linked: linked.found !== undefined });
+    }
+    return presences;
   }
 
   /**
@@ -435,14 +466,28 @@ export class ReplicaApplier {
   }
 
   private async link(repository: string, blobs: ReadonlyArray<{ digest: string; size: number }>): Promise<void> {
-    const changes: MetadataChange[] = blobs.map((blob) => ({ kind: 'blob', repository, digest: blob.digest }));
-    await this.metadata.transaction(async (tx) => {
-      const repositoryId = await tx.repositories.ensure(repository);
-      for (const blob of blobs) await tx.blobs.link(repositoryId, blob.digest, blob.size);
-      await tx.announce(changes);
-    });
-    for (const change of changes) this.cache.invalidate(change);
+    await linkCopiedBlobs(this.metadata, this.cache, repository, blobs);
   }
+}
+
+/**
+ * Records blobs whose verified bytes the store now holds, copied from another region, as present
+ * and linked into the repository, and announces it to the region's caches. Not appended to the
+ * outbox: the region the bytes came from recorded the link.
+ */
+export async function linkCopiedBlobs(
+  metadata: Metadata,
+  cache: LookupCache,
+  repository: string,
+  blobs: ReadonlyArray<{ digest: string; size: number }>,
+): Promise<void> {
+  const changes: MetadataChange[] = blobs.map((blob) => ({ kind: 'blob', repository, digest: blob.digest }));
+  await metadata.transaction(async (tx) => {
+    const repositoryId = await tx.repositories.ensure(repository);
+    for (const blob of blobs) await tx.blobs.link(repositoryId, blob.digest, blob.size);
+    await tx.announce(changes);
+  });
+  for (const change of changes) cache.invalidate(change);
 }
 
 /**

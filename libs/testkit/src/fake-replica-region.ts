@@ -24,7 +24,7 @@ import type { TestImage } from './oci-client.js';
  * server. It honours the protocol's contract as the .proto states it:
  *
  * - LinkBlobs links held bytes into the repository and reports, for a blob not held, the
- *   verified offset an interrupted PutBlob left.
+ *   verified offset an interrupted PutBlob left; FindBlobs reports the same read-only.
  * - PutBlob takes a header then bytes from exactly that offset, hashes them as they arrive,
  *   commits only bytes that hash to the digest and add up to the size, keeps what arrived when
  *   the stream breaks, and lets one PutBlob at a time write a given blob (ABORTED otherwise).
@@ -43,7 +43,7 @@ import type { TestImage } from './oci-client.js';
  * were in flight at once, and can fail, hold or break calls on request.
  */
 
-export type ReplicaMethod = 'Health' | 'LinkBlobs' | 'PutBlob' | 'GetBlob' | 'GetManifest' | 'ApplyManifest' | 'ApplyDelete' | 'ListInventory' | 'Purge';
+export type ReplicaMethod = 'Health' | 'LinkBlobs' | 'FindBlobs' | 'PutBlob' | 'GetBlob' | 'GetManifest' | 'ApplyManifest' | 'ApplyDelete' | 'ListInventory' | 'Purge';
 
 export interface BlobStreamRecord {
   digest: string;
@@ -94,6 +94,7 @@ export class FakeReplicaRegion {
   readonly calls: Record<ReplicaMethod, number> = {
     Health: 0,
     LinkBlobs: 0,
+    FindBlobs: 0,
     PutBlob: 0,
     GetBlob: 0,
     GetManifest: 0,
@@ -297,6 +298,12 @@ export class FakeReplicaRegion {
             return { digest, held: true, offset: '0' };
           }
           return { digest, held: false, offset: String(this.partialOffset(digest)) };
+        }),
+      })),
+      FindBlobs: this.unary('FindBlobs', (request) => ({
+        blobs: request.digests.map((digest) => {
+          const blob = this.blobs.get(digest);
+          return { digest, held: blob !== undefined, size: String(blob?.size ?? 0), linked: blob !== undefined && (this.links.get(request.repository)?.has(digest) ?? false) };
         }),
       })),
       PutBlob: (call, callback) => {

@@ -14,6 +14,7 @@ import { expressBuiltMessages } from './http/express-messages.js';
 import { createRegionReplication } from './replication/region-replication.js';
 import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier, metricsSource } from '@meridian/telemetry';
 import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
+import { PeerRegions } from './replication/peer-regions.js';
 
 /** How long a shutdown waits for the handlers of cut connections to finish cleaning up. */
 const HANDLER_CLEANUP_MS = 5000;
@@ -66,7 +67,17 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   await changeListener.start();
 
   const uploadSigner = new UploadStateSigner(uploadSecret);
-  const registry = createRegistry({ metadata, blobStore, cache, uploadSigner, logger, region: config.region });
+  // In a cluster, what the region lacks is asked of its peers (read-through); on its own, nothing changes.
+  const peers = config.controlPlaneUrl ? new PeerRegions({ region: config.region, controlPlaneUrl: config.controlPlaneUrl, logger }) : undefined;
+  const registry = createRegistry({
+    metadata,
+    blobStore,
+    cache,
+    uploadSigner,
+    logger,
+    region: config.region,
+    ...(peers ? { peers, readThroughMetrics: { fillFinished: (result) => gatewayMetrics.readThroughFills.inc({ result }) } } : {}),
+  });
 
   const readinessChecks = {
     database: async () => void (await pool.query('SELECT 1')),
@@ -146,6 +157,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
       // moment longer. Bounded, in case one is stuck on something that never answers.
       await settledWithin([...inFlight], HANDLER_CLEANUP_MS);
       await replication.close(HANDLER_CLEANUP_MS);
+      peers?.close();
       await changeListener.stop();
       await pool.end();
     },

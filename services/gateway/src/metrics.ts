@@ -10,6 +10,8 @@ export interface GatewayMetrics {
   blobBytesReceived: Counter;
   /** Blob bytes of pulls answered in full (GET, ranged ones included). */
   blobBytesServed: Counter;
+  /** Blobs filled from a peer region (read-through), by how the fill ended. */
+  readThroughFills: Counter<'result'>;
 }
 
 /** Paths outside the OCI route table that the gateway answers, by the route name they are counted under. */
@@ -44,6 +46,11 @@ export function createGatewayMetrics(deps: { region: string; pool: PoolCounts; m
     metrics,
     blobBytesReceived: metrics.counter({ name: 'meridian_blob_bytes_received_total', help: 'Blob bytes received by uploads.' }),
     blobBytesServed: metrics.counter({ name: 'meridian_blob_bytes_served_total', help: 'Blob bytes of pulls answered in full.' }),
+    readThroughFills: metrics.counter({
+      name: 'meridian_readthrough_fills_total',
+      help: 'Blobs the region lacked, filled from a peer region while served (read-through), by result (ok, failed).',
+      labelNames: ['result'],
+    }),
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { RegionRecord } from '@meridian/proto';
-import { distanceKm, RegionDirectory, sourceOrder } from './region-directory.js';
+import { distanceKm, type RegionRecord } from '@meridian/proto';
+import { RegionDirectory, sourceOrder } from './region-directory.js';
 
 function region(name: string, lat: number, lon: number, state: RegionRecord['state'] = 'active'): RegionRecord {
   return { name, http: `http://${name}`, grpc: `${name}:1`, lat, lon, state, heartbeatAt: null, backfill: null };

@@ -1,4 +1,4 @@
-import type { RegionRecord, RegionState } from '@meridian/proto';
+import { distanceKm, type RegionRecord, type RegionState } from '@meridian/proto';
 
 /** States in which a region receives replication; a job for a region in any other state (or gone) is dropped. */
 export const REPLICATION_TARGET_STATES: ReadonlySet<RegionState> = new Set(['adding', 'active']);
@@ -45,13 +45,4 @@ export function sourceOrder(regions: RegionRecord[], origin: string, target: Reg
     .map((entry) => entry.region);
   const originRegion = regions.find((r) => r.name === origin && r.name !== target.name);
   return originRegion ? [originRegion, ...others] : others;
-}
-
-/** Great-circle distance (haversine), in kilometres. */
-export function distanceKm(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
-  const rad = Math.PI / 180;
-  const dLat = (b.lat - a.lat) * rad;
-  const dLon = (b.lon - a.lon) * rad;
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) ** 2;
-  return 2 * 6371 * Math.asin(Math.min(1, Math.sqrt(h)));
 }

@@ -7,8 +7,11 @@ import type { ApplyReply as _meridian_replica_v1_ApplyReply, ApplyReply__Output 
 import type { BlobChunk as _meridian_replica_v1_BlobChunk, BlobChunk__Output as _meridian_replica_v1_BlobChunk__Output } from './meridian/replica/v1/BlobChunk.js';
 import type { BlobHeader as _meridian_replica_v1_BlobHeader, BlobHeader__Output as _meridian_replica_v1_BlobHeader__Output } from './meridian/replica/v1/BlobHeader.js';
 import type { BlobHolding as _meridian_replica_v1_BlobHolding, BlobHolding__Output as _meridian_replica_v1_BlobHolding__Output } from './meridian/replica/v1/BlobHolding.js';
+import type { BlobPresence as _meridian_replica_v1_BlobPresence, BlobPresence__Output as _meridian_replica_v1_BlobPresence__Output } from './meridian/replica/v1/BlobPresence.js';
 import type { BlobRef as _meridian_replica_v1_BlobRef, BlobRef__Output as _meridian_replica_v1_BlobRef__Output } from './meridian/replica/v1/BlobRef.js';
 import type { Clock as _meridian_replica_v1_Clock, Clock__Output as _meridian_replica_v1_Clock__Output } from './meridian/replica/v1/Clock.js';
+import type { FindBlobsReply as _meridian_replica_v1_FindBlobsReply, FindBlobsReply__Output as _meridian_replica_v1_FindBlobsReply__Output } from './meridian/replica/v1/FindBlobsReply.js';
+import type { FindBlobsRequest as _meridian_replica_v1_FindBlobsRequest, FindBlobsRequest__Output as _meridian_replica_v1_FindBlobsRequest__Output } from './meridian/replica/v1/FindBlobsRequest.js';
 import type { GetBlobRequest as _meridian_replica_v1_GetBlobRequest, GetBlobRequest__Output as _meridian_replica_v1_GetBlobRequest__Output } from './meridian/replica/v1/GetBlobRequest.js';
 import type { GetManifestRequest as _meridian_replica_v1_GetManifestRequest, GetManifestRequest__Output as _meridian_replica_v1_GetManifestRequest__Output } from './meridian/replica/v1/GetManifestRequest.js';
 import type { HealthReply as _meridian_replica_v1_HealthReply, HealthReply__Output as _meridian_replica_v1_HealthReply__Output } from './meridian/replica/v1/HealthReply.js';
@@ -42,8 +45,11 @@ export interface ProtoGrpcType {
         BlobChunk: MessageTypeDefinition<_meridian_replica_v1_BlobChunk, _meridian_replica_v1_BlobChunk__Output>
         BlobHeader: MessageTypeDefinition<_meridian_replica_v1_BlobHeader, _meridian_replica_v1_BlobHeader__Output>
         BlobHolding: MessageTypeDefinition<_meridian_replica_v1_BlobHolding, _meridian_replica_v1_BlobHolding__Output>
+        BlobPresence: MessageTypeDefinition<_meridian_replica_v1_BlobPresence, _meridian_replica_v1_BlobPresence__Output>
         BlobRef: MessageTypeDefinition<_meridian_replica_v1_BlobRef, _meridian_replica_v1_BlobRef__Output>
         Clock: MessageTypeDefinition<_meridian_replica_v1_Clock, _meridian_replica_v1_Clock__Output>
+        FindBlobsReply: MessageTypeDefinition<_meridian_replica_v1_FindBlobsReply, _meridian_replica_v1_FindBlobsReply__Output>
+        FindBlobsRequest: MessageTypeDefinition<_meridian_replica_v1_FindBlobsRequest, _meridian_replica_v1_FindBlobsRequest__Output>
         GetBlobRequest: MessageTypeDefinition<_meridian_replica_v1_GetBlobRequest, _meridian_replica_v1_GetBlobRequest__Output>
         GetManifestRequest: MessageTypeDefinition<_meridian_replica_v1_GetManifestRequest, _meridian_replica_v1_GetManifestRequest__Output>
         HealthReply: MessageTypeDefinition<_meridian_replica_v1_HealthReply, _meridian_replica_v1_HealthReply__Output>

@@ -167,6 +167,24 @@ describe('replica server: blobs', () => {
     }
   });
 
+  it('FindBlobs says which blobs it holds, their sizes and whether the repository links them, and links nothing', async () => {
+    const bytes = randomBytes(2048);
+    const digest = sha256(bytes);
+    const absent = sha256(randomBytes(16));
+    await putBlob('find/linked', digest, bytes.length, 0, bytes);
+    const find = (repository: string) => call(client.findBlobs, { repository, digests: [digest, absent] }).then((reply) => reply.blobs);
+    expect(await find('find/linked')).toEqual([
+      { digest, held: true, size: String(bytes.length), linked: true },
+      { digest: absent, held: false, size: '0', linked: false },
+    ]);
+    expect(await find('find/other')).toEqual([
+      { digest, held: true, size: String(bytes.length), linked: false },
+      { digest: absent, held: false, size: '0', linked: false },
+    ]);
+    // Asking is not linking (LinkBlobs would have).
+    expect((await metadata.blobs.findInRepository('find/other', digest)).found).toBeUndefined();
+  });
+
   it('refuses bytes that do not hash to the digest and stores nothing', async () => {
     const bytes = randomBytes(300_000);
     const digest = sha256(randomBytes(300_000));

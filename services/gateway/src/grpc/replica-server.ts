@@ -55,6 +55,10 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
       })),
     })),
 
+    FindBlobs: unary(async (request) => ({
+      blobs: (await replica.findBlobs(request.repository, request.digests)).map((presence) => ({ ...presence, size: String(presence.size) })),
+    })),
+
     PutBlob(call, callback) {
       receive(call).then(
         (reply) => callback(null, reply),

@@ -6,6 +6,8 @@ import type { ApplyDeleteRequest as _meridian_replica_v1_ApplyDeleteRequest, App
 import type { ApplyManifestRequest as _meridian_replica_v1_ApplyManifestRequest, ApplyManifestRequest__Output as _meridian_replica_v1_ApplyManifestRequest__Output } from '../../../meridian/replica/v1/ApplyManifestRequest.js';
 import type { ApplyReply as _meridian_replica_v1_ApplyReply, ApplyReply__Output as _meridian_replica_v1_ApplyReply__Output } from '../../../meridian/replica/v1/ApplyReply.js';
 import type { BlobChunk as _meridian_replica_v1_BlobChunk, BlobChunk__Output as _meridian_replica_v1_BlobChunk__Output } from '../../../meridian/replica/v1/BlobChunk.js';
+import type { FindBlobsReply as _meridian_replica_v1_FindBlobsReply, FindBlobsReply__Output as _meridian_replica_v1_FindBlobsReply__Output } from '../../../meridian/replica/v1/FindBlobsReply.js';
+import type { FindBlobsRequest as _meridian_replica_v1_FindBlobsRequest, FindBlobsRequest__Output as _meridian_replica_v1_FindBlobsRequest__Output } from '../../../meridian/replica/v1/FindBlobsRequest.js';
 import type { GetBlobRequest as _meridian_replica_v1_GetBlobRequest, GetBlobRequest__Output as _meridian_replica_v1_GetBlobRequest__Output } from '../../../meridian/replica/v1/GetBlobRequest.js';
 import type { GetManifestRequest as _meridian_replica_v1_GetManifestRequest, GetManifestRequest__Output as _meridian_replica_v1_GetManifestRequest__Output } from '../../../meridian/replica/v1/GetManifestRequest.js';
 import type { HealthReply as _meridian_replica_v1_HealthReply, HealthReply__Output as _meridian_replica_v1_HealthReply__Output } from '../../../meridian/replica/v1/HealthReply.js';
@@ -54,6 +56,25 @@ export interface ReplicaClient extends grpc.Client {
   applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
   applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
   applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * For each digest, whether the region holds the verified bytes, their size, and whether
+   * `repository` links the blob here. Read-only (unlike LinkBlobs): a region asks its peers this
+   * before it fills a blob it lacks from the nearest holder (read-through).
+   */
+  FindBlobs(argument: _meridian_replica_v1_FindBlobsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_FindBlobsReply__Output>): grpc.ClientUnaryCall;
+  FindBlobs(argument: _meridian_replica_v1_FindBlobsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_FindBlobsReply__Output>): grpc.ClientUnaryCall;
+  FindBlobs(argument: _meridian_replica_v1_FindBlobsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_FindBlobsReply__Output>): grpc.ClientUnaryCall;
+  FindBlobs(argument: _meridian_replica_v1_FindBlobsRequest, callback: grpc.requestCallback<_meridian_replica_v1_FindBlobsReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * For each digest, whether the region holds the verified bytes, their size, and whether
+   * `repository` links the blob here. Read-only (unlike LinkBlobs): a region asks its peers this
+   * before it fills a blob it lacks from the nearest holder (read-through).
+   */
+  findBlobs(argument: _meridian_replica_v1_FindBlobsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_FindBlobsReply__Output>): grpc.ClientUnaryCall;
+  findBlobs(argument: _meridian_replica_v1_FindBlobsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_FindBlobsReply__Output>): grpc.ClientUnaryCall;
+  findBlobs(argument: _meridian_replica_v1_FindBlobsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_FindBlobsReply__Output>): grpc.ClientUnaryCall;
+  findBlobs(argument: _meridian_replica_v1_FindBlobsRequest, callback: grpc.requestCallback<_meridian_replica_v1_FindBlobsReply__Output>): grpc.ClientUnaryCall;
   
   /**
    * Sends a blob's bytes from `offset` to its end, as a stream of chunks.
@@ -192,6 +213,13 @@ export interface ReplicaHandlers extends grpc.UntypedServiceImplementation {
   ApplyManifest: grpc.handleUnaryCall<_meridian_replica_v1_ApplyManifestRequest__Output, _meridian_replica_v1_ApplyReply>;
   
   /**
+   * For each digest, whether the region holds the verified bytes, their size, and whether
+   * `repository` links the blob here. Read-only (unlike LinkBlobs): a region asks its peers this
+   * before it fills a blob it lacks from the nearest holder (read-through).
+   */
+  FindBlobs: grpc.handleUnaryCall<_meridian_replica_v1_FindBlobsRequest__Output, _meridian_replica_v1_FindBlobsReply>;
+  
+  /**
    * Sends a blob's bytes from `offset` to its end, as a stream of chunks.
    */
   GetBlob: grpc.handleServerStreamingCall<_meridian_replica_v1_GetBlobRequest__Output, _meridian_replica_v1_BlobChunk>;
@@ -241,6 +269,7 @@ export interface ReplicaHandlers extends grpc.UntypedServiceImplementation {
 export interface ReplicaDefinition extends grpc.ServiceDefinition {
   ApplyDelete: MethodDefinition<_meridian_replica_v1_ApplyDeleteRequest, _meridian_replica_v1_ApplyReply, _meridian_replica_v1_ApplyDeleteRequest__Output, _meridian_replica_v1_ApplyReply__Output>
   ApplyManifest: MethodDefinition<_meridian_replica_v1_ApplyManifestRequest, _meridian_replica_v1_ApplyReply, _meridian_replica_v1_ApplyManifestRequest__Output, _meridian_replica_v1_ApplyReply__Output>
+  FindBlobs: MethodDefinition<_meridian_replica_v1_FindBlobsRequest, _meridian_replica_v1_FindBlobsReply, _meridian_replica_v1_FindBlobsRequest__Output, _meridian_replica_v1_FindBlobsReply__Output>
   GetBlob: MethodDefinition<_meridian_replica_v1_GetBlobRequest, _meridian_replica_v1_BlobChunk, _meridian_replica_v1_GetBlobRequest__Output, _meridian_replica_v1_BlobChunk__Output>
   GetManifest: MethodDefinition<_meridian_replica_v1_GetManifestRequest, _meridian_replica_v1_ManifestReply, _meridian_replica_v1_GetManifestRequest__Output, _meridian_replica_v1_ManifestReply__Output>
   Health: MethodDefinition<_meridian_replica_v1_HealthRequest, _meridian_replica_v1_HealthReply, _meridian_replica_v1_HealthRequest__Output, _meridian_replica_v1_HealthReply__Output>
