@@ -64,6 +64,11 @@ export interface ReadThroughMetrics {
 const LIVE_LAG_BYTES = 4 * 1024 * 1024;
 /** How long a fill waits for another writer of the same transfer that has stopped making progress. */
 const OTHER_WRITER_IDLE_MS = 30_000;
+/**
+ * How many times a fill goes through its holders: a peer that breaks off (a connection cut, a
+ * peer restarting) is asked again after the others, resuming where the transfer stopped.
+ */
+const FILL_ROUNDS = 3;
 
 /** A reader of a blob being filled, served bytes as they arrive from the peer. */
 interface LiveReader {
@@ -133,6 +138,8 @@ class Fill {
  */
 export class ReadThrough {
   private readonly fills = new Map<string, Fill>();
+  /** Lookups of a blob's holders under way: concurrent requests for one blob share one round of questions. */
+  private readonly lookups = new Map<string, Promise<PeerBlobHolder[]>>();
 
   constructor(
     private readonly peers: RegionPeers,
@@ -150,7 +157,14 @@ export class ReadThrough {
    * repository serves).
    */
   async holders(repository: string, digest: string, localSize: number | undefined): Promise<PeerBlobHolder[]> {
-    const found = (await this.peers.findBlobs(repository, [digest])).get(digest) ?? [];
+    const key = `${repository} ${digest}`;
+    let lookup = this.lookups.get(key);
+    if (!lookup) {
+      lookup = this.peers.findBlobs(repository, [digest]).then((found) => found.get(digest) ?? []);
+      this.lookups.set(key, lookup);
+      void lookup.finally(() => this.lookups.delete(key)).catch(() => undefined);
+    }
+    const found = await lookup;
     return found.filter((holder) => (localSize === undefined ? holder.linked : holder.size === localSize));
   }
 
@@ -240,7 +254,7 @@ export class ReadThrough {
     const id = transferId(digest);
     const failures: string[] = [];
     try {
-      for (const holder of holders) {
+      for (const holder of Array.from({ length: FILL_ROUNDS }, () => holders).flat()) {
         let offset = await this.store.uploadSize(id);
         if (offset > fill.size) {
           await this.store.cancelUpload(id);

@@ -90,6 +90,8 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     cache,
     readiness: () => checkAll(readinessChecks),
     logger,
+    // A region being purged is draining: read-through must see that now, not at its next read of the list.
+    ...(peers ? { onPurge: () => peers.forgetRegions() } : {}),
   });
 
   const app = express();

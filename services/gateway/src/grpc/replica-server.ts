@@ -12,6 +12,8 @@ export interface ReplicaServerDependencies {
   /** The same readiness the HTTP `/readyz` answers with. */
   readiness(): Promise<{ ready: boolean; detail: string }>;
   logger: Logger;
+  /** Told when a purge starts emptying the region, so nothing fills it again meanwhile. */
+  onPurge?(): void;
 }
 
 export interface ReplicaServer {
@@ -132,6 +134,7 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
     Purge: unary(async (request) => {
       // The request names the region it means: an address reused by another region purges nothing.
       if (request.region !== deps.region) throw new ReplicaPreconditionError(`this is region "${deps.region}", not "${request.region}": nothing purged`);
+      deps.onPurge?.();
       const step = await replica.purge({ dryRun: request.dryRun, pageSize: request.pageSize, discardUnrelayed: request.discardUnrelayed });
       return {
         counts: Object.fromEntries(Object.entries(step.counts).map(([name, value]) => [name, String(value)])),

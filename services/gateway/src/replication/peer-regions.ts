@@ -15,8 +15,11 @@ import type { PeerBlobHolder, PeerManifest, RegionPeers } from '@meridian/regist
 
 /** How long the region list is used before it is read again from the control plane. */
 const REGIONS_TTL_MS = 5000;
-/** A peer that has not answered a lookup by then is left out of it: a miss must not hang on a region that is down. */
-const LOOKUP_DEADLINE_MS = 3000;
+/**
+ * A peer that has not answered a lookup by then is left out of it: a miss must not hang on a
+ * region that is slow. One that is down refuses at once; a busy one can take seconds.
+ */
+const LOOKUP_DEADLINE_MS = 10_000;
 const CONTROL_PLANE_TIMEOUT_MS = 5000;
 /** Peers whose store is worth asking: an `adding` one may lack content and says so blob by blob; a draining one still holds what it had. */
 const PEER_STATES: ReadonlySet<RegionState> = new Set(['adding', 'active', 'draining']);
@@ -100,6 +103,16 @@ export class PeerRegions implements RegionPeers {
       if (!answer || !clock || !/^\d{1,20}$/.test(clock.hlc)) return [];
       return [{ region: peer.name, digest: answer.digest, mediaType: answer.mediaType, payload: answer.payload, clock: { hlc: BigInt(clock.hlc), origin: clock.origin } }];
     });
+  }
+
+  /**
+   * Drops the region list read so far: until the control plane is asked again, no peer is asked.
+   * A region being purged (drained first) must not fill itself again from a list that still
+   * shows it active.
+   */
+  forgetRegions(): void {
+    this.list = undefined;
+    this.lastRead = [];
   }
 
   close(): void {

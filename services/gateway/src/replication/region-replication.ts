@@ -14,6 +14,8 @@ export interface RegionReplicationDependencies {
   /** The region's readiness, as `/readyz` reports it. */
   readiness(): Promise<{ ready: boolean; detail: string }>;
   logger: Logger;
+  /** Told when a purge starts emptying the region (the replica server's Purge). */
+  onPurge?(): void;
 }
 
 export interface RegionReplication {
@@ -41,6 +43,7 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
           replica: new ReplicaApplier(deps.metadata, deps.blobStore, deps.cache, logger),
           readiness: deps.readiness,
           logger,
+          ...(deps.onPurge ? { onPurge: deps.onPurge } : {}),
         });
         replication.grpcPort = await server.listen(config.grpc.host, config.grpc.port);
       }
