@@ -1,7 +1,8 @@
 /**
  * A whole Meridian cluster on one machine, each part its own process on loopback: the control
- * plane, a replication worker, and N regions (gateway + replica server + outbox relay), each
- * region with its own database and data directory. `pnpm cluster up --regions N` starts what is
+ * plane, a replication worker, N regions (gateway + replica server + outbox relay), each
+ * region with its own database and data directory, and the router, the one address that sends
+ * each client to its nearest healthy region. `pnpm cluster up --regions N` starts what is
  * not running and keeps what is; `pnpm cluster down` stops it all. The state of the cluster is
  * `.meridian/cluster.json`, which `pnpm meridian` reads to find the control plane.
  *
@@ -33,6 +34,9 @@ export interface ClusterState {
   workerPid: number;
   /** The worker's /metrics and health endpoints (http://HOST:PORT). */
   worker?: string;
+  /** The global endpoint: the router, sending each client to its nearest healthy region. */
+  router: string;
+  routerPid: number;
   regions: ClusterRegion[];
   /** The per-region health dashboard, served by the control plane. */
   dashboard: string;
@@ -71,6 +75,20 @@ const PLACES: ReadonlyArray<{ name: string; lat: number; lon: number }> = [
 
 const START_TIMEOUT_MS = 60_000;
 
+/**
+ * Where the router's location table puts loopback clients: `127.0.N.0/24` a few kilometres from
+ * the Nth place (in the order above), so a client that binds one of those source addresses (any
+ * address of 127.0.0.0/8 can be bound on Linux) is near that region. Other loopback clients
+ * (127.0.0.1) are not in the table and go to the first region, the router's default.
+ */
+export function clientAddressNear(region: string): string {
+  const index = PLACES.findIndex((place) => place.name === region);
+  if (index === -1) throw new Error(`no cluster region is named ${region}`);
+  return `127.0.${index + 1}.10`;
+}
+
+const ROUTER_LOCATIONS = PLACES.map((place, index) => ({ cidr: `127.0.${index + 1}.0/24`, lat: place.lat + 0.05, lon: place.lon - 0.05, name: `near ${place.name}` }));
+
 export class Cluster {
   readonly home: string;
   readonly stateFile: string;
@@ -104,7 +122,7 @@ export class Cluster {
     if (!Number.isInteger(regions) || regions < 1 || regions > PLACES.length) throw new Error(`--regions must be a whole number from 1 to ${PLACES.length}`);
     mkdirSync(path.join(this.home, 'cluster'), { recursive: true });
     const previous = this.read();
-    const state: ClusterState = { controlPlane: '', controlPlanePid: 0, workerPid: 0, regions: [], dashboard: '', metrics: [] };
+    const state: ClusterState = { controlPlane: '', controlPlanePid: 0, workerPid: 0, router: '', routerPid: 0, regions: [], dashboard: '', metrics: [] };
 
     if (previous && isAlive(previous.controlPlanePid)) {
       state.controlPlane = previous.controlPlane;
@@ -168,12 +186,31 @@ export class Cluster {
         ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
       });
     }
+    this.write(state);
+    if (!workerRuns && state.workerPid !== 0) await waitForWorker(state.workerPid, this.logOf('replication-worker'), workerLogStart);
+
+    if (previous?.routerPid && isAlive(previous.routerPid)) {
+      state.router = previous.router;
+      state.routerPid = previous.routerPid;
+    } else {
+      const port = previous?.router ? portOf(previous.router) : await freePort();
+      const locations = path.join(this.home, 'cluster', 'router-locations.json');
+      writeFileSync(locations, `${JSON.stringify(ROUTER_LOCATIONS, null, 2)}\n`);
+      state.router = `http://127.0.0.1:${port}`;
+      state.routerPid = this.spawnPart('router', 'services/router/src/main.ts', {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        MERIDIAN_CONTROL_PLANE: state.controlPlane,
+        MERIDIAN_ROUTER_LOCATIONS_FILE: locations,
+        MERIDIAN_ROUTER_DEFAULT_REGION: PLACES[0]!.name,
+      });
+    }
     state.dashboard = `${state.controlPlane}/dashboard`;
     const scraped = scrapeTargets(state);
     state.metrics = scraped.map((target) => target.url);
     this.write(state);
     this.writeJson(this.prometheusTargetsFile, scraped.map(({ url, labels }) => ({ targets: [new URL(url).host], labels })));
-    if (!workerRuns && state.workerPid !== 0) await waitForWorker(state.workerPid, this.logOf('replication-worker'), workerLogStart);
+    await waitUntilReady(`${state.router}/readyz`, state.routerPid, this.logOf('router'));
     return state;
   }
 
@@ -181,7 +218,7 @@ export class Cluster {
   async down(graceMs = 15_000): Promise<void> {
     const state = this.read();
     if (!state) return;
-    const pids = [state.workerPid, ...state.regions.map((region) => region.pid), state.controlPlanePid].filter(isAlive);
+    const pids = [state.routerPid ?? 0, state.workerPid, ...state.regions.map((region) => region.pid), state.controlPlanePid].filter(isAlive);
     for (const pid of pids) signal(pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
     while (pids.some(isAlive) && Date.now() < deadline) await sleep(100);
@@ -235,6 +272,7 @@ function scrapeTargets(state: ClusterState): Array<{ url: string; labels: Record
     ...state.regions.map((region) => ({ url: `${region.http}/metrics`, labels: { service: 'gateway', region: region.name } })),
     // A worker started before it had a listener has no address to scrape.
     ...(state.worker ? [{ url: `${state.worker}/metrics`, labels: { service: 'replication-worker' } }] : []),
+    ...(state.router ? [{ url: `${state.router}/metrics`, labels: { service: 'router' } }] : []),
   ];
 }
 

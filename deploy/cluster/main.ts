@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Cluster } from './cluster.js';
 
 const program = new Command('cluster')
-  .description('Run a whole Meridian cluster on this machine: a control plane, a replication worker and N regions, each its own process on loopback')
+  .description('Run a whole Meridian cluster on this machine: a control plane, a replication worker, N regions and the router, each its own process on loopback')
   .option('--home <dir>', 'where cluster.json, logs and region data go', '.meridian');
 
 program
@@ -28,6 +28,7 @@ program
     process.stdout.write(`control plane  ${state.controlPlane}  (pid ${state.controlPlanePid})\n`);
     process.stdout.write(`dashboard      ${state.dashboard}\n`);
     for (const region of state.regions) process.stdout.write(`region ${region.name.padEnd(13)} ${region.http}  grpc ${region.grpc}  (pid ${region.pid})\n`);
+    process.stdout.write(`router         ${state.router}  (pid ${state.routerPid}): the one address for every region, nearest first\n`);
     process.stdout.write(`worker         pid ${state.workerPid}\nstate          ${cluster.stateFile}\nlogs           ${cluster.logOf('*')}\n`);
   });
 

@@ -20,11 +20,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { Cluster, type ClusterState } from '../../../deploy/cluster/cluster.js';
+import { withCluster } from '../bench-cluster.js';
 import { readClockTicksPerSecond, startCpuMeter } from '../cpu.js';
-
-const POSTGRES = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 /** The parts of the bench, in the order they run. */
@@ -137,24 +134,6 @@ async function firstTrue(check: () => Promise<boolean>, everyMs: number, boundMs
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-/** A cluster of its own for one figure: its own databases, data and queue prefix, removed after. */
-async function withCluster<T>(regions: number, work: (state: ClusterState, cluster: Cluster) => Promise<T>): Promise<T> {
-  const run = randomBytes(4).toString('hex');
-  const home = await mkdtemp(path.join(tmpdir(), 'meridian-bench-repl-'));
-  const cluster = new Cluster({ home, postgresUrl: POSTGRES, databasePrefix: `meridian_bench_${run}`, queuePrefix: `meridian-bench-${run}`, logLevel: 'warn' });
-  try {
-    return await work(await cluster.up(regions), cluster);
-  } finally {
-    await cluster.down();
-    const admin = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
-    await admin.connect();
-    const names = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`meridian_bench_${run}%`]);
-    for (const { datname } of names.rows) await admin.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
-    await admin.end();
-    await rm(home, { recursive: true, force: true });
-  }
 }
 
 /** Lag of `images` small images pushed one after another to the first region, until every other region serves each. */

@@ -20,6 +20,8 @@ import {
   NameUnknownError,
   OCI_ERROR_MESSAGES,
   PaginationInvalidError,
+  RegionFailedError,
+  RegionUnavailableError,
   RegistryError,
   RouteNotFoundError,
   SizeInvalidError,
@@ -80,6 +82,9 @@ const CASES: Array<{ error: RegistryError; kind: ErrorKind; code: string; status
   // No spec code names the registry's own failure: UNKNOWN, as Distribution answers; no space is 507 (RFC 4918).
   { error: new StorageFailedError('read-only', 'EROFS', '/data/x', new Error('EROFS')), kind: 'StorageFailed', code: 'UNKNOWN', status: 500 },
   { error: new StorageFullError('full', 'ENOSPC', '/data/x', new Error('ENOSPC')), kind: 'StorageFull', code: 'UNKNOWN', status: 507 },
+  // The global router: no region may serve now (503, it passes), or the chosen ones failed (502).
+  { error: new RegionUnavailableError('no region'), kind: 'RegionUnavailable', code: 'UNKNOWN', status: 503 },
+  { error: new RegionFailedError('refused'), kind: 'RegionFailed', code: 'UNKNOWN', status: 502 },
 ];
 
 describe('toOciError', () => {
@@ -156,8 +161,9 @@ describe('ERROR_TABLE', () => {
   // distribution-spec v1.1 "Error Codes": "The code field MUST be one of the following".
   // The one exception is the registry's own failure: UNKNOWN with a 5xx (CONTRIBUTING.md,
   // 'Errors'; Distribution's errcode.ErrorCodeUnknown), a code outside the spec's list, for an
-  // unexpected error and for a write the storage refused.
-  const SERVER_FAULTS: readonly string[] = ['Unknown', 'StorageFailed', 'StorageFull'];
+  // unexpected error, for a write the storage refused, and for the global router finding no
+  // region able to answer.
+  const SERVER_FAULTS: readonly string[] = ['Unknown', 'StorageFailed', 'StorageFull', 'RegionUnavailable', 'RegionFailed'];
 
   it('uses only distribution-spec error codes, except UNKNOWN for the registry\'s own failures', () => {
     for (const [kind, { code }] of Object.entries(ERROR_TABLE)) {

@@ -96,6 +96,13 @@ export const ERROR_TABLE = {
   // store the representation needed to successfully complete the request") says so exactly,
   // where a 503 would invite clients to retry against a disk that stays full.
   StorageFull: { code: 'UNKNOWN', status: 507 },
+  // The global router (services/router) has no region it may send the request to: every
+  // region is unhealthy, switched off for routing or not yet active. 503 because it passes:
+  // a region that answers its health probes again takes requests at once.
+  RegionUnavailable: { code: 'UNKNOWN', status: 503 },
+  // The region the router chose failed before answering (refused, reset, timed out), and so did
+  // the one retry, or the request could not be retried (its body was already on its way).
+  RegionFailed: { code: 'UNKNOWN', status: 502 },
   Unknown: { code: 'UNKNOWN', status: 500 },
 } as const satisfies Record<string, { code: OciErrorCode; status: number }>;
 
@@ -125,6 +132,8 @@ export class SizeInvalidError extends errorClass('SizeInvalid') {}
 export class UnsupportedError extends errorClass('Unsupported') {}
 export class RouteNotFoundError extends errorClass('RouteNotFound') {}
 export class PaginationInvalidError extends errorClass('PaginationInvalid') {}
+export class RegionUnavailableError extends errorClass('RegionUnavailable') {}
+export class RegionFailedError extends errorClass('RegionFailed') {}
 
 /**
  * A write the blob store could not make (StorageFailed, StorageFull). The response carries the

@@ -1,11 +1,19 @@
 /**
- * Where regions are relative to each other. The replication worker reads from the source nearest
- * its target, and a region fills a blob it lacks from its nearest peer: both by this distance
- * between the coordinates each region is registered with.
+ * Where regions and clients are relative to each other. The replication worker reads from the
+ * source nearest its target, a region fills a blob it lacks from its nearest peer, and the router
+ * sends a client to the region nearest it: all by this distance between the coordinates each
+ * region is registered with (and, for a client, those its address is placed at).
  */
 
+export interface Coordinates {
+  /** Degrees, -90 to 90. */
+  lat: number;
+  /** Degrees, -180 to 180. */
+  lon: number;
+}
+
 /** Great-circle distance (haversine), in kilometres. */
-export function distanceKm(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
+export function distanceKm(a: Coordinates, b: Coordinates): number {
   const rad = Math.PI / 180;
   const dLat = (b.lat - a.lat) * rad;
   const dLon = (b.lon - a.lon) * rad;

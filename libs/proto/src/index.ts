@@ -85,6 +85,7 @@ export function createReplicaClient(
 export { grpc };
 export * from './changes.js';
 export * from './clock.js';
+export * from './geo.js';
 export * from './jobs.js';
 export * from './purge.js';
 export * from './geo.js';

@@ -93,6 +93,11 @@ export const RegionRecordSchema = z.object({
   lat: z.number(),
   lon: z.number(),
   state: RegionStateSchema,
+  /**
+   * The operator's switch for nearest-region routing (`meridian region routing NAME on|off`): off,
+   * the router sends no client to the region, which goes on taking replication as its state says.
+   */
+  routing: z.boolean(),
   /** Last heartbeat of the region's relay (ISO 8601), null if none yet. */
   heartbeatAt: z.string().nullable(),
   /** Progress of the backfill that brought the region the catalog; null if it had none. */

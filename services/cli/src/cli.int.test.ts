@@ -67,6 +67,7 @@ describe('meridian region', () => {
       lat: 40,
       lon: -74,
       state: 'adding',
+      routing: true,
       heartbeatAt: null,
       backfill: { done: 0, failed: 0, total: 1, bytes: 0, etaSeconds: null },
     });
@@ -83,6 +84,20 @@ describe('meridian region', () => {
 
     const json = await meridian(['region', 'list', '--json']);
     expect(JSON.parse(json.stdout).regions.map((region: { name: string }) => region.name)).toEqual(['eu', 'us']);
+  });
+
+  it('routing NAME off|on flips the router\'s switch for the region; list shows it off', async () => {
+    const off = await meridian(['region', 'routing', 'eu', 'off']);
+    expect(off).toEqual({ code: 0, stdout: 'routing to region eu is off\n', stderr: '' });
+    const list = await meridian(['region', 'list']);
+    expect(list.stdout.split('\n')[1]!.split(/\s{2,}/).slice(0, 2)).toEqual(['eu', 'active, routing off']);
+
+    const on = await meridian(['--json', 'region', 'routing', 'eu', 'on']);
+    expect(on.code).toBe(0);
+    expect(JSON.parse(on.stdout)).toMatchObject({ name: 'eu', state: 'active', routing: true });
+
+    expect((await meridian(['region', 'routing', 'eu', 'maybe'])).code).toBe(2);
+    expect(await meridian(['region', 'routing', 'nowhere', 'off'])).toEqual({ code: 1, stdout: '', stderr: 'meridian: no region named "nowhere" is registered\n' });
   });
 
   it('a refusal from the control plane is one line on stderr and exit 1', async () => {

@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ReferenceStatus, RegionRecord } from '@meridian/proto';
 import { ControlPlaneClient, type PurgeReport } from './client.js';
 import { CommandError, EXIT, UsageError } from './errors.js';
@@ -109,8 +109,18 @@ function buildProgram(io: CliIo): Command {
       print(json, purged, () => formatPurge(purged));
     });
   region
+    .command('routing')
+    .description('turn nearest-region routing to a region on or off (replication to it goes on either way)')
+    .argument('<name>', 'the region\'s name')
+    .addArgument(new Argument('<switch>', 'on: the router may send clients there; off: it sends none').choices(['on', 'off']))
+    .action(async (name: string, onOff: 'on' | 'off', _options: object, command: Command) => {
+      const { client, json } = await connect(command);
+      const changed = await client.setRouting(name, onOff === 'on');
+      print(json, changed, () => `routing to region ${changed.name} is ${changed.routing ? 'on' : 'off'}\n`);
+    });
+  region
     .command('list')
-    .description('list the regions: state, endpoints, last heartbeat, backfill progress')
+    .description('list the regions: state (and "routing off"), endpoints, last heartbeat, backfill progress')
     .action(async (_options: object, command: Command) => {
       const { client, json } = await connect(command);
       const answer = await client.listRegions();
@@ -120,7 +130,7 @@ function buildProgram(io: CliIo): Command {
           ? 'no regions registered (meridian region add NAME ...)\n'
           : formatTable(
               ['name', 'state', 'http', 'grpc', 'heartbeat', 'backfill'],
-              answer.regions.map((entry) => [entry.name, entry.state, entry.http, entry.grpc, formatAge(entry.heartbeatAt, now), formatBackfill(entry.backfill)]),
+              answer.regions.map((entry) => [entry.name, entry.routing ? entry.state : `${entry.state}, routing off`, entry.http, entry.grpc, formatAge(entry.heartbeatAt, now), formatBackfill(entry.backfill)]),
             ),
       );
     });

@@ -45,6 +45,10 @@ export class ControlPlaneClient {
     return this.request('DELETE', `/api/v1/regions/${encodeURIComponent(name)}?purge=true${force ? '&force=true' : ''}`, undefined, PURGE_TIMEOUT_MS);
   }
 
+  setRouting(name: string, enabled: boolean): Promise<RegionRecord> {
+    return this.request('PUT', `/api/v1/regions/${encodeURIComponent(name)}/routing`, { enabled });
+  }
+
   status(repository: string, reference?: string): Promise<StatusAnswer> {
     const query = new URLSearchParams({ repository, ...(reference === undefined ? {} : { reference }) });
     return this.request('GET', `/api/v1/replication/status?${query}`);

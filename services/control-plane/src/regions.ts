@@ -171,6 +171,16 @@ export class RegionService {
     }
   }
 
+  /**
+   * Turns nearest-region routing to a region on or off (the router reads it with the region
+   * list); replication is untouched. Throws RegionUnknownError for a region never registered.
+   */
+  async setRouting(name: string, routing: boolean): Promise<RegionRecord> {
+    if (!(await this.deps.regions.setRouting(name, routing))) throw new RegionUnknownError(name);
+    this.deps.logger.info({ region: name, routing }, `routing to region ${routing ? 'on' : 'off'}`);
+    return (await this.deps.regions.get(name))!;
+  }
+
   async heartbeat(name: string): Promise<void> {
     if (!(await this.deps.regions.heartbeat(name))) throw new RegionUnknownError(name);
   }

@@ -3,7 +3,7 @@ import { distanceKm, type RegionRecord } from '@meridian/proto';
 import { RegionDirectory, sourceOrder } from './region-directory.js';
 
 function region(name: string, lat: number, lon: number, state: RegionRecord['state'] = 'active'): RegionRecord {
-  return { name, http: `http://${name}`, grpc: `${name}:1`, lat, lon, state, heartbeatAt: null, backfill: null };
+  return { name, http: `http://${name}`, grpc: `${name}:1`, lat, lon, state, routing: true, heartbeatAt: null, backfill: null };
 }
 
 const fra = region('fra', 50.1, 8.7);

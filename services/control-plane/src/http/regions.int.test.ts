@@ -36,7 +36,7 @@ describe('POST /api/v1/regions', () => {
   it('registers a region into an empty catalog as active, with no backfill', async () => {
     const created = await cp.request('POST', '/api/v1/regions', testRegion('eu', 1));
     expect(created.status).toBe(201);
-    expect(created.body).toEqual({ ...testRegion('eu', 1), state: 'active', heartbeatAt: null, backfill: null });
+    expect(created.body).toEqual({ ...testRegion('eu', 1), state: 'active', routing: true, heartbeatAt: null, backfill: null });
     expect(await region('eu')).toEqual(created.body);
   });
 
@@ -140,6 +140,25 @@ describe('DELETE /api/v1/regions/:name', () => {
     expect(force.status).toBe(400);
     expect(force.body.error.message).toBe('query.force: only goes with purge=true');
     expect((await region('us'))!.state).toBe('active');
+  });
+});
+
+describe('PUT /api/v1/regions/:name/routing', () => {
+  it('turns routing to a region off and on again, leaving its state alone; 404 for an unknown region, 400 for a bad body', async () => {
+    const off = await cp.request<RegionRecord>('PUT', '/api/v1/regions/eu/routing', { enabled: false });
+    expect(off.status).toBe(200);
+    expect(off.body).toMatchObject({ name: 'eu', state: 'active', routing: false });
+    expect((await region('eu'))!.routing).toBe(false);
+
+    const on = await cp.request<RegionRecord>('PUT', '/api/v1/regions/eu/routing', { enabled: true });
+    expect(on.body).toMatchObject({ name: 'eu', state: 'active', routing: true });
+
+    const unknown = await cp.request('PUT', '/api/v1/regions/nowhere/routing', { enabled: false });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('REGION_UNKNOWN');
+    const bad = await cp.request('PUT', '/api/v1/regions/eu/routing', { enabled: 'no' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/^invalid request body: enabled: /);
   });
 });
 

@@ -15,8 +15,9 @@ const NewRegionSchema = z.object({
 
 const NamePathSchema = z.object({ name: RegionNameSchema });
 const RemoveQuerySchema = z.object({ purge: z.enum(['true', 'false']).optional(), force: z.enum(['true', 'false']).optional() });
+const RoutingSchema = z.object({ enabled: z.boolean() });
 
-/** `/api/v1/regions`: list, register, remove (and purge), heartbeat. */
+/** `/api/v1/regions`: list, register, remove (and purge), the routing switch, heartbeat. */
 export function createRegionsRouter(deps: { regions: RegionService }): Router {
   const router = Router();
   router.get('/api/v1/regions', async (_req, res) => {
@@ -33,6 +34,11 @@ export function createRegionsRouter(deps: { regions: RegionService }): Router {
     // A purge answers once it is done: the region is gone, and what it deleted is known.
     if (purge === 'true') res.json(await deps.regions.purge(name, { force: force === 'true' }));
     else res.status(202).json(await deps.regions.remove(name));
+  });
+  router.put('/api/v1/regions/:name/routing', async (req, res) => {
+    const { name } = parseRequest(NamePathSchema, req.params, 'path');
+    const { enabled } = parseRequest(RoutingSchema, req.body, 'body');
+    res.json(await deps.regions.setRouting(name, enabled));
   });
   router.post('/api/v1/regions/:name/heartbeat', async (req, res) => {
     const { name } = parseRequest(NamePathSchema, req.params, 'path');

@@ -16,6 +16,7 @@ interface RegionRow {
   lat: number;
   lon: number;
   state: RegionState;
+  routing: boolean;
   heartbeat_at: Date | null;
   backfill_total: string;
   backfill_pending: string;
@@ -68,6 +69,12 @@ export class RegionStore {
     await db.query('DELETE FROM regions WHERE name = $1', [name]);
   }
 
+  /** Turns nearest-region routing to the region on or off; false if the region is unknown. */
+  async setRouting(name: string, routing: boolean): Promise<boolean> {
+    const result = await this.db.query('UPDATE regions SET routing = $2, updated_at = now() WHERE name = $1', [name, routing]);
+    return result.rowCount === 1;
+  }
+
   /** Records a heartbeat; false if the region is unknown. */
   async heartbeat(name: string): Promise<boolean> {
     const result = await this.db.query('UPDATE regions SET heartbeat_at = now() WHERE name = $1', [name]);
@@ -87,7 +94,7 @@ export class RegionStore {
 }
 
 const SELECT_REGIONS = `
-  SELECT g.name, g.http, g.grpc, g.lat, g.lon, g.state, g.heartbeat_at, b.*
+  SELECT g.name, g.http, g.grpc, g.lat, g.lon, g.state, g.routing, g.heartbeat_at, b.*
     FROM regions g
    CROSS JOIN LATERAL (
          SELECT count(*) AS backfill_total,
@@ -108,6 +115,7 @@ function toRecord(row: RegionRow, now: Date): RegionRecord {
     lat: row.lat,
     lon: row.lon,
     state: row.state,
+    routing: row.routing,
     heartbeatAt: row.heartbeat_at?.toISOString() ?? null,
     backfill:
       total === 0

@@ -133,6 +133,7 @@ function regionRecord(region: TestRegion): RegionRecord {
     lat: region.lat ?? 0,
     lon: region.lon ?? 0,
     state: region.state ?? 'active',
+    routing: true,
     heartbeatAt: null,
     backfill: null,
   };

@@ -1,0 +1,201 @@
+/**
+ * `pnpm bench routing`: what the router costs, on a cluster on this machine (`pnpm cluster`'s
+ * Cluster: three regions and the router, each its own process on loopback). Every figure is
+ * measured through the router and straight from the region it routes to, in interleaved rounds
+ * (the order flips each round), and the median round is reported.
+ *
+ * - Large-blob pulls: the router answers a blob GET with a 307 to the region, so the bytes should
+ *   flow as fast as from the region itself (target: at least 0.95x).
+ * - Manifest GETs by tag (wrk, 64 connections): the router proxies them, so each costs the
+ *   router's work on top of the region's (target: at least 0.8x the request rate, p99 at most
+ *   2 ms more). Router and region share the machine's cores here.
+ * - First byte of a blob the region must first fetch from a peer (read-through) against one it
+ *   holds: not measurable until regions read through.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { Agent, interceptors, type Dispatcher } from 'undici';
+import { MediaType } from '@meridian/oci';
+import { OciTestClient, buildImage } from '@meridian/testkit';
+import { withCluster } from '../bench-cluster.js';
+import { runWrk } from '../wrk.js';
+import type { LoadRunResult } from '../load-run.js';
+
+const WRK = '/usr/bin/wrk';
+
+interface Options {
+  rounds: number;
+  blobMiB: number;
+  pulls: number;
+  manifestSeconds: number;
+}
+
+const usage = `Usage: pnpm bench routing [--quick] [--rounds N] [--blob-mib N] [--pulls N] [--manifest-seconds N]
+
+  --rounds N            interleaved rounds per figure, median reported (default 3, quick 1)
+  --blob-mib N          size of the large blob in MiB (default 256, quick 32)
+  --pulls N             pulls of it per round, two at a time (default 8, quick 2)
+  --manifest-seconds N  length of each wrk run of manifest GETs (default 10, quick 2)`;
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      'blob-mib': { type: 'string' },
+      pulls: { type: 'string' },
+      'manifest-seconds': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
+  const whole = (value: string | undefined, fallback: number, name: string) => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} takes a whole number from 1`);
+    return n;
+  };
+  const quick = values.quick;
+  return {
+    rounds: whole(values.rounds, quick ? 1 : 3, 'rounds'),
+    blobMiB: whole(values['blob-mib'], quick ? 32 : 256, 'blob-mib'),
+    pulls: whole(values.pulls, quick ? 2 : 8, 'pulls'),
+    manifestSeconds: whole(values['manifest-seconds'], quick ? 2 : 10, 'manifest-seconds'),
+  };
+}
+
+/**
+ * Pushes `bytes` random bytes as one blob, streamed as a chunked upload (POST, one PATCH, then
+ * PUT with the digest hashed on the way), so the bench never holds the blob whole either.
+ */
+async function pushLargeBlob(dispatcher: Dispatcher, region: string, repository: string, bytes: number): Promise<string> {
+  const opened = await dispatcher.request({ origin: region, path: `/v2/${repository}/blobs/uploads/`, method: 'POST' });
+  await opened.body.dump();
+  if (opened.statusCode !== 202) throw new Error(`POST upload: ${opened.statusCode}`);
+  const hash = createHash('sha256');
+  async function* pieces() {
+    for (let sent = 0; sent < bytes; ) {
+      const piece = randomBytes(Math.min(4 * 1024 * 1024, bytes - sent));
+      hash.update(piece);
+      sent += piece.length;
+      yield piece;
+    }
+  }
+  const session = new URL(String(opened.headers.location), region);
+  const patched = await dispatcher.request({
+    origin: session.origin,
+    path: `${session.pathname}${session.search}`,
+    method: 'PATCH',
+    headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${bytes - 1}`, 'content-length': String(bytes) },
+    body: Readable.from(pieces()),
+  });
+  await patched.body.dump();
+  if (patched.statusCode !== 202) throw new Error(`PATCH upload: ${patched.statusCode}`);
+  const digest = `sha256:${hash.digest('hex')}`;
+  const closing = new URL(String(patched.headers.location), region);
+  closing.searchParams.set('digest', digest);
+  const put = await dispatcher.request({ origin: closing.origin, path: `${closing.pathname}${closing.search}`, method: 'PUT', headers: { 'content-length': '0' } });
+  await put.body.dump();
+  if (put.statusCode !== 201) throw new Error(`PUT upload: ${put.statusCode}`);
+  return digest;
+}
+
+/** MiB/s of `pulls` GETs of one blob, two at a time, following a redirect, bytes counted and discarded. */
+async function pullRate(client: Dispatcher, base: string, blobPath: string, bytes: number, pulls: number): Promise<number> {
+  const url = new URL(blobPath, base);
+  let next = 0;
+  const started = performance.now();
+  const puller = async () => {
+    while (next++ < pulls) {
+      const response = await client.request({ origin: url.origin, path: url.pathname, method: 'GET' });
+      if (response.statusCode !== 200) throw new Error(`GET ${url}: ${response.statusCode}`);
+      let received = 0;
+      for await (const chunk of response.body) received += (chunk as Buffer).length;
+      if (received !== bytes) throw new Error(`GET ${url}: ${received} bytes of ${bytes}`);
+    }
+  };
+  await Promise.all([puller(), puller()]);
+  return (pulls * bytes) / 1024 / 1024 / ((performance.now() - started) / 1000);
+}
+
+async function manifestRun(url: string, seconds: number, workDir: string): Promise<LoadRunResult> {
+  const options = { workDir, url, method: 'GET' as const, headers: { Accept: MediaType.OciManifest }, threads: 2, connections: 64 };
+  await runWrk(WRK, { ...options, durationSeconds: 2 });
+  const result = await runWrk(WRK, { ...options, durationSeconds: seconds });
+  const { socket, timeout, status } = result.errors;
+  if (socket + timeout + status > 0) throw new Error(`wrk against ${url}: ${socket} socket errors, ${timeout} timeouts, ${status} bad statuses`);
+  return result;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Runs `measure` for both paths, `rounds` times, the order flipping each round. */
+async function interleaved<T>(rounds: number, measure: (via: 'router' | 'direct') => Promise<T>): Promise<{ router: T[]; direct: T[] }> {
+  const results = { router: [] as T[], direct: [] as T[] };
+  for (let round = 0; round < rounds; round++) {
+    const order: Array<'router' | 'direct'> = round % 2 === 0 ? ['direct', 'router'] : ['router', 'direct'];
+    for (const via of order) results[via].push(await measure(via));
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2).filter((arg) => arg !== 'routing' && arg !== '--'));
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const workDir = await mkdtemp(path.join(tmpdir(), 'meridian-bench-routing-'));
+  // Follows the router's 307 to the region, as registry clients do.
+  const client = new Agent({ keepAliveTimeout: 30_000 }).compose(interceptors.redirect({ maxRedirections: 1 }));
+  try {
+    await withCluster(
+      3,
+      async (state) => {
+        // A client on 127.0.0.1 is not in the cluster's location table: the router sends it to
+        // its default region, the first. That is the region measured directly.
+        const region = state.regions[0]!;
+        const bytes = options.blobMiB * 1024 * 1024;
+        const digest = await pushLargeBlob(client, region.http, 'bench/routing', bytes);
+        await new OciTestClient(region.http).pushImage('bench/routing', 'v1', buildImage());
+        const blobPath = `/v2/bench/routing/blobs/${digest}`;
+        const manifestPath = `/v2/bench/routing/manifests/v1`;
+        const target = (via: 'router' | 'direct') => (via === 'router' ? state.router : region.http);
+
+        say(`# pnpm bench routing (${new Date().toISOString()}): ${options.rounds} interleaved round(s), median; through the router to ${region.name} against ${region.name} directly`);
+        say('');
+        const pulls = await interleaved(options.rounds, (via) => pullRate(client, target(via), blobPath, bytes, options.pulls));
+        const [routerRate, directRate] = [median(pulls.router), median(pulls.direct)];
+        say(`- blob pull ${options.pulls} x ${options.blobMiB} MiB, c=2 (MiB/s): router (307) ${routerRate.toFixed(0)}, direct ${directRate.toFixed(0)}: ${(routerRate / directRate).toFixed(2)}x (target >= 0.95)`);
+
+        const manifests = await interleaved(options.rounds, (via) => manifestRun(`${target(via)}${manifestPath}`, options.manifestSeconds, workDir));
+        const pick = (runs: LoadRunResult[]) => runs.find((run) => run.requestsPerSecond === median(runs.map((r) => r.requestsPerSecond)))!;
+        const [viaRouter, direct] = [pick(manifests.router), pick(manifests.direct)];
+        say(
+          `- manifest GET by tag, c=64, wrk (req/s): router (proxied) ${viaRouter.requestsPerSecond.toFixed(0)}, direct ${direct.requestsPerSecond.toFixed(0)}: ` +
+            `${(viaRouter.requestsPerSecond / direct.requestsPerSecond).toFixed(2)}x (target >= 0.8); p50 ${viaRouter.latencyP50Ms.toFixed(2)} vs ${direct.latencyP50Ms.toFixed(2)} ms, ` +
+            `p99 ${viaRouter.latencyP99Ms.toFixed(2)} vs ${direct.latencyP99Ms.toFixed(2)} ms: +${(viaRouter.latencyP99Ms - direct.latencyP99Ms).toFixed(2)} ms (target <= +2 ms)`,
+        );
+        say('- first byte of a read-through fill against a local hit: not yet measurable (regions do not read through from peers yet)');
+      },
+      // Nothing replicates during the figures: the worker would only take CPU from them.
+      { worker: false },
+    );
+  } finally {
+    await client.close();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench routing: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

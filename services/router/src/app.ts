@@ -1,0 +1,154 @@
+import http from 'node:http';
+import { pino, type Logger } from 'pino';
+import { Agent, type Dispatcher } from 'undici';
+import type { RouterConfig } from './config.js';
+import { RegionProxy } from './http/region-proxy.js';
+import { createRequestHandler } from './http/request-handler.js';
+import { ClientLocator } from './locations/client-locator.js';
+import { createRouterMetrics, type RouterMetrics } from './metrics.js';
+import { HealthMonitor } from './regions/health-monitor.js';
+import { RegionDirectory } from './regions/region-directory.js';
+import { RegionSelector } from './regions/region-selector.js';
+
+/** How long one read of the region list from the control plane may take. */
+const REGION_LIST_TIMEOUT_MS = 5000;
+
+export interface Router {
+  server: http.Server;
+  directory: RegionDirectory;
+  health: HealthMonitor;
+  selector: RegionSelector;
+  metrics: RouterMetrics;
+  logger: Logger;
+  /**
+   * Reads the region list (a control plane that does not answer is retried in the background:
+   * the router then starts unready), probes each region once, starts the periodic reads and
+   * probes, and listens on config.host:config.port. Resolves with the URL.
+   */
+  listen(): Promise<string>;
+  /** Stops taking requests, lets in-flight ones finish (up to the grace period), stops probing. */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root (CONTRIBUTING.md, 'Wiring'): the upstream connection pool, the location
+ * table, the region list, health probes, the ranking of regions, metrics, the HTTP server, in
+ * that order. Everything a part needs is passed to it here.
+ */
+export async function createApp(config: RouterConfig, logger: Logger = pino({ level: config.logLevel })): Promise<Router> {
+  // One pool of keep-alive connections per region, shared by proxied requests and probes.
+  const dispatcher = new Agent({
+    connect: { timeout: config.connectTimeoutMs },
+    keepAliveTimeout: 60_000,
+    headersTimeout: config.upstreamTimeoutMs,
+    bodyTimeout: config.upstreamTimeoutMs,
+  });
+  const locator = new ClientLocator(config.locations, config.trustedProxies);
+
+  const selector = new RegionSelector(
+    { regions: () => directory.regions(), isHealthy: (name) => health.isHealthy(name) },
+    config.defaultRegion,
+  );
+  const health = new HealthMonitor({
+    ...config.probe,
+    probe: (region) => probeReadiness(dispatcher, region.http, config.probe.timeoutMs),
+    logger,
+    onChange: () => selector.invalidate(),
+  });
+  // Draining regions are neither routed to nor probed; `adding` ones are probed so that they
+  // are known healthy the moment they turn active.
+  const trackRegions = () => health.track(directory.regions().filter((region) => region.state !== 'draining'));
+  const directory = new RegionDirectory({
+    controlPlaneUrl: config.controlPlaneUrl,
+    refreshIntervalMs: config.regionRefreshMs,
+    timeoutMs: REGION_LIST_TIMEOUT_MS,
+    logger,
+    onChange: () => {
+      selector.invalidate();
+      void trackRegions().then(() => selector.invalidate());
+    },
+  });
+
+  const metrics = createRouterMetrics(() => health.snapshot());
+  const readiness = () => {
+    const list = directory.status();
+    const states = health.snapshot();
+    const routable = selector.routableRegions();
+    const regions = Object.fromEntries(
+      directory.regions().map((region) => {
+        const state = states.get(region.name);
+        return [region.name, { state: region.state, routing: region.routing, healthy: state?.healthy ?? false, ...(state?.lastError ? { error: state.lastError } : {}) }];
+      }),
+    );
+    const ready = routable.length > 0;
+    return {
+      ready,
+      report: {
+        status: ready ? 'ready' : 'unavailable',
+        controlPlane: { ok: list.error === undefined && list.loaded, ...(list.error ? { error: list.error } : {}), ...(list.readAt ? { readSecondsAgo: Math.round((Date.now() - list.readAt) / 1000) } : {}) },
+        regions,
+        routable: routable.map((region) => region.name),
+      },
+    };
+  };
+
+  const server = http.createServer(
+    createRequestHandler({ locator, selector, proxy: new RegionProxy(dispatcher, { upstreamMs: config.upstreamTimeoutMs }), metrics, readiness, logger }),
+  );
+  // Longer than typical client and load-balancer idle timeouts, so pooled connections are reused.
+  server.keepAliveTimeout = 75_000;
+  server.headersTimeout = 76_000;
+  // A proxied upload POST may stream for long; only a connection with nothing moving is cut.
+  server.requestTimeout = 0;
+  server.timeout = config.idleTimeoutMs;
+
+  return {
+    server,
+    directory,
+    health,
+    selector,
+    metrics,
+    logger,
+    async listen() {
+      await directory.start();
+      await trackRegions();
+      selector.invalidate();
+      health.start();
+      return new Promise<string>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          const address = server.address();
+          const port = typeof address === 'object' && address ? address.port : config.port;
+          resolve(`http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
+        });
+      });
+    },
+    async close() {
+      directory.stop();
+      health.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
+      await closed;
+      clearInterval(sweep);
+      clearTimeout(grace);
+      await dispatcher.close();
+    },
+  };
+}
+
+/** A region's `/readyz`: it serves when that answers 200 within `timeoutMs`. */
+async function probeReadiness(dispatcher: Dispatcher, origin: string, timeoutMs: number): Promise<void> {
+  const response = await dispatcher.request({
+    origin,
+    path: '/readyz',
+    method: 'GET',
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  await response.body.dump();
+  if (response.statusCode !== 200) throw new Error(`/readyz answered ${response.statusCode}`);
+}

@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { RegionNameSchema } from '@meridian/proto/jobs';
+import { LocationTableSchema, parseCidrList, type LocationRange } from './locations/client-locator.js';
+
+/**
+ * An operator's mistake found while starting (a bad variable, an unreadable location table, a
+ * port in use): main.ts prints its one line, which names the variable, without a stack.
+ */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+const wholeNumber = (min: number, max: number) => {
+  const error = `expected a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+const seconds = (max: number) => {
+  const error = `expected a number of seconds above 0, at most ${max}`;
+  return z.coerce.number({ error }).positive({ error }).max(max, { error });
+};
+
+/**
+ * The router's whole configuration, from the environment (CONTRIBUTING.md, 'Configuration').
+ * `loadConfig` is called once, from main.ts; nothing else reads process.env. A bad value stops
+ * the start naming its variable; an empty variable counts as unset.
+ */
+const schema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: wholeNumber(0, 65535).default(5200),
+  /** Where the region list comes from. No default: a router without regions has nowhere to send anyone. */
+  MERIDIAN_CONTROL_PLANE: z.url({
+    protocol: /^https?$/,
+    error: (issue) => (issue.input === undefined ? 'required: the control plane admin API URL, e.g. http://127.0.0.1:5100' : 'expected an http:// or https:// URL'),
+  }),
+  /** How often the region list is read again from the control plane. */
+  MERIDIAN_ROUTER_REGION_REFRESH_SECONDS: seconds(3600).default(5),
+  /** Time between two /readyz probes of one region. */
+  MERIDIAN_ROUTER_PROBE_INTERVAL_SECONDS: seconds(3600).default(1),
+  /** How long one probe may take before it counts as failed. */
+  MERIDIAN_ROUTER_PROBE_TIMEOUT_SECONDS: seconds(60).default(1),
+  /** Failed probes in a row that take a healthy region out of routing. */
+  MERIDIAN_ROUTER_UNHEALTHY_AFTER: wholeNumber(1, 100).default(3),
+  /** Successful probes in a row that put an unhealthy region back. */
+  MERIDIAN_ROUTER_HEALTHY_AFTER: wholeNumber(1, 100).default(2),
+  /** The location table: a JSON file of `[{"cidr","lat","lon","name"?}]`. */
+  MERIDIAN_ROUTER_LOCATIONS_FILE: z.string().min(1).optional(),
+  /** The location table itself, as JSON (instead of the file). */
+  MERIDIAN_ROUTER_LOCATIONS: z.string().min(1).optional(),
+  /** Proxies (address ranges, comma-separated) whose X-Forwarded-For is believed. */
+  MERIDIAN_ROUTER_TRUSTED_PROXIES: z.string().default(''),
+  /** Clients the location table does not place are taken to be at this region's place. */
+  MERIDIAN_ROUTER_DEFAULT_REGION: RegionNameSchema.optional(),
+  /** How long connecting to a region may take; a region that does not accept in time is failed over. */
+  MERIDIAN_ROUTER_CONNECT_TIMEOUT_SECONDS: seconds(300).default(2),
+  /** How long a region may keep a proxied request waiting for its answer, or between two pieces of it. */
+  MERIDIAN_ROUTER_UPSTREAM_TIMEOUT_SECONDS: seconds(86_400).default(300),
+  /** A client connection with no bytes moving either way for this long is closed. */
+  MERIDIAN_IDLE_TIMEOUT_SECONDS: seconds(86_400).default(300),
+  /** How long SIGTERM waits for in-flight requests. */
+  MERIDIAN_SHUTDOWN_GRACE_SECONDS: seconds(3600).default(30),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface RouterConfig {
+  host: string;
+  port: number;
+  controlPlaneUrl: string;
+  regionRefreshMs: number;
+  probe: { intervalMs: number; timeoutMs: number; unhealthyAfter: number; healthyAfter: number };
+  locations: LocationRange[];
+  trustedProxies: string[];
+  defaultRegion?: string;
+  connectTimeoutMs: number;
+  upstreamTimeoutMs: number;
+  idleTimeoutMs: number;
+  shutdownGraceMs: number;
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): RouterConfig {
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value?.trim() !== ''));
+  const parsed = schema.safeParse(set);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${String(issue.path[0])}: ${issue.message}`);
+    throw new StartupError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  let trustedProxies: string[];
+  try {
+    trustedProxies = parseCidrList(e.MERIDIAN_ROUTER_TRUSTED_PROXIES);
+  } catch (err) {
+    throw new StartupError(`invalid configuration: MERIDIAN_ROUTER_TRUSTED_PROXIES: ${(err as Error).message}`);
+  }
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, ''),
+    regionRefreshMs: e.MERIDIAN_ROUTER_REGION_REFRESH_SECONDS * 1000,
+    probe: {
+      intervalMs: e.MERIDIAN_ROUTER_PROBE_INTERVAL_SECONDS * 1000,
+      timeoutMs: e.MERIDIAN_ROUTER_PROBE_TIMEOUT_SECONDS * 1000,
+      unhealthyAfter: e.MERIDIAN_ROUTER_UNHEALTHY_AFTER,
+      healthyAfter: e.MERIDIAN_ROUTER_HEALTHY_AFTER,
+    },
+    locations: loadLocations(e.MERIDIAN_ROUTER_LOCATIONS_FILE, e.MERIDIAN_ROUTER_LOCATIONS, cwd),
+    trustedProxies,
+    ...(e.MERIDIAN_ROUTER_DEFAULT_REGION ? { defaultRegion: e.MERIDIAN_ROUTER_DEFAULT_REGION } : {}),
+    connectTimeoutMs: e.MERIDIAN_ROUTER_CONNECT_TIMEOUT_SECONDS * 1000,
+    upstreamTimeoutMs: e.MERIDIAN_ROUTER_UPSTREAM_TIMEOUT_SECONDS * 1000,
+    idleTimeoutMs: e.MERIDIAN_IDLE_TIMEOUT_SECONDS * 1000,
+    shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** The location table from the file or the variable (not both); an empty table without either. */
+function loadLocations(file: string | undefined, inline: string | undefined, cwd: string): LocationRange[] {
+  if (file !== undefined && inline !== undefined) {
+    throw new StartupError('invalid configuration: MERIDIAN_ROUTER_LOCATIONS_FILE and MERIDIAN_ROUTER_LOCATIONS are both set; set one of them');
+  }
+  const [variable, text] = file !== undefined ? ['MERIDIAN_ROUTER_LOCATIONS_FILE', readTable(file, cwd)] : ['MERIDIAN_ROUTER_LOCATIONS', inline];
+  if (text === undefined) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new StartupError(`invalid configuration: ${variable}: not JSON (${(err as Error).message})`);
+  }
+  const table = LocationTableSchema.safeParse(json);
+  if (!table.success) {
+    const problems = table.error.issues.map((issue) => `${issue.path.length > 0 ? `row ${issue.path.join('.')}` : 'the table'}: ${issue.message}`);
+    throw new StartupError(`invalid configuration: ${variable}: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`);
+  }
+  return table.data;
+}
+
+function readTable(file: string, cwd: string): string {
+  const resolved = path.resolve(cwd, file);
+  try {
+    return readFileSync(resolved, 'utf8');
+  } catch (err) {
+    throw new StartupError(`invalid configuration: MERIDIAN_ROUTER_LOCATIONS_FILE: cannot read ${resolved} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}

@@ -1,0 +1,125 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { RegionFailedError, RegionUnavailableError, RouteNotFoundError, matchRoute, type RouteName } from '@meridian/oci';
+import type { RegionRecord } from '@meridian/proto/jobs';
+import type { ClientLocator } from '../locations/client-locator.js';
+import type { RouterMetrics } from '../metrics.js';
+import type { RegionSelector } from '../regions/region-selector.js';
+import { UpstreamError, type RegionProxy } from './region-proxy.js';
+import { sendError, sendJson } from './send.js';
+
+/** The request header that names a region to prefer (for testing, and for clients that know better). */
+export const REGION_HINT_HEADER = 'meridian-region';
+
+export interface RequestHandlerDependencies {
+  locator: ClientLocator;
+  selector: RegionSelector;
+  proxy: RegionProxy;
+  metrics: RouterMetrics;
+  /** `/readyz`: whether the router can route, and the facts behind it. */
+  readiness: () => { ready: boolean; report: unknown };
+  logger: Logger;
+}
+
+/** The router's own endpoints (outside distribution-spec). */
+const OWN_ENDPOINTS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** Upload routes: their `Location` is made absolute at the region, where the session lives. */
+const UPLOAD_ROUTES: ReadonlySet<RouteName> = new Set(['blob-upload', 'blob-upload-session']);
+
+/**
+ * Every request the router takes. `/v2` requests are matched against libs/oci's route table
+ * (for the metrics label and the blob-GET decision) and sent to the nearest routable region:
+ *
+ * - a blob GET (distribution-spec v1.1 "Pulling blobs") is redirected, 307 to the same path at
+ *   the region, so blob bytes travel from the region to the client and never through the router
+ *   (the spec lets a registry answer a blob GET with a redirect; clients follow it);
+ * - everything else (the base endpoint, manifests, blob HEAD, tags, referrers, the catalog,
+ *   uploads) is proxied. A proxied request the region fails before answering is sent once to the
+ *   next region, if nothing of its body has gone yet and it is not a PATCH (a chunk of an upload,
+ *   which belongs to the first region's session).
+ *
+ * `/healthz`, `/readyz` and `/metrics` are the router's own; any other path is 404 UNSUPPORTED
+ * in the OCI error form.
+ */
+export function createRequestHandler(deps: RequestHandlerDependencies): RequestListener {
+  const { locator, selector, proxy, metrics, readiness, logger } = deps;
+
+  const route = async (req: IncomingMessage, res: ServerResponse, routeName: RouteName): Promise<void> => {
+    const clientAddress = locator.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
+    const hint = req.headers[REGION_HINT_HEADER];
+    const ranking = selector.rank(locator.locate(clientAddress), typeof hint === 'string' ? hint : undefined);
+    const [nearest, next] = ranking;
+    if (!nearest) throw new RegionUnavailableError('no region can take requests now: none is active, healthy and open to routing');
+    if (routeName === 'blob' && req.method === 'GET') return redirect(res, nearest, req.url ?? '/');
+
+    const options = { absoluteLocation: UPLOAD_ROUTES.has(routeName), clientAddress };
+    metrics.routed(nearest.name, 'proxy');
+    try {
+      await proxy.forward(req, res, nearest, options);
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      const retry = next !== undefined && !err.answered && !err.bodyTaken && req.method !== 'PATCH' && !res.destroyed;
+      logger.warn({ region: err.region, method: req.method, route: routeName, retryOn: retry ? next.name : undefined }, err.message);
+      if (err.answered) return;
+      if (!retry) throw new RegionFailedError(`region ${nearest.name} failed before answering`);
+      metrics.retried(nearest.name);
+      metrics.routed(next.name, 'proxy');
+      try {
+        await proxy.forward(req, res, next, options);
+      } catch (again) {
+        if (!(again instanceof UpstreamError)) throw again;
+        logger.warn({ region: again.region, method: req.method, route: routeName }, again.message);
+        if (!again.answered) throw new RegionFailedError(`regions ${nearest.name} and ${next.name} failed before answering`);
+      }
+    }
+  };
+
+  const redirect = (res: ServerResponse, region: RegionRecord, url: string) => {
+    metrics.routed(region.name, 'redirect');
+    res.writeHead(307, {
+      location: `${region.http.replace(/\/+$/, '')}${url}`,
+      'meridian-region': region.name,
+      'docker-distribution-api-version': 'registry/2.0',
+      'content-length': 0,
+    });
+    res.end();
+  };
+
+  const ownEndpoint = async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-length': 0 });
+      res.end();
+    } else if (pathname === '/healthz') {
+      sendJson(req, res, 200, { status: 'ok' });
+    } else if (pathname === '/readyz') {
+      const { ready, report } = readiness();
+      sendJson(req, res, ready ? 200 : 503, report);
+    } else {
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': Buffer.byteLength(text) });
+      res.end(req.method === 'HEAD' ? undefined : text);
+    }
+  };
+
+  return (req, res) => {
+    const started = performance.now();
+    const url = req.url ?? '/';
+    const queryStart = url.indexOf('?');
+    const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
+    let label = 'unmatched';
+    res.once('close', () => metrics.observeRequest(label, req.method ?? '', res.statusCode, (performance.now() - started) / 1000));
+    const fail = (err: unknown) => sendError(req, res, err, logger);
+
+    const match = matchRoute(pathname);
+    if (match) {
+      label = match.route.name;
+      route(req, res, match.route.name).catch(fail);
+    } else if (OWN_ENDPOINTS.has(pathname)) {
+      label = pathname.slice(1);
+      ownEndpoint(req, res, pathname).catch(fail);
+    } else {
+      fail(new RouteNotFoundError(`no endpoint at ${pathname.slice(0, 200)}`));
+    }
+  };
+}
