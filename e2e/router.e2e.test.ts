@@ -4,9 +4,10 @@
  * choose where they are by the loopback address they connect from (the cluster's location table
  * puts 127.0.N.0/24 near its Nth region).
  *
- * The cluster runs without the replication worker, so each region holds only what was pushed to
- * it: a manifest's digest tells which region served it, a real signal from the region, not from
- * the router's headers.
+ * Which region served a request is read from the regions, not from the router's headers: each
+ * gateway's own request counter (`meridian_http_requests_total` on its /metrics), and the content
+ * itself. The cluster runs without the replication worker, so each region holds only what was
+ * pushed to it, and a manifest's digest tells which region served it.
  *
  * - a client from each place is served by its own region;
  * - skopeo pushes an image through the router and pulls it back through the router;
@@ -76,6 +77,15 @@ async function pull(place: string, repository: string, tag: string): Promise<voi
   }
 }
 
+/** The manifest GETs a region's gateway has answered, from its own /metrics. */
+async function manifestGetsServed(name: string): Promise<number> {
+  const text = await (await fetch(`${region(name).http}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('meridian_http_requests_total{') && line.includes('route="manifest"') && line.includes('method="GET"'))
+    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+}
+
 async function regionHealthy(name: string): Promise<number | undefined> {
   const text = await (await fetch(`${state.router}/metrics`)).text();
   const line = text.split('\n').find((entry) => entry.startsWith('meridian_region_healthy{') && entry.includes(`target_region="${name}"`));
@@ -102,8 +112,13 @@ afterAll(async () => {
 }, 120_000);
 
 describe('the router in front of three regions', () => {
-  it('serves a client from each place from its own region', async () => {
-    for (const entry of state.regions) expect(await servedBy(entry.name)).toBe(entry.name);
+  it('serves a client from each place from its own region: its content, and its request counter moves, no other', async () => {
+    for (const entry of state.regions) {
+      const before = await Promise.all(state.regions.map((other) => manifestGetsServed(other.name)));
+      expect(await servedBy(entry.name)).toBe(entry.name);
+      const after = await Promise.all(state.regions.map((other) => manifestGetsServed(other.name)));
+      expect(after.map((count, i) => count - before[i]!)).toEqual(state.regions.map((other) => (other.name === entry.name ? 1 : 0)));
+    }
   });
 
   it('takes a push from skopeo into one region and gives it back to skopeo (both through the router)', async () => {

@@ -16,7 +16,7 @@ describe('loadConfig', () => {
   it('has defaults for everything but the control plane', () => {
     expect(loadConfig({ ...CONTROL_PLANE, PORT: '' })).toEqual({
       host: '127.0.0.1',
-      port: 5200,
+      port: 5300,
       controlPlaneUrl: 'http://127.0.0.1:5100',
       regionRefreshMs: 5000,
       probe: { intervalMs: 1000, timeoutMs: 1000, unhealthyAfter: 3, healthyAfter: 2 },

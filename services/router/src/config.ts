@@ -28,7 +28,7 @@ const seconds = (max: number) => {
  */
 const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: wholeNumber(0, 65535).default(5200),
+  PORT: wholeNumber(0, 65535).default(5300),
   /** Where the region list comes from. No default: a router without regions has nowhere to send anyone. */
   MERIDIAN_CONTROL_PLANE: z.url({
     protocol: /^https?$/,

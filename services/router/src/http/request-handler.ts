@@ -2,6 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Logger } from 'pino';
 import { RegionFailedError, RegionUnavailableError, RouteNotFoundError, matchRoute, type RouteName } from '@meridian/oci';
 import type { RegionRecord } from '@meridian/proto/jobs';
+import { createHttpMetricsMiddleware, createMetricsEndpoint, pathOf } from '@meridian/telemetry';
 import type { ClientLocator } from '../locations/client-locator.js';
 import type { RouterMetrics } from '../metrics.js';
 import type { RegionSelector } from '../regions/region-selector.js';
@@ -86,38 +87,37 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestL
     res.end();
   };
 
-  const ownEndpoint = async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> => {
+  const metricsEndpoint = createMetricsEndpoint(() => metrics.metrics.exposition());
+  const ownEndpoint = (req: IncomingMessage, res: ServerResponse, pathname: string, fail: (err: unknown) => void): void => {
+    if (pathname === '/metrics') return metricsEndpoint(req, res, fail);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-length': 0 });
       res.end();
     } else if (pathname === '/healthz') {
       sendJson(req, res, 200, { status: 'ok' });
-    } else if (pathname === '/readyz') {
+    } else {
       const { ready, report } = readiness();
       sendJson(req, res, ready ? 200 : 503, report);
-    } else {
-      const text = await metrics.registry.metrics();
-      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'content-length': Buffer.byteLength(text) });
-      res.end(req.method === 'HEAD' ? undefined : text);
     }
   };
 
+  // The route name each response is counted under (`meridian_http_requests_total{route}`).
+  const routeNames = new WeakMap<ServerResponse, string>();
+  const countRequest = createHttpMetricsMiddleware({ metrics: metrics.metrics, routeOf: (_req, res) => routeNames.get(res) ?? 'unmatched' });
+  const proceed = () => undefined;
+
   return (req, res) => {
-    const started = performance.now();
-    const url = req.url ?? '/';
-    const queryStart = url.indexOf('?');
-    const pathname = queryStart === -1 ? url : url.slice(0, queryStart);
-    let label = 'unmatched';
-    res.once('close', () => metrics.observeRequest(label, req.method ?? '', res.statusCode, (performance.now() - started) / 1000));
+    countRequest(req, res, proceed);
+    const pathname = pathOf(req);
     const fail = (err: unknown) => sendError(req, res, err, logger);
 
     const match = matchRoute(pathname);
     if (match) {
-      label = match.route.name;
+      routeNames.set(res, match.route.name);
       route(req, res, match.route.name).catch(fail);
     } else if (OWN_ENDPOINTS.has(pathname)) {
-      label = pathname.slice(1);
-      ownEndpoint(req, res, pathname).catch(fail);
+      routeNames.set(res, pathname.slice(1));
+      ownEndpoint(req, res, pathname, fail);
     } else {
       fail(new RouteNotFoundError(`no endpoint at ${pathname.slice(0, 200)}`));
     }
