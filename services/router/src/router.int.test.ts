@@ -67,6 +67,8 @@ async function startRouter(env: Record<string, string>): Promise<{ router: Route
       MERIDIAN_CONTROL_PLANE: cp.url,
       MERIDIAN_ROUTER_LOCATIONS: JSON.stringify(LOCATIONS),
       MERIDIAN_ROUTER_PROBE_INTERVAL_SECONDS: '0.1',
+      // Generous: on a loaded machine a probe may wait its turn; only a refused one should fail fast.
+      MERIDIAN_ROUTER_PROBE_TIMEOUT_SECONDS: '5',
       MERIDIAN_ROUTER_REGION_REFRESH_SECONDS: '0.2',
       MERIDIAN_ROUTER_UNHEALTHY_AFTER: '2',
       MERIDIAN_ROUTER_HEALTHY_AFTER: '2',
@@ -306,5 +308,5 @@ describe('routing switch and health', () => {
         (await servedBy(await get(manifestUrl(routerUrl), NEAR[place.name], { headers: ACCEPT }))) === place.name ? true : undefined,
       );
     }
-  });
+  }, 120_000);
 });
