@@ -62,6 +62,7 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
     controlPlaneUrl: config.controlPlaneUrl,
     refreshIntervalMs: config.regionRefreshMs,
     timeoutMs: REGION_LIST_TIMEOUT_MS,
+    dispatcher,
     logger,
     onChange: () => {
       selector.invalidate();

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
 import { RegionListSchema, type RegionRecord } from '@meridian/proto/jobs';
 
 export interface RegionDirectoryOptions {
@@ -8,6 +9,8 @@ export interface RegionDirectoryOptions {
   refreshIntervalMs: number;
   /** How long one read may take. */
   timeoutMs: number;
+  /** The HTTP client the list is read with. */
+  dispatcher: Dispatcher;
   logger: Logger;
   /** Called after every read that changed the list (regions, endpoints, states or switches). */
   onChange?: (regions: readonly RegionRecord[]) => void;
@@ -60,12 +63,23 @@ export class RegionDirectory {
   }
 
   private async read(): Promise<void> {
-    const { controlPlaneUrl, timeoutMs, logger } = this.options;
+    const { controlPlaneUrl, timeoutMs, dispatcher, logger } = this.options;
     let regions: RegionRecord[];
     try {
-      const response = await fetch(`${controlPlaneUrl}/api/v1/regions`, { signal: AbortSignal.timeout(timeoutMs) });
-      const text = await response.text();
-      if (!response.ok) throw new Error(`answered ${response.status}: ${text.slice(0, 200)}`);
+      const url = new URL(`${controlPlaneUrl}/api/v1/regions`);
+      const response = await dispatcher.request({
+        origin: url.origin,
+        path: url.pathname,
+        method: 'GET',
+        // A connection of its own each time: a read every few seconds needs no pool, and a kept
+        // connection would hold up a control plane that is shutting down until it times out.
+        reset: true,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await response.body.text();
+      if (response.statusCode !== 200) throw new Error(`answered ${response.statusCode}: ${text.slice(0, 200)}`);
       regions = RegionListSchema.parse(JSON.parse(text)).regions;
     } catch (err) {
       const reason = describeFailure(err);
@@ -91,7 +105,7 @@ export class RegionDirectory {
 }
 
 function describeFailure(err: unknown): string {
-  const error = err as Error & { cause?: { code?: string } };
-  if (error.name === 'TimeoutError') return 'no answer in time';
-  return error.cause?.code ?? error.message;
+  const error = err as Error & { code?: string; cause?: { code?: string } };
+  if (error.name === 'TimeoutError' || error.name === 'AbortError') return 'no answer in time';
+  return error.cause?.code ?? error.code ?? error.message;
 }
