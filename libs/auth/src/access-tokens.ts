@@ -1,0 +1,128 @@
+/**
+ * Short-lived access tokens: JWTs as the Docker token spec describes them ("Token Authentication
+ * Implementation"), signed with ES256 by `jose`. `iss` names the issuer, `aud` the service (the
+ * registry) they are for, `sub` the identity, `access` what they grant. Whoever holds the public
+ * keys can verify one without asking the issuer, which is what lets each region check tokens on
+ * its own.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  SignJWT,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  jwtVerify,
+  errors as joseErrors,
+  type JWK,
+} from 'jose';
+import type { AccessEntry, Grant } from './scopes.js';
+
+const ALGORITHM = 'ES256';
+
+export interface SigningKey {
+  /** The key id, in each token's header, so a verifier holding several keys picks the right one. */
+  kid: string;
+  privateJwk: JWK;
+  publicJwk: JWK;
+}
+
+export async function generateSigningKey(): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { extractable: true });
+  const kid = randomUUID();
+  return {
+    kid,
+    privateJwk: { ...(await exportJWK(privateKey)), kid, alg: ALGORITHM },
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg: ALGORITHM, use: 'sig' },
+  };
+}
+
+export interface TokenAudience {
+  /** `iss`: who issues the tokens. */
+  issuer: string;
+  /** `aud`: the service the tokens are for; the `service` of the challenge and the token request. */
+  service: string;
+}
+
+export interface IssuedToken {
+  token: string;
+  expiresInSeconds: number;
+  issuedAt: Date;
+}
+
+/** Signs access tokens with one private key. */
+export class AccessTokenIssuer {
+  private constructor(
+    private readonly key: CryptoKey,
+    private readonly kid: string,
+    private readonly audience: TokenAudience,
+    private readonly lifetimeSeconds: number,
+  ) {}
+
+  static async create(signingKey: Pick<SigningKey, 'kid' | 'privateJwk'>, audience: TokenAudience, lifetimeSeconds: number): Promise<AccessTokenIssuer> {
+    const key = (await importJWK(signingKey.privateJwk, ALGORITHM)) as CryptoKey;
+    return new AccessTokenIssuer(key, signingKey.kid, audience, lifetimeSeconds);
+  }
+
+  async issue(subject: string, grant: Grant, now = new Date()): Promise<IssuedToken> {
+    const issuedAt = Math.floor(now.getTime() / 1000);
+    const token = await new SignJWT({ access: grant.access, catalog: grant.catalog })
+      .setProtectedHeader({ alg: ALGORITHM, kid: this.kid, typ: 'JWT' })
+      .setIssuer(this.audience.issuer)
+      .setAudience(this.audience.service)
+      .setSubject(subject)
+      .setIssuedAt(issuedAt)
+      .setNotBefore(issuedAt)
+      .setExpirationTime(issuedAt + this.lifetimeSeconds)
+      .setJti(randomUUID())
+      .sign(this.key);
+    return { token, expiresInSeconds: this.lifetimeSeconds, issuedAt: new Date(issuedAt * 1000) };
+  }
+}
+
+/** Why a token was refused; never carries the token. */
+export class AccessTokenInvalidError extends Error {}
+
+export interface VerifiedToken extends Grant {
+  subject: string;
+}
+
+/** Verifies access tokens against a set of public keys, for one service and issuer. */
+export class AccessTokenVerifier {
+  private readonly keys: ReturnType<typeof createLocalJWKSet>;
+
+  constructor(
+    publicJwks: readonly JWK[],
+    private readonly audience: TokenAudience,
+    /** Seconds of clock difference tolerated between issuer and verifier. */
+    private readonly clockToleranceSeconds = 30,
+  ) {
+    this.keys = createLocalJWKSet({ keys: [...publicJwks] });
+  }
+
+  async verify(token: string): Promise<VerifiedToken> {
+    try {
+      const { payload } = await jwtVerify(token, this.keys, {
+        algorithms: [ALGORITHM],
+        issuer: this.audience.issuer,
+        audience: this.audience.service,
+        clockTolerance: this.clockToleranceSeconds,
+        requiredClaims: ['exp', 'sub', 'iat'],
+      });
+      return {
+        subject: payload.sub!,
+        access: Array.isArray(payload.access) ? (payload.access as unknown[]).filter(isAccessEntry) : [],
+        catalog: Array.isArray(payload.catalog) ? (payload.catalog as unknown[]).filter((p): p is string => typeof p === 'string') : [],
+      };
+    } catch (err) {
+      if (err instanceof joseErrors.JOSEError) throw new AccessTokenInvalidError(`access token refused: ${err.code}`);
+      throw err;
+    }
+  }
+}
+
+function isAccessEntry(value: unknown): value is AccessEntry {
+  const entry = value as AccessEntry;
+  return typeof entry === 'object' && entry !== null && typeof entry.type === 'string' && typeof entry.name === 'string'
+    && Array.isArray(entry.actions) && entry.actions.every((action) => typeof action === 'string');
+}
