@@ -9,8 +9,9 @@
  * - Manifest GETs by tag (wrk, 64 connections): the router proxies them, so each costs the
  *   router's work on top of the region's (target: at least 0.8x the request rate, p99 at most
  *   2 ms more). Router and region share the machine's cores here.
- * - First byte of a blob the region must first fetch from a peer (read-through) against one it
- *   holds: not measurable until regions read through.
+ * - First byte of a blob the region must first fetch from a peer (a read-through fill) against
+ *   one it holds (a local hit): fresh 1 MiB blobs pushed to the first region, each asked once of
+ *   the second region (which lacks it) and once of the first, interleaved; medians.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -32,6 +33,7 @@ interface Options {
   blobMiB: number;
   pulls: number;
   manifestSeconds: number;
+  fills: number;
 }
 
 const usage = `Usage: pnpm bench routing [--quick] [--rounds N] [--blob-mib N] [--pulls N] [--manifest-seconds N]
@@ -39,7 +41,8 @@ const usage = `Usage: pnpm bench routing [--quick] [--rounds N] [--blob-mib N] [
   --rounds N            interleaved rounds per figure, median reported (default 3, quick 1)
   --blob-mib N          size of the large blob in MiB (default 256, quick 32)
   --pulls N             pulls of it per round, two at a time (default 8, quick 2)
-  --manifest-seconds N  length of each wrk run of manifest GETs (default 10, quick 2)`;
+  --manifest-seconds N  length of each wrk run of manifest GETs (default 10, quick 2)
+  --fills N             fresh blobs for the read-through first-byte figure (default 9, quick 3)`;
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -50,6 +53,7 @@ function parseOptions(argv: string[]): Options {
       'blob-mib': { type: 'string' },
       pulls: { type: 'string' },
       'manifest-seconds': { type: 'string' },
+      fills: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -69,6 +73,7 @@ function parseOptions(argv: string[]): Options {
     blobMiB: whole(values['blob-mib'], quick ? 32 : 256, 'blob-mib'),
     pulls: whole(values.pulls, quick ? 2 : 8, 'pulls'),
     manifestSeconds: whole(values['manifest-seconds'], quick ? 2 : 10, 'manifest-seconds'),
+    fills: whole(values.fills, quick ? 3 : 9, 'fills'),
   };
 }
 
@@ -124,6 +129,17 @@ async function pullRate(client: Dispatcher, base: string, blobPath: string, byte
   };
   await Promise.all([puller(), puller()]);
   return (pulls * bytes) / 1024 / 1024 / ((performance.now() - started) / 1000);
+}
+
+/** Milliseconds from sending a blob GET until the first byte of its body arrived; the rest is read and dropped. */
+async function firstByteMs(client: Dispatcher, base: string, blobPath: string): Promise<number> {
+  const url = new URL(blobPath, base);
+  const started = performance.now();
+  const response = await client.request({ origin: url.origin, path: url.pathname, method: 'GET' });
+  if (response.statusCode !== 200) throw new Error(`GET ${url}: ${response.statusCode}`);
+  let first: number | undefined;
+  for await (const _chunk of response.body) first ??= performance.now();
+  return (first ?? performance.now()) - started;
 }
 
 async function manifestRun(url: string, seconds: number, workDir: string): Promise<LoadRunResult> {
@@ -184,7 +200,21 @@ async function main(): Promise<void> {
             `${(viaRouter.requestsPerSecond / direct.requestsPerSecond).toFixed(2)}x (target >= 0.8); p50 ${viaRouter.latencyP50Ms.toFixed(2)} vs ${direct.latencyP50Ms.toFixed(2)} ms, ` +
             `p99 ${viaRouter.latencyP99Ms.toFixed(2)} vs ${direct.latencyP99Ms.toFixed(2)} ms: +${(viaRouter.latencyP99Ms - direct.latencyP99Ms).toFixed(2)} ms (target <= +2 ms)`,
         );
-        say('- first byte of a read-through fill against a local hit: not yet measurable (regions do not read through from peers yet)');
+        // Each fill needs a blob the asked region has never seen: fresh ones, pushed to the first region only.
+        const fresh: string[] = [];
+        for (let i = 0; i < options.fills; i++) fresh.push(await pushLargeBlob(client, region.http, 'bench/fill', 1024 * 1024));
+        const peer = state.regions[1]!;
+        const fills: number[] = [];
+        const hits: number[] = [];
+        for (const blob of fresh) {
+          const blobUrl = `/v2/bench/fill/blobs/${blob}`;
+          hits.push(await firstByteMs(client, region.http, blobUrl));
+          fills.push(await firstByteMs(client, peer.http, blobUrl));
+        }
+        say(
+          `- first byte of a 1 MiB blob, ${options.fills} fresh blobs: read-through fill in ${peer.name} (from ${region.name}) ${median(fills).toFixed(1)} ms, ` +
+            `local hit in ${region.name} ${median(hits).toFixed(1)} ms (medians)`,
+        );
       },
       // Nothing replicates during the figures: the worker would only take CPU from them.
       { worker: false },
