@@ -10,6 +10,7 @@
  * - bytes from a peer that do not hash to the digest reach a client only as a cut response,
  *   and the next peer fills the blob;
  * - twenty concurrent pulls of one 64 MiB blob the region lacks make one fetch from a peer;
+ * - a peer that hangs is asked once, then passed over for a while;
  * - a client that goes away in the middle of a fill leaves no partial blob, and the fill lands.
  *
  * Every pulled blob is hashed and compared with its digest (distribution-spec v1.1 "Pulling
@@ -215,6 +216,23 @@ describe('read-through and read-your-writes, with replication held back', () => 
     expect(await fillsCounted('ap-southeast', 'ok')).toBe(fillsBefore + 1);
     expect(await fileDigest(blobFile('ap-southeast', digest))).toBe(digest);
   }, 300_000);
+
+  it('a peer that hangs is passed over after one lookup runs out of time: pulls go on from the others', async () => {
+    const blobs = [randomBytes(256 * 1024), randomBytes(256 * 1024)];
+    const digests = [];
+    for (const bytes of blobs) digests.push(await client('eu-west').pushBlob('rt/hung', bytes));
+    const hung = region('us-east').pid;
+    const countLines = async () => (await readFile(cluster.logOf('ap-southeast'), 'utf8')).split('\n').filter((line) => line.includes('us-east did not answer within')).length;
+    const before = await countLines();
+    process.kill(hung, 'SIGSTOP');
+    try {
+      for (const digest of digests) expect(await pulledDigest('ap-southeast', 'rt/hung', digest)).toBe(digest);
+    } finally {
+      process.kill(hung, 'SIGCONT');
+    }
+    // The first pull waited for us-east's lookup to run out; the second did not ask it.
+    expect((await countLines()) - before).toBe(1);
+  });
 
   it('a client that goes away in the middle of a fill leaves no partial blob; the fill lands whole', async () => {
     const bytes = randomBytes(96 * 1024 * 1024);

@@ -20,6 +20,11 @@ const REGIONS_TTL_MS = 5000;
  * region that is slow. One that is down refuses at once; a busy one can take seconds.
  */
 const LOOKUP_DEADLINE_MS = 10_000;
+/**
+ * A peer that let a lookup run out of time is not asked again for this long: every miss of the
+ * region (each HEAD of a blob a client is about to push) would otherwise wait for it.
+ */
+const SLOW_PEER_PAUSE_MS = 15_000;
 const CONTROL_PLANE_TIMEOUT_MS = 5000;
 /** Peers whose store is worth asking: an `adding` one may lack content and says so blob by blob; a draining one still holds what it had. */
 const PEER_STATES: ReadonlySet<RegionState> = new Set(['adding', 'active', 'draining']);
@@ -45,6 +50,8 @@ export class PeerRegions implements RegionPeers {
   private lastRead: RegionRecord[] = [];
   private controlPlaneAway = false;
   private readonly clients = new Map<string, ReplicaClient>();
+  /** Peers that let a lookup run out of time, and until when they are passed over. */
+  private readonly slowUntil = new Map<string, number>();
 
   constructor(private readonly options: PeerRegionsOptions) {}
 
@@ -126,7 +133,7 @@ export class PeerRegions implements RegionPeers {
     const self = regions.find((region) => region.name === this.options.region);
     if (!self || !READING_STATES.has(self.state)) return [];
     return regions
-      .filter((region) => region.name !== self.name && PEER_STATES.has(region.state))
+      .filter((region) => region.name !== self.name && PEER_STATES.has(region.state) && !((this.slowUntil.get(region.name) ?? 0) > Date.now()))
       .map((region) => ({ region, km: distanceKm(self, region) }))
       .sort((a, b) => a.km - b.km || (a.region.name < b.region.name ? -1 : 1))
       .map((entry) => entry.region);
@@ -171,6 +178,10 @@ export class PeerRegions implements RegionPeers {
       start(this.client(peer), { deadline: Date.now() + LOOKUP_DEADLINE_MS }, (err, reply) => {
         // Not holding the content is the usual answer; anything else is worth a line when debugging.
         if (err && err.code !== grpc.status.NOT_FOUND) this.options.logger.debug({ region: peer.name, code: err.code, err: err.details }, 'read-through: a peer did not answer');
+        if (err?.code === grpc.status.DEADLINE_EXCEEDED) {
+          this.slowUntil.set(peer.name, Date.now() + SLOW_PEER_PAUSE_MS);
+          this.options.logger.warn({ region: peer.name }, `read-through: ${peer.name} did not answer within ${LOOKUP_DEADLINE_MS / 1000} s; it is not asked for ${SLOW_PEER_PAUSE_MS / 1000} s`);
+        }
         resolve(err ? undefined : reply);
       });
     });
