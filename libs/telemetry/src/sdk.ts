@@ -3,6 +3,11 @@ import type { ServiceName } from './metrics.js';
 
 export interface TracingOptions {
   service: ServiceName;
+  /**
+   * The share of traces started by a read (an incoming GET or HEAD) that are recorded; every
+   * trace started otherwise (a push, a delete, a job) is. Default READ_SAMPLE_RATIO.
+   */
+  readSampleRatio?: number;
   /** The region a regional process serves. */
   region?: string;
   /**
@@ -16,6 +21,16 @@ export interface Tracing {
   /** Exports what is still buffered, then stops. */
   shutdown(): Promise<void>;
 }
+
+/**
+ * Pulls outnumber pushes by orders of magnitude and are the path whose cost matters most
+ * (thousands of manifest GETs a second per gateway); a trace of each would cost them more than
+ * the budget (README, "Observability"). One in a hundred shows what a pull does.
+ */
+export const READ_SAMPLE_RATIO = 0.01;
+
+/** The packages the instrumentations below patch. */
+const INSTRUMENTED_MODULES = ['http', 'https', 'express', 'pg', 'pg-pool', 'ioredis', '@grpc/grpc-js'];
 
 /** Requests nobody needs a trace of: scrapes and probes, which come every few seconds. */
 const UNTRACED_PATHS = new Set(['/metrics', '/healthz', '/readyz']);
@@ -31,8 +46,11 @@ const UNTRACED_PATHS = new Set(['/metrics', '/healthz', '/readyz']);
  * polling and BullMQ's would otherwise start a trace every second.
  */
 export async function startTracing(options: TracingOptions): Promise<Tracing> {
-  // The services are ES modules: their imports reach the instrumentations only through this hook.
-  register('@opentelemetry/instrumentation/hook.mjs', import.meta.url);
+  // The services are ES modules: their imports reach the instrumentations only through this
+  // hook. Only the instrumented packages go through it: every module it wraps costs every
+  // access to its exports a little, and the gateway's hot path runs through hundreds.
+  register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: INSTRUMENTED_MODULES } });
+  const readRatio = options.readSampleRatio ?? READ_SAMPLE_RATIO;
   const [{ NodeSDK }, { OTLPTraceExporter }, { resourceFromAttributes }, http, express, pg, ioredis, grpc] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/exporter-trace-otlp-http'),
@@ -52,7 +70,9 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
     traceExporter: new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/+$/, '')}/v1/traces` }),
     instrumentations: [
       new http.HttpInstrumentation({
-        ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.has((req.url ?? '').split('?')[0]!),
+        // A read left out here costs next to nothing; one sampled out later would still pay for its span.
+        ignoreIncomingRequestHook: (req) =>
+          UNTRACED_PATHS.has((req.url ?? '').split('?')[0]!) || ((req.method === 'GET' || req.method === 'HEAD') && Math.random() >= readRatio),
         // Outgoing requests (the relay's to the control plane) start no trace of their own.
         requireParentforOutgoingSpans: true,
       }),

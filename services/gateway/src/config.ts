@@ -96,6 +96,11 @@ const schema = z.object({
    * are exported to. Unset: no tracing at all.
    */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL (OTLP over HTTP)' }).optional(),
+  /**
+   * With tracing on: the share of pulls (GET and HEAD) traced. Pushes and deletes always are;
+   * pulls are too many to trace each without slowing them.
+   */
+  MERIDIAN_TRACE_READ_RATIO: z.coerce.number({ error: 'expected a number from 0 to 1' }).min(0, { error: 'expected a number from 0 to 1' }).max(1, { error: 'expected a number from 0 to 1' }).default(0.01),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
 });
 
@@ -118,6 +123,7 @@ export interface GatewayConfig {
   controlPlaneUrl?: string;
   /** Where spans are exported (OTLP/HTTP), when tracing is on. */
   otlpEndpoint?: string;
+  traceReadRatio: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -150,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     ...(e.MERIDIAN_GRPC_PORT !== undefined ? { grpc: { host: e.MERIDIAN_GRPC_HOST, port: e.MERIDIAN_GRPC_PORT } } : {}),
     ...(e.MERIDIAN_CONTROL_PLANE ? { controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, '') } : {}),
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
+    traceReadRatio: e.MERIDIAN_TRACE_READ_RATIO,
     logLevel: e.LOG_LEVEL,
   };
 }
