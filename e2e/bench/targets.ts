@@ -193,6 +193,10 @@ export interface MeridianOptions {
   /** The bench database; dropped and recreated so every run starts clean. */
   databaseUrl: string;
   dataDir: string;
+  /** What the report calls it (default "Meridian"). */
+  label?: string;
+  /** More environment for the gateway (the telemetry bench's OTLP endpoint). */
+  env?: Record<string, string>;
 }
 
 /** Drops the bench's database, and creates it afresh unless `recreate` is false. */
@@ -222,7 +226,7 @@ export async function startMeridian(opts: MeridianOptions): Promise<RunningTarge
     host: '127.0.0.1',
     // Pinned, so a MERIDIAN_WORKERS in the caller's environment cannot make Meridian run more or
     // fewer processes than nginx and Node static, which run one per core.
-    env: { LOG_LEVEL: 'warn', MERIDIAN_WORKERS: String(availableParallelism()) },
+    env: { LOG_LEVEL: 'warn', MERIDIAN_WORKERS: String(availableParallelism()), ...opts.env },
   });
   // The helper drains the pipes; listening as well keeps the tail for when the gateway dies.
   let output = '';
@@ -232,7 +236,7 @@ export async function startMeridian(opts: MeridianOptions): Promise<RunningTarge
   const child = gateway.child;
   return {
     name: 'meridian',
-    label: 'Meridian',
+    label: opts.label ?? 'Meridian',
     url: gateway.url.replace(/\/$/, ''),
     pid: gateway.pid,
     kind: 'registry',

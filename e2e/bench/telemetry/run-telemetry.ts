@@ -1,0 +1,140 @@
+/**
+ * `pnpm bench telemetry`: what tracing costs. Two Meridian gateways on this machine, each on a
+ * database and data directory of its own: one without telemetry, one exporting every trace over
+ * OTLP/HTTP to a local receiver that accepts and discards (otlp-sink.ts). The same scenarios as
+ * `pnpm bench` (manifest GET by tag with wrk, blob pushes and pulls), rounds interleaved, the
+ * order reversed every other round; the median of each figure is compared.
+ *
+ * The budget: manifest GET req/s with telemetry at least 0.9 of without, blob MiB/s at least
+ * 0.95. /metrics is served by both alike (it is always on); only the tracing differs.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fullPlan, quickPlan } from '../bench-plan.js';
+import { readClockTicksPerSecond } from '../cpu.js';
+import { writeBlobFiles } from '../fixtures.js';
+import { sampleBackgroundLoad } from '../machine.js';
+import { median, medianFigure } from '../report.js';
+import { createScenarios, type RunResult, type ScenarioId } from '../scenarios.js';
+import { startMeridian, type RunningTarget } from '../targets.js';
+import { startOtlpSink } from './otlp-sink.js';
+
+const usage = `Usage: pnpm bench telemetry [--quick] [--rounds N]
+
+  --quick       short smoke run (small counts, 1 round)
+  --rounds N    rounds per scenario (default 3, quick 1); the median is reported
+  --scenarios LIST  only these of manifest-get, push-small, pull-small, push-large, pull-large
+  env BENCH_DATABASE_URL  the databases' base (default postgres://postgres@127.0.0.1:5432/meridian_bench;
+                          the runs use <name>_otel_off and <name>_otel_on, dropped and recreated)`;
+
+/** Scenario, figure, and the least share of the untraced figure the traced one must reach. */
+const BUDGET: ReadonlyArray<{ scenario: ScenarioId; figure: string; atLeast: number }> = [
+  { scenario: 'manifest-get', figure: 'rps', atLeast: 0.9 },
+  { scenario: 'push-small', figure: 'mibps', atLeast: 0.95 },
+  { scenario: 'pull-small', figure: 'mibps', atLeast: 0.95 },
+  { scenario: 'push-large', figure: 'mibps', atLeast: 0.95 },
+  { scenario: 'pull-large', figure: 'mibps', atLeast: 0.95 },
+];
+
+const tools = { wrk: '/usr/bin/wrk', ab: '/usr/bin/ab' };
+const log = (message: string) => console.error(`bench telemetry: ${message}`);
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2).filter((arg) => arg !== '--' && arg !== 'telemetry'),
+    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, scenarios: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+  });
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  const plan = { ...(values.quick ? quickPlan : fullPlan) };
+  if (values.rounds !== undefined) plan.rounds = Number(values.rounds);
+  if (!Number.isInteger(plan.rounds) || plan.rounds < 1) throw new Error('--rounds takes a whole number from 1');
+  const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/meridian_bench';
+
+  const ticksPerSecond = readClockTicksPerSecond();
+  log(`background load: ${await sampleBackgroundLoad(ticksPerSecond)}% of one core busy before starting anything`);
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-bench-telemetry-'));
+  const sink = await startOtlpSink();
+  const targets: RunningTarget[] = [];
+  try {
+    const fixtureDir = path.join(workDir, 'fixtures');
+    const smallBlobs = await writeBlobFiles(fixtureDir, 'small', plan.smallBlobs.count, plan.smallBlobs.sizeBytes, { keepInMemory: true });
+    const largeBlobs = await writeBlobFiles(fixtureDir, 'large', plan.largeBlobs.count, plan.largeBlobs.sizeBytes, { keepInMemory: false });
+    for (const [label, suffix, env] of [
+      ['telemetry off', 'otel_off', {}],
+      ['telemetry on', 'otel_on', { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }],
+    ] as const) {
+      const dir = path.join(workDir, suffix);
+      await mkdir(dir, { recursive: true });
+      targets.push(await startMeridian({ databaseUrl: `${base}_${suffix}`, dataDir: path.join(dir, 'data'), label: `Meridian, ${label}`, env }));
+      log(`${targets.at(-1)!.label} at ${targets.at(-1)!.url}`);
+    }
+    const scenarioDir = path.join(workDir, 'scenarios');
+    await mkdir(scenarioDir, { recursive: true });
+    const wanted = new Set<string>(values.scenarios?.split(',') ?? BUDGET.map((b) => b.scenario));
+    const scenarios = createScenarios({ plan, smallBlobs, largeBlobs, tools, workDir: scenarioDir, ticksPerSecond }).filter((s) => wanted.has(s.id));
+
+    const runs = new Map<string, RunResult[]>();
+    for (const scenario of scenarios) {
+      for (const target of targets) await scenario.prepare?.(target);
+      for (let round = 1; round <= plan.rounds; round++) {
+        for (const target of round % 2 === 1 ? targets : [...targets].reverse()) {
+          const run = await scenario.run(target, round);
+          const key = `${scenario.id} ${target.label}`;
+          runs.set(key, [...(runs.get(key) ?? []), run]);
+          log(`[${scenario.id}] round ${round}/${plan.rounds} ${target.label}: ${Object.entries(run.figures).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}, ${perCpu(run).toFixed(0)} per server CPU-second`);
+        }
+      }
+    }
+
+    const [off, on] = targets as [RunningTarget, RunningTarget];
+    let withinBudget = true;
+    console.log('| scenario | figure | telemetry off | telemetry on | on / off | budget | per server CPU-second, on / off |');
+    console.log('|---|---|---:|---:|---:|---|---:|');
+    for (const { scenario, figure, atLeast } of BUDGET.filter((b) => wanted.has(b.scenario))) {
+      const without = medianFigure(runs.get(`${scenario} ${off.label}`), figure);
+      const traced = medianFigure(runs.get(`${scenario} ${on.label}`), figure);
+      const ratio = without && traced !== undefined ? traced / without : undefined;
+      const met = ratio !== undefined && ratio >= atLeast;
+      withinBudget &&= met;
+      const cpuOn = median((runs.get(`${scenario} ${on.label}`) ?? []).map(perCpu));
+      const cpuOff = median((runs.get(`${scenario} ${off.label}`) ?? []).map(perCpu));
+      const cpuRatio = cpuOn !== undefined && cpuOff ? (cpuOn / cpuOff).toFixed(3) : '—';
+      console.log(`| ${scenario} | ${figure} | ${without?.toFixed(1) ?? '—'} | ${traced?.toFixed(1) ?? '—'} | ${ratio?.toFixed(3) ?? '—'} | ≥ ${atLeast} ${met ? 'met' : 'NOT met'} | ${cpuRatio} |`);
+    }
+    console.log('');
+    console.log(`OTLP receiver: ${sink.requests} exports, ${(sink.bytes / 2 ** 20).toFixed(1)} MiB of spans (${plan.rounds} round${plan.rounds === 1 ? '' : 's'})`);
+    if (sink.requests === 0) {
+      log('the traced gateway exported nothing: tracing did not start');
+      return 1;
+    }
+    return withinBudget ? 0 : 1;
+  } finally {
+    for (const target of targets) await target.stop().catch((err: Error) => log(`could not stop ${target.label}: ${err.message}`));
+    await sink.close();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Work done per second of the gateway's CPU (requests, or MiB): what tracing costs the server
+ * itself, which other load on a shared machine moves far less than it moves the rates.
+ */
+function perCpu(run: RunResult): number {
+  const work = run.details.requests ?? (run.details.bytes ?? 0) / 2 ** 20;
+  return work / run.serverCpuSeconds;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(`bench telemetry: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exitCode = 1;
+  },
+);
