@@ -97,6 +97,12 @@ async function fillsCounted(name: string, result: 'ok' | 'failed'): Promise<numb
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
+/** A process's peak resident set size over its life (the kernel's high-water mark, VmHWM), in bytes. */
+async function peakRss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)![1]) * 1024;
+}
+
 async function stopWorker(): Promise<void> {
   if (!isAlive(state.workerPid)) return;
   process.kill(state.workerPid, 'SIGTERM');
@@ -215,6 +221,10 @@ describe('read-through and read-your-writes, with replication held back', () => 
     expect(await peerFetches('ap-southeast', digest)).toBe(1);
     expect(await fillsCounted('ap-southeast', 'ok')).toBe(fillsBefore + 1);
     expect(await fileDigest(blobFile('ap-southeast', digest))).toBe(digest);
+    // Twenty readers of 64 MiB: the gateway held no copy of the blob per reader (1.25 GiB in all).
+    const peak = await peakRss(region('ap-southeast').pid);
+    console.info(`ap-southeast gateway peak RSS after 20 concurrent pulls of a 64 MiB fill: ${(peak / 1024 / 1024).toFixed(0)} MiB`);
+    expect(peak).toBeLessThan(384 * 1024 * 1024);
   }, 300_000);
 
   it('a peer that hangs is passed over after one lookup runs out of time: pulls go on from the others', async () => {
