@@ -60,7 +60,9 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestL
       await proxy.forward(req, res, nearest, options);
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
-      const retry = next !== undefined && !err.answered && !err.bodyTaken && req.method !== 'PATCH' && !res.destroyed;
+      // The client went away first (undici was told to stop): nothing failed, nobody to answer.
+      if (res.destroyed && !err.answered) return;
+      const retry = next !== undefined && !err.answered && !err.bodyTaken && req.method !== 'PATCH';
       logger.warn({ region: err.region, method: req.method, route: routeName, retryOn: retry ? next.name : undefined }, err.message);
       if (err.answered) return;
       if (!retry) throw new RegionFailedError(`region ${nearest.name} failed before answering`);
