@@ -23,6 +23,7 @@ import { Agent, interceptors, type Dispatcher } from 'undici';
 import { MediaType } from '@meridian/oci';
 import { OciTestClient, buildImage } from '@meridian/testkit';
 import { withCluster } from '../bench-cluster.js';
+import { readClockTicksPerSecond, startCpuMeter } from '../cpu.js';
 import { runWrk } from '../wrk.js';
 import type { LoadRunResult } from '../load-run.js';
 
@@ -142,13 +143,18 @@ async function firstByteMs(client: Dispatcher, base: string, blobPath: string): 
   return (first ?? performance.now()) - started;
 }
 
-async function manifestRun(url: string, seconds: number, workDir: string): Promise<LoadRunResult> {
+const TICKS_PER_SECOND = readClockTicksPerSecond();
+
+/** A wrk run, and the CPU microseconds per request each of `pids` (router, gateway) spent in it. */
+async function manifestRun(url: string, seconds: number, workDir: string, pids: Record<string, number>): Promise<LoadRunResult & { cpuMicrosPerRequest: Record<string, number> }> {
   const options = { workDir, url, method: 'GET' as const, headers: { Accept: MediaType.OciManifest }, threads: 2, connections: 64 };
   await runWrk(WRK, { ...options, durationSeconds: 2 });
+  const meters = Object.entries(pids).map(([name, pid]) => [name, startCpuMeter({ serverPid: pid, countPostgres: false, ticksPerSecond: TICKS_PER_SECOND })] as const);
   const result = await runWrk(WRK, { ...options, durationSeconds: seconds });
+  const cpuMicrosPerRequest = Object.fromEntries(meters.map(([name, stop]) => [name, (stop().serverSeconds * 1e6) / Math.max(1, result.requests)]));
   const { socket, timeout, status } = result.errors;
   if (socket + timeout + status > 0) throw new Error(`wrk against ${url}: ${socket} socket errors, ${timeout} timeouts, ${status} bad statuses`);
-  return result;
+  return { ...result, cpuMicrosPerRequest };
 }
 
 function median(values: number[]): number {
@@ -192,13 +198,19 @@ async function main(): Promise<void> {
         const [routerRate, directRate] = [median(pulls.router), median(pulls.direct)];
         say(`- blob pull ${options.pulls} x ${options.blobMiB} MiB, c=2 (MiB/s): router (307) ${routerRate.toFixed(0)}, direct ${directRate.toFixed(0)}: ${(routerRate / directRate).toFixed(2)}x (target >= 0.95)`);
 
-        const manifests = await interleaved(options.rounds, (via) => manifestRun(`${target(via)}${manifestPath}`, options.manifestSeconds, workDir));
-        const pick = (runs: LoadRunResult[]) => runs.find((run) => run.requestsPerSecond === median(runs.map((r) => r.requestsPerSecond)))!;
+        const pids = (via: 'router' | 'direct'): Record<string, number> => (via === 'router' ? { router: state.routerPid, gateway: region.pid } : { gateway: region.pid });
+        const manifests = await interleaved(options.rounds, (via) => manifestRun(`${target(via)}${manifestPath}`, options.manifestSeconds, workDir, pids(via)));
+        const pick = <T extends LoadRunResult>(runs: T[]): T => runs.find((run) => run.requestsPerSecond === median(runs.map((r) => r.requestsPerSecond)))!;
         const [viaRouter, direct] = [pick(manifests.router), pick(manifests.direct)];
         say(
           `- manifest GET by tag, c=64, wrk (req/s): router (proxied) ${viaRouter.requestsPerSecond.toFixed(0)}, direct ${direct.requestsPerSecond.toFixed(0)}: ` +
             `${(viaRouter.requestsPerSecond / direct.requestsPerSecond).toFixed(2)}x (target >= 0.8); p50 ${viaRouter.latencyP50Ms.toFixed(2)} vs ${direct.latencyP50Ms.toFixed(2)} ms, ` +
             `p99 ${viaRouter.latencyP99Ms.toFixed(2)} vs ${direct.latencyP99Ms.toFixed(2)} ms: +${(viaRouter.latencyP99Ms - direct.latencyP99Ms).toFixed(2)} ms (target <= +2 ms)`,
+        );
+        const micros = (run: { cpuMicrosPerRequest: Record<string, number> }, name: string) => (run.cpuMicrosPerRequest[name] ?? 0).toFixed(0);
+        say(
+          `  - CPU per manifest GET in that round: through the router, router ${micros(viaRouter, 'router')} µs + gateway ${micros(viaRouter, 'gateway')} µs; ` +
+            `direct, gateway ${micros(direct, 'gateway')} µs`,
         );
         // Each fill needs a blob the asked region has never seen: fresh ones, pushed to the first region only.
         const fresh: string[] = [];
