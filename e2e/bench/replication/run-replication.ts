@@ -2,8 +2,8 @@
  * `pnpm bench replication`: how fast a push reaches every other region, on a cluster on this
  * machine (`pnpm cluster`'s Cluster, every part its own process on loopback).
  *
- * - Lag: push complete at the source (the manifest PUT's 201) until the manifest is served by
- *   every other region, for small images (a config and three 1 KiB layers) pushed one after
+ * - Lag: push complete at the source (the manifest PUT's 201) until every other region lists
+ *   its tag (the manifest replicated, its blobs held), for small images (a config and three 1 KiB layers) pushed one after
  *   another; p50 and p99, with 3 regions and again with 6.
  * - A 1 GiB layer replicated to two regions, as throughput per target region against a plain
  *   HTTP stream of the same bytes over loopback into a file (fsynced), measured in the same run.
@@ -116,9 +116,18 @@ async function pushManifest(base: string, repository: string, tag: string, manif
   if (put.status !== 201) throw new Error(`PUT manifest: ${put.status} ${await put.text()}`);
 }
 
-async function served(base: string, repository: string, digest: string): Promise<boolean> {
-  const head = await fetch(`${base}/v2/${repository}/manifests/${digest}`, { method: 'HEAD', headers: { accept: OCI_MANIFEST } }).catch(() => undefined);
-  return head?.status === 200;
+/**
+ * Whether the region lists `tag` in its own tag list: the tag arrives with its manifest, which a
+ * region applies only once it holds every blob the manifest names. A manifest answered by
+ * digest proves nothing any more: with read-through, a region that lacks it serves it from a peer.
+ */
+async function tagListed(base: string, repository: string, tag: string): Promise<boolean> {
+  const list = await fetch(`${base}/v2/${repository}/tags/list`).catch(() => undefined);
+  if (list?.status !== 200) {
+    await list?.body?.cancel();
+    return false;
+  }
+  return ((await list.json()) as { tags?: string[] | null }).tags?.includes(tag) ?? false;
 }
 
 /** Resolves with the moment `check` first holds, polling every `everyMs`; rejects after `boundMs`. */
@@ -136,7 +145,7 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** Lag of `images` small images pushed one after another to the first region, until every other region serves each. */
+/** Lag of `images` small images pushed one after another to the first region, until every other region lists each one's tag. */
 async function measureLag(regions: number, images: number): Promise<{ p50: number; p99: number; max: number }> {
   return withCluster(regions, async (state) => {
     const [source, ...others] = state.regions;
@@ -146,7 +155,7 @@ async function measureLag(regions: number, images: number): Promise<{ p50: numbe
       for (const blob of image.blobs) await pushBlob(source!.http, 'bench/lag', blob);
       await pushManifest(source!.http, 'bench/lag', `t${i}`, image.manifest);
       const pushed = performance.now();
-      const arrivals = await Promise.all(others.map((region) => firstTrue(() => served(region.http, 'bench/lag', image.digest), 5, 60_000)));
+      const arrivals = await Promise.all(others.map((region) => firstTrue(() => tagListed(region.http, 'bench/lag', `t${i}`), 5, 60_000)));
       lags.push(Math.max(...arrivals) - pushed);
     }
     return { p50: percentile(lags, 50), p99: percentile(lags, 99), max: Math.max(...lags) };
@@ -248,7 +257,7 @@ async function measureLarge(bytes: number): Promise<LargeResult> {
       const parts: Array<[string, number]> = [['worker', state.workerPid], ...state.regions.map((region): [string, number] => [`gateway ${region.name}`, region.pid])];
       const meters = parts.map(([part, pid]) => [part, startCpuMeter({ serverPid: pid, countPostgres: false, ticksPerSecond })] as const);
       await pushManifest(source!.http, 'bench/large', 'v1', manifest);
-      const arrivals = await Promise.all(targets.map((region) => firstTrue(() => served(region.http, 'bench/large', sha256(manifest)), 50, 600_000)));
+      const arrivals = await Promise.all(targets.map((region) => firstTrue(() => tagListed(region.http, 'bench/large', 'v1'), 50, 600_000)));
       const cpuSeconds: Record<string, number> = {};
       for (const [part, stop] of meters) {
         const reading = stop();
