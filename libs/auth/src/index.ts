@@ -2,3 +2,4 @@ export * from './permissions.js';
 export * from './scopes.js';
 export * from './access-tokens.js';
 export * from './passwords.js';
+export * from './identity-service.js';

@@ -13,3 +13,4 @@ export * from './outbox.js';
 export * from './clock.js';
 export * from './inventory.js';
 export type { HeldContent } from './purge.js';
+export * from './identities.js';

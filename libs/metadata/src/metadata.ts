@@ -8,6 +8,7 @@ import { UploadStore } from './uploads.js';
 import { OutboxStore } from './outbox.js';
 import { InventoryStore } from './inventory.js';
 import { PurgeStore } from './purge.js';
+import { IdentityStore } from './identities.js';
 import { announceChanges, type MetadataChange } from './changes.js';
 
 export interface MetadataOptions {
@@ -29,6 +30,7 @@ export class MetadataStores {
   readonly outbox: OutboxStore;
   readonly inventory: InventoryStore;
   readonly purge: PurgeStore;
+  readonly identities: IdentityStore;
 
   constructor(
     protected readonly db: Queryable,
@@ -43,6 +45,7 @@ export class MetadataStores {
     this.outbox = new OutboxStore(db, traceContext);
     this.inventory = new InventoryStore(db);
     this.purge = new PurgeStore(db);
+    this.identities = new IdentityStore(db);
   }
 }
 

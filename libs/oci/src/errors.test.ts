@@ -20,6 +20,11 @@ import {
   NameUnknownError,
   OCI_ERROR_MESSAGES,
   PaginationInvalidError,
+  UnauthorizedError,
+  DeniedError,
+  IdentityUnknownError,
+  IdentityConflictError,
+  IdentityInvalidError,
   RegionFailedError,
   RegionUnavailableError,
   RegistryError,
@@ -79,6 +84,11 @@ const CASES: Array<{ error: RegistryError; kind: ErrorKind; code: string; status
   { error: new UnsupportedError('disabled'), kind: 'Unsupported', code: 'UNSUPPORTED', status: 405 },
   { error: new RouteNotFoundError('no route'), kind: 'RouteNotFound', code: 'UNSUPPORTED', status: 404 },
   { error: new PaginationInvalidError('bad n'), kind: 'PaginationInvalid', code: 'UNSUPPORTED', status: 400 },
+  { error: new UnauthorizedError('no credentials', 'Bearer realm="x"'), kind: 'Unauthorized', code: 'UNAUTHORIZED', status: 401 },
+  { error: new DeniedError('not yours'), kind: 'Denied', code: 'DENIED', status: 403 },
+  { error: new IdentityUnknownError('no such token'), kind: 'IdentityUnknown', code: 'UNSUPPORTED', status: 404 },
+  { error: new IdentityConflictError('exists'), kind: 'IdentityConflict', code: 'UNSUPPORTED', status: 409 },
+  { error: new IdentityInvalidError('bad pattern'), kind: 'IdentityInvalid', code: 'UNSUPPORTED', status: 400 },
   // No spec code names the registry's own failure: UNKNOWN, as Distribution answers; no space is 507 (RFC 4918).
   { error: new StorageFailedError('read-only', 'EROFS', '/data/x', new Error('EROFS')), kind: 'StorageFailed', code: 'UNKNOWN', status: 500 },
   { error: new StorageFullError('full', 'ENOSPC', '/data/x', new Error('ENOSPC')), kind: 'StorageFull', code: 'UNKNOWN', status: 507 },
@@ -101,10 +111,10 @@ describe('toOciError', () => {
     },
   );
 
-  it('covers every ERROR_TABLE row but the Unknown fallback and the auth rows with a class', () => {
+  it('covers every ERROR_TABLE row but the Unknown fallback and the rate limit with a class', () => {
     const covered = new Set(CASES.map((c) => c.kind));
     const uncovered = (Object.keys(ERROR_TABLE) as ErrorKind[]).filter((kind) => !covered.has(kind));
-    expect(uncovered.sort()).toEqual(['Denied', 'TooManyRequests', 'Unauthorized', 'Unknown']);
+    expect(uncovered.sort()).toEqual(['TooManyRequests', 'Unknown']);
   });
 
   it('names error instances after their class and keeps them Errors', () => {

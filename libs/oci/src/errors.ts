@@ -88,6 +88,11 @@ export const ERROR_TABLE = {
   RouteNotFound: { code: 'UNSUPPORTED', status: 404 },
   PaginationInvalid: { code: 'UNSUPPORTED', status: 400 },
   TooManyRequests: { code: 'TOOMANYREQUESTS', status: 429 },
+  // The identity admin API (users, scope maps, tokens) is not distribution-spec's, but answers
+  // through the same table: the spec has no code for these, UNSUPPORTED with the status says it.
+  IdentityUnknown: { code: 'UNSUPPORTED', status: 404 },
+  IdentityConflict: { code: 'UNSUPPORTED', status: 409 },
+  IdentityInvalid: { code: 'UNSUPPORTED', status: 400 },
   // The blob store refused a write (a read-only filesystem, no permission, an I/O error). The
   // spec has no code for the registry's own failure; Distribution answers any storage driver
   // error with UNKNOWN and 500, and so does this.
@@ -132,6 +137,24 @@ export class SizeInvalidError extends errorClass('SizeInvalid') {}
 export class UnsupportedError extends errorClass('Unsupported') {}
 export class RouteNotFoundError extends errorClass('RouteNotFound') {}
 export class PaginationInvalidError extends errorClass('PaginationInvalid') {}
+export class DeniedError extends errorClass('Denied') {}
+export class IdentityUnknownError extends errorClass('IdentityUnknown') {}
+export class IdentityConflictError extends errorClass('IdentityConflict') {}
+export class IdentityInvalidError extends errorClass('IdentityInvalid') {}
+
+/**
+ * No credentials, or none that hold (distribution-spec v1.1 "Error Codes", UNAUTHORIZED). The
+ * challenge is the `WWW-Authenticate` value telling the client where to get a token and for what
+ * scope (Docker token spec, "How to authenticate"); the error middleware sends it.
+ */
+export class UnauthorizedError extends errorClass('Unauthorized') {
+  constructor(
+    message: string,
+    readonly challenge: string,
+  ) {
+    super(message);
+  }
+}
 export class RegionUnavailableError extends errorClass('RegionUnavailable') {}
 export class RegionFailedError extends errorClass('RegionFailed') {}
 

@@ -55,8 +55,24 @@ export class ContentDiscovery {
     return list;
   }
 
-  async listRepositories(page: PageRequest): Promise<Page<string>> {
-    return toPage(await this.metadata.repositories.list(page.limit + 1, page.last), page.limit);
+  /**
+   * Repository names in lexical order, a page at a time. With `visible` (what the client may see),
+   * the names it rejects are skipped and the page filled from further on, so paging by `last`
+   * works the same over the narrower list.
+   */
+  async listRepositories(page: PageRequest, visible?: (repository: string) => boolean): Promise<Page<string>> {
+    if (!visible) return toPage(await this.metadata.repositories.list(page.limit + 1, page.last), page.limit);
+    const kept: string[] = [];
+    let after = page.last;
+    // Read in batches of at least a page, until the page and one more are found or names run out.
+    const batch = Math.max(page.limit + 1, 100);
+    for (;;) {
+      const names = await this.metadata.repositories.list(batch, after);
+      kept.push(...names.filter(visible));
+      if (kept.length > page.limit || names.length < batch) break;
+      after = names[names.length - 1];
+    }
+    return toPage(kept.slice(0, page.limit + 1), page.limit);
   }
 
   /**

@@ -20,12 +20,16 @@ export interface GatewayProcessOptions {
    * does, so that `child` is pnpm and a signal to it must reach the gateway through pnpm.
    */
   launcher?: 'node' | 'pnpm start';
+  /** Keep everything the gateway writes (stdout and stderr) for `output()`, e.g. to search its log. */
+  keepOutput?: boolean;
 }
 
 export interface GatewayProcess {
   url: string;
   pid: number;
   child: ChildProcess;
+  /** What the gateway has written so far, with `keepOutput`; up to the banner otherwise. */
+  output(): string;
   /** `signal` (SIGTERM), SIGKILL after `graceMs`; resolves with the exit code. */
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
 }
@@ -85,6 +89,8 @@ export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<
       reject(new Error(`gateway exited (${code}) before listening:\n${output}`));
     });
   });
+  // stderr is kept all along (the listener above stays).
+  if (opts.keepOutput) child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   // Keep draining so a chatty gateway never blocks on a full pipe.
   child.stdout?.resume();
   child.stderr?.resume();
@@ -92,6 +98,7 @@ export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<
     url,
     pid: child.pid!,
     child,
+    output: () => output,
     async stop(signal = 'SIGTERM', graceMs = 10_000) {
       // Already gone (exited, or killed by a signal): there is no exit event left to wait for.
       if (child.exitCode !== null || child.signalCode !== null) {

@@ -15,6 +15,10 @@ import { createRegionReplication } from './replication/region-replication.js';
 import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier, metricsSource } from '@meridian/telemetry';
 import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 import { PeerRegions } from './replication/peer-regions.js';
+import { prepareIdentities } from './identity-setup.js';
+import { createAccessGuard } from './http/access-guard.js';
+import { createTokenHandler } from './http/handlers/token.js';
+import { createIdentityAdminRouter } from './http/handlers/identities.js';
 
 /** How long a shutdown waits for the handlers of cut connections to finish cleaning up. */
 const HANDLER_CLEANUP_MS = 5000;
@@ -94,12 +98,19 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     ...(peers ? { onPurge: () => peers.forgetRegions() } : {}),
   });
 
+  // With MERIDIAN_AUTH=on: the administrator, the signing key, and the guard on every /v2 request.
+  const identities = config.auth ? await prepareIdentities(config.auth, config.dataDir, metadata.identities, logger) : undefined;
+
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   const inFlight = new Set<Promise<void>>();
   app.use(createHttpMetricsMiddleware({ metrics: gatewayMetrics.metrics, routeOf: gatewayRouteOf }));
-  app.use(createOciRouter({ registry, inFlight, metrics: gatewayMetrics }));
+  app.use(createOciRouter({ registry, inFlight, metrics: gatewayMetrics, ...(identities ? { guard: createAccessGuard(identities) } : {}) }));
+  if (identities) {
+    app.use(createTokenHandler(identities));
+    app.use(createIdentityAdminRouter(identities));
+  }
   // After the OCI routes, which answer every /v2 request themselves, so these cost them nothing.
   app.use(
     createHealthHandler({ checks: readinessChecks, logger }),

@@ -43,6 +43,24 @@ describe('loadConfig', () => {
     expect(run).not.toThrow(/hunter2/);
   });
 
+  it('leaves identity and access off unless MERIDIAN_AUTH=on, and then takes its settings', () => {
+    expect(loadConfig({}).auth).toBeUndefined();
+    expect(loadConfig({ MERIDIAN_AUTH: 'off', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery' }).auth).toBeUndefined();
+    expect(loadConfig({ MERIDIAN_AUTH: 'on' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300 });
+    expect(loadConfig({ MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery', MERIDIAN_AUTH_TOKEN_SECONDS: '60' }).auth).toEqual({
+      adminPassword: 'correct horse battery',
+      service: 'meridian',
+      tokenLifetimeSeconds: 60,
+    });
+    expect(() => loadConfig({ MERIDIAN_AUTH: 'yes' })).toThrow(/MERIDIAN_AUTH="yes": expected one of on, off/);
+  });
+
+  it('never shows the administrator password, only how short it is', () => {
+    const run = () => loadConfig({ MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'hunter2' });
+    expect(run).toThrow(/MERIDIAN_ADMIN_PASSWORD \(7 characters\): must be at least 12 characters/);
+    expect(run).not.toThrow(/hunter2/);
+  });
+
   it('refuses a DATABASE_URL that is no postgres URL or names no usable database, never showing its password', () => {
     const malformed = () => loadConfig({ DATABASE_URL: 'postgres://meridian:hunter2@127.0.0.1:notaport/meridian' });
     expect(malformed).toThrow(/^invalid configuration: DATABASE_URL: expected a URL like postgres:\/\/USER:PASSWORD@HOST:PORT\/DATABASE\./);

@@ -101,6 +101,26 @@ const schema = z.object({
    * pulls are too many to trace each without slowing them.
    */
   MERIDIAN_TRACE_READ_RATIO: z.coerce.number({ error: 'expected a number from 0 to 1' }).min(0, { error: 'expected a number from 0 to 1' }).max(1, { error: 'expected a number from 0 to 1' }).default(0.01),
+  /**
+   * Whether /v2 asks for credentials (the Docker token flow, or Basic). `off` for now, so that
+   * what pushes and pulls without credentials today (the test kit, the cluster, the bench) goes
+   * on working; `on` is to become the default once they all pass credentials.
+   */
+  MERIDIAN_AUTH: oneOf(['on', 'off']).default('off'),
+  /**
+   * The password of the administrator `admin`, with MERIDIAN_AUTH=on. Set, it is (re)applied at
+   * every start; unset, one is made once and written to <data dir>/admin-password (mode 0600).
+   */
+  MERIDIAN_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
+  /** The `service` of the token flow: the audience access tokens are issued for. */
+  MERIDIAN_AUTH_SERVICE: z.string().regex(/^[A-Za-z0-9.:_-]{1,128}$/, { error: 'expected 1 to 128 of letters, digits and . : _ -' }).default('meridian'),
+  /**
+   * The token endpoint clients are sent to (`realm` of the challenge). Unset: this gateway's
+   * own /oauth2/token, at the address the client used (its Host header).
+   */
+  MERIDIAN_AUTH_REALM: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+  /** How long an access token lives; clients fetch a new one when it has expired. */
+  MERIDIAN_AUTH_TOKEN_SECONDS: wholeNumber(30, 3600).default(300),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
 });
 
@@ -124,7 +144,16 @@ export interface GatewayConfig {
   /** Where spans are exported (OTLP/HTTP), when tracing is on. */
   otlpEndpoint?: string;
   traceReadRatio: number;
+  /** Identity and access; undefined with MERIDIAN_AUTH=off. */
+  auth?: AuthConfig;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+export interface AuthConfig {
+  adminPassword?: string;
+  service: string;
+  realm?: string;
+  tokenLifetimeSeconds: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
@@ -157,6 +186,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     ...(e.MERIDIAN_CONTROL_PLANE ? { controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, '') } : {}),
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     traceReadRatio: e.MERIDIAN_TRACE_READ_RATIO,
+    ...(e.MERIDIAN_AUTH === 'on'
+      ? {
+          auth: {
+            ...(e.MERIDIAN_ADMIN_PASSWORD ? { adminPassword: e.MERIDIAN_ADMIN_PASSWORD } : {}),
+            service: e.MERIDIAN_AUTH_SERVICE,
+            ...(e.MERIDIAN_AUTH_REALM ? { realm: e.MERIDIAN_AUTH_REALM } : {}),
+            tokenLifetimeSeconds: e.MERIDIAN_AUTH_TOKEN_SECONDS,
+          },
+        }
+      : {}),
     logLevel: e.LOG_LEVEL,
   };
 }
@@ -164,7 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
 /** A variable and its value for a message; a secret's value is never shown, a URL's password is masked. */
 function shown(name: string, value: string | undefined): string {
   if (value === undefined) return name;
-  if (name === 'MERIDIAN_UPLOAD_SECRET') return `${name} (${value.length} characters)`;
+  if (name === 'MERIDIAN_UPLOAD_SECRET' || name === 'MERIDIAN_ADMIN_PASSWORD') return `${name} (${value.length} characters)`;
   // A malformed URL cannot be masked, and may hold a password: it is not shown at all.
   if (name === 'DATABASE_URL') return maskPassword(value) === undefined ? name : `${name}=${maskPassword(value)}`;
   return `${name}=${JSON.stringify(value)}`;

@@ -17,7 +17,7 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
     config = loadConfig(env);
     await start(config);
   } catch (err) {
-    const secrets = config ? [...passwordsIn(config.databaseUrl), config.uploadSecret ?? ''] : [];
+    const secrets = config ? [...passwordsIn(config.databaseUrl), config.uploadSecret ?? '', config.auth?.adminPassword ?? ''] : [];
     reportStartFailure(describeStartFailure(err, { stacks: wantsStackTraces(env), secrets }));
   }
 }

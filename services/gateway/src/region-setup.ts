@@ -47,27 +47,40 @@ async function probeWritable(dataDir: string): Promise<void> {
 /**
  * The upload-state secret shared by every gateway of a region that shares the data directory:
  * created once, never random per process (a random one breaks uploads behind a load balancer).
- * It is written whole to a temporary file and then hard-linked into place, which fails if the
- * name exists: concurrent starts agree on one secret, and nobody ever reads a half-written one.
  */
 async function regionUploadSecret(dataDir: string): Promise<string> {
   const file = path.join(dataDir, 'upload-secret');
-  const existing = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (existing === undefined) {
-    const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    await writeFile(temporary, randomBytes(32).toString('base64url'), { mode: 0o600 });
-    await link(temporary, file).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
-    await unlink(temporary);
-  }
-  const secret = (await readFile(file, 'utf8')).trim();
+  const secret = (await readOrCreateSecretFile(file, () => randomBytes(32).toString('base64url'))).value;
   if (secret.length < 32) {
     // An empty or short key would make upload URLs forgeable: refuse to start instead.
     throw new StartupError(`MERIDIAN_DATA_DIR: ${file} holds no usable upload secret (fewer than 32 characters); remove it (a new one is made) or set MERIDIAN_UPLOAD_SECRET`);
   }
   return secret;
+}
+
+/**
+ * A secret kept in a file of the data directory (mode 0600), made by `make` when the file is
+ * absent. It is written whole to a temporary file and then hard-linked into place, which fails if
+ * the name exists: concurrent starts agree on one value, and nobody ever reads a half-written
+ * one. `created` says whether this call made it.
+ */
+export async function readOrCreateSecretFile(file: string, make: () => string): Promise<{ value: string; created: boolean }> {
+  const existing = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  let created = false;
+  if (existing === undefined) {
+    const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(temporary, make(), { mode: 0o600 });
+    created = await link(temporary, file).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+        return false;
+      },
+    );
+    await unlink(temporary);
+  }
+  return { value: (await readFile(file, 'utf8')).trim(), created };
 }

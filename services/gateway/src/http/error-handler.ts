@@ -5,6 +5,7 @@ import {
   RouteNotFoundError,
   StorageFailedError,
   StorageFullError,
+  UnauthorizedError,
   UploadRangeInvalidError,
   toOciError,
 } from '@meridian/oci';
@@ -44,6 +45,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     // A handler may have set its success headers (a 206's Content-Range, Docker-Content-Digest)
     // before failing; they must not describe the error. Headers about the request as a whole stay.
     for (const name of res.getHeaderNames()) if (!KEPT_ON_ERROR.has(name)) res.removeHeader(name);
+    if (err instanceof UnauthorizedError) res.setHeader('WWW-Authenticate', err.challenge);
     if (err instanceof BlobRangeNotSatisfiableError) res.setHeader('Content-Range', `bytes */${err.size}`);
     if (err instanceof UploadRangeInvalidError) {
       const offset = (err.detail as { offset?: number } | undefined)?.offset;

@@ -17,6 +17,7 @@ import { manifestHandlers } from './handlers/manifests.js';
 import { blobHandlers } from './handlers/blobs.js';
 import { blobUploadHandlers, blobUploadSessionHandlers } from './handlers/blob-uploads.js';
 import { referrerHandlers } from './handlers/referrers.js';
+import { OPEN_ACCESS, type AccessGuard } from './access-guard.js';
 
 /** Route name (from libs/oci's table) → its handlers. */
 const HANDLERS: Record<RouteName, RouteHandlers> = {
@@ -38,6 +39,8 @@ export interface OciRouterDependencies {
    */
   inFlight: Set<Promise<void>>;
   metrics: Pick<GatewayMetrics, 'blobBytesReceived' | 'blobBytesServed'>;
+  /** Checks each request's credentials against its route's action; absent, everything is open (MERIDIAN_AUTH=off). */
+  guard?: AccessGuard;
 }
 
 /** Routes whose request bodies are blob bytes. */
@@ -47,9 +50,9 @@ const UPLOAD_ROUTES: ReadonlySet<RouteName> = new Set(['blob-upload', 'blob-uplo
  * Dispatches /v2 requests through the route table of libs/oci: match the raw path, check the
  * repository name before anything else sees it, then call the route's handler for the method.
  * `res.locals.route` and `res.locals.action` carry the route name (for metrics labels) and the
- * action it needs (for the planned access guard, which goes here).
+ * action it needs, which the access guard checks before the handler runs.
  */
-export function createOciRouter({ registry, inFlight, metrics }: OciRouterDependencies): RequestHandler {
+export function createOciRouter({ registry, inFlight, metrics, guard }: OciRouterDependencies): RequestHandler {
   return (req, res, next) => {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const queryStart = req.url.indexOf('?');
@@ -73,7 +76,11 @@ export function createOciRouter({ registry, inFlight, metrics }: OciRouterDepend
     }
     if (UPLOAD_ROUTES.has(match.route.name)) countBodyBytes(req, metrics.blobBytesReceived);
     else if (match.route.name === 'blob' && method === 'GET') countServedBytes(res, metrics.blobBytesServed);
-    const running = handler({ req, res, params: match.params as { name: string }, registry }).catch(next);
+    const params = match.params as { name: string };
+    const running = (async () => {
+      const access = guard ? await guard(req, action, match.params.name) : OPEN_ACCESS;
+      await handler({ req, res, params, registry, access });
+    })().catch(next);
     inFlight.add(running);
     void running.finally(() => inFlight.delete(running));
   };

@@ -8,11 +8,14 @@ import { contentLength, hasBody, parseChunkRange, queryValue } from '../request.
  * `?mount=&from=`), PATCH chunks, PUT `?digest=` to close, GET status, DELETE to cancel.
  */
 export const blobUploadHandlers: RouteHandlers = {
-  async POST({ req, res, params, registry }) {
+  async POST({ req, res, params, registry, access }) {
     const digest = queryValue(req, 'digest');
     const mount = queryValue(req, 'mount');
     if (mount !== undefined) {
-      const mounted = await registry.uploads.mount(params.name, mount, queryValue(req, 'from'));
+      const from = queryValue(req, 'from');
+      // A mount from where the client may not read falls back to an upload, as any mount that
+      // cannot be made does ("Mounting a blob": 202): it must not reveal what the source holds.
+      const mounted = access.mayMountFrom(from) ? await registry.uploads.mount(params.name, mount, from) : undefined;
       if (mounted) return sendCreated(res, params.name, mounted.digest);
     } else if (digest !== undefined) {
       const stored = await registry.uploads.putMonolithic(params.name, digest, req, contentLength(req));

@@ -1,0 +1,114 @@
+import type { Request } from 'express';
+import { DeniedError, UnauthorizedError, type RouteAction } from '@meridian/oci';
+import {
+  AccessTokenInvalidError,
+  catalogFilter,
+  grantAllows,
+  requiredScope,
+  type Permissions,
+  type RepositoryAction,
+} from '@meridian/auth';
+import type { RegionIdentities } from '../identity-setup.js';
+
+/** What a request may do beyond its route's own action; handlers ask it. */
+export interface RequestAccess {
+  /**
+   * Whether a cross-repository mount may take a blob from `from` (distribution-spec v1.1
+   * "Mounting a blob from another repository"): only with read access there. Without `from`
+   * the source is any repository of the region, which only an administrator may read.
+   */
+  mayMountFrom(from: string | undefined): boolean;
+  /** Which repositories `_catalog` shows; undefined: every one. */
+  listsRepository?: (repository: string) => boolean;
+}
+
+/** With MERIDIAN_AUTH=off: everything is open. */
+export const OPEN_ACCESS: RequestAccess = { mayMountFrom: () => true };
+
+export type AccessGuard = (req: Request, action: RouteAction, repository: string | undefined) => Promise<RequestAccess>;
+
+/**
+ * Checks a /v2 request's credentials against the action its route needs (libs/oci's route
+ * table): a Bearer access token from the token endpoint (Docker token spec), or Basic credentials
+ * straight on the request. No credentials, or none that hold: 401 UNAUTHORIZED with the challenge
+ * that sends the client for a token. Credentials that hold but do not allow the action: 403
+ * DENIED; for a token lacking a scope its identity does hold, 401 with
+ * `error="insufficient_scope"`, so the client asks for a wider token and retries.
+ */
+export function createAccessGuard(region: RegionIdentities): AccessGuard {
+  return async (req, action, repository) => {
+    const scope = requiredScope(action, repository);
+    const challenge = (error?: string) =>
+      [`Bearer realm="${realmOf(req, region)}"`, `service="${region.service}"`, ...(scope ? [`scope="${scope}"`] : []), ...(error ? [`error="${error}"`] : [])].join(',');
+    const credentials = parseAuthorization(req.headers.authorization);
+    if (!credentials) throw new UnauthorizedError('authentication required', challenge());
+
+    if (credentials.scheme === 'basic') {
+      const identity = await region.identities.authenticate(credentials.name, credentials.password);
+      if (!identity) throw new UnauthorizedError('invalid credentials', challenge());
+      return permissionsAccess(identity.permissions, action, repository);
+    }
+
+    const token = await region.verifier.verify(credentials.token).catch((err: unknown) => {
+      if (err instanceof AccessTokenInvalidError) throw new UnauthorizedError('invalid or expired access token', challenge('invalid_token'));
+      throw err;
+    });
+    if (isRepositoryAction(action) && !grantAllows(token, repository!, action)) {
+      // The token lacks the scope: a client that could have it should fetch a new token.
+      const current = await region.identities.currentPermissions(token.subject);
+      if (current?.repositoryActions(repository!).has(action)) throw new UnauthorizedError('the access token does not grant this', challenge('insufficient_scope'));
+      throw new DeniedError(`${action} on ${repository} is not allowed`);
+    }
+    if (action === 'catalog' && !token.access.some((entry) => entry.type === 'registry' && entry.name === 'catalog')) {
+      const current = await region.identities.currentPermissions(token.subject);
+      if (current && current.catalogPatterns().length > 0) throw new UnauthorizedError('the access token does not grant this', challenge('insufficient_scope'));
+      throw new DeniedError('listing repositories is not allowed');
+    }
+    return {
+      mayMountFrom: (from) => from !== undefined && grantAllows(token, from, 'pull'),
+      listsRepository: catalogFilter(token),
+    };
+  };
+}
+
+function permissionsAccess(permissions: Permissions, action: RouteAction, repository: string | undefined): RequestAccess {
+  if (isRepositoryAction(action) && !permissions.repositoryActions(repository!).has(action)) {
+    throw new DeniedError(`${action} on ${repository} is not allowed`);
+  }
+  if (action === 'catalog' && permissions.catalogPatterns().length === 0) throw new DeniedError('listing repositories is not allowed');
+  if (permissions.isAdministrator) return OPEN_ACCESS;
+  return {
+    mayMountFrom: (from) => from !== undefined && permissions.repositoryActions(from).has('pull'),
+    listsRepository: catalogFilter({ catalog: permissions.catalogPatterns() }),
+  };
+}
+
+function isRepositoryAction(action: RouteAction): action is RepositoryAction {
+  return action === 'pull' || action === 'push' || action === 'delete';
+}
+
+export type Credentials = { scheme: 'basic'; name: string; password: string } | { scheme: 'bearer'; token: string };
+
+/** An `Authorization` header's Basic or Bearer credentials (RFC 7617, RFC 6750); undefined for anything else. */
+export function parseAuthorization(header: string | undefined): Credentials | undefined {
+  if (!header) return undefined;
+  const match = /^(\S+)\s+(\S+)\s*$/.exec(header);
+  if (!match) return undefined;
+  const scheme = match[1]!.toLowerCase();
+  if (scheme === 'bearer') return { scheme: 'bearer', token: match[2]! };
+  if (scheme !== 'basic') return undefined;
+  const decoded = Buffer.from(match[2]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { scheme: 'basic', name: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** A Host header fit to go inside the quoted realm; anything else is not echoed back. */
+const PLAIN_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+
+/** The token endpoint clients are sent to: MERIDIAN_AUTH_REALM, or this gateway's, as the client reached it. */
+function realmOf(req: Request, region: RegionIdentities): string {
+  if (region.realm) return region.realm;
+  const host = req.headers.host && PLAIN_HOST.test(req.headers.host) ? req.headers.host : `${req.socket.localAddress}:${req.socket.localPort}`;
+  return `${req.protocol}://${host}/oauth2/token`;
+}
