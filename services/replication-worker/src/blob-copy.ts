@@ -124,9 +124,12 @@ export async function ensureBlobs(repository: string, blobs: BlobRef[], context:
  * Copies one blob the target does not hold, from `offset` (what LinkBlobs reported), trying each
  * source in turn. A source that fails (down, not holding it, DATA_LOSS) gives way to the next,
  * which resumes from whatever the target kept. A failure on the target's side ends the copy
- * with that failure, except once: when the target refuses the bytes as a whole (they do not
- * hash to the digest) after a resume, since the bytes kept from an earlier source may be the
- * bad ones, the copy starts again from the offset the target then reports.
+ * with that failure, except once after a resume: when the target refuses the bytes as a whole
+ * (they do not hash to the digest), since the bytes kept from an earlier source may be the bad
+ * ones, or no longer holds the offset LinkBlobs reported (FAILED_PRECONDITION), the copy starts
+ * again from the offset the target then reports. The second happens when a source fails after
+ * sending every byte: the target takes the broken stream for a whole one, and may still be
+ * verifying those bytes (and then dropping them) when LinkBlobs asks where to resume.
  */
 export async function copyBlob(repository: string, blob: BlobRef, offset: number, context: CopyContext): Promise<number> {
   const failures: { source: string; error: unknown }[] = [];
@@ -138,7 +141,8 @@ export async function copyBlob(repository: string, blob: BlobRef, offset: number
     sent += attempt.sent;
     if (attempt.result === 'ok') return sent;
     if (attempt.result === 'target') {
-      if (!(hasStatus(attempt.error, grpc.status.INVALID_ARGUMENT) && offset > 0 && !restarted)) throw attempt.error;
+      const refusedResume = hasStatus(attempt.error, grpc.status.INVALID_ARGUMENT) || hasStatus(attempt.error, grpc.status.FAILED_PRECONDITION);
+      if (!(refusedResume && offset > 0 && !restarted)) throw attempt.error;
       restarted = true;
     } else {
       failures.push({ source: source.name, error: attempt.error });
