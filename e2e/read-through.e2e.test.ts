@@ -11,7 +11,8 @@
  *   and the next peer fills the blob;
  * - twenty concurrent pulls of one 64 MiB blob the region lacks make one fetch from a peer;
  * - a peer that hangs is asked once, then passed over for a while;
- * - a client that goes away in the middle of a fill leaves no partial blob, and the fill lands.
+ * - a client that goes away in the middle of a fill leaves no partial blob, and the fill lands;
+ * - an edge region with a cache size holds at most that much after pulls of three times as much.
  *
  * Every pulled blob is hashed and compared with its digest (distribution-spec v1.1 "Pulling
  * blobs": the client verifies the content it receives against the digest it asked for). The
@@ -266,5 +267,33 @@ describe('read-through and read-your-writes, with replication held back', () => 
       await expect(stat(path.join(uploads, id, 'data'))).rejects.toThrow();
     }
     expect(await pulledDigest('us-east', 'rt/abandoned', digest)).toBe(digest);
+  }, 300_000);
+
+  it('an edge region of 100 MiB holds at most 100 MiB after pulls of 300 MiB of distinct blobs, every pull served', async () => {
+    const limit = 100 * 1024 * 1024;
+    state = await cluster.up(5, { worker: false, cacheBytes: { 'eu-central': limit } });
+    const edge = 'eu-central';
+    const listed = (await fetch(`${state.controlPlane}/api/v1/regions`).then((r) => r.json())) as { regions: Array<{ name: string; cacheBytes?: number }> };
+    expect(listed.regions.find((r) => r.name === edge)?.cacheBytes).toBe(limit);
+    const digests: string[] = [];
+    for (let i = 0; i < 30; i++) digests.push(await client('eu-west').pushBlob('rt/edge', randomBytes(10 * 1024 * 1024)));
+    for (const digest of digests) expect(await pulledDigest(edge, 'rt/edge', digest)).toBe(digest);
+    // Evictions follow the fills: the store comes back under its size, and stays there.
+    const storeBytes = async () => {
+      const root = path.join(region(edge).dataDir, 'store', 'blobs');
+      const files = await readdir(root, { recursive: true, withFileTypes: true });
+      let total = 0;
+      for (const file of files) if (file.isFile()) total += (await stat(path.join(file.parentPath, file.name))).size;
+      return total;
+    };
+    const held = await eventually('the edge region back under its size', async () => {
+      const total = await storeBytes();
+      return total <= limit ? total : undefined;
+    });
+    expect(held).toBeGreaterThan(0);
+    // The most recently pulled blob is held; an evicted one is filled again when asked.
+    expect(await fileDigest(blobFile(edge, digests[29]!))).toBe(digests[29]);
+    expect(await recordedState(edge, digests[0]!)).toBe('pending');
+    expect(await pulledDigest(edge, 'rt/edge', digests[0]!)).toBe(digests[0]);
   }, 300_000);
 });

@@ -117,8 +117,9 @@ export class Cluster {
    * Starts the control plane, `regions` regions and a worker, each unless it already runs, and
    * registers every region with the control plane. Resolves once every process answers. With
    * `worker: false` no worker is started (a test holding replication back); one running stays.
+   * `cacheBytes` registers the regions it names as edge regions with that blob cache size.
    */
-  async up(regions: number, options: { worker?: boolean } = {}): Promise<ClusterState> {
+  async up(regions: number, options: { worker?: boolean; cacheBytes?: Record<string, number> } = {}): Promise<ClusterState> {
     if (!Number.isInteger(regions) || regions < 1 || regions > PLACES.length) throw new Error(`--regions must be a whole number from 1 to ${PLACES.length}`);
     mkdirSync(path.join(this.home, 'cluster'), { recursive: true });
     const previous = this.read();
@@ -166,7 +167,7 @@ export class Cluster {
     }
     this.write(state);
     await Promise.all(state.regions.map((region) => waitUntilReady(`${region.http}/readyz`, region.pid, this.logOf(region.name))));
-    for (const region of state.regions) await this.register(state.controlPlane, region);
+    for (const region of state.regions) await this.register(state.controlPlane, region, options.cacheBytes?.[region.name]);
 
     const workerLogStart = sizeOf(this.logOf('replication-worker'));
     const workerRuns = previous !== undefined && isAlive(previous.workerPid);
@@ -243,11 +244,11 @@ export class Cluster {
     return child.pid!;
   }
 
-  private async register(controlPlane: string, region: ClusterRegion): Promise<void> {
+  private async register(controlPlane: string, region: ClusterRegion, cacheBytes?: number): Promise<void> {
     const response = await fetch(`${controlPlane}/api/v1/regions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: region.name, http: region.http, grpc: region.grpc, lat: region.lat, lon: region.lon }),
+      body: JSON.stringify({ name: region.name, http: region.http, grpc: region.grpc, lat: region.lat, lon: region.lon, ...(cacheBytes ? { cacheBytes } : {}) }),
     });
     // Already registered (a cluster brought up again): what it has stands.
     if (!response.ok && response.status !== 409) throw new Error(`registering ${region.name} failed: ${response.status} ${await response.text()}`);

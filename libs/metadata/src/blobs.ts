@@ -196,4 +196,16 @@ export class BlobMetadataStore {
     });
     return result.rows[0]?.bytes ?? 0;
   }
+
+  /**
+   * Every blob whose bytes the region holds, with its size: what an edge region chooses among
+   * when it evicts (its store is bounded by its cache size, so the list is too).
+   */
+  async presentBlobs(): Promise<Array<{ digest: string; size: number }>> {
+    const result = await this.db.query<{ digest: string; size: string }>({
+      name: 'blob-present-all',
+      text: "SELECT digest, size FROM blobs WHERE state = 'present'",
+    });
+    return result.rows.map((row) => ({ digest: row.digest, size: Number(row.size) }));
+  }
 }

@@ -98,6 +98,11 @@ export const RegionRecordSchema = z.object({
    * the router sends no client to the region, which goes on taking replication as its state says.
    */
   routing: z.boolean(),
+  /**
+   * Set for an edge region: the bytes of blobs it may keep. It receives manifests and tags as
+   * every region does, blobs only on demand (read-through), least recently used ones evicted.
+   */
+  cacheBytes: z.number().int().positive().optional(),
   /** Last heartbeat of the region's relay (ISO 8601), null if none yet. */
   heartbeatAt: z.string().nullable(),
   /** Progress of the backfill that brought the region the catalog; null if it had none. */

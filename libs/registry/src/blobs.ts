@@ -51,6 +51,7 @@ export class BlobService {
     const cached = this.cache.getBlobSize(repository, digest.value);
     if (cached !== undefined) {
       if (!(await this.confirm(digest, cached, 'present'))) return this.fromPeers(repository, digest, cached, notIn(repository, digest));
+      this.readThrough?.touch(digest.value);
       return { digest, size: cached };
     }
     const readAt = this.cache.currentGeneration(repository);
@@ -62,6 +63,7 @@ export class BlobService {
       return this.fromPeers(repository, digest, lookup.found?.size, notIn(repository, digest));
     }
     this.cache.setBlobSize(repository, digest.value, lookup.found.size, readAt);
+    this.readThrough?.touch(digest.value);
     return { digest, size: lookup.found.size };
   }
 
@@ -72,7 +74,8 @@ export class BlobService {
       return;
     }
     try {
-      await this.store.copyTo(blob.digest, range, destination);
+      if (this.readThrough) await this.readThrough.pinnedWhile(blob.digest.value, () => this.store.copyTo(blob.digest, range, destination));
+      else await this.store.copyTo(blob.digest, range, destination);
     } catch (err) {
       // Lost since describe confirmed it (nothing has been sent yet): recorded as describe would.
       if (err instanceof BlobUnknownError) await this.confirm(blob.digest, blob.size, 'present');

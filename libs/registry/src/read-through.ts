@@ -49,6 +49,8 @@ export interface RegionPeers {
   openBlob(region: string, digest: string, offset: number): Promise<Readable>;
   /** What each peer holding the manifest answers (by tag or digest), unverified. */
   getManifests(repository: string, reference: string): Promise<PeerManifest[]>;
+  /** This region's blob cache size when it is an edge region (it keeps blobs only as a cache); else undefined. */
+  cacheBytes(): Promise<number | undefined>;
 }
 
 /** Counts fills for the `meridian_readthrough_fills_total{result}` metric. */
@@ -62,6 +64,8 @@ export interface ReadThroughMetrics {
  * slow the fill for the others nor make the process hold the blob for it.
  */
 const LIVE_LAG_BYTES = 4 * 1024 * 1024;
+/** Blobs whose last use the edge cache remembers; older ones count as never used. */
+const MAX_USES_TRACKED = 100_000;
 /** How long a fill waits for another writer of the same transfer that has stopped making progress. */
 const OTHER_WRITER_IDLE_MS = 30_000;
 /**
@@ -140,6 +144,12 @@ export class ReadThrough {
   private readonly fills = new Map<string, Fill>();
   /** Lookups of a blob's holders under way: concurrent requests for one blob share one round of questions. */
   private readonly lookups = new Map<string, Promise<PeerBlobHolder[]>>();
+  /** Edge cache: when each blob was last served by this process (blobs never served count as oldest). */
+  private readonly lastUsed = new Map<string, number>();
+  /** Edge cache: blobs being sent by this process right now, never evicted underneath their readers. */
+  private readonly pinned = new Map<string, number>();
+  /** Edge cache: one eviction pass at a time. */
+  private evicting: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly peers: RegionPeers,
@@ -215,6 +225,16 @@ export class ReadThrough {
     range: { start: number; end: number },
     destination: Writable,
   ): Promise<void> {
+    await this.pinnedWhile(blob.digest.value, () => this.serveFilled(repository, blob, holders, range, destination));
+  }
+
+  private async serveFilled(
+    repository: string,
+    blob: { digest: Digest; size: number },
+    holders: readonly PeerBlobHolder[],
+    range: { start: number; end: number },
+    destination: Writable,
+  ): Promise<void> {
     const fill = this.fills.get(blob.digest.value) ?? this.start(repository, blob.digest, blob.size, holders);
     const reader: LiveReader = { next: range.start, last: Math.min(range.end, fill.size - 2), destination };
     if (fill.position <= reader.next && reader.next <= reader.last) fill.readers.add(reader);
@@ -234,6 +254,58 @@ export class ReadThrough {
       throw new DigestInvalidError(`blob ${blob.digest.value}: bytes sent from another region did not match the digest`);
     }
     if (reader.next <= range.end) await this.store.copyTo(blob.digest, { start: reader.next, end: range.end }, destination);
+  }
+
+  /** Records a use of a blob this region holds (the edge cache evicts the least recently used). */
+  touch(digest: string): void {
+    this.lastUsed.delete(digest);
+    this.lastUsed.set(digest, Date.now());
+    // Bounded: the map keeps the order of use, so the entry dropped is the least recently used.
+    if (this.lastUsed.size > MAX_USES_TRACKED) this.lastUsed.delete(this.lastUsed.keys().next().value!);
+  }
+
+  /** Runs `send` with the blob kept from eviction until it ends. */
+  async pinnedWhile<T>(digest: string, send: () => Promise<T>): Promise<T> {
+    this.pinned.set(digest, (this.pinned.get(digest) ?? 0) + 1);
+    try {
+      return await send();
+    } finally {
+      const left = this.pinned.get(digest)! - 1;
+      if (left === 0) this.pinned.delete(digest);
+      else this.pinned.set(digest, left);
+    }
+  }
+
+  /**
+   * An edge region over its cache size evicts the least recently used blobs, never one being
+   * sent or filled here, until it is back under: each is recorded pending first (so it is filled
+   * again on demand from then on), then its bytes are removed.
+   */
+  private evictOverCache(): Promise<void> {
+    const pass = this.evicting.then(async () => {
+      const limit = await this.peers.cacheBytes();
+      if (limit === undefined) return;
+      let held = Number(await this.metadata.blobs.storedBytes());
+      if (held <= limit) return;
+      const oldestFirst = (await this.metadata.blobs.presentBlobs()).sort((a, b) => (this.lastUsed.get(a.digest) ?? 0) - (this.lastUsed.get(b.digest) ?? 0));
+      for (const blob of oldestFirst) {
+        if (held <= limit) break;
+        if (this.pinned.has(blob.digest) || this.fills.has(blob.digest)) continue;
+        const changes = await this.metadata.transaction(async (tx) => {
+          const turned = await tx.blobs.markPending([blob.digest]);
+          const evicted = [...turned].flatMap(([digest, repositories]) => repositories.map((repository) => ({ kind: 'blob' as const, repository, digest })));
+          await tx.announce(evicted);
+          return evicted;
+        });
+        for (const change of changes) this.cache.invalidate(change);
+        await this.store.delete(parseDigest(blob.digest));
+        this.lastUsed.delete(blob.digest);
+        held -= blob.size;
+      }
+      this.log.info({ held, limit }, `edge cache: evicted down to ${held} of ${limit} bytes`);
+    });
+    this.evicting = pass.catch(() => undefined);
+    return pass;
   }
 
   private start(repository: string, digest: Digest, size: number, holders: readonly PeerBlobHolder[]): Fill {
@@ -314,6 +386,9 @@ export class ReadThrough {
     }
     this.metrics.fillFinished('ok');
     this.log.info({ digest: digest.value, repository, size: fill.size, failures }, `read-through fill of ${digest.value} done`);
+    this.touch(digest.value);
+    // Not awaited: the fill's readers need not wait for it (they are pinned meanwhile).
+    void this.evictOverCache().catch((err) => this.log.error({ err }, 'edge cache: evicting failed'));
   }
 
   /**

@@ -47,6 +47,8 @@ export interface ReplicatedManifest {
   payload: Buffer;
   tag?: string;
   clock: ClockStamp;
+  /** An edge region's copy: blobs not held are recorded pending (ApplyManifestRequest.blobs_on_demand). */
+  blobsOnDemand?: boolean;
 }
 
 export interface ManifestCopy {
@@ -266,6 +268,14 @@ export class ReplicaApplier {
         blobs: [...new Set(parsed.blobReferences.map((d) => d.digest).filter((digest) => !blobs.has(digest)))],
         manifests: [...new Set(parsed.manifestReferences.map((d) => d.digest).filter((digest) => !children.has(digest)))],
       };
+      if (write.blobsOnDemand && missing.blobs.length > 0) {
+        for (const descriptor of parsed.blobReferences) {
+          if (blobs.has(descriptor.digest)) continue;
+          await tx.blobs.linkPending(repositoryId, descriptor.digest, descriptor.size);
+          blobs.set(descriptor.digest, descriptor.size);
+        }
+        missing.blobs = [];
+      }
       if (missing.blobs.length + missing.manifests.length > 0) {
         throw new ReplicaPreconditionError(`manifest ${expected.value} names content ${write.repository} does not hold yet`, missing);
       }

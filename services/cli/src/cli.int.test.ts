@@ -224,6 +224,10 @@ describe('finding the control plane, and usage', () => {
     expect(badNumber.code).toBe(2);
     expect(badNumber.stderr).toMatch(/'--lat <degrees>' argument 'north' is invalid\. a number from -90 to 90/);
 
+    const badSize = await meridian(['region', 'add', 'ap', '--http', 'http://x', '--grpc', 'x:1', '--lat', '1', '--lon', '1', '--cache-size', '50GB']);
+    expect(badSize.code).toBe(2);
+    expect(badSize.stderr).toMatch(/'--cache-size <size>' argument '50GB' is invalid\. a size such as 50GiB, 512MiB or a number of bytes/);
+
     expect((await meridian(['replication', 'status', 'team/app@latest'])).code).toBe(2);
     expect((await meridian(['frobnicate'])).code).toBe(2);
     expect((await meridian(['region'])).code).toBe(2);

@@ -81,9 +81,11 @@ function buildProgram(io: CliIo): Command {
     .requiredOption('--grpc <host:port>', 'the region\'s replica gRPC address')
     .requiredOption('--lat <degrees>', 'latitude', coordinate(90))
     .requiredOption('--lon <degrees>', 'longitude', coordinate(180))
-    .action(async (name: string, options: { http: string; grpc: string; lat: number; lon: number }, command: Command) => {
+    .option('--cache-size <size>', 'an edge region: keep at most this much blob data (50GiB, 512MiB), filled on demand, least recently used evicted', byteSize)
+    .action(async (name: string, options: { http: string; grpc: string; lat: number; lon: number; cacheSize?: number }, command: Command) => {
       const { client, json } = await connect(command);
-      const added = await client.addRegion({ name, ...options });
+      const { cacheSize, ...place } = options;
+      const added = await client.addRegion({ name, ...place, ...(cacheSize !== undefined ? { cacheBytes: cacheSize } : {}) });
       print(json, added, () => {
         const backfill = added.backfill ? `: backfilling ${added.backfill.total} catalog items (meridian region list shows progress)` : '';
         return `region ${added.name} registered, state ${added.state}${backfill}\n`;
@@ -189,6 +191,16 @@ function coordinate(limit: number) {
     if (value.trim() === '' || !Number.isFinite(number) || Math.abs(number) > limit) throw new InvalidArgumentError(`a number from -${limit} to ${limit}`);
     return number;
   };
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
+
+/** A size such as 50GiB, 512MiB or 1048576 (bytes), as a whole number of bytes above 0. */
+function byteSize(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?$/.exec(value.trim());
+  const bytes = match ? Math.floor(Number(match[1]) * BYTE_UNITS[match[2] ?? '']!) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new InvalidArgumentError('a size such as 50GiB, 512MiB or a number of bytes');
+  return bytes;
 }
 
 /** REPO, REPO:TAG or REPO@DIGEST; a ':' before the last '/' belongs to the name (a host:port). */

@@ -32,7 +32,7 @@ export class ControlPlaneClient {
     return this.request('GET', '/api/v1/regions');
   }
 
-  addRegion(region: { name: string; http: string; grpc: string; lat: number; lon: number }): Promise<RegionRecord> {
+  addRegion(region: { name: string; http: string; grpc: string; lat: number; lon: number; cacheBytes?: number }): Promise<RegionRecord> {
     return this.request('POST', '/api/v1/regions', region);
   }
 

@@ -30,6 +30,11 @@ export interface CopyContext {
   /** Shared by every job of the process: one read of a blob from a source feeds every copy that needs it meanwhile. */
   reads: SharedReads;
   signal: AbortSignal;
+  /**
+   * The target is an edge region (its record has `cacheBytes`): it takes blobs only on demand,
+   * so none is copied to it, and manifests are applied with `blobsOnDemand`.
+   */
+  blobsOnDemand?: boolean;
 }
 
 /**

@@ -35,7 +35,7 @@ export async function replicateManifest(
   if (!manifest) return { outcome: 'superseded' };
   const bytes = await bringContents(repository, manifest, clock, 0, context);
   await context.target.applyManifest(
-    { repository, digest, mediaType: manifest.mediaType, payload: manifest.payload, ...(put.tag ? { tag: put.tag } : {}), clock },
+    { repository, digest, mediaType: manifest.mediaType, payload: manifest.payload, ...(put.tag ? { tag: put.tag } : {}), clock, blobsOnDemand: context.blobsOnDemand === true },
     context.signal,
   );
   return { outcome: 'done', bytes };
@@ -63,11 +63,12 @@ async function bringContents(repository: string, manifest: FetchedManifest, cloc
     bytes += await bringContents(repository, child, clock, depth + 1, context);
     const childClock = child.clock?.hlc ? child.clock : clock;
     await context.target.applyManifest(
-      { repository, digest: childDigest, mediaType: child.mediaType, payload: child.payload, clock: childClock },
+      { repository, digest: childDigest, mediaType: child.mediaType, payload: child.payload, clock: childClock, blobsOnDemand: context.blobsOnDemand === true },
       context.signal,
     );
   }
-  bytes += await ensureBlobs(repository, parsed.blobReferences, context);
+  // An edge region takes the manifest with its blobs pending and fills them on demand.
+  if (!context.blobsOnDemand) bytes += await ensureBlobs(repository, parsed.blobReferences, context);
   return bytes;
 }
 

@@ -50,7 +50,7 @@ export class ReplicaPeer {
   }
 
   applyManifest(
-    request: { repository: string; digest: string; mediaType: string; payload: Buffer; tag?: string; clock: Clock },
+    request: { repository: string; digest: string; mediaType: string; payload: Buffer; tag?: string; clock: Clock; blobsOnDemand?: boolean },
     signal: AbortSignal,
   ): Promise<ApplyReply> {
     return this.unary(signal, (options, done) => this.client.applyManifest(request, options, done));

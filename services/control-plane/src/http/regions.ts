@@ -11,6 +11,8 @@ const NewRegionSchema = z.object({
   grpc: z.string().regex(/^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/, 'host:port'),
   lat: z.number().min(-90).max(90),
   lon: z.number().min(-180).max(180),
+  /** An edge region: it keeps at most this many bytes of blobs, filled on demand. */
+  cacheBytes: z.number().int().positive().optional(),
 });
 
 const NamePathSchema = z.object({ name: RegionNameSchema });

@@ -7,6 +7,8 @@ export interface NewRegion {
   grpc: string;
   lat: number;
   lon: number;
+  /** An edge region's blob cache size; absent for a region that holds every blob. */
+  cacheBytes?: number | undefined;
 }
 
 interface RegionRow {
@@ -17,6 +19,7 @@ interface RegionRow {
   lon: number;
   state: RegionState;
   routing: boolean;
+  cache_bytes: string | null;
   heartbeat_at: Date | null;
   backfill_total: string;
   backfill_pending: string;
@@ -53,10 +56,10 @@ export class RegionStore {
   /** Registers a region, or brings a draining one back with new endpoints. */
   async upsert(region: NewRegion, state: RegionState, db: Queryable): Promise<void> {
     await db.query(
-      `INSERT INTO regions (name, http, grpc, lat, lon, state) VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO regions (name, http, grpc, lat, lon, state, cache_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (name) DO UPDATE SET http = EXCLUDED.http, grpc = EXCLUDED.grpc, lat = EXCLUDED.lat,
-         lon = EXCLUDED.lon, state = EXCLUDED.state, updated_at = now()`,
-      [region.name, region.http, region.grpc, region.lat, region.lon, state],
+         lon = EXCLUDED.lon, state = EXCLUDED.state, cache_bytes = EXCLUDED.cache_bytes, updated_at = now()`,
+      [region.name, region.http, region.grpc, region.lat, region.lon, state, region.cacheBytes ?? null],
     );
   }
 
@@ -94,7 +97,7 @@ export class RegionStore {
 }
 
 const SELECT_REGIONS = `
-  SELECT g.name, g.http, g.grpc, g.lat, g.lon, g.state, g.routing, g.heartbeat_at, b.*
+  SELECT g.name, g.http, g.grpc, g.lat, g.lon, g.state, g.routing, g.cache_bytes, g.heartbeat_at, b.*
     FROM regions g
    CROSS JOIN LATERAL (
          SELECT count(*) AS backfill_total,
@@ -116,6 +119,7 @@ function toRecord(row: RegionRow, now: Date): RegionRecord {
     lon: row.lon,
     state: row.state,
     routing: row.routing,
+    ...(row.cache_bytes !== null ? { cacheBytes: Number(row.cache_bytes) } : {}),
     heartbeatAt: row.heartbeat_at?.toISOString() ?? null,
     backfill:
       total === 0

@@ -402,3 +402,16 @@ describe('replica server: purge', () => {
     expect(Object.values(countsOf(again.counts)).every((count) => count === 0)).toBe(true);
   });
 });
+
+// Last: the pending blobs it leaves would show in the inventory tests above.
+describe('replica server: edge regions', () => {
+  it('an edge region applies a manifest with blobsOnDemand before holding its blobs, which it records pending', async () => {
+    const image = buildImage();
+    const write = { repository: 'rep/edge', digest: image.digest, mediaType: image.mediaType, payload: image.manifestBytes, tag: 'v1', clock: clock(1000n << 16n, 'there'), blobsOnDemand: true };
+    expect(await call(client.applyManifest, write)).toMatchObject({ applied: true });
+    expect((await call(client.getManifest, { repository: 'rep/edge', reference: 'v1' })).digest).toBe(image.digest);
+    for (const blob of [image.config, ...image.layers]) {
+      expect(await metadata.blobs.findInRepository('rep/edge', blob.digest)).toMatchObject({ found: { size: blob.bytes.length, state: 'pending' } });
+    }
+  });
+});

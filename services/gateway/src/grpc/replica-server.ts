@@ -111,6 +111,7 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
         payload: request.payload,
         ...(request.tag ? { tag: request.tag } : {}),
         clock: fromClock(request.clock),
+        blobsOnDemand: request.blobsOnDemand,
       }),
     ),
 

@@ -112,6 +112,10 @@ export class PeerRegions implements RegionPeers {
     });
   }
 
+  async cacheBytes(): Promise<number | undefined> {
+    return (await this.regions()).find((region) => region.name === this.options.region)?.cacheBytes;
+  }
+
   /**
    * Drops the region list read so far: until the control plane is asked again, no peer is asked.
    * A region being purged (drained first) must not fill itself again from a list that still

@@ -63,6 +63,7 @@ export function createReplicateHandler(deps: ReplicateDependencies): JobHandler<
       copies: deps.copies,
       reads: deps.reads,
       signal,
+      blobsOnDemand: target.cacheBytes !== undefined,
     };
     const outcome = await deps.limiter.run(target.name, signal, () => applyChange(job.change, context));
     // Applied now, whenever the control plane hears of it.
@@ -80,6 +81,8 @@ async function applyChange(change: ReplicatedChange, context: CopyContext): Prom
   const body = change.body;
   switch (body.kind) {
     case 'blob.link':
+      // An edge region fills blobs itself when they are asked of it.
+      if (context.blobsOnDemand) return { outcome: 'done', bytes: 0 };
       try {
         return { outcome: 'done', bytes: await ensureBlobs(body.repository, [{ digest: body.digest, size: body.size }], context) };
       } catch (err) {

@@ -12,6 +12,12 @@ export interface ApplyManifestRequest {
    */
   'tag'?: (string);
   'clock'?: (_meridian_replica_v1_Clock | null);
+  /**
+   * For an edge region (one that keeps blobs only as a cache): the blobs the manifest names need
+   * not be held; those missing are recorded pending with the sizes the manifest gives, and come
+   * on demand (read-through).
+   */
+  'blobsOnDemand'?: (boolean);
 }
 
 export interface ApplyManifestRequest__Output {
@@ -24,4 +30,10 @@ export interface ApplyManifestRequest__Output {
    */
   'tag': (string);
   'clock': (_meridian_replica_v1_Clock__Output | null);
+  /**
+   * For an edge region (one that keeps blobs only as a cache): the blobs the manifest names need
+   * not be held; those missing are recorded pending with the sizes the manifest gives, and come
+   * on demand (read-through).
+   */
+  'blobsOnDemand': (boolean);
 }
