@@ -1,18 +1,15 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@meridian/testkit';
+import { runMeridian, type MeridianRun } from './run-meridian.js';
 import { FakeReplicaRegion } from '@meridian/testkit/fake-replica-region';
 import { startTestControlPlane, testChange, testDigest, testRegion, TEST_MANIFEST_TYPE, type TestControlPlane } from '@meridian/control-plane/testing';
 
 // The `meridian` command line, run as a process (as `pnpm meridian` runs it) against a real
 // control plane.
 
-const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.ts');
-const repoRoot = path.resolve(path.dirname(main), '../../..');
 let cp: TestControlPlane;
 let folder: string;
 
@@ -25,11 +22,7 @@ afterAll(async () => {
   if (folder) await rm(folder, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = MeridianRun;
 
 /**
  * Runs `meridian ...args` as `pnpm meridian` does: from the checkout's root, with INIT_CWD naming
@@ -41,15 +34,7 @@ function meridian(args: string[], options: { server?: string | null; cwd?: strin
   delete env.MERIDIAN_SERVER;
   const server = options.server === undefined ? cp.url : options.server;
   if (server !== null) env.MERIDIAN_SERVER = server;
-  const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runMeridian(args, env);
 }
 
 describe('meridian region', () => {

@@ -4,6 +4,7 @@ import { ControlPlaneClient, type PurgeReport } from './client.js';
 import { CommandError, EXIT, UsageError } from './errors.js';
 import { formatAge, formatBytes, formatDuration, formatTable } from './format.js';
 import { REPO_ROOT, resolveServer } from './server.js';
+import { addIdentityCommands } from './identity-commands.js';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -50,8 +51,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
 function buildProgram(io: CliIo): Command {
   const program = new Command('meridian')
-    .description('Operate a Meridian cluster through its control plane.')
-    .addOption(new Option('--server <url>', 'the control plane (default: MERIDIAN_SERVER, else "controlPlane" in .meridian/cluster.json)'))
+    .description('Operate a Meridian cluster through its control plane, and a region\'s identities through its gateway.')
+    .addOption(new Option('--server <url>', 'the control plane (default: MERIDIAN_SERVER, else "controlPlane" in .meridian/cluster.json); for user, scope-map and token, the gateway'))
     .option('--json', 'print the control plane\'s JSON answer instead of a table')
     .addHelpText(
       'after',
@@ -160,6 +161,7 @@ function buildProgram(io: CliIo): Command {
       });
     });
 
+  addIdentityCommands(program, io);
   return program;
 }
 
