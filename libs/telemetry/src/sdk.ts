@@ -11,6 +11,11 @@ export interface TracingOptions {
    * trace started otherwise (a push, a delete, a job) is. Default READ_SAMPLE_RATIO.
    */
   readSampleRatio?: number;
+  /**
+   * Whether express's routers are instrumented (default true). The gateway's routing is its own
+   * middleware over the route table, which the instrumentation would wrap for nothing.
+   */
+  express?: boolean;
   /** The region a regional process serves. */
   region?: string;
   /**
@@ -84,7 +89,7 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
         requireParentforOutgoingSpans: true,
       }),
       // Only routers and route handlers: a span per middleware would cost every request more than it tells.
-      new express.ExpressInstrumentation({ ignoreLayersType: [express.ExpressLayerType.MIDDLEWARE] }),
+      ...(options.express === false ? [] : [new express.ExpressInstrumentation({ ignoreLayersType: [express.ExpressLayerType.MIDDLEWARE] })]),
       new pg.PgInstrumentation({ requireParentSpan: true }),
       new ioredis.IORedisInstrumentation({ requireParentSpan: true }),
       new grpc.GrpcInstrumentation(),
