@@ -317,7 +317,7 @@ export class FakeReplicaRegion {
       },
       GetManifest: this.unary('GetManifest', (request) => this.getManifest(request.repository, request.reference)),
       ApplyManifest: this.unary('ApplyManifest', (request) =>
-        this.applyManifest(request.repository, request.digest, request.mediaType, request.payload, request.tag, toStamp(request.clock)),
+        this.applyManifest(request.repository, request.digest, request.mediaType, request.payload, request.tag, toStamp(request.clock), request.blobsOnDemand),
       ),
       ApplyDelete: this.unary('ApplyDelete', (request) => this.applyDelete(request.kind, request.repository, request.name, toStamp(request.clock))),
       ListInventory: this.unary('ListInventory', () => this.inventory()),
@@ -478,7 +478,7 @@ export class FakeReplicaRegion {
     };
   }
 
-  private applyManifest(repository: string, digest: string, mediaType: string, payload: Buffer, tag: string, clock: ClockStamp) {
+  private applyManifest(repository: string, digest: string, mediaType: string, payload: Buffer, tag: string, clock: ClockStamp, blobsOnDemand = false) {
     if (digestOf(payload) !== digest) throw new StatusError(grpc.status.INVALID_ARGUMENT, `the payload does not hash to ${digest}`);
     let parsed;
     try {
@@ -487,7 +487,8 @@ export class FakeReplicaRegion {
       throw new StatusError(grpc.status.INVALID_ARGUMENT, (err as Error).message);
     }
     const missing = [
-      ...parsed.blobReferences.filter((blob) => !this.hasBlob(repository, blob.digest)),
+      // An edge region's copy (blobs_on_demand) takes the manifest before its blobs.
+      ...(blobsOnDemand ? [] : parsed.blobReferences.filter((blob) => !this.hasBlob(repository, blob.digest))),
       ...parsed.manifestReferences.filter((child) => !this.manifests.get(repository)?.has(child.digest)),
     ].map((descriptor) => descriptor.digest);
     if (missing.length > 0) throw new StatusError(grpc.status.FAILED_PRECONDITION, `missing in ${repository}: ${missing.join(', ')}`);

@@ -32,6 +32,22 @@ describe('replicate: manifests', () => {
     expect(origin!.getBlobs.map((g) => g.digest).sort()).toEqual(blobs.map((b) => b.digest).sort());
   });
 
+  it('to an edge region (a cache size on its record): no blob is copied, the manifest is applied with its blobs on demand, and a blob link is done at once', async () => {
+    const [origin, edge] = await startRegions('eu', 'edge');
+    const t = await start([{ fake: origin! }, { fake: edge!, cacheBytes: 1024 * 1024 }]);
+    const image = buildImage({ layers: 2, layerSize: 300_000 });
+    await origin!.addImage(REPO, image, { tag: 'v1' });
+
+    const put = t.change('eu', { kind: 'manifest.put', repository: REPO, digest: image.digest, mediaType: image.mediaType, size: image.manifestBytes.length, tag: 'v1' });
+    expect(await t.replicate(put, 'edge')).toMatchObject({ outcome: 'done', bytes: 0 });
+    expect(edge!.tag(REPO, 'v1')).toBe(image.digest);
+    const layer = image.layers[0]!;
+    const link = t.change('eu', { kind: 'blob.link', repository: REPO, digest: layer.digest, size: layer.bytes.length });
+    expect(await t.replicate(link, 'edge')).toMatchObject({ outcome: 'done', bytes: 0 });
+    expect(edge!.putBlobs).toEqual([]);
+    expect(origin!.getBlobs).toEqual([]);
+  });
+
   it('replicates the children of an index first (image-spec image-index.md), with their blobs and their own clocks', async () => {
     const [origin, target] = await startRegions('eu', 'us');
     const t = await start([{ fake: origin! }, { fake: target! }]);

@@ -23,6 +23,8 @@ export interface TestRegion {
   lat?: number;
   lon?: number;
   state?: RegionState;
+  /** An edge region's blob cache size. */
+  cacheBytes?: number;
 }
 
 export interface ReplicationTest {
@@ -134,6 +136,7 @@ function regionRecord(region: TestRegion): RegionRecord {
     lon: region.lon ?? 0,
     state: region.state ?? 'active',
     routing: true,
+    ...(region.cacheBytes ? { cacheBytes: region.cacheBytes } : {}),
     heartbeatAt: null,
     backfill: null,
   };
