@@ -139,9 +139,12 @@ export class IdentityStore {
 
   /**
    * The key that signs the region's tokens: the oldest stored, or `candidate` stored now when
-   * there is none. Gateways starting together agree on one (the insert of the second is a no-op).
+   * there is none. Call it inside a transaction: the table lock makes gateways starting together
+   * take turns, so the second finds the first's key rather than adding its own (two keys, each
+   * gateway verifying only what it had read, would refuse each other's tokens).
    */
   async ensureSigningKey(candidate: SigningKeyRow): Promise<SigningKeyRow> {
+    await this.db.query('LOCK TABLE signing_keys IN EXCLUSIVE MODE');
     await this.db.query('INSERT INTO signing_keys (kid, private_jwk, public_jwk) SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)', [
       candidate.kid,
       candidate.privateJwk,

@@ -99,7 +99,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   });
 
   // With MERIDIAN_AUTH=on: the administrator, the signing key, and the guard on every /v2 request.
-  const identities = config.auth ? await prepareIdentities(config.auth, config.dataDir, metadata.identities, logger) : undefined;
+  const identities = config.auth ? await prepareIdentities(config.auth, config.dataDir, metadata, logger) : undefined;
 
   const app = express();
   app.disable('x-powered-by');

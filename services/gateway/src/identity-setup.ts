@@ -8,7 +8,7 @@ import {
   generatePassword,
   generateSigningKey,
 } from '@meridian/auth';
-import type { IdentityStore } from '@meridian/metadata';
+import type { Metadata } from '@meridian/metadata';
 import type { AuthConfig } from './config.js';
 import { readOrCreateSecretFile } from './region-setup.js';
 
@@ -35,7 +35,8 @@ export interface RegionIdentities {
  * signs the region's tokens (made once into the database). Idempotent, and safe for the
  * gateways of a region to run together. The password is never logged; the file's path is.
  */
-export async function prepareIdentities(auth: AuthConfig, dataDir: string, store: IdentityStore, logger: Logger): Promise<RegionIdentities> {
+export async function prepareIdentities(auth: AuthConfig, dataDir: string, metadata: Metadata, logger: Logger): Promise<RegionIdentities> {
+  const store = metadata.identities;
   const identities = new IdentityService(store);
   if (auth.adminPassword !== undefined) {
     if (await identities.ensureAdministrator(ADMINISTRATOR, auth.adminPassword)) logger.info({ user: ADMINISTRATOR }, 'administrator password set from MERIDIAN_ADMIN_PASSWORD');
@@ -46,7 +47,9 @@ export async function prepareIdentities(auth: AuthConfig, dataDir: string, store
     if (created) logger.warn({ user: ADMINISTRATOR, file }, `administrator password written to ${file}; set MERIDIAN_ADMIN_PASSWORD to choose it`);
   }
   const candidate = await generateSigningKey();
-  const signingKey = await store.ensureSigningKey({ kid: candidate.kid, privateJwk: { ...candidate.privateJwk }, publicJwk: { ...candidate.publicJwk } });
+  const signingKey = await metadata.transaction((tx) =>
+    tx.identities.ensureSigningKey({ kid: candidate.kid, privateJwk: { ...candidate.privateJwk }, publicJwk: { ...candidate.publicJwk } }),
+  );
   const publicKeys = (await store.publicKeys()) as JWK[];
   const audience = { issuer: 'meridian', service: auth.service };
   const refreshAudience = { issuer: 'meridian', service: `${auth.service}#refresh` };
