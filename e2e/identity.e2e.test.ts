@@ -258,6 +258,21 @@ describe('identity and access (MERIDIAN_AUTH=on)', () => {
     expect((await tagsWith(rotated.password)).status).toBe(200);
   });
 
+  it('refuses a token once its expiry has passed', async () => {
+    const expiresAt = new Date(Date.now() + 3000).toISOString();
+    const response = await adminApi('POST', '/tokens', { name: 'short-lived', scopeMap: 'team-a-read', expiresAt });
+    expect(response.status).toBe(201);
+    const { password } = (await response.json()) as { password: string };
+    secrets.add(password);
+    const status = async () => (await fetch(`${gateway.url}/v2/team-a/app/tags/list`, { headers: { authorization: basic('short-lived', password) } })).status;
+    expect(await status()).toBe(200);
+    // Waits for the expiry to pass (generously), then the same password is refused.
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < Date.parse(expiresAt) + 500 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await status()).toBe(401);
+    expect((await bearerToken(basic('short-lived', password), ['repository:team-a/app:pull'])).status).toBe(401);
+  });
+
   it('never writes a password or a token to its log', async () => {
     const log = gateway.output();
     // The log is there, and at debug: the search below is over something.
