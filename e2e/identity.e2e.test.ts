@@ -17,6 +17,7 @@ import { createTestDatabase, type TestDatabase } from '../libs/testkit/src/datab
 import { startGatewayProcess, type GatewayProcess } from '../libs/testkit/src/gateway-process.js';
 import { writeSingleImageLayout, type SingleImageLayout } from './support/oci-layout.js';
 import { createSkopeo, SkopeoCommandError, type Skopeo } from './support/skopeo.js';
+import { startContainerd } from './support/containerd.js';
 
 const ADMIN_PASSWORD = randomBytes(18).toString('base64url');
 
@@ -172,6 +173,23 @@ describe('identity and access (MERIDIAN_AUTH=on)', () => {
     expect(otherTeam.status).toBe(403);
   });
 
+  it('lets containerd pull with a token, refuses its push, and takes the admin\'s push', async () => {
+    const containerd = await startContainerd({ workDir: path.join(workDir, 'containerd') });
+    try {
+      const reader = `team-a-reader:${tokens['team-a-reader']}`;
+      await containerd.ctr(['images', 'pull', '--plain-http', '--snapshotter', 'native', '--user', reader, `${host()}/team-a/app:v1`]);
+      await containerd.tag(`${host()}/team-a/app:v1`, `${host()}/team-a/from-ctr:v1`);
+      const refused = await containerd.ctr(['images', 'push', '--plain-http', '--user', reader, `${host()}/team-a/from-ctr:v1`]).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      expect(refused?.message).toMatch(/denied|forbidden|403|unauthorized/i);
+      await containerd.ctr(['images', 'push', '--plain-http', '--user', `admin:${ADMIN_PASSWORD}`, `${host()}/team-a/from-ctr:v1`]);
+    } finally {
+      await containerd.stop();
+    }
+  });
+
   it('grants from the token endpoint only what the scope map allows (Docker token spec)', async () => {
     const auth = basic('team-a-reader', tokens['team-a-reader']!);
     const { status, body } = await bearerToken(auth, ['repository:team-a/app:pull,push', 'repository:team-b/app:pull']);
@@ -219,13 +237,13 @@ describe('identity and access (MERIDIAN_AUTH=on)', () => {
     const auth = basic('team-a-reader', tokens['team-a-reader']!);
     const viaBasic = await fetch(`${gateway.url}/v2/_catalog`, { headers: { authorization: auth } });
     // (An upload session opened in a repository makes it, as in Distribution: hence team-a/copy2.)
-    expect(await viaBasic.json()).toEqual({ repositories: ['team-a/app', 'team-a/copy', 'team-a/copy2'] });
+    expect(await viaBasic.json()).toEqual({ repositories: ['team-a/app', 'team-a/copy', 'team-a/copy2', 'team-a/from-ctr'] });
     const { body } = await bearerToken(auth, ['registry:catalog:*']);
     const viaBearer = await fetch(`${gateway.url}/v2/_catalog?n=1`, { headers: { authorization: `Bearer ${String(body.token)}` } });
     expect(await viaBearer.json()).toEqual({ repositories: ['team-a/app'] });
     expect(viaBearer.headers.get('link')).toContain('last=team-a%2Fapp');
     const all = await fetch(`${gateway.url}/v2/_catalog`, { headers: { authorization: admin() } });
-    expect(await all.json()).toEqual({ repositories: ['team-a/app', 'team-a/copy', 'team-a/copy2', 'team-b/app'] });
+    expect(await all.json()).toEqual({ repositories: ['team-a/app', 'team-a/copy', 'team-a/copy2', 'team-a/from-ctr', 'team-b/app'] });
   });
 
   it('rotates a token\'s two passwords independently, and refuses a disabled token everywhere', async () => {
