@@ -53,7 +53,8 @@ async function stop(child: ChildProcess): Promise<number | null> {
 describe('control plane process', () => {
   it('serves, then stops on SIGTERM with exit 0', async () => {
     const { child, url } = await start({ REDIS_URL: TEST_REDIS_URL });
-    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    // It listens before its Redis connection is up: /readyz says 503 (redis) until it is.
+    await expect.poll(async () => (await fetch(`${url}/readyz`)).status, { timeout: 10_000, interval: 100 }).toBe(200);
     expect(await stop(child)).toBe(0);
   });
 
