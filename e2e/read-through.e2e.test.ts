@@ -98,6 +98,13 @@ async function fillsCounted(name: string, result: 'ok' | 'failed'): Promise<numb
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
+/** A counter without labels of its own (`meridian_blob_cache_misses_total`, ...) from a region's /metrics. */
+async function counted(name: string, metric: string): Promise<number> {
+  const text = await (await fetch(`${region(name).http}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${metric}{`) || l.startsWith(`${metric} `));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
 /** A process's peak resident set size over its life (the kernel's high-water mark, VmHWM), in bytes. */
 async function peakRss(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -291,6 +298,12 @@ describe('read-through and read-your-writes, with replication held back', () => 
       return total <= limit ? total : undefined;
     });
     expect(held).toBeGreaterThan(0);
+    // Every first pull was a miss filled from a peer; 300 MiB into 100 MiB evicted at least 20 blobs of 10 MiB.
+    expect(await counted(edge, 'meridian_blob_cache_misses_total')).toBeGreaterThanOrEqual(30);
+    expect(await counted(edge, 'meridian_blob_cache_evictions_total')).toBeGreaterThanOrEqual(20);
+    expect(await counted(edge, 'meridian_blob_cache_hits_total')).toBe(0);
+    expect(await pulledDigest(edge, 'rt/edge', digests[29]!)).toBe(digests[29]);
+    expect(await counted(edge, 'meridian_blob_cache_hits_total')).toBe(1);
     // The most recently pulled blob is held; an evicted one is filled again when asked.
     expect(await fileDigest(blobFile(edge, digests[29]!))).toBe(digests[29]);
     expect(await recordedState(edge, digests[0]!)).toBe('pending');

@@ -70,10 +70,12 @@ export class BlobService {
   /** Writes bytes `range.start`..`range.end` (inclusive) of a described blob into `destination`. */
   async send(blob: BlobDescription, range: { start: number; end: number }, destination: Writable): Promise<void> {
     if (blob.fromPeers && this.readThrough) {
+      this.readThrough.countServed('peer');
       await this.readThrough.serve(blob.fromPeers.repository, blob, blob.fromPeers.holders, range, destination);
       return;
     }
     try {
+      this.readThrough?.countServed('local');
       if (this.readThrough) await this.readThrough.pinnedWhile(blob.digest.value, () => this.store.copyTo(blob.digest, range, destination));
       else await this.store.copyTo(blob.digest, range, destination);
     } catch (err) {

@@ -53,9 +53,15 @@ export interface RegionPeers {
   cacheBytes(): Promise<number | undefined>;
 }
 
-/** Counts fills for the `meridian_readthrough_fills_total{result}` metric. */
+/**
+ * Counts fills (`meridian_readthrough_fills_total{result}`), blob pulls served from this region's
+ * own store or through a fill (`meridian_blob_cache_hits_total`, `_misses_total`), and blobs an
+ * edge region evicted (`meridian_blob_cache_evictions_total`).
+ */
 export interface ReadThroughMetrics {
   fillFinished(result: 'ok' | 'failed'): void;
+  blobServed?(from: 'local' | 'peer'): void;
+  blobEvicted?(): void;
 }
 
 /**
@@ -256,6 +262,11 @@ export class ReadThrough {
     if (reader.next <= range.end) await this.store.copyTo(blob.digest, { start: reader.next, end: range.end }, destination);
   }
 
+  /** Counts a blob pull: served from this region's store (a cache hit) or through a fill (a miss). */
+  countServed(from: 'local' | 'peer'): void {
+    this.metrics.blobServed?.(from);
+  }
+
   /** Records a use of a blob this region holds (the edge cache evicts the least recently used). */
   touch(digest: string): void {
     this.lastUsed.delete(digest);
@@ -300,6 +311,7 @@ export class ReadThrough {
         for (const change of changes) this.cache.invalidate(change);
         await this.store.delete(parseDigest(blob.digest));
         this.lastUsed.delete(blob.digest);
+        this.metrics.blobEvicted?.();
         held -= blob.size;
       }
       this.log.info({ held, limit }, `edge cache: evicted down to ${held} of ${limit} bytes`);

@@ -80,7 +80,16 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     uploadSigner,
     logger,
     region: config.region,
-    ...(peers ? { peers, readThroughMetrics: { fillFinished: (result) => gatewayMetrics.readThroughFills.inc({ result }) } } : {}),
+    ...(peers
+      ? {
+          peers,
+          readThroughMetrics: {
+            fillFinished: (result) => gatewayMetrics.readThroughFills.inc({ result }),
+            blobServed: (from) => (from === 'local' ? gatewayMetrics.blobCacheHits : gatewayMetrics.blobCacheMisses).inc(),
+            blobEvicted: () => gatewayMetrics.blobCacheEvictions.inc(),
+          },
+        }
+      : {}),
   });
 
   const readinessChecks = {

@@ -12,6 +12,9 @@ export interface GatewayMetrics {
   blobBytesServed: Counter;
   /** Blobs filled from a peer region (read-through), by how the fill ended. */
   readThroughFills: Counter<'result'>;
+  blobCacheHits: Counter;
+  blobCacheMisses: Counter;
+  blobCacheEvictions: Counter;
 }
 
 /** Paths outside the OCI route table that the gateway answers, by the route name they are counted under. */
@@ -51,6 +54,12 @@ export function createGatewayMetrics(deps: { region: string; pool: PoolCounts; m
       help: 'Blobs the region lacked, filled from a peer region while served (read-through), by result (ok, failed).',
       labelNames: ['result'],
     }),
+    blobCacheHits: metrics.counter({
+      name: 'meridian_blob_cache_hits_total',
+      help: 'Blob pulls served from the region\'s own store, in a cluster (where a miss is filled from a peer).',
+    }),
+    blobCacheMisses: metrics.counter({ name: 'meridian_blob_cache_misses_total', help: 'Blob pulls the region served through a read-through fill from a peer.' }),
+    blobCacheEvictions: metrics.counter({ name: 'meridian_blob_cache_evictions_total', help: 'Blobs an edge region evicted to stay within its cache size.' }),
   };
 }
 
