@@ -75,9 +75,12 @@ export class BlobService {
       return;
     }
     try {
-      this.readThrough?.countServed('local');
-      if (this.readThrough) await this.readThrough.pinnedWhile(blob.digest.value, () => this.store.copyTo(blob.digest, range, destination));
-      else await this.store.copyTo(blob.digest, range, destination);
+      if (this.readThrough) {
+        this.readThrough.countServed('local');
+        await this.readThrough.pinnedWhile(blob.digest.value, () => this.store.copyTo(blob.digest, range, destination));
+      } else {
+        await this.store.copyTo(blob.digest, range, destination);
+      }
     } catch (err) {
       // Lost since describe confirmed it (nothing has been sent yet): recorded as describe would.
       if (err instanceof BlobUnknownError) await this.confirm(blob.digest, blob.size, 'present');

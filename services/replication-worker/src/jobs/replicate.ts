@@ -1,7 +1,6 @@
 import { JobName, ReplicateJobSchema, type ReplicatedChange, type ReplicateJob, type ReplicationOutcome } from '@meridian/proto';
-import { BlobUnavailableError, ensureBlobs, type CopiesUnderWay, type CopyContext } from '../blob-copy.js';
+import { BlobUnavailableError, ensureBlobs, type CopyContext } from '../blob-copy.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
-import type { SharedReads } from '../shared-reads.js';
 import { PermanentError } from '../grpc-errors.js';
 import { replicateManifest } from '../manifest-copy.js';
 import { REPLICATION_TARGET_STATES, sourceOrder, type RegionDirectory } from '../region-directory.js';
@@ -11,12 +10,11 @@ import type { JobContext, JobHandler } from './index.js';
 import type { WorkerMetrics } from '../metrics.js';
 import { SpanKind, inSpanOf } from '@meridian/telemetry';
 
-export interface ReplicateDependencies {
+/** `copies` and `reads` are the process's own, shared by every job (blob-copy.ts). */
+export interface ReplicateDependencies extends Pick<CopyContext, 'copies' | 'reads'> {
   regions: RegionDirectory;
   peers: ReplicaPeers;
   limiter: RegionLimiter;
-  copies: CopiesUnderWay;
-  reads: SharedReads;
   controlPlane: Pick<ControlPlaneClient, 'report'>;
   metrics: Omit<WorkerMetrics, 'metrics'>;
 }
