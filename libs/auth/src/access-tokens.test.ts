@@ -1,7 +1,14 @@
-import { describe, expect, it } from 'vitest';
-import { SignJWT, importJWK } from 'jose';
+import { describe, expect, it, vi } from 'vitest';
+import { SignJWT, importJWK, jwtVerify } from 'jose';
 import { AccessTokenInvalidError, AccessTokenIssuer, AccessTokenVerifier, generateSigningKey } from './access-tokens.js';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
+
+// jose's own verification, watched (and run as it is) to count the signatures checked.
+vi.mock('jose', async (importOriginal) => {
+  const jose = await importOriginal<typeof import('jose')>();
+  return { ...jose, jwtVerify: vi.fn(jose.jwtVerify) };
+});
+const signatureChecks = vi.mocked(jwtVerify);
 
 const audience = { issuer: 'meridian:local', service: 'meridian' };
 const grant = { access: [{ type: 'repository', name: 'team/app', actions: ['pull'] }], catalog: ['team/*'] };
@@ -67,6 +74,53 @@ describe('access tokens (Docker token spec, "Token Authentication Implementation
       .sign(secret);
     await expect(new AccessTokenVerifier([key.publicJwk], audience).verify(token)).rejects.toThrow(AccessTokenInvalidError);
     expect(await importJWK(key.publicJwk, 'ES256')).toBeDefined();
+  });
+});
+
+describe('access token verification cache', () => {
+  it('checks a token\'s signature once while the token lives, however often it is sent', async () => {
+    const key = await generateSigningKey();
+    const issued = await (await AccessTokenIssuer.create(key, audience, 300)).issue('ci-token', grant);
+    const verifier = new AccessTokenVerifier([key.publicJwk], audience);
+    signatureChecks.mockClear();
+    const first = await verifier.verify(issued.token);
+    for (let i = 0; i < 5; i += 1) expect(await verifier.verify(issued.token)).toEqual(first);
+    expect(signatureChecks).toHaveBeenCalledTimes(1);
+  });
+
+  it('does not remember a refused token', async () => {
+    const key = await generateSigningKey();
+    const { token } = await (await AccessTokenIssuer.create(key, audience, 300)).issue('ci-token', grant);
+    const tampered = `${token.slice(0, -4)}AAAA`;
+    const verifier = new AccessTokenVerifier([key.publicJwk], audience);
+    signatureChecks.mockClear();
+    await expect(verifier.verify(tampered)).rejects.toThrow(AccessTokenInvalidError);
+    await expect(verifier.verify(tampered)).rejects.toThrow(AccessTokenInvalidError);
+    expect(signatureChecks).toHaveBeenCalledTimes(2);
+  });
+
+  it('remembers a token no longer than its exp: then it is refused as expired', async () => {
+    const key = await generateSigningKey();
+    // Lives one second: `exp` is a whole second, so at most one second from now.
+    const issued = await (await AccessTokenIssuer.create(key, audience, 1)).issue('ci-token', grant);
+    const exp = (issued.issuedAt.getTime() / 1000 + 1) * 1000;
+    const verifier = new AccessTokenVerifier([key.publicJwk], audience, { clockToleranceSeconds: 0 });
+    await verifier.verify(issued.token);
+    while (Date.now() <= exp + 20) await new Promise((resolve) => setTimeout(resolve, 50));
+    await expect(verifier.verify(issued.token)).rejects.toThrow(/ERR_JWT_EXPIRED/);
+  });
+
+  it('is bounded: the least recently used token is verified afresh', async () => {
+    const key = await generateSigningKey();
+    const issuer = await AccessTokenIssuer.create(key, audience, 300);
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((subject) => issuer.issue(subject, grant)));
+    const verifier = new AccessTokenVerifier([key.publicJwk], audience, { cachedTokens: 2 });
+    for (const { token } of [a!, b!, c!]) await verifier.verify(token);
+    signatureChecks.mockClear();
+    await verifier.verify(c!.token);
+    expect(signatureChecks).toHaveBeenCalledTimes(0);
+    await verifier.verify(a!.token);
+    expect(signatureChecks).toHaveBeenCalledTimes(1);
   });
 });
 

@@ -6,6 +6,7 @@
  * its own.
  */
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import {
   SignJWT,
   createLocalJWKSet,
@@ -87,20 +88,41 @@ export interface VerifiedToken extends Grant {
   subject: string;
 }
 
-/** Verifies access tokens against a set of public keys, for one service and issuer. */
+export interface AccessTokenVerifierOptions {
+  /** Seconds of clock difference tolerated between issuer and verifier (30). */
+  clockToleranceSeconds?: number;
+  /** Verified tokens kept, so a client reusing its token is not verified again on every request (10 000). */
+  cachedTokens?: number;
+}
+
+/**
+ * Verifies access tokens against a set of public keys, for one service and issuer.
+ *
+ * A client fetches one token and sends it with every request until it expires; checking its
+ * ES256 signature each time would cost more CPU than serving a cached manifest. So a token that
+ * verified is remembered, keyed by its own text, until its `exp`: the same bytes carry the same
+ * claims and signature, and nothing else about them can change before they expire (a disabled
+ * identity keeps its tokens until they expire; that is what their short lifetime is for). Tokens
+ * that fail are not remembered. The cache is bounded, least recently used first out.
+ */
 export class AccessTokenVerifier {
   private readonly keys: ReturnType<typeof createLocalJWKSet>;
+  private readonly clockToleranceSeconds: number;
+  private readonly verified: LRUCache<string, VerifiedToken>;
 
   constructor(
     publicJwks: readonly JWK[],
     private readonly audience: TokenAudience,
-    /** Seconds of clock difference tolerated between issuer and verifier. */
-    private readonly clockToleranceSeconds = 30,
+    options: AccessTokenVerifierOptions = {},
   ) {
     this.keys = createLocalJWKSet({ keys: [...publicJwks] });
+    this.clockToleranceSeconds = options.clockToleranceSeconds ?? 30;
+    this.verified = new LRUCache({ max: options.cachedTokens ?? 10_000 });
   }
 
   async verify(token: string): Promise<VerifiedToken> {
+    const cached = this.verified.get(token);
+    if (cached) return cached;
     try {
       const { payload } = await jwtVerify(token, this.keys, {
         algorithms: [ALGORITHM],
@@ -109,11 +131,15 @@ export class AccessTokenVerifier {
         clockTolerance: this.clockToleranceSeconds,
         requiredClaims: ['exp', 'sub', 'iat'],
       });
-      return {
+      const verified: VerifiedToken = {
         subject: payload.sub!,
         access: Array.isArray(payload.access) ? (payload.access as unknown[]).filter(isAccessEntry) : [],
         catalog: Array.isArray(payload.catalog) ? (payload.catalog as unknown[]).filter((p): p is string => typeof p === 'string') : [],
       };
+      // Until `exp` itself, without the tolerance: past it the token is verified afresh.
+      const untilExpiry = payload.exp! * 1000 - Date.now();
+      if (untilExpiry > 0) this.verified.set(token, verified, { ttl: untilExpiry });
+      return verified;
     } catch (err) {
       if (err instanceof joseErrors.JOSEError) throw new AccessTokenInvalidError(`access token refused: ${err.code}`);
       throw err;

@@ -7,6 +7,7 @@
 import { IdentityConflictError, IdentityInvalidError, IdentityUnknownError } from '@meridian/oci';
 import { Permissions, assertRepositoryPattern, isScopeMapAction, type ScopeMap, type ScopeMapAction } from './permissions.js';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
+import { VerifiedSignIns } from './verified-sign-ins.js';
 
 export interface TokenRecord {
   name: string;
@@ -46,14 +47,28 @@ export interface Identity {
 const IDENTITY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 const MAX_NAME_LENGTH = 64;
 
+export interface IdentityServiceOptions {
+  now?: () => Date;
+  /**
+   * How long a successful sign-in is taken again without checking its password against the
+   * argon2id hash (see VerifiedSignIns); 0 checks every time. Keep it within the access-token
+   * lifetime: a change made through another process is seen here only once it has passed.
+   */
+  signInCacheMs?: number;
+}
+
 export class IdentityService {
   /** Verified against when a name is unknown, so a wrong name costs the time a wrong password does. */
   private readonly decoyHash: Promise<string>;
+  private readonly now: () => Date;
+  private readonly signIns: VerifiedSignIns<Identity> | undefined;
 
   constructor(
     private readonly records: IdentityRecords,
-    private readonly now: () => Date = () => new Date(),
+    options: IdentityServiceOptions = {},
   ) {
+    this.now = options.now ?? (() => new Date());
+    this.signIns = options.signInCacheMs ? new VerifiedSignIns({ ttlMs: options.signInCacheMs }) : undefined;
     this.decoyHash = hashPassword(generatePassword());
   }
 
@@ -63,8 +78,17 @@ export class IdentityService {
    * caller answers UNAUTHORIZED alike).
    */
   async authenticate(name: string, password: string): Promise<Identity | undefined> {
+    const remembered = this.signIns?.get(name, password, this.now());
+    if (remembered) return remembered;
+    // A change to identities while this check runs voids what it finds (see `changing`).
+    const changesSeen = this.signIns?.changes ?? 0;
     const user = await this.records.findUser(name);
-    if (user) return (await verifyPassword(user.passwordHash, password)) ? { name, kind: 'user', permissions: Permissions.all() } : undefined;
+    if (user) {
+      if (!(await verifyPassword(user.passwordHash, password))) return undefined;
+      const identity: Identity = { name, kind: 'user', permissions: Permissions.all() };
+      this.signIns?.remember(name, password, identity, null, changesSeen);
+      return identity;
+    }
     const token = await this.records.findToken(name);
     if (!token) {
       await verifyPassword(await this.decoyHash, password);
@@ -74,7 +98,9 @@ export class IdentityService {
     let matched = false;
     for (const hash of hashes) matched = (await verifyPassword(hash, password)) || matched;
     if (!matched || !this.isUsable(token)) return undefined;
-    return { name, kind: 'token', permissions: permissionsOfToken(token) };
+    const identity: Identity = { name, kind: 'token', permissions: permissionsOfToken(token) };
+    this.signIns?.remember(name, password, identity, token.expiresAt, changesSeen);
+    return identity;
   }
 
   /** What a signed-in identity may do now; undefined once it is gone, disabled or expired. */
@@ -92,7 +118,7 @@ export class IdentityService {
     const existing = await this.records.findUser(name);
     if (existing && (await verifyPassword(existing.passwordHash, password))) return false;
     const passwordHash = await hashPassword(password);
-    if (existing) return this.records.setUserPassword(name, passwordHash);
+    if (existing) return this.changing(name, () => this.records.setUserPassword(name, passwordHash));
     // Another gateway of the region may have created it meanwhile, with the same password.
     return this.records.insertUser({ name, passwordHash });
   }
@@ -111,7 +137,7 @@ export class IdentityService {
   }
 
   async deleteUser(name: string): Promise<void> {
-    if (!(await this.records.deleteUser(name))) throw new IdentityUnknownError(`no user ${name}`);
+    if (!(await this.changing(name, () => this.records.deleteUser(name)))) throw new IdentityUnknownError(`no user ${name}`);
   }
 
   listUsers(): Promise<string[]> {
@@ -159,22 +185,36 @@ export class IdentityService {
   }
 
   async setTokenDisabled(name: string, disabled: boolean): Promise<void> {
-    if (!(await this.records.setTokenDisabled(name, disabled))) throw new IdentityUnknownError(`no token ${name}`);
+    if (!(await this.changing(name, () => this.records.setTokenDisabled(name, disabled)))) throw new IdentityUnknownError(`no token ${name}`);
   }
 
   /** Replaces one of the token's two passwords with a new one, returned here once; the other keeps working. */
   async rotateTokenPassword(name: string, slot: 1 | 2): Promise<{ name: string; slot: 1 | 2; password: string }> {
     const password = generatePassword();
-    if (!(await this.records.setTokenPassword(name, slot, await hashPassword(password)))) throw new IdentityUnknownError(`no token ${name}`);
+    const passwordHash = await hashPassword(password);
+    if (!(await this.changing(name, () => this.records.setTokenPassword(name, slot, passwordHash)))) throw new IdentityUnknownError(`no token ${name}`);
     return { name, slot, password };
   }
 
   async deleteToken(name: string): Promise<void> {
-    if (!(await this.records.deleteToken(name))) throw new IdentityUnknownError(`no token ${name}`);
+    if (!(await this.changing(name, () => this.records.deleteToken(name)))) throw new IdentityUnknownError(`no token ${name}`);
   }
 
   listTokens(): Promise<Array<{ name: string; scopeMap: string; expiresAt: Date | null; disabled: boolean }>> {
     return this.records.listTokens();
+  }
+
+  /**
+   * Runs a write that changes how `name` signs in, then drops its remembered sign-ins. Dropping
+   * after the write, and refusing to remember what a check begun before it found, leaves no
+   * moment at which the old password could be remembered anew.
+   */
+  private async changing<R>(name: string, write: () => Promise<R>): Promise<R> {
+    try {
+      return await write();
+    } finally {
+      this.signIns?.forget(name);
+    }
   }
 
   private isUsable(token: TokenRecord): boolean {

@@ -18,6 +18,13 @@ export const ADMINISTRATOR = 'admin';
 /** How long a refresh token (OAuth2 `grant_type=refresh_token`) lives. */
 const REFRESH_TOKEN_SECONDS = 24 * 3600;
 
+/**
+ * How long a checked password is taken again without argon2 (libs/auth VerifiedSignIns), at
+ * most: never longer than an access token lives, so a password changed or a token disabled
+ * through another gateway process stops working within the bound that holds for access tokens.
+ */
+const SIGN_IN_CACHE_SECONDS = 60;
+
 export interface RegionIdentities {
   identities: IdentityService;
   issuer: AccessTokenIssuer;
@@ -37,7 +44,7 @@ export interface RegionIdentities {
  */
 export async function prepareIdentities(auth: AuthConfig, dataDir: string, metadata: Metadata, logger: Logger): Promise<RegionIdentities> {
   const store = metadata.identities;
-  const identities = new IdentityService(store);
+  const identities = new IdentityService(store, { signInCacheMs: Math.min(SIGN_IN_CACHE_SECONDS, auth.tokenLifetimeSeconds) * 1000 });
   if (auth.adminPassword !== undefined) {
     if (await identities.ensureAdministrator(ADMINISTRATOR, auth.adminPassword)) logger.info({ user: ADMINISTRATOR }, 'administrator password set from MERIDIAN_ADMIN_PASSWORD');
   } else if (!(await identities.hasUser(ADMINISTRATOR))) {
