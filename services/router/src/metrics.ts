@@ -1,4 +1,4 @@
-import { Metrics } from '@meridian/telemetry';
+import { Metrics, type Counter } from '@meridian/telemetry';
 import type { RegionHealth } from './regions/health-monitor.js';
 
 /**
@@ -35,9 +35,18 @@ export function createRouterMetrics(health: () => ReadonlyMap<string, RegionHeal
       for (const [name, state] of health()) this.set({ target_region: name }, state.healthy ? 1 : 0);
     },
   });
+  // Each series' child looked up once: inc() with a label object hashes the labels on every call,
+  // and routed() runs for every request. Regions are few and come from the region list.
+  const redirected = new Map<string, Counter.Internal>();
+  const proxied = new Map<string, Counter.Internal>();
   return {
     metrics,
-    routed: (region, mode) => routedTotal.inc({ target_region: region, mode }),
+    routed(region, mode) {
+      const children = mode === 'redirect' ? redirected : proxied;
+      let child = children.get(region);
+      if (!child) children.set(region, (child = routedTotal.labels({ target_region: region, mode })));
+      child.inc();
+    },
     retried: (region) => retries.inc({ target_region: region }),
   };
 }

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 
@@ -46,14 +46,20 @@ export interface ForwardOptions {
  * body is ever held whole (a paused client pauses the region's socket, a slow region pauses the
  * client's). Headers pass unchanged but for hop-by-hop ones, a `Location` made absolute where
  * asked, `Link` targets at the region's own origin made relative (so paging goes on through the
- * router), and `Meridian-Region` naming the region that answered. `WWW-Authenticate` and
- * `Docker-Content-Digest` are passed as the region sent them.
+ * router), and `Meridian-Region` naming the region that answered. `Authorization`,
+ * `WWW-Authenticate` and `Docker-Content-Digest` are passed as sent, byte for byte.
  *
  * undici's dispatcher is used directly: per-origin keep-alive pools, connect and header
  * timeouts, and a handler that writes each chunk to the client as it comes, with no stream
- * objects in between.
+ * objects in between. The handler takes undici's raw callbacks (`onHeaders` with the header
+ * lines as buffers) rather than the controller form, which first parses every response's
+ * headers into an object: the router only copies them on, and every proxied request pays for
+ * that parse (undici 7 keeps both forms; the raw one is the one its own core calls).
  */
 export class RegionProxy {
+  /** Each region's origin, parsed once per base URL rather than for every answer with a `Link`. */
+  private readonly origins = new Map<string, string>();
+
   constructor(
     private readonly dispatcher: Dispatcher,
     private readonly timeouts: { upstreamMs: number },
@@ -66,11 +72,14 @@ export class RegionProxy {
    * client's connection has been destroyed already.
    */
   forward(req: IncomingMessage, res: ServerResponse, region: ProxyTarget, options: ForwardOptions): Promise<void> {
+    let regionOrigin = this.origins.get(region.http);
+    if (regionOrigin === undefined) this.origins.set(region.http, (regionOrigin = new URL(region.http).origin));
     return new Promise((resolve, reject) => {
       const body = carriesBody(req) ? new RequestBody(req) : undefined;
       let answered = false;
       let settled = false;
-      let controller: Dispatcher.DispatchController | undefined;
+      let abortUpstream: ((reason: Error) => void) | undefined;
+      let resumeUpstream: (() => void) | undefined;
       const settle = (err?: UpstreamError) => {
         if (settled) return;
         settled = true;
@@ -80,32 +89,34 @@ export class RegionProxy {
       };
       // The client left (or its connection was cut) before the answer was through: stop the region's side too.
       const clientGone = () => {
-        if (!settled) controller?.abort(new Error('the client closed the connection'));
+        if (!settled) abortUpstream?.(new Error('the client closed the connection'));
       };
       res.on('close', clientGone);
+      const drained = () => resumeUpstream?.();
 
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart(c) {
-          controller = c;
-          if (res.destroyed) c.abort(new Error('the client closed the connection'));
+      const handler: RawDispatchHandler = {
+        onConnect(abort) {
+          abortUpstream = abort;
+          if (res.destroyed) abort(new Error('the client closed the connection'));
         },
-        onResponseStart(_c, statusCode, headers, statusMessage) {
+        onHeaders(statusCode, rawHeaders, resume, statusText) {
           // 1xx: the client had its own 100 Continue from the router's server.
-          if (statusCode < 200) return;
+          if (statusCode < 200) return true;
           answered = true;
-          res.writeHead(statusCode, statusMessage, responseHeaders(headers, region, options.absoluteLocation));
+          resumeUpstream = resume;
+          res.writeHead(statusCode, statusText || undefined, responseHeaders(rawHeaders, region, regionOrigin, options.absoluteLocation));
+          return true;
         },
-        onResponseData(c, chunk) {
-          if (!res.write(chunk)) {
-            c.pause();
-            res.once('drain', () => c.resume());
-          }
+        onData(chunk) {
+          if (res.write(chunk)) return true;
+          res.once('drain', drained);
+          return false;
         },
-        onResponseEnd() {
+        onComplete() {
           res.end();
           settle();
         },
-        onResponseError(_c, err) {
+        onError(err) {
           if (answered) res.destroy();
           settle(new UpstreamError(region.name, answered, body?.taken ?? false, err));
         },
@@ -125,6 +136,19 @@ export class RegionProxy {
       );
     });
   }
+}
+
+/**
+ * undici's raw handler callbacks, the ones its core calls (its types mark them deprecated in
+ * favour of the controller form, which wraps them; see RegionProxy). `onHeaders` and `onData`
+ * return false to pause the region's socket until `resume` is called.
+ */
+interface RawDispatchHandler {
+  onConnect(abort: (reason: Error) => void): void;
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: unknown): void;
+  onError(err: Error): void;
 }
 
 /**
@@ -172,20 +196,29 @@ function requestHeaders(req: IncomingMessage, clientAddress: string | undefined)
   return out;
 }
 
-function responseHeaders(headers: IncomingHttpHeaders, region: ProxyTarget, absoluteLocation: boolean): OutgoingHttpHeaders {
-  const listed = connectionTokens(headers.connection);
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-    out[name] = value;
+/**
+ * The region's header lines as the client gets them, as the flat `[name, value, ...]` list
+ * `writeHead` takes: names lower-cased, values as latin1 (byte for byte what the region sent).
+ */
+function responseHeaders(raw: Buffer[], region: ProxyTarget, regionOrigin: string, absoluteLocation: boolean): string[] {
+  const out: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    let value = raw[i + 1]!.toString('latin1');
+    if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
+    // The router names the region that answered itself, below.
+    if (HOP_BY_HOP.has(name) || name === 'meridian-region') continue;
+    if (name === 'location' && absoluteLocation && value.startsWith('/') && !value.startsWith('//')) value = `${region.http.replace(/\/+$/, '')}${value}`;
+    else if (name === 'link') value = relativeLinks(value, regionOrigin);
+    out.push(name, value);
   }
-  const location = headers.location;
-  if (absoluteLocation && typeof location === 'string' && location.startsWith('/') && !location.startsWith('//')) {
-    out.location = `${region.http.replace(/\/+$/, '')}${location}`;
-  }
-  if (headers.link !== undefined) out.link = relativeLinks(headers.link, new URL(region.http).origin);
-  out['meridian-region'] = region.name;
-  return out;
+  const listed = connectionTokens(connection);
+  out.push('meridian-region', region.name);
+  if (listed === undefined) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!listed.has(out[i]!)) kept.push(out[i]!, out[i + 1]!);
+  return kept;
 }
 
 /**
@@ -193,18 +226,16 @@ function responseHeaders(headers: IncomingHttpHeaders, region: ProxyTarget, abso
  * so a client paging a tag list or the catalog asks the router for the next page too. Targets
  * elsewhere, and relative ones, stay as they are.
  */
-export function relativeLinks(value: string | string[], regionOrigin: string): string | string[] {
-  const rewrite = (text: string) =>
-    text.replace(/<([^>]*)>/g, (whole, target: string) => {
-      if (!/^https?:\/\//i.test(target)) return whole;
-      try {
-        const url = new URL(target);
-        return url.origin === regionOrigin ? `<${url.pathname}${url.search}>` : whole;
-      } catch {
-        return whole;
-      }
-    });
-  return Array.isArray(value) ? value.map(rewrite) : rewrite(value);
+export function relativeLinks(value: string, regionOrigin: string): string {
+  return value.replace(/<([^>]*)>/g, (whole, target: string) => {
+    if (!/^https?:\/\//i.test(target)) return whole;
+    try {
+      const url = new URL(target);
+      return url.origin === regionOrigin ? `<${url.pathname}${url.search}>` : whole;
+    } catch {
+      return whole;
+    }
+  });
 }
 
 /** Header names a `Connection` header lists: hop-by-hop for this connection only (RFC 9110 §7.6.1). */

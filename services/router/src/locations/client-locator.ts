@@ -54,6 +54,13 @@ interface CompiledRange {
 export class ClientLocator {
   private readonly ranges: { ipv4: CompiledRange[]; ipv6: CompiledRange[] } = { ipv4: [], ipv6: [] };
   private readonly trusted: Array<[ipaddr.IPv4 | ipaddr.IPv6, number]>;
+  /**
+   * Addresses already parsed and placed, by the text they came as: a client sends many requests
+   * from one address, and parsing it and walking the table cost more than the rest of the
+   * routing decision. Emptied when it reaches CACHED_ADDRESSES, so a flood of distinct
+   * addresses costs what it did without the cache, never unbounded memory.
+   */
+  private readonly seen = new Map<string, SeenAddress | null>();
 
   constructor(table: readonly LocationRange[], trustedProxies: readonly string[] = []) {
     for (const row of table) {
@@ -74,33 +81,58 @@ export class ClientLocator {
    * address that was one.
    */
   clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined): string | undefined {
-    const peerAddress = parseAddress(peer);
+    const peerAddress = this.lookup(peer);
     if (!peerAddress) return undefined;
-    if (forwardedFor === undefined || !this.isTrusted(peerAddress)) return peerAddress.toString();
+    if (forwardedFor === undefined || !peerAddress.trusted) return peerAddress.text;
     const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
     let nearest = peerAddress;
     for (let i = hops.length - 1; i >= 0; i--) {
-      const hop = parseAddress(hops[i]!.trim());
+      const hop = this.lookup(hops[i]!.trim());
       if (!hop) break;
       nearest = hop;
-      if (!this.isTrusted(hop)) break;
+      if (!hop.trusted) break;
     }
-    return nearest.toString();
+    return nearest.text;
   }
 
   /** Where `address` is, by the most specific range holding it; undefined when none does. */
   locate(address: string | undefined): ClientLocation | undefined {
-    const parsed = parseAddress(address);
-    if (!parsed) return undefined;
-    for (const range of this.ranges[parsed.kind()]) {
-      if (parsed.match(range.network, range.bits)) return range.location;
-    }
-    return undefined;
+    return this.lookup(address)?.location;
   }
 
-  private isTrusted(address: ipaddr.IPv4 | ipaddr.IPv6): boolean {
-    return this.trusted.some(([network, bits]) => network.kind() === address.kind() && address.match(network, bits));
+  /** An address parsed, normalised, checked against the trusted proxies and placed: once per distinct text. */
+  private lookup(text: string | undefined): SeenAddress | undefined {
+    if (!text) return undefined;
+    // Longer than any address: an X-Forwarded-For entry a client made up, not worth remembering.
+    if (text.length > LONGEST_ADDRESS) return this.place(text) ?? undefined;
+    let seen = this.seen.get(text);
+    if (seen === undefined) {
+      if (this.seen.size >= CACHED_ADDRESSES) this.seen.clear();
+      this.seen.set(text, (seen = this.place(text)));
+    }
+    return seen ?? undefined;
   }
+
+  private place(text: string): SeenAddress | null {
+    const address = parseAddress(text);
+    if (!address) return null;
+    const trusted = this.trusted.some(([network, bits]) => network.kind() === address.kind() && address.match(network, bits));
+    const range = this.ranges[address.kind()].find((candidate) => address.match(candidate.network, candidate.bits));
+    return { text: address.toString(), trusted, location: range?.location };
+  }
+}
+
+/** How many distinct addresses a ClientLocator remembers before it starts over. */
+const CACHED_ADDRESSES = 10_000;
+/** The longest text an IPv6 address with a zone index can reasonably take. */
+const LONGEST_ADDRESS = 64;
+
+interface SeenAddress {
+  /** The address in its normal form (an IPv4-mapped IPv6 address as IPv4). */
+  text: string;
+  /** Whether a trusted proxy owns it. */
+  trusted: boolean;
+  location: ClientLocation | undefined;
 }
 
 /** Parses a comma-separated list of address ranges (MERIDIAN_ROUTER_TRUSTED_PROXIES); throws naming the bad one. */

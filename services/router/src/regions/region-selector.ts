@@ -14,11 +14,15 @@ export interface RegionView {
  *
  * Rankings are kept per place and computed again only after the routable set changed
  * (`invalidate()`, which the region list and the health monitor call), so a request costs a map
- * lookup, not a sort of great-circle distances.
+ * lookup, not a sort of great-circle distances. A client's place is remembered by the object
+ * itself (the ClientLocator hands out one per row of its table), so the lookup builds no key.
  */
 export class RegionSelector {
   private routable: RegionRecord[] | undefined;
-  private readonly rankings = new Map<string, RegionRecord[]>();
+  /** Rankings for placed clients; weak, so places a caller makes up on the fly are not kept. */
+  private fromPlace = new WeakMap<Coordinates, RegionRecord[]>();
+  /** Rankings starting at a named region (a hint, or the default region), by its name. */
+  private readonly fromRegion = new Map<string, RegionRecord[]>();
 
   constructor(
     private readonly view: RegionView,
@@ -29,7 +33,8 @@ export class RegionSelector {
   /** Forgets every ranking: the regions, their states, switches or health changed. */
   invalidate(): void {
     this.routable = undefined;
-    this.rankings.clear();
+    this.fromPlace = new WeakMap();
+    this.fromRegion.clear();
   }
 
   /** The regions clients may be sent to now, by name. */
@@ -50,25 +55,34 @@ export class RegionSelector {
    */
   rank(client: Coordinates | undefined, hint?: string): readonly RegionRecord[] {
     if (hint !== undefined) {
-      const hinted = this.view.regions().find((region) => region.name === hint);
-      if (hinted) return this.rankFrom(`hint:${hint}`, hinted, hinted.name);
+      const hinted = this.rankFromRegion(hint);
+      if (hinted) return hinted;
     }
-    if (client) return this.rankFrom(`${client.lat},${client.lon}`, client);
-    const fallback = this.defaultRegion === undefined ? undefined : this.view.regions().find((region) => region.name === this.defaultRegion);
-    return fallback ? this.rankFrom(`hint:${fallback.name}`, fallback, fallback.name) : this.routableRegions();
+    if (client) {
+      let ranking = this.fromPlace.get(client);
+      if (!ranking) this.fromPlace.set(client, (ranking = this.nearestTo(client)));
+      return ranking;
+    }
+    return (this.defaultRegion === undefined ? undefined : this.rankFromRegion(this.defaultRegion)) ?? this.routableRegions();
   }
 
-  private rankFrom(key: string, place: Coordinates, first?: string): RegionRecord[] {
-    let ranking = this.rankings.get(key);
+  /** The ranking that starts at the listed region `name` (routable or not); undefined for a name not listed. */
+  private rankFromRegion(name: string): RegionRecord[] | undefined {
+    let ranking = this.fromRegion.get(name);
     if (!ranking) {
-      ranking = this.routableRegions()
-        .map((region) => ({ region, km: region.name === first ? -1 : distanceKm(place, region) }))
-        .sort((a, b) => a.km - b.km || compareNames(a.region.name, b.region.name))
-        .map((entry) => entry.region);
-      // Bounded: places come from the location table's rows and the region list, not from requests.
-      this.rankings.set(key, ranking);
+      const region = this.view.regions().find((listed) => listed.name === name);
+      if (!region) return undefined;
+      // Bounded: only names of listed regions get here.
+      this.fromRegion.set(name, (ranking = this.nearestTo(region, name)));
     }
     return ranking;
+  }
+
+  private nearestTo(place: Coordinates, first?: string): RegionRecord[] {
+    return this.routableRegions()
+      .map((region) => ({ region, km: region.name === first ? -1 : distanceKm(place, region) }))
+      .sort((a, b) => a.km - b.km || compareNames(a.region.name, b.region.name))
+      .map((entry) => entry.region);
   }
 }
 
