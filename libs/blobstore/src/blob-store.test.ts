@@ -551,6 +551,23 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
     expect(await closeElsewhere({ id, d: digest(small), size: small.length })).toBe(1);
   });
 
+  it('closes a chunked session by removing its few files by name, leaving no folder, never listing it for a recursive delete', async () => {
+    // skopeo, podman and docker close every push this way (PATCH, then an empty PUT): the close
+    // is on the path of every blob they push.
+    for (const size of [1000, 1024 * 1024 + 1]) {
+      const driver = new FilesystemDriver(root);
+      const sessions = new BlobStore(driver);
+      const bytes = randomBytes(size);
+      const id = sessions.createUpload();
+      await sessions.appendUpload(id, source(bytes));
+      const deleted = vi.spyOn(driver, 'delete');
+      expect(await sessions.completeUpload(id, digest(bytes))).toEqual({ digest: digest(bytes).value, size });
+      expect(deleted.mock.calls.map(([relative]) => relative)).not.toContain(paths.uploadDir(id));
+      expect(await readdir(path.join(root, 'uploads'))).toEqual([]);
+      expect(Buffer.compare(await readBlob(digest(bytes)), bytes)).toBe(0);
+    }
+  });
+
   it('refuses the wrong digest in a new BlobStore after a restart', async () => {
     const id = await store.createUpload();
     await store.appendUpload(id, source('some bytes'));

@@ -250,7 +250,7 @@ export class BlobStore {
         throw new DigestInvalidError(`upload content has digest ${actual}, not ${expected.value}`);
       }
       await this.driver.move(paths.uploadData(id), paths.blob(expected), { flush: true });
-      await this.discardUpload(id);
+      await this.closeMovedUpload(id, size);
       return { digest: expected.value, size };
     });
   }
@@ -508,6 +508,20 @@ export class BlobStore {
       if (err instanceof PathNotFoundError) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * Clears a session whose data file has just become the blob, under its lock. Its folder then
+   * holds only the digest note (sessions of NOTED_DIGEST_MIN_BYTES or more) and the lock, so the
+   * note is removed by name and the folder goes with the lock (`withUploadLock`): three calls
+   * where a recursive delete costs about nine (look, fail to remove, list, look and remove each
+   * file, remove), on every chunked push (skopeo, podman and docker close every push this way).
+   * Anything else found in the folder keeps it, for the stale-upload purge.
+   */
+  private async closeMovedUpload(id: string, size: number): Promise<void> {
+    this.runningHashes.delete(id);
+    if (size >= NOTED_DIGEST_MIN_BYTES) await this.driver.delete(paths.uploadDigest(id));
+    this.emptiedSessions.add(id);
   }
 
   private async discardUpload(id: string): Promise<void> {
