@@ -76,6 +76,11 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
       'service.namespace': 'meridian',
       ...(options.region ? { 'meridian.region': options.region } : {}),
     }),
+    // Traces only: the metrics are prom-client's, on /metrics. Left to its defaults, the SDK also
+    // started an OTLP metrics exporter (fed by the HTTP instrumentation's own histograms, on every
+    // traced request) and an OTLP logs one.
+    metricReaders: [],
+    logRecordProcessors: [],
     spanProcessors: [
       new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/+$/, '')}/v1/traces` }) }),
       contextManager.spanTracker,
@@ -109,25 +114,57 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
  *
  * A context is carried across asynchronous steps only from the moment a span it holds starts
  * to the moment the last open span ends; a span's own work lies within that, since every
- * span of ours and of the instrumentations ends once its work is done.
+ * span of ours and of the instrumentations ends once its work is done. Work that enters a
+ * context after that (a response's 'close' listener, bound to the request's span, firing once
+ * the span has ended) gets the context for its synchronous run only: left on, the hook stayed
+ * on for every request after the first traced one until the next traced one ended, and a
+ * gateway that had taken one push served all its pulls with it.
  */
-class WhileSpansOpenContextManager extends AsyncLocalStorageContextManager {
+export class WhileSpansOpenContextManager extends AsyncLocalStorageContextManager {
   private open = 0;
 
   /** Counts the spans open: the first switches propagation on, the last to end switches it off. */
   readonly spanTracker: SpanProcessor = {
     onStart: () => void this.open++,
     onEnd: () => {
-      if (--this.open === 0) (this as unknown as { _asyncLocalStorage: AsyncLocalStorage<unknown> })._asyncLocalStorage.disable();
+      if (--this.open === 0) this.storage.disable();
     },
     forceFlush: async () => undefined,
     shutdown: async () => undefined,
   };
 
+  /** Whether contexts are carried across asynchronous steps now, at the cost of a hook on every promise. */
+  get propagating(): boolean {
+    return (this.storage as unknown as { enabled: boolean }).enabled;
+  }
+
   override with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(context: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
     // Nothing to carry (an untraced request, whose context only says "do not trace"): no hook.
-    // A context naming a parent span (a job continuing a push) is carried, open spans or not.
-    if (this.open === 0 && !trace.getSpanContext(context)) return fn.call(thisArg as ThisParameterType<F>, ...args);
-    return super.with(context, fn, thisArg, ...args);
+    if (this.idleFor(context)) return fn.call(thisArg as ThisParameterType<F>, ...args);
+    // A context naming a span (a job continuing a push, a listener of a traced request) is
+    // carried while `fn` runs, open spans or not; if no span is open when it returns, nothing
+    // is left to carry later.
+    try {
+      return super.with(context, fn, thisArg, ...args);
+    } finally {
+      if (this.open === 0) this.storage.disable();
+    }
+  }
+
+  /**
+   * Binding a request's emitters to a context that names no span (the HTTP instrumentation
+   * binds every request it leaves untraced, with a context that says "do not trace") would
+   * wrap each of their listeners for nothing while no span is open: the same rule as `with`.
+   */
+  override bind<T>(context: Context, target: T): T {
+    return this.idleFor(context) ? target : super.bind(context, target);
+  }
+
+  private idleFor(context: Context): boolean {
+    return this.open === 0 && !trace.getSpanContext(context);
+  }
+
+  private get storage(): AsyncLocalStorage<unknown> {
+    return (this as unknown as { _asyncLocalStorage: AsyncLocalStorage<unknown> })._asyncLocalStorage;
   }
 }
