@@ -123,6 +123,9 @@ describe('deploy/prometheus and deploy/grafana, read as files', () => {
     expect([...new Set(all.flatMap(({ expr }) => metricNames(expr)))].sort()).toEqual([
       'meridian_blob_bytes_received_total',
       'meridian_blob_bytes_served_total',
+      'meridian_blob_cache_evictions_total',
+      'meridian_blob_cache_hits_total',
+      'meridian_blob_cache_misses_total',
       'meridian_http_request_duration_seconds_bucket',
       'meridian_http_requests_total',
       'meridian_replication_backlog',
@@ -132,6 +135,14 @@ describe('deploy/prometheus and deploy/grafana, read as files', () => {
       'up',
     ]);
     expect(dashboard().uid).toBe('meridian-regions');
+  });
+
+  it('shows each region\'s blob cache hit ratio: pulls served from its own store over those plus the read-through fills', () => {
+    const panel = panelsOf(dashboard().panels).find((candidate) => candidate.title === 'Blob cache hit ratio');
+    expect(panel, 'a panel titled "Blob cache hit ratio"').toBeDefined();
+    const [ratio] = panel!.targets!.map((target) => target.expr);
+    const rate = (metric: string) => `sum(rate(${metric}{service="gateway", region=~"$region"}[$__rate_interval]))`;
+    expect(ratio).toBe(`${rate('meridian_blob_cache_hits_total')} / (${rate('meridian_blob_cache_hits_total')} + ${rate('meridian_blob_cache_misses_total')})`);
   });
 });
 

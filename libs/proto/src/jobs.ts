@@ -34,6 +34,12 @@ export const ReplicateJobSchema = z.object({
   changeId: ChangeIdSchema,
   region: RegionNameSchema,
   change: ReplicatedChangeSchema,
+  /**
+   * Part of the backfill that brings a new region the catalog it missed: old content, so the
+   * time since its commit says nothing of replication lag, and the worker leaves it out of the
+   * lag histogram.
+   */
+  backfill: z.boolean().optional(),
 });
 export type ReplicateJob = z.infer<typeof ReplicateJobSchema>;
 

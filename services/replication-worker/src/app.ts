@@ -45,7 +45,7 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
     router,
     logger,
   });
-  const server = createWorkerServer({ metrics: metrics.metrics, checks: { redis: () => worker.ping() }, logger });
+  const server = createWorkerServer({ metrics: metrics.metrics, checks: { redis: () => worker.ping(), 'control-plane': () => controlPlane.ready() }, logger });
   let url: string | undefined;
   return {
     limiter,

@@ -36,6 +36,16 @@ export class ControlPlaneClient {
     return parsed.data.regions;
   }
 
+  /**
+   * `GET /readyz`: resolves when the control plane answers it with 200, which it does while its
+   * Postgres and Redis answer. The worker can finish no job without it (every job asks it for the
+   * regions and reports its outcome to it), so the worker's own /readyz asks too.
+   */
+  async ready(): Promise<void> {
+    const response = await this.request('GET', '/readyz');
+    await response.body?.cancel();
+  }
+
   /** `POST /api/v1/replication/:changeId/:region`: idempotent on the control plane's side, so a retried report is harmless. */
   async report(changeId: string, region: string, outcome: ReplicationOutcome): Promise<void> {
     await this.request('POST', `/api/v1/replication/${encodeURIComponent(changeId)}/${encodeURIComponent(region)}`, outcome);

@@ -14,7 +14,8 @@ const CHECK_TIMEOUT_MS = 2000;
 /**
  * The worker's small HTTP side, for Prometheus and orchestrators (it takes its work from Redis,
  * not from requests): GET `/metrics`; `/healthz` answers 200 while the process lives; `/readyz`
- * 200 when every check answers within two seconds, else 503 naming each part that did not.
+ * 200 when every check (Redis, the control plane) answers within two seconds, else 503 naming
+ * each part that did not.
  */
 export function createWorkerServer(deps: { metrics: Metrics; checks: Record<string, ReadinessCheck>; logger: Logger }): http.Server {
   const metricsEndpoint = createMetricsEndpoint(() => deps.metrics.exposition());

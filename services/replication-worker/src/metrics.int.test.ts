@@ -4,8 +4,8 @@ import { replicationTests, startRegions } from './testing/replication-test.js';
 
 /**
  * The worker's HTTP side (README, "Observability"): /metrics as Prometheus text a parser accepts,
- * the replication lag measured from the change's commit at its origin, and /healthz and /readyz
- * (Redis answering).
+ * the replication lag measured from the change's commit at its origin (backfills left out), and
+ * /healthz and /readyz (Redis and the control plane answering).
  */
 const REPO = 'metrics/app';
 const start = replicationTests();
@@ -33,7 +33,30 @@ describe('replication worker /metrics and health', () => {
     expect(after.value('meridian_http_requests_total', { route: 'metrics', method: 'GET', status: '200' })).toBeGreaterThan(0);
   });
 
-  it('answers /healthz, and /readyz while Redis answers', async () => {
+  it('leaves a backfill job out of the lag: old content brought to a new region is not lag', async () => {
+    const [origin, target] = await startRegions('eu', 'us');
+    const t = await start([{ fake: origin! }, { fake: target! }]);
+    const url = t.worker.url!;
+    await target!.addImage(REPO, buildImage(), { tag: 'v1', clock: { hlc: 1n, origin: 'eu' } });
+    // Committed at the origin a day before the new region's backfill copies it.
+    const change = { ...t.change('eu', { kind: 'tag.delete', repository: REPO, tag: 'v1' }), at: new Date(Date.now() - 86_400_000).toISOString() };
+    expect(await t.replicate(change, 'us', {}, { backfill: true })).toMatchObject({ outcome: 'done' });
+
+    let after = await MetricsScrape.of(url);
+    while (after.value('meridian_replication_jobs_finished_total', { target_region: 'us', outcome: 'done' }) === 0) after = await MetricsScrape.of(url);
+    expect(after.value('meridian_replication_lag_seconds', { target_region: 'us' })).toBe(0);
+  });
+
+  it('answers /readyz with 503 naming the control plane while the control plane is not ready', async () => {
+    const [origin] = await startRegions('eu');
+    const t = await start([{ fake: origin! }]);
+    t.controlPlane.ready = false;
+    const readyz = await fetch(`${t.worker.url}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(await readyz.json()).toMatchObject({ status: 'unavailable', failing: { 'control-plane': expect.stringContaining('503') } });
+  });
+
+  it('answers /healthz, and /readyz while Redis and the control plane answer', async () => {
     const [origin] = await startRegions('eu');
     const t = await start([{ fake: origin! }]);
     const healthz = await fetch(`${t.worker.url}/healthz`);

@@ -3,7 +3,7 @@ import { Metrics, type Counter, type Histogram } from '@meridian/telemetry';
 /** What the replicate handler records of each job it finishes. */
 export interface WorkerMetrics {
   metrics: Metrics;
-  /** From a change's commit at its origin to its application at a target, for changes applied (`done`). */
+  /** From a change's commit at its origin to its application at a target, for changes applied (`done`), backfill left out. */
   replicationLag: Histogram<'target_region'>;
   /** Jobs finished, by target and outcome (done, superseded, dropped, failed). */
   jobsFinished: Counter<'target_region' | 'outcome'>;
@@ -21,7 +21,7 @@ export function createWorkerMetrics(): WorkerMetrics {
     metrics,
     replicationLag: metrics.histogram({
       name: 'meridian_replication_lag_seconds',
-      help: 'From the commit of a change at its origin region to its application at a target region.',
+      help: 'From the commit of a change at its origin region to its application at a target region (backfills of a new region left out).',
       labelNames: ['target_region'],
       buckets: LAG_BUCKETS,
     }),

@@ -119,8 +119,8 @@ export class ReplicationStore {
    * one named, with their changes, as job payloads: the requeue pages through them this way.
    */
   async pendingJobs(after: ReplicationKey | undefined, limit: number, region?: string): Promise<ReplicateJob[]> {
-    const { rows } = await this.db.query<ChangeRow & { region: string }>(
-      `SELECT r.region, ${CHANGE_COLUMNS}
+    const { rows } = await this.db.query<ChangeRow & { region: string; backfill: boolean }>(
+      `SELECT r.region, r.backfill, ${CHANGE_COLUMNS}
          FROM replications r JOIN changes c ON c.id = r.change_id
         WHERE r.state = 'pending' AND (r.change_id, r.region) > ($1::bigint, $2::text COLLATE "C")
           AND ($4::text IS NULL OR r.region = $4)
@@ -128,7 +128,7 @@ export class ReplicationStore {
         LIMIT $3`,
       [after?.changeId ?? 0, after?.region ?? '', limit, region ?? null],
     );
-    return rows.map((row) => ({ changeId: row.id, region: row.region, change: toStoredChange(row).change }));
+    return rows.map((row) => ({ changeId: row.id, region: row.region, change: toStoredChange(row).change, ...(row.backfill ? { backfill: true } : {}) }));
   }
 
   /** The rows of the given changes, oldest change first. */

@@ -64,8 +64,9 @@ export function createReplicateHandler(deps: ReplicateDependencies): JobHandler<
       blobsOnDemand: target.cacheBytes !== undefined,
     };
     const outcome = await deps.limiter.run(target.name, signal, () => applyChange(job.change, context));
-    // Applied now, whenever the control plane hears of it.
-    if (outcome.outcome === 'done') deps.metrics.replicationLag.observe({ target_region: job.region }, Math.max(0, Date.now() - Date.parse(job.change.at)) / 1000);
+    // Applied now, whenever the control plane hears of it. A backfill brings old content to a new
+    // region: how long ago it was committed is not how far replication lags.
+    if (outcome.outcome === 'done' && !job.backfill) deps.metrics.replicationLag.observe({ target_region: job.region }, Math.max(0, Date.now() - Date.parse(job.change.at)) / 1000);
     log.info({ outcome: outcome.outcome, bytes: outcome.bytes }, 'replicated');
     await deps.controlPlane.report(job.changeId, job.region, { ...outcome, attempts: attempt });
     deps.metrics.jobsFinished.inc({ target_region: job.region, outcome: outcome.outcome });

@@ -16,6 +16,8 @@ export class ControlPlaneStub {
   readonly reports: RecordedReport[] = [];
   private readonly waiters: Array<{ key: string; resolve: (report: RecordedReport) => void }> = [];
   private refusals = 0;
+  /** What `/readyz` answers: a real control plane answers 503 while its Postgres or Redis is away. */
+  ready = true;
 
   private constructor(
     private readonly server: Server,
@@ -37,6 +39,7 @@ export class ControlPlaneStub {
         };
         const report = /^\/api\/v1\/replication\/([^/]+)\/([^/]+)$/.exec(request.url ?? '');
         if (request.method === 'GET' && request.url === '/api/v1/regions') return reply(200, { regions: stub.regions });
+        if (request.method === 'GET' && request.url === '/readyz') return stub.ready ? reply(200, { status: 'ready' }) : reply(503, { status: 'unavailable', failing: { postgres: 'connection refused (test)' } });
         if (request.method !== 'POST' || !report) return reply(404, { error: 'not found' });
         if (stub.refusals > 0) {
           stub.refusals--;

@@ -13,6 +13,7 @@ import {
   type RegionRecord,
   type RegionState,
   type ReplicatedChange,
+  type ReplicateJob,
 } from '@meridian/proto';
 import { createApp, type ReplicationWorker } from '../app.js';
 import { loadConfig } from '../config.js';
@@ -35,9 +36,9 @@ export interface ReplicationTest {
   /** A change written at `origin`, stamped now. */
   change(origin: string, body: ChangeBody): ReplicatedChange;
   /** Adds the job for (change, target) as the control plane would, with a short back-off; returns its change id. */
-  enqueue(change: ReplicatedChange, target: string, options?: JobsOptions): Promise<string>;
+  enqueue(change: ReplicatedChange, target: string, options?: JobsOptions, job?: Pick<ReplicateJob, 'backfill'>): Promise<string>;
   /** enqueue, then the worker's report for it. */
-  replicate(change: ReplicatedChange, target: string, options?: JobsOptions): Promise<RecordedReport>;
+  replicate(change: ReplicatedChange, target: string, options?: JobsOptions, job?: Pick<ReplicateJob, 'backfill'>): Promise<RecordedReport>;
   /** Stops the running worker (its jobs go back to the queue) and starts another. */
   restartWorker(): Promise<void>;
   /**
@@ -72,17 +73,17 @@ export async function startReplicationTest(regions: TestRegion[], env: Record<st
     queue,
     worker: await startWorker(),
     change: (origin, body) => ({ origin, seq: String(++seq), hlc: String(nextHlc(Date.now())), at: new Date().toISOString(), body }),
-    async enqueue(change, target, options = {}) {
+    async enqueue(change, target, options = {}, job = {}) {
       const changeId = String(++changeIds);
       await queue.add(
         JobName.Replicate,
-        { changeId, region: target, change },
+        { changeId, region: target, change, ...job } satisfies ReplicateJob,
         { ...REPLICATE_JOB_OPTIONS, backoff: { type: 'fixed', delay: 10 }, jobId: replicateJobId(changeId, target), ...options },
       );
       return changeId;
     },
-    async replicate(change, target, options) {
-      return controlPlane.report(await test.enqueue(change, target, options), target);
+    async replicate(change, target, options, job) {
+      return controlPlane.report(await test.enqueue(change, target, options, job), target);
     },
     async restartWorker() {
       await test.worker.stop();
