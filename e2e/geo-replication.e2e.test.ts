@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaType } from '@meridian/oci';
-import { OciTestClient, buildImage, sha256 } from '@meridian/testkit';
+import { OciTestClient, buildImage, createEntitledReplicaClient, sha256 } from '@meridian/testkit';
 import { Cluster, type ClusterState } from '../deploy/cluster/cluster.js';
 import { readLayout, sha256Digest, writeMultiPlatformLayout, writeSingleImageLayout, type MultiPlatformLayout, type SingleImageLayout } from './support/oci-layout.js';
 import { createSkopeo, type Skopeo } from './support/skopeo.js';
@@ -92,6 +92,18 @@ describe('geo-replication across three regions', () => {
       kind: 'image',
       image: { manifestDigest: single.manifestDigest, configDigest: single.configDigest, layerDigests: single.layerDigests },
     });
+  });
+
+  // The replica protocol is authenticated (README, "Geo-replication", the replica protocol's
+  // authentication): the cluster's processes carry service tokens from its secret, a stranger does not.
+  it("a region's replica server refuses a call signed with another secret, and answers one signed with the cluster's", async () => {
+    const region = state.regions[B]!;
+    const health = (secret: string) => {
+      const replica = createEntitledReplicaClient(region.grpc, region.name, secret);
+      return new Promise<{ region: string }>((resolve, reject) => replica.health({}, (err, reply) => (replica.close(), err ? reject(err) : resolve(reply!))));
+    };
+    await expect(health(`${cluster.clusterSecret()} but not this cluster's`)).rejects.toMatchObject({ code: 16 /* UNAUTHENTICATED */ });
+    expect(await health(cluster.clusterSecret())).toMatchObject({ region: region.name });
   });
 
   it('a multi-platform index arrives with every platform image it lists (indexes and their children)', async () => {

@@ -10,6 +10,7 @@
  * operator runs anywhere with its own environment.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -238,10 +239,28 @@ export class Cluster {
       // Its own session: the cluster outlives the command that started it.
       detached: true,
       stdio: ['ignore', log, log],
-      env: { ...process.env, LOG_LEVEL: this.options.logLevel ?? 'info', ...this.options.env, ...env },
+      env: { ...process.env, LOG_LEVEL: this.options.logLevel ?? 'info', MERIDIAN_CLUSTER_SECRET: this.clusterSecret(), ...this.options.env, ...env },
     });
     child.unref();
     return child.pid!;
+  }
+
+  /**
+   * The secret every process of this cluster shares (service tokens of the replica protocol),
+   * made once into `<home>/cluster/cluster-secret`, readable by its owner only, so parts started
+   * later join the same cluster. Passed to each process in its environment, never printed.
+   */
+  clusterSecret(): string {
+    const file = path.join(this.home, 'cluster', 'cluster-secret');
+    if (!existsSync(file)) {
+      try {
+        writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+      } catch (err) {
+        // Another `cluster up` made it first: theirs stands.
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    return readFileSync(file, 'utf8').trim();
   }
 
   private async register(controlPlane: string, region: ClusterRegion, cacheBytes?: number): Promise<void> {

@@ -3,3 +3,4 @@ export * from './scopes.js';
 export * from './access-tokens.js';
 export * from './passwords.js';
 export * from './identity-service.js';
+export * from './service-tokens.js';

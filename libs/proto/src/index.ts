@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType } from './generated/replica.js';
 import type { ReplicaClient, ReplicaHandlers } from './generated/meridian/replica/v1/Replica.js';
+import { serviceTokenInterceptor, type ReplicaTokenSource } from './replica-auth.js';
 
 export type { ReplicaClient, ReplicaHandlers };
 export type { ApplyDeleteRequest__Output } from './generated/meridian/replica/v1/ApplyDeleteRequest.js';
@@ -82,7 +83,26 @@ export function createReplicaClient(
   return new replicaPackage.Replica(address, credentials, { ...CHANNEL_OPTIONS, interceptors });
 }
 
+/** How a service reaches regions' replica servers: the token it signs calls with, and the channel credentials. */
+export interface ReplicaDialerOptions {
+  /** Mints the service token every call carries: a region refuses a call without one (replica-auth.ts). */
+  tokens: ReplicaTokenSource;
+  credentials?: grpc.ChannelCredentials;
+  /** Run before the token is added (the worker's passes the trace context on). */
+  interceptors?: grpc.Interceptor[];
+}
+
+/** Opens clients of regions' replica servers, each call carrying a token for the region it calls (its audience). */
+export class ReplicaDialer {
+  constructor(private readonly options: ReplicaDialerOptions) {}
+
+  dial(region: { name: string; grpc: string }): ReplicaClient {
+    return createReplicaClient(region.grpc, this.options.credentials, [...(this.options.interceptors ?? []), serviceTokenInterceptor(this.options.tokens, region.name)]);
+  }
+}
+
 export { grpc };
+export * from './replica-auth.js';
 export * from './changes.js';
 export * from './clock.js';
 export * from './geo.js';

@@ -3,3 +3,4 @@ export * from './gateway-process.js';
 export * from './oci-client.js';
 export * from './services.js';
 export * from './prometheus.js';
+export * from './cluster-secret.js';

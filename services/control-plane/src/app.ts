@@ -8,7 +8,10 @@ import { RegionMetricsCollector } from './dashboard/region-metrics-collector.js'
 import { createApi } from './http/api.js';
 import { ReplicationQueue } from './queue/replication-queue.js';
 import { Requeue } from './queue/requeue.js';
-import { Reconciler } from './reconcile/reconciler.js';
+import { Reconciler, inventoryOverGrpc } from './reconcile/reconciler.js';
+import { purgeOverGrpc } from './region-purge.js';
+import { ReplicaDialer } from '@meridian/proto';
+import { ServiceTokenIssuer } from '@meridian/auth';
 import { ReconcileStore } from './reconcile/store.js';
 import { RegionService } from './regions.js';
 import { ReplicationService } from './replication.js';
@@ -61,7 +64,9 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
   const queue = new ReplicationQueue({ redisUrl: config.redisUrl, prefix: config.queuePrefix, logger });
   const requeue = new Requeue({ replications, queue, intervalMs: config.requeueIntervalMs, logger });
 
-  const regions = new RegionService({ pool, regions: regionStore, catalog, replications, queue, requeue, logger });
+  // The control plane's calls to regions (purge, inventory) carry its service token.
+  const dialer = new ReplicaDialer({ tokens: new ServiceTokenIssuer(config.clusterSecret, 'control-plane') });
+  const regions = new RegionService({ pool, regions: regionStore, catalog, replications, queue, requeue, logger, openPurge: purgeOverGrpc(dialer) });
   const replication = new ReplicationService({ pool, changes, catalog, regions: regionStore, replications, queue, logger });
 
   const reconciler = new Reconciler({
@@ -71,6 +76,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
     logger,
     intervalMs: config.reconcileIntervalMs,
     verifyIntervalMs: config.reconcileVerifyIntervalMs,
+    readInventory: inventoryOverGrpc(dialer),
   });
 
   const metrics = createControlPlaneMetrics({

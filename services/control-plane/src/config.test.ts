@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 
+const SECRET = 'a cluster secret of at least thirty-two characters';
+const REQUIRED = { MERIDIAN_CLUSTER_SECRET: SECRET };
+
 describe('loadConfig', () => {
-  it('gives every setting its default when the environment is empty: the admin API on loopback', () => {
-    expect(loadConfig({})).toEqual({
+  it('gives every setting but the cluster secret its default: the admin API on loopback', () => {
+    expect(loadConfig(REQUIRED)).toEqual({
       host: '127.0.0.1',
       port: 5100,
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/meridian_control',
@@ -13,20 +16,28 @@ describe('loadConfig', () => {
       reconcileIntervalMs: 300_000,
       reconcileVerifyIntervalMs: 86_400_000,
       dashboardScrapeIntervalMs: 3_000,
+      clusterSecret: SECRET,
       logLevel: 'info',
     });
   });
 
   it('takes an empty variable as unset', () => {
-    expect(loadConfig({ PORT: '', MERIDIAN_REQUEUE_INTERVAL_SECONDS: '' })).toMatchObject({ port: 5100, requeueIntervalMs: 10_000 });
+    expect(loadConfig({ ...REQUIRED, PORT: '', MERIDIAN_REQUEUE_INTERVAL_SECONDS: '' })).toMatchObject({ port: 5100, requeueIntervalMs: 10_000 });
   });
 
   it('stops on a bad value with one line naming the variable', () => {
-    expect(() => loadConfig({ PORT: '70000' })).toThrow(/^invalid configuration: PORT: /);
-    expect(() => loadConfig({ REDIS_URL: 'http://127.0.0.1:6379' })).toThrow(/^invalid configuration: REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL$/);
-    expect(() => loadConfig({ CONTROL_PLANE_DATABASE_URL: 'not a url' })).toThrow(/CONTROL_PLANE_DATABASE_URL/);
-    expect(() => loadConfig({ MERIDIAN_REQUEUE_INTERVAL_SECONDS: '0' })).toThrow(/MERIDIAN_REQUEUE_INTERVAL_SECONDS/);
-    expect(() => loadConfig({ MERIDIAN_QUEUE_PREFIX: 'a:b' })).toThrow(/MERIDIAN_QUEUE_PREFIX/);
-    expect(() => loadConfig({ MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: '0' })).toThrow(/^invalid configuration: MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: /);
+    expect(() => loadConfig({ ...REQUIRED, PORT: '70000' })).toThrow(/^invalid configuration: PORT: /);
+    expect(() => loadConfig({ ...REQUIRED, REDIS_URL: 'http://127.0.0.1:6379' })).toThrow(/^invalid configuration: REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL$/);
+    expect(() => loadConfig({ ...REQUIRED, CONTROL_PLANE_DATABASE_URL: 'not a url' })).toThrow(/CONTROL_PLANE_DATABASE_URL/);
+    expect(() => loadConfig({ ...REQUIRED, MERIDIAN_REQUEUE_INTERVAL_SECONDS: '0' })).toThrow(/MERIDIAN_REQUEUE_INTERVAL_SECONDS/);
+    expect(() => loadConfig({ ...REQUIRED, MERIDIAN_QUEUE_PREFIX: 'a:b' })).toThrow(/MERIDIAN_QUEUE_PREFIX/);
+    expect(() => loadConfig({ ...REQUIRED, MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: '0' })).toThrow(/^invalid configuration: MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: /);
+  });
+
+  it('requires MERIDIAN_CLUSTER_SECRET of at least 32 characters, naming it and never showing it', () => {
+    expect(() => loadConfig({})).toThrow(/^invalid configuration: MERIDIAN_CLUSTER_SECRET: required: the secret every process of the cluster shares[^\n]*$/);
+    const short = () => loadConfig({ MERIDIAN_CLUSTER_SECRET: 'too-short-secret' });
+    expect(short).toThrow(/^invalid configuration: MERIDIAN_CLUSTER_SECRET: must be at least 32 characters/);
+    expect(short).not.toThrow(/too-short-secret/);
   });
 });

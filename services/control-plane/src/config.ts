@@ -35,6 +35,10 @@ const schema = z.object({
    * replication figures; a region that stops answering shows as down within about this long.
    */
   MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(3),
+  /** The secret every process of the cluster shares: the control plane signs its replica calls (inventory, purge) with service tokens derived from it. */
+  MERIDIAN_CLUSTER_SECRET: z
+    .string({ error: (issue) => (issue.input === undefined ? 'required: the secret every process of the cluster shares, at least 32 characters (openssl rand -base64 32 makes one)' : undefined) })
+    .min(32, 'must be at least 32 characters (openssl rand -base64 32 makes one)'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -58,6 +62,8 @@ export interface ControlPlaneConfig {
   /** Where spans are exported (OTLP/HTTP), when tracing is on. */
   otlpEndpoint?: string;
   dashboardScrapeIntervalMs: number;
+  /** The cluster's shared secret; never logged. */
+  clusterSecret: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -80,6 +86,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     reconcileVerifyIntervalMs: e.MERIDIAN_RECONCILE_VERIFY_INTERVAL_SECONDS * 1000,
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     dashboardScrapeIntervalMs: e.MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS * 1000,
+    clusterSecret: e.MERIDIAN_CLUSTER_SECRET,
     logLevel: e.LOG_LEVEL,
   };
 }

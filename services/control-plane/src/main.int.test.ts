@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmptyTestDatabase, freePort, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from '@meridian/testkit';
+import { createEmptyTestDatabase, freePort, testQueuePrefix, TEST_CLUSTER_SECRET, TEST_REDIS_URL, type TestDatabase } from '@meridian/testkit';
 import { clearQueuePrefix } from './testing/test-control-plane.js';
 
 // The control plane as a process (`node --import tsx services/control-plane/src/main.ts`): it
@@ -26,7 +26,7 @@ afterAll(async () => {
 async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', main], {
     cwd: repoRoot,
-    env: { ...process.env, PORT: '0', CONTROL_PLANE_DATABASE_URL: database.url, MERIDIAN_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PORT: '0', MERIDIAN_CLUSTER_SECRET: TEST_CLUSTER_SECRET, CONTROL_PLANE_DATABASE_URL: database.url, MERIDIAN_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -68,7 +68,7 @@ describe('control plane process', () => {
   });
 
   it('refuses a bad variable with one line naming it, exit 1', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', main], { cwd: repoRoot, env: { ...process.env, PORT: 'eighty' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', main], { cwd: repoRoot, env: { ...process.env, PORT: 'eighty', MERIDIAN_CLUSTER_SECRET: TEST_CLUSTER_SECRET }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const [code] = await once(child, 'exit');

@@ -1,4 +1,4 @@
-import { createReplicaClient, grpc, type PurgeCounts, type PurgeReply__Output, type PurgeStep, type RegionRecord } from '@meridian/proto';
+import { grpc, type ReplicaDialer, type PurgeCounts, type PurgeReply__Output, type PurgeStep, type RegionRecord } from '@meridian/proto';
 
 /** Purge calls to one region (replica.proto `Purge`), over one connection. Each rejects with the call's gRPC error. */
 export interface RegionPurgeSession {
@@ -11,8 +11,9 @@ export type OpenRegionPurge = (region: RegionRecord) => RegionPurgeSession;
 /** One call deletes a page of up to 500 items (a region's default); deleting blob bytes may take a moment. */
 const STEP_DEADLINE_MS = 300_000;
 
-export const openPurgeOverGrpc: OpenRegionPurge = (region) => {
-  const client = createReplicaClient(region.grpc);
+/** Purges over the region's replica protocol, through `dialer` (which signs each call with the control plane's service token). */
+export const purgeOverGrpc = (dialer: ReplicaDialer): OpenRegionPurge => (region) => {
+  const client = dialer.dial(region);
   return {
     step: (request) =>
       new Promise((resolve, reject) => {

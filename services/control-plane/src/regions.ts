@@ -5,7 +5,7 @@ import { noPurgeCounts, type PurgeCounts, type PurgeStep, type RegionRecord } fr
 import { ContentUnreplicatedError, PurgeRunningError, RegionBusyError, RegionExistsError, RegionRefusedError, RegionUnknownError, RegionUnreachableError } from './errors.js';
 import type { ReplicationQueue } from './queue/replication-queue.js';
 import type { Requeue } from './queue/requeue.js';
-import { addCounts, isUnreachable, openPurgeOverGrpc, type OpenRegionPurge } from './region-purge.js';
+import { addCounts, isUnreachable, type OpenRegionPurge } from './region-purge.js';
 import type { CatalogStore } from './store/catalog.js';
 import { inTransaction, lockCatalog } from './store/db.js';
 import type { NewRegion, RegionStore } from './store/regions.js';
@@ -19,8 +19,8 @@ export interface RegionDeps {
   queue: ReplicationQueue;
   requeue: Requeue;
   logger: Logger;
-  /** How purges reach a region (gRPC unless a test says otherwise). */
-  openPurge?: OpenRegionPurge;
+  /** How purges reach a region (purgeOverGrpc, or a test's). */
+  openPurge: OpenRegionPurge;
   /** How long a purge waits for replication jobs still running against the region (default a minute). */
   runningJobsWaitMs?: number;
 }
@@ -118,7 +118,7 @@ export class RegionService {
     if (!found) throw new RegionUnknownError(name);
     const region = found.state === 'draining' ? found : await this.remove(name);
     await this.waitForRunningJobs(name);
-    const session = (this.deps.openPurge ?? openPurgeOverGrpc)(region);
+    const session = this.deps.openPurge(region);
     let deleted = noPurgeCounts();
     try {
       const call = (request: { dryRun: boolean; discardUnrelayed: boolean }): Promise<PurgeStep> =>

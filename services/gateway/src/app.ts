@@ -15,6 +15,8 @@ import { createRegionReplication } from './replication/region-replication.js';
 import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier, metricsSource } from '@meridian/telemetry';
 import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 import { PeerRegions } from './replication/peer-regions.js';
+import { ReplicaDialer } from '@meridian/proto';
+import { ServiceTokenIssuer, ServiceTokenVerifier } from '@meridian/auth';
 import { prepareIdentities } from './identity-setup.js';
 import { createAccessGuard } from './http/access-guard.js';
 import { createTokenHandler } from './http/handlers/token.js';
@@ -71,8 +73,11 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   await changeListener.start();
 
   const uploadSigner = new UploadStateSigner(uploadSecret);
+  // In a cluster, the replica protocol is authenticated both ways with service tokens from the cluster secret.
+  const clusterSecret = config.clusterSecret;
+  const dialer = clusterSecret ? new ReplicaDialer({ tokens: new ServiceTokenIssuer(clusterSecret, 'gateway') }) : undefined;
   // In a cluster, what the region lacks is asked of its peers (read-through); on its own, nothing changes.
-  const peers = config.controlPlaneUrl ? new PeerRegions({ region: config.region, controlPlaneUrl: config.controlPlaneUrl, logger }) : undefined;
+  const peers = config.controlPlaneUrl && dialer ? new PeerRegions({ region: config.region, controlPlaneUrl: config.controlPlaneUrl, dialer, logger }) : undefined;
   const registry = createRegistry({
     metadata,
     blobStore,
@@ -103,6 +108,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     cache,
     readiness: () => checkAll(readinessChecks),
     logger,
+    ...(clusterSecret ? { callers: new ServiceTokenVerifier(clusterSecret, config.region) } : {}),
     // A region being purged is draining: read-through must see that now, not at its next read of the list.
     ...(peers ? { onPurge: () => peers.forgetRegions() } : {}),
   });

@@ -43,6 +43,17 @@ describe('loadConfig', () => {
     expect(run).not.toThrow(/hunter2/);
   });
 
+  it('requires MERIDIAN_CLUSTER_SECRET for a region of a cluster, naming it and never showing it', () => {
+    const secret = 'a cluster secret of at least thirty-two characters';
+    expect(loadConfig({}).clusterSecret).toBeUndefined();
+    expect(() => loadConfig({ MERIDIAN_GRPC_PORT: '7001' })).toThrow(/^invalid configuration: MERIDIAN_CLUSTER_SECRET: required for a region of a cluster[^\n]*$/);
+    expect(() => loadConfig({ MERIDIAN_CONTROL_PLANE: 'http://127.0.0.1:5100' })).toThrow(/MERIDIAN_CLUSTER_SECRET: required/);
+    const short = () => loadConfig({ MERIDIAN_GRPC_PORT: '7001', MERIDIAN_CLUSTER_SECRET: 'hunter2hunter2' });
+    expect(short).toThrow(/MERIDIAN_CLUSTER_SECRET \(14 characters\): must be at least 32 characters/);
+    expect(short).not.toThrow(/hunter2/);
+    expect(loadConfig({ MERIDIAN_GRPC_PORT: '7001', MERIDIAN_CLUSTER_SECRET: secret })).toMatchObject({ grpc: { port: 7001 }, clusterSecret: secret });
+  });
+
   it('leaves identity and access off unless MERIDIAN_AUTH=on, and then takes its settings', () => {
     expect(loadConfig({}).auth).toBeUndefined();
     expect(loadConfig({ MERIDIAN_AUTH: 'off', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery' }).auth).toBeUndefined();

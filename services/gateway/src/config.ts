@@ -87,6 +87,11 @@ const schema = z.object({
   /** The replica server binds loopback unless told otherwise. */
   MERIDIAN_GRPC_HOST: z.string().min(1).default('127.0.0.1'),
   /**
+   * The secret every process of a cluster shares: service tokens derived from it authenticate
+   * the replica protocol both ways (libs/auth service-tokens.ts). Required in a cluster.
+   */
+  MERIDIAN_CLUSTER_SECRET: z.string().min(32, 'must be at least 32 characters (openssl rand -base64 32 makes one)').optional(),
+  /**
    * The control plane's admin API (http://HOST:PORT). Set, the region relays its outbox there and
    * sends heartbeats; unset, writes wait in the outbox until it is set.
    */
@@ -122,6 +127,10 @@ const schema = z.object({
   /** How long an access token lives; clients fetch a new one when it has expired. */
   MERIDIAN_AUTH_TOKEN_SECONDS: wholeNumber(30, 3600).default(300),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
+}).superRefine((e, ctx) => {
+  if (!e.MERIDIAN_CLUSTER_SECRET && (e.MERIDIAN_GRPC_PORT !== undefined || e.MERIDIAN_CONTROL_PLANE)) {
+    ctx.addIssue({ code: 'custom', path: ['MERIDIAN_CLUSTER_SECRET'], message: 'required for a region of a cluster (MERIDIAN_GRPC_PORT or MERIDIAN_CONTROL_PLANE set): the secret every process of the cluster shares, at least 32 characters (openssl rand -base64 32 makes one)' });
+  }
 });
 
 export interface GatewayConfig {
@@ -140,6 +149,8 @@ export interface GatewayConfig {
   shutdownGraceMs: number;
   idleTimeoutMs: number;
   grpc?: { host: string; port: number };
+  /** The cluster's shared secret (service tokens of the replica protocol); set whenever grpc or controlPlaneUrl is. */
+  clusterSecret?: string;
   controlPlaneUrl?: string;
   /** Where spans are exported (OTLP/HTTP), when tracing is on. */
   otlpEndpoint?: string;
@@ -183,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
     idleTimeoutMs: e.MERIDIAN_IDLE_TIMEOUT_SECONDS * 1000,
     ...(e.MERIDIAN_GRPC_PORT !== undefined ? { grpc: { host: e.MERIDIAN_GRPC_HOST, port: e.MERIDIAN_GRPC_PORT } } : {}),
+    ...(e.MERIDIAN_CLUSTER_SECRET ? { clusterSecret: e.MERIDIAN_CLUSTER_SECRET } : {}),
     ...(e.MERIDIAN_CONTROL_PLANE ? { controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, '') } : {}),
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     traceReadRatio: e.MERIDIAN_TRACE_READ_RATIO,
@@ -203,7 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
 /** A variable and its value for a message; a secret's value is never shown, a URL's password is masked. */
 function shown(name: string, value: string | undefined): string {
   if (value === undefined) return name;
-  if (name === 'MERIDIAN_UPLOAD_SECRET' || name === 'MERIDIAN_ADMIN_PASSWORD') return `${name} (${value.length} characters)`;
+  if (name === 'MERIDIAN_UPLOAD_SECRET' || name === 'MERIDIAN_ADMIN_PASSWORD' || name === 'MERIDIAN_CLUSTER_SECRET') return `${name} (${value.length} characters)`;
   // A malformed URL cannot be masked, and may hold a password: it is not shown at all.
   if (name === 'DATABASE_URL') return maskPassword(value) === undefined ? name : `${name}=${maskPassword(value)}`;
   return `${name}=${JSON.stringify(value)}`;

@@ -1,5 +1,8 @@
 import type http from 'node:http';
 import type { Logger } from 'pino';
+import { ServiceTokenIssuer } from '@meridian/auth';
+import { ReplicaDialer } from '@meridian/proto';
+import { traceContextInterceptor } from '@meridian/telemetry/grpc';
 import { CopiesUnderWay } from './blob-copy.js';
 import type { WorkerConfig } from './config.js';
 import { ControlPlaneClient } from './control-plane-client.js';
@@ -32,7 +35,9 @@ export interface ReplicationWorker {
 export function createApp(config: WorkerConfig, logger: Logger): ReplicationWorker {
   const controlPlane = new ControlPlaneClient(config.controlPlaneUrl);
   const regions = new RegionDirectory(controlPlane);
-  const peers = new ReplicaPeers();
+  const peers = new ReplicaPeers(
+    new ReplicaDialer({ tokens: new ServiceTokenIssuer(config.clusterSecret, 'replication-worker'), interceptors: [traceContextInterceptor] }),
+  );
   const limiter = new RegionLimiter(config.regionConcurrency);
   const copies = new CopiesUnderWay();
   const reads = new SharedReads();

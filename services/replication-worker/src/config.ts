@@ -21,6 +21,10 @@ const schema = z.object({
   MERIDIAN_CONTROL_PLANE: z
     .string({ error: (issue) => (issue.input === undefined ? 'required: the control plane admin API URL, e.g. http://127.0.0.1:5100' : undefined) })
     .url(),
+  /** The secret every process of the cluster shares: the worker signs its replica calls with service tokens derived from it. */
+  MERIDIAN_CLUSTER_SECRET: z
+    .string({ error: (issue) => (issue.input === undefined ? 'required: the secret every process of the cluster shares, at least 32 characters (openssl rand -base64 32 makes one)' : undefined) })
+    .min(32, 'must be at least 32 characters (openssl rand -base64 32 makes one)'),
   /** Jobs this process runs at once, whatever their target. */
   MERIDIAN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   /** Jobs this process runs at once against any one target region, so a region catching up is not flooded. */
@@ -38,6 +42,8 @@ export interface WorkerConfig {
   redisUrl: string;
   queuePrefix: string;
   controlPlaneUrl: string;
+  /** The cluster's shared secret; never logged. */
+  clusterSecret: string;
   workerConcurrency: number;
   regionConcurrency: number;
   shutdownGraceMs: number;
@@ -60,6 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     redisUrl: e.REDIS_URL,
     queuePrefix: e.MERIDIAN_QUEUE_PREFIX,
     controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, ''),
+    clusterSecret: e.MERIDIAN_CLUSTER_SECRET,
     workerConcurrency: e.MERIDIAN_WORKER_CONCURRENCY,
     regionConcurrency: e.MERIDIAN_REGION_CONCURRENCY,
     shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,

@@ -1,13 +1,12 @@
 import {
-  createReplicaClient,
   grpc,
+  type ReplicaDialer,
   type BlobChunk__Output,
   type Clock,
   type ManifestReply__Output,
   type PutBlobRequest,
   type ReplicaClient,
 } from '@meridian/proto';
-import { traceContextInterceptor } from '@meridian/telemetry/grpc';
 
 /** How long a unary call may take. Blob streams have no deadline: a large blob takes as long as it takes (keepalive notices a dead peer). */
 const UNARY_DEADLINE_MS = 30_000;
@@ -91,10 +90,13 @@ export class ReplicaPeer {
 export class ReplicaPeers {
   private readonly peers = new Map<string, ReplicaPeer>();
 
+  /** `dialer` signs every call with the worker's service token (and passes the trace context on). */
+  constructor(private readonly dialer: ReplicaDialer) {}
+
   peer(region: { name: string; grpc: string }): ReplicaPeer {
     const key = `${region.name} ${region.grpc}`;
     let peer = this.peers.get(key);
-    if (!peer) this.peers.set(key, (peer = new ReplicaPeer(region.name, region.grpc, createReplicaClient(region.grpc, undefined, [traceContextInterceptor]))));
+    if (!peer) this.peers.set(key, (peer = new ReplicaPeer(region.name, region.grpc, this.dialer.dial(region))));
     return peer;
   }
 

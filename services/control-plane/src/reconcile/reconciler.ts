@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { createReplicaClient, type ListInventoryReply, type RegionRecord } from '@meridian/proto';
+import type { ListInventoryReply, RegionRecord, ReplicaDialer } from '@meridian/proto';
 import { RegionUnknownError } from '../errors.js';
 import type { Requeue } from '../queue/requeue.js';
 import type { RegionStore } from '../store/regions.js';
@@ -48,7 +48,8 @@ export interface ReconcilerOptions {
   verifyIntervalMs?: number;
   /** Changes younger than this are left alone: they may still be on their way. */
   settleMs?: number;
-  readInventory?: InventoryReader;
+  /** How inventories are read (inventoryOverGrpc, or a test's). */
+  readInventory: InventoryReader;
 }
 
 const DEFAULT_SETTLE_MS = 10_000;
@@ -105,7 +106,7 @@ export class Reconciler {
     const all = await regions.list();
     if (options.region !== undefined && !all.some((region) => region.name === options.region)) throw new RegionUnknownError(options.region);
     const targets = all.filter((region) => (options.region === undefined || region.name === options.region) && (region.state === 'active' || region.state === 'adding'));
-    const readInventory = this.options.readInventory ?? readInventoryOverGrpc;
+    const readInventory = this.options.readInventory;
     const summaries: ReconcileSummary[] = [];
     for (const region of targets) {
       const inventory = await readInventory(region, { verify: options.verify });
@@ -217,9 +218,9 @@ const PAGE_SIZE = 1000;
 /** One page re-hashes up to a page of blobs when verifying: allow for large layers. */
 const PAGE_DEADLINE_MS = { verify: 600_000, plain: 30_000 };
 
-/** The region's inventory, page by page over its replica protocol. */
-export const readInventoryOverGrpc: InventoryReader = async (region, options) => {
-  const client = createReplicaClient(region.grpc);
+/** The region's inventory, page by page over its replica protocol, through `dialer` (which signs each call with the control plane's service token). */
+export const inventoryOverGrpc = (dialer: ReplicaDialer): InventoryReader => async (region, options) => {
+  const client = dialer.dial(region);
   const inventory: RegionInventory = { manifests: [], tags: [], blobs: [], unrelayed: 0 };
   try {
     let pageToken = '';

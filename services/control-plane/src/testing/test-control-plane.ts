@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { REPLICATION_QUEUE, type ChangeBody, type ReplicatedChange, type ReplicateJob } from '@meridian/proto';
-import { createEmptyTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from '@meridian/testkit';
+import { createEmptyTestDatabase, testQueuePrefix, TEST_CLUSTER_SECRET, TEST_REDIS_URL, type TestDatabase } from '@meridian/testkit';
 import { createApp, type ControlPlane } from '../app.js';
 import { loadConfig, type ControlPlaneConfig } from '../config.js';
 
@@ -33,6 +33,7 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
     REDIS_URL: TEST_REDIS_URL,
     MERIDIAN_QUEUE_PREFIX: testQueuePrefix(),
     MERIDIAN_REQUEUE_INTERVAL_SECONDS: '3600',
+    MERIDIAN_CLUSTER_SECRET: TEST_CLUSTER_SECRET,
     LOG_LEVEL: 'silent',
     ...env,
   });

@@ -14,8 +14,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlobStore, STORAGE_DRIVERS } from '@meridian/blobstore';
 import { Metadata, createPool } from '@meridian/metadata';
 import { LookupCache, ReplicaApplier, UploadStateSigner, createRegistry, type ManifestService } from '@meridian/registry';
-import { createReplicaClient, grpc, type ReplicaClient } from '@meridian/proto';
-import { buildImage, buildIndex, createTestDatabase, sha256, type TestDatabase, type TestImage } from '@meridian/testkit';
+import { ReplicaDialer, createReplicaClient, grpc, type ReplicaClient } from '@meridian/proto';
+import { ServiceTokenIssuer, ServiceTokenVerifier } from '@meridian/auth';
+import {
+  TEST_CLUSTER_SECRET,
+  buildImage,
+  buildIndex,
+  createEntitledReplicaClient,
+  createTestDatabase,
+  sha256,
+  type TestDatabase,
+  type TestImage,
+} from '@meridian/testkit';
 import { MediaType } from '@meridian/oci';
 import { createReplicaServer, type ReplicaServer } from './replica-server.js';
 
@@ -25,6 +35,7 @@ let metadata: Metadata;
 let dataDir: string;
 let server: ReplicaServer;
 let client: ReplicaClient;
+let port: number;
 let local: ManifestService;
 
 beforeAll(async () => {
@@ -41,9 +52,10 @@ beforeAll(async () => {
     replica: new ReplicaApplier(metadata, store, cache),
     readiness: async () => ({ ready: true, detail: '' }),
     logger,
+    callers: new ServiceTokenVerifier(TEST_CLUSTER_SECRET, 'here'),
   });
-  const port = await server.listen('127.0.0.1', 0);
-  client = createReplicaClient(`127.0.0.1:${port}`);
+  port = await server.listen('127.0.0.1', 0);
+  client = createEntitledReplicaClient(`127.0.0.1:${port}`, 'here');
 });
 
 afterAll(async () => {
@@ -139,8 +151,9 @@ describe('replica server: blobs', () => {
       replica: new ReplicaApplier(metadata, new BlobStore(STORAGE_DRIVERS.filesystem({ rootDirectory: root, directWrites: true })), new LookupCache({ maxEntries: 10 })),
       readiness: async () => ({ ready: true, detail: '' }),
       logger: pino({ level: 'silent' }),
+      callers: new ServiceTokenVerifier(TEST_CLUSTER_SECRET, 'direct'),
     });
-    const directClient = createReplicaClient(`127.0.0.1:${await directServer.listen('127.0.0.1', 0)}`);
+    const directClient = createEntitledReplicaClient(`127.0.0.1:${await directServer.listen('127.0.0.1', 0)}`, 'direct');
     try {
       const bytes = randomBytes(3 * 1024 * 1024 + 5);
       const digest = sha256(bytes);
@@ -355,6 +368,85 @@ describe('replica server: inventory', () => {
 
   it('answers health with the region name', async () => {
     expect(await call(client.health, {})).toEqual({ region: 'here', ready: true, detail: '' });
+  });
+});
+
+// The replica protocol is authenticated (README, "Geo-replication", the replica protocol's
+// authentication): a call without a valid service token for this region, or from a service not
+// allowed the method, is refused before any handler runs. Real grpc-js clients, real server.
+describe('replica server: service tokens', () => {
+  const address = () => `127.0.0.1:${port}`;
+  const asService = (service: 'replication-worker' | 'gateway' | 'control-plane', secret = TEST_CLUSTER_SECRET, region = 'here') =>
+    new ReplicaDialer({ tokens: new ServiceTokenIssuer(secret, service) }).dial({ name: region, grpc: address() });
+  const withClient = async <T>(other: ReplicaClient, work: (c: ReplicaClient) => Promise<T>): Promise<T> => {
+    try {
+      return await work(other);
+    } finally {
+      other.close();
+    }
+  };
+  const unary = <Request, Reply>(c: ReplicaClient, method: (request: Request, callback: (err: grpc.ServiceError | null, reply?: Reply) => void) => unknown, request: Request) =>
+    new Promise<Reply>((resolve, reject) => method.call(c, request, (err, reply) => (err ? reject(err) : resolve(reply!))));
+
+  it('refuses a call without a token, with one from another cluster secret, and with one for another region', async () => {
+    await withClient(createReplicaClient(address()), (c) => expect(unary(c, c.health, {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED }));
+    await withClient(asService('control-plane', `${TEST_CLUSTER_SECRET} of another cluster`), (c) =>
+      expect(unary(c, c.health, {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED }),
+    );
+    await withClient(asService('control-plane', TEST_CLUSTER_SECRET, 'elsewhere'), (c) =>
+      expect(unary(c, c.health, {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED }),
+    );
+    // A token that is only the right shape is no better than none.
+    const forged = new grpc.Metadata();
+    forged.set('authorization', 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJjb250cm9sLXBsYW5lIiwiYXVkIjoiaGVyZSJ9.');
+    await withClient(createReplicaClient(address()), (c) =>
+      expect(new Promise((resolve, reject) => c.health({}, forged, (err, reply) => (err ? reject(err) : resolve(reply))))).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED }),
+    );
+    await withClient(asService('control-plane'), async (c) => expect(await unary(c, c.health, {})).toMatchObject({ region: 'here' }));
+  });
+
+  it('refuses a streamed PutBlob and GetBlob without a token, storing and sending nothing', async () => {
+    const bytes = randomBytes(300_000);
+    const digest = sha256(bytes);
+    await withClient(createReplicaClient(address()), async (c) => {
+      const put = new Promise((resolve, reject) => {
+        const stream = c.putBlob((err, reply) => (err ? reject(err) : resolve(reply)));
+        // The refusal may come while the bytes are still being sent.
+        stream.on('error', () => undefined);
+        stream.write({ header: { repository: 'auth/app', digest, size: String(bytes.length), offset: '0' } });
+        stream.end({ chunk: bytes });
+      });
+      await expect(put).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      expect(await metadata.blobs.findInRepository('auth/app', digest)).not.toMatchObject({ found: expect.anything() });
+      expect(existsSync(blobPath(digest))).toBe(false);
+    });
+    await putBlob('auth/app', digest, bytes.length, 0, bytes);
+    await withClient(createReplicaClient(address()), async (c) => {
+      const received: Buffer[] = [];
+      const read = new Promise((resolve, reject) => {
+        const stream = c.getBlob({ digest, offset: '0' });
+        stream.on('data', (chunk: { data: Buffer }) => received.push(chunk.data));
+        stream.on('error', reject);
+        stream.on('end', resolve);
+      });
+      await expect(read).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      expect(received).toEqual([]);
+    });
+  });
+
+  it('lets each service call only its own methods: a gateway cannot apply a manifest or purge, the worker cannot purge', async () => {
+    const image = buildImage();
+    const write = { repository: 'auth/denied', digest: image.digest, mediaType: image.mediaType, payload: image.manifestBytes, tag: 'v1', clock: clock(1000n << 16n, 'there'), blobsOnDemand: true };
+    await withClient(asService('gateway'), async (c) => {
+      await expect(unary(c, c.applyManifest, write)).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(unary(c, c.purge, { region: 'here', dryRun: true })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      // What read-through needs, it may do.
+      expect(await unary(c, c.findBlobs, { repository: 'auth/denied', digests: [image.config.digest] })).toMatchObject({ blobs: expect.any(Array) });
+    });
+    await withClient(asService('replication-worker'), (c) =>
+      expect(unary(c, c.purge, { region: 'here', dryRun: true })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED }),
+    );
+    await expect(call(client.getManifest, { repository: 'auth/denied', reference: 'v1' })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   });
 });
 

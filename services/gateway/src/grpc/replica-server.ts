@@ -1,7 +1,7 @@
 import { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ReplicaPreconditionError, ReplicaRequestError, type ReplicaApplier, type ReplicatedDeleteKind } from '@meridian/registry';
-import { BLOB_CHUNK_BYTES, CHANNEL_OPTIONS, ReplicaService, grpc, type BlobChunk, type Clock__Output, type PutBlobRequest__Output, type ReplicaHandlers } from '@meridian/proto';
+import { BLOB_CHUNK_BYTES, CHANNEL_OPTIONS, ReplicaService, authenticatedHandlers, grpc, type BlobChunk, type Clock__Output, type PutBlobRequest__Output, type ReplicaCallerVerifier, type ReplicaHandlers } from '@meridian/proto';
 import type { ClockStamp } from '@meridian/proto/clock';
 import { toGrpcStatus } from './status.js';
 import { tracedHandlers } from '@meridian/telemetry/grpc';
@@ -12,6 +12,8 @@ export interface ReplicaServerDependencies {
   /** The same readiness the HTTP `/readyz` answers with. */
   readiness(): Promise<{ ready: boolean; detail: string }>;
   logger: Logger;
+  /** Checks each call's service token (audience: this region) before any handler runs. */
+  callers: ReplicaCallerVerifier;
   /** Told when a purge starts emptying the region, so nothing fills it again meanwhile. */
   onPurge?(): void;
 }
@@ -28,7 +30,8 @@ const DELETE_KINDS: Record<string, ReplicatedDeleteKind> = { TAG: 'tag', MANIFES
 /**
  * The region's side of the replica protocol (libs/proto, replica.proto) over gRPC: each method
  * unpacks its message, calls the ReplicaApplier, and answers, with errors turned into statuses
- * in one place (status.ts).
+ * in one place (status.ts). No handler runs for a call without a valid service token from a
+ * service allowed that method (libs/proto replica-auth.ts).
  */
 export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaServer {
   const { replica, logger } = deps;
@@ -170,7 +173,10 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
   }
 
   const server = new grpc.Server(CHANNEL_OPTIONS);
-  server.addService(ReplicaService, tracedHandlers(handlers, 'replica', { 'meridian.region': deps.region }));
+  // Refused calls are logged at warn: a caller with a wrong or missing cluster secret is a
+  // misconfiguration an operator must see (the reason names the check, never the token).
+  const guarded = authenticatedHandlers(handlers, deps.callers, (refusal) => logger.warn({ method: refusal.method, reason: refusal.reason }, 'replica call refused'));
+  server.addService(ReplicaService, tracedHandlers(guarded, 'replica', { 'meridian.region': deps.region }));
 
   return {
     listen: (host, port) =>

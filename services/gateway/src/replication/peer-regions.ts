@@ -2,7 +2,6 @@ import { Transform, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   RegionListSchema,
-  createReplicaClient,
   distanceKm,
   grpc,
   type BlobChunk__Output,
@@ -10,6 +9,7 @@ import {
   type RegionRecord,
   type RegionState,
   type ReplicaClient,
+  type ReplicaDialer,
 } from '@meridian/proto';
 import type { PeerBlobHolder, PeerManifest, RegionPeers } from '@meridian/registry';
 
@@ -34,6 +34,8 @@ const READING_STATES: ReadonlySet<RegionState> = new Set(['adding', 'active']);
 export interface PeerRegionsOptions {
   region: string;
   controlPlaneUrl: string;
+  /** Opens clients of the peers' replica servers, with this gateway's service tokens. */
+  dialer: ReplicaDialer;
   logger: Logger;
 }
 
@@ -169,7 +171,7 @@ export class PeerRegions implements RegionPeers {
 
   private client(peer: RegionRecord): ReplicaClient {
     let client = this.clients.get(peer.grpc);
-    if (!client) this.clients.set(peer.grpc, (client = createReplicaClient(peer.grpc)));
+    if (!client) this.clients.set(peer.grpc, (client = this.options.dialer.dial(peer)));
     return client;
   }
 

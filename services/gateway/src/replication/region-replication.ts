@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '@meridian/blobstore';
 import type { Metadata } from '@meridian/metadata';
 import { ReplicaApplier, type LookupCache } from '@meridian/registry';
+import type { ReplicaCallerVerifier } from '@meridian/proto';
 import type { GatewayConfig } from '../config.js';
 import { createReplicaServer, type ReplicaServer } from '../grpc/replica-server.js';
 import { OutboxRelay } from './outbox-relay.js';
@@ -14,6 +15,8 @@ export interface RegionReplicationDependencies {
   /** The region's readiness, as `/readyz` reports it. */
   readiness(): Promise<{ ready: boolean; detail: string }>;
   logger: Logger;
+  /** Checks the service token of every replica call; given whenever config.grpc is. */
+  callers?: ReplicaCallerVerifier;
   /** Told when a purge starts emptying the region (the replica server's Purge). */
   onPurge?(): void;
 }
@@ -38,7 +41,9 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
   const replication: RegionReplication = {
     async start() {
       if (config.grpc) {
+        if (!deps.callers) throw new Error('a replica server needs a verifier of service tokens');
         server = createReplicaServer({
+          callers: deps.callers,
           region: config.region,
           replica: new ReplicaApplier(deps.metadata, deps.blobStore, deps.cache, logger),
           readiness: deps.readiness,

@@ -3,6 +3,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import { pino } from 'pino';
 import { afterEach } from 'vitest';
 import { FakeReplicaRegion } from '@meridian/testkit/fake-replica-region';
+import { TEST_CLUSTER_SECRET } from '@meridian/testkit';
 import {
   JobName,
   nextHlc,
@@ -57,7 +58,7 @@ export interface ReplicationTest {
 export async function startReplicationTest(regions: TestRegion[], env: Record<string, string> = {}): Promise<ReplicationTest> {
   const controlPlane = await ControlPlaneStub.start(regions.map(regionRecord));
   const prefix = `meridian-test-${randomUUID()}`;
-  const config = loadConfig({ PORT: '0', MERIDIAN_CONTROL_PLANE: controlPlane.url, MERIDIAN_QUEUE_PREFIX: prefix, LOG_LEVEL: 'silent', ...env });
+  const config = loadConfig({ PORT: '0', MERIDIAN_CONTROL_PLANE: controlPlane.url, MERIDIAN_CLUSTER_SECRET: TEST_CLUSTER_SECRET, MERIDIAN_QUEUE_PREFIX: prefix, LOG_LEVEL: 'silent', ...env });
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const queue = new Queue(REPLICATION_QUEUE, { connection: { url: config.redisUrl }, prefix });
   const startWorker = async () => {
