@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { relativeLinks } from './region-proxy.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegionProxy, relativeLinks } from './region-proxy.js';
 
 describe('relativeLinks', () => {
   const region = 'http://127.0.0.1:5001';
@@ -16,3 +19,48 @@ describe('relativeLinks', () => {
     expect(relativeLinks('<http://127.0.0.1:5002/v2/x/tags/list>; rel="next"', region)).toBe('<http://127.0.0.1:5002/v2/x/tags/list>; rel="next"');
   });
 });
+
+describe('RegionProxy', () => {
+  // A plain node:http server stands in for a region: it counts the connections it is asked on.
+  let regionConnections = 0;
+  const region = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': 1234, 'docker-content-digest': 'sha256:0' });
+    res.end();
+  });
+  region.on('connection', () => regionConnections++);
+  const upstream = new Agent({ keepAliveTimeout: 60_000 });
+  const proxy = new RegionProxy(upstream, { upstreamMs: 10_000 });
+  const router = http.createServer((req, res) => {
+    void proxy.forward(req, res, { name: 'eu-west', http: urlOf(region) }, { absoluteLocation: false, clientAddress: undefined });
+  });
+  const client = new Agent();
+
+  beforeAll(async () => {
+    await Promise.all([region, router].map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))));
+  });
+  afterAll(async () => {
+    await Promise.all([upstream.close(), client.close()]);
+    await Promise.all([region, router].map((server) => new Promise((resolve) => server.close(resolve))));
+  });
+
+  const head = async () => {
+    const response = await client.request({ origin: urlOf(router), path: '/v2/a/blobs/sha256:0', method: 'HEAD' });
+    await response.body.dump();
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-length']).toBe('1234');
+  };
+
+  // distribution-spec v1.1 "Checking if content exists in the registry": clients HEAD every
+  // blob and manifest before a push or pull; through the router, each must not cost a connection.
+  it('proxies HEADs one after another on a kept-alive connection to the region', async () => {
+    await head();
+    await head();
+    const opened = regionConnections;
+    for (let i = 0; i < 5; i++) await head();
+    expect(regionConnections).toBe(opened);
+  });
+});
+
+function urlOf(server: http.Server): string {
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}

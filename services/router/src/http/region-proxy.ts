@@ -129,6 +129,11 @@ export class RegionProxy {
           method: req.method as Dispatcher.HttpMethod,
           headers: requestHeaders(req, options.clientAddress),
           body: body?.stream ?? null,
+          // undici closes a connection after every HEAD unless told otherwise, in case a server
+          // sends a body it should not (nodejs/undici#258). Regions are Meridian gateways, which
+          // never do; without this each proxied blob or manifest HEAD (clients send many) cost
+          // the router and the region a new connection.
+          ...(req.method === 'HEAD' ? { reset: false } : {}),
           headersTimeout: this.timeouts.upstreamMs,
           bodyTimeout: this.timeouts.upstreamMs,
         },
