@@ -14,3 +14,4 @@ export * from './clock.js';
 export * from './inventory.js';
 export type { HeldContent } from './purge.js';
 export * from './identities.js';
+export * from './audit.js';

@@ -9,6 +9,7 @@ import { OutboxStore } from './outbox.js';
 import { InventoryStore } from './inventory.js';
 import { PurgeStore } from './purge.js';
 import { IdentityStore } from './identities.js';
+import { AuditStore } from './audit.js';
 import { announceChanges, type MetadataChange } from './changes.js';
 
 export interface MetadataOptions {
@@ -18,6 +19,11 @@ export interface MetadataOptions {
    * continues the trace of the request that made it. Unset or undefined: nothing is stored.
    */
   traceContext?: () => Record<string, string> | undefined;
+  /**
+   * In a cluster: every audit entry appended is also queued for the control plane, which keeps
+   * the log of every region. A lone region keeps its log only here.
+   */
+  shipAudit?: boolean;
 }
 
 /** The region's metadata stores over one connection (the pool, or a transaction's client). */
@@ -31,6 +37,7 @@ export class MetadataStores {
   readonly inventory: InventoryStore;
   readonly purge: PurgeStore;
   readonly identities: IdentityStore;
+  readonly audit: AuditStore;
 
   constructor(
     protected readonly db: Queryable,
@@ -46,6 +53,7 @@ export class MetadataStores {
     this.inventory = new InventoryStore(db);
     this.purge = new PurgeStore(db);
     this.identities = new IdentityStore(db);
+    this.audit = new AuditStore(db, options.shipAudit === true);
   }
 }
 

@@ -108,4 +108,5 @@ export * from './clock.js';
 export * from './geo.js';
 export * from './jobs.js';
 export * from './purge.js';
+export * from './audit.js';
 export * from './geo.js';

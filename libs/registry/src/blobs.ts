@@ -4,6 +4,7 @@ import type { BlobCheck, BlobStore } from '@meridian/blobstore';
 import { localClock, type BlobState, type Metadata, type MetadataChange } from '@meridian/metadata';
 import type { LookupCache } from './lookup-cache.js';
 import type { PeerBlobHolder, ReadThrough } from './read-through.js';
+import { ANONYMOUS, writeEvent, type Actor } from './actor.js';
 
 export interface BlobDescription {
   digest: Digest;
@@ -133,8 +134,11 @@ export class BlobService {
     await this.recordLost(checks.filter((loss): loss is Loss => !loss.check.held));
   }
 
-  /** Unlinks the blob from the repository; its bytes stay for other repositories until GC. */
-  async delete(repository: string, digestText: string): Promise<void> {
+  /**
+   * Unlinks the blob from the repository; its bytes stay for other repositories until GC.
+   * Audited as `actor`'s, in its transaction.
+   */
+  async delete(repository: string, digestText: string, actor: Actor = ANONYMOUS): Promise<void> {
     assertRepositoryName(repository);
     const digest = parseDigest(digestText);
     const change: MetadataChange = { kind: 'blob', repository, digest: digest.value };
@@ -144,6 +148,7 @@ export class BlobService {
         throw new BlobUnknownError(`blob ${digest.value} is not in ${repository}`, { digest: digest.value });
       }
       await tx.outbox.append([{ hlc: localClock(this.region).now, body: { kind: 'blob.unlink', repository, digest: digest.value } }]);
+      await tx.audit.append([writeEvent(this.region, actor, 'delete', `${repository}@${digest.value}`, { blob: true })]);
       await tx.announce([change]);
     });
     this.cache.invalidate(change);

@@ -9,3 +9,4 @@ export * from './lookup-cache.js';
 export * from './upload-state.js';
 export * from './replica.js';
 export * from './read-through.js';
+export * from './actor.js';

@@ -22,6 +22,7 @@ import type { BlobService } from './blobs.js';
 import type { CachedManifest, LookupCache } from './lookup-cache.js';
 import { inSpan } from '@meridian/telemetry';
 import type { ReadThrough } from './read-through.js';
+import { ANONYMOUS, writeEvent, type Actor } from './actor.js';
 
 export interface PushedManifest {
   digest: string;
@@ -68,14 +69,15 @@ export class ManifestService {
 
   /**
    * Verifies and stores a manifest, then points the tag at it when `reference` is a tag. All
-   * blobs and child manifests it references must already be in the repository.
+   * blobs and child manifests it references must already be in the repository. The push is
+   * audited as `actor`'s, in its transaction.
    */
-  put(repository: string, referenceText: string, contentType: string | undefined, body: Buffer): Promise<PushedManifest> {
+  put(repository: string, referenceText: string, contentType: string | undefined, body: Buffer, actor: Actor = ANONYMOUS): Promise<PushedManifest> {
     // The span the change's outbox row records: its replication to other regions joins this trace.
-    return inSpan('manifest.put', { attributes: { 'meridian.repository': repository } }, () => this.storeManifest(repository, referenceText, contentType, body));
+    return inSpan('manifest.put', { attributes: { 'meridian.repository': repository } }, () => this.storeManifest(repository, referenceText, contentType, body, actor));
   }
 
-  private async storeManifest(repository: string, referenceText: string, contentType: string | undefined, body: Buffer): Promise<PushedManifest> {
+  private async storeManifest(repository: string, referenceText: string, contentType: string | undefined, body: Buffer, actor: Actor): Promise<PushedManifest> {
     assertRepositoryName(repository);
     const reference = parseReference(referenceText);
     if (body.byteLength > MAX_MANIFEST_BYTES) throw new ManifestTooLargeError(`manifest exceeds ${MAX_MANIFEST_BYTES} bytes`);
@@ -151,6 +153,7 @@ export class ManifestService {
           },
         },
       ]);
+      await tx.audit.append([writeEvent(this.region, actor, 'push', `${repository}:${referenceText}`, { digest })]);
       await tx.announce(changes);
     });
     for (const change of changes) this.cache.invalidate(change);
@@ -159,9 +162,9 @@ export class ManifestService {
 
   /**
    * By digest: removes the manifest and every tag naming it. By tag: removes only the tag
-   * (distribution-spec v1.1 "Deleting tags").
+   * (distribution-spec v1.1 "Deleting tags"). Audited as `actor`'s, in its transaction.
    */
-  async delete(repository: string, referenceText: string): Promise<void> {
+  async delete(repository: string, referenceText: string, actor: Actor = ANONYMOUS): Promise<void> {
     assertRepositoryName(repository);
     const reference = lookupReference(repository, referenceText);
     const changes = await this.metadata.transaction(async (tx) => {
@@ -185,6 +188,7 @@ export class ManifestService {
         done.push({ kind: 'manifest', repository, digest: reference.digest.value });
         for (const tag of result.tags) done.push({ kind: 'tag', repository, tag });
       }
+      await tx.audit.append([writeEvent(this.region, actor, 'delete', `${repository}${reference.kind === 'tag' ? ':' : '@'}${referenceText}`)]);
       await tx.announce(done);
       return done;
     });

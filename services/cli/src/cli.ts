@@ -5,6 +5,7 @@ import { CommandError, EXIT, UsageError } from './errors.js';
 import { formatAge, formatBytes, formatDuration, formatTable } from './format.js';
 import { REPO_ROOT, resolveServer } from './server.js';
 import { addIdentityCommands } from './identity-commands.js';
+import { addAuditCommand } from './audit-command.js';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -162,6 +163,7 @@ function buildProgram(io: CliIo): Command {
     });
 
   addIdentityCommands(program, io);
+  addAuditCommand(program, io);
   return program;
 }
 

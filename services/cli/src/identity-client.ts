@@ -1,3 +1,4 @@
+import type { AuditPage } from '@meridian/proto';
 import { CommandError } from './errors.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -21,14 +22,23 @@ export interface TokenRecord {
  * the gateway's own message when it answered with an error body, else what kept it from answering.
  */
 export class IdentityClient {
-  private readonly authorization: string;
+  private readonly authorization: string | undefined;
 
   constructor(
     readonly server: string,
     user: string,
-    password: string,
+    /** Undefined: no credentials are sent (the audit log of a gateway with MERIDIAN_AUTH=off). */
+    password: string | undefined,
   ) {
-    this.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    this.authorization = password === undefined ? undefined : `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  }
+
+  /** One page of the audit log (`/api/v1/audit`), of a gateway or of the control plane. */
+  auditPage(query: { since?: Date; after?: string; limit: number }): Promise<AuditPage> {
+    const parameters = new URLSearchParams({ limit: String(query.limit) });
+    if (query.since) parameters.set('since', query.since.toISOString());
+    if (query.after) parameters.set('after', query.after);
+    return this.send('GET', `/audit?${parameters}`);
   }
 
   createUser(name: string, password?: string): Promise<{ name: string; password?: string }> {
@@ -77,7 +87,7 @@ export class IdentityClient {
 
   private async send<T>(method: string, path: string, body?: unknown): Promise<T> {
     const url = `${this.server}/api/v1${path}`;
-    const headers: Record<string, string> = { authorization: this.authorization };
+    const headers: Record<string, string> = this.authorization ? { authorization: this.authorization } : {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await fetch(url, {
       method,

@@ -20,7 +20,9 @@ import { ServiceTokenIssuer, ServiceTokenVerifier } from '@meridian/auth';
 import { prepareIdentities } from './identity-setup.js';
 import { createAccessGuard } from './http/access-guard.js';
 import { createTokenHandler } from './http/handlers/token.js';
-import { createIdentityAdminRouter } from './http/handlers/identities.js';
+import { administratorOnly, createIdentityAdminRouter } from './http/handlers/identities.js';
+import { AuditTrail } from './http/audit-trail.js';
+import { createAuditRouter } from './http/handlers/audit.js';
 
 /** How long a shutdown waits for the handlers of cut connections to finish cleaning up. */
 const HANDLER_CLEANUP_MS = 5000;
@@ -115,16 +117,20 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
 
   // With MERIDIAN_AUTH=on: the administrator, the signing key, and the guard on every /v2 request.
   const identities = config.auth ? await prepareIdentities(config.auth, config.dataDir, metadata, logger) : undefined;
+  // Sign-ins and identity changes; pushes and deletes are audited by the registry, in their transactions.
+  const audit = new AuditTrail(config.region, metadata.audit);
 
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   const inFlight = new Set<Promise<void>>();
   app.use(createHttpMetricsMiddleware({ metrics: gatewayMetrics.metrics, routeOf: gatewayRouteOf }));
-  app.use(createOciRouter({ registry, inFlight, metrics: gatewayMetrics, ...(identities ? { guard: createAccessGuard(identities) } : {}) }));
+  app.use(createOciRouter({ registry, inFlight, metrics: gatewayMetrics, ...(identities ? { guard: createAccessGuard(identities, audit) } : {}) }));
+  // Before the identity admin API, whose own gate would otherwise check the credentials a second time.
+  app.use(createAuditRouter({ store: metadata.audit, ...(identities ? { gate: administratorOnly(identities, audit) } : {}) }));
   if (identities) {
-    app.use(createTokenHandler(identities));
-    app.use(createIdentityAdminRouter(identities));
+    app.use(createTokenHandler(identities, audit));
+    app.use(createIdentityAdminRouter(identities, audit));
   }
   // After the OCI routes, which answer every /v2 request themselves, so these cost them nothing.
   app.use(

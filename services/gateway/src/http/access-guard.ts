@@ -9,6 +9,7 @@ import {
   type RepositoryAction,
 } from '@meridian/auth';
 import type { RegionIdentities } from '../identity-setup.js';
+import type { AuditTrail } from './audit-trail.js';
 
 /** What a request may do beyond its route's own action; handlers ask it. */
 export interface RequestAccess {
@@ -20,6 +21,8 @@ export interface RequestAccess {
   mayMountFrom(from: string | undefined): boolean;
   /** Which repositories `_catalog` shows; undefined: every one. */
   listsRepository?: (repository: string) => boolean;
+  /** The identity the credentials signed in as (for the audit log); undefined: anonymous. */
+  identity?: string;
 }
 
 /** With MERIDIAN_AUTH=off: everything is open. */
@@ -35,7 +38,7 @@ export type AccessGuard = (req: Request, action: RouteAction, repository: string
  * DENIED; for a token lacking a scope its identity does hold, 401 with
  * `error="insufficient_scope"`, so the client asks for a wider token and retries.
  */
-export function createAccessGuard(region: RegionIdentities): AccessGuard {
+export function createAccessGuard(region: RegionIdentities, audit: AuditTrail): AccessGuard {
   return async (req, action, repository) => {
     const scope = requiredScope(action, repository);
     const challenge = (error?: string) =>
@@ -44,9 +47,11 @@ export function createAccessGuard(region: RegionIdentities): AccessGuard {
     if (!credentials) throw new UnauthorizedError('authentication required', challenge());
 
     if (credentials.scheme === 'basic') {
+      // Each Basic request is a sign-in: audited, success or not (the token flow signs in once).
       const identity = await region.identities.authenticate(credentials.name, credentials.password);
+      await audit.record(req, { identity: credentials.name, action: 'sign-in', outcome: identity ? 'success' : 'failure', detail: { via: 'basic' } });
       if (!identity) throw new UnauthorizedError('invalid credentials', challenge());
-      return permissionsAccess(identity.permissions, action, repository);
+      return { ...permissionsAccess(identity.permissions, action, repository), identity: identity.name };
     }
 
     const token = await region.verifier.verify(credentials.token).catch((err: unknown) => {
@@ -67,6 +72,7 @@ export function createAccessGuard(region: RegionIdentities): AccessGuard {
     return {
       mayMountFrom: (from) => from !== undefined && grantAllows(token, from, 'pull'),
       listsRepository: catalogFilter(token),
+      identity: token.subject,
     };
   };
 }

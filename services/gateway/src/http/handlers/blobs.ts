@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import type { RouteHandlers } from './handler.js';
 import { parseBlobRange } from '../request.js';
+import { requestActor } from '../audit-trail.js';
 
 /**
  * distribution-spec v1.1 "Pulling blobs" (GET/HEAD, with Range: 206/416) and "Deleting blobs".
@@ -32,8 +33,8 @@ export const blobHandlers: RouteHandlers = {
     res.end();
   },
 
-  async DELETE({ res, params, registry }) {
-    await registry.blobs.delete(params.name, params.digest!);
+  async DELETE({ req, res, params, registry, access }) {
+    await registry.blobs.delete(params.name, params.digest!, requestActor(req, access.identity));
     res.status(202).setHeader('Content-Length', 0);
     res.end();
   },

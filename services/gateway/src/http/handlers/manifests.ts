@@ -2,6 +2,7 @@ import { MAX_MANIFEST_BYTES } from '@meridian/oci';
 import type { Request } from 'express';
 import type { RouteHandlers, Handler } from './handler.js';
 import { readBoundedBody } from '../request.js';
+import { requestActor } from '../audit-trail.js';
 
 /** distribution-spec v1.1 "Pulling manifests", "Pushing manifests", "Deleting manifests"/"Deleting tags". */
 const getOrHead: Handler = async ({ req, res, params, registry }) => {
@@ -18,9 +19,9 @@ export const manifestHandlers: RouteHandlers = {
   GET: getOrHead,
   HEAD: getOrHead,
 
-  async PUT({ req, res, params, registry }) {
+  async PUT({ req, res, params, registry, access }) {
     const body = await readBoundedBody(req, MAX_MANIFEST_BYTES);
-    const pushed = await registry.manifests.put(params.name, params.reference!, req.headers['content-type'], body);
+    const pushed = await registry.manifests.put(params.name, params.reference!, req.headers['content-type'], body, requestActor(req, access.identity));
     res.status(201);
     res.setHeader('Location', `/v2/${params.name}/manifests/${pushed.digest}`);
     res.setHeader('Docker-Content-Digest', pushed.digest);
@@ -29,8 +30,8 @@ export const manifestHandlers: RouteHandlers = {
     res.end();
   },
 
-  async DELETE({ res, params, registry }) {
-    await registry.manifests.delete(params.name, params.reference!);
+  async DELETE({ req, res, params, registry, access }) {
+    await registry.manifests.delete(params.name, params.reference!, requestActor(req, access.identity));
     res.status(202).setHeader('Content-Length', 0);
     res.end();
   },

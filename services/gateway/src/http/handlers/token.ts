@@ -3,6 +3,7 @@ import { IdentityInvalidError, UnauthorizedError } from '@meridian/oci';
 import { AccessTokenInvalidError, grantRequested, parseScope, type AccessEntry, type IssuedToken, type Permissions } from '@meridian/auth';
 import type { RegionIdentities } from '../../identity-setup.js';
 import { parseAuthorization } from '../access-guard.js';
+import type { AuditTrail } from '../audit-trail.js';
 
 /** Where clients fetch tokens: the realm of the gateway's challenges. */
 export const TOKEN_PATH = '/oauth2/token';
@@ -20,9 +21,10 @@ const BASIC_CHALLENGE = 'Basic realm="meridian", charset="UTF-8"';
  *
  * The answer is `{token, access_token, expires_in, issued_at}` (and `refresh_token` from a
  * POST): the same token under both names, as Docker's and containerd's clients each read one.
- * What is granted is what was asked for, narrowed to what the identity may do.
+ * What is granted is what was asked for, narrowed to what the identity may do. Every sign-in,
+ * refused or not, is audited (the name given, never the password or a token).
  */
-export function createTokenHandler(region: RegionIdentities): RequestHandler {
+export function createTokenHandler(region: RegionIdentities, audit: AuditTrail): RequestHandler {
   const router = express.Router();
   router.get(TOKEN_PATH, (req, res, next) => {
     void (async () => {
@@ -30,6 +32,7 @@ export function createTokenHandler(region: RegionIdentities): RequestHandler {
       const credentials = parseAuthorization(req.headers.authorization);
       if (credentials?.scheme !== 'basic') throw new UnauthorizedError('credentials required: Basic, with a user or token name and its password', BASIC_CHALLENGE);
       const identity = await region.identities.authenticate(credentials.name, credentials.password);
+      await audit.record(req, { identity: credentials.name, action: 'sign-in', outcome: identity ? 'success' : 'failure', detail: { via: 'token' } });
       if (!identity) throw new UnauthorizedError('invalid credentials', BASIC_CHALLENGE);
       const issued = await issue(region, identity.name, identity.permissions, scopesOf(req.query.scope));
       sendToken(res, issued);
@@ -43,6 +46,7 @@ export function createTokenHandler(region: RegionIdentities): RequestHandler {
       if (form.grant_type === 'password') {
         if (typeof form.username !== 'string' || typeof form.password !== 'string') throw new IdentityInvalidError('grant_type=password needs username and password');
         const identity = await region.identities.authenticate(form.username, form.password);
+        await audit.record(req, { identity: form.username, action: 'sign-in', outcome: identity ? 'success' : 'failure', detail: { via: 'password' } });
         if (!identity) throw new UnauthorizedError('invalid credentials', BASIC_CHALLENGE);
         const refresh = await region.refreshIssuer.issue(identity.name, { access: [], catalog: [] });
         sendToken(res, await issue(region, identity.name, identity.permissions, scopes), refresh.token);
@@ -50,13 +54,15 @@ export function createTokenHandler(region: RegionIdentities): RequestHandler {
         if (typeof form.refresh_token !== 'string') throw new IdentityInvalidError('grant_type=refresh_token needs refresh_token');
         const subject = await region.refreshVerifier.verify(form.refresh_token).then(
           (verified) => verified.subject,
-          (err: unknown) => {
-            if (err instanceof AccessTokenInvalidError) throw new UnauthorizedError('invalid or expired refresh token', BASIC_CHALLENGE);
-            throw err;
+          async (err: unknown) => {
+            if (!(err instanceof AccessTokenInvalidError)) throw err;
+            await audit.record(req, { action: 'sign-in', outcome: 'failure', detail: { via: 'refresh_token' } });
+            throw new UnauthorizedError('invalid or expired refresh token', BASIC_CHALLENGE);
           },
         );
         // A token disabled, expired or deleted since cannot refresh.
         const permissions = await region.identities.currentPermissions(subject);
+        await audit.record(req, { identity: subject, action: 'sign-in', outcome: permissions ? 'success' : 'failure', detail: { via: 'refresh_token' } });
         if (!permissions) throw new UnauthorizedError('the identity of the refresh token can no longer sign in', BASIC_CHALLENGE);
         sendToken(res, await issue(region, subject, permissions, scopes), form.refresh_token);
       } else {
