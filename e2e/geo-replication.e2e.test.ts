@@ -99,7 +99,7 @@ describe('geo-replication across three regions', () => {
   it("a region's replica server refuses a call signed with another secret, and answers one signed with the cluster's", async () => {
     const region = state.regions[B]!;
     const health = (secret: string) => {
-      const replica = createEntitledReplicaClient(region.grpc, region.name, secret);
+      const replica = createEntitledReplicaClient(region.grpc, region.name, { secret });
       return new Promise<{ region: string }>((resolve, reject) => replica.health({}, (err, reply) => (replica.close(), err ? reject(err) : resolve(reply!))));
     };
     await expect(health(`${cluster.clusterSecret()} but not this cluster's`)).rejects.toMatchObject({ code: 16 /* UNAUTHENTICATED */ });

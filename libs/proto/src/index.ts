@@ -103,6 +103,7 @@ export class ReplicaDialer {
 
 export { grpc };
 export * from './replica-auth.js';
+export * from './tls.js';
 export * from './changes.js';
 export * from './clock.js';
 export * from './geo.js';

@@ -75,7 +75,7 @@ export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<
     }, startTimeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
+      const match = /listening on (https?:\/\/[^\s"]+)/.exec(output);
       if (match?.[1]) {
         clearTimeout(deadline);
         child.stdout?.off('data', onData);

@@ -4,3 +4,4 @@ export * from './oci-client.js';
 export * from './services.js';
 export * from './prometheus.js';
 export * from './cluster-secret.js';
+export * from './certificates.js';

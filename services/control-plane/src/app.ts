@@ -1,7 +1,8 @@
 import http from 'node:http';
+import https from 'node:https';
 import { pino, type Logger } from 'pino';
 import type pg from 'pg';
-import type { ControlPlaneConfig } from './config.js';
+import { StartupError, type ControlPlaneConfig } from './config.js';
 import { buildDashboardAssets, type DashboardAssets } from './dashboard/assets.js';
 import { Dashboard } from './dashboard/dashboard.js';
 import { RegionMetricsCollector } from './dashboard/region-metrics-collector.js';
@@ -10,7 +11,7 @@ import { ReplicationQueue } from './queue/replication-queue.js';
 import { Requeue } from './queue/requeue.js';
 import { Reconciler, inventoryOverGrpc } from './reconcile/reconciler.js';
 import { purgeOverGrpc } from './region-purge.js';
-import { ReplicaDialer } from '@meridian/proto';
+import { ReplicaDialer, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
 import { ServiceTokenIssuer } from '@meridian/auth';
 import { ReconcileStore } from './reconcile/store.js';
 import { RegionService } from './regions.js';
@@ -65,7 +66,9 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
   const requeue = new Requeue({ replications, queue, intervalMs: config.requeueIntervalMs, logger });
 
   // The control plane's calls to regions (purge, inventory) carry its service token.
-  const dialer = new ReplicaDialer({ tokens: new ServiceTokenIssuer(config.clusterSecret, 'control-plane') });
+  const readPem = (file: string, variable: string) => readPemFile(file, variable, (message) => new StartupError(message));
+  const regionCa = config.tlsCaFile ? await readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA') : undefined;
+  const dialer = new ReplicaDialer({ tokens: new ServiceTokenIssuer(config.clusterSecret, 'control-plane'), credentials: replicaChannelCredentials(regionCa) });
   const regions = new RegionService({ pool, regions: regionStore, catalog, replications, queue, requeue, logger, openPurge: purgeOverGrpc(dialer) });
   const replication = new ReplicationService({ pool, changes, catalog, regions: regionStore, replications, queue, logger });
 
@@ -113,7 +116,10 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
     return assets;
   };
 
-  const server = http.createServer(createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, logger }));
+  const api = createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, logger });
+  // With MERIDIAN_TLS_CERT and _KEY, the admin API (and the dashboard) serve HTTPS.
+  const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
+  const server: http.Server = certificate ? https.createServer(httpsServerOptions(certificate), api) : http.createServer(api);
   // Longer than typical client idle timeouts, so a relay's pooled connection is reused.
   server.keepAliveTimeout = 75_000;
   server.headersTimeout = 76_000;
@@ -139,7 +145,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
           requeue.start();
           reconciler.start();
           collector.start();
-          resolve(`http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
+          resolve(`${certificate ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
         });
       }),
     async close() {

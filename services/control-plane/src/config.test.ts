@@ -40,4 +40,12 @@ describe('loadConfig', () => {
     expect(short).toThrow(/^invalid configuration: MERIDIAN_CLUSTER_SECRET: must be at least 32 characters/);
     expect(short).not.toThrow(/too-short-secret/);
   });
+
+  it('takes MERIDIAN_TLS_CERT and MERIDIAN_TLS_KEY together or not at all, and MERIDIAN_TLS_CA', () => {
+    expect(loadConfig({ ...REQUIRED, MERIDIAN_TLS_CERT: '/etc/meridian/tls.crt', MERIDIAN_TLS_KEY: '/etc/meridian/tls.key', MERIDIAN_TLS_CA: '/etc/meridian/ca.crt' })).toMatchObject({
+      tls: { certFile: '/etc/meridian/tls.crt', keyFile: '/etc/meridian/tls.key' },
+      tlsCaFile: '/etc/meridian/ca.crt',
+    });
+    expect(() => loadConfig({ ...REQUIRED, MERIDIAN_TLS_CERT: '/etc/meridian/tls.crt' })).toThrow(/^invalid configuration: MERIDIAN_TLS_KEY: required with the other/);
+  });
 });

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_QUEUE_PREFIX } from '@meridian/proto';
 
@@ -35,11 +36,21 @@ const schema = z.object({
    * replication figures; a region that stops answering shows as down within about this long.
    */
   MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(3),
+  /** PEM files of the certificate (chain) and key: set both, and the admin API serves HTTPS (TLS 1.2 at least). */
+  MERIDIAN_TLS_CERT: z.string().min(1).optional(),
+  MERIDIAN_TLS_KEY: z.string().min(1).optional(),
+  /** A PEM file of the authority the control plane's replica clients trust; set, they speak TLS to the regions. */
+  MERIDIAN_TLS_CA: z.string().min(1).optional(),
   /** The secret every process of the cluster shares: the control plane signs its replica calls (inventory, purge) with service tokens derived from it. */
   MERIDIAN_CLUSTER_SECRET: z
     .string({ error: (issue) => (issue.input === undefined ? 'required: the secret every process of the cluster shares, at least 32 characters (openssl rand -base64 32 makes one)' : undefined) })
     .min(32, 'must be at least 32 characters (openssl rand -base64 32 makes one)'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).superRefine((e, ctx) => {
+  if (Boolean(e.MERIDIAN_TLS_CERT) !== Boolean(e.MERIDIAN_TLS_KEY)) {
+    const missing = e.MERIDIAN_TLS_CERT ? 'MERIDIAN_TLS_KEY' : 'MERIDIAN_TLS_CERT';
+    ctx.addIssue({ code: 'custom', path: [missing], message: 'required with the other of MERIDIAN_TLS_CERT and MERIDIAN_TLS_KEY: set both to serve HTTPS, or neither' });
+  }
 });
 
 /**
@@ -64,6 +75,10 @@ export interface ControlPlaneConfig {
   dashboardScrapeIntervalMs: number;
   /** The cluster's shared secret; never logged. */
   clusterSecret: string;
+  /** Paths of the PEM certificate and key, when the admin API serves HTTPS. */
+  tls?: { certFile: string; keyFile: string };
+  /** Path of the PEM authority the replica clients trust, when they speak TLS. */
+  tlsCaFile?: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -87,6 +102,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     dashboardScrapeIntervalMs: e.MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS * 1000,
     clusterSecret: e.MERIDIAN_CLUSTER_SECRET,
+    ...(e.MERIDIAN_TLS_CERT && e.MERIDIAN_TLS_KEY ? { tls: { certFile: path.resolve(e.MERIDIAN_TLS_CERT), keyFile: path.resolve(e.MERIDIAN_TLS_KEY) } } : {}),
+    ...(e.MERIDIAN_TLS_CA ? { tlsCaFile: path.resolve(e.MERIDIAN_TLS_CA) } : {}),
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -1,11 +1,13 @@
 import path from 'node:path';
 import http from 'node:http';
+import https from 'node:https';
 import express from 'express';
 import { pino, type Logger } from 'pino';
 import { BlobStore, STORAGE_DRIVERS } from '@meridian/blobstore';
 import { ChangeListener, Metadata, createPool } from '@meridian/metadata';
 import type { GatewayConfig } from './config.js';
 import { prepareRegion } from './region-setup.js';
+import { StartupError } from './startup-errors.js';
 import { LookupCache, UploadStateSigner, createRegistry, type Registry } from '@meridian/registry';
 import { createOciRouter } from './http/oci-router.js';
 import { createErrorHandler, routeNotFound } from './http/error-handler.js';
@@ -15,7 +17,7 @@ import { createRegionReplication } from './replication/region-replication.js';
 import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier, metricsSource } from '@meridian/telemetry';
 import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 import { PeerRegions } from './replication/peer-regions.js';
-import { ReplicaDialer } from '@meridian/proto';
+import { ReplicaDialer, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
 import { ServiceTokenIssuer, ServiceTokenVerifier } from '@meridian/auth';
 import { prepareIdentities } from './identity-setup.js';
 import { createAccessGuard } from './http/access-guard.js';
@@ -75,9 +77,15 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   await changeListener.start();
 
   const uploadSigner = new UploadStateSigner(uploadSecret);
+  // With MERIDIAN_TLS_CERT and _KEY, HTTPS and the replica server serve this certificate.
+  const readPem = (file: string, variable: string) => readPemFile(file, variable, (message) => new StartupError(message));
+  const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
+  const peerCa = config.tlsCaFile ? await readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA') : undefined;
   // In a cluster, the replica protocol is authenticated both ways with service tokens from the cluster secret.
   const clusterSecret = config.clusterSecret;
-  const dialer = clusterSecret ? new ReplicaDialer({ tokens: new ServiceTokenIssuer(clusterSecret, 'gateway') }) : undefined;
+  const dialer = clusterSecret
+    ? new ReplicaDialer({ tokens: new ServiceTokenIssuer(clusterSecret, 'gateway'), credentials: replicaChannelCredentials(peerCa) })
+    : undefined;
   // In a cluster, what the region lacks is asked of its peers (read-through); on its own, nothing changes.
   const peers = config.controlPlaneUrl && dialer ? new PeerRegions({ region: config.region, controlPlaneUrl: config.controlPlaneUrl, dialer, logger }) : undefined;
   const registry = createRegistry({
@@ -111,6 +119,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     readiness: () => checkAll(readinessChecks),
     logger,
     ...(clusterSecret ? { callers: new ServiceTokenVerifier(clusterSecret, config.region) } : {}),
+    ...(certificate ? { certificate } : {}),
     // A region being purged is draining: read-through must see that now, not at its next read of the list.
     ...(peers ? { onPurge: () => peers.forgetRegions() } : {}),
   });
@@ -140,7 +149,9 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   app.use(routeNotFound);
   app.use(createErrorHandler(logger));
 
-  const server = http.createServer(expressBuiltMessages(app), app);
+  const server = certificate
+    ? https.createServer({ ...expressBuiltMessages(app), ...httpsServerOptions(certificate) }, app)
+    : http.createServer(expressBuiltMessages(app), app);
   // Longer than typical client and load-balancer idle timeouts, so pooled connections are reused.
   server.keepAliveTimeout = 75_000;
   server.headersTimeout = 76_000;
@@ -165,7 +176,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
         server.listen(config.port, config.host, () => {
           const address = server.address();
           const port = typeof address === 'object' && address ? address.port : config.port;
-          resolve(`http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
+          resolve(`${certificate ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
         });
       });
       // The replica server and the relay come up once the region serves its own clients.

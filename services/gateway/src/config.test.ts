@@ -54,6 +54,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ MERIDIAN_GRPC_PORT: '7001', MERIDIAN_CLUSTER_SECRET: secret })).toMatchObject({ grpc: { port: 7001 }, clusterSecret: secret });
   });
 
+  it('takes MERIDIAN_TLS_CERT and MERIDIAN_TLS_KEY together or not at all, and MERIDIAN_TLS_CA', () => {
+    expect(loadConfig({}).tls).toBeUndefined();
+    expect(loadConfig({ MERIDIAN_TLS_CERT: '/etc/meridian/tls.crt', MERIDIAN_TLS_KEY: '/etc/meridian/tls.key', MERIDIAN_TLS_CA: '/etc/meridian/ca.crt' })).toMatchObject({
+      tls: { certFile: '/etc/meridian/tls.crt', keyFile: '/etc/meridian/tls.key' },
+      tlsCaFile: '/etc/meridian/ca.crt',
+    });
+    expect(() => loadConfig({ MERIDIAN_TLS_CERT: '/etc/meridian/tls.crt' })).toThrow(/^invalid configuration: MERIDIAN_TLS_KEY: required with the other of MERIDIAN_TLS_CERT and MERIDIAN_TLS_KEY/);
+    expect(() => loadConfig({ MERIDIAN_TLS_KEY: '/etc/meridian/tls.key' })).toThrow(/^invalid configuration: MERIDIAN_TLS_CERT: required/);
+  });
+
   it('leaves identity and access off unless MERIDIAN_AUTH=on, and then takes its settings', () => {
     expect(loadConfig({}).auth).toBeUndefined();
     expect(loadConfig({ MERIDIAN_AUTH: 'off', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery' }).auth).toBeUndefined();

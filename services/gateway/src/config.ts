@@ -87,6 +87,14 @@ const schema = z.object({
   /** The replica server binds loopback unless told otherwise. */
   MERIDIAN_GRPC_HOST: z.string().min(1).default('127.0.0.1'),
   /**
+   * PEM files of the certificate (chain) and private key: set both, and the gateway serves HTTPS
+   * (TLS 1.2 at least), as does its replica server.
+   */
+  MERIDIAN_TLS_CERT: z.string().min(1).optional(),
+  MERIDIAN_TLS_KEY: z.string().min(1).optional(),
+  /** A PEM file of the authority the region's replica clients (read-through from peers) trust; set, they speak TLS. */
+  MERIDIAN_TLS_CA: z.string().min(1).optional(),
+  /**
    * The secret every process of a cluster shares: service tokens derived from it authenticate
    * the replica protocol both ways (libs/auth service-tokens.ts). Required in a cluster.
    */
@@ -128,6 +136,10 @@ const schema = z.object({
   MERIDIAN_AUTH_TOKEN_SECONDS: wholeNumber(30, 3600).default(300),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
 }).superRefine((e, ctx) => {
+  if (Boolean(e.MERIDIAN_TLS_CERT) !== Boolean(e.MERIDIAN_TLS_KEY)) {
+    const missing = e.MERIDIAN_TLS_CERT ? 'MERIDIAN_TLS_KEY' : 'MERIDIAN_TLS_CERT';
+    ctx.addIssue({ code: 'custom', path: [missing], message: 'required with the other of MERIDIAN_TLS_CERT and MERIDIAN_TLS_KEY: set both to serve HTTPS, or neither' });
+  }
   if (!e.MERIDIAN_CLUSTER_SECRET && (e.MERIDIAN_GRPC_PORT !== undefined || e.MERIDIAN_CONTROL_PLANE)) {
     ctx.addIssue({ code: 'custom', path: ['MERIDIAN_CLUSTER_SECRET'], message: 'required for a region of a cluster (MERIDIAN_GRPC_PORT or MERIDIAN_CONTROL_PLANE set): the secret every process of the cluster shares, at least 32 characters (openssl rand -base64 32 makes one)' });
   }
@@ -149,6 +161,10 @@ export interface GatewayConfig {
   shutdownGraceMs: number;
   idleTimeoutMs: number;
   grpc?: { host: string; port: number };
+  /** Paths of the PEM certificate and key, when the gateway (and its replica server) serve TLS. */
+  tls?: { certFile: string; keyFile: string };
+  /** Path of the PEM authority the replica clients trust, when they speak TLS. */
+  tlsCaFile?: string;
   /** The cluster's shared secret (service tokens of the replica protocol); set whenever grpc or controlPlaneUrl is. */
   clusterSecret?: string;
   controlPlaneUrl?: string;
@@ -194,6 +210,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
     idleTimeoutMs: e.MERIDIAN_IDLE_TIMEOUT_SECONDS * 1000,
     ...(e.MERIDIAN_GRPC_PORT !== undefined ? { grpc: { host: e.MERIDIAN_GRPC_HOST, port: e.MERIDIAN_GRPC_PORT } } : {}),
+    ...(e.MERIDIAN_TLS_CERT && e.MERIDIAN_TLS_KEY ? { tls: { certFile: path.resolve(e.MERIDIAN_TLS_CERT), keyFile: path.resolve(e.MERIDIAN_TLS_KEY) } } : {}),
+    ...(e.MERIDIAN_TLS_CA ? { tlsCaFile: path.resolve(e.MERIDIAN_TLS_CA) } : {}),
     ...(e.MERIDIAN_CLUSTER_SECRET ? { clusterSecret: e.MERIDIAN_CLUSTER_SECRET } : {}),
     ...(e.MERIDIAN_CONTROL_PLANE ? { controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, '') } : {}),
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),

@@ -17,7 +17,7 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
     config = loadConfig(env);
     await start(config);
   } catch (err) {
-    const secrets = config ? [...passwordsIn(config.databaseUrl), config.uploadSecret ?? '', config.auth?.adminPassword ?? ''] : [];
+    const secrets = config ? [...passwordsIn(config.databaseUrl), config.uploadSecret ?? '', config.auth?.adminPassword ?? '', config.clusterSecret ?? ''] : [];
     reportStartFailure(describeStartFailure(err, { stacks: wantsStackTraces(env), secrets }));
   }
 }
@@ -85,7 +85,8 @@ async function runGateway(config: GatewayConfig, logger: Logger): Promise<string
 function printBanner(url: string): void {
   process.stdout.write(
     `Meridian listening on ${url}\n` +
-      `  push: skopeo copy --dest-tls-verify=false oci:./layout:tag docker://${url.replace(/^http:\/\//, '')}/REPO:TAG\n`,
+      // Over HTTPS skopeo verifies the certificate (--dest-cert-dir names a folder holding the authority's ca.crt).
+      `  push: skopeo copy ${url.startsWith('https:') ? '--dest-cert-dir CA_DIR' : '--dest-tls-verify=false'} oci:./layout:tag docker://${new URL(url).host}/REPO:TAG\n`,
   );
 }
 

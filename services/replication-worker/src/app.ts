@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import { ServiceTokenIssuer } from '@meridian/auth';
-import { ReplicaDialer } from '@meridian/proto';
+import { ReplicaDialer, replicaChannelCredentials } from '@meridian/proto';
 import { traceContextInterceptor } from '@meridian/telemetry/grpc';
 import { CopiesUnderWay } from './blob-copy.js';
 import type { WorkerConfig } from './config.js';
@@ -36,7 +37,12 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
   const controlPlane = new ControlPlaneClient(config.controlPlaneUrl);
   const regions = new RegionDirectory(controlPlane);
   const peers = new ReplicaPeers(
-    new ReplicaDialer({ tokens: new ServiceTokenIssuer(config.clusterSecret, 'replication-worker'), interceptors: [traceContextInterceptor] }),
+    new ReplicaDialer({
+      tokens: new ServiceTokenIssuer(config.clusterSecret, 'replication-worker'),
+      // Read once at the start: an unreadable file stops it there, naming the setting.
+      credentials: replicaChannelCredentials(config.tlsCaFile ? readCaFile(config.tlsCaFile) : undefined),
+      interceptors: [traceContextInterceptor],
+    }),
   );
   const limiter = new RegionLimiter(config.regionConcurrency);
   const copies = new CopiesUnderWay();
@@ -81,4 +87,12 @@ function listen(server: http.Server, host: string, port: number): Promise<string
       resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}`);
     });
   });
+}
+
+function readCaFile(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(`MERIDIAN_TLS_CA=${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }

@@ -41,6 +41,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...CONTROL_PLANE, MERIDIAN_CONTROL_PLANE: 'not a url' })).toThrow(/MERIDIAN_CONTROL_PLANE: Invalid URL/);
   });
 
+  it('takes MERIDIAN_TLS_CA, the authority its replica clients trust', () => {
+    expect(loadConfig({ ...CONTROL_PLANE, MERIDIAN_TLS_CA: '/etc/meridian/ca.crt' }).tlsCaFile).toBe('/etc/meridian/ca.crt');
+    expect(loadConfig(CONTROL_PLANE).tlsCaFile).toBeUndefined();
+  });
+
   it('takes an empty variable as unset', () => {
     expect(loadConfig({ ...CONTROL_PLANE, MERIDIAN_WORKER_CONCURRENCY: '', REDIS_URL: '' })).toMatchObject({ workerConcurrency: 8, redisUrl: 'redis://127.0.0.1:6379' });
   });

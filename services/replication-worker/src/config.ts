@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_QUEUE_PREFIX } from '@meridian/proto';
 
@@ -25,6 +26,8 @@ const schema = z.object({
   MERIDIAN_CLUSTER_SECRET: z
     .string({ error: (issue) => (issue.input === undefined ? 'required: the secret every process of the cluster shares, at least 32 characters (openssl rand -base64 32 makes one)' : undefined) })
     .min(32, 'must be at least 32 characters (openssl rand -base64 32 makes one)'),
+  /** A PEM file of the authority the worker's replica clients trust; set, they speak TLS to the regions. */
+  MERIDIAN_TLS_CA: z.string().min(1).optional(),
   /** Jobs this process runs at once, whatever their target. */
   MERIDIAN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   /** Jobs this process runs at once against any one target region, so a region catching up is not flooded. */
@@ -44,6 +47,8 @@ export interface WorkerConfig {
   controlPlaneUrl: string;
   /** The cluster's shared secret; never logged. */
   clusterSecret: string;
+  /** Path of the PEM authority the replica clients trust, when they speak TLS. */
+  tlsCaFile?: string;
   workerConcurrency: number;
   regionConcurrency: number;
   shutdownGraceMs: number;
@@ -67,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     queuePrefix: e.MERIDIAN_QUEUE_PREFIX,
     controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, ''),
     clusterSecret: e.MERIDIAN_CLUSTER_SECRET,
+    ...(e.MERIDIAN_TLS_CA ? { tlsCaFile: path.resolve(e.MERIDIAN_TLS_CA) } : {}),
     workerConcurrency: e.MERIDIAN_WORKER_CONCURRENCY,
     regionConcurrency: e.MERIDIAN_REGION_CONCURRENCY,
     shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,

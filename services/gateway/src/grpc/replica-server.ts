@@ -1,7 +1,7 @@
 import { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ReplicaPreconditionError, ReplicaRequestError, type ReplicaApplier, type ReplicatedDeleteKind } from '@meridian/registry';
-import { BLOB_CHUNK_BYTES, CHANNEL_OPTIONS, ReplicaService, authenticatedHandlers, grpc, type BlobChunk, type Clock__Output, type PutBlobRequest__Output, type ReplicaCallerVerifier, type ReplicaHandlers } from '@meridian/proto';
+import { BLOB_CHUNK_BYTES, CHANNEL_OPTIONS, ReplicaService, authenticatedHandlers, grpc, type BlobChunk, type Clock__Output, type PutBlobRequest__Output, type ReplicaCallerVerifier, type ReplicaHandlers, type ServerCertificate, replicaServerCredentials } from '@meridian/proto';
 import type { ClockStamp } from '@meridian/proto/clock';
 import { toGrpcStatus } from './status.js';
 import { tracedHandlers } from '@meridian/telemetry/grpc';
@@ -14,6 +14,8 @@ export interface ReplicaServerDependencies {
   logger: Logger;
   /** Checks each call's service token (audience: this region) before any handler runs. */
   callers: ReplicaCallerVerifier;
+  /** Served with TLS (1.2 at least) when given; plaintext otherwise. */
+  certificate?: ServerCertificate;
   /** Told when a purge starts emptying the region, so nothing fills it again meanwhile. */
   onPurge?(): void;
 }
@@ -182,7 +184,7 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
     listen: (host, port) =>
       new Promise((resolve, reject) => {
         const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-        server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+        server.bindAsync(address, replicaServerCredentials(deps.certificate), (err, bound) => (err ? reject(err) : resolve(bound)));
       }),
     close: (graceMs) =>
       new Promise((resolve) => {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '@meridian/blobstore';
 import type { Metadata } from '@meridian/metadata';
 import { ReplicaApplier, type LookupCache } from '@meridian/registry';
-import type { ReplicaCallerVerifier } from '@meridian/proto';
+import type { ReplicaCallerVerifier, ServerCertificate } from '@meridian/proto';
 import type { GatewayConfig } from '../config.js';
 import { createReplicaServer, type ReplicaServer } from '../grpc/replica-server.js';
 import { OutboxRelay } from './outbox-relay.js';
@@ -17,6 +17,8 @@ export interface RegionReplicationDependencies {
   logger: Logger;
   /** Checks the service token of every replica call; given whenever config.grpc is. */
   callers?: ReplicaCallerVerifier;
+  /** Served by the replica server (TLS) when given. */
+  certificate?: ServerCertificate;
   /** Told when a purge starts emptying the region (the replica server's Purge). */
   onPurge?(): void;
 }
@@ -44,6 +46,7 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
         if (!deps.callers) throw new Error('a replica server needs a verifier of service tokens');
         server = createReplicaServer({
           callers: deps.callers,
+          ...(deps.certificate ? { certificate: deps.certificate } : {}),
           region: config.region,
           replica: new ReplicaApplier(deps.metadata, deps.blobStore, deps.cache, logger),
           readiness: deps.readiness,
