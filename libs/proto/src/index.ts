@@ -12,6 +12,7 @@ export type { ApplyReply } from './generated/meridian/replica/v1/ApplyReply.js';
 export type { BlobChunk, BlobChunk__Output } from './generated/meridian/replica/v1/BlobChunk.js';
 export type { BlobHolding } from './generated/meridian/replica/v1/BlobHolding.js';
 export type { Clock, Clock__Output } from './generated/meridian/replica/v1/Clock.js';
+export type { FetchBlobReply, FetchBlobReply__Output } from './generated/meridian/replica/v1/FetchBlobReply.js';
 export type { FindBlobsReply__Output } from './generated/meridian/replica/v1/FindBlobsReply.js';
 export type { ListInventoryReply } from './generated/meridian/replica/v1/ListInventoryReply.js';
 export type { ManifestReply, ManifestReply__Output } from './generated/meridian/replica/v1/ManifestReply.js';

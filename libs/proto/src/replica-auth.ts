@@ -23,11 +23,11 @@ export interface ReplicaCallerVerifier {
 /**
  * Which methods each service may call: what its work needs and no more, so a caller that goes
  * wrong (or a token that leaks from it) cannot do what only another service does. The worker
- * copies content in; a gateway reads from its peers (read-through); the control plane lists
+ * copies content in (FetchBlob has the region read it from a peer, as a gateway); a gateway reads from its peers (read-through); the control plane lists
  * what a region holds and purges it. A service not listed may call nothing.
  */
 export const REPLICA_METHODS_BY_SERVICE: Readonly<Record<string, readonly ReplicaMethod[]>> = {
-  'replication-worker': ['Health', 'LinkBlobs', 'PutBlob', 'GetBlob', 'GetManifest', 'ApplyManifest', 'ApplyDelete'],
+  'replication-worker': ['Health', 'LinkBlobs', 'PutBlob', 'FetchBlob', 'GetBlob', 'GetManifest', 'ApplyManifest', 'ApplyDelete'],
   gateway: ['Health', 'FindBlobs', 'GetBlob', 'GetManifest'],
   'control-plane': ['Health', 'ListInventory', 'Purge'],
 };

@@ -202,6 +202,58 @@ export class ReplicaApplier {
   }
 
   /**
+   * Copies a blob into this region from a peer that holds it: `open(offset)` starts the peer's
+   * bytes from what this region already holds of the blob (see linkBlobs), and they are received
+   * as receiveBlob receives a sender's. The peer's failure (it cannot start, or breaks off) is
+   * not this region's: it comes back as `sourceFailure`, with the bytes received before it kept
+   * for the next transfer to resume from. Nothing is started on a peer that cannot send its first
+   * bytes, so it leaves no transfer behind. Throws what receiveBlob throws for this region's own
+   * failures (bytes that are not the digest, another transfer of the blob under way).
+   */
+  async fetchBlob(
+    blob: { repository: string; digest: string; size: number },
+    open: (offset: number) => Promise<Readable>,
+  ): Promise<{ written: boolean; received: number; sourceFailure?: unknown }> {
+    const [holding] = await this.linkBlobs(blob.repository, [blob]);
+    if (holding!.held) return { written: false, received: 0 };
+    const offset = holding!.offset;
+    let received = 0;
+    let sourceFailure: unknown;
+    let peer: AsyncIterator<Buffer>;
+    let first: IteratorResult<Buffer>;
+    try {
+      peer = (await open(offset))[Symbol.asyncIterator]();
+      first = await peer.next();
+    } catch (err) {
+      return { written: false, received, sourceFailure: err };
+    }
+    // The peer breaking off ends the bytes early rather than failing them: receiveBlob then keeps
+    // what came, as it does for a sender whose stream broke.
+    async function* bytes(): AsyncGenerator<Buffer> {
+      try {
+        for (let next = first; !next.done; next = await peer.next()) {
+          received += next.value.length;
+          yield next.value;
+        }
+      } catch (err) {
+        sourceFailure = err;
+      }
+    }
+    const source = Readable.from(bytes(), { objectMode: false });
+    try {
+      const written = await this.receiveBlob({ ...blob, offset }, source);
+      return { written, received };
+    } catch (err) {
+      if (sourceFailure !== undefined && err instanceof ReplicaTransferIncompleteError) return { written: false, received, sourceFailure };
+      throw err;
+    } finally {
+      // A transfer refused before it read everything (another one under way) leaves the peer's call.
+      source.destroy();
+      await peer.return?.();
+    }
+  }
+
+  /**
    * A held blob's size, and a copy of its bytes from `offset` to the end into a destination
    * (not ended), through the store's copy (BlobStore.copyTo): two reused buffers, and a blob
    * not read since it was written is read around the page cache, as a first pull is. A GetBlob

@@ -33,6 +33,8 @@ import type { TestImage } from './oci-client.js';
  *   their digest.
  * - ApplyManifest verifies the digest and the image-spec and needs every blob and child manifest
  *   in the repository first (FAILED_PRECONDITION); the subject need not exist.
+ * - FetchBlob answers UNIMPLEMENTED, as a region without peers does: the worker relays the bytes
+ *   to it with GetBlob and PutBlob, which is what these tests watch.
  * - ApplyDelete leaves tombstones; a manifest an index lists is FAILED_PRECONDITION.
  * - Tags, manifests and their deletes are last-writer-wins on (hlc, origin).
  *
@@ -315,6 +317,7 @@ export class FakeReplicaRegion {
       GetBlob: (call) => {
         this.serve('GetBlob', () => this.sendBlob(call)).catch((err) => call.emit('error', toServiceError(err)));
       },
+      FetchBlob: (_call, callback) => callback(toServiceError(new StatusError(grpc.status.UNIMPLEMENTED, `${this.name} fetches from no peer`))),
       GetManifest: this.unary('GetManifest', (request) => this.getManifest(request.repository, request.reference)),
       ApplyManifest: this.unary('ApplyManifest', (request) =>
         this.applyManifest(request.repository, request.digest, request.mediaType, request.payload, request.tag, toStamp(request.clock), request.blobsOnDemand),

@@ -121,7 +121,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     ...(clusterSecret ? { callers: new ServiceTokenVerifier(clusterSecret, config.region) } : {}),
     ...(certificate ? { certificate } : {}),
     // A region being purged is draining: read-through must see that now, not at its next read of the list.
-    ...(peers ? { onPurge: () => peers.forgetRegions() } : {}),
+    ...(peers ? { onPurge: () => peers.forgetRegions(), openPeerBlob: (region, digest, offset) => peers.openBlob(region, digest, offset) } : {}),
   });
 
   // With MERIDIAN_AUTH=on: the administrator, the signing key, and the guard on every /v2 request.

@@ -5,8 +5,12 @@ import type { BlobPiece, SharedReads } from './shared-reads.js';
 import { awaitOtherTransfer, isTransferBusy } from './transfer-wait.js';
 
 /**
- * Blob bytes from a region that holds them to one that does not: GetBlob on a source piped into
- * PutBlob on the target (replica.proto). Memory stays bounded whatever the blob's size: a chunk
+ * Blob bytes from a region that holds them to one that does not. The target fetches them from
+ * the source itself (FetchBlob, replica.proto): the bytes cross one hop, source to target, and
+ * none passes through this process, which relayed every byte of a layer once per target and
+ * was the copy's bottleneck (e2e/bench/README.md, "pnpm bench replication"). A target that
+ * cannot fetch (UNIMPLEMENTED: it has no peers) gets the bytes relayed: GetBlob on a source
+ * piped into PutBlob on the target. Memory stays bounded whatever the blob's size: a chunk
  * is read from the source only when the target's stream has taken the previous ones (write()
  * returning false pauses the source until 'drain'), so at most the two streams' own buffers
  * (a few chunks of BLOB_CHUNK_BYTES each) are held.
@@ -140,9 +144,14 @@ export async function copyBlob(repository: string, blob: BlobRef, offset: number
   const failures: { source: string; error: unknown }[] = [];
   let sent = 0;
   let restarted = false;
+  let relay = false;
   for (let i = 0; i < context.sources.length; ) {
     const source = context.sources[i]!;
-    const attempt = await streamBlob(source, repository, blob, offset, context);
+    let attempt = relay ? undefined : await fetchBlob(source, repository, blob, context);
+    if (!attempt) {
+      relay = true;
+      attempt = await streamBlob(source, repository, blob, offset, context);
+    }
     sent += attempt.sent;
     if (attempt.result === 'ok') return sent;
     if (attempt.result === 'target') {
@@ -169,6 +178,24 @@ export async function copyBlob(repository: string, blob: BlobRef, offset: number
 }
 
 type StreamResult = { result: 'ok'; sent: number } | { result: 'source' | 'target'; sent: number; error: unknown };
+
+/**
+ * One FetchBlob: the target reads the blob from `source` and takes it from the bytes it already
+ * holds. Settles as streamBlob does (a source failure comes back in the reply, with the status
+ * the source answered); undefined when the target cannot fetch, for the caller to relay.
+ */
+async function fetchBlob(source: ReplicaPeer, repository: string, blob: BlobRef, context: CopyContext): Promise<StreamResult | undefined> {
+  try {
+    const reply = await context.target.fetchBlob({ repository, digest: blob.digest, size: blob.size, source: source.name }, context.signal);
+    const sent = Number(reply.received);
+    if (reply.sourceCode === grpc.status.OK) return { result: 'ok', sent };
+    const error = Object.assign(new Error(reply.sourceDetail), { code: reply.sourceCode, details: reply.sourceDetail });
+    return { result: 'source', sent, error };
+  } catch (err) {
+    if (hasStatus(err, grpc.status.UNIMPLEMENTED)) return undefined;
+    return { result: 'target', sent: 0, error: err };
+  }
+}
 
 /**
  * One GetBlob → PutBlob stream; settles with the side that failed first, having cancelled both

@@ -3,6 +3,7 @@ import {
   type ReplicaDialer,
   type BlobChunk__Output,
   type Clock,
+  type FetchBlobReply__Output,
   type ManifestReply__Output,
   type PutBlobRequest,
   type ReplicaClient,
@@ -64,6 +65,14 @@ export class ReplicaPeer {
     return this.client.getBlob({ digest: request.digest, offset: request.offset, repository: request.repository });
   }
 
+  /**
+   * FetchBlob: the region copies the blob from the region named `source` itself. No deadline: a
+   * large blob takes as long as it takes (keepalive notices a dead peer); `signal` cancels it.
+   */
+  fetchBlob(request: { repository: string; digest: string; size: number; source: string }, signal: AbortSignal): Promise<FetchBlobReply__Output> {
+    return this.unary(signal, (options, done) => this.client.fetchBlob(request, options, done), Infinity);
+  }
+
   putBlob(done: (err: grpc.ServiceError | null, reply?: { written: boolean }) => void): grpc.ClientWritableStream<PutBlobRequest> {
     return this.client.putBlob(done);
   }
@@ -72,11 +81,15 @@ export class ReplicaPeer {
     this.client.close();
   }
 
-  private unary<Reply>(signal: AbortSignal, start: (options: grpc.CallOptions, done: (err: grpc.ServiceError | null, reply?: Reply) => void) => grpc.ClientUnaryCall): Promise<Reply> {
+  private unary<Reply>(
+    signal: AbortSignal,
+    start: (options: grpc.CallOptions, done: (err: grpc.ServiceError | null, reply?: Reply) => void) => grpc.ClientUnaryCall,
+    deadlineMs = UNARY_DEADLINE_MS,
+  ): Promise<Reply> {
     signal.throwIfAborted();
     return new Promise((resolve, reject) => {
       const cancel = () => call.cancel();
-      const call = start({ deadline: Date.now() + UNARY_DEADLINE_MS }, (err, reply) => {
+      const call = start(Number.isFinite(deadlineMs) ? { deadline: Date.now() + deadlineMs } : {}, (err, reply) => {
         signal.removeEventListener('abort', cancel);
         if (err) reject(err);
         else resolve(reply!);

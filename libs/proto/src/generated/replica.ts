@@ -10,6 +10,8 @@ import type { BlobHolding as _meridian_replica_v1_BlobHolding, BlobHolding__Outp
 import type { BlobPresence as _meridian_replica_v1_BlobPresence, BlobPresence__Output as _meridian_replica_v1_BlobPresence__Output } from './meridian/replica/v1/BlobPresence.js';
 import type { BlobRef as _meridian_replica_v1_BlobRef, BlobRef__Output as _meridian_replica_v1_BlobRef__Output } from './meridian/replica/v1/BlobRef.js';
 import type { Clock as _meridian_replica_v1_Clock, Clock__Output as _meridian_replica_v1_Clock__Output } from './meridian/replica/v1/Clock.js';
+import type { FetchBlobReply as _meridian_replica_v1_FetchBlobReply, FetchBlobReply__Output as _meridian_replica_v1_FetchBlobReply__Output } from './meridian/replica/v1/FetchBlobReply.js';
+import type { FetchBlobRequest as _meridian_replica_v1_FetchBlobRequest, FetchBlobRequest__Output as _meridian_replica_v1_FetchBlobRequest__Output } from './meridian/replica/v1/FetchBlobRequest.js';
 import type { FindBlobsReply as _meridian_replica_v1_FindBlobsReply, FindBlobsReply__Output as _meridian_replica_v1_FindBlobsReply__Output } from './meridian/replica/v1/FindBlobsReply.js';
 import type { FindBlobsRequest as _meridian_replica_v1_FindBlobsRequest, FindBlobsRequest__Output as _meridian_replica_v1_FindBlobsRequest__Output } from './meridian/replica/v1/FindBlobsRequest.js';
 import type { GetBlobRequest as _meridian_replica_v1_GetBlobRequest, GetBlobRequest__Output as _meridian_replica_v1_GetBlobRequest__Output } from './meridian/replica/v1/GetBlobRequest.js';
@@ -48,6 +50,8 @@ export interface ProtoGrpcType {
         BlobPresence: MessageTypeDefinition<_meridian_replica_v1_BlobPresence, _meridian_replica_v1_BlobPresence__Output>
         BlobRef: MessageTypeDefinition<_meridian_replica_v1_BlobRef, _meridian_replica_v1_BlobRef__Output>
         Clock: MessageTypeDefinition<_meridian_replica_v1_Clock, _meridian_replica_v1_Clock__Output>
+        FetchBlobReply: MessageTypeDefinition<_meridian_replica_v1_FetchBlobReply, _meridian_replica_v1_FetchBlobReply__Output>
+        FetchBlobRequest: MessageTypeDefinition<_meridian_replica_v1_FetchBlobRequest, _meridian_replica_v1_FetchBlobRequest__Output>
         FindBlobsReply: MessageTypeDefinition<_meridian_replica_v1_FindBlobsReply, _meridian_replica_v1_FindBlobsReply__Output>
         FindBlobsRequest: MessageTypeDefinition<_meridian_replica_v1_FindBlobsRequest, _meridian_replica_v1_FindBlobsRequest__Output>
         GetBlobRequest: MessageTypeDefinition<_meridian_replica_v1_GetBlobRequest, _meridian_replica_v1_GetBlobRequest__Output>

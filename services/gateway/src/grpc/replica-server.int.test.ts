@@ -27,6 +27,9 @@ import {
   type TestImage,
 } from '@meridian/testkit';
 import { MediaType } from '@meridian/oci';
+import http from 'node:http';
+import { FakeReplicaRegion } from '@meridian/testkit/fake-replica-region';
+import { PeerRegions } from '../replication/peer-regions.js';
 import { createReplicaServer, type ReplicaServer } from './replica-server.js';
 
 let database: TestDatabase;
@@ -99,6 +102,11 @@ async function sendImage(repository: string, image: TestImage): Promise<void> {
   for (const blob of [image.config, ...image.layers]) await putBlob(repository, blob.digest, blob.bytes.length, 0, blob.bytes);
 }
 
+/** Waits for `condition` to hold: a state, not a duration (the test's own timeout bounds it). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
 const clock = (hlc: bigint, origin: string) => ({ hlc: hlc.toString(), origin });
 
 /** Where the filesystem store keeps a blob's bytes. */
@@ -115,6 +123,110 @@ async function inventoryBlobs(verify: boolean): Promise<Array<{ repository: stri
   } while (pageToken);
   return blobs;
 }
+
+/**
+ * FetchBlob (replica.proto): the region reads a blob from a peer the control plane lists, straight
+ * into its store. The peers are real gRPC regions (testkit's FakeReplicaRegion) listed by a
+ * control plane that answers the region list, read through the gateway's own PeerRegions.
+ */
+describe('replica server: FetchBlob', () => {
+  let sources: FakeReplicaRegion[];
+  let controlPlane: http.Server;
+  let peers: PeerRegions;
+  let fetcher: ReplicaServer;
+  let fetchClient: ReplicaClient;
+
+  beforeAll(async () => {
+    sources = await Promise.all(['eu-west', 'us-east', 'ap-southeast'].map((name) => FakeReplicaRegion.start(name)));
+    const region = (name: string, grpcAddress: string) => ({ name, http: 'http://127.0.0.1:1', grpc: grpcAddress, lat: 0, lon: 0, state: 'active', routing: true, heartbeatAt: null, backfill: null });
+    controlPlane = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ regions: [region('here', '127.0.0.1:1'), ...sources.map((source) => region(source.name, source.address))] }));
+    });
+    await new Promise<void>((resolve) => controlPlane.listen(0, '127.0.0.1', resolve));
+    const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+    peers = new PeerRegions({
+      region: 'here',
+      controlPlaneUrl: `http://127.0.0.1:${(controlPlane.address() as { port: number }).port}`,
+      dialer: new ReplicaDialer({ tokens: new ServiceTokenIssuer(TEST_CLUSTER_SECRET, 'gateway') }),
+      logger,
+    });
+    const store = new BlobStore(STORAGE_DRIVERS.filesystem({ rootDirectory: path.join(dataDir, 'store'), directWrites: false }));
+    fetcher = createReplicaServer({
+      region: 'here',
+      replica: new ReplicaApplier(metadata, store, new LookupCache({ maxEntries: 10 })),
+      readiness: async () => ({ ready: true, detail: '' }),
+      logger,
+      callers: new ServiceTokenVerifier(TEST_CLUSTER_SECRET, 'here'),
+      openPeerBlob: (name, digest, offset) => peers.openBlob(name, digest, offset),
+    });
+    fetchClient = createEntitledReplicaClient(`127.0.0.1:${await fetcher.listen('127.0.0.1', 0)}`, 'here');
+  });
+
+  afterAll(async () => {
+    fetchClient?.close();
+    await fetcher?.close(1000);
+    peers?.close();
+    controlPlane?.close();
+    for (const source of sources ?? []) await source.close();
+  });
+
+  const fetchBlob = (repository: string, blob: { digest: string; size: number }, source: string) =>
+    new Promise<{ written: boolean; received: string; sourceCode: number; sourceDetail: string }>((resolve, reject) =>
+      fetchClient.fetchBlob({ repository, digest: blob.digest, size: String(blob.size), source }, (err, reply) => (err ? reject(err) : resolve(reply!))),
+    );
+
+  it('copies a blob from the peer named, verified and linked, and links one already held without reading it', async () => {
+    const bytes = randomBytes(3 * 1024 * 1024 + 11);
+    const blob = await sources[0]!.addBlob('team/src', bytes);
+    expect(await fetchBlob('team/fetched', blob, 'eu-west')).toMatchObject({ written: true, received: String(bytes.length), sourceCode: grpc.status.OK });
+    expect(sources[0]!.getBlobs.at(-1)).toEqual({ digest: blob.digest, offset: 0, bytes: bytes.length });
+    expect((await getBlob(blob.digest, 0)).equals(bytes)).toBe(true);
+    expect((await metadata.blobs.findInRepository('team/fetched', blob.digest)).found?.size).toBe(bytes.length);
+
+    const reads = sources[0]!.getBlobs.length;
+    expect(await fetchBlob('team/fetched-again', blob, 'eu-west')).toMatchObject({ written: false, received: '0', sourceCode: grpc.status.OK });
+    expect(sources[0]!.getBlobs.length).toBe(reads);
+    expect((await metadata.blobs.findInRepository('team/fetched-again', blob.digest)).found?.size).toBe(bytes.length);
+  });
+
+  it('reports a source that lacks the blob in the reply, starting no transfer', async () => {
+    const bytes = randomBytes(100_000);
+    const blob = { digest: sha256(bytes), size: bytes.length };
+    const reply = await fetchBlob('team/fetched', blob, 'eu-west');
+    expect(reply).toMatchObject({ written: false, received: '0', sourceCode: grpc.status.NOT_FOUND });
+    expect(reply.sourceDetail).toMatch(/^eu-west: /);
+    expect(await linkBlobs('team/fetched', [blob])).toEqual([{ digest: blob.digest, held: false, offset: '0' }]);
+  });
+
+  it('keeps what a source sent before it broke off, and the next source sends only the rest', async () => {
+    const size = 4 * 1024 * 1024 + 123;
+    const breakAt = 1024 * 1024;
+    const bytes = randomBytes(size);
+    const [whole, broken] = [sources[1]!, sources[2]!];
+    const blob = await broken.addBlob('team/src', bytes);
+    await whole.addBlob('team/src', bytes);
+    broken.pauseGetBlobAt(breakAt);
+    const fetching = fetchBlob('team/fetched', blob, 'ap-southeast');
+    // The source goes down once the region holds what it sent.
+    await until(async () => (await linkBlobs('team/fetched', [blob]))[0]!.offset === String(breakAt));
+    await broken.close();
+    const reply = await fetching;
+    expect(reply).toMatchObject({ written: false, received: String(breakAt) });
+    expect(reply.sourceCode).not.toBe(grpc.status.OK);
+
+    expect(await fetchBlob('team/fetched', blob, 'us-east')).toMatchObject({ written: true, received: String(size - breakAt), sourceCode: grpc.status.OK });
+    expect(whole.getBlobs).toEqual([{ digest: blob.digest, offset: breakAt, bytes: size - breakAt }]);
+    expect((await getBlob(blob.digest, 0)).equals(bytes)).toBe(true);
+  });
+
+  it('answers UNIMPLEMENTED in a region without peers, for the caller to relay the bytes', async () => {
+    const bytes = randomBytes(1000);
+    await expect(
+      new Promise((resolve, reject) => client.fetchBlob({ repository: 'team/app', digest: sha256(bytes), size: String(bytes.length), source: 'eu-west' }, (err, reply) => (err ? reject(err) : resolve(reply)))),
+    ).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
+  });
+});
 
 describe('replica server: blobs', () => {
   it('receives a blob in chunks, verifies it, links it, and sends it back from any offset', async () => {

@@ -1,7 +1,7 @@
 import { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ReplicaPreconditionError, ReplicaRequestError, type ReplicaApplier, type ReplicatedDeleteKind } from '@meridian/registry';
-import { BLOB_CHUNK_BYTES, CHANNEL_OPTIONS, ReplicaService, authenticatedHandlers, grpc, type BlobChunk, type Clock__Output, type PutBlobRequest__Output, type ReplicaCallerVerifier, type ReplicaHandlers, type ServerCertificate, replicaServerCredentials } from '@meridian/proto';
+import { BLOB_CHUNK_BYTES, CHANNEL_OPTIONS, ReplicaService, authenticatedHandlers, grpc, type BlobChunk, type Clock__Output, type FetchBlobReply, type PutBlobRequest__Output, type ReplicaCallerVerifier, type ReplicaHandlers, type ServerCertificate, replicaServerCredentials } from '@meridian/proto';
 import type { ClockStamp } from '@meridian/proto/clock';
 import { toGrpcStatus } from './status.js';
 import { tracedHandlers } from '@meridian/telemetry/grpc';
@@ -18,6 +18,11 @@ export interface ReplicaServerDependencies {
   certificate?: ServerCertificate;
   /** Told when a purge starts emptying the region, so nothing fills it again meanwhile. */
   onPurge?(): void;
+  /**
+   * A peer region's bytes of a blob from `offset` (RegionPeers.openBlob), for FetchBlob; a region
+   * without peers (no control plane) answers FetchBlob UNIMPLEMENTED, and its callers relay.
+   */
+  openPeerBlob?(region: string, digest: string, offset: number): Promise<Readable>;
 }
 
 export interface ReplicaServer {
@@ -37,10 +42,11 @@ const DELETE_KINDS: Record<string, ReplicatedDeleteKind> = { TAG: 'tag', MANIFES
  */
 export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaServer {
   const { replica, logger } = deps;
+  const status = (code: grpc.status, details: string): grpc.ServiceError => Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
   const fail = (err: unknown): grpc.ServiceError => {
     const failure = toGrpcStatus(err);
     if (failure.unexpected) logger.error({ err }, 'replica call failed');
-    return Object.assign(new Error(failure.details), { code: failure.code, details: failure.details, metadata: new grpc.Metadata() });
+    return status(failure.code, failure.details);
   };
   const unary =
     <Request, Reply>(work: (request: Request) => Promise<Reply>): grpc.handleUnaryCall<Request, Reply> =>
@@ -71,6 +77,38 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
         (reply) => callback(null, reply),
         (err) => callback(fail(err)),
       );
+    },
+
+    FetchBlob(call, callback) {
+      const open = deps.openPeerBlob;
+      if (!open) {
+        callback(status(grpc.status.UNIMPLEMENTED, `region ${deps.region} has no peers to fetch from: relay the bytes with PutBlob`));
+        return;
+      }
+      const { repository, digest, source } = call.request;
+      // The caller gone (its job cancelled, its process stopped) stops the fetch: what came is kept.
+      const fetching = new AbortController();
+      call.on('cancelled', () => fetching.abort());
+      replica
+        .fetchBlob({ repository, digest, size: Number(call.request.size) }, async (offset) => {
+          const bytes = await open(source, digest, offset);
+          fetching.signal.addEventListener('abort', () => bytes.destroy(), { once: true });
+          if (fetching.signal.aborted) bytes.destroy();
+          return bytes;
+        })
+        .then(
+          ({ written, received, sourceFailure }) => {
+            const reply: FetchBlobReply = { written, received: String(received) };
+            if (sourceFailure !== undefined) {
+              // A peer's own status passes on as it came; anything else (a refused connection, a region no longer listed) is the peer being away.
+              const code = (sourceFailure as { code?: unknown }).code;
+              reply.sourceCode = typeof code === 'number' && code !== grpc.status.OK ? code : grpc.status.UNAVAILABLE;
+              reply.sourceDetail = `${source}: ${(sourceFailure as Error).message ?? String(sourceFailure)}`;
+            }
+            callback(null, reply);
+          },
+          (err) => callback(fail(err)),
+        );
     },
 
     GetBlob(call) {

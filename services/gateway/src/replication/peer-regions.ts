@@ -79,7 +79,8 @@ export class PeerRegions implements RegionPeers {
   }
 
   async openBlob(region: string, digest: string, offset: number): Promise<Readable> {
-    const peer = this.lastRead.find((r) => r.name === region);
+    // The list as it stands, read now if it never was: a fetch for the replication worker may be the first thing asked of the peers.
+    const peer = (await this.regions()).find((r) => r.name === region);
     if (!peer) throw new Error(`region ${region} is no longer listed`);
     // Any copy the peer holds will do, whatever its repository: the bytes are verified here.
     const call = this.client(peer).getBlob({ digest, offset, repository: '' });

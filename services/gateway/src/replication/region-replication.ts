@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { BlobStore } from '@meridian/blobstore';
 import type { Metadata } from '@meridian/metadata';
@@ -21,6 +22,8 @@ export interface RegionReplicationDependencies {
   certificate?: ServerCertificate;
   /** Told when a purge starts emptying the region (the replica server's Purge). */
   onPurge?(): void;
+  /** A peer region's bytes of a blob, for the replica server's FetchBlob (ReplicaServerDependencies.openPeerBlob). */
+  openPeerBlob?(region: string, digest: string, offset: number): Promise<Readable>;
 }
 
 export interface RegionReplication {
@@ -52,6 +55,7 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
           readiness: deps.readiness,
           logger,
           ...(deps.onPurge ? { onPurge: deps.onPurge } : {}),
+          ...(deps.openPeerBlob ? { openPeerBlob: deps.openPeerBlob } : {}),
         });
         replication.grpcPort = await server.listen(config.grpc.host, config.grpc.port);
       }

@@ -6,6 +6,8 @@ import type { ApplyDeleteRequest as _meridian_replica_v1_ApplyDeleteRequest, App
 import type { ApplyManifestRequest as _meridian_replica_v1_ApplyManifestRequest, ApplyManifestRequest__Output as _meridian_replica_v1_ApplyManifestRequest__Output } from '../../../meridian/replica/v1/ApplyManifestRequest.js';
 import type { ApplyReply as _meridian_replica_v1_ApplyReply, ApplyReply__Output as _meridian_replica_v1_ApplyReply__Output } from '../../../meridian/replica/v1/ApplyReply.js';
 import type { BlobChunk as _meridian_replica_v1_BlobChunk, BlobChunk__Output as _meridian_replica_v1_BlobChunk__Output } from '../../../meridian/replica/v1/BlobChunk.js';
+import type { FetchBlobReply as _meridian_replica_v1_FetchBlobReply, FetchBlobReply__Output as _meridian_replica_v1_FetchBlobReply__Output } from '../../../meridian/replica/v1/FetchBlobReply.js';
+import type { FetchBlobRequest as _meridian_replica_v1_FetchBlobRequest, FetchBlobRequest__Output as _meridian_replica_v1_FetchBlobRequest__Output } from '../../../meridian/replica/v1/FetchBlobRequest.js';
 import type { FindBlobsReply as _meridian_replica_v1_FindBlobsReply, FindBlobsReply__Output as _meridian_replica_v1_FindBlobsReply__Output } from '../../../meridian/replica/v1/FindBlobsReply.js';
 import type { FindBlobsRequest as _meridian_replica_v1_FindBlobsRequest, FindBlobsRequest__Output as _meridian_replica_v1_FindBlobsRequest__Output } from '../../../meridian/replica/v1/FindBlobsRequest.js';
 import type { GetBlobRequest as _meridian_replica_v1_GetBlobRequest, GetBlobRequest__Output as _meridian_replica_v1_GetBlobRequest__Output } from '../../../meridian/replica/v1/GetBlobRequest.js';
@@ -56,6 +58,39 @@ export interface ReplicaClient extends grpc.Client {
   applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
   applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
   applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Copies one blob into this region straight from `source`, a peer region the control plane
+   * lists, with the peer's GetBlob: the bytes cross one hop instead of two (the caller's GetBlob,
+   * then its PutBlob here), and nothing relays them. They are received exactly as PutBlob's are
+   * (hashed as they arrive, committed and linked into `repository` only if they hash to the
+   * digest and add up to the size, one transfer of a blob at a time, ABORTED otherwise), from
+   * the verified bytes an interrupted transfer left. A region already holding the blob links it
+   * and answers `written` false. The call's status is this region's own outcome; a source that
+   * fails (down, not holding the blob, DATA_LOSS) is reported in the reply with what it answered,
+   * the bytes it sent kept for the next source to resume from. UNIMPLEMENTED from a region that
+   * cannot reach its peers (no control plane): the caller relays the bytes itself then.
+   */
+  FetchBlob(argument: _meridian_replica_v1_FetchBlobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_FetchBlobReply__Output>): grpc.ClientUnaryCall;
+  FetchBlob(argument: _meridian_replica_v1_FetchBlobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_FetchBlobReply__Output>): grpc.ClientUnaryCall;
+  FetchBlob(argument: _meridian_replica_v1_FetchBlobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_FetchBlobReply__Output>): grpc.ClientUnaryCall;
+  FetchBlob(argument: _meridian_replica_v1_FetchBlobRequest, callback: grpc.requestCallback<_meridian_replica_v1_FetchBlobReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * Copies one blob into this region straight from `source`, a peer region the control plane
+   * lists, with the peer's GetBlob: the bytes cross one hop instead of two (the caller's GetBlob,
+   * then its PutBlob here), and nothing relays them. They are received exactly as PutBlob's are
+   * (hashed as they arrive, committed and linked into `repository` only if they hash to the
+   * digest and add up to the size, one transfer of a blob at a time, ABORTED otherwise), from
+   * the verified bytes an interrupted transfer left. A region already holding the blob links it
+   * and answers `written` false. The call's status is this region's own outcome; a source that
+   * fails (down, not holding the blob, DATA_LOSS) is reported in the reply with what it answered,
+   * the bytes it sent kept for the next source to resume from. UNIMPLEMENTED from a region that
+   * cannot reach its peers (no control plane): the caller relays the bytes itself then.
+   */
+  fetchBlob(argument: _meridian_replica_v1_FetchBlobRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_FetchBlobReply__Output>): grpc.ClientUnaryCall;
+  fetchBlob(argument: _meridian_replica_v1_FetchBlobRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_FetchBlobReply__Output>): grpc.ClientUnaryCall;
+  fetchBlob(argument: _meridian_replica_v1_FetchBlobRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_FetchBlobReply__Output>): grpc.ClientUnaryCall;
+  fetchBlob(argument: _meridian_replica_v1_FetchBlobRequest, callback: grpc.requestCallback<_meridian_replica_v1_FetchBlobReply__Output>): grpc.ClientUnaryCall;
   
   /**
    * For each digest, whether the region holds the verified bytes, their size, and whether
@@ -213,6 +248,20 @@ export interface ReplicaHandlers extends grpc.UntypedServiceImplementation {
   ApplyManifest: grpc.handleUnaryCall<_meridian_replica_v1_ApplyManifestRequest__Output, _meridian_replica_v1_ApplyReply>;
   
   /**
+   * Copies one blob into this region straight from `source`, a peer region the control plane
+   * lists, with the peer's GetBlob: the bytes cross one hop instead of two (the caller's GetBlob,
+   * then its PutBlob here), and nothing relays them. They are received exactly as PutBlob's are
+   * (hashed as they arrive, committed and linked into `repository` only if they hash to the
+   * digest and add up to the size, one transfer of a blob at a time, ABORTED otherwise), from
+   * the verified bytes an interrupted transfer left. A region already holding the blob links it
+   * and answers `written` false. The call's status is this region's own outcome; a source that
+   * fails (down, not holding the blob, DATA_LOSS) is reported in the reply with what it answered,
+   * the bytes it sent kept for the next source to resume from. UNIMPLEMENTED from a region that
+   * cannot reach its peers (no control plane): the caller relays the bytes itself then.
+   */
+  FetchBlob: grpc.handleUnaryCall<_meridian_replica_v1_FetchBlobRequest__Output, _meridian_replica_v1_FetchBlobReply>;
+  
+  /**
    * For each digest, whether the region holds the verified bytes, their size, and whether
    * `repository` links the blob here. Read-only (unlike LinkBlobs): a region asks its peers this
    * before it fills a blob it lacks from the nearest holder (read-through).
@@ -269,6 +318,7 @@ export interface ReplicaHandlers extends grpc.UntypedServiceImplementation {
 export interface ReplicaDefinition extends grpc.ServiceDefinition {
   ApplyDelete: MethodDefinition<_meridian_replica_v1_ApplyDeleteRequest, _meridian_replica_v1_ApplyReply, _meridian_replica_v1_ApplyDeleteRequest__Output, _meridian_replica_v1_ApplyReply__Output>
   ApplyManifest: MethodDefinition<_meridian_replica_v1_ApplyManifestRequest, _meridian_replica_v1_ApplyReply, _meridian_replica_v1_ApplyManifestRequest__Output, _meridian_replica_v1_ApplyReply__Output>
+  FetchBlob: MethodDefinition<_meridian_replica_v1_FetchBlobRequest, _meridian_replica_v1_FetchBlobReply, _meridian_replica_v1_FetchBlobRequest__Output, _meridian_replica_v1_FetchBlobReply__Output>
   FindBlobs: MethodDefinition<_meridian_replica_v1_FindBlobsRequest, _meridian_replica_v1_FindBlobsReply, _meridian_replica_v1_FindBlobsRequest__Output, _meridian_replica_v1_FindBlobsReply__Output>
   GetBlob: MethodDefinition<_meridian_replica_v1_GetBlobRequest, _meridian_replica_v1_BlobChunk, _meridian_replica_v1_GetBlobRequest__Output, _meridian_replica_v1_BlobChunk__Output>
   GetManifest: MethodDefinition<_meridian_replica_v1_GetManifestRequest, _meridian_replica_v1_ManifestReply, _meridian_replica_v1_GetManifestRequest__Output, _meridian_replica_v1_ManifestReply__Output>
