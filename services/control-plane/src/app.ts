@@ -7,6 +7,7 @@ import { buildDashboardAssets, type DashboardAssets } from './dashboard/assets.j
 import { Dashboard } from './dashboard/dashboard.js';
 import { RegionMetricsCollector } from './dashboard/region-metrics-collector.js';
 import { createApi } from './http/api.js';
+import { ClusterAuditStore } from './store/audit.js';
 import { ReplicationQueue } from './queue/replication-queue.js';
 import { Requeue } from './queue/requeue.js';
 import { Reconciler, inventoryOverGrpc } from './reconcile/reconciler.js';
@@ -116,7 +117,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
     return assets;
   };
 
-  const api = createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, logger });
+  const api = createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, audit: new ClusterAuditStore(pool), logger });
   // With MERIDIAN_TLS_CERT and _KEY, the admin API (and the dashboard) serve HTTPS.
   const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
   const server: http.Server = certificate ? https.createServer(httpsServerOptions(certificate), api) : http.createServer(api);

@@ -51,7 +51,8 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   const pool = createPool({ databaseUrl: config.databaseUrl, max: config.databasePoolSize });
   pool.on('error', (err) => logger.error({ err }, 'idle database connection failed'));
   // Each change appended to the outbox keeps the trace of the request that made it.
-  const metadata = new Metadata(pool, { traceContext: currentTraceCarrier });
+  // In a cluster, audit entries are queued for the control plane, which keeps every region's log.
+  const metadata = new Metadata(pool, { traceContext: currentTraceCarrier, shipAudit: config.controlPlaneUrl !== undefined });
   const gatewayMetrics = createGatewayMetrics({
     region: config.region,
     pool,

@@ -16,6 +16,8 @@ import { createErrorHandler, notFound } from './error-handler.js';
 import { createHealthRouter } from './health.js';
 import { createRegionsRouter } from './regions.js';
 import { createReplicationRouter } from './replication.js';
+import { createAuditRouter } from './audit.js';
+import type { ClusterAuditStore } from '../store/audit.js';
 
 export interface ApiDeps {
   pool: pg.Pool;
@@ -26,6 +28,8 @@ export interface ApiDeps {
   metrics: Metrics;
   dashboard: Dashboard;
   dashboardAssets: () => Promise<DashboardAssets>;
+  /** Every region's audit log. */
+  audit: ClusterAuditStore;
   logger: Logger;
 }
 
@@ -45,6 +49,7 @@ export function createApi(deps: ApiDeps): Express {
   app.use(createChangesRouter(deps));
   app.use(createReplicationRouter(deps));
   app.use(createReconcileRouter(deps));
+  app.use(createAuditRouter(deps));
   app.use(createDashboardRouter({ dashboard: deps.dashboard, assets: deps.dashboardAssets }));
   app.use(notFound);
   app.use(createErrorHandler(deps.logger));

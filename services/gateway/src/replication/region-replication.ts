@@ -7,6 +7,7 @@ import type { ReplicaCallerVerifier, ServerCertificate } from '@meridian/proto';
 import type { GatewayConfig } from '../config.js';
 import { createReplicaServer, type ReplicaServer } from '../grpc/replica-server.js';
 import { OutboxRelay } from './outbox-relay.js';
+import { AuditShipper } from './audit-shipper.js';
 
 export interface RegionReplicationDependencies {
   config: GatewayConfig;
@@ -35,7 +36,8 @@ export interface RegionReplication {
 
 /**
  * The parts that make a gateway a region of a cluster, each on only when configured: the
- * replica protocol server (MERIDIAN_GRPC_PORT) and the outbox relay (MERIDIAN_CONTROL_PLANE).
+ * replica protocol server (MERIDIAN_GRPC_PORT), the outbox relay and, in the relay's process,
+ * the audit shipper (MERIDIAN_CONTROL_PLANE).
  * A region without them is the standalone registry `pnpm start` runs: its writes wait in the
  * outbox, so a region joined to a cluster later relays what it took meanwhile.
  */
@@ -43,6 +45,7 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
   const { config, logger } = deps;
   let server: ReplicaServer | undefined;
   let relay: OutboxRelay | undefined;
+  let auditShipper: AuditShipper | undefined;
   const replication: RegionReplication = {
     async start() {
       if (config.grpc) {
@@ -68,10 +71,19 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
           logger,
         });
         relay.start();
+        const leader = relay;
+        auditShipper = new AuditShipper({
+          region: config.region,
+          controlPlaneUrl: config.controlPlaneUrl,
+          metadata: deps.metadata,
+          isLeading: () => leader.isLeading,
+          logger,
+        });
+        auditShipper.start();
       }
     },
     async close(graceMs) {
-      await Promise.all([server?.close(graceMs), relay?.stop()]);
+      await Promise.all([server?.close(graceMs), relay?.stop(), auditShipper?.stop()]);
     },
   };
   return replication;
