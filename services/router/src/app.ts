@@ -1,7 +1,10 @@
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import { httpsServerOptions, readPemFile } from '@meridian/proto';
 import { pino, type Logger } from 'pino';
 import { Agent, type Dispatcher } from 'undici';
-import type { RouterConfig } from './config.js';
+import { StartupError, type RouterConfig } from './config.js';
 import { RegionProxy } from './http/region-proxy.js';
 import { createRequestHandler } from './http/request-handler.js';
 import { ClientLocator } from './locations/client-locator.js';
@@ -36,9 +39,12 @@ export interface Router {
  * that order. Everything a part needs is passed to it here.
  */
 export async function createApp(config: RouterConfig, logger: Logger = pino({ level: config.logLevel })): Promise<Router> {
+  const readPem = (file: string, variable: string) => readPemFile(file, variable, (message) => new StartupError(message));
+  // A private authority is trusted besides the system's ones (Node's `ca` replaces them otherwise).
+  const ca = config.tlsCaFile ? [...tls.rootCertificates, (await readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA')).toString()] : undefined;
   // One pool of keep-alive connections per region, shared by proxied requests and probes.
   const dispatcher = new Agent({
-    connect: { timeout: config.connectTimeoutMs },
+    connect: { timeout: config.connectTimeoutMs, ...(ca ? { ca } : {}) },
     keepAliveTimeout: 60_000,
     headersTimeout: config.upstreamTimeoutMs,
     bodyTimeout: config.upstreamTimeoutMs,
@@ -93,9 +99,10 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
     };
   };
 
-  const server = http.createServer(
-    createRequestHandler({ locator, selector, proxy: new RegionProxy(dispatcher, { upstreamMs: config.upstreamTimeoutMs }), metrics, readiness, logger }),
-  );
+  const handler = createRequestHandler({ locator, selector, proxy: new RegionProxy(dispatcher, { upstreamMs: config.upstreamTimeoutMs }), metrics, readiness, logger });
+  // With MERIDIAN_TLS_CERT and _KEY, clients reach the router over HTTPS.
+  const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
+  const server: http.Server = certificate ? https.createServer(httpsServerOptions(certificate), handler) : http.createServer(handler);
   // Longer than typical client and load-balancer idle timeouts, so pooled connections are reused.
   server.keepAliveTimeout = 75_000;
   server.headersTimeout = 76_000;
@@ -121,7 +128,7 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
           server.off('error', reject);
           const address = server.address();
           const port = typeof address === 'object' && address ? address.port : config.port;
-          resolve(`http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
+          resolve(`${certificate ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
         });
       });
     },

@@ -60,7 +60,17 @@ const schema = z.object({
   MERIDIAN_IDLE_TIMEOUT_SECONDS: seconds(86_400).default(300),
   /** How long SIGTERM waits for in-flight requests. */
   MERIDIAN_SHUTDOWN_GRACE_SECONDS: seconds(3600).default(30),
+  /** PEM files of the certificate (chain) and key: set both, and the router serves HTTPS (TLS 1.2 at least). */
+  MERIDIAN_TLS_CERT: z.string().min(1).optional(),
+  MERIDIAN_TLS_KEY: z.string().min(1).optional(),
+  /** A PEM file of an authority the router trusts besides the system's, for the control plane and the regions (probes, proxied requests). */
+  MERIDIAN_TLS_CA: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).superRefine((e, ctx) => {
+  if (Boolean(e.MERIDIAN_TLS_CERT) !== Boolean(e.MERIDIAN_TLS_KEY)) {
+    const missing = e.MERIDIAN_TLS_CERT ? 'MERIDIAN_TLS_KEY' : 'MERIDIAN_TLS_CERT';
+    ctx.addIssue({ code: 'custom', path: [missing], message: 'required with the other of MERIDIAN_TLS_CERT and MERIDIAN_TLS_KEY: set both to serve HTTPS, or neither' });
+  }
 });
 
 export interface RouterConfig {
@@ -76,6 +86,10 @@ export interface RouterConfig {
   upstreamTimeoutMs: number;
   idleTimeoutMs: number;
   shutdownGraceMs: number;
+  /** Paths of the PEM certificate and key, when the router serves HTTPS. */
+  tls?: { certFile: string; keyFile: string };
+  /** Path of a PEM authority trusted besides the system's, for the control plane and the regions. */
+  tlsCaFile?: string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
 }
 
@@ -111,6 +125,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): RouterC
     upstreamTimeoutMs: e.MERIDIAN_ROUTER_UPSTREAM_TIMEOUT_SECONDS * 1000,
     idleTimeoutMs: e.MERIDIAN_IDLE_TIMEOUT_SECONDS * 1000,
     shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
+    ...(e.MERIDIAN_TLS_CERT && e.MERIDIAN_TLS_KEY ? { tls: { certFile: path.resolve(cwd, e.MERIDIAN_TLS_CERT), keyFile: path.resolve(cwd, e.MERIDIAN_TLS_KEY) } } : {}),
+    ...(e.MERIDIAN_TLS_CA ? { tlsCaFile: path.resolve(cwd, e.MERIDIAN_TLS_CA) } : {}),
     logLevel: e.LOG_LEVEL,
   };
 }
