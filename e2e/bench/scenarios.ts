@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { formatSize, type BenchPlan } from './bench-plan.js';
 import { startCpuMeter, type CpuReading, type OtherProcessCpu } from './cpu.js';
 import { freshVariant, makeSmallImage, manifestAcceptHeader, ociManifestMediaType, variantTailBytes, type BlobFile } from './fixtures.js';
@@ -86,16 +86,24 @@ async function runPool(count: number, concurrency: number, task: (index: number)
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
 }
 
-/** A keep-alive connection pool per origin, as many connections as the scenario's concurrency. */
-async function withAgent<T>(connections: number, use: (agent: Agent) => Promise<T>): Promise<T> {
+/**
+ * A keep-alive connection pool per origin, as many connections as the scenario's concurrency.
+ * Every request through it carries the target's `requestHeaders` (its credentials, when it asks
+ * for them), as a client that has signed in sends them on each request.
+ */
+async function withAgent<T>(target: RunningTarget, connections: number, use: (agent: Dispatcher) => Promise<T>): Promise<T> {
   const agent = new Agent({
     connections,
     keepAliveTimeout: 10_000,
     headersTimeout: 120_000,
     bodyTimeout: 120_000,
   });
+  const extra = target.requestHeaders;
+  const dispatcher: Dispatcher = extra
+    ? agent.compose((dispatch) => (opts, handler) => dispatch({ ...opts, headers: { ...(opts.headers as Record<string, string> | undefined), ...extra } }, handler))
+    : agent;
   try {
-    return await use(agent);
+    return await use(dispatcher);
   } finally {
     await agent.close();
   }
@@ -215,7 +223,7 @@ function blobPushScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[
       requireRegistry(target);
       // Every push sends a blob new to the registry (a fresh variant of a fixture), so each
       // one is really received, hashed and written; a blob it already held could be skipped.
-      return withAgent(concurrency, async (agent) => {
+      return withAgent(target, concurrency, async (agent) => {
         const client = new OciClient(target.url, agent, { pattern, connections: concurrency });
         try {
           const metered = await meter(ctx, target, () =>
@@ -246,7 +254,7 @@ function freshPullScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile
     ...mibpsScenario(id, `blob pull right after its push, ${blobBatch(files, concurrency)}`, false),
     async run(target) {
       requireRegistry(target);
-      return withAgent(concurrency, async (agent) => {
+      return withAgent(target, concurrency, async (agent) => {
         const client = new OciClient(target.url, agent);
         const started = performance.now();
         let pulls: Metered<void> | undefined;
@@ -279,7 +287,7 @@ function freshPullScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile
  * included, sends each one's exact bytes (sha256 checked, outside the timed part).
  */
 async function preparePull(target: RunningTarget, files: BlobFile[], concurrency: number): Promise<void> {
-  await withAgent(concurrency, async (agent) => {
+  await withAgent(target, concurrency, async (agent) => {
     if (target.kind === 'registry') {
       const client = new OciClient(target.url, agent);
       await runPool(files.length, concurrency, async (i) => {
@@ -305,7 +313,7 @@ function blobPullScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFile[
     prepare: (target) => preparePull(target, files, concurrency),
     async run(target) {
       const urls = files.map((file) => new URL(pullPath(target, file), target.url));
-      return withAgent(concurrency, async (agent) => {
+      return withAgent(target, concurrency, async (agent) => {
         let received = 0;
         const metered = await meter(ctx, target, () =>
           repeatFor(ctx.plan.blobMinSeconds, () =>
@@ -340,7 +348,7 @@ function blobPullWrkScenario(ctx: ScenarioContext, id: ScenarioId, files: BlobFi
         workDir: ctx.workDir,
         url: target.url,
         method: 'GET' as const,
-        headers: {},
+        headers: { ...target.requestHeaders },
         // One thread per core (at most one per connection): a single wrk thread caps nginx
         // before nginx is busy, and a capped yardstick flatters every ratio against it.
         threads: Math.min(concurrency, availableParallelism()),
@@ -385,7 +393,7 @@ function smallImagePushScenario(ctx: ScenarioContext, id: ScenarioId, images: Be
       // Fresh random images every run, so every blob and manifest is new to the registry.
       const built = Array.from({ length: count }, () => makeSmallImage(layers, layerBytes));
       const where = (i: number) => ({ repo: `bench/${id}-${i % repos}`, tag: `r${round}-${i}` });
-      return withAgent(concurrency, async (agent) => {
+      return withAgent(target, concurrency, async (agent) => {
         const client = new OciClient(target.url, agent, { pattern, connections: concurrency });
         try {
           const metered = await meter(ctx, target, () =>
@@ -421,7 +429,7 @@ function loadRunWarnings(run: LoadRunResult): string[] {
 async function measureRequestRate(ctx: ScenarioContext, target: RunningTarget, url: string, method: 'GET' | 'HEAD', headers: Record<string, string>): Promise<RunResult> {
   const { connections, threads, warmupSeconds, durationSeconds } = ctx.plan.requestRate;
   const generate = (opts: LoadRunOptions) => (method === 'GET' ? runWrk(ctx.tools.wrk, opts) : runAb(ctx.tools.ab, opts));
-  const common = { workDir: ctx.workDir, url, method, headers, threads, connections };
+  const common = { workDir: ctx.workDir, url, method, headers: { ...target.requestHeaders, ...headers }, threads, connections };
   await generate({ ...common, durationSeconds: warmupSeconds });
   const metered = await meter(ctx, target, () => generate({ ...common, durationSeconds }));
   const run = metered.value;
@@ -460,7 +468,7 @@ function manifestGetScenario(ctx: ScenarioContext): Scenario {
     includesStatic: false,
     figures: requestRateFigures('manifest GET by tag', connections),
     async prepare(target) {
-      await withAgent(1, async (agent) => {
+      await withAgent(target, 1, async (agent) => {
         const client = new OciClient(target.url, agent);
         const image = makeSmallImage(1, 1024);
         await client.pushImage(repo, 'latest', image, ociManifestMediaType);
@@ -486,7 +494,7 @@ function blobHeadScenario(ctx: ScenarioContext): Scenario {
     includesStatic: false,
     figures: requestRateFigures('blob HEAD', connections),
     async prepare(target) {
-      await withAgent(1, async (agent) => {
+      await withAgent(target, 1, async (agent) => {
         const client = new OciClient(target.url, agent);
         const image = makeSmallImage(1, 4096);
         await client.pushImage(repo, 'latest', image, ociManifestMediaType);
@@ -516,7 +524,7 @@ function tagWalkScenario(ctx: ScenarioContext): Scenario {
       { key: 'pages', label: `pages per walk (n=${pageSize} asked)`, higherIsBetter: false, decimals: 0, informational: true },
     ],
     async prepare(target) {
-      await withAgent(setupConcurrency, async (agent) => {
+      await withAgent(target, setupConcurrency, async (agent) => {
         const client = new OciClient(target.url, agent);
         const image = makeSmallImage(1, 1024);
         await client.pushImage(repo, tagName(0), image, ociManifestMediaType);
@@ -524,7 +532,7 @@ function tagWalkScenario(ctx: ScenarioContext): Scenario {
       });
     },
     async run(target) {
-      return withAgent(concurrency, async (agent) => {
+      return withAgent(target, concurrency, async (agent) => {
         const client = new OciClient(target.url, agent);
         let walks = 0;
         let pages = 0;

@@ -29,6 +29,12 @@ export interface RunningTarget {
   kind: 'registry' | 'static';
   /** Whether Postgres CPU is part of this target's server CPU. */
   usesPostgres: boolean;
+  /**
+   * Sent with every request the scenarios make (through their connection pools and wrk): the
+   * credentials of a registry that asks for them. The containerd push pattern's HEADs (node:http)
+   * do not carry them; the auth bench does not run it.
+   */
+  requestHeaders?: Record<string, string>;
   /** Undefined while the process runs; once it has exited, how it exited and its last output. */
   exitReport(): string | undefined;
   stop(): Promise<void>;
@@ -224,9 +230,13 @@ export async function startMeridian(opts: MeridianOptions): Promise<RunningTarge
     dataDir: opts.dataDir,
     port: 0,
     host: '127.0.0.1',
+    // A loaded machine (other work on it) can take minutes to start one (fork, migrations, tsx loading).
+    startTimeoutMs: 300_000,
     // Pinned, so a MERIDIAN_WORKERS in the caller's environment cannot make Meridian run more or
     // fewer processes than nginx and Node static, which run one per core.
-    env: { LOG_LEVEL: 'warn', MERIDIAN_WORKERS: String(availableParallelism()), ...opts.env },
+    // Auth off unless a bench asks for it (`pnpm bench auth`): the other benches compare the
+    // registry's own work with Distribution's, which runs without auth too.
+    env: { LOG_LEVEL: 'warn', MERIDIAN_WORKERS: String(availableParallelism()), MERIDIAN_AUTH: 'off', ...opts.env },
   });
   // The helper drains the pipes; listening as well keeps the tail for when the gateway dies.
   let output = '';

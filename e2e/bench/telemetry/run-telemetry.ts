@@ -11,13 +11,12 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { fullPlan, quickPlan } from '../bench-plan.js';
 import { readClockTicksPerSecond } from '../cpu.js';
 import { writeBlobFiles } from '../fixtures.js';
 import { sampleBackgroundLoad } from '../machine.js';
 import { median, medianFigure } from '../report.js';
-import { createScenarios, type RunResult, type ScenarioId } from '../scenarios.js';
+import { createScenarios, type ScenarioId } from '../scenarios.js';
+import { parseSideBySideArgs, perServerCpuSecond, runBenchMain, runInterleaved } from '../side-by-side.js';
 import { startMeridian, type RunningTarget } from '../targets.js';
 import { startOtlpSink } from './otlp-sink.js';
 
@@ -42,17 +41,9 @@ const tools = { wrk: '/usr/bin/wrk', ab: '/usr/bin/ab' };
 const log = (message: string) => console.error(`bench telemetry: ${message}`);
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: process.argv.slice(2).filter((arg) => arg !== '--' && arg !== 'telemetry'),
-    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, scenarios: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-  });
-  if (values.help) {
-    console.log(usage);
-    return 0;
-  }
-  const plan = { ...(values.quick ? quickPlan : fullPlan) };
-  if (values.rounds !== undefined) plan.rounds = Number(values.rounds);
-  if (!Number.isInteger(plan.rounds) || plan.rounds < 1) throw new Error('--rounds takes a whole number from 1');
+  const options = parseSideBySideArgs('telemetry', usage);
+  if (!options) return 0;
+  const { plan } = options;
   const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/meridian_bench';
 
   const ticksPerSecond = readClockTicksPerSecond();
@@ -75,21 +66,10 @@ async function main(): Promise<number> {
     }
     const scenarioDir = path.join(workDir, 'scenarios');
     await mkdir(scenarioDir, { recursive: true });
-    const wanted = new Set<string>(values.scenarios?.split(',') ?? BUDGET.map((b) => b.scenario));
+    const wanted = new Set<string>(options.scenarios ?? BUDGET.map((b) => b.scenario));
     const scenarios = createScenarios({ plan, smallBlobs, largeBlobs, tools, workDir: scenarioDir, ticksPerSecond }).filter((s) => wanted.has(s.id));
 
-    const runs = new Map<string, RunResult[]>();
-    for (const scenario of scenarios) {
-      for (const target of targets) await scenario.prepare?.(target);
-      for (let round = 1; round <= plan.rounds; round++) {
-        for (const target of round % 2 === 1 ? targets : [...targets].reverse()) {
-          const run = await scenario.run(target, round);
-          const key = `${scenario.id} ${target.label}`;
-          runs.set(key, [...(runs.get(key) ?? []), run]);
-          log(`[${scenario.id}] round ${round}/${plan.rounds} ${target.label}: ${Object.entries(run.figures).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}, ${perCpu(run).toFixed(0)} per server CPU-second`);
-        }
-      }
-    }
+    const runs = await runInterleaved(scenarios, targets, plan.rounds, log);
 
     const [off, on] = targets as [RunningTarget, RunningTarget];
     let withinBudget = true;
@@ -101,8 +81,8 @@ async function main(): Promise<number> {
       const ratio = without && traced !== undefined ? traced / without : undefined;
       const met = ratio !== undefined && ratio >= atLeast;
       withinBudget &&= met;
-      const cpuOn = median((runs.get(`${scenario} ${on.label}`) ?? []).map(perCpu));
-      const cpuOff = median((runs.get(`${scenario} ${off.label}`) ?? []).map(perCpu));
+      const cpuOn = median((runs.get(`${scenario} ${on.label}`) ?? []).map(perServerCpuSecond));
+      const cpuOff = median((runs.get(`${scenario} ${off.label}`) ?? []).map(perServerCpuSecond));
       const cpuRatio = cpuOn !== undefined && cpuOff ? (cpuOn / cpuOff).toFixed(3) : '—';
       console.log(`| ${scenario} | ${figure} | ${without?.toFixed(1) ?? '—'} | ${traced?.toFixed(1) ?? '—'} | ${ratio?.toFixed(3) ?? '—'} | ≥ ${atLeast} ${met ? 'met' : 'NOT met'} | ${cpuRatio} |`);
     }
@@ -120,21 +100,4 @@ async function main(): Promise<number> {
   }
 }
 
-/**
- * Work done per second of the gateway's CPU (requests, or MiB): what tracing costs the server
- * itself, which other load on a shared machine moves far less than it moves the rates.
- */
-function perCpu(run: RunResult): number {
-  const work = run.details.requests ?? (run.details.bytes ?? 0) / 2 ** 20;
-  return work / run.serverCpuSeconds;
-}
-
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(`bench telemetry: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runBenchMain('bench telemetry', main);
