@@ -9,7 +9,7 @@
  * The `it`s form one story and run in order: later steps use what earlier ones pushed and made.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -297,4 +297,57 @@ describe('identity and access (MERIDIAN_AUTH=on)', () => {
     expect(log).toContain('listening');
     for (const secret of secrets) expect(log.includes(secret), 'a secret is in the gateway log').toBe(false);
   });
+});
+
+describe('identity and access by default', () => {
+  let workDir: string;
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), 'meridian-e2e-auth-default-'));
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await database?.drop();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('asks for credentials with nothing set, and makes the admin password into <data dir>/admin-password (0600), naming the file, never the password', async () => {
+    const dataDir = path.join(workDir, 'default');
+    await mkdir(dataDir);
+    // This test relies on the gateway's default: MERIDIAN_AUTH and MERIDIAN_ADMIN_PASSWORD unset
+    // (empty counts as unset), whatever the test kit or the caller's environment would set.
+    const gateway = await startGatewayProcess({ databaseUrl: database.url, dataDir, keepOutput: true, startTimeoutMs: 120_000, env: { MERIDIAN_AUTH: '', MERIDIAN_ADMIN_PASSWORD: '', MERIDIAN_WORKERS: '1', LOG_LEVEL: 'info' } });
+    try {
+      const anonymous = await fetch(`${gateway.url}/v2/`);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
+      const file = path.join(dataDir, 'admin-password');
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      const password = (await readFile(file, 'utf8')).trim();
+      expect(password.length).toBeGreaterThanOrEqual(32);
+      const signedIn = await fetch(`${gateway.url}/v2/`, { headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } });
+      expect(signedIn.status).toBe(200);
+      const output = gateway.output();
+      expect(output).toContain(file);
+      expect(output.includes(password), 'the generated password is in the output').toBe(false);
+      expect(output).not.toContain('NO AUTHENTICATION');
+    } finally {
+      await gateway.stop();
+    }
+  }, 180_000);
+
+  it('with MERIDIAN_AUTH=off, says loudly at start that anyone may write, and lets anyone in', async () => {
+    const dataDir = path.join(workDir, 'off');
+    await mkdir(dataDir);
+    const gateway = await startGatewayProcess({ databaseUrl: database.url, dataDir, keepOutput: true, startTimeoutMs: 120_000, env: { MERIDIAN_AUTH: 'off', MERIDIAN_WORKERS: '1', LOG_LEVEL: 'warn' } });
+    try {
+      expect((await fetch(`${gateway.url}/v2/`)).status).toBe(200);
+      // In the banner (whatever the log level) and in the log.
+      expect(gateway.output()).toMatch(/WARNING: MERIDIAN_AUTH=off: NO AUTHENTICATION/);
+      expect(gateway.output()).toMatch(/"level":40[^\n]*MERIDIAN_AUTH=off: NO AUTHENTICATION/);
+    } finally {
+      await gateway.stop();
+    }
+  }, 180_000);
 });

@@ -163,6 +163,10 @@ export class Cluster {
         MERIDIAN_GRPC_HOST: '127.0.0.1',
         MERIDIAN_CONTROL_PLANE: state.controlPlane,
         MERIDIAN_WORKERS: String(this.options.gatewayWorkers ?? 1),
+        // Each region would keep identities of its own, and the router, the worker and the
+        // tests would need each one's credentials: the cluster runs without auth until its
+        // regions share the control plane's identities.
+        MERIDIAN_AUTH: 'off',
       });
       state.regions.push({ name: place.name, http: `http://127.0.0.1:${httpPort}`, grpc: `127.0.0.1:${grpcPort}`, pid, lat: place.lat, lon: place.lon, databaseUrl, dataDir });
     }

@@ -12,6 +12,11 @@ export interface GatewayProcessOptions {
   /** 0 picks a free port; the gateway reports the one it bound on stdout. */
   port?: number;
   host?: string;
+  /**
+   * More environment. Auth is off (MERIDIAN_AUTH=off) unless this sets MERIDIAN_AUTH: the tests
+   * that check identity and access turn it on, with credentials; a test of the gateway's own
+   * default passes `MERIDIAN_AUTH: ''` (empty counts as unset) and says so.
+   */
   env?: Record<string, string>;
   /** How long the gateway may take to listen before it is killed and the start fails (30 s). */
   startTimeoutMs?: number;
@@ -52,6 +57,7 @@ export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<
       DATABASE_URL: opts.databaseUrl,
       MERIDIAN_DATA_DIR: opts.dataDir,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      MERIDIAN_AUTH: 'off',
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

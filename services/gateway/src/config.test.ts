@@ -64,8 +64,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MERIDIAN_TLS_KEY: '/etc/meridian/tls.key' })).toThrow(/^invalid configuration: MERIDIAN_TLS_CERT: required/);
   });
 
-  it('leaves identity and access off unless MERIDIAN_AUTH=on, and then takes its settings', () => {
-    expect(loadConfig({}).auth).toBeUndefined();
+  it('turns identity and access on unless MERIDIAN_AUTH=off, and takes its settings', () => {
+    // On by default (issue "Identity and access": no registry open to anyone unless asked for).
+    expect(loadConfig({}).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300 });
+    expect(loadConfig({ MERIDIAN_AUTH: '' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300 });
+    expect(loadConfig({ MERIDIAN_AUTH: 'off' }).auth).toBeUndefined();
     expect(loadConfig({ MERIDIAN_AUTH: 'off', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery' }).auth).toBeUndefined();
     expect(loadConfig({ MERIDIAN_AUTH: 'on' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300 });
     expect(loadConfig({ MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery', MERIDIAN_AUTH_TOKEN_SECONDS: '60' }).auth).toEqual({

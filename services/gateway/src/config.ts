@@ -115,11 +115,11 @@ const schema = z.object({
    */
   MERIDIAN_TRACE_READ_RATIO: z.coerce.number({ error: 'expected a number from 0 to 1' }).min(0, { error: 'expected a number from 0 to 1' }).max(1, { error: 'expected a number from 0 to 1' }).default(0.01),
   /**
-   * Whether /v2 asks for credentials (the Docker token flow, or Basic). `off` for now, so that
-   * what pushes and pulls without credentials today (the test kit, the cluster, the bench) goes
-   * on working; `on` is to become the default once they all pass credentials.
+   * Whether /v2 asks for credentials (the Docker token flow, or Basic). On unless turned off: a
+   * registry anyone who reaches its port may write to is for throwaway use only, and the start
+   * says so loudly.
    */
-  MERIDIAN_AUTH: oneOf(['on', 'off']).default('off'),
+  MERIDIAN_AUTH: oneOf(['on', 'off']).default('on'),
   /**
    * The password of the administrator `admin`, with MERIDIAN_AUTH=on. Set, it is (re)applied at
    * every start; unset, one is made once and written to <data dir>/admin-password (mode 0600).

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import net from 'node:net';
+import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { loadConfig, wantsStackTraces, type GatewayConfig } from './config.js';
 import { describeStartFailure, listenStartupError, passwordsIn } from './startup-errors.js';
@@ -28,9 +29,11 @@ async function start(config: GatewayConfig): Promise<void> {
     await runGateway(config, logger);
     return;
   }
+  // Once per start, from the supervisor or the one process, not from every worker.
+  if (!config.auth) logger.warn({ auth: 'off' }, AUTH_OFF_WARNING);
   if (config.workers === 1) {
     const url = await runGateway(config, logger);
-    return printBanner(url);
+    return printBanner(url, config);
   }
   // Prepare once (data directory, database, schema, upload secret) and try the address, so the
   // workers find the region ready, and a mistake is reported once rather than by every worker.
@@ -43,7 +46,7 @@ async function start(config: GatewayConfig): Promise<void> {
   supervision.stopped.then((code) => process.exit(code));
   const url = await supervision.ready;
   logger.info({ url, region: config.region, workers: config.workers }, 'gateway listening');
-  printBanner(url);
+  printBanner(url, config);
 }
 
 async function runGateway(config: GatewayConfig, logger: Logger): Promise<string> {
@@ -81,12 +84,19 @@ async function runGateway(config: GatewayConfig, logger: Logger): Promise<string
   return url;
 }
 
-/** For people, whatever the log level: where to push. */
-function printBanner(url: string): void {
+const AUTH_OFF_WARNING = 'MERIDIAN_AUTH=off: NO AUTHENTICATION. Anyone who can reach this port can push, overwrite and delete anything. For a throwaway local registry only';
+
+/** For people, whatever the log level: where to push, and as whom. */
+function printBanner(url: string, config: GatewayConfig): void {
+  const creds = config.auth ? ' --dest-creds admin:PASSWORD' : '';
+  const password = config.auth?.adminPassword !== undefined
+    ? '  sign in as admin with MERIDIAN_ADMIN_PASSWORD\n'
+    : `  sign in as admin with the password in ${path.join(config.dataDir, 'admin-password')}\n`;
   process.stdout.write(
     `Meridian listening on ${url}\n` +
       // Over HTTPS skopeo verifies the certificate (--dest-cert-dir names a folder holding the authority's ca.crt).
-      `  push: skopeo copy ${url.startsWith('https:') ? '--dest-cert-dir CA_DIR' : '--dest-tls-verify=false'} oci:./layout:tag docker://${new URL(url).host}/REPO:TAG\n`,
+      `  push: skopeo copy ${url.startsWith('https:') ? '--dest-cert-dir CA_DIR' : '--dest-tls-verify=false'}${creds} oci:./layout:tag docker://${new URL(url).host}/REPO:TAG\n` +
+      (config.auth ? password : `  WARNING: ${AUTH_OFF_WARNING}\n`),
   );
 }
 

@@ -24,12 +24,14 @@ export interface TestGatewayOptions {
 
 /**
  * An in-process gateway on a database and data directory of its own, on a free loopback port,
- * for API tests (`*.int.test.ts`). Test support only: production code never imports it.
+ * for API tests (`*.int.test.ts`), with MERIDIAN_AUTH=off unless `env` sets it. Test support
+ * only: production code never imports it.
  */
 export async function startTestGateway(env: Record<string, string> = {}, options: TestGatewayOptions = {}): Promise<TestGateway> {
   const database = await createTestDatabase();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-test-'));
-  const config = loadConfig({ PORT: '0', DATABASE_URL: database.url, MERIDIAN_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env });
+  // Auth off unless `env` turns it on: these tests speak the OCI API without credentials.
+  const config = loadConfig({ PORT: '0', DATABASE_URL: database.url, MERIDIAN_DATA_DIR: dataDir, LOG_LEVEL: 'silent', MERIDIAN_AUTH: 'off', ...env });
   const logs: Array<Record<string, unknown>> = [];
   const logger = options.captureLogs
     ? pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) })

@@ -543,7 +543,7 @@ describe('the upload secret file', () => {
     database = await createTestDatabase();
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-test-secret-'));
     await writeFile(path.join(dataDir, 'upload-secret'), '');
-    const config = loadConfig({ PORT: '0', DATABASE_URL: database.url, MERIDIAN_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+    const config = loadConfig({ PORT: '0', DATABASE_URL: database.url, MERIDIAN_DATA_DIR: dataDir, LOG_LEVEL: 'silent', MERIDIAN_AUTH: 'off' });
     try {
       gateway = await createApp(config, pino({ level: 'silent' }));
     } catch {
