@@ -92,6 +92,8 @@ beforeAll(async () => {
   await startRedis();
   cluster = new Cluster({
     home,
+    // Pushes and pulls without credentials; identity-cluster.e2e.test.ts runs a cluster with auth on.
+    auth: false,
     postgresUrl: POSTGRES.replace(/\/[^/]*$/, ''),
     redisUrl: `redis://127.0.0.1:${redisPort}`,
     databasePrefix,

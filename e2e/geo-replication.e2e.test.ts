@@ -52,6 +52,8 @@ beforeAll(async () => {
   home = await mkdtemp(path.join(tmpdir(), 'meridian-e2e-geo-'));
   cluster = new Cluster({
     home,
+    // Pushes and pulls without credentials; identity-cluster.e2e.test.ts runs a cluster with auth on.
+    auth: false,
     postgresUrl: POSTGRES.replace(/\/[^/]*$/, ''),
     databasePrefix,
     queuePrefix: `meridian-e2e-${run}`,

@@ -102,7 +102,8 @@ async function regionHealthy(name: string): Promise<number | undefined> {
 
 beforeAll(async () => {
   home = await mkdtemp(path.join(tmpdir(), 'meridian-e2e-router-'));
-  cluster = new Cluster({ home, postgresUrl: POSTGRES.replace(/\/[^/]*$/, ''), databasePrefix, queuePrefix: `meridian-e2e-${run}` });
+  // Pushes and pulls without credentials; identity-cluster.e2e.test.ts runs a cluster with auth on.
+  cluster = new Cluster({ home, postgresUrl: POSTGRES.replace(/\/[^/]*$/, ''), databasePrefix, queuePrefix: `meridian-e2e-${run}`, auth: false });
   [state, layout, skopeo] = await Promise.all([
     cluster.up(3, { worker: false }),
     writeSingleImageLayout(path.join(home, 'layout'), { tag: 'v1', layers: 2, layerSize: 1024 * 1024 + 7 }),

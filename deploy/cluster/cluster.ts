@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, wr
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer } from '@meridian/auth';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -43,6 +44,14 @@ export interface ClusterState {
   dashboard: string;
   /** The Prometheus `/metrics` URL of every process the cluster started. */
   metrics: string[];
+  /** Whether the cluster asks for credentials (MERIDIAN_AUTH). */
+  auth: boolean;
+  /**
+   * With auth on and no MERIDIAN_ADMIN_PASSWORD given: the file (mode 0600) holding the password
+   * of the cluster's administrator `admin`, made by the control plane at its first start.
+   * `pnpm meridian` reads it when talking to this cluster's control plane.
+   */
+  adminPasswordFile?: string;
 }
 
 export interface ClusterOptions {
@@ -60,6 +69,12 @@ export interface ClusterOptions {
   logLevel?: string;
   /** Extra environment for every process. */
   env?: Record<string, string>;
+  /**
+   * Whether every process asks for credentials (MERIDIAN_AUTH=on, the default): identities live
+   * in the control plane, every region copies them, and the processes sign their calls to the
+   * control plane with a cluster secret made once in the home. `false` for a throwaway cluster.
+   */
+  auth?: boolean;
 }
 
 /** Regions get these names and places in order: far enough apart that nearest-region routing has work to do. */
@@ -98,6 +113,8 @@ export class Cluster {
   private readonly postgresUrl: string;
   private readonly redisUrl: string;
   private readonly prefix: string;
+  /** With auth on: how this tool proves itself to the control plane (registering regions). */
+  private serviceTokens: ServiceTokenIssuer | undefined;
 
   constructor(private readonly options: ClusterOptions = {}) {
     this.home = path.resolve(options.home ?? path.join(REPO_ROOT, '.meridian'));
@@ -124,7 +141,15 @@ export class Cluster {
     if (!Number.isInteger(regions) || regions < 1 || regions > PLACES.length) throw new Error(`--regions must be a whole number from 1 to ${PLACES.length}`);
     mkdirSync(path.join(this.home, 'cluster'), { recursive: true });
     const previous = this.read();
-    const state: ClusterState = { controlPlane: '', controlPlanePid: 0, workerPid: 0, router: '', routerPid: 0, regions: [], dashboard: '', metrics: [] };
+    const auth = this.options.auth ?? true;
+    const state: ClusterState = { controlPlane: '', controlPlanePid: 0, workerPid: 0, router: '', routerPid: 0, regions: [], dashboard: '', metrics: [], auth };
+    // Every process gets the same switch, and with auth on the same secret.
+    // `pnpm cluster` registers the regions as the CLI would, signing with the cluster secret.
+    this.serviceTokens = new ServiceTokenIssuer(this.clusterSecret(), 'cli');
+    const access: Record<string, string> = { MERIDIAN_AUTH: auth ? 'on' : 'off' };
+    const controlPlaneDataDir = path.join(this.home, 'cluster', 'control-plane');
+    const givenPassword = this.options.env?.MERIDIAN_ADMIN_PASSWORD ?? process.env.MERIDIAN_ADMIN_PASSWORD;
+    if (auth && !givenPassword) state.adminPasswordFile = path.join(controlPlaneDataDir, 'admin-password');
 
     if (previous && isAlive(previous.controlPlanePid)) {
       state.controlPlane = previous.controlPlane;
@@ -137,6 +162,8 @@ export class Cluster {
         HOST: '127.0.0.1',
         CONTROL_PLANE_DATABASE_URL: `${this.postgresUrl}/${this.prefix}_control`,
         REDIS_URL: this.redisUrl,
+        MERIDIAN_DATA_DIR: controlPlaneDataDir,
+        ...access,
         ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
       });
     }
@@ -163,10 +190,7 @@ export class Cluster {
         MERIDIAN_GRPC_HOST: '127.0.0.1',
         MERIDIAN_CONTROL_PLANE: state.controlPlane,
         MERIDIAN_WORKERS: String(this.options.gatewayWorkers ?? 1),
-        // Each region would keep identities of its own, and the router, the worker and the
-        // tests would need each one's credentials: the cluster runs without auth until its
-        // regions share the control plane's identities.
-        MERIDIAN_AUTH: 'off',
+        ...access,
       });
       state.regions.push({ name: place.name, http: `http://127.0.0.1:${httpPort}`, grpc: `127.0.0.1:${grpcPort}`, pid, lat: place.lat, lon: place.lon, databaseUrl, dataDir });
     }
@@ -189,6 +213,7 @@ export class Cluster {
         PORT: String(port),
         REDIS_URL: this.redisUrl,
         MERIDIAN_CONTROL_PLANE: state.controlPlane,
+        ...access,
         ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
       });
     }
@@ -209,6 +234,7 @@ export class Cluster {
         MERIDIAN_CONTROL_PLANE: state.controlPlane,
         MERIDIAN_ROUTER_LOCATIONS_FILE: locations,
         MERIDIAN_ROUTER_DEFAULT_REGION: PLACES[0]!.name,
+        ...access,
       });
     }
     state.dashboard = `${state.controlPlane}/dashboard`;
@@ -270,7 +296,7 @@ export class Cluster {
   private async register(controlPlane: string, region: ClusterRegion, cacheBytes?: number): Promise<void> {
     const response = await fetch(`${controlPlane}/api/v1/regions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(this.serviceTokens ? { authorization: `Bearer ${await this.serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` } : {}) },
       body: JSON.stringify({ name: region.name, http: region.http, grpc: region.grpc, lat: region.lat, lon: region.lon, ...(cacheBytes ? { cacheBytes } : {}) }),
     });
     // Already registered (a cluster brought up again): what it has stands.

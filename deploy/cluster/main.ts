@@ -19,7 +19,10 @@ program
   }, 3)
   .option('--json', 'print the cluster state as JSON')
   .action(async (options: { regions: number; json?: boolean }) => {
-    const cluster = new Cluster({ home: program.opts().home });
+    // MERIDIAN_AUTH=off turns credentials off in every process, for a throwaway cluster.
+    const auth = process.env.MERIDIAN_AUTH !== 'off';
+    if (!auth) process.stderr.write('\n*** MERIDIAN_AUTH=off: this cluster asks nobody for credentials; anyone who reaches its ports may push, pull and delete anything, and manage its regions ***\n\n');
+    const cluster = new Cluster({ home: program.opts().home, auth });
     const state = await cluster.up(options.regions);
     if (options.json) {
       process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
@@ -30,6 +33,9 @@ program
     for (const region of state.regions) process.stdout.write(`region ${region.name.padEnd(13)} ${region.http}  grpc ${region.grpc}  (pid ${region.pid})\n`);
     process.stdout.write(`router         ${state.router}  (pid ${state.routerPid}): the one address for every region, nearest first\n`);
     process.stdout.write(`worker         pid ${state.workerPid}\nstate          ${cluster.stateFile}\nlogs           ${cluster.logOf('*')}\n`);
+    if (state.adminPasswordFile) process.stdout.write(`admin password ${state.adminPasswordFile} (user admin; pnpm meridian reads it for this cluster)\n`);
+    else if (state.auth) process.stdout.write('admin password MERIDIAN_ADMIN_PASSWORD, as given (user admin)\n');
+    else process.stdout.write('auth           OFF (MERIDIAN_AUTH=off)\n');
   });
 
 program

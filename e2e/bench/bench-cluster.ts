@@ -19,7 +19,7 @@ export async function withCluster<T>(
 ): Promise<T> {
   const run = randomBytes(4).toString('hex');
   const home = await mkdtemp(path.join(tmpdir(), 'meridian-bench-cluster-'));
-  const cluster = new Cluster({ home, postgresUrl: BENCH_POSTGRES, databasePrefix: `meridian_bench_${run}`, queuePrefix: `meridian-bench-${run}`, logLevel: 'warn' });
+  const cluster = new Cluster({ home, postgresUrl: BENCH_POSTGRES, databasePrefix: `meridian_bench_${run}`, queuePrefix: `meridian-bench-${run}`, logLevel: 'warn', auth: false });
   try {
     return await work(await cluster.up(regions, options), cluster);
   } finally {

@@ -30,6 +30,8 @@ export async function createTestCluster(name: string, options: ClusterOptions = 
     databasePrefix,
     queuePrefix: `meridian-e2e-${run}`,
     logLevel: 'info',
+    // Scenarios push and pull without credentials unless they ask for auth.
+    auth: false,
     ...options,
   });
   return {

@@ -106,7 +106,7 @@ export interface AccessTokenVerifierOptions {
  * that fail are not remembered. The cache is bounded, least recently used first out.
  */
 export class AccessTokenVerifier {
-  private readonly keys: ReturnType<typeof createLocalJWKSet>;
+  private keys: ReturnType<typeof createLocalJWKSet>;
   private readonly clockToleranceSeconds: number;
   private readonly verified: LRUCache<string, VerifiedToken>;
 
@@ -118,6 +118,14 @@ export class AccessTokenVerifier {
     this.keys = createLocalJWKSet({ keys: [...publicJwks] });
     this.clockToleranceSeconds = options.clockToleranceSeconds ?? 30;
     this.verified = new LRUCache({ max: options.cachedTokens ?? 10_000 });
+  }
+
+  /**
+   * Verifies with these keys from now on: in a cluster, the key set the control plane publishes
+   * (every region's keys), read again as regions join and rotate.
+   */
+  replaceKeys(publicJwks: readonly JWK[]): void {
+    this.keys = createLocalJWKSet({ keys: [...publicJwks] });
   }
 
   async verify(token: string): Promise<VerifiedToken> {

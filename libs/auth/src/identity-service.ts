@@ -205,6 +205,14 @@ export class IdentityService {
   }
 
   /**
+   * Drops what was remembered of these names' sign-ins: their rows were changed by someone
+   * else (in a cluster, the copy of the control plane's identities was replaced).
+   */
+  forgetSignIns(names: Iterable<string>): void {
+    for (const name of names) this.signIns?.forget(name);
+  }
+
+  /**
    * Runs a write that changes how `name` signs in, then drops its remembered sign-ins. Dropping
    * after the write, and refusing to remember what a check begun before it found, leaves no
    * moment at which the old password could be remembered anew.

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@meridian/testkit';
 import { createPool } from './db.js';
 import { Metadata } from './metadata.js';
+import { changedSignIns } from './identities.js';
 
 let database: TestDatabase;
 let metadata: Metadata;
@@ -39,5 +40,48 @@ describe('IdentityStore', () => {
     expect(await metadata.identities.deleteToken('t')).toBe(true);
     expect(await metadata.identities.deleteScopeMap('m')).toBe('deleted');
     expect(await metadata.identities.deleteScopeMap('m')).toBe('unknown');
+  });
+
+  it('takes a cluster snapshot as it is (users, scope maps, tokens with their states), and writes nothing when it has not changed', async () => {
+    await metadata.identities.insertUser({ name: 'local-only', passwordHash: 'x' });
+    const snapshot = {
+      users: [{ name: 'admin', passwordHash: '$argon2id$admin' }],
+      scopeMaps: [{ name: 'team-a-read', repositories: ['team-a/*'], actions: ['content/read'] }],
+      tokens: [{ name: 'ci', scopeMap: 'team-a-read', password1Hash: 'h1', password2Hash: null, expiresAt: new Date('2030-01-01T00:00:00Z'), disabled: false }],
+    };
+    expect(changedSignIns(await metadata.identities.snapshot(), snapshot)).toEqual(['local-only', 'admin', 'ci']);
+    expect(await metadata.transaction((tx) => tx.identities.replaceWith(snapshot))).toBe(true);
+    expect(await metadata.identities.snapshot()).toEqual(snapshot);
+    // The same snapshot again, its expiry as the JSON text it travels as: nothing to write.
+    const travelled = { ...snapshot, tokens: [{ ...snapshot.tokens[0]!, expiresAt: '2030-01-01T00:00:00.000Z' as unknown as Date }] };
+    expect(changedSignIns(snapshot, travelled)).toEqual([]);
+    expect(await metadata.transaction((tx) => tx.identities.replaceWith(travelled))).toBe(false);
+    const disabled = { ...snapshot, tokens: [{ ...snapshot.tokens[0]!, disabled: true }] };
+    expect(changedSignIns(travelled, disabled)).toEqual(['ci']);
+    expect(await metadata.transaction((tx) => tx.identities.replaceWith(disabled))).toBe(true);
+    // A token's scope map widened: the token signs in to more, so it counts as changed.
+    const widened = { ...disabled, scopeMaps: [{ ...snapshot.scopeMaps[0]!, actions: ['content/read', 'content/write'] }] };
+    expect(changedSignIns(disabled, widened)).toEqual(['ci']);
+    expect(await metadata.transaction((tx) => tx.identities.replaceWith(widened))).toBe(true);
+    // A scope map no token uses changes nobody's sign-in, but is stored all the same.
+    const unused = { ...widened, scopeMaps: [...widened.scopeMaps, { name: 'spare', repositories: ['*'], actions: ['content/read'] }] };
+    expect(changedSignIns(widened, unused)).toEqual([]);
+    expect(await metadata.transaction((tx) => tx.identities.replaceWith(unused))).toBe(true);
+    expect(await metadata.identities.findToken('ci')).toMatchObject({ disabled: true, scopeMap: { name: 'team-a-read' } });
+    expect(await metadata.transaction((tx) => tx.identities.replaceWith({ users: [], scopeMaps: [], tokens: [] }))).toBe(true);
+    expect(await metadata.identities.snapshot()).toEqual({ users: [], scopeMaps: [], tokens: [] });
+  });
+
+  it('keeps the other regions\' public keys beside its own, and signs only with its own', async () => {
+    const own = await metadata.transaction((tx) => tx.identities.ensureSigningKey({ kid: randomUUID(), privateJwk: { d: 'own' }, publicJwk: { x: 'own' } }));
+    expect(await metadata.identities.replacePeerKeys([{ kid: 'peer-1', region: 'us-east', publicJwk: { x: 'peer-1' } }, { kid: own.kid, region: 'eu-west', publicJwk: own.publicJwk }])).toBe(true);
+    expect(await metadata.identities.publicKeys()).toEqual([own.publicJwk, { x: 'peer-1' }]);
+    expect(await metadata.identities.ownPublicKeys()).toEqual([own.publicJwk]);
+    const again = await metadata.transaction((tx) => tx.identities.ensureSigningKey({ kid: randomUUID(), privateJwk: { d: 'new' }, publicJwk: { x: 'new' } }));
+    expect(again.kid).toBe(own.kid);
+    expect(await metadata.identities.replacePeerKeys([{ kid: 'peer-1', region: 'us-east', publicJwk: { x: 'peer-1' } }])).toBe(false);
+    // A key the cluster no longer lists is dropped; the region's own stays.
+    expect(await metadata.identities.replacePeerKeys([{ kid: 'peer-2', region: 'us-east', publicJwk: { x: 'peer-2' } }])).toBe(true);
+    expect(await metadata.identities.publicKeys()).toEqual([own.publicJwk, { x: 'peer-2' }]);
   });
 });

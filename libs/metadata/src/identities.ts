@@ -20,6 +20,23 @@ export interface TokenRow {
   disabled: boolean;
 }
 
+/**
+ * Everything a region needs to decide who may do what, as the control plane hands it to every
+ * region of a cluster: users and tokens with their password hashes, and the scope maps.
+ */
+export interface IdentitySnapshot {
+  users: UserRow[];
+  scopeMaps: ScopeMapRow[];
+  tokens: Array<{ name: string; scopeMap: string; password1Hash: string | null; password2Hash: string | null; expiresAt: Date | null; disabled: boolean }>;
+}
+
+/** A public key that verifies tokens signed elsewhere in the cluster. */
+export interface PeerKeyRow {
+  kid: string;
+  region: string;
+  publicJwk: Record<string, unknown>;
+}
+
 export interface SigningKeyRow {
   kid: string;
   privateJwk: Record<string, unknown>;
@@ -145,21 +162,124 @@ export class IdentityStore {
    */
   async ensureSigningKey(candidate: SigningKeyRow): Promise<SigningKeyRow> {
     await this.db.query('LOCK TABLE signing_keys IN EXCLUSIVE MODE');
-    await this.db.query('INSERT INTO signing_keys (kid, private_jwk, public_jwk) SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)', [
+    await this.db.query('INSERT INTO signing_keys (kid, private_jwk, public_jwk) SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE private_jwk IS NOT NULL)', [
       candidate.kid,
       candidate.privateJwk,
       candidate.publicJwk,
     ]);
     const result = await this.db.query<SigningKeyRow>(
-      'SELECT kid, private_jwk AS "privateJwk", public_jwk AS "publicJwk" FROM signing_keys ORDER BY created_at, kid LIMIT 1',
+      'SELECT kid, private_jwk AS "privateJwk", public_jwk AS "publicJwk" FROM signing_keys WHERE private_jwk IS NOT NULL ORDER BY created_at, kid LIMIT 1',
     );
     return result.rows[0]!;
   }
 
-  /** Every public key tokens may be signed with. */
+  /** Every public key tokens may be signed with: the region's own, and in a cluster the other regions'. */
   async publicKeys(): Promise<Array<Record<string, unknown>>> {
     return (await this.db.query<{ publicJwk: Record<string, unknown> }>('SELECT public_jwk AS "publicJwk" FROM signing_keys ORDER BY created_at')).rows.map((row) => row.publicJwk);
   }
+
+  /** The public keys of the keys this region signs with (those it holds the private part of). */
+  async ownPublicKeys(): Promise<Array<Record<string, unknown>>> {
+    const result = await this.db.query<{ publicJwk: Record<string, unknown> }>(
+      'SELECT public_jwk AS "publicJwk" FROM signing_keys WHERE private_jwk IS NOT NULL ORDER BY created_at',
+    );
+    return result.rows.map((row) => row.publicJwk);
+  }
+
+  /**
+   * Makes the other regions' keys those of `keys` (the cluster's key set), leaving the region's
+   * own keys alone. Answers whether anything changed.
+   */
+  async replacePeerKeys(keys: readonly PeerKeyRow[]): Promise<boolean> {
+    const kids = keys.map((key) => key.kid);
+    const removed = await this.db.query('DELETE FROM signing_keys WHERE private_jwk IS NULL AND NOT (kid = ANY($1::text[]))', [kids]);
+    const added = await this.db.query(
+      `INSERT INTO signing_keys (kid, region, public_jwk)
+       SELECT k.kid, k.region, k.public_jwk FROM jsonb_to_recordset($1::jsonb) AS k(kid text, region text, public_jwk jsonb)
+       ON CONFLICT (kid) DO NOTHING`,
+      [JSON.stringify(keys.map((key) => ({ kid: key.kid, region: key.region, public_jwk: key.publicJwk })))],
+    );
+    return (removed.rowCount ?? 0) + (added.rowCount ?? 0) > 0;
+  }
+
+  /** Every identity, with password hashes: what the control plane hands each region. */
+  async snapshot(): Promise<IdentitySnapshot> {
+    // One after the other: inside a transaction, the three share one connection.
+    const users = await this.db.query<UserRow>('SELECT name, password_hash AS "passwordHash" FROM users ORDER BY name');
+    const scopeMaps = await this.listScopeMaps();
+    const tokens = await this.db.query<IdentitySnapshot['tokens'][number]>(
+      `SELECT name, scope_map AS "scopeMap", password1_hash AS "password1Hash", password2_hash AS "password2Hash",
+              expires_at AS "expiresAt", disabled FROM tokens ORDER BY name`,
+    );
+    return { users: users.rows, scopeMaps, tokens: tokens.rows };
+  }
+
+  /**
+   * Makes the stored identities exactly those of `snapshot`; call it inside a transaction, so
+   * that a reader sees the old set or the new one. Answers whether anything changed (an
+   * unchanged snapshot writes nothing).
+   */
+  async replaceWith(snapshot: IdentitySnapshot): Promise<boolean> {
+    // One replace at a time: two writers interleaving their deletes and inserts would collide.
+    await this.db.query('LOCK TABLE users, scope_maps, tokens IN EXCLUSIVE MODE');
+    const before = await this.snapshot();
+    if (changedSignIns(before, snapshot).length === 0 && canonicalRows(before).scopeMaps === canonicalRows(snapshot).scopeMaps) return false;
+    await this.db.query('DELETE FROM tokens');
+    await this.db.query('DELETE FROM scope_maps');
+    await this.db.query('DELETE FROM users');
+    await this.db.query(
+      'INSERT INTO users (name, password_hash) SELECT name, password_hash FROM jsonb_to_recordset($1::jsonb) AS u(name text, password_hash text)',
+      [JSON.stringify(snapshot.users.map((user) => ({ name: user.name, password_hash: user.passwordHash })))],
+    );
+    await this.db.query(
+      'INSERT INTO scope_maps (name, repositories, actions) SELECT name, repositories, actions FROM jsonb_to_recordset($1::jsonb) AS s(name text, repositories text[], actions text[])',
+      [JSON.stringify(snapshot.scopeMaps)],
+    );
+    await this.db.query(
+      `INSERT INTO tokens (name, scope_map, password1_hash, password2_hash, expires_at, disabled)
+       SELECT name, scope_map, password1_hash, password2_hash, expires_at, disabled
+         FROM jsonb_to_recordset($1::jsonb) AS t(name text, scope_map text, password1_hash text, password2_hash text, expires_at timestamptz, disabled boolean)`,
+      [
+        JSON.stringify(
+          snapshot.tokens.map((token) => ({
+            name: token.name,
+            scope_map: token.scopeMap,
+            password1_hash: token.password1Hash,
+            password2_hash: token.password2Hash,
+            expires_at: token.expiresAt,
+            disabled: token.disabled,
+          })),
+        ),
+      ],
+    );
+    return true;
+  }
+}
+
+/**
+ * The users and tokens that sign in differently in `after` than in `before`: added, removed, or
+ * changed in password, state, expiry or scope map (its name or its content).
+ */
+export function changedSignIns(before: IdentitySnapshot, after: IdentitySnapshot): string[] {
+  const old = canonicalRows(before).signIns;
+  const now = canonicalRows(after).signIns;
+  return [...new Set([...old.keys(), ...now.keys()])].filter((name) => old.get(name) !== now.get(name));
+}
+
+/**
+ * A snapshot as comparable text: each user's and token's sign-in (a token's with its scope map's
+ * content) by name, and the scope maps; expiry times as instants, whatever type they arrived as.
+ */
+function canonicalRows(snapshot: IdentitySnapshot): { signIns: Map<string, string>; scopeMaps: string } {
+  const maps = new Map(snapshot.scopeMaps.map((map) => [map.name, [map.repositories, map.actions]]));
+  const signIns = new Map<string, string>();
+  for (const user of snapshot.users) signIns.set(user.name, JSON.stringify(['user', user.passwordHash]));
+  for (const token of snapshot.tokens) {
+    const expiry = token.expiresAt === null ? null : new Date(token.expiresAt).getTime();
+    signIns.set(token.name, JSON.stringify(['token', token.password1Hash, token.password2Hash, expiry, token.disabled, token.scopeMap, maps.get(token.scopeMap)]));
+  }
+  const scopeMaps = JSON.stringify([...maps.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return { signIns, scopeMaps };
 }
 
 async function inserted(query: Promise<unknown>): Promise<boolean> {

@@ -3,8 +3,8 @@ import type { ReferenceStatus, RegionRecord } from '@meridian/proto';
 import { ControlPlaneClient, type PurgeReport } from './client.js';
 import { CommandError, EXIT, UsageError } from './errors.js';
 import { formatAge, formatBytes, formatDuration, formatTable } from './format.js';
-import { REPO_ROOT, resolveServer } from './server.js';
-import { addIdentityCommands } from './identity-commands.js';
+import { REPO_ROOT, clusterAdminPassword, resolveServer } from './server.js';
+import { addIdentityCommands, adminPasswordOption } from './identity-commands.js';
 import { addAuditCommand } from './audit-command.js';
 
 export interface CliIo {
@@ -21,6 +21,8 @@ export interface CliIo {
 interface GlobalOptions {
   server?: string;
   json?: boolean;
+  user?: string;
+  password?: string;
 }
 
 /**
@@ -70,13 +72,17 @@ function buildProgram(io: CliIo): Command {
   const connect = async (command: Command) => {
     const options = command.optsWithGlobals<GlobalOptions>();
     const server = await resolveServer({ option: options.server, env: io.env.MERIDIAN_SERVER || undefined, folders: [io.cwd, REPO_ROOT] });
-    return { client: new ControlPlaneClient(server), json: options.json === true };
+    // With MERIDIAN_AUTH=on the control plane asks for the administrator; with it off, none is needed.
+    const password = options.password ?? (io.env.MERIDIAN_ADMIN_PASSWORD || undefined) ?? (await clusterAdminPassword(server, [io.cwd, REPO_ROOT]));
+    const credentials = password === undefined ? undefined : { user: options.user ?? 'admin', password };
+    return { client: new ControlPlaneClient(server, credentials), json: options.json === true };
   };
   const print = (json: boolean, value: unknown, text: () => string) => io.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : text());
 
   const region = program.command('region').description('register, remove and list regions');
   region
     .command('add')
+    .addOption(adminPasswordOption())
     .description('register a region; it receives new changes at once and the existing catalog as a backfill')
     .argument('<name>', 'the region\'s name (its MERIDIAN_REGION)')
     .requiredOption('--http <url>', 'the region\'s registry URL')
@@ -95,6 +101,7 @@ function buildProgram(io: CliIo): Command {
     });
   region
     .command('remove')
+    .addOption(adminPasswordOption())
     .description('drain a region: no new work targets it and its queued replications are dropped; --purge also deletes its data')
     .argument('<name>', 'the region\'s name')
     .option('--purge', 'then delete everything the region holds (repositories, manifests, tags, blobs) and forget the region')
@@ -114,6 +121,7 @@ function buildProgram(io: CliIo): Command {
     });
   region
     .command('routing')
+    .addOption(adminPasswordOption())
     .description('turn nearest-region routing to a region on or off (replication to it goes on either way)')
     .argument('<name>', 'the region\'s name')
     .addArgument(new Argument('<switch>', 'on: the router may send clients there; off: it sends none').choices(['on', 'off']))
@@ -124,6 +132,7 @@ function buildProgram(io: CliIo): Command {
     });
   region
     .command('list')
+    .addOption(adminPasswordOption())
     .description('list the regions: state (and "routing off"), endpoints, last heartbeat, backfill progress')
     .action(async (_options: object, command: Command) => {
       const { client, json } = await connect(command);
@@ -142,6 +151,7 @@ function buildProgram(io: CliIo): Command {
   const replication = program.command('replication').description('where content stands in each region');
   replication
     .command('status')
+    .addOption(adminPasswordOption())
     .description('per region: whether a tag or manifest is present, pending or failed there')
     .argument('<reference>', 'REPO, REPO:TAG or REPO@DIGEST (REPO alone: every tag)')
     .action(async (reference: string, _options: object, command: Command) => {

@@ -26,7 +26,15 @@ export type StatusAnswer = ({ repository: string; reference: string } & Referenc
  * else what kept the request from being answered.
  */
 export class ControlPlaneClient {
-  constructor(readonly server: string) {}
+  private readonly authorization: string | undefined;
+
+  /** `credentials`: the administrator's, for a control plane with MERIDIAN_AUTH=on. */
+  constructor(
+    readonly server: string,
+    credentials?: { user: string; password: string },
+  ) {
+    this.authorization = credentials ? `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}` : undefined;
+  }
 
   listRegions(): Promise<{ regions: RegionRecord[] }> {
     return this.request('GET', '/api/v1/regions');
@@ -60,7 +68,7 @@ export class ControlPlaneClient {
     try {
       response = await fetch(`${this.server}${path}`, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: { ...(this.authorization ? { authorization: this.authorization } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       });
@@ -76,6 +84,10 @@ export class ControlPlaneClient {
     }
     if (response.ok && parsed !== undefined) return parsed as T;
     const error = (parsed as { error?: { message?: unknown } } | undefined)?.error;
+    if (response.status === 401) {
+      const advice = this.authorization ? 'check --user and --password or MERIDIAN_ADMIN_PASSWORD' : 'pass --password or set MERIDIAN_ADMIN_PASSWORD';
+      throw new CommandError(`the control plane at ${this.server} asks for the administrator's credentials (${typeof error?.message === 'string' ? error.message : 'unauthorized'}): ${advice}`);
+    }
     if (typeof error?.message === 'string') throw new CommandError(error.message);
     throw new CommandError(`${what} answered ${response.status} ${response.statusText} without a control plane answer: is ${this.server} the control plane?`);
   }

@@ -96,14 +96,15 @@ export class IdentityClient {
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     }).catch((err: Error & { cause?: { code?: string } }) => {
       const reason = err.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : (err.cause?.code ?? err.message);
-      throw new CommandError(`cannot reach the gateway at ${this.server} (${reason}): start it or pass --server`);
+      throw new CommandError(`cannot reach ${this.server} (${reason}): start it or pass --server`);
     });
     if (response.status === 204) return undefined as T;
-    const answer = (await response.json().catch(() => undefined)) as { errors?: Array<{ message?: string }> } | undefined;
+    const answer = (await response.json().catch(() => undefined)) as { errors?: Array<{ message?: string }>; error?: { message?: string } } | undefined;
     if (response.ok && answer !== undefined) return answer as T;
-    const message = answer?.errors?.[0]?.message;
-    if (response.status === 401) throw new CommandError(`the gateway at ${this.server} refused the administrator's credentials (${message ?? 'unauthorized'}): check --user and --password or MERIDIAN_ADMIN_PASSWORD`);
+    // A gateway answers with the OCI error body, a control plane with its own.
+    const message = answer?.errors?.[0]?.message ?? answer?.error?.message;
+    if (response.status === 401) throw new CommandError(`${this.server} refused the administrator's credentials (${message ?? 'unauthorized'}): check --user and --password or MERIDIAN_ADMIN_PASSWORD`);
     if (message) throw new CommandError(message);
-    throw new CommandError(`${method} ${url} answered ${response.status} ${response.statusText}: is ${this.server} a gateway with MERIDIAN_AUTH=on?`);
+    throw new CommandError(`${method} ${url} answered ${response.status} ${response.statusText}: is ${this.server} a gateway or control plane with MERIDIAN_AUTH=on?`);
   }
 }

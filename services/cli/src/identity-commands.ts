@@ -14,9 +14,9 @@ interface IdentityOptions {
 const ACTIONS = ['content/read', 'content/write', 'content/delete', 'metadata/read', 'metadata/write'];
 
 /**
- * `meridian user|scope-map|token ...`: identities of a region, through its gateway's admin API
- * (MERIDIAN_AUTH=on). The gateway is --server (no default: these talk to a region, not the control
- * plane); the administrator's password is --password, else MERIDIAN_ADMIN_PASSWORD. A password the
+ * `meridian user|scope-map|token ...`: identities of a lone region, through its gateway's admin
+ * API, or of a cluster, through its control plane's (MERIDIAN_AUTH=on): the same API at either,
+ * named by --server (no default, so a command never lands on the wrong one by accident); the administrator's password is --password, else MERIDIAN_ADMIN_PASSWORD. A password the
  * gateway makes is printed once, by the command that made it.
  */
 export function addIdentityCommands(program: Command, io: CliIo): void {
@@ -26,7 +26,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
   // password is read from the option of that name only where it means that.
   const connect = (command: Command) => {
     const options = command.optsWithGlobals<IdentityOptions & { adminPassword?: string }>();
-    if (!options.server) throw new UsageError('user, scope-map and token commands talk to a gateway: pass --server http://HOST:PORT');
+    if (!options.server) throw new UsageError('user, scope-map and token commands talk to a lone gateway or a cluster\'s control plane: pass --server http://HOST:PORT');
     const password = (command.name() === 'rotate' ? options.adminPassword : options.password) ?? (io.env.MERIDIAN_ADMIN_PASSWORD || undefined);
     if (!password) throw new UsageError(`the administrator's password is needed: pass ${command.name() === 'rotate' ? '--admin-password' : '--password'} or set MERIDIAN_ADMIN_PASSWORD`);
     return { client: new IdentityClient(options.server.replace(/\/+$/, ''), options.user ?? 'admin', password), json: options.json === true };
@@ -37,7 +37,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
   const user = program.command('user').description('users of a region: administrators, who may do everything');
   user
     .command('create')
-    .addOption(adminPassword())
+    .addOption(adminPasswordOption())
     .argument('<name>', 'the user\'s name')
     .description('create a user; its password is made and printed once')
     .action(async (name: string, _options: object, command: Command) => {
@@ -47,7 +47,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
     });
   user
     .command('list')
-    .addOption(adminPassword())
+    .addOption(adminPasswordOption())
     .description('list the users')
     .action(async (_options: object, command: Command) => {
       const { client, json } = connect(command);
@@ -58,7 +58,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
   const scopeMap = program.command('scope-map').description('scope maps: repository patterns and the actions allowed on them');
   scopeMap
     .command('create')
-    .addOption(adminPassword())
+    .addOption(adminPasswordOption())
     .argument('<name>', 'the scope map\'s name')
     .description('create a scope map')
     .requiredOption('--repository <pattern>', 'a repository name, NAME/* (every repository below it) or *; repeat for more', collect, [])
@@ -70,7 +70,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
     });
   scopeMap
     .command('list')
-    .addOption(adminPassword())
+    .addOption(adminPasswordOption())
     .description('list the scope maps')
     .action(async (_options: object, command: Command) => {
       const { client, json } = connect(command);
@@ -81,7 +81,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
   const token = program.command('token').description('tokens: names and passwords for clients, bound to a scope map');
   token
     .command('create')
-    .addOption(adminPassword())
+    .addOption(adminPasswordOption())
     .argument('<name>', 'the token\'s name (the user name a client signs in with)')
     .description('create a token; its first password is made and printed once')
     .requiredOption('--scope-map <name>', 'what the token may do')
@@ -95,7 +95,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
   for (const [verb, enabled] of [['disable', false], ['enable', true]] as const) {
     token
       .command(verb)
-      .addOption(adminPassword())
+      .addOption(adminPasswordOption())
       .argument('<name>', 'the token\'s name')
       .description(enabled ? 'let a disabled token sign in again' : 'stop a token from signing in (access tokens already issued run out within minutes)')
       .action(async (name: string, _options: object, command: Command) => {
@@ -119,7 +119,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
     const group = kind.group === 'user' ? user : kind.group === 'scope-map' ? scopeMap : token;
     group
       .command('delete')
-      .addOption(adminPassword())
+      .addOption(adminPasswordOption())
       .argument('<name>', `the ${kind.noun}'s name`)
       .description(kind.description)
       .action(async (name: string, _options: object, command: Command) => {
@@ -130,7 +130,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
   }
   token
     .command('list')
-    .addOption(adminPassword())
+    .addOption(adminPasswordOption())
     .description('list the tokens (never their passwords)')
     .action(async (_options: object, command: Command) => {
       const { client, json } = connect(command);
@@ -139,8 +139,8 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
     });
 }
 
-/** The administrator's password, on every identity command but `token rotate`. */
-function adminPassword(): Option {
+/** The administrator's password, on every identity and control plane command but `token rotate`. */
+export function adminPasswordOption(): Option {
   return new Option('--password <password>', 'the administrator\'s password (default: MERIDIAN_ADMIN_PASSWORD)');
 }
 

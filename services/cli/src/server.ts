@@ -49,6 +49,23 @@ export async function resolveServer(sources: ServerSources): Promise<string> {
   throw new UsageError(`no control plane given: pass --server URL, set MERIDIAN_SERVER, or start a cluster (pnpm cluster up writes ${tried.join(' or ')})`);
 }
 
+/**
+ * The administrator's password of the cluster `pnpm cluster up` started, when `server` is its
+ * control plane: read from the file its cluster.json names (`adminPasswordFile`, mode 0600).
+ * Undefined when there is no such cluster or file.
+ */
+export async function clusterAdminPassword(server: string, folders: string[]): Promise<string | undefined> {
+  for (const folder of [...new Set(folders.map((folder) => path.resolve(folder)))]) {
+    const state = await readFile(path.join(folder, CLUSTER_FILE), 'utf8').then(
+      (text) => JSON.parse(text) as { controlPlane?: unknown; adminPasswordFile?: unknown },
+      () => undefined,
+    );
+    if (!state || state.controlPlane !== server || typeof state.adminPasswordFile !== 'string') continue;
+    return (await readFile(state.adminPasswordFile, 'utf8').catch(() => undefined))?.trim() || undefined;
+  }
+  return undefined;
+}
+
 function checkedUrl(value: string, source: string): string {
   let url: URL;
   try {

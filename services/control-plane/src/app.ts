@@ -13,7 +13,6 @@ import { Requeue } from './queue/requeue.js';
 import { Reconciler, inventoryOverGrpc } from './reconcile/reconciler.js';
 import { purgeOverGrpc } from './region-purge.js';
 import { ReplicaDialer, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
-import { ServiceTokenIssuer } from '@meridian/auth';
 import { ReconcileStore } from './reconcile/store.js';
 import { RegionService } from './regions.js';
 import { ReplicationService } from './replication.js';
@@ -24,11 +23,23 @@ import { RegionStore } from './store/regions.js';
 import { ReplicationFiguresStore } from './store/replication-figures.js';
 import { ReplicationStore } from './store/replications.js';
 import { createControlPlaneMetrics } from './metrics.js';
+import { mkdir } from 'node:fs/promises';
+import { CONTROL_PLANE_AUDIENCE, IdentityService, ServiceTokenIssuer, ServiceTokenVerifier, prepareAdministrator } from '@meridian/auth';
+import { createIdentityAdminRouter } from '@meridian/auth/http';
+import { IdentityStore } from '@meridian/metadata';
+import { createAdminGuard } from './http/admin-guard.js';
+import { ClusterKeyStore } from './store/signing-keys.js';
+import type { ApiDeps } from './http/api.js';
 
 /** The dashboard's sparklines span an hour, a point a minute, and it follows the ten newest pushes. */
 const DASHBOARD_WINDOW_MS = 3_600_000;
 const DASHBOARD_STEP_MS = 60_000;
 const DASHBOARD_PUSHES = 10;
+/**
+ * How long a signing key a region stopped publishing stays in the cluster's key set: far longer
+ * than any access token lives (an hour at most), so a rotated key's tokens expire before it goes.
+ */
+const KEY_RETENTION_SECONDS = 24 * 3600;
 
 export interface ControlPlane {
   server: http.Server;
@@ -117,7 +128,9 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
     return assets;
   };
 
-  const api = createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, audit: new ClusterAuditStore(pool), logger });
+  const access = config.auth ? await prepareAccess(config.auth, config.clusterSecret, pool, logger) : undefined;
+  if (!config.auth) logger.warn('MERIDIAN_AUTH=off: the admin API, the dashboard and the cluster\'s identities are open to anyone who reaches this port');
+  const api = createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, audit: new ClusterAuditStore(pool), logger, ...(access ? { access } : {}) });
   // With MERIDIAN_TLS_CERT and _KEY, the admin API (and the dashboard) serve HTTPS.
   const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
   const server: http.Server = certificate ? https.createServer(httpsServerOptions(certificate), api) : http.createServer(api);
@@ -162,5 +175,22 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
       await queue.close();
       await pool.end();
     },
+  };
+}
+
+/** With MERIDIAN_AUTH=on: the cluster's identities, its administrator, and the guard that checks every caller. */
+async function prepareAccess(auth: NonNullable<ControlPlaneConfig['auth']>, clusterSecret: string, pool: pg.Pool, logger: Logger): Promise<NonNullable<ApiDeps['access']>> {
+  const identityStore = new IdentityStore(pool);
+  // A checked password is taken again for a minute without argon2 (the dashboard, a CLI script);
+  // changes made through this control plane end that at once.
+  const identities = new IdentityService(identityStore, { signInCacheMs: 60_000 });
+  await mkdir(auth.dataDir, { recursive: true, mode: 0o700 });
+  await prepareAdministrator(identities, { ...(auth.adminPassword !== undefined ? { adminPassword: auth.adminPassword } : {}), dataDir: auth.dataDir }, logger);
+  return {
+    guard: createAdminGuard({ identities, services: new ServiceTokenVerifier(clusterSecret, CONTROL_PLANE_AUDIENCE) }),
+    identityAdmin: createIdentityAdminRouter(identities),
+    identityStore,
+    keys: new ClusterKeyStore(pool),
+    keyRetentionSeconds: KEY_RETENTION_SECONDS,
   };
 }

@@ -48,4 +48,12 @@ describe('loadConfig', () => {
     });
     expect(() => loadConfig({ ...REQUIRED, MERIDIAN_TLS_CERT: '/etc/meridian/tls.crt' })).toThrow(/^invalid configuration: MERIDIAN_TLS_KEY: required with the other/);
   });
+
+  it('with MERIDIAN_AUTH=on, takes the administrator\'s settings', () => {
+    const secret = { MERIDIAN_CLUSTER_SECRET: 's'.repeat(32) };
+    expect(loadConfig(secret).auth).toBeUndefined();
+    const config = loadConfig({ ...secret, MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'a long admin password', MERIDIAN_DATA_DIR: '/var/lib/cp' });
+    expect(config.auth).toEqual({ adminPassword: 'a long admin password', dataDir: '/var/lib/cp' });
+    expect(() => loadConfig({ ...secret, MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'short' })).toThrow(/MERIDIAN_ADMIN_PASSWORD: must be at least 12 characters/);
+  });
 });

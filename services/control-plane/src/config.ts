@@ -8,7 +8,7 @@ import { DEFAULT_QUEUE_PREFIX } from '@meridian/proto';
  * A bad value stops the start naming its variable; an empty variable counts as unset.
  */
 const schema = z.object({
-  /** The admin API binds loopback unless told otherwise: it has no access control of its own. */
+  /** The admin API binds loopback unless told otherwise: with MERIDIAN_AUTH=off it has no access control. */
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(5100),
   /** The global database (regions, changes, catalog, replication state); created if absent. */
@@ -41,10 +41,24 @@ const schema = z.object({
   MERIDIAN_TLS_KEY: z.string().min(1).optional(),
   /** A PEM file of the authority the control plane's replica clients trust; set, they speak TLS to the regions. */
   MERIDIAN_TLS_CA: z.string().min(1).optional(),
-  /** The secret every process of the cluster shares: the control plane signs its replica calls (inventory, purge) with service tokens derived from it. */
+  /** The secret every process of the cluster shares: the control plane signs its replica calls (inventory, purge) with service tokens derived from it, and with MERIDIAN_AUTH=on checks the service tokens gateways, the worker and the router send to its admin API. */
   MERIDIAN_CLUSTER_SECRET: z
     .string({ error: (issue) => (issue.input === undefined ? 'required: the secret every process of the cluster shares, at least 32 characters (openssl rand -base64 32 makes one)' : undefined) })
     .min(32, 'must be at least 32 characters (openssl rand -base64 32 makes one)'),
+  /**
+   * Whether the admin API, the dashboard and the identity admin API ask for credentials: an
+   * administrator's (Basic) or a cluster service's (a service token signed with
+   * MERIDIAN_CLUSTER_SECRET). `off` by default for now, as the gateway's MERIDIAN_AUTH is;
+   * `pnpm cluster up` turns it on.
+   */
+  MERIDIAN_AUTH: z.enum(['on', 'off']).default('off'),
+  /**
+   * The password of the cluster's administrator `admin`, with MERIDIAN_AUTH=on. Set, it is
+   * (re)applied at every start; unset, one is made once and written to <data dir>/admin-password (0600).
+   */
+  MERIDIAN_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
+  /** Where the control plane keeps its files (today only a generated admin-password). */
+  MERIDIAN_DATA_DIR: z.string().min(1).default('./data/control-plane'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).superRefine((e, ctx) => {
   if (Boolean(e.MERIDIAN_TLS_CERT) !== Boolean(e.MERIDIAN_TLS_KEY)) {
@@ -79,7 +93,14 @@ export interface ControlPlaneConfig {
   tls?: { certFile: string; keyFile: string };
   /** Path of the PEM authority the replica clients trust, when they speak TLS. */
   tlsCaFile?: string;
+  /** Identity and access; undefined with MERIDIAN_AUTH=off. */
+  auth?: ControlPlaneAuthConfig;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+export interface ControlPlaneAuthConfig {
+  adminPassword?: string;
+  dataDir: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
@@ -104,6 +125,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     clusterSecret: e.MERIDIAN_CLUSTER_SECRET,
     ...(e.MERIDIAN_TLS_CERT && e.MERIDIAN_TLS_KEY ? { tls: { certFile: path.resolve(e.MERIDIAN_TLS_CERT), keyFile: path.resolve(e.MERIDIAN_TLS_KEY) } } : {}),
     ...(e.MERIDIAN_TLS_CA ? { tlsCaFile: path.resolve(e.MERIDIAN_TLS_CA) } : {}),
+    ...(e.MERIDIAN_AUTH === 'on'
+      ? {
+          auth: {
+            ...(e.MERIDIAN_ADMIN_PASSWORD ? { adminPassword: e.MERIDIAN_ADMIN_PASSWORD } : {}),
+            dataDir: path.resolve(e.MERIDIAN_DATA_DIR),
+          },
+        }
+      : {}),
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -18,13 +18,14 @@ import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier
 import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 import { PeerRegions } from './replication/peer-regions.js';
 import { ReplicaDialer, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
-import { ServiceTokenIssuer, ServiceTokenVerifier } from '@meridian/auth';
+import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer, ServiceTokenVerifier } from '@meridian/auth';
 import { prepareIdentities } from './identity-setup.js';
 import { createAccessGuard } from './http/access-guard.js';
 import { createTokenHandler } from './http/handlers/token.js';
 import { administratorOnly, createIdentityAdminRouter } from './http/handlers/identities.js';
 import { AuditTrail } from './http/audit-trail.js';
 import { createAuditRouter } from './http/handlers/audit.js';
+import { refuseIdentityChanges } from './http/handlers/cluster-identities.js';
 
 /** How long a shutdown waits for the handlers of cut connections to finish cleaning up. */
 const HANDLER_CLEANUP_MS = 5000;
@@ -84,11 +85,13 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   const peerCa = config.tlsCaFile ? await readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA') : undefined;
   // In a cluster, the replica protocol is authenticated both ways with service tokens from the cluster secret.
   const clusterSecret = config.clusterSecret;
-  const dialer = clusterSecret
-    ? new ReplicaDialer({ tokens: new ServiceTokenIssuer(clusterSecret, 'gateway'), credentials: replicaChannelCredentials(peerCa) })
-    : undefined;
+  const serviceTokens = clusterSecret ? new ServiceTokenIssuer(clusterSecret, 'gateway') : undefined;
+  const dialer = serviceTokens ? new ReplicaDialer({ tokens: serviceTokens, credentials: replicaChannelCredentials(peerCa) }) : undefined;
   // In a cluster, what the region lacks is asked of its peers (read-through); on its own, nothing changes.
-  const peers = config.controlPlaneUrl && dialer ? new PeerRegions({ region: config.region, controlPlaneUrl: config.controlPlaneUrl, dialer, logger }) : undefined;
+  // Calls to the control plane carry a service token too (its admin API asks for one with MERIDIAN_AUTH=on).
+  const controlPlaneHeaders = async (): Promise<Record<string, string>> =>
+    serviceTokens ? { authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` } : {};
+  const peers = config.controlPlaneUrl && dialer ? new PeerRegions({ region: config.region, controlPlaneUrl: config.controlPlaneUrl, dialer, logger, controlPlaneHeaders }) : undefined;
   const registry = createRegistry({
     metadata,
     blobStore,
@@ -123,10 +126,13 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     ...(certificate ? { certificate } : {}),
     // A region being purged is draining: read-through must see that now, not at its next read of the list.
     ...(peers ? { onPurge: () => peers.forgetRegions(), openPeerBlob: (region, digest, offset) => peers.openBlob(region, digest, offset) } : {}),
+    controlPlaneHeaders,
   });
 
   // With MERIDIAN_AUTH=on: the administrator, the signing key, and the guard on every /v2 request.
-  const identities = config.auth ? await prepareIdentities(config.auth, config.dataDir, metadata, logger) : undefined;
+  // In a cluster, the identities are the control plane's, copied into the region's database.
+  const cluster = config.controlPlaneUrl ? { region: config.region, controlPlaneUrl: config.controlPlaneUrl, controlPlaneHeaders } : undefined;
+  const identities = config.auth ? await prepareIdentities(config.auth, config.dataDir, metadata, logger, cluster) : undefined;
   // Sign-ins and identity changes; pushes and deletes are audited by the registry, in their transactions.
   const audit = new AuditTrail(config.region, metadata.audit);
 
@@ -140,7 +146,8 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   app.use(createAuditRouter({ store: metadata.audit, ...(identities ? { gate: administratorOnly(identities, audit) } : {}) }));
   if (identities) {
     app.use(createTokenHandler(identities, audit));
-    app.use(createIdentityAdminRouter(identities, audit));
+    // In a cluster the control plane manages identities; a region's copy is read-only.
+    app.use(cluster ? refuseIdentityChanges(cluster.controlPlaneUrl) : createIdentityAdminRouter(identities, audit));
   }
   // After the OCI routes, which answer every /v2 request themselves, so these cost them nothing.
   app.use(
@@ -204,6 +211,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
       await settledWithin([...inFlight], HANDLER_CLEANUP_MS);
       await replication.close(HANDLER_CLEANUP_MS);
       peers?.close();
+      await identities?.sync?.stop();
       await changeListener.stop();
       await pool.end();
     },

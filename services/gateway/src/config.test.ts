@@ -70,13 +70,20 @@ describe('loadConfig', () => {
     expect(loadConfig({ MERIDIAN_AUTH: '' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300 });
     expect(loadConfig({ MERIDIAN_AUTH: 'off' }).auth).toBeUndefined();
     expect(loadConfig({ MERIDIAN_AUTH: 'off', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery' }).auth).toBeUndefined();
-    expect(loadConfig({ MERIDIAN_AUTH: 'on' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300 });
+    expect(loadConfig({ MERIDIAN_AUTH: 'on' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000 });
     expect(loadConfig({ MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery', MERIDIAN_AUTH_TOKEN_SECONDS: '60' }).auth).toEqual({
       adminPassword: 'correct horse battery',
       service: 'meridian',
       tokenLifetimeSeconds: 60,
+      identitySyncMs: 10_000,
     });
     expect(() => loadConfig({ MERIDIAN_AUTH: 'yes' })).toThrow(/MERIDIAN_AUTH="yes": expected one of on, off/);
+  });
+
+  it('takes how often a region of a cluster copies the identities', () => {
+    const cluster = { MERIDIAN_AUTH: 'on', MERIDIAN_CONTROL_PLANE: 'http://127.0.0.1:5100', MERIDIAN_CLUSTER_SECRET: 'x'.repeat(32) };
+    expect(loadConfig({ ...cluster, MERIDIAN_IDENTITY_SYNC_SECONDS: '2' }).auth?.identitySyncMs).toBe(2000);
+    expect(() => loadConfig({ ...cluster, MERIDIAN_IDENTITY_SYNC_SECONDS: '0' })).toThrow(/MERIDIAN_IDENTITY_SYNC_SECONDS/);
   });
 
   it('never shows the administrator password, only how short it is', () => {

@@ -132,6 +132,12 @@ const schema = z.object({
    * own /oauth2/token, at the address the client used (its Host header).
    */
   MERIDIAN_AUTH_REALM: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+  /**
+   * In a cluster with MERIDIAN_AUTH=on: how often the region copies the cluster's identities and
+   * key set from the control plane. A token disabled there is refused here within about this
+   * long (plus the access tokens' lifetime, for those already issued).
+   */
+  MERIDIAN_IDENTITY_SYNC_SECONDS: wholeNumber(1, 3600).default(10),
   /** How long an access token lives; clients fetch a new one when it has expired. */
   MERIDIAN_AUTH_TOKEN_SECONDS: wholeNumber(30, 3600).default(300),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
@@ -181,6 +187,8 @@ export interface AuthConfig {
   service: string;
   realm?: string;
   tokenLifetimeSeconds: number;
+  /** In a cluster: how often the cluster's identities are copied from the control plane. */
+  identitySyncMs: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
@@ -223,6 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
             service: e.MERIDIAN_AUTH_SERVICE,
             ...(e.MERIDIAN_AUTH_REALM ? { realm: e.MERIDIAN_AUTH_REALM } : {}),
             tokenLifetimeSeconds: e.MERIDIAN_AUTH_TOKEN_SECONDS,
+            identitySyncMs: e.MERIDIAN_IDENTITY_SYNC_SECONDS * 1000,
           },
         }
       : {}),

@@ -1,19 +1,16 @@
-import path from 'node:path';
 import type { Logger } from 'pino';
 import type { JWK } from 'jose';
 import {
   AccessTokenIssuer,
   AccessTokenVerifier,
   IdentityService,
-  generatePassword,
   generateSigningKey,
+  prepareAdministrator,
 } from '@meridian/auth';
 import type { Metadata } from '@meridian/metadata';
 import type { AuthConfig } from './config.js';
-import { readOrCreateSecretFile } from './region-setup.js';
+import { IdentitySync } from './identity-sync.js';
 
-/** The administrator every region has once MERIDIAN_AUTH is on. */
-export const ADMINISTRATOR = 'admin';
 
 /** How long a refresh token (OAuth2 `grant_type=refresh_token`) lives. */
 const REFRESH_TOKEN_SECONDS = 24 * 3600;
@@ -34,6 +31,8 @@ export interface RegionIdentities {
   refreshVerifier: AccessTokenVerifier;
   service: string;
   realm?: string;
+  /** In a cluster: the copy of the control plane's identities, kept up to date until stopped. */
+  sync?: IdentitySync;
 }
 
 /**
@@ -42,17 +41,17 @@ export interface RegionIdentities {
  * signs the region's tokens (made once into the database). Idempotent, and safe for the
  * gateways of a region to run together. The password is never logged; the file's path is.
  */
-export async function prepareIdentities(auth: AuthConfig, dataDir: string, metadata: Metadata, logger: Logger): Promise<RegionIdentities> {
+export async function prepareIdentities(
+  auth: AuthConfig,
+  dataDir: string,
+  metadata: Metadata,
+  logger: Logger,
+  /** In a cluster: the identities are the control plane's, copied by IdentitySync; the region makes no administrator of its own. */
+  cluster?: { region: string; controlPlaneUrl: string; controlPlaneHeaders: () => Promise<Record<string, string>> },
+): Promise<RegionIdentities> {
   const store = metadata.identities;
   const identities = new IdentityService(store, { signInCacheMs: Math.min(SIGN_IN_CACHE_SECONDS, auth.tokenLifetimeSeconds) * 1000 });
-  if (auth.adminPassword !== undefined) {
-    if (await identities.ensureAdministrator(ADMINISTRATOR, auth.adminPassword)) logger.info({ user: ADMINISTRATOR }, 'administrator password set from MERIDIAN_ADMIN_PASSWORD');
-  } else if (!(await identities.hasUser(ADMINISTRATOR))) {
-    const file = path.join(dataDir, 'admin-password');
-    const { value, created } = await readOrCreateSecretFile(file, generatePassword);
-    await identities.ensureAdministrator(ADMINISTRATOR, value);
-    if (created) logger.warn({ user: ADMINISTRATOR, file }, `administrator password written to ${file}; set MERIDIAN_ADMIN_PASSWORD to choose it`);
-  }
+  if (!cluster) await prepareAdministrator(identities, { ...(auth.adminPassword !== undefined ? { adminPassword: auth.adminPassword } : {}), dataDir }, logger);
   const candidate = await generateSigningKey();
   const signingKey = await metadata.transaction((tx) =>
     tx.identities.ensureSigningKey({ kid: candidate.kid, privateJwk: { ...candidate.privateJwk }, publicJwk: { ...candidate.publicJwk } }),
@@ -61,13 +60,23 @@ export async function prepareIdentities(auth: AuthConfig, dataDir: string, metad
   const audience = { issuer: 'meridian', service: auth.service };
   const refreshAudience = { issuer: 'meridian', service: `${auth.service}#refresh` };
   const key = { kid: signingKey.kid, privateJwk: signingKey.privateJwk as JWK };
+  const verifier = new AccessTokenVerifier(publicKeys, audience);
+  const refreshVerifier = new AccessTokenVerifier(publicKeys, refreshAudience);
+  let sync: IdentitySync | undefined;
+  if (cluster) {
+    sync = new IdentitySync({ ...cluster, metadata, identities, verifiers: [verifier, refreshVerifier], intervalMs: auth.identitySyncMs, logger });
+    // The first copy before serving, when the control plane answers; without it, the last copy.
+    await sync.syncOnce();
+    sync.start();
+  }
   return {
     identities,
     issuer: await AccessTokenIssuer.create(key, audience, auth.tokenLifetimeSeconds),
-    verifier: new AccessTokenVerifier(publicKeys, audience),
+    verifier,
     refreshIssuer: await AccessTokenIssuer.create(key, refreshAudience, REFRESH_TOKEN_SECONDS),
-    refreshVerifier: new AccessTokenVerifier(publicKeys, refreshAudience),
+    refreshVerifier,
     service: auth.service,
     ...(auth.realm ? { realm: auth.realm } : {}),
+    ...(sync ? { sync } : {}),
   };
 }

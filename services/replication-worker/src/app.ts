@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import type { Logger } from 'pino';
-import { ServiceTokenIssuer } from '@meridian/auth';
+import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer } from '@meridian/auth';
 import { ReplicaDialer, replicaChannelCredentials } from '@meridian/proto';
 import { traceContextInterceptor } from '@meridian/telemetry/grpc';
 import { CopiesUnderWay } from './blob-copy.js';
@@ -34,11 +34,13 @@ export interface ReplicationWorker {
  * then the queue worker, in that order.
  */
 export function createApp(config: WorkerConfig, logger: Logger): ReplicationWorker {
-  const controlPlane = new ControlPlaneClient(config.controlPlaneUrl);
+  const serviceTokens = new ServiceTokenIssuer(config.clusterSecret, 'replication-worker');
+  // The control plane's admin API asks for a service token when its MERIDIAN_AUTH is on.
+  const controlPlane = new ControlPlaneClient(config.controlPlaneUrl, undefined, async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }));
   const regions = new RegionDirectory(controlPlane);
   const peers = new ReplicaPeers(
     new ReplicaDialer({
-      tokens: new ServiceTokenIssuer(config.clusterSecret, 'replication-worker'),
+      tokens: serviceTokens,
       // Read once at the start: an unreadable file stops it there, naming the setting.
       credentials: replicaChannelCredentials(config.tlsCaFile ? readCaFile(config.tlsCaFile) : undefined),
       interceptors: [traceContextInterceptor],

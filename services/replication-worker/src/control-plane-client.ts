@@ -26,6 +26,8 @@ export class ControlPlaneClient {
   constructor(
     private readonly baseUrl: string,
     private readonly timeoutMs = 10_000,
+    /** Headers proving the worker to the control plane (a service token), when it asks for them. */
+    private readonly headers: () => Promise<Record<string, string>> = async () => ({}),
   ) {}
 
   /** `GET /api/v1/regions`. */
@@ -56,7 +58,7 @@ export class ControlPlaneClient {
     try {
       response = await fetch(this.baseUrl + path, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: { ...(await this.headers()), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
       });

@@ -1,3 +1,4 @@
+import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer } from '@meridian/auth';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -64,12 +65,14 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
   // Draining regions are neither routed to nor probed; `adding` ones are probed so that they
   // are known healthy the moment they turn active.
   const trackRegions = () => health.track(directory.regions().filter((region) => region.state !== 'draining'));
+  const serviceTokens = config.clusterSecret ? new ServiceTokenIssuer(config.clusterSecret, 'router') : undefined;
   const directory = new RegionDirectory({
     controlPlaneUrl: config.controlPlaneUrl,
     refreshIntervalMs: config.regionRefreshMs,
     timeoutMs: REGION_LIST_TIMEOUT_MS,
     dispatcher,
     logger,
+    ...(serviceTokens ? { headers: async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }) } : {}),
     onChange: () => {
       selector.invalidate();
       void trackRegions().then(() => selector.invalidate());

@@ -1,3 +1,4 @@
+import { CLUSTER_SECRET_MIN_LENGTH } from '@meridian/auth';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -30,6 +31,11 @@ const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: wholeNumber(0, 65535).default(5300),
   /** Where the region list comes from. No default: a router without regions has nowhere to send anyone. */
+  /**
+   * The secret every process of the cluster shares: calls to the control plane carry a service
+   * token signed with it, which a control plane with MERIDIAN_AUTH=on requires.
+   */
+  MERIDIAN_CLUSTER_SECRET: z.string().min(CLUSTER_SECRET_MIN_LENGTH, `must be at least ${CLUSTER_SECRET_MIN_LENGTH} characters`).optional(),
   MERIDIAN_CONTROL_PLANE: z.url({
     protocol: /^https?$/,
     error: (issue) => (issue.input === undefined ? 'required: the control plane admin API URL, e.g. http://127.0.0.1:5100' : 'expected an http:// or https:// URL'),
@@ -77,6 +83,8 @@ export interface RouterConfig {
   host: string;
   port: number;
   controlPlaneUrl: string;
+  /** Signs the router's reads of the region list (MERIDIAN_CLUSTER_SECRET). */
+  clusterSecret?: string;
   regionRefreshMs: number;
   probe: { intervalMs: number; timeoutMs: number; unhealthyAfter: number; healthyAfter: number };
   locations: LocationRange[];
@@ -111,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): RouterC
     host: e.HOST,
     port: e.PORT,
     controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, ''),
+    ...(e.MERIDIAN_CLUSTER_SECRET ? { clusterSecret: e.MERIDIAN_CLUSTER_SECRET } : {}),
     regionRefreshMs: e.MERIDIAN_ROUTER_REGION_REFRESH_SECONDS * 1000,
     probe: {
       intervalMs: e.MERIDIAN_ROUTER_PROBE_INTERVAL_SECONDS * 1000,

@@ -1,4 +1,5 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
+import type { IdentityStore } from '@meridian/metadata';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createHttpMetricsMiddleware, createMetricsEndpoint, type Metrics } from '@meridian/telemetry';
@@ -18,6 +19,8 @@ import { createRegionsRouter } from './regions.js';
 import { createReplicationRouter } from './replication.js';
 import { createAuditRouter } from './audit.js';
 import type { ClusterAuditStore } from '../store/audit.js';
+import { createIdentitySyncRouter } from './identities.js';
+import type { ClusterKeyStore } from '../store/signing-keys.js';
 
 export interface ApiDeps {
   pool: pg.Pool;
@@ -31,12 +34,24 @@ export interface ApiDeps {
   /** Every region's audit log. */
   audit: ClusterAuditStore;
   logger: Logger;
+  /** With MERIDIAN_AUTH=on: the guard on everything but health and metrics, and the cluster's identities. */
+  access?: {
+    guard: RequestHandler;
+    identityAdmin: RequestHandler;
+    identityStore: IdentityStore;
+    keys: ClusterKeyStore;
+    keyRetentionSeconds: number;
+  };
 }
 
 /** A batch of 1000 changes is well under 1 MiB; the bound keeps a bad client from sending more. */
 const BODY_LIMIT = '4mb';
 
-/** The admin API (JSON under /api/v1), the health endpoints, /metrics and the dashboard. */
+/**
+ * The admin API (JSON under /api/v1), the health endpoints, /metrics and the dashboard; with
+ * MERIDIAN_AUTH=on also the cluster's identity admin API (users, scope maps, tokens, as a lone
+ * gateway serves it) and the identity sync of the regions, all behind the admin guard.
+ */
 export function createApi(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -45,6 +60,11 @@ export function createApi(deps: ApiDeps): Express {
   app.use(createMetricsEndpoint(() => deps.metrics.exposition()));
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use(createHealthRouter(deps));
+  if (deps.access) {
+    app.use(deps.access.guard);
+    app.use(deps.access.identityAdmin);
+    app.use(createIdentitySyncRouter({ store: deps.access.identityStore, keys: deps.access.keys, keyRetentionSeconds: deps.access.keyRetentionSeconds }));
+  }
   app.use(createRegionsRouter(deps));
   app.use(createChangesRouter(deps));
   app.use(createReplicationRouter(deps));

@@ -1,6 +1,19 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { ApiError } from '../errors.js';
+import { RegistryError, UnauthorizedError, type ErrorKind } from '@meridian/oci';
+import { ApiError, type ApiErrorCode } from '../errors.js';
+
+/**
+ * The identity admin API and the credential checks are libs/auth's, shared with the gateway, and
+ * throw libs/oci's errors; these are their rows here.
+ */
+const IDENTITY_ERRORS: Partial<Record<ErrorKind, ApiErrorCode>> = {
+  Unauthorized: 'UNAUTHORIZED',
+  Denied: 'DENIED',
+  IdentityUnknown: 'IDENTITY_UNKNOWN',
+  IdentityConflict: 'IDENTITY_CONFLICT',
+  IdentityInvalid: 'IDENTITY_INVALID',
+};
 
 /**
  * The one place an error becomes a response: `{"error":{"code","message","detail"}}` with the
@@ -16,6 +29,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
+    if (err instanceof UnauthorizedError) res.setHeader('WWW-Authenticate', err.challenge);
     res.status(error.status).json({ error: { code: error.code, message: error.message, ...(error.detail === undefined ? {} : { detail: error.detail }) } });
   };
 }
@@ -27,6 +41,7 @@ export const notFound: RequestHandler = (req, _res, next) => {
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof RegistryError && IDENTITY_ERRORS[err.kind]) return new ApiError(IDENTITY_ERRORS[err.kind]!, err.message, err.detail);
   const parserType = (err as { type?: unknown } | null)?.type;
   if (parserType === 'entity.parse.failed') return new ApiError('INVALID_REQUEST', `invalid request body: not JSON (${(err as Error).message})`);
   if (parserType === 'entity.too.large') return new ApiError('BODY_TOO_LARGE', `request body larger than ${(err as { limit?: number }).limit} bytes`);

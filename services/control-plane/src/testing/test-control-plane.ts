@@ -14,7 +14,7 @@ export interface TestControlPlane {
   /** A reader of the replication queue under this control plane's prefix, for assertions. */
   jobs: Queue<ReplicateJob>;
   /** JSON request to the admin API: status and parsed body (undefined when empty). */
-  request<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  request<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
   /** POSTs changes of one origin as a batch (failing unless 200); their ids, in the given order. */
   deliver(changes: ReplicatedChange[]): Promise<string[]>;
   close(): Promise<void>;
@@ -50,14 +50,14 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
     config,
     database,
     jobs,
-    async request(method, path, body) {
+    async request(method, path, body, headers = {}) {
       const response = await fetch(`${url}${path}`, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await response.text();
-      return { status: response.status, body: text ? JSON.parse(text) : undefined };
+      return { status: response.status, body: text ? JSON.parse(text) : undefined, headers: response.headers };
     },
     async deliver(changes) {
       const origin = changes[0]!.origin;

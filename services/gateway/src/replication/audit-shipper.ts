@@ -3,6 +3,8 @@ import type { AuditEntry, Metadata } from '@meridian/metadata';
 import type { AuditBatch } from '@meridian/proto/audit';
 
 export interface AuditShipperOptions {
+  /** Headers that prove this region to the control plane (a service token), when it asks for them. */
+  controlPlaneHeaders?: () => Promise<Record<string, string>>;
   region: string;
   /** The control plane's admin API, e.g. http://127.0.0.1:5100. */
   controlPlaneUrl: string;
@@ -81,7 +83,7 @@ export class AuditShipper {
     };
     const response = await fetch(`${this.options.controlPlaneUrl}/api/v1/audit/batches`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(await this.options.controlPlaneHeaders?.()) },
       body: JSON.stringify(batch),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });

@@ -12,6 +12,8 @@ export interface OutboxRelayOptions {
   databaseUrl: string;
   metadata: Metadata;
   logger: Logger;
+  /** Headers that prove this region to the control plane (a service token), when it asks for them. */
+  controlPlaneHeaders?: () => Promise<Record<string, string>>;
   /** Changes per POST. */
   batchSize?: number;
   /** A safety net under NOTIFY: the outbox is looked at this often even if nothing woke the relay. */
@@ -167,7 +169,7 @@ export class OutboxRelay {
     };
     const response = await fetch(`${this.options.controlPlaneUrl}/api/v1/changes`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(await this.options.controlPlaneHeaders?.()) },
       body: JSON.stringify(batch),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
@@ -178,7 +180,8 @@ export class OutboxRelay {
   private async heartbeat(): Promise<void> {
     if (!this.leading) return;
     const url = `${this.options.controlPlaneUrl}/api/v1/regions/${encodeURIComponent(this.options.region)}/heartbeat`;
-    const response = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }).catch(() => undefined);
+    const headers = (await this.options.controlPlaneHeaders?.()) ?? {};
+    const response = await fetch(url, { method: 'POST', headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }).catch(() => undefined);
     await response?.body?.cancel().catch(() => undefined);
   }
 

@@ -37,6 +37,8 @@ export interface PeerRegionsOptions {
   /** Opens clients of the peers' replica servers, with this gateway's service tokens. */
   dialer: ReplicaDialer;
   logger: Logger;
+  /** Headers that prove this region to the control plane (a service token), when it asks for them. */
+  controlPlaneHeaders?: () => Promise<Record<string, string>>;
 }
 
 /**
@@ -157,7 +159,8 @@ export class PeerRegions implements RegionPeers {
   private async readRegions(): Promise<RegionRecord[]> {
     const url = `${this.options.controlPlaneUrl}/api/v1/regions`;
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(CONTROL_PLANE_TIMEOUT_MS) });
+      const headers = (await this.options.controlPlaneHeaders?.()) ?? {};
+      const response = await fetch(url, { headers, signal: AbortSignal.timeout(CONTROL_PLANE_TIMEOUT_MS) });
       if (!response.ok) throw new Error(`it answered ${response.status}`);
       this.lastRead = RegionListSchema.parse(await response.json()).regions;
       if (this.controlPlaneAway) this.options.logger.info('read-through: the control plane lists the regions again');

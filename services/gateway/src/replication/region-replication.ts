@@ -25,6 +25,8 @@ export interface RegionReplicationDependencies {
   onPurge?(): void;
   /** A peer region's bytes of a blob, for the replica server's FetchBlob (ReplicaServerDependencies.openPeerBlob). */
   openPeerBlob?(region: string, digest: string, offset: number): Promise<Readable>;
+  /** Headers that prove this region to the control plane, when it asks for them. */
+  controlPlaneHeaders?: () => Promise<Record<string, string>>;
 }
 
 export interface RegionReplication {
@@ -69,6 +71,7 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
           databaseUrl: config.databaseUrl,
           metadata: deps.metadata,
           logger,
+          ...(deps.controlPlaneHeaders ? { controlPlaneHeaders: deps.controlPlaneHeaders } : {}),
         });
         relay.start();
         const leader = relay;
@@ -78,6 +81,7 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
           metadata: deps.metadata,
           isLeading: () => leader.isLeading,
           logger,
+          ...(deps.controlPlaneHeaders ? { controlPlaneHeaders: deps.controlPlaneHeaders } : {}),
         });
         auditShipper.start();
       }

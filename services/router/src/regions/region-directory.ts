@@ -12,6 +12,8 @@ export interface RegionDirectoryOptions {
   /** The HTTP client the list is read with. */
   dispatcher: Dispatcher;
   logger: Logger;
+  /** Headers proving the router to the control plane (a service token), when it asks for them. */
+  headers?: () => Promise<Record<string, string>>;
   /** Called after every read that changed the list (regions, endpoints, states or switches). */
   onChange?: (regions: readonly RegionRecord[]) => void;
 }
@@ -71,6 +73,7 @@ export class RegionDirectory {
         origin: url.origin,
         path: url.pathname,
         method: 'GET',
+        headers: (await this.options.headers?.()) ?? {},
         // A connection of its own each time: a read every few seconds needs no pool, and a kept
         // connection would hold up a control plane that is shutting down until it times out.
         reset: true,

@@ -1,0 +1,120 @@
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import { DeniedError, IdentityInvalidError, UnauthorizedError } from '@meridian/oci';
+import type { IdentityService } from '../identity-service.js';
+import { parseAuthorization } from './authorization.js';
+
+/** Where the identity admin API is served. */
+export const IDENTITY_API_PATH = '/api/v1';
+
+/** The identity admin API's paths, and nothing else under /api/v1. */
+export const IDENTITY_API_PATHS = ['users', 'scope-maps', 'tokens'].map((collection) => `${IDENTITY_API_PATH}/${collection}`);
+
+const ADMIN_CHALLENGE = 'Basic realm="meridian-admin", charset="UTF-8"';
+
+/**
+ * The identity admin API, for `meridian user|scope-map|token`, served by a lone region's gateway
+ * and by a cluster's control plane alike: JSON in and out, Basic credentials of a user (an
+ * administrator) on every request. Errors are thrown as libs/oci's identity errors; each
+ * service's one error middleware writes them. A password made here is in the
+ * answer that made it, once, and never again; answers carrying one are `no-store`.
+ *
+ *   GET|POST   /api/v1/users                      DELETE /api/v1/users/NAME
+ *   GET|POST   /api/v1/scope-maps                 DELETE /api/v1/scope-maps/NAME
+ *   GET|POST   /api/v1/tokens                     DELETE /api/v1/tokens/NAME
+ *   POST /api/v1/tokens/NAME/disable | /enable | /passwords/1|2 (rotate that password)
+ */
+export function createIdentityAdminRouter(identities: IdentityService): RequestHandler {
+  const router = express.Router();
+  // Only its own paths: the control plane serves more of its admin API under /api/v1.
+  const paths = IDENTITY_API_PATHS;
+  router.use(paths, (req, _res, next) => {
+    void (async () => {
+      const credentials = parseAuthorization(req.headers.authorization);
+      if (credentials?.scheme !== 'basic') throw new UnauthorizedError('administrator credentials required (Basic)', ADMIN_CHALLENGE);
+      const identity = await identities.authenticate(credentials.name, credentials.password);
+      if (!identity) throw new UnauthorizedError('invalid credentials', ADMIN_CHALLENGE);
+      if (identity.kind !== 'user') throw new DeniedError('only a user may manage identities');
+    })().then(() => next(), next);
+  });
+  router.use(paths, express.json({ limit: '64kb' }), ((err, _req, _res, next) => {
+    // body-parser's own errors (malformed JSON, too large) are the client's, not UNKNOWN.
+    next((err as { type?: string }).type ? new IdentityInvalidError(`request body: ${(err as Error).message}`) : err);
+  }) as ErrorRequestHandler);
+
+  const route = (handler: (req: Request, res: Response) => Promise<void>): RequestHandler => (req, res, next) => void handler(req, res).catch(next);
+
+  router.get(`${IDENTITY_API_PATH}/users`, route(async (_req, res) => void res.json({ users: await identities.listUsers() })));
+  router.post(`${IDENTITY_API_PATH}/users`, route(async (req, res) => {
+    const body = bodyOf(req);
+    const created = await identities.createUser(text(body.name, 'name'), optionalText(body.password, 'password'));
+    secret(res).status(201).json(body.password === undefined ? created : { name: created.name });
+  }));
+  router.delete(`${IDENTITY_API_PATH}/users/:name`, route(async (req, res) => {
+    await identities.deleteUser(nameParam(req));
+    res.status(204).end();
+  }));
+
+  router.get(`${IDENTITY_API_PATH}/scope-maps`, route(async (_req, res) => void res.json({ scopeMaps: await identities.listScopeMaps() })));
+  router.post(`${IDENTITY_API_PATH}/scope-maps`, route(async (req, res) => {
+    const body = bodyOf(req);
+    res.status(201).json(await identities.createScopeMap(text(body.name, 'name'), texts(body.repositories, 'repositories'), texts(body.actions, 'actions')));
+  }));
+  router.delete(`${IDENTITY_API_PATH}/scope-maps/:name`, route(async (req, res) => {
+    await identities.deleteScopeMap(nameParam(req));
+    res.status(204).end();
+  }));
+
+  router.get(`${IDENTITY_API_PATH}/tokens`, route(async (_req, res) => void res.json({ tokens: await identities.listTokens() })));
+  router.post(`${IDENTITY_API_PATH}/tokens`, route(async (req, res) => {
+    const body = bodyOf(req);
+    const expiresAt = optionalText(body.expiresAt, 'expiresAt');
+    const expiry = expiresAt === undefined ? null : new Date(expiresAt);
+    if (expiry && Number.isNaN(expiry.getTime())) throw new IdentityInvalidError('expiresAt: expected a date (2027-01-31 or an ISO 8601 time)');
+    secret(res).status(201).json(await identities.createToken(text(body.name, 'name'), text(body.scopeMap, 'scopeMap'), expiry));
+  }));
+  router.post(`${IDENTITY_API_PATH}/tokens/:name/disable`, route(async (req, res) => {
+    await identities.setTokenDisabled(nameParam(req), true);
+    res.status(204).end();
+  }));
+  router.post(`${IDENTITY_API_PATH}/tokens/:name/enable`, route(async (req, res) => {
+    await identities.setTokenDisabled(nameParam(req), false);
+    res.status(204).end();
+  }));
+  router.post(`${IDENTITY_API_PATH}/tokens/:name/passwords/:slot`, route(async (req, res) => {
+    const slot = req.params.slot === '1' ? 1 : req.params.slot === '2' ? 2 : undefined;
+    if (!slot) throw new IdentityInvalidError('a token has passwords 1 and 2');
+    secret(res).status(200).json(await identities.rotateTokenPassword(nameParam(req), slot));
+  }));
+  router.delete(`${IDENTITY_API_PATH}/tokens/:name`, route(async (req, res) => {
+    await identities.deleteToken(nameParam(req));
+    res.status(204).end();
+  }));
+  return router;
+}
+
+function secret(res: Response): Response {
+  return res.setHeader('Cache-Control', 'no-store');
+}
+
+function bodyOf(req: Request): Record<string, unknown> {
+  if (typeof req.body !== 'object' || req.body === null) throw new IdentityInvalidError('expected a JSON object body (Content-Type: application/json)');
+  return req.body as Record<string, unknown>;
+}
+
+function text(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value === '') throw new IdentityInvalidError(`${field}: expected a string`);
+  return value;
+}
+
+function optionalText(value: unknown, field: string): string | undefined {
+  return value === undefined || value === null ? undefined : text(value, field);
+}
+
+function texts(value: unknown, field: string): string[] {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw new IdentityInvalidError(`${field}: expected a list of strings`);
+  return value as string[];
+}
+
+function nameParam(req: Request): string {
+  return String(req.params.name);
+}

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer, generateSigningKey } from '@meridian/auth';
+import { startTestControlPlane, testRegion, type TestControlPlane } from '../testing/test-control-plane.js';
+
+const ADMIN_PASSWORD = 'the cluster admin password';
+const CLUSTER_SECRET = 'cluster-secret-for-the-identity-tests-0123456789';
+const admin = { authorization: `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}` };
+const basic = (name: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${name}:${password}`).toString('base64')}` });
+
+async function serviceAuthorization(secret: string, audience: string): Promise<{ authorization: string }> {
+  return { authorization: `Bearer ${await new ServiceTokenIssuer(secret, 'gateway').token(audience)}` };
+}
+
+let cp: TestControlPlane;
+let gateway: { authorization: string };
+
+beforeAll(async () => {
+  cp = await startTestControlPlane({ MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: ADMIN_PASSWORD, MERIDIAN_CLUSTER_SECRET: CLUSTER_SECRET });
+  gateway = await serviceAuthorization(CLUSTER_SECRET, CONTROL_PLANE_AUDIENCE);
+});
+afterAll(async () => {
+  await cp?.close();
+});
+
+describe('control plane with MERIDIAN_AUTH=on', () => {
+  // RFC 7235 §3.1 (401 with a challenge), RFC 7617 (Basic).
+  it('refuses the admin API without credentials, with wrong ones, and with a service token of another secret or audience', async () => {
+    const bare = await cp.request('GET', '/api/v1/regions');
+    expect(bare.status).toBe(401);
+    expect(bare.headers.get('www-authenticate')).toMatch(/^Basic realm="meridian-admin"/);
+    expect(bare.body.error.code).toBe('UNAUTHORIZED');
+    expect((await cp.request('POST', '/api/v1/regions', testRegion('eu-west'))).status).toBe(401);
+    expect((await cp.request('GET', '/api/v1/regions', undefined, basic('admin', 'not the password'))).status).toBe(401);
+    expect((await cp.request('GET', '/api/v1/regions', undefined, await serviceAuthorization(`${CLUSTER_SECRET}-other`, CONTROL_PLANE_AUDIENCE))).status).toBe(401);
+    // A token for a region's replica protocol is not one for the control plane.
+    expect((await cp.request('GET', '/api/v1/regions', undefined, await serviceAuthorization(CLUSTER_SECRET, 'eu-west'))).status).toBe(401);
+    expect((await cp.request('GET', '/dashboard')).status).toBe(401);
+    // Health and metrics stay open: load balancers and Prometheus carry no credentials.
+    expect((await cp.request('GET', '/healthz')).status).toBe(200);
+  });
+
+  it('serves the admin API to the administrator and to the cluster\'s services', async () => {
+    expect((await cp.request('POST', '/api/v1/regions', testRegion('eu-west'), admin)).status).toBe(201);
+    const listed = await cp.request('GET', '/api/v1/regions', undefined, gateway);
+    expect(listed.status).toBe(200);
+    expect(listed.body.regions.map((r: { name: string }) => r.name)).toEqual(['eu-west']);
+  });
+
+  it('manages the cluster\'s identities as a lone gateway does, for users only, and hands regions hashes, never passwords', async () => {
+    expect((await cp.request('POST', '/api/v1/scope-maps', { name: 'team-a-read', repositories: ['team-a/*'], actions: ['content/read'] }, admin)).status).toBe(201);
+    const token = await cp.request('POST', '/api/v1/tokens', { name: 'ci', scopeMap: 'team-a-read' }, admin);
+    expect(token.status).toBe(201);
+    expect(token.body.password).toMatch(/^[\w-]{43}$/);
+    // A scope-mapped token is no administrator, and a service may not manage identities.
+    expect((await cp.request('GET', '/api/v1/regions', undefined, basic('ci', token.body.password))).status).toBe(403);
+    expect((await cp.request('GET', '/api/v1/tokens', undefined, gateway)).status).toBe(401);
+    const duplicate = await cp.request('POST', '/api/v1/tokens', { name: 'ci', scopeMap: 'team-a-read' }, admin);
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.error.code).toBe('IDENTITY_CONFLICT');
+
+    const synced = await cp.request('GET', '/api/v1/identity-sync', undefined, gateway);
+    expect(synced.status).toBe(200);
+    expect(synced.headers.get('cache-control')).toBe('no-store');
+    expect(synced.body.users.map((u: { name: string }) => u.name)).toEqual(['admin']);
+    expect(synced.body.scopeMaps).toEqual([{ name: 'team-a-read', repositories: ['team-a/*'], actions: ['content/read'] }]);
+    expect(synced.body.tokens).toMatchObject([{ name: 'ci', scopeMap: 'team-a-read', disabled: false, password2Hash: null }]);
+    expect(synced.body.tokens[0].password1Hash).toMatch(/^\$argon2id\$/);
+    const text = JSON.stringify(synced.body);
+    expect(text).not.toContain(token.body.password);
+    expect(text).not.toContain(ADMIN_PASSWORD);
+  });
+
+  it('publishes each region\'s public signing keys as the cluster\'s key set, and refuses a private key or a kid taken by another region', async () => {
+    const key = await generateSigningKey();
+    expect((await cp.request('PUT', `/api/v1/identity-sync/keys/${key.kid}`, { region: 'eu-west', publicJwk: key.publicJwk }, gateway)).status).toBe(204);
+    expect((await cp.request('PUT', `/api/v1/identity-sync/keys/${key.kid}`, { region: 'eu-west', publicJwk: key.publicJwk }, gateway)).status).toBe(204);
+    expect((await cp.request('PUT', `/api/v1/identity-sync/keys/${key.kid}`, { region: 'us-east', publicJwk: key.publicJwk }, gateway)).status).toBe(400);
+    const secret = await generateSigningKey();
+    const leaked = await cp.request('PUT', `/api/v1/identity-sync/keys/${secret.kid}`, { region: 'eu-west', publicJwk: secret.privateJwk }, gateway);
+    expect(leaked.status).toBe(400);
+    const synced = await cp.request('GET', '/api/v1/identity-sync', undefined, gateway);
+    expect(synced.body.keys).toEqual([{ kid: key.kid, region: 'eu-west', publicJwk: key.publicJwk }]);
+  });
+});
