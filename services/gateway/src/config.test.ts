@@ -66,8 +66,8 @@ describe('loadConfig', () => {
 
   it('turns identity and access on unless MERIDIAN_AUTH=off, and takes its settings', () => {
     // On by default (issue "Identity and access": no registry open to anyone unless asked for).
-    expect(loadConfig({}).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300 });
-    expect(loadConfig({ MERIDIAN_AUTH: '' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300 });
+    expect(loadConfig({}).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000 });
+    expect(loadConfig({ MERIDIAN_AUTH: '' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000 });
     expect(loadConfig({ MERIDIAN_AUTH: 'off' }).auth).toBeUndefined();
     expect(loadConfig({ MERIDIAN_AUTH: 'off', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery' }).auth).toBeUndefined();
     expect(loadConfig({ MERIDIAN_AUTH: 'on' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000 });
