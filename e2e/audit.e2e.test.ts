@@ -98,6 +98,21 @@ describe('the audit log (MERIDIAN_AUTH=on)', () => {
     for (const entry of entries) expect(entry).toMatchObject({ region: 'eu-west', address: expect.stringMatching(/127\.0\.0\.1$/) });
   });
 
+  it('records Basic credentials sent with every /v2 request as one sign-in while it is remembered, not one per request', async () => {
+    const created = await adminApi('POST', '/users', { name: 'puller' });
+    expect(created.status).toBe(201);
+    const { password } = (await created.json()) as { password: string };
+    secrets.add(password);
+    const before = (await auditLog()).length;
+    for (let i = 0; i < 5; i++) {
+      const response = await fetch(`${gateway.url}/v2/`, { headers: { authorization: basic('puller', password) } });
+      expect(response.status).toBe(200);
+    }
+    const entries = (await auditLog()).slice(before).filter((entry) => entry.identity === 'puller');
+    expect(entries.map((entry) => [entry.action, entry.outcome, entry.detail])).toEqual([['sign-in', 'success', { via: 'basic' }]]);
+    expect((await adminApi('DELETE', '/users/puller')).status).toBe(204);
+  });
+
   it('records skopeo\'s sign-in and push as the identity that made them, with the digest', async () => {
     const before = (await auditLog()).length;
     await skopeo.run(['copy', '--dest-tls-verify=false', '--dest-creds', `admin:${ADMIN_PASSWORD}`, `oci:${image.dir}:v1`, `docker://${host()}/team-a/app:v1`]);

@@ -78,8 +78,22 @@ export class IdentityService {
    * caller answers UNAUTHORIZED alike).
    */
   async authenticate(name: string, password: string): Promise<Identity | undefined> {
+    return (await this.signIn(name, password)).identity;
+  }
+
+  /**
+   * As `authenticate`, also saying whether the password was checked now or a sign-in checked a
+   * moment ago was taken again (`remembered`): Basic credentials come with every request of a
+   * client that sends them straight to /v2, and the audit log records a sign-in once it is
+   * checked, not once per request.
+   */
+  async signIn(name: string, password: string): Promise<{ identity: Identity | undefined; remembered: boolean }> {
     const remembered = this.signIns?.get(name, password, this.now());
-    if (remembered) return remembered;
+    if (remembered) return { identity: remembered, remembered: true };
+    return { identity: await this.check(name, password), remembered: false };
+  }
+
+  private async check(name: string, password: string): Promise<Identity | undefined> {
     // A change to identities while this check runs voids what it finds (see `changing`).
     const changesSeen = this.signIns?.changes ?? 0;
     const user = await this.records.findUser(name);

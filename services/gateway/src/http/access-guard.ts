@@ -47,9 +47,11 @@ export function createAccessGuard(region: RegionIdentities, audit: AuditTrail): 
     if (!credentials) throw new UnauthorizedError('authentication required', challenge());
 
     if (credentials.scheme === 'basic') {
-      // Each Basic request is a sign-in: audited, success or not (the token flow signs in once).
-      const identity = await region.identities.authenticate(credentials.name, credentials.password);
-      await audit.record(req, { identity: credentials.name, action: 'sign-in', outcome: identity ? 'success' : 'failure', detail: { via: 'basic' } });
+      // A Basic request is audited as a sign-in when its password was checked (every failure, and
+      // a success once per remembered sign-in), not on each request of a client that sends
+      // Basic credentials with every request: that would be a database write per pull.
+      const { identity, remembered } = await region.identities.signIn(credentials.name, credentials.password);
+      if (!remembered) await audit.record(req, { identity: credentials.name, action: 'sign-in', outcome: identity ? 'success' : 'failure', detail: { via: 'basic' } });
       if (!identity) throw new UnauthorizedError('invalid credentials', challenge());
       return { ...permissionsAccess(identity.permissions, action, repository), identity: identity.name };
     }
