@@ -85,7 +85,7 @@ describe('meridian user, scope-map and token', () => {
   it('says in one line what went wrong: a wrong password, no password, an unknown scope map, a bad action', async () => {
     const wrong = await meridian(['token', 'list', '--password', 'not-the-password'], {});
     expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toMatch(/^meridian: the gateway at .* refused the administrator's credentials .*MERIDIAN_ADMIN_PASSWORD\n$/);
+    expect(wrong.stderr).toMatch(/^meridian: http:\/\/127\.0\.0\.1:\d+ refused the administrator's credentials .*MERIDIAN_ADMIN_PASSWORD\n$/);
     const none = await meridian(['token', 'list'], {});
     expect(none).toMatchObject({ code: 2, stderr: 'meridian: the administrator\'s password is needed: pass --password or set MERIDIAN_ADMIN_PASSWORD\n' });
     const unknown = await meridian(['token', 'create', 'x', '--scope-map', 'nope']);

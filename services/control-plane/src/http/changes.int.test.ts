@@ -17,7 +17,8 @@ beforeAll(async () => {
 afterAll(() => cp?.close());
 
 async function post(origin: string, changes: ReplicatedChange[]) {
-  return cp.request('POST', '/api/v1/changes', { origin, changes });
+  const { status, body } = await cp.request('POST', '/api/v1/changes', { origin, changes });
+  return { status, body };
 }
 
 async function count(sql: string, params: unknown[] = []): Promise<number> {
