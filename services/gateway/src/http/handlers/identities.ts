@@ -1,7 +1,7 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { DeniedError, IdentityInvalidError, UnauthorizedError } from '@meridian/oci';
 import type { RegionIdentities } from '../../identity-setup.js';
-import { parseAuthorization } from '../access-guard.js';
+import { parseAuthorization } from '@meridian/auth/http';
 import type { AuditTrail, RequestEvent } from '../audit-trail.js';
 
 /** Where the identity admin API is served. */

@@ -2,7 +2,7 @@ import express, { type RequestHandler, type Response } from 'express';
 import { IdentityInvalidError, UnauthorizedError } from '@meridian/oci';
 import { AccessTokenInvalidError, grantRequested, parseScope, type AccessEntry, type IssuedToken, type Permissions } from '@meridian/auth';
 import type { RegionIdentities } from '../../identity-setup.js';
-import { parseAuthorization } from '../access-guard.js';
+import { parseAuthorization } from '@meridian/auth/http';
 import type { AuditTrail } from '../audit-trail.js';
 
 /** Where clients fetch tokens: the realm of the gateway's challenges. */
