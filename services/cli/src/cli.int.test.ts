@@ -27,10 +27,10 @@ type Run = MeridianRun;
 /**
  * Runs `meridian ...args` as `pnpm meridian` does: from the checkout's root, with INIT_CWD naming
  * the folder the user is in (`cwd`, a scratch folder by default), with only the given
- * MERIDIAN_SERVER (null: none).
+ * MERIDIAN_SERVER (null: none) and no MERIDIAN_ADMIN_PASSWORD unless `env` gives one.
  */
-function meridian(args: string[], options: { server?: string | null; cwd?: string } = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, INIT_CWD: options.cwd ?? folder };
+function meridian(args: string[], options: { server?: string | null; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, INIT_CWD: options.cwd ?? folder, MERIDIAN_ADMIN_PASSWORD: '', ...options.env };
   delete env.MERIDIAN_SERVER;
   const server = options.server === undefined ? cp.url : options.server;
   if (server !== null) env.MERIDIAN_SERVER = server;
@@ -192,6 +192,25 @@ describe('finding the control plane, and usage', () => {
     const viaFile = await meridian(['region', 'list', '--json'], { server: null, cwd: clusterFolder });
     expect(viaFile.code).toBe(0);
     expect(JSON.parse(viaFile.stdout)).toEqual((await cp.request('GET', '/api/v1/regions')).body);
+  });
+
+  it('signs in as the administrator with --password or MERIDIAN_ADMIN_PASSWORD where the control plane asks for it, and says how when it is missing', async () => {
+    const password = 'the administrator password of this test';
+    const guarded = await startTestControlPlane({ MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: password });
+    try {
+      const withoutPassword = await meridian(['region', 'list'], { server: guarded.url });
+      expect(withoutPassword.code).toBe(1);
+      expect(withoutPassword.stderr).toBe(
+        `meridian: the control plane at ${guarded.url} asks for the administrator's credentials (administrator credentials required (Basic) or a service token): pass --password or set MERIDIAN_ADMIN_PASSWORD (unless it was set, the control plane made the password into admin-password in its MERIDIAN_DATA_DIR)\n`,
+      );
+      expect(await meridian(['region', 'list', '--password', password], { server: guarded.url })).toMatchObject({ code: 0, stderr: '' });
+      expect(await meridian(['region', 'list'], { server: guarded.url, env: { MERIDIAN_ADMIN_PASSWORD: password } })).toMatchObject({ code: 0, stderr: '' });
+      const wrong = await meridian(['region', 'list', '--password', 'not the administrator password'], { server: guarded.url });
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/check --user and --password or MERIDIAN_ADMIN_PASSWORD\n$/);
+    } finally {
+      await guarded.close();
+    }
   });
 
   it('names the server it could not reach, exit 1', async () => {

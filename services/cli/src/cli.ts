@@ -72,7 +72,7 @@ function buildProgram(io: CliIo): Command {
   const connect = async (command: Command) => {
     const options = command.optsWithGlobals<GlobalOptions>();
     const server = await resolveServer({ option: options.server, env: io.env.MERIDIAN_SERVER || undefined, folders: [io.cwd, REPO_ROOT] });
-    // With MERIDIAN_AUTH=on the control plane asks for the administrator; with it off, none is needed.
+    // With MERIDIAN_AUTH=on (its default) the control plane asks for the administrator; with it off, none is needed.
     const password = options.password ?? (io.env.MERIDIAN_ADMIN_PASSWORD || undefined) ?? (await clusterAdminPassword(server, [io.cwd, REPO_ROOT]));
     const credentials = password === undefined ? undefined : { user: options.user ?? 'admin', password };
     return { client: new ControlPlaneClient(server, credentials), json: options.json === true };

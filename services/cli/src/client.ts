@@ -28,7 +28,7 @@ export type StatusAnswer = ({ repository: string; reference: string } & Referenc
 export class ControlPlaneClient {
   private readonly authorization: string | undefined;
 
-  /** `credentials`: the administrator's, for a control plane with MERIDIAN_AUTH=on. */
+  /** `credentials`: the administrator's, for a control plane with MERIDIAN_AUTH=on (its default). */
   constructor(
     readonly server: string,
     credentials?: { user: string; password: string },
@@ -85,7 +85,7 @@ export class ControlPlaneClient {
     if (response.ok && parsed !== undefined) return parsed as T;
     const error = (parsed as { error?: { message?: unknown } } | undefined)?.error;
     if (response.status === 401) {
-      const advice = this.authorization ? 'check --user and --password or MERIDIAN_ADMIN_PASSWORD' : 'pass --password or set MERIDIAN_ADMIN_PASSWORD';
+      const advice = this.authorization ? 'check --user and --password or MERIDIAN_ADMIN_PASSWORD' : 'pass --password or set MERIDIAN_ADMIN_PASSWORD (unless it was set, the control plane made the password into admin-password in its MERIDIAN_DATA_DIR)';
       throw new CommandError(`the control plane at ${this.server} asks for the administrator's credentials (${typeof error?.message === 'string' ? error.message : 'unauthorized'}): ${advice}`);
     }
     if (typeof error?.message === 'string') throw new CommandError(error.message);

@@ -129,7 +129,6 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
   };
 
   const access = config.auth ? await prepareAccess(config.auth, config.clusterSecret, pool, logger) : undefined;
-  if (!config.auth) logger.warn('MERIDIAN_AUTH=off: the admin API, the dashboard and the cluster\'s identities are open to anyone who reaches this port');
   const api = createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, audit: new ClusterAuditStore(pool), logger, ...(access ? { access } : {}) });
   // With MERIDIAN_TLS_CERT and _KEY, the admin API (and the dashboard) serve HTTPS.
   const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;

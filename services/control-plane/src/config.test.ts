@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 
@@ -5,7 +6,7 @@ const SECRET = 'a cluster secret of at least thirty-two characters';
 const REQUIRED = { MERIDIAN_CLUSTER_SECRET: SECRET };
 
 describe('loadConfig', () => {
-  it('gives every setting but the cluster secret its default: the admin API on loopback', () => {
+  it('gives every setting but the cluster secret its default: the admin API on loopback, auth on', () => {
     expect(loadConfig(REQUIRED)).toEqual({
       host: '127.0.0.1',
       port: 5100,
@@ -17,6 +18,7 @@ describe('loadConfig', () => {
       reconcileVerifyIntervalMs: 86_400_000,
       dashboardScrapeIntervalMs: 3_000,
       clusterSecret: SECRET,
+      auth: { dataDir: path.resolve('data/control-plane') },
       logLevel: 'info',
     });
   });
@@ -49,9 +51,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...REQUIRED, MERIDIAN_TLS_CERT: '/etc/meridian/tls.crt' })).toThrow(/^invalid configuration: MERIDIAN_TLS_KEY: required with the other/);
   });
 
-  it('with MERIDIAN_AUTH=on, takes the administrator\'s settings', () => {
+  it('with MERIDIAN_AUTH=on, takes the administrator\'s settings; MERIDIAN_AUTH=off has none', () => {
     const secret = { MERIDIAN_CLUSTER_SECRET: 's'.repeat(32) };
-    expect(loadConfig(secret).auth).toBeUndefined();
+    expect(loadConfig({ ...secret, MERIDIAN_AUTH: 'off' }).auth).toBeUndefined();
+    expect(() => loadConfig({ ...secret, MERIDIAN_AUTH: 'yes' })).toThrow(/^invalid configuration: MERIDIAN_AUTH: /);
     const config = loadConfig({ ...secret, MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'a long admin password', MERIDIAN_DATA_DIR: '/var/lib/cp' });
     expect(config.auth).toEqual({ adminPassword: 'a long admin password', dataDir: '/var/lib/cp' });
     expect(() => loadConfig({ ...secret, MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'short' })).toThrow(/MERIDIAN_ADMIN_PASSWORD: must be at least 12 characters/);

@@ -48,10 +48,11 @@ const schema = z.object({
   /**
    * Whether the admin API, the dashboard and the identity admin API ask for credentials: an
    * administrator's (Basic) or a cluster service's (a service token signed with
-   * MERIDIAN_CLUSTER_SECRET). `off` by default for now, as the gateway's MERIDIAN_AUTH is;
-   * `pnpm cluster up` turns it on.
+   * MERIDIAN_CLUSTER_SECRET). On unless turned off, as the gateway's: an admin API anyone who
+   * reaches its port may use can remove regions and grant itself every repository, so `off` is
+   * for a throwaway cluster only, and the start says so loudly.
    */
-  MERIDIAN_AUTH: z.enum(['on', 'off']).default('off'),
+  MERIDIAN_AUTH: z.enum(['on', 'off']).default('on'),
   /**
    * The password of the cluster's administrator `admin`, with MERIDIAN_AUTH=on. Set, it is
    * (re)applied at every start; unset, one is made once and written to <data dir>/admin-password (0600).

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +9,8 @@ import { createEmptyTestDatabase, freePort, testQueuePrefix, TEST_CLUSTER_SECRET
 import { clearQueuePrefix } from './testing/test-control-plane.js';
 
 // The control plane as a process (`node --import tsx services/control-plane/src/main.ts`): it
-// prints where it listens and stops cleanly on SIGTERM, whether Redis is there or not.
+// prints where it listens and stops cleanly on SIGTERM, whether Redis is there or not, and asks
+// for credentials unless told not to. Auth is off (MERIDIAN_AUTH=off) unless a test sets it.
 
 const main = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.ts');
 const repoRoot = path.resolve(path.dirname(main), '../../..');
@@ -22,11 +25,11 @@ afterAll(async () => {
   await database?.drop();
 });
 
-/** Starts the control plane; resolves with the process and its URL once it prints the banner. */
+/** Starts the control plane (auth off unless `env` sets MERIDIAN_AUTH); resolves with the process and its URL once it prints the banner. */
 async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', main], {
     cwd: repoRoot,
-    env: { ...process.env, PORT: '0', MERIDIAN_CLUSTER_SECRET: TEST_CLUSTER_SECRET, CONTROL_PLANE_DATABASE_URL: database.url, MERIDIAN_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PORT: '0', MERIDIAN_CLUSTER_SECRET: TEST_CLUSTER_SECRET, CONTROL_PLANE_DATABASE_URL: database.url, MERIDIAN_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', MERIDIAN_AUTH: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -51,11 +54,38 @@ async function stop(child: ChildProcess): Promise<number | null> {
 }
 
 describe('control plane process', () => {
-  it('serves, then stops on SIGTERM with exit 0', async () => {
-    const { child, url } = await start({ REDIS_URL: TEST_REDIS_URL });
+  it('serves, then stops on SIGTERM with exit 0; MERIDIAN_AUTH=off is warned about in the log and the banner', async () => {
+    const { child, url, output } = await start({ REDIS_URL: TEST_REDIS_URL });
     // It listens before its Redis connection is up: /readyz says 503 (redis) until it is.
     await expect.poll(async () => (await fetch(`${url}/readyz`)).status, { timeout: 10_000, interval: 100 }).toBe(200);
+    expect(output()).toMatch(/"level":40,[^\n]*"auth":"off"[^\n]*"msg":"MERIDIAN_AUTH=off: NO AUTHENTICATION/);
+    expect(output()).toContain('  WARNING: MERIDIAN_AUTH=off: NO AUTHENTICATION');
     expect(await stop(child)).toBe(0);
+  });
+
+  it('asks for credentials by default: the administrator\'s password is made into a 0600 file the log names, and never logged', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-control-plane-'));
+    try {
+      // Empty counts as unset: the default, whatever the environment running the tests says.
+      const { child, url, output } = await start({ REDIS_URL: TEST_REDIS_URL, MERIDIAN_AUTH: '', MERIDIAN_ADMIN_PASSWORD: '', MERIDIAN_DATA_DIR: dataDir, LOG_LEVEL: 'info' });
+      const passwordFile = path.join(dataDir, 'admin-password');
+      expect((await stat(passwordFile)).mode & 0o777).toBe(0o600);
+      const password = (await readFile(passwordFile, 'utf8')).trim();
+      expect(password.length).toBeGreaterThanOrEqual(12);
+
+      const anonymous = await fetch(`${url}/api/v1/regions`);
+      expect(anonymous.status).toBe(401);
+      const administrator = await fetch(`${url}/api/v1/regions`, { headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } });
+      expect(administrator.status).toBe(200);
+
+      expect(output()).toContain(`administrator password written to ${passwordFile}`);
+      expect(output()).toContain(`sign in as admin with the password in ${passwordFile}`);
+      expect(output()).not.toContain('MERIDIAN_AUTH=off');
+      expect(output()).not.toContain(password);
+      expect(await stop(child)).toBe(0);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('stops on SIGTERM with exit 0 while Redis is unreachable', async () => {

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -21,12 +24,15 @@ export interface TestControlPlane {
 }
 
 /**
- * An in-process control plane on an empty database of its own and a BullMQ prefix of its own on
- * the test Redis (unless REDIS_URL is given), on a free loopback port, for API tests. The
- * periodic requeue is off (an hour) unless the test sets it. Test support only.
+ * An in-process control plane on an empty database and a data directory of its own and a BullMQ
+ * prefix of its own on the test Redis (unless REDIS_URL is given), on a free loopback port, for
+ * API tests. The periodic requeue is off (an hour) unless the test sets it. Auth is off
+ * (MERIDIAN_AUTH=off) unless `env` sets MERIDIAN_AUTH: a test of access turns it on and passes
+ * credentials. Test support only.
  */
 export async function startTestControlPlane(env: Record<string, string> = {}): Promise<TestControlPlane> {
   const database = await createEmptyTestDatabase();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'meridian-control-plane-'));
   const config = loadConfig({
     PORT: '0',
     CONTROL_PLANE_DATABASE_URL: database.url,
@@ -34,6 +40,8 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
     MERIDIAN_QUEUE_PREFIX: testQueuePrefix(),
     MERIDIAN_REQUEUE_INTERVAL_SECONDS: '3600',
     MERIDIAN_CLUSTER_SECRET: TEST_CLUSTER_SECRET,
+    MERIDIAN_DATA_DIR: dataDir,
+    MERIDIAN_AUTH: 'off',
     LOG_LEVEL: 'silent',
     ...env,
   });
@@ -75,6 +83,7 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
       inspector.disconnect();
       await clearQueuePrefix(config.redisUrl, config.queuePrefix);
       await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
   return testControlPlane;
