@@ -112,3 +112,4 @@ export * from './jobs.js';
 export * from './purge.js';
 export * from './audit.js';
 export * from './geo.js';
+export * from './cluster-http.js';

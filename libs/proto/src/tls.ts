@@ -1,9 +1,9 @@
 /**
  * TLS for the cluster's servers and their clients: one place that says how a certificate is
  * served (TLS 1.2 at least, on HTTPS and on the replica protocol alike) and which authority a
- * client trusts. Services read the PEM files named by their config and pass the bytes here.
+ * client trusts. Services read the PEM files named by their config (cluster-http.ts's readPemFile)
+ * and pass the bytes here.
  */
-import { readFile } from 'node:fs/promises';
 import type https from 'node:https';
 import * as grpc from '@grpc/grpc-js';
 
@@ -37,16 +37,4 @@ export function replicaServerCredentials(certificate: ServerCertificate | undefi
  */
 export function replicaChannelCredentials(ca: Buffer | undefined): grpc.ChannelCredentials {
   return ca ? grpc.credentials.createSsl(ca) : grpc.credentials.createInsecure();
-}
-
-/**
- * A PEM file named by a setting (`variable`). One that cannot be read fails with a message
- * naming the setting and the file, made into the service's own start error by `toError`.
- */
-export async function readPemFile(file: string, variable: string, toError: (message: string) => Error = (message) => new Error(message)): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    throw toError(`${variable}=${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
 }

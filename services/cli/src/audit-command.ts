@@ -3,7 +3,7 @@ import type { CliIo } from './cli.js';
 import type { AuditRecord } from '@meridian/proto';
 import { IdentityClient } from './identity-client.js';
 import { formatTable } from './format.js';
-import { REPO_ROOT, resolveServer } from './server.js';
+import { REPO_ROOT, clusterHttpFor, resolveServer } from './server.js';
 
 /** Entries per request; the CLI prints each page as it comes, so a long log is never held whole. */
 const PAGE = 500;
@@ -27,10 +27,11 @@ export function addAuditCommand(program: Command, io: CliIo): void {
     .addOption(new Option('--password <password>', 'the administrator\'s password (default: MERIDIAN_ADMIN_PASSWORD)'))
     .action(async (options: { since?: Date; password?: string }, command: Command) => {
       const since = options.since ?? parseSince(DEFAULT_SINCE, io.now());
-      const globals = command.optsWithGlobals<{ server?: string; json?: boolean; user?: string }>();
+      const globals = command.optsWithGlobals<{ server?: string; ca?: string; json?: boolean; user?: string }>();
       const server = await resolveServer({ option: globals.server, env: io.env.MERIDIAN_SERVER || undefined, folders: [io.cwd, REPO_ROOT] });
       const password = options.password ?? (io.env.MERIDIAN_ADMIN_PASSWORD || undefined);
-      const client = new IdentityClient(server.replace(/\/+$/, ''), globals.user ?? 'admin', password);
+      const http = await clusterHttpFor(server, { option: globals.ca, env: io.env.MERIDIAN_TLS_CA || undefined, folders: [io.cwd, REPO_ROOT] });
+      const client = new IdentityClient(server.replace(/\/+$/, ''), http.fetch, globals.user ?? 'admin', password);
       const json = globals.json === true;
       let after: string | undefined;
       let printed = 0;

@@ -3,7 +3,7 @@ import type { ReferenceStatus, RegionRecord } from '@meridian/proto';
 import { ControlPlaneClient, type PurgeReport } from './client.js';
 import { CommandError, EXIT, UsageError } from './errors.js';
 import { formatAge, formatBytes, formatDuration, formatTable } from './format.js';
-import { REPO_ROOT, clusterAdminPassword, resolveServer } from './server.js';
+import { REPO_ROOT, clusterAdminPassword, clusterHttpFor, resolveServer } from './server.js';
 import { addIdentityCommands, adminPasswordOption } from './identity-commands.js';
 import { addAuditCommand } from './audit-command.js';
 
@@ -20,6 +20,7 @@ export interface CliIo {
 
 interface GlobalOptions {
   server?: string;
+  ca?: string;
   json?: boolean;
   user?: string;
   password?: string;
@@ -56,6 +57,7 @@ function buildProgram(io: CliIo): Command {
   const program = new Command('meridian')
     .description('Operate a Meridian cluster through its control plane, and a region\'s identities through its gateway.')
     .addOption(new Option('--server <url>', 'the control plane (default: MERIDIAN_SERVER, else "controlPlane" in .meridian/cluster.json); for user, scope-map and token, the gateway'))
+    .addOption(new Option('--ca <file>', 'a PEM file of the authority that signed the server\'s certificate, trusted besides the system\'s (default: MERIDIAN_TLS_CA, else "caFile" in .meridian/cluster.json)'))
     .option('--json', 'print the control plane\'s JSON answer instead of a table')
     .addHelpText(
       'after',
@@ -75,7 +77,8 @@ function buildProgram(io: CliIo): Command {
     // With MERIDIAN_AUTH=on (its default) the control plane asks for the administrator; with it off, none is needed.
     const password = options.password ?? (io.env.MERIDIAN_ADMIN_PASSWORD || undefined) ?? (await clusterAdminPassword(server, [io.cwd, REPO_ROOT]));
     const credentials = password === undefined ? undefined : { user: options.user ?? 'admin', password };
-    return { client: new ControlPlaneClient(server, credentials), json: options.json === true };
+    const http = await clusterHttpFor(server, { option: options.ca, env: io.env.MERIDIAN_TLS_CA || undefined, folders: [io.cwd, REPO_ROOT] });
+    return { client: new ControlPlaneClient(server, http.fetch, credentials), json: options.json === true };
   };
   const print = (json: boolean, value: unknown, text: () => string) => io.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : text());
 

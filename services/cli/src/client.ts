@@ -1,4 +1,5 @@
 import type { PurgeCounts, ReferenceStatus, RegionRecord } from '@meridian/proto';
+import { UntrustedCertificateError, type ClusterFetch } from '@meridian/proto/cluster-http';
 import { CommandError } from './errors.js';
 
 /** How long one request may take: adding a region queues its whole backfill before answering. */
@@ -31,6 +32,8 @@ export class ControlPlaneClient {
   /** `credentials`: the administrator's, for a control plane with MERIDIAN_AUTH=on (its default). */
   constructor(
     readonly server: string,
+    /** The command's HTTP client (clusterHttpFor): trusts --ca or MERIDIAN_TLS_CA. */
+    private readonly fetch: ClusterFetch,
     credentials?: { user: string; password: string },
   ) {
     this.authorization = credentials ? `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}` : undefined;
@@ -66,7 +69,7 @@ export class ControlPlaneClient {
     const what = `${method} ${this.server}${path}`;
     let response: Response;
     try {
-      response = await fetch(`${this.server}${path}`, {
+      response = await this.fetch(`${this.server}${path}`, {
         method,
         headers: { ...(this.authorization ? { authorization: this.authorization } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -96,6 +99,7 @@ export class ControlPlaneClient {
 function unreachable(server: string, err: unknown, timeoutMs: number): string {
   const error = err as Error & { cause?: { code?: string; message?: string } };
   if (error.name === 'TimeoutError') return `the control plane at ${server} did not answer within ${timeoutMs / 1000} s`;
+  if (error instanceof UntrustedCertificateError) return error.message;
   const reason = error.cause?.code ?? error.cause?.message ?? error.message;
   return `cannot reach the control plane at ${server} (${reason}): start it or pass --server`;
 }

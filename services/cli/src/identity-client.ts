@@ -1,4 +1,5 @@
 import type { AuditPage } from '@meridian/proto';
+import { UntrustedCertificateError, type ClusterFetch } from '@meridian/proto/cluster-http';
 import { CommandError } from './errors.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -26,6 +27,8 @@ export class IdentityClient {
 
   constructor(
     readonly server: string,
+    /** The command's HTTP client (clusterHttpFor): trusts --ca or MERIDIAN_TLS_CA. */
+    private readonly fetch: ClusterFetch,
     user: string,
     /** Undefined: no credentials are sent (the audit log of a gateway with MERIDIAN_AUTH=off). */
     password: string | undefined,
@@ -89,12 +92,13 @@ export class IdentityClient {
     const url = `${this.server}/api/v1${path}`;
     const headers: Record<string, string> = this.authorization ? { authorization: this.authorization } : {};
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(url, {
+    const response = await this.fetch(url, {
       method,
       headers,
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     }).catch((err: Error & { cause?: { code?: string } }) => {
+      if (err instanceof UntrustedCertificateError) throw new CommandError(err.message);
       const reason = err.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : (err.cause?.code ?? err.message);
       throw new CommandError(`cannot reach ${this.server} (${reason}): start it or pass --server`);
     });

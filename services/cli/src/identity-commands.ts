@@ -2,10 +2,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CliIo } from './cli.js';
 import { IdentityClient } from './identity-client.js';
 import { UsageError } from './errors.js';
+import { REPO_ROOT, clusterHttpFor } from './server.js';
 import { formatTable } from './format.js';
 
 interface IdentityOptions {
   server?: string;
+  ca?: string;
   json?: boolean;
   user?: string;
   password?: string;
@@ -24,12 +26,14 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
 
   // `token rotate` has a --password of its own (which of the token's two), so the administrator's
   // password is read from the option of that name only where it means that.
-  const connect = (command: Command) => {
+  const connect = async (command: Command) => {
     const options = command.optsWithGlobals<IdentityOptions & { adminPassword?: string }>();
     if (!options.server) throw new UsageError('user, scope-map and token commands talk to a lone gateway or a cluster\'s control plane: pass --server http://HOST:PORT');
     const password = (command.name() === 'rotate' ? options.adminPassword : options.password) ?? (io.env.MERIDIAN_ADMIN_PASSWORD || undefined);
     if (!password) throw new UsageError(`the administrator's password is needed: pass ${command.name() === 'rotate' ? '--admin-password' : '--password'} or set MERIDIAN_ADMIN_PASSWORD`);
-    return { client: new IdentityClient(options.server.replace(/\/+$/, ''), options.user ?? 'admin', password), json: options.json === true };
+    const server = options.server.replace(/\/+$/, '');
+    const http = await clusterHttpFor(server, { option: options.ca, env: io.env.MERIDIAN_TLS_CA || undefined, folders: [io.cwd, REPO_ROOT] });
+    return { client: new IdentityClient(server, http.fetch, options.user ?? 'admin', password), json: options.json === true };
   };
   const print = (json: boolean, value: unknown, text: () => string) => io.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : text());
   const done = (json: boolean, value: unknown, text: string) => print(json, value, () => `${text}\n`);
@@ -41,7 +45,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
     .argument('<name>', 'the user\'s name')
     .description('create a user; its password is made and printed once')
     .action(async (name: string, _options: object, command: Command) => {
-      const { client, json } = connect(command);
+      const { client, json } = await connect(command);
       const created = await client.createUser(name);
       print(json, created, () => `user ${created.name} created; its password, shown only this once:\n${created.password}\n`);
     });
@@ -50,7 +54,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
     .addOption(adminPasswordOption())
     .description('list the users')
     .action(async (_options: object, command: Command) => {
-      const { client, json } = connect(command);
+      const { client, json } = await connect(command);
       const answer = await client.listUsers();
       print(json, answer, () => `${answer.users.join('\n')}\n`);
     });
@@ -64,7 +68,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
     .requiredOption('--repository <pattern>', 'a repository name, NAME/* (every repository below it) or *; repeat for more', collect, [])
     .requiredOption('--action <action>', `${ACTIONS.join(', ')}; repeat for more`, collectAction, [])
     .action(async (name: string, options: { repository: string[]; action: string[] }, command: Command) => {
-      const { client, json } = connect(command);
+      const { client, json } = await connect(command);
       const created = await client.createScopeMap({ name, repositories: options.repository, actions: options.action });
       done(json, created, `scope map ${created.name} created: ${created.actions.join(', ')} on ${created.repositories.join(', ')}`);
     });
@@ -73,7 +77,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
     .addOption(adminPasswordOption())
     .description('list the scope maps')
     .action(async (_options: object, command: Command) => {
-      const { client, json } = connect(command);
+      const { client, json } = await connect(command);
       const answer = await client.listScopeMaps();
       print(json, answer, () => formatTable(['name', 'repositories', 'actions'], answer.scopeMaps.map((m) => [m.name, m.repositories.join(' '), m.actions.join(' ')])));
     });
@@ -87,7 +91,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
     .requiredOption('--scope-map <name>', 'what the token may do')
     .option('--expires <date>', 'when it stops working (2027-01-31, or an ISO 8601 time)', futureDate(io))
     .action(async (name: string, options: { scopeMap: string; expires?: Date }, command: Command) => {
-      const { client, json } = connect(command);
+      const { client, json } = await connect(command);
       const created = await client.createToken({ name, scopeMap: options.scopeMap, ...(options.expires ? { expiresAt: options.expires.toISOString() } : {}) });
       const expiry = created.expiresAt ? `, expires ${created.expiresAt}` : '';
       print(json, created, () => `token ${created.name} created (scope map ${created.scopeMap}${expiry}); its password, shown only this once:\n${created.password}\n`);
@@ -99,7 +103,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
       .argument('<name>', 'the token\'s name')
       .description(enabled ? 'let a disabled token sign in again' : 'stop a token from signing in (access tokens already issued run out within minutes)')
       .action(async (name: string, _options: object, command: Command) => {
-        const { client, json } = connect(command);
+        const { client, json } = await connect(command);
         await client.setTokenEnabled(name, enabled);
         done(json, { name, disabled: !enabled }, `token ${name} ${verb}d`);
       });
@@ -111,7 +115,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
     .addOption(new Option('--password <slot>', 'which password: 1 or 2').choices(['1', '2']).makeOptionMandatory())
     .addOption(new Option('--admin-password <password>', 'the administrator\'s password (default: MERIDIAN_ADMIN_PASSWORD)'))
     .action(async (name: string, options: { password: '1' | '2' }, command: Command) => {
-      const { client, json } = connect(command);
+      const { client, json } = await connect(command);
       const rotated = await client.rotateTokenPassword(name, options.password === '1' ? 1 : 2);
       print(json, rotated, () => `password ${rotated.slot} of token ${rotated.name} replaced; the new one, shown only this once:\n${rotated.password}\n`);
     });
@@ -123,7 +127,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
       .argument('<name>', `the ${kind.noun}'s name`)
       .description(kind.description)
       .action(async (name: string, _options: object, command: Command) => {
-        const { client, json } = connect(command);
+        const { client, json } = await connect(command);
         await kind.remove(client, name);
         done(json, { name, deleted: true }, `${kind.noun} ${name} deleted`);
       });
@@ -133,7 +137,7 @@ export function addIdentityCommands(program: Command, io: CliIo): void {
     .addOption(adminPasswordOption())
     .description('list the tokens (never their passwords)')
     .action(async (_options: object, command: Command) => {
-      const { client, json } = connect(command);
+      const { client, json } = await connect(command);
       const answer = await client.listTokens();
       print(json, answer, () => formatTable(['name', 'scope map', 'expires', 'state'], answer.tokens.map((t) => [t.name, t.scopeMap, t.expiresAt ?? '-', t.disabled ? 'disabled' : 'enabled'])));
     });

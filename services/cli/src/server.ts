@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createClusterHttp, readPemFile, type ClusterHttp } from '@meridian/proto/cluster-http';
 import { UsageError } from './errors.js';
 
 /** The checkout the CLI runs from: `pnpm meridian` works from anywhere inside it. */
@@ -55,13 +56,43 @@ export async function resolveServer(sources: ServerSources): Promise<string> {
  * Undefined when there is no such cluster or file.
  */
 export async function clusterAdminPassword(server: string, folders: string[]): Promise<string | undefined> {
+  const passwordFile = (await startedCluster(server, folders))?.adminPasswordFile;
+  if (typeof passwordFile !== 'string') return undefined;
+  return (await readFile(passwordFile, 'utf8').catch(() => undefined))?.trim() || undefined;
+}
+
+export interface TrustSources {
+  /** --ca */
+  option?: string;
+  /** MERIDIAN_TLS_CA */
+  env?: string;
+  /** Folders whose .meridian/cluster.json may name the authority of the cluster at `server`. */
+  folders: string[];
+}
+
+/**
+ * The command's HTTP client. It trusts, besides the system's authorities, the PEM file of --ca,
+ * else MERIDIAN_TLS_CA, else the authority of the cluster `pnpm cluster up --tls` started when
+ * `server` is its control plane (`caFile` in its cluster.json). A file that cannot be read is a
+ * UsageError naming where it came from; a certificate nothing trusted signed fails the request
+ * with a line naming --ca and MERIDIAN_TLS_CA.
+ */
+export async function clusterHttpFor(server: string, sources: TrustSources): Promise<ClusterHttp> {
+  const named = sources.option ? { file: sources.option, source: '--ca' } : sources.env ? { file: sources.env, source: 'MERIDIAN_TLS_CA' } : undefined;
+  const clusterCa = named ? undefined : (await startedCluster(server, sources.folders))?.caFile;
+  const trusted = named ?? (typeof clusterCa === 'string' ? { file: clusterCa, source: `"caFile" in ${CLUSTER_FILE}` } : undefined);
+  const ca = trusted ? await readPemFile(trusted.file, trusted.source, (message) => new UsageError(message)) : undefined;
+  return createClusterHttp({ ...(ca ? { ca } : {}), trustSetting: '--ca FILE or MERIDIAN_TLS_CA' });
+}
+
+/** What the cluster.json of `pnpm cluster up` says, when `server` is the control plane it names. */
+async function startedCluster(server: string, folders: string[]): Promise<{ adminPasswordFile?: unknown; caFile?: unknown } | undefined> {
   for (const folder of [...new Set(folders.map((folder) => path.resolve(folder)))]) {
     const state = await readFile(path.join(folder, CLUSTER_FILE), 'utf8').then(
-      (text) => JSON.parse(text) as { controlPlane?: unknown; adminPasswordFile?: unknown },
+      (text) => JSON.parse(text) as { controlPlane?: unknown; adminPasswordFile?: unknown; caFile?: unknown },
       () => undefined,
     );
-    if (!state || state.controlPlane !== server || typeof state.adminPasswordFile !== 'string') continue;
-    return (await readFile(state.adminPasswordFile, 'utf8').catch(() => undefined))?.trim() || undefined;
+    if (state && state.controlPlane === server) return state;
   }
   return undefined;
 }

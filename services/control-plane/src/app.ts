@@ -12,7 +12,7 @@ import { ReplicationQueue } from './queue/replication-queue.js';
 import { Requeue } from './queue/requeue.js';
 import { Reconciler, inventoryOverGrpc } from './reconcile/reconciler.js';
 import { purgeOverGrpc } from './region-purge.js';
-import { ReplicaDialer, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
+import { ReplicaDialer, createClusterHttp, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
 import { ReconcileStore } from './reconcile/store.js';
 import { RegionService } from './regions.js';
 import { ReplicationService } from './replication.js';
@@ -81,6 +81,8 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
   const readPem = (file: string, variable: string) => readPemFile(file, variable, (message) => new StartupError(message));
   const regionCa = config.tlsCaFile ? await readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA') : undefined;
   const dialer = new ReplicaDialer({ tokens: new ServiceTokenIssuer(config.clusterSecret, 'control-plane'), credentials: replicaChannelCredentials(regionCa) });
+  // The dashboard's probes and scrapes of the regions trust the same authority.
+  const clusterHttp = createClusterHttp(regionCa ? { ca: regionCa } : {});
   const regions = new RegionService({ pool, regions: regionStore, catalog, replications, queue, requeue, logger, openPurge: purgeOverGrpc(dialer) });
   const replication = new ReplicationService({ pool, changes, catalog, regions: regionStore, replications, queue, logger });
 
@@ -105,6 +107,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
     backlog: () => replications.pendingByRegion(),
     lag: (windowSeconds) => figures.lagP99ByTarget(windowSeconds),
     intervalMs: config.dashboardScrapeIntervalMs,
+    fetch: clusterHttp.fetch,
     windowMs: DASHBOARD_WINDOW_MS,
     logger,
   });
@@ -172,6 +175,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
       await reconciler.stop();
       await requeue.stop();
       await queue.close();
+      await clusterHttp.close();
       await pool.end();
     },
   };

@@ -17,7 +17,7 @@ import { createRegionReplication } from './replication/region-replication.js';
 import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier, metricsSource } from '@meridian/telemetry';
 import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 import { PeerRegions } from './replication/peer-regions.js';
-import { ReplicaDialer, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
+import { ReplicaDialer, createClusterHttp, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
 import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer, ServiceTokenVerifier } from '@meridian/auth';
 import { prepareIdentities } from './identity-setup.js';
 import { createAccessGuard } from './http/access-guard.js';
@@ -83,6 +83,8 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   const readPem = (file: string, variable: string) => readPemFile(file, variable, (message) => new StartupError(message));
   const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
   const peerCa = config.tlsCaFile ? await readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA') : undefined;
+  // Every call to the control plane (identity sync, relay, audit, read-through's region list) trusts the same authority as the replica clients.
+  const clusterHttp = createClusterHttp(peerCa ? { ca: peerCa } : {});
   // In a cluster, the replica protocol is authenticated both ways with service tokens from the cluster secret.
   const clusterSecret = config.clusterSecret;
   const serviceTokens = clusterSecret ? new ServiceTokenIssuer(clusterSecret, 'gateway') : undefined;
@@ -91,7 +93,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   // Calls to the control plane carry a service token too (its admin API asks for one with MERIDIAN_AUTH=on).
   const controlPlaneHeaders = async (): Promise<Record<string, string>> =>
     serviceTokens ? { authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` } : {};
-  const peers = config.controlPlaneUrl && dialer ? new PeerRegions({ region: config.region, controlPlaneUrl: config.controlPlaneUrl, dialer, logger, controlPlaneHeaders }) : undefined;
+  const peers = config.controlPlaneUrl && dialer ? new PeerRegions({ region: config.region, controlPlaneUrl: config.controlPlaneUrl, fetch: clusterHttp.fetch, dialer, logger, controlPlaneHeaders }) : undefined;
   const registry = createRegistry({
     metadata,
     blobStore,
@@ -127,11 +129,12 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     // A region being purged is draining: read-through must see that now, not at its next read of the list.
     ...(peers ? { onPurge: () => peers.forgetRegions(), openPeerBlob: (region, digest, offset) => peers.openBlob(region, digest, offset) } : {}),
     controlPlaneHeaders,
+    fetch: clusterHttp.fetch,
   });
 
   // With MERIDIAN_AUTH=on: the administrator, the signing key, and the guard on every /v2 request.
   // In a cluster, the identities are the control plane's, copied into the region's database.
-  const cluster = config.controlPlaneUrl ? { region: config.region, controlPlaneUrl: config.controlPlaneUrl, controlPlaneHeaders } : undefined;
+  const cluster = config.controlPlaneUrl ? { region: config.region, controlPlaneUrl: config.controlPlaneUrl, controlPlaneHeaders, fetch: clusterHttp.fetch } : undefined;
   const identities = config.auth ? await prepareIdentities(config.auth, config.dataDir, metadata, logger, cluster) : undefined;
   // Sign-ins and identity changes; pushes and deletes are audited by the registry, in their transactions.
   const audit = new AuditTrail(config.region, metadata.audit);
@@ -213,6 +216,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
       peers?.close();
       await identities?.sync?.stop();
       await changeListener.stop();
+      await clusterHttp.close();
       await pool.end();
     },
   };

@@ -8,6 +8,7 @@ import {
   prepareAdministrator,
 } from '@meridian/auth';
 import type { Metadata } from '@meridian/metadata';
+import type { ClusterFetch } from '@meridian/proto/cluster-http';
 import type { AuthConfig } from './config.js';
 import { IdentitySync } from './identity-sync.js';
 
@@ -47,7 +48,7 @@ export async function prepareIdentities(
   metadata: Metadata,
   logger: Logger,
   /** In a cluster: the identities are the control plane's, copied by IdentitySync; the region makes no administrator of its own. */
-  cluster?: { region: string; controlPlaneUrl: string; controlPlaneHeaders: () => Promise<Record<string, string>> },
+  cluster?: { region: string; controlPlaneUrl: string; controlPlaneHeaders: () => Promise<Record<string, string>>; fetch: ClusterFetch },
 ): Promise<RegionIdentities> {
   const store = metadata.identities;
   const identities = new IdentityService(store, { signInCacheMs: Math.min(SIGN_IN_CACHE_SECONDS, auth.tokenLifetimeSeconds) * 1000 });

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { JWK } from 'jose';
 import type { AccessTokenVerifier, IdentityService } from '@meridian/auth';
+import type { ClusterFetch } from '@meridian/proto/cluster-http';
 import { changedSignIns, type IdentitySnapshot, type Metadata, type PeerKeyRow } from '@meridian/metadata';
 
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -9,6 +10,8 @@ export interface IdentitySyncOptions {
   region: string;
   controlPlaneUrl: string;
   controlPlaneHeaders: () => Promise<Record<string, string>>;
+  /** The process's HTTP client (ClusterHttp.fetch): trusts the cluster's authority. */
+  fetch: ClusterFetch;
   metadata: Metadata;
   /** Told which users and tokens sign in differently after a round, so it forgets their remembered sign-ins. */
   identities: IdentityService;
@@ -90,7 +93,7 @@ export class IdentitySync {
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers = { ...(await this.options.controlPlaneHeaders()), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
-    const response = await fetch(`${this.options.controlPlaneUrl}${path}`, {
+    const response = await this.options.fetch(`${this.options.controlPlaneUrl}${path}`, {
       method,
       headers,
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),

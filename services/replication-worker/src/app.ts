@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer } from '@meridian/auth';
-import { ReplicaDialer, replicaChannelCredentials } from '@meridian/proto';
+import { ReplicaDialer, createClusterHttp, replicaChannelCredentials } from '@meridian/proto';
 import { traceContextInterceptor } from '@meridian/telemetry/grpc';
 import { CopiesUnderWay } from './blob-copy.js';
 import type { WorkerConfig } from './config.js';
@@ -36,13 +36,16 @@ export interface ReplicationWorker {
 export function createApp(config: WorkerConfig, logger: Logger): ReplicationWorker {
   const serviceTokens = new ServiceTokenIssuer(config.clusterSecret, 'replication-worker');
   // The control plane's admin API asks for a service token when its MERIDIAN_AUTH is on.
-  const controlPlane = new ControlPlaneClient(config.controlPlaneUrl, undefined, async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }));
+  // Read once at the start: an unreadable file stops it there, naming the setting.
+  const ca = config.tlsCaFile ? readCaFile(config.tlsCaFile) : undefined;
+  // The control plane's admin API and the regions' replica servers are trusted through the same authority.
+  const clusterHttp = createClusterHttp(ca ? { ca } : {});
+  const controlPlane = new ControlPlaneClient(config.controlPlaneUrl, clusterHttp.fetch, undefined, async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }));
   const regions = new RegionDirectory(controlPlane);
   const peers = new ReplicaPeers(
     new ReplicaDialer({
       tokens: serviceTokens,
-      // Read once at the start: an unreadable file stops it there, naming the setting.
-      credentials: replicaChannelCredentials(config.tlsCaFile ? readCaFile(config.tlsCaFile) : undefined),
+      credentials: replicaChannelCredentials(ca),
       interceptors: [traceContextInterceptor],
     }),
   );
@@ -72,6 +75,7 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
     async stop() {
       await worker.stop(config.shutdownGraceMs);
       peers.close();
+      await clusterHttp.close();
       await new Promise((resolve) => server.close(resolve));
     },
   };

@@ -1,4 +1,5 @@
 import { RegionListSchema, type RegionRecord, type ReplicationOutcome } from '@meridian/proto';
+import type { ClusterFetch } from '@meridian/proto/cluster-http';
 import type { JudgedError } from './grpc-errors.js';
 
 /**
@@ -25,6 +26,8 @@ export class ControlPlaneError extends Error implements JudgedError {
 export class ControlPlaneClient {
   constructor(
     private readonly baseUrl: string,
+    /** The process's HTTP client (ClusterHttp.fetch): trusts the cluster's authority. */
+    private readonly fetch: ClusterFetch,
     private readonly timeoutMs = 10_000,
     /** Headers proving the worker to the control plane (a service token), when it asks for them. */
     private readonly headers: () => Promise<Record<string, string>> = async () => ({}),
@@ -56,7 +59,7 @@ export class ControlPlaneClient {
   private async request(method: string, path: string, body?: unknown): Promise<Response> {
     let response: Response;
     try {
-      response = await fetch(this.baseUrl + path, {
+      response = await this.fetch(this.baseUrl + path, {
         method,
         headers: { ...(await this.headers()), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),

@@ -1,10 +1,9 @@
 import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer } from '@meridian/auth';
 import http from 'node:http';
 import https from 'node:https';
-import tls from 'node:tls';
-import { httpsServerOptions, readPemFile } from '@meridian/proto';
+import { createClusterHttp, httpsServerOptions, readPemFile } from '@meridian/proto';
 import { pino, type Logger } from 'pino';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { StartupError, type RouterConfig } from './config.js';
 import { RegionProxy } from './http/region-proxy.js';
 import { createRequestHandler } from './http/request-handler.js';
@@ -41,15 +40,13 @@ export interface Router {
  */
 export async function createApp(config: RouterConfig, logger: Logger = pino({ level: config.logLevel })): Promise<Router> {
   const readPem = (file: string, variable: string) => readPemFile(file, variable, (message) => new StartupError(message));
-  // A private authority is trusted besides the system's ones (Node's `ca` replaces them otherwise).
-  const ca = config.tlsCaFile ? [...tls.rootCertificates, (await readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA')).toString()] : undefined;
-  // One pool of keep-alive connections per region, shared by proxied requests and probes.
-  const dispatcher = new Agent({
-    connect: { timeout: config.connectTimeoutMs, ...(ca ? { ca } : {}) },
-    keepAliveTimeout: 60_000,
-    headersTimeout: config.upstreamTimeoutMs,
-    bodyTimeout: config.upstreamTimeoutMs,
+  // One pool of keep-alive connections per region, shared by proxied requests and probes,
+  // trusting MERIDIAN_TLS_CA besides the system's authorities.
+  const clusterHttp = createClusterHttp({
+    ...(config.tlsCaFile ? { ca: await readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA') } : {}),
+    agent: { connect: { timeout: config.connectTimeoutMs }, keepAliveTimeout: 60_000, headersTimeout: config.upstreamTimeoutMs, bodyTimeout: config.upstreamTimeoutMs },
   });
+  const dispatcher = clusterHttp.dispatcher;
   const locator = new ClientLocator(config.locations, config.trustedProxies);
 
   const selector = new RegionSelector(
@@ -58,7 +55,7 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
   );
   const health = new HealthMonitor({
     ...config.probe,
-    probe: (region) => probeReadiness(dispatcher, region.http, config.probe.timeoutMs),
+    probe: (region) => probeReadiness(dispatcher, region.http, config.probe.timeoutMs).catch((err: unknown) => Promise.reject(clusterHttp.explain(region.http, err))),
     logger,
     onChange: () => selector.invalidate(),
   });
@@ -70,7 +67,7 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
     controlPlaneUrl: config.controlPlaneUrl,
     refreshIntervalMs: config.regionRefreshMs,
     timeoutMs: REGION_LIST_TIMEOUT_MS,
-    dispatcher,
+    http: clusterHttp,
     logger,
     ...(serviceTokens ? { headers: async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }) } : {}),
     onChange: () => {
@@ -145,7 +142,7 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
       await closed;
       clearInterval(sweep);
       clearTimeout(grace);
-      await dispatcher.close();
+      await clusterHttp.close();
     },
   };
 }

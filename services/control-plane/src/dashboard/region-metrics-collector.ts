@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { RegionRecord } from '@meridian/proto';
+import type { ClusterFetch } from '@meridian/proto/cluster-http';
 import type { RegionSample } from './figures.js';
 import { readGatewayMetrics } from './gateway-metrics.js';
 
@@ -13,6 +14,8 @@ export interface RegionMetricsCollectorOptions {
   intervalMs: number;
   /** How much history each region keeps: `windowMs / intervalMs` samples at most. */
   windowMs: number;
+  /** The process's HTTP client (ClusterHttp.fetch): trusts the cluster's authority. */
+  fetch: ClusterFetch;
   logger: Logger;
 }
 
@@ -126,7 +129,7 @@ export class RegionMetricsCollector {
   /** GETs `url`: its status and text, or why there is none. */
   private async get(url: string): Promise<{ status: number; text: string } | { error: string }> {
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs) });
+      const response = await this.options.fetch(url, { signal: AbortSignal.timeout(this.timeoutMs) });
       if (response.status !== 200) {
         await response.body?.cancel();
         return { status: response.status, text: '' };

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlobStore, STORAGE_DRIVERS } from '@meridian/blobstore';
 import { Metadata, createPool } from '@meridian/metadata';
 import { LookupCache, ReplicaApplier, UploadStateSigner, createRegistry, type ManifestService } from '@meridian/registry';
-import { ReplicaDialer, createReplicaClient, grpc, type ReplicaClient } from '@meridian/proto';
+import { ReplicaDialer, createClusterHttp, createReplicaClient, grpc, type ReplicaClient } from '@meridian/proto';
 import { ServiceTokenIssuer, ServiceTokenVerifier } from '@meridian/auth';
 import {
   TEST_CLUSTER_SECRET,
@@ -148,6 +148,7 @@ describe('replica server: FetchBlob', () => {
     peers = new PeerRegions({
       region: 'here',
       controlPlaneUrl: `http://127.0.0.1:${(controlPlane.address() as { port: number }).port}`,
+      fetch: createClusterHttp().fetch,
       dialer: new ReplicaDialer({ tokens: new ServiceTokenIssuer(TEST_CLUSTER_SECRET, 'gateway') }),
       logger,
     });

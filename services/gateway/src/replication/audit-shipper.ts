@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditEntry, Metadata } from '@meridian/metadata';
 import type { AuditBatch } from '@meridian/proto/audit';
+import type { ClusterFetch } from '@meridian/proto/cluster-http';
 
 export interface AuditShipperOptions {
   /** Headers that prove this region to the control plane (a service token), when it asks for them. */
@@ -8,6 +9,8 @@ export interface AuditShipperOptions {
   region: string;
   /** The control plane's admin API, e.g. http://127.0.0.1:5100. */
   controlPlaneUrl: string;
+  /** The process's HTTP client (ClusterHttp.fetch): trusts the cluster's authority. */
+  fetch: ClusterFetch;
   metadata: Metadata;
   /** Whether this process is the region's relay now: one process of the region ships. */
   isLeading(): boolean;
@@ -81,7 +84,7 @@ export class AuditShipper {
       region: this.options.region,
       entries: entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })),
     };
-    const response = await fetch(`${this.options.controlPlaneUrl}/api/v1/audit/batches`, {
+    const response = await this.options.fetch(`${this.options.controlPlaneUrl}/api/v1/audit/batches`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(await this.options.controlPlaneHeaders?.()) },
       body: JSON.stringify(batch),

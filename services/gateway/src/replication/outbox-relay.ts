@@ -2,12 +2,15 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { OUTBOX_CHANNEL, type Metadata, type OutboxEntry } from '@meridian/metadata';
 import type { ChangeBatch } from '@meridian/proto/changes';
+import type { ClusterFetch } from '@meridian/proto/cluster-http';
 import { SpanKind, inSpan, linkTo } from '@meridian/telemetry';
 
 export interface OutboxRelayOptions {
   region: string;
   /** The control plane's admin API, e.g. http://127.0.0.1:5100. */
   controlPlaneUrl: string;
+  /** The process's HTTP client (ClusterHttp.fetch): trusts the cluster's authority. */
+  fetch: ClusterFetch;
   /** The region's database: the relay holds one connection of its own for its lock and LISTEN. */
   databaseUrl: string;
   metadata: Metadata;
@@ -167,7 +170,7 @@ export class OutboxRelay {
         ...(entry.trace ? { trace: entry.trace } : {}),
       })),
     };
-    const response = await fetch(`${this.options.controlPlaneUrl}/api/v1/changes`, {
+    const response = await this.options.fetch(`${this.options.controlPlaneUrl}/api/v1/changes`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(await this.options.controlPlaneHeaders?.()) },
       body: JSON.stringify(batch),
@@ -181,7 +184,7 @@ export class OutboxRelay {
     if (!this.leading) return;
     const url = `${this.options.controlPlaneUrl}/api/v1/regions/${encodeURIComponent(this.options.region)}/heartbeat`;
     const headers = (await this.options.controlPlaneHeaders?.()) ?? {};
-    const response = await fetch(url, { method: 'POST', headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }).catch(() => undefined);
+    const response = await this.options.fetch(url, { method: 'POST', headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }).catch(() => undefined);
     await response?.body?.cancel().catch(() => undefined);
   }
 

@@ -11,6 +11,7 @@ import {
   type ReplicaClient,
   type ReplicaDialer,
 } from '@meridian/proto';
+import type { ClusterFetch } from '@meridian/proto/cluster-http';
 import type { PeerBlobHolder, PeerManifest, RegionPeers } from '@meridian/registry';
 
 /** How long the region list is used before it is read again from the control plane. */
@@ -34,6 +35,8 @@ const READING_STATES: ReadonlySet<RegionState> = new Set(['adding', 'active']);
 export interface PeerRegionsOptions {
   region: string;
   controlPlaneUrl: string;
+  /** The process's HTTP client (ClusterHttp.fetch): trusts the cluster's authority. */
+  fetch: ClusterFetch;
   /** Opens clients of the peers' replica servers, with this gateway's service tokens. */
   dialer: ReplicaDialer;
   logger: Logger;
@@ -160,7 +163,7 @@ export class PeerRegions implements RegionPeers {
     const url = `${this.options.controlPlaneUrl}/api/v1/regions`;
     try {
       const headers = (await this.options.controlPlaneHeaders?.()) ?? {};
-      const response = await fetch(url, { headers, signal: AbortSignal.timeout(CONTROL_PLANE_TIMEOUT_MS) });
+      const response = await this.options.fetch(url, { headers, signal: AbortSignal.timeout(CONTROL_PLANE_TIMEOUT_MS) });
       if (!response.ok) throw new Error(`it answered ${response.status}`);
       this.lastRead = RegionListSchema.parse(await response.json()).regions;
       if (this.controlPlaneAway) this.options.logger.info('read-through: the control plane lists the regions again');

@@ -4,6 +4,7 @@ import type { BlobStore } from '@meridian/blobstore';
 import type { Metadata } from '@meridian/metadata';
 import { ReplicaApplier, type LookupCache } from '@meridian/registry';
 import type { ReplicaCallerVerifier, ServerCertificate } from '@meridian/proto';
+import type { ClusterFetch } from '@meridian/proto/cluster-http';
 import type { GatewayConfig } from '../config.js';
 import { createReplicaServer, type ReplicaServer } from '../grpc/replica-server.js';
 import { OutboxRelay } from './outbox-relay.js';
@@ -27,6 +28,8 @@ export interface RegionReplicationDependencies {
   openPeerBlob?(region: string, digest: string, offset: number): Promise<Readable>;
   /** Headers that prove this region to the control plane, when it asks for them. */
   controlPlaneHeaders?: () => Promise<Record<string, string>>;
+  /** The process's HTTP client, for the relay's and the shipper's calls to the control plane. */
+  fetch: ClusterFetch;
 }
 
 export interface RegionReplication {
@@ -68,6 +71,7 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
         relay = new OutboxRelay({
           region: config.region,
           controlPlaneUrl: config.controlPlaneUrl,
+          fetch: deps.fetch,
           databaseUrl: config.databaseUrl,
           metadata: deps.metadata,
           logger,
@@ -78,6 +82,7 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
         auditShipper = new AuditShipper({
           region: config.region,
           controlPlaneUrl: config.controlPlaneUrl,
+          fetch: deps.fetch,
           metadata: deps.metadata,
           isLeading: () => leader.isLeading,
           logger,

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
+import { UntrustedCertificateError, type ClusterHttp } from '@meridian/proto/cluster-http';
 import { RegionListSchema, type RegionRecord } from '@meridian/proto/jobs';
 
 export interface RegionDirectoryOptions {
@@ -9,8 +9,8 @@ export interface RegionDirectoryOptions {
   refreshIntervalMs: number;
   /** How long one read may take. */
   timeoutMs: number;
-  /** The HTTP client the list is read with. */
-  dispatcher: Dispatcher;
+  /** The router's HTTP client (its pool, and what a refused certificate is reported as). */
+  http: Pick<ClusterHttp, 'dispatcher' | 'explain'>;
   logger: Logger;
   /** Headers proving the router to the control plane (a service token), when it asks for them. */
   headers?: () => Promise<Record<string, string>>;
@@ -65,11 +65,11 @@ export class RegionDirectory {
   }
 
   private async read(): Promise<void> {
-    const { controlPlaneUrl, timeoutMs, dispatcher, logger } = this.options;
+    const { controlPlaneUrl, timeoutMs, http, logger } = this.options;
     let regions: RegionRecord[];
     try {
       const url = new URL(`${controlPlaneUrl}/api/v1/regions`);
-      const response = await dispatcher.request({
+      const response = await http.dispatcher.request({
         origin: url.origin,
         path: url.pathname,
         method: 'GET',
@@ -85,7 +85,7 @@ export class RegionDirectory {
       if (response.statusCode !== 200) throw new Error(`answered ${response.statusCode}: ${text.slice(0, 200)}`);
       regions = RegionListSchema.parse(JSON.parse(text)).regions;
     } catch (err) {
-      const reason = describeFailure(err);
+      const reason = describeFailure(http.explain(controlPlaneUrl, err));
       if (this.failure === undefined) {
         logger.warn(
           { controlPlane: controlPlaneUrl, reason, regions: this.current.length },
@@ -110,5 +110,6 @@ export class RegionDirectory {
 function describeFailure(err: unknown): string {
   const error = err as Error & { code?: string; cause?: { code?: string } };
   if (error.name === 'TimeoutError' || error.name === 'AbortError') return 'no answer in time';
+  if (error instanceof UntrustedCertificateError) return error.message;
   return error.cause?.code ?? error.code ?? error.message;
 }
