@@ -8,6 +8,7 @@ import { IdentityConflictError, IdentityInvalidError, IdentityUnknownError } fro
 import { Permissions, assertRepositoryPattern, isScopeMapAction, type ScopeMap, type ScopeMapAction } from './permissions.js';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
 import { VerifiedSignIns } from './verified-sign-ins.js';
+import type { SignInLimiter, SignInRefusal } from './sign-in-limits.js';
 
 export interface TokenRecord {
   name: string;
@@ -55,6 +56,15 @@ export interface IdentityServiceOptions {
    * lifetime: a change made through another process is seen here only once it has passed.
    */
   signInCacheMs?: number;
+  /** Counts failed sign-ins per name and address, and refuses attempts past the limits unchecked; none: no limit. */
+  limiter?: SignInLimiter;
+}
+
+/** What a sign-in came to: the identity, or none; `refused` when it was not even checked (too many failures). */
+export interface SignInOutcome {
+  identity: Identity | undefined;
+  remembered: boolean;
+  refused?: SignInRefusal;
 }
 
 export class IdentityService {
@@ -62,6 +72,7 @@ export class IdentityService {
   private readonly decoyHash: Promise<string>;
   private readonly now: () => Date;
   private readonly signIns: VerifiedSignIns<Identity> | undefined;
+  private readonly limiter: SignInLimiter | undefined;
 
   constructor(
     private readonly records: IdentityRecords,
@@ -69,6 +80,7 @@ export class IdentityService {
   ) {
     this.now = options.now ?? (() => new Date());
     this.signIns = options.signInCacheMs ? new VerifiedSignIns({ ttlMs: options.signInCacheMs }) : undefined;
+    this.limiter = options.limiter;
     this.decoyHash = hashPassword(generatePassword());
   }
 
@@ -86,11 +98,33 @@ export class IdentityService {
    * moment ago was taken again (`remembered`): Basic credentials come with every request of a
    * client that sends them straight to /v2, and the audit log records a sign-in once it is
    * checked, not once per request.
+   *
+   * With a limiter, a check is counted against `name` and `address` (the client's) first, and
+   * refused without looking at the password once either has had too many failures (`refused`).
+   * A remembered sign-in is not counted: it costs no argon2 work, and only the right password
+   * finds it.
    */
-  async signIn(name: string, password: string): Promise<{ identity: Identity | undefined; remembered: boolean }> {
+  async signIn(name: string, password: string, address?: string): Promise<SignInOutcome> {
     const remembered = this.signIns?.get(name, password, this.now());
     if (remembered) return { identity: remembered, remembered: true };
-    return { identity: await this.check(name, password), remembered: false };
+    const refused = await this.limiter?.begin(name, address);
+    if (refused) return { identity: undefined, remembered: false, refused };
+    const identity = await this.check(name, password);
+    if (identity) await this.limiter?.succeeded(name, address);
+    return { identity, remembered: false };
+  }
+
+  /**
+   * Counts a failed sign-in that names no identity (a refresh token that does not verify) against
+   * the address it came from, first: a refusal when the address has had too many failures.
+   */
+  async beginUnnamedAttempt(address: string | undefined): Promise<SignInRefusal | undefined> {
+    return this.limiter?.begin(undefined, address);
+  }
+
+  /** The attempt `beginUnnamedAttempt` counted succeeded: its point goes back to the address. */
+  async unnamedAttemptSucceeded(address: string | undefined): Promise<void> {
+    await this.limiter?.succeeded(undefined, address);
   }
 
   private async check(name: string, password: string): Promise<Identity | undefined> {

@@ -6,3 +6,4 @@ export * from './identity-service.js';
 export * from './service-tokens.js';
 export * from './secret-file.js';
 export * from './administrator.js';
+export * from './sign-in-limits.js';

@@ -15,3 +15,4 @@ export * from './inventory.js';
 export type { HeldContent } from './purge.js';
 export * from './identities.js';
 export * from './audit.js';
+export * from './sign-in-failures.js';

@@ -155,6 +155,19 @@ export class UnauthorizedError extends errorClass('Unauthorized') {
     super(message);
   }
 }
+/**
+ * Too many failed sign-ins for a name or from an address (distribution-spec v1.1 "Error Codes",
+ * TOOMANYREQUESTS). The error middleware sends `retryAfterSeconds` as `Retry-After` (RFC 9110
+ * §10.2.3), so a client knows when trying again can succeed.
+ */
+export class TooManyRequestsError extends errorClass('TooManyRequests') {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
 export class RegionUnavailableError extends errorClass('RegionUnavailable') {}
 export class RegionFailedError extends errorClass('RegionFailed') {}
 

@@ -24,9 +24,9 @@ import { ReplicationFiguresStore } from './store/replication-figures.js';
 import { ReplicationStore } from './store/replications.js';
 import { createControlPlaneMetrics } from './metrics.js';
 import { mkdir } from 'node:fs/promises';
-import { CONTROL_PLANE_AUDIENCE, IdentityService, ServiceTokenIssuer, ServiceTokenVerifier, prepareAdministrator } from '@meridian/auth';
+import { CONTROL_PLANE_AUDIENCE, IdentityService, ServiceTokenIssuer, ServiceTokenVerifier, SignInLimiter, prepareAdministrator } from '@meridian/auth';
 import { createIdentityAdminRouter } from '@meridian/auth/http';
-import { IdentityStore } from '@meridian/metadata';
+import { IdentityStore, signInFailureCounters } from '@meridian/metadata';
 import { createAdminGuard } from './http/admin-guard.js';
 import { ClusterKeyStore } from './store/signing-keys.js';
 import type { ApiDeps } from './http/api.js';
@@ -186,7 +186,7 @@ async function prepareAccess(auth: NonNullable<ControlPlaneConfig['auth']>, clus
   const identityStore = new IdentityStore(pool);
   // A checked password is taken again for a minute without argon2 (the dashboard, a CLI script);
   // changes made through this control plane end that at once.
-  const identities = new IdentityService(identityStore, { signInCacheMs: 60_000 });
+  const identities = new IdentityService(identityStore, { signInCacheMs: 60_000, limiter: new SignInLimiter(signInFailureCounters(pool, auth.signInLimits)) });
   await mkdir(auth.dataDir, { recursive: true, mode: 0o700 });
   await prepareAdministrator(identities, { ...(auth.adminPassword !== undefined ? { adminPassword: auth.adminPassword } : {}), dataDir: auth.dataDir }, logger);
   return {

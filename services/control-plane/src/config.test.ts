@@ -18,7 +18,7 @@ describe('loadConfig', () => {
       reconcileVerifyIntervalMs: 86_400_000,
       dashboardScrapeIntervalMs: 3_000,
       clusterSecret: SECRET,
-      auth: { dataDir: path.resolve('data/control-plane') },
+      auth: { dataDir: path.resolve('data/control-plane'), signInLimits: { perName: 10, perAddress: 50, windowSeconds: 300 } },
       logLevel: 'info',
     });
   });
@@ -56,7 +56,10 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...secret, MERIDIAN_AUTH: 'off' }).auth).toBeUndefined();
     expect(() => loadConfig({ ...secret, MERIDIAN_AUTH: 'yes' })).toThrow(/^invalid configuration: MERIDIAN_AUTH: /);
     const config = loadConfig({ ...secret, MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'a long admin password', MERIDIAN_DATA_DIR: '/var/lib/cp' });
-    expect(config.auth).toEqual({ adminPassword: 'a long admin password', dataDir: '/var/lib/cp' });
+    expect(config.auth).toEqual({ adminPassword: 'a long admin password', dataDir: '/var/lib/cp', signInLimits: { perName: 10, perAddress: 50, windowSeconds: 300 } });
+    const limits = { MERIDIAN_SIGN_IN_FAILURES_PER_NAME: '3', MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS: '7', MERIDIAN_SIGN_IN_WINDOW_SECONDS: '2' };
+    expect(loadConfig({ ...secret, MERIDIAN_AUTH: 'on', ...limits }).auth?.signInLimits).toEqual({ perName: 3, perAddress: 7, windowSeconds: 2 });
+    expect(() => loadConfig({ ...secret, MERIDIAN_AUTH: 'on', MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS: '0' })).toThrow(/MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS/);
     expect(() => loadConfig({ ...secret, MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'short' })).toThrow(/MERIDIAN_ADMIN_PASSWORD: must be at least 12 characters/);
   });
 });

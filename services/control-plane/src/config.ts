@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_QUEUE_PREFIX } from '@meridian/proto';
+import type { SignInFailureLimits } from '@meridian/metadata';
 
 /**
  * The control plane's whole configuration, from the environment (CONTRIBUTING.md,
@@ -60,6 +61,14 @@ const schema = z.object({
   MERIDIAN_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
   /** Where the control plane keeps its files (today only a generated admin-password). */
   MERIDIAN_DATA_DIR: z.string().min(1).default('./data/control-plane'),
+  /**
+   * With MERIDIAN_AUTH=on: failed sign-ins (Basic credentials refused) one name, and one client
+   * address, may have within the window; further attempts are refused with 429 unchecked until
+   * it ends. The same settings, and defaults, as a gateway's.
+   */
+  MERIDIAN_SIGN_IN_FAILURES_PER_NAME: z.coerce.number().int().min(1).default(10),
+  MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).default(50),
+  MERIDIAN_SIGN_IN_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).superRefine((e, ctx) => {
   if (Boolean(e.MERIDIAN_TLS_CERT) !== Boolean(e.MERIDIAN_TLS_KEY)) {
@@ -102,6 +111,7 @@ export interface ControlPlaneConfig {
 export interface ControlPlaneAuthConfig {
   adminPassword?: string;
   dataDir: string;
+  signInLimits: SignInFailureLimits;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
@@ -131,6 +141,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
           auth: {
             ...(e.MERIDIAN_ADMIN_PASSWORD ? { adminPassword: e.MERIDIAN_ADMIN_PASSWORD } : {}),
             dataDir: path.resolve(e.MERIDIAN_DATA_DIR),
+            signInLimits: {
+              perName: e.MERIDIAN_SIGN_IN_FAILURES_PER_NAME,
+              perAddress: e.MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS,
+              windowSeconds: e.MERIDIAN_SIGN_IN_WINDOW_SECONDS,
+            },
           },
         }
       : {}),

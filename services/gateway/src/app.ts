@@ -4,7 +4,7 @@ import https from 'node:https';
 import express from 'express';
 import { pino, type Logger } from 'pino';
 import { BlobStore, STORAGE_DRIVERS } from '@meridian/blobstore';
-import { ChangeListener, Metadata, createPool } from '@meridian/metadata';
+import { ChangeListener, Metadata, createPool, signInFailureCounters } from '@meridian/metadata';
 import type { GatewayConfig } from './config.js';
 import { prepareRegion } from './region-setup.js';
 import { StartupError } from './startup-errors.js';
@@ -18,7 +18,7 @@ import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier
 import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 import { PeerRegions } from './replication/peer-regions.js';
 import { ReplicaDialer, createClusterHttp, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
-import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer, ServiceTokenVerifier } from '@meridian/auth';
+import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer, ServiceTokenVerifier, SignInLimiter } from '@meridian/auth';
 import { prepareIdentities } from './identity-setup.js';
 import { createAccessGuard } from './http/access-guard.js';
 import { createTokenHandler } from './http/handlers/token.js';
@@ -135,7 +135,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   // With MERIDIAN_AUTH=on: the administrator, the signing key, and the guard on every /v2 request.
   // In a cluster, the identities are the control plane's, copied into the region's database.
   const cluster = config.controlPlaneUrl ? { region: config.region, controlPlaneUrl: config.controlPlaneUrl, controlPlaneHeaders, fetch: clusterHttp.fetch } : undefined;
-  const identities = config.auth ? await prepareIdentities(config.auth, config.dataDir, metadata, logger, cluster) : undefined;
+  const identities = config.auth ? await prepareIdentities(config.auth, config.dataDir, metadata, new SignInLimiter(signInFailureCounters(pool, config.auth.signInLimits)), logger, cluster) : undefined;
   // Sign-ins and identity changes; pushes and deletes are audited by the registry, in their transactions.
   const audit = new AuditTrail(config.region, metadata.audit);
 

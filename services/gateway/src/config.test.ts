@@ -64,20 +64,33 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MERIDIAN_TLS_KEY: '/etc/meridian/tls.key' })).toThrow(/^invalid configuration: MERIDIAN_TLS_CERT: required/);
   });
 
+  const DEFAULT_SIGN_IN_LIMITS = { perName: 10, perAddress: 50, windowSeconds: 300 };
+
   it('turns identity and access on unless MERIDIAN_AUTH=off, and takes its settings', () => {
     // On by default (issue "Identity and access": no registry open to anyone unless asked for).
-    expect(loadConfig({}).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000 });
-    expect(loadConfig({ MERIDIAN_AUTH: '' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000 });
+    expect(loadConfig({}).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS });
+    expect(loadConfig({ MERIDIAN_AUTH: '' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS });
     expect(loadConfig({ MERIDIAN_AUTH: 'off' }).auth).toBeUndefined();
     expect(loadConfig({ MERIDIAN_AUTH: 'off', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery' }).auth).toBeUndefined();
-    expect(loadConfig({ MERIDIAN_AUTH: 'on' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000 });
+    expect(loadConfig({ MERIDIAN_AUTH: 'on' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS });
     expect(loadConfig({ MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery', MERIDIAN_AUTH_TOKEN_SECONDS: '60' }).auth).toEqual({
       adminPassword: 'correct horse battery',
       service: 'meridian',
       tokenLifetimeSeconds: 60,
       identitySyncMs: 10_000,
+      signInLimits: DEFAULT_SIGN_IN_LIMITS,
     });
     expect(() => loadConfig({ MERIDIAN_AUTH: 'yes' })).toThrow(/MERIDIAN_AUTH="yes": expected one of on, off/);
+  });
+
+  it('takes the limits of failed sign-ins, 10 per name and 50 per address in 5 minutes unless set', () => {
+    expect(loadConfig({ MERIDIAN_SIGN_IN_FAILURES_PER_NAME: '3', MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS: '7', MERIDIAN_SIGN_IN_WINDOW_SECONDS: '2' }).auth?.signInLimits).toEqual({
+      perName: 3,
+      perAddress: 7,
+      windowSeconds: 2,
+    });
+    expect(() => loadConfig({ MERIDIAN_SIGN_IN_FAILURES_PER_NAME: '0' })).toThrow(/MERIDIAN_SIGN_IN_FAILURES_PER_NAME="0": expected a whole number from 1 up/);
+    expect(() => loadConfig({ MERIDIAN_SIGN_IN_WINDOW_SECONDS: '1.5' })).toThrow(/MERIDIAN_SIGN_IN_WINDOW_SECONDS/);
   });
 
   it('takes how often a region of a cluster copies the identities', () => {

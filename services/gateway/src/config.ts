@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import type { SignInFailureLimits } from '@meridian/metadata';
 import { StartupError, maskPassword } from './startup-errors.js';
 
 /** A whole number in [min, max], from its decimal text; the message says what is allowed. */
@@ -140,6 +141,14 @@ const schema = z.object({
   MERIDIAN_IDENTITY_SYNC_SECONDS: wholeNumber(1, 3600).default(10),
   /** How long an access token lives; clients fetch a new one when it has expired. */
   MERIDIAN_AUTH_TOKEN_SECONDS: wholeNumber(30, 3600).default(300),
+  /**
+   * With MERIDIAN_AUTH=on: failed sign-ins one identity name, and one client address, may have
+   * within the window; further attempts are refused with 429, without their password being
+   * checked, until the window ends. Counted in the region's database, by every gateway together.
+   */
+  MERIDIAN_SIGN_IN_FAILURES_PER_NAME: wholeNumber(1).default(10),
+  MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS: wholeNumber(1).default(50),
+  MERIDIAN_SIGN_IN_WINDOW_SECONDS: wholeNumber(1, 86_400).default(300),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
 }).superRefine((e, ctx) => {
   if (Boolean(e.MERIDIAN_TLS_CERT) !== Boolean(e.MERIDIAN_TLS_KEY)) {
@@ -189,6 +198,7 @@ export interface AuthConfig {
   tokenLifetimeSeconds: number;
   /** In a cluster: how often the cluster's identities are copied from the control plane. */
   identitySyncMs: number;
+  signInLimits: SignInFailureLimits;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
@@ -232,6 +242,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
             ...(e.MERIDIAN_AUTH_REALM ? { realm: e.MERIDIAN_AUTH_REALM } : {}),
             tokenLifetimeSeconds: e.MERIDIAN_AUTH_TOKEN_SECONDS,
             identitySyncMs: e.MERIDIAN_IDENTITY_SYNC_SECONDS * 1000,
+            signInLimits: {
+              perName: e.MERIDIAN_SIGN_IN_FAILURES_PER_NAME,
+              perAddress: e.MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS,
+              windowSeconds: e.MERIDIAN_SIGN_IN_WINDOW_SECONDS,
+            },
           },
         }
       : {}),

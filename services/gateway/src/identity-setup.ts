@@ -4,6 +4,7 @@ import {
   AccessTokenIssuer,
   AccessTokenVerifier,
   IdentityService,
+  type SignInLimiter,
   generateSigningKey,
   prepareAdministrator,
 } from '@meridian/auth';
@@ -46,12 +47,14 @@ export async function prepareIdentities(
   auth: AuthConfig,
   dataDir: string,
   metadata: Metadata,
+  /** Counts failed sign-ins in the region's database (auth.signInLimits), for every gateway of the region. */
+  limiter: SignInLimiter,
   logger: Logger,
   /** In a cluster: the identities are the control plane's, copied by IdentitySync; the region makes no administrator of its own. */
   cluster?: { region: string; controlPlaneUrl: string; controlPlaneHeaders: () => Promise<Record<string, string>>; fetch: ClusterFetch },
 ): Promise<RegionIdentities> {
   const store = metadata.identities;
-  const identities = new IdentityService(store, { signInCacheMs: Math.min(SIGN_IN_CACHE_SECONDS, auth.tokenLifetimeSeconds) * 1000 });
+  const identities = new IdentityService(store, { signInCacheMs: Math.min(SIGN_IN_CACHE_SECONDS, auth.tokenLifetimeSeconds) * 1000, limiter });
   if (!cluster) await prepareAdministrator(identities, { ...(auth.adminPassword !== undefined ? { adminPassword: auth.adminPassword } : {}), dataDir }, logger);
   const candidate = await generateSigningKey();
   const signingKey = await metadata.transaction((tx) =>

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { DeniedError, UnauthorizedError } from '@meridian/oci';
-import { ServiceTokenInvalidError, type IdentityService, type ServiceTokenVerifier } from '@meridian/auth';
+import { ServiceTokenInvalidError, tooManySignIns, type IdentityService, type ServiceTokenVerifier } from '@meridian/auth';
 import { parseAuthorization } from '@meridian/auth/http';
 
 /** Sent with a 401: a browser opening the dashboard asks for the administrator's password. */
@@ -14,7 +14,8 @@ export type AdminCaller = { kind: 'user'; name: string } | { kind: 'service'; na
  * user's Basic credentials (an administrator: the CLI, a browser on the dashboard) or a service
  * token signed with the cluster secret (a gateway, the replication worker, the router). The
  * caller is left in `res.locals.caller`. Tokens of the registry (scope-mapped clients) are no
- * credentials here.
+ * credentials here. Failed Basic sign-ins count against the name and the client's address, and
+ * past the limits (MERIDIAN_SIGN_IN_*) are refused with 429 and Retry-After, unchecked.
  */
 export function createAdminGuard(deps: { identities: IdentityService; services: ServiceTokenVerifier }): RequestHandler {
   return (req, res, next) => {
@@ -28,7 +29,8 @@ export function createAdminGuard(deps: { identities: IdentityService; services: 
         return { kind: 'service', name };
       }
       if (credentials?.scheme !== 'basic') throw new UnauthorizedError('administrator credentials required (Basic) or a service token', ADMIN_CHALLENGE);
-      const identity = await deps.identities.authenticate(credentials.name, credentials.password);
+      const { identity, refused } = await deps.identities.signIn(credentials.name, credentials.password, req.socket.remoteAddress);
+      if (refused) throw tooManySignIns(refused, credentials.name);
       if (!identity) throw new UnauthorizedError('invalid credentials', ADMIN_CHALLENGE);
       if (identity.kind !== 'user') throw new DeniedError('only a user may use the control plane');
       return { kind: 'user', name: identity.name };

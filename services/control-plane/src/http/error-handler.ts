@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { RegistryError, UnauthorizedError, type ErrorKind } from '@meridian/oci';
+import { RegistryError, TooManyRequestsError, UnauthorizedError, type ErrorKind } from '@meridian/oci';
 import { ApiError, type ApiErrorCode } from '../errors.js';
 
 /**
@@ -13,6 +13,7 @@ const IDENTITY_ERRORS: Partial<Record<ErrorKind, ApiErrorCode>> = {
   IdentityUnknown: 'IDENTITY_UNKNOWN',
   IdentityConflict: 'IDENTITY_CONFLICT',
   IdentityInvalid: 'IDENTITY_INVALID',
+  TooManyRequests: 'TOO_MANY_REQUESTS',
 };
 
 /**
@@ -30,6 +31,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (err instanceof UnauthorizedError) res.setHeader('WWW-Authenticate', err.challenge);
+    if (err instanceof TooManyRequestsError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
     res.status(error.status).json({ error: { code: error.code, message: error.message, ...(error.detail === undefined ? {} : { detail: error.detail }) } });
   };
 }

@@ -15,7 +15,13 @@ let cp: TestControlPlane;
 let gateway: { authorization: string };
 
 beforeAll(async () => {
-  cp = await startTestControlPlane({ MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: ADMIN_PASSWORD, MERIDIAN_CLUSTER_SECRET: CLUSTER_SECRET });
+  cp = await startTestControlPlane({
+    MERIDIAN_AUTH: 'on',
+    MERIDIAN_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    MERIDIAN_CLUSTER_SECRET: CLUSTER_SECRET,
+    // Low, so that the limit is reached in a few requests; no earlier test fails twice with one name.
+    MERIDIAN_SIGN_IN_FAILURES_PER_NAME: '2',
+  });
   gateway = await serviceAuthorization(CLUSTER_SECRET, CONTROL_PLANE_AUDIENCE);
 });
 afterAll(async () => {
@@ -80,5 +86,20 @@ describe('control plane with MERIDIAN_AUTH=on', () => {
     expect(leaked.status).toBe(400);
     const synced = await cp.request('GET', '/api/v1/identity-sync', undefined, gateway);
     expect(synced.body.keys).toEqual([{ kid: key.kid, region: 'eu-west', publicJwk: key.publicJwk }]);
+  });
+
+  // distribution-spec v1.1 "Error Codes" (TOOMANYREQUESTS), RFC 9110 §10.2.3 (Retry-After).
+  it('refuses a name past its failed sign-ins with 429 and Retry-After, even with the right password, unchecked', async () => {
+    const created = await cp.request('POST', '/api/v1/users', { name: 'ops' }, admin);
+    expect(created.status).toBe(201);
+    expect((await cp.request('GET', '/api/v1/regions', undefined, basic('ops', 'wrong 1'))).status).toBe(401);
+    expect((await cp.request('GET', '/api/v1/regions', undefined, basic('ops', 'wrong 2'))).status).toBe(401);
+    const refused = await cp.request('GET', '/api/v1/regions', undefined, basic('ops', created.body.password));
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toEqual({ code: 'TOO_MANY_REQUESTS', message: expect.stringMatching(/^too many failed sign-ins for ops: try again in \d+ seconds$/) });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // Another name from the same address still signs in, and services are not limited.
+    expect((await cp.request('GET', '/api/v1/regions', undefined, admin)).status).toBe(200);
+    expect((await cp.request('GET', '/api/v1/regions', undefined, gateway)).status).toBe(200);
   });
 });

@@ -11,6 +11,7 @@ import {
 import { parseAuthorization } from '@meridian/auth/http';
 import type { RegionIdentities } from '../identity-setup.js';
 import type { AuditTrail } from './audit-trail.js';
+import { signInLimited } from './sign-in.js';
 
 /** What a request may do beyond its route's own action; handlers ask it. */
 export interface RequestAccess {
@@ -51,7 +52,7 @@ export function createAccessGuard(region: RegionIdentities, audit: AuditTrail): 
       // A Basic request is audited as a sign-in when its password was checked (every failure, and
       // a success once per remembered sign-in), not on each request of a client that sends
       // Basic credentials with every request: that would be a database write per pull.
-      const { identity, remembered } = await region.identities.signIn(credentials.name, credentials.password);
+      const { identity, remembered } = await signInLimited(req, region.identities, audit, credentials.name, credentials.password, 'basic');
       if (!remembered) await audit.record(req, { identity: credentials.name, action: 'sign-in', outcome: identity ? 'success' : 'failure', detail: { via: 'basic' } });
       if (!identity) throw new UnauthorizedError('invalid credentials', challenge());
       return { ...permissionsAccess(identity.permissions, action, repository), identity: identity.name };

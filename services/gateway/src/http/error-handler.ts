@@ -5,6 +5,7 @@ import {
   RouteNotFoundError,
   StorageFailedError,
   StorageFullError,
+  TooManyRequestsError,
   UnauthorizedError,
   UploadRangeInvalidError,
   toOciError,
@@ -46,6 +47,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     // before failing; they must not describe the error. Headers about the request as a whole stay.
     for (const name of res.getHeaderNames()) if (!KEPT_ON_ERROR.has(name)) res.removeHeader(name);
     if (err instanceof UnauthorizedError) res.setHeader('WWW-Authenticate', err.challenge);
+    if (err instanceof TooManyRequestsError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
     if (err instanceof BlobRangeNotSatisfiableError) res.setHeader('Content-Range', `bytes */${err.size}`);
     if (err instanceof UploadRangeInvalidError) {
       const offset = (err.detail as { offset?: number } | undefined)?.offset;

@@ -3,6 +3,7 @@ import { DeniedError, IdentityInvalidError, UnauthorizedError } from '@meridian/
 import type { RegionIdentities } from '../../identity-setup.js';
 import { parseAuthorization } from '@meridian/auth/http';
 import type { AuditTrail, RequestEvent } from '../audit-trail.js';
+import { signInLimited } from '../sign-in.js';
 
 /** Where the identity admin API is served. */
 export const IDENTITY_API_PATH = '/api/v1';
@@ -105,7 +106,7 @@ export function administratorOnly(region: RegionIdentities, audit: AuditTrail): 
     void (async () => {
       const credentials = parseAuthorization(req.headers.authorization);
       if (credentials?.scheme !== 'basic') throw new UnauthorizedError('administrator credentials required (Basic)', ADMIN_CHALLENGE);
-      const identity = await region.identities.authenticate(credentials.name, credentials.password);
+      const { identity } = await signInLimited(req, region.identities, audit, credentials.name, credentials.password, 'admin-api');
       if (!identity || identity.kind !== 'user') {
         await audit.record(req, { identity: credentials.name, action: 'sign-in', outcome: identity ? 'denied' : 'failure', detail: { via: 'admin-api' } });
       }

@@ -4,6 +4,7 @@ import { AccessTokenInvalidError, grantRequested, parseScope, type AccessEntry, 
 import type { RegionIdentities } from '../../identity-setup.js';
 import { parseAuthorization } from '@meridian/auth/http';
 import type { AuditTrail } from '../audit-trail.js';
+import { refuse, signInLimited } from '../sign-in.js';
 
 /** Where clients fetch tokens: the realm of the gateway's challenges. */
 export const TOKEN_PATH = '/oauth2/token';
@@ -22,7 +23,10 @@ const BASIC_CHALLENGE = 'Basic realm="meridian", charset="UTF-8"';
  * The answer is `{token, access_token, expires_in, issued_at}` (and `refresh_token` from a
  * POST): the same token under both names, as Docker's and containerd's clients each read one.
  * What is granted is what was asked for, narrowed to what the identity may do. Every sign-in,
- * refused or not, is audited (the name given, never the password or a token).
+ * refused or not, is audited (the name given, never the password or a token). Past the limits of
+ * failed sign-ins the answer is 429 with `Retry-After` and the TOOMANYREQUESTS error body, which
+ * Docker's and containerd's token clients read as they read a registry's errors (skopeo reports
+ * "too many requests to registry").
  */
 export function createTokenHandler(region: RegionIdentities, audit: AuditTrail): RequestHandler {
   const router = express.Router();
@@ -31,7 +35,7 @@ export function createTokenHandler(region: RegionIdentities, audit: AuditTrail):
       checkService(req.query.service, region.service);
       const credentials = parseAuthorization(req.headers.authorization);
       if (credentials?.scheme !== 'basic') throw new UnauthorizedError('credentials required: Basic, with a user or token name and its password', BASIC_CHALLENGE);
-      const identity = await region.identities.authenticate(credentials.name, credentials.password);
+      const { identity } = await signInLimited(req, region.identities, audit, credentials.name, credentials.password, 'token');
       await audit.record(req, { identity: credentials.name, action: 'sign-in', outcome: identity ? 'success' : 'failure', detail: { via: 'token' } });
       if (!identity) throw new UnauthorizedError('invalid credentials', BASIC_CHALLENGE);
       const issued = await issue(region, identity.name, identity.permissions, scopesOf(req.query.scope));
@@ -45,15 +49,21 @@ export function createTokenHandler(region: RegionIdentities, audit: AuditTrail):
       const scopes = scopesOf(typeof form.scope === 'string' ? form.scope.split(' ') : undefined);
       if (form.grant_type === 'password') {
         if (typeof form.username !== 'string' || typeof form.password !== 'string') throw new IdentityInvalidError('grant_type=password needs username and password');
-        const identity = await region.identities.authenticate(form.username, form.password);
+        const { identity } = await signInLimited(req, region.identities, audit, form.username, form.password, 'password');
         await audit.record(req, { identity: form.username, action: 'sign-in', outcome: identity ? 'success' : 'failure', detail: { via: 'password' } });
         if (!identity) throw new UnauthorizedError('invalid credentials', BASIC_CHALLENGE);
         const refresh = await region.refreshIssuer.issue(identity.name, { access: [], catalog: [] });
         sendToken(res, await issue(region, identity.name, identity.permissions, scopes), refresh.token);
       } else if (form.grant_type === 'refresh_token') {
         if (typeof form.refresh_token !== 'string') throw new IdentityInvalidError('grant_type=refresh_token needs refresh_token');
+        // A refresh token names no one until it verifies: its attempts count against the address alone.
+        const refused = await region.identities.beginUnnamedAttempt(req.socket.remoteAddress);
+        if (refused) await refuse(req, audit, refused, undefined, 'refresh_token');
         const subject = await region.refreshVerifier.verify(form.refresh_token).then(
-          (verified) => verified.subject,
+          async (verified) => {
+            await region.identities.unnamedAttemptSucceeded(req.socket.remoteAddress);
+            return verified.subject;
+          },
           async (err: unknown) => {
             if (!(err instanceof AccessTokenInvalidError)) throw err;
             await audit.record(req, { action: 'sign-in', outcome: 'failure', detail: { via: 'refresh_token' } });
