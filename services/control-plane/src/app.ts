@@ -131,8 +131,9 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
     return assets;
   };
 
-  const access = config.auth ? await prepareAccess(config.auth, config.clusterSecret, pool, logger) : undefined;
-  const api = createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, audit: new ClusterAuditStore(pool), logger, ...(access ? { access } : {}) });
+  const audit = new ClusterAuditStore(pool);
+  const access = config.auth ? await prepareAccess(config.auth, config.clusterSecret, pool, audit, logger) : undefined;
+  const api = createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, audit, logger, ...(access ? { access } : {}) });
   // With MERIDIAN_TLS_CERT and _KEY, the admin API (and the dashboard) serve HTTPS.
   const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
   const server: http.Server = certificate ? https.createServer(httpsServerOptions(certificate), api) : http.createServer(api);
@@ -182,7 +183,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
 }
 
 /** With MERIDIAN_AUTH=on: the cluster's identities, its administrator, and the guard that checks every caller. */
-async function prepareAccess(auth: NonNullable<ControlPlaneConfig['auth']>, clusterSecret: string, pool: pg.Pool, logger: Logger): Promise<NonNullable<ApiDeps['access']>> {
+async function prepareAccess(auth: NonNullable<ControlPlaneConfig['auth']>, clusterSecret: string, pool: pg.Pool, audit: ClusterAuditStore, logger: Logger): Promise<NonNullable<ApiDeps['access']>> {
   const identityStore = new IdentityStore(pool);
   // A checked password is taken again for a minute without argon2 (the dashboard, a CLI script);
   // changes made through this control plane end that at once.
@@ -190,8 +191,9 @@ async function prepareAccess(auth: NonNullable<ControlPlaneConfig['auth']>, clus
   await mkdir(auth.dataDir, { recursive: true, mode: 0o700 });
   await prepareAdministrator(identities, { ...(auth.adminPassword !== undefined ? { adminPassword: auth.adminPassword } : {}), dataDir: auth.dataDir }, logger);
   return {
-    guard: createAdminGuard({ identities, services: new ServiceTokenVerifier(clusterSecret, CONTROL_PLANE_AUDIENCE) }),
-    identityAdmin: createIdentityAdminRouter(identities),
+    guard: createAdminGuard({ identities, services: new ServiceTokenVerifier(clusterSecret, CONTROL_PLANE_AUDIENCE), audit: audit.identityAdmin }),
+    // Identity changes go into the cluster's audit log, beside every region's entries.
+    identityAdmin: createIdentityAdminRouter({ identities, audit: audit.identityAdmin }),
     identityStore,
     keys: new ClusterKeyStore(pool),
     keyRetentionSeconds: KEY_RETENTION_SECONDS,

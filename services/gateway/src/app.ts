@@ -19,10 +19,10 @@ import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 import { PeerRegions } from './replication/peer-regions.js';
 import { ReplicaDialer, createClusterHttp, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
 import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer, ServiceTokenVerifier, SignInLimiter } from '@meridian/auth';
+import { administratorOnly, createIdentityAdminRouter } from '@meridian/auth/http';
 import { prepareIdentities } from './identity-setup.js';
 import { createAccessGuard } from './http/access-guard.js';
 import { createTokenHandler } from './http/handlers/token.js';
-import { administratorOnly, createIdentityAdminRouter } from './http/handlers/identities.js';
 import { AuditTrail } from './http/audit-trail.js';
 import { createAuditRouter } from './http/handlers/audit.js';
 import { refuseIdentityChanges } from './http/handlers/cluster-identities.js';
@@ -146,11 +146,12 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   app.use(createHttpMetricsMiddleware({ metrics: gatewayMetrics.metrics, routeOf: gatewayRouteOf }));
   app.use(createOciRouter({ registry, inFlight, metrics: gatewayMetrics, ...(identities ? { guard: createAccessGuard(identities, audit) } : {}) }));
   // Before the identity admin API, whose own gate would otherwise check the credentials a second time.
-  app.use(createAuditRouter({ store: metadata.audit, ...(identities ? { gate: administratorOnly(identities, audit) } : {}) }));
-  if (identities) {
+  const identityAdmin = identities ? { identities: identities.identities, audit: audit.identityAdmin } : undefined;
+  app.use(createAuditRouter({ store: metadata.audit, ...(identityAdmin ? { gate: administratorOnly(identityAdmin) } : {}) }));
+  if (identities && identityAdmin) {
     app.use(createTokenHandler(identities, audit));
     // In a cluster the control plane manages identities; a region's copy is read-only.
-    app.use(cluster ? refuseIdentityChanges(cluster.controlPlaneUrl) : createIdentityAdminRouter(identities, audit));
+    app.use(cluster ? refuseIdentityChanges(cluster.controlPlaneUrl) : createIdentityAdminRouter(identityAdmin));
   }
   // After the OCI routes, which answer every /v2 request themselves, so these cost them nothing.
   app.use(

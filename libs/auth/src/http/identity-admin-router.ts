@@ -1,7 +1,10 @@
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { DeniedError, IdentityInvalidError, UnauthorizedError } from '@meridian/oci';
 import type { IdentityService } from '../identity-service.js';
-import { parseAuthorization } from './authorization.js';
+import { tooManySignIns } from '../sign-in-limits.js';
+import { parseAuthorization, type Credentials } from './authorization.js';
+
+type BasicCredentials = Extract<Credentials, { scheme: 'basic' }>;
 
 /** Where the identity admin API is served. */
 export const IDENTITY_API_PATH = '/api/v1';
@@ -9,7 +12,51 @@ export const IDENTITY_API_PATH = '/api/v1';
 /** The identity admin API's paths, and nothing else under /api/v1. */
 export const IDENTITY_API_PATHS = ['users', 'scope-maps', 'tokens'].map((collection) => `${IDENTITY_API_PATH}/${collection}`);
 
-const ADMIN_CHALLENGE = 'Basic realm="meridian-admin", charset="UTF-8"';
+/** Sent with a 401: a browser opening an admin page (the control plane's dashboard) asks for the administrator's password. */
+export const ADMIN_CHALLENGE = 'Basic realm="meridian-admin", charset="UTF-8"';
+
+/** An X-Forwarded-For longer than this is cut: it is the client's own text. */
+const MAX_FORWARDED_FOR = 256;
+
+/** Where a request came from, as far as a server can tell: its TCP peer, and what a proxy said before it. */
+export interface RequestOrigin {
+  address: string | undefined;
+  /** The X-Forwarded-For the request carried, as claimed: nothing vouches for it. */
+  forwardedFor?: string;
+}
+
+export function requestOrigin(req: Request): RequestOrigin {
+  const forwarded = req.headers['x-forwarded-for'];
+  const forwardedFor = Array.isArray(forwarded) ? forwarded.join(', ') : forwarded;
+  return { address: req.socket.remoteAddress, ...(forwardedFor ? { forwardedFor: forwardedFor.slice(0, MAX_FORWARDED_FOR) } : {}) };
+}
+
+/**
+ * What the identity admin API tells the audit log: an identity change, as the administrator's
+ * who made it, or credentials it refused (`sign-in`, with the name given). Names and facts only,
+ * never a password.
+ */
+export interface IdentityAdminEvent {
+  identity: string;
+  action: 'sign-in' | 'user.create' | 'user.delete' | 'scope-map.create' | 'scope-map.delete' | 'token.create' | 'token.delete' | 'token.disable' | 'token.enable' | 'token.rotate';
+  /** `user NAME`, `scope-map NAME`, `token NAME`. */
+  target?: string;
+  outcome: 'success' | 'failure' | 'denied';
+  detail?: Record<string, string | number | boolean>;
+}
+
+/**
+ * Records an event and where its request came from (`origin`). A change is recorded once done,
+ * before it is answered; a rejection fails the request, so a change the log cannot hold is not
+ * answered as done.
+ */
+export type IdentityAdminAudit = (event: IdentityAdminEvent & RequestOrigin) => Promise<void>;
+
+export interface IdentityAdminDeps {
+  identities: IdentityService;
+  /** Where changes and refused credentials are recorded; absent, nothing is. */
+  audit?: IdentityAdminAudit;
+}
 
 /**
  * The identity admin API, for `meridian user|scope-map|token`, served by a lone region's gateway
@@ -17,50 +64,53 @@ const ADMIN_CHALLENGE = 'Basic realm="meridian-admin", charset="UTF-8"';
  * administrator) on every request. Errors are thrown as libs/oci's identity errors; each
  * service's one error middleware writes them. A password made here is in the
  * answer that made it, once, and never again; answers carrying one are `no-store`.
+ * Every change is audited as the administrator's; so are credentials refused here.
  *
  *   GET|POST   /api/v1/users                      DELETE /api/v1/users/NAME
  *   GET|POST   /api/v1/scope-maps                 DELETE /api/v1/scope-maps/NAME
  *   GET|POST   /api/v1/tokens                     DELETE /api/v1/tokens/NAME
  *   POST /api/v1/tokens/NAME/disable | /enable | /passwords/1|2 (rotate that password)
  */
-export function createIdentityAdminRouter(identities: IdentityService): RequestHandler {
+export function createIdentityAdminRouter(deps: IdentityAdminDeps): RequestHandler {
+  const { identities } = deps;
   const router = express.Router();
   // Only its own paths: the control plane serves more of its admin API under /api/v1.
   const paths = IDENTITY_API_PATHS;
-  router.use(paths, (req, _res, next) => {
-    void (async () => {
-      const credentials = parseAuthorization(req.headers.authorization);
-      if (credentials?.scheme !== 'basic') throw new UnauthorizedError('administrator credentials required (Basic)', ADMIN_CHALLENGE);
-      const identity = await identities.authenticate(credentials.name, credentials.password);
-      if (!identity) throw new UnauthorizedError('invalid credentials', ADMIN_CHALLENGE);
-      if (identity.kind !== 'user') throw new DeniedError('only a user may manage identities');
-    })().then(() => next(), next);
-  });
+  router.use(paths, administratorOnly(deps));
   router.use(paths, express.json({ limit: '64kb' }), ((err, _req, _res, next) => {
     // body-parser's own errors (malformed JSON, too large) are the client's, not UNKNOWN.
     next((err as { type?: string }).type ? new IdentityInvalidError(`request body: ${(err as Error).message}`) : err);
   }) as ErrorRequestHandler);
 
   const route = (handler: (req: Request, res: Response) => Promise<void>): RequestHandler => (req, res, next) => void handler(req, res).catch(next);
+  /** Audits a change the administrator made, once it is done. */
+  const audited = async (req: Request, res: Response, action: IdentityAdminEvent['action'], target: string, detail?: IdentityAdminEvent['detail']) => {
+    await deps.audit?.({ identity: administratorOf(res), action, target, outcome: 'success', ...(detail ? { detail } : {}), ...requestOrigin(req) });
+  };
 
   router.get(`${IDENTITY_API_PATH}/users`, route(async (_req, res) => void res.json({ users: await identities.listUsers() })));
   router.post(`${IDENTITY_API_PATH}/users`, route(async (req, res) => {
     const body = bodyOf(req);
     const created = await identities.createUser(text(body.name, 'name'), optionalText(body.password, 'password'));
+    await audited(req, res, 'user.create', `user ${created.name}`);
     secret(res).status(201).json(body.password === undefined ? created : { name: created.name });
   }));
   router.delete(`${IDENTITY_API_PATH}/users/:name`, route(async (req, res) => {
     await identities.deleteUser(nameParam(req));
+    await audited(req, res, 'user.delete', `user ${nameParam(req)}`);
     res.status(204).end();
   }));
 
   router.get(`${IDENTITY_API_PATH}/scope-maps`, route(async (_req, res) => void res.json({ scopeMaps: await identities.listScopeMaps() })));
   router.post(`${IDENTITY_API_PATH}/scope-maps`, route(async (req, res) => {
     const body = bodyOf(req);
-    res.status(201).json(await identities.createScopeMap(text(body.name, 'name'), texts(body.repositories, 'repositories'), texts(body.actions, 'actions')));
+    const created = await identities.createScopeMap(text(body.name, 'name'), texts(body.repositories, 'repositories'), texts(body.actions, 'actions'));
+    await audited(req, res, 'scope-map.create', `scope-map ${created.name}`, { repositories: created.repositories.join(' '), actions: created.actions.join(' ') });
+    res.status(201).json(created);
   }));
   router.delete(`${IDENTITY_API_PATH}/scope-maps/:name`, route(async (req, res) => {
     await identities.deleteScopeMap(nameParam(req));
+    await audited(req, res, 'scope-map.delete', `scope-map ${nameParam(req)}`);
     res.status(204).end();
   }));
 
@@ -70,26 +120,75 @@ export function createIdentityAdminRouter(identities: IdentityService): RequestH
     const expiresAt = optionalText(body.expiresAt, 'expiresAt');
     const expiry = expiresAt === undefined ? null : new Date(expiresAt);
     if (expiry && Number.isNaN(expiry.getTime())) throw new IdentityInvalidError('expiresAt: expected a date (2027-01-31 or an ISO 8601 time)');
-    secret(res).status(201).json(await identities.createToken(text(body.name, 'name'), text(body.scopeMap, 'scopeMap'), expiry));
+    const created = await identities.createToken(text(body.name, 'name'), text(body.scopeMap, 'scopeMap'), expiry);
+    await audited(req, res, 'token.create', `token ${created.name}`, { scopeMap: created.scopeMap, ...(created.expiresAt ? { expiresAt: created.expiresAt.toISOString() } : {}) });
+    secret(res).status(201).json(created);
   }));
   router.post(`${IDENTITY_API_PATH}/tokens/:name/disable`, route(async (req, res) => {
     await identities.setTokenDisabled(nameParam(req), true);
+    await audited(req, res, 'token.disable', `token ${nameParam(req)}`);
     res.status(204).end();
   }));
   router.post(`${IDENTITY_API_PATH}/tokens/:name/enable`, route(async (req, res) => {
     await identities.setTokenDisabled(nameParam(req), false);
+    await audited(req, res, 'token.enable', `token ${nameParam(req)}`);
     res.status(204).end();
   }));
   router.post(`${IDENTITY_API_PATH}/tokens/:name/passwords/:slot`, route(async (req, res) => {
     const slot = req.params.slot === '1' ? 1 : req.params.slot === '2' ? 2 : undefined;
     if (!slot) throw new IdentityInvalidError('a token has passwords 1 and 2');
-    secret(res).status(200).json(await identities.rotateTokenPassword(nameParam(req), slot));
+    const rotated = await identities.rotateTokenPassword(nameParam(req), slot);
+    await audited(req, res, 'token.rotate', `token ${rotated.name}`, { slot });
+    secret(res).status(200).json(rotated);
   }));
   router.delete(`${IDENTITY_API_PATH}/tokens/:name`, route(async (req, res) => {
     await identities.deleteToken(nameParam(req));
+    await audited(req, res, 'token.delete', `token ${nameParam(req)}`);
     res.status(204).end();
   }));
   return router;
+}
+
+/**
+ * Lets through only a user's Basic credentials (users are administrators), and remembers which
+ * user in `res.locals.administrator` for the audit log. Also the gate of a lone gateway's audit log.
+ */
+export function administratorOnly(deps: IdentityAdminDeps): RequestHandler {
+  return (req, res, next) => {
+    void (async () => {
+      const credentials = parseAuthorization(req.headers.authorization);
+      if (credentials?.scheme !== 'basic') throw new UnauthorizedError('administrator credentials required (Basic)', ADMIN_CHALLENGE);
+      res.locals.administrator = await signInAdministrator(req, credentials, deps, 'only a user may manage identities');
+    })().then(() => next(), next);
+  };
+}
+
+/**
+ * The administrator whose Basic credentials `req` carries: a user (users are administrators).
+ * Credentials refused are audited, a failed sign-in or a token denied, then thrown:
+ * UnauthorizedError (with the admin challenge) for wrong ones, DeniedError (`denied`) for an
+ * identity that is no user, TooManyRequestsError past the limits of failed sign-ins (the
+ * IdentityService's limiter), the password then unchecked.
+ */
+export async function signInAdministrator(req: Request, credentials: BasicCredentials, deps: IdentityAdminDeps, denied: string): Promise<string> {
+  const origin = requestOrigin(req);
+  // Counted against the TCP peer: X-Forwarded-For is the client's own claim.
+  const { identity, refused } = await deps.identities.signIn(credentials.name, credentials.password, origin.address);
+  if (refused) {
+    // Audited once a window, not once per request of a client that keeps trying.
+    if (refused.first) await deps.audit?.({ identity: credentials.name, action: 'sign-in', outcome: 'failure', detail: { via: 'admin-api', limited: refused.by }, ...origin });
+    throw tooManySignIns(refused, credentials.name);
+  }
+  if (!identity || identity.kind !== 'user') {
+    await deps.audit?.({ identity: credentials.name, action: 'sign-in', outcome: identity ? 'denied' : 'failure', detail: { via: 'admin-api' }, ...origin });
+  }
+  if (!identity) throw new UnauthorizedError('invalid credentials', ADMIN_CHALLENGE);
+  if (identity.kind !== 'user') throw new DeniedError(denied);
+  return identity.name;
+}
+
+function administratorOf(res: Response): string {
+  return res.locals.administrator as string;
 }
 
 function secret(res: Response): Response {

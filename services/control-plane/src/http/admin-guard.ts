@@ -1,10 +1,7 @@
 import type { RequestHandler } from 'express';
-import { DeniedError, UnauthorizedError } from '@meridian/oci';
-import { ServiceTokenInvalidError, tooManySignIns, type IdentityService, type ServiceTokenVerifier } from '@meridian/auth';
-import { parseAuthorization } from '@meridian/auth/http';
-
-/** Sent with a 401: a browser opening the dashboard asks for the administrator's password. */
-const ADMIN_CHALLENGE = 'Basic realm="meridian-admin", charset="UTF-8"';
+import { UnauthorizedError } from '@meridian/oci';
+import { ServiceTokenInvalidError, type IdentityService, type ServiceTokenVerifier } from '@meridian/auth';
+import { ADMIN_CHALLENGE, parseAuthorization, signInAdministrator, type IdentityAdminAudit } from '@meridian/auth/http';
 
 /** Who a request to the control plane comes from, once the guard has let it through. */
 export type AdminCaller = { kind: 'user'; name: string } | { kind: 'service'; name: string };
@@ -15,9 +12,10 @@ export type AdminCaller = { kind: 'user'; name: string } | { kind: 'service'; na
  * token signed with the cluster secret (a gateway, the replication worker, the router). The
  * caller is left in `res.locals.caller`. Tokens of the registry (scope-mapped clients) are no
  * credentials here. Failed Basic sign-ins count against the name and the client's address, and
- * past the limits (MERIDIAN_SIGN_IN_*) are refused with 429 and Retry-After, unchecked.
+ * past the limits (MERIDIAN_SIGN_IN_*) are refused with 429 and Retry-After, unchecked; Basic
+ * credentials refused are audited as a failed (or denied) sign-in.
  */
-export function createAdminGuard(deps: { identities: IdentityService; services: ServiceTokenVerifier }): RequestHandler {
+export function createAdminGuard(deps: { identities: IdentityService; services: ServiceTokenVerifier; audit?: IdentityAdminAudit }): RequestHandler {
   return (req, res, next) => {
     void (async (): Promise<AdminCaller> => {
       const credentials = parseAuthorization(req.headers.authorization);
@@ -29,11 +27,7 @@ export function createAdminGuard(deps: { identities: IdentityService; services: 
         return { kind: 'service', name };
       }
       if (credentials?.scheme !== 'basic') throw new UnauthorizedError('administrator credentials required (Basic) or a service token', ADMIN_CHALLENGE);
-      const { identity, refused } = await deps.identities.signIn(credentials.name, credentials.password, req.socket.remoteAddress);
-      if (refused) throw tooManySignIns(refused, credentials.name);
-      if (!identity) throw new UnauthorizedError('invalid credentials', ADMIN_CHALLENGE);
-      if (identity.kind !== 'user') throw new DeniedError('only a user may use the control plane');
-      return { kind: 'user', name: identity.name };
+      return { kind: 'user', name: await signInAdministrator(req, credentials, deps, 'only a user may use the control plane') };
     })().then((caller) => {
       res.locals.caller = caller;
       next();

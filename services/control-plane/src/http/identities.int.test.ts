@@ -76,6 +76,40 @@ describe('control plane with MERIDIAN_AUTH=on', () => {
     expect(text).not.toContain(ADMIN_PASSWORD);
   });
 
+  it('records the identity changes made here and the credentials refused in the cluster\'s audit log, as the control plane\'s entries, without a password', async () => {
+    const userPassword = 'the password of the auditor';
+    expect((await cp.request('POST', '/api/v1/users', { name: 'auditor', password: userPassword }, admin)).status).toBe(201);
+    expect((await cp.request('POST', '/api/v1/scope-maps', { name: 'audited', repositories: ['audited/*'], actions: ['content/read'] }, admin)).status).toBe(201);
+    const token = await cp.request('POST', '/api/v1/tokens', { name: 'audited-ci', scopeMap: 'audited' }, admin);
+    expect(token.status).toBe(201);
+    expect((await cp.request('GET', '/api/v1/regions', undefined, basic('audited-ci', token.body.password))).status).toBe(403);
+    expect((await cp.request('POST', '/api/v1/tokens/audited-ci/passwords/2', undefined, basic('auditor', userPassword))).status).toBe(200);
+    expect((await cp.request('POST', '/api/v1/tokens/audited-ci/disable', undefined, admin)).status).toBe(204);
+    expect((await cp.request('DELETE', '/api/v1/users/auditor', undefined, admin)).status).toBe(204);
+    expect((await cp.request('GET', '/api/v1/regions', undefined, basic('mallory', 'a guessed password'))).status).toBe(401);
+
+    const log = await cp.request('GET', '/api/v1/audit?limit=1000', undefined, admin);
+    expect(log.status).toBe(200);
+    const mine = (log.body.entries as Array<Record<string, unknown>>).filter((entry) =>
+      ['user auditor', 'scope-map audited', 'token audited-ci'].includes(entry.target as string) || ['mallory', 'audited-ci'].includes(entry.identity as string),
+    );
+    const entry = (identity: string, action: string, target: string | null, outcome: string, detail: Record<string, unknown> | null) => ({
+      id: expect.any(String), at: expect.any(String), region: 'control-plane', identity, address: expect.stringMatching(/127\.0\.0\.1$/), forwardedFor: null, action, target, outcome, detail,
+    });
+    expect(mine).toEqual([
+      entry('admin', 'user.create', 'user auditor', 'success', null),
+      entry('admin', 'scope-map.create', 'scope-map audited', 'success', { repositories: 'audited/*', actions: 'content/read' }),
+      entry('admin', 'token.create', 'token audited-ci', 'success', { scopeMap: 'audited' }),
+      entry('audited-ci', 'sign-in', null, 'denied', { via: 'admin-api' }),
+      entry('auditor', 'token.rotate', 'token audited-ci', 'success', { slot: 2 }),
+      entry('admin', 'token.disable', 'token audited-ci', 'success', null),
+      entry('admin', 'user.delete', 'user auditor', 'success', null),
+      entry('mallory', 'sign-in', null, 'failure', { via: 'admin-api' }),
+    ]);
+    const text = JSON.stringify(log.body);
+    for (const secret of [ADMIN_PASSWORD, userPassword, token.body.password, 'a guessed password']) expect(text).not.toContain(secret);
+  });
+
   it('publishes each region\'s public signing keys as the cluster\'s key set, and refuses a private key or a kid taken by another region', async () => {
     const key = await generateSigningKey();
     expect((await cp.request('PUT', `/api/v1/identity-sync/keys/${key.kid}`, { region: 'eu-west', publicJwk: key.publicJwk }, gateway)).status).toBe(204);

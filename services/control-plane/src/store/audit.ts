@@ -1,15 +1,23 @@
+import type { IdentityAdminAudit } from '@meridian/auth/http';
 import { AuditStore } from '@meridian/metadata';
 import type { AuditRecord } from '@meridian/proto/audit';
 import type { Queryable } from './db.js';
 
+/** The `region` of the entries the control plane records itself (its identity admin API's). */
+export const CONTROL_PLANE_AUDIT_REGION = 'control-plane';
+
 /**
- * The cluster's audit log (migration 1733350000000): every region's entries, read as a region
- * reads its own (AuditStore.list), and stored from the regions' batches.
+ * The cluster's audit log (migrations 1733350000000, 1733600000000): every region's entries, read
+ * as a region reads its own (AuditStore.list), and stored from the regions' batches; and the
+ * control plane's own, appended as a region appends (AuditStore.append).
  */
 export class ClusterAuditStore extends AuditStore {
   constructor(private readonly pool: Queryable) {
     super(pool, false);
   }
+
+  /** The identity admin API's hook (libs/auth): its changes and refused credentials, as the control plane's entries. */
+  readonly identityAdmin: IdentityAdminAudit = (event) => this.append([{ ...event, region: CONTROL_PLANE_AUDIT_REGION }]);
 
   /** Stores a region's entries; one already held (the same region and id, shipped again) is skipped. Answers how many were new. */
   async store(region: string, entries: readonly AuditRecord[]): Promise<number> {

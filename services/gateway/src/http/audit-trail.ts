@@ -1,19 +1,11 @@
 import type { Request } from 'express';
 import type { AuditEvent, AuditStore } from '@meridian/metadata';
 import type { Actor } from '@meridian/registry';
-
-/** An X-Forwarded-For longer than this is cut: it is the client's own text. */
-const MAX_FORWARDED_FOR = 256;
+import { requestOrigin, type IdentityAdminAudit } from '@meridian/auth/http';
 
 /** Who sent a request, as far as the gateway can tell: its TCP peer, and what a proxy said before it. */
 export function requestActor(req: Request, identity: string | undefined): Actor {
-  const forwarded = req.headers['x-forwarded-for'];
-  const forwardedFor = Array.isArray(forwarded) ? forwarded.join(', ') : forwarded;
-  return {
-    identity,
-    address: req.socket.remoteAddress,
-    ...(forwardedFor ? { forwardedFor: forwardedFor.slice(0, MAX_FORWARDED_FOR) } : {}),
-  };
+  return { identity, ...requestOrigin(req) };
 }
 
 /** An event as the HTTP layer sees it: the region and the client's address are filled in. */
@@ -34,4 +26,7 @@ export class AuditTrail {
     const { identity, ...actor } = requestActor(req, event.identity);
     return this.store.append([{ ...event, identity, ...actor, region: this.region }]);
   }
+
+  /** The identity admin API's hook (libs/auth): its changes and refused credentials, in this region's log. */
+  readonly identityAdmin: IdentityAdminAudit = (event) => this.store.append([{ ...event, region: this.region }]);
 }
