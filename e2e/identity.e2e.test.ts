@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../libs/testkit/src/database.js';
 import { startGatewayProcess, type GatewayProcess } from '../libs/testkit/src/gateway-process.js';
 import { writeSingleImageLayout, type SingleImageLayout } from './support/oci-layout.js';
-import { createSkopeo, SkopeoCommandError, type Skopeo } from './support/skopeo.js';
+import { createSkopeo, skopeoFailure, type Skopeo } from './support/skopeo.js';
 import { startContainerd } from './support/containerd.js';
 
 const ADMIN_PASSWORD = randomBytes(18).toString('base64url');
@@ -62,14 +62,7 @@ describe('identity and access (MERIDIAN_AUTH=on)', () => {
     return { status: response.status, body };
   }
 
-  async function skopeoFails(args: string[]): Promise<string> {
-    const error = await skopeo.run(args).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(error).toBeInstanceOf(SkopeoCommandError);
-    return (error as SkopeoCommandError).message;
-  }
+  const skopeoFails = (args: string[]) => skopeoFailure(skopeo, args);
 
   beforeAll(async () => {
     workDir = await mkdtemp(path.join(tmpdir(), 'meridian-e2e-identity-'));

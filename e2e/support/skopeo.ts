@@ -208,3 +208,17 @@ export async function createSkopeo(opts: SkopeoOptions = {}): Promise<Skopeo> {
     },
   };
 }
+
+/**
+ * Runs skopeo where it is expected to fail: the message of its failure (skopeo's own error and
+ * the requests it made last). Throws if it succeeded, or failed other than by exiting non-zero.
+ */
+export async function skopeoFailure(skopeo: Skopeo, args: readonly string[]): Promise<string> {
+  const outcome = await skopeo.run(args).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  if (outcome === undefined) throw new Error(`skopeo ${args.join(' ')} succeeded where it should have failed`);
+  if (!(outcome instanceof SkopeoCommandError)) throw outcome;
+  return outcome.message;
+}

@@ -96,3 +96,12 @@ export class Permissions {
     return this.scopeMaps.filter((map) => map.actions.includes('metadata/read')).flatMap((map) => map.repositories);
   }
 }
+
+/**
+ * The subject of an access token issued without credentials (anonymous pull): outside the
+ * identity name grammar, so no user or token can ever be it.
+ */
+export const ANONYMOUS_SUBJECT = '(anonymous)';
+
+/** What a client without credentials may do where anonymous pull is on: pull any repository; push, delete and `_catalog` still need an identity. */
+export const ANONYMOUS_PERMISSIONS = Permissions.of([{ name: 'anonymous', repositories: ['*'], actions: ['content/read'] }]);

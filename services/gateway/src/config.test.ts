@@ -68,17 +68,18 @@ describe('loadConfig', () => {
 
   it('turns identity and access on unless MERIDIAN_AUTH=off, and takes its settings', () => {
     // On by default (issue "Identity and access": no registry open to anyone unless asked for).
-    expect(loadConfig({}).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS });
-    expect(loadConfig({ MERIDIAN_AUTH: '' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS });
+    expect(loadConfig({}).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS, anonymousPull: false });
+    expect(loadConfig({ MERIDIAN_AUTH: '' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS, anonymousPull: false });
     expect(loadConfig({ MERIDIAN_AUTH: 'off' }).auth).toBeUndefined();
     expect(loadConfig({ MERIDIAN_AUTH: 'off', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery' }).auth).toBeUndefined();
-    expect(loadConfig({ MERIDIAN_AUTH: 'on' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS });
+    expect(loadConfig({ MERIDIAN_AUTH: 'on' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS, anonymousPull: false });
     expect(loadConfig({ MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery', MERIDIAN_AUTH_TOKEN_SECONDS: '60' }).auth).toEqual({
       adminPassword: 'correct horse battery',
       service: 'meridian',
       tokenLifetimeSeconds: 60,
       identitySyncMs: 10_000,
       signInLimits: DEFAULT_SIGN_IN_LIMITS,
+      anonymousPull: false,
     });
     expect(() => loadConfig({ MERIDIAN_AUTH: 'yes' })).toThrow(/MERIDIAN_AUTH="yes": expected one of on, off/);
   });
@@ -91,6 +92,12 @@ describe('loadConfig', () => {
     });
     expect(() => loadConfig({ MERIDIAN_SIGN_IN_FAILURES_PER_NAME: '0' })).toThrow(/MERIDIAN_SIGN_IN_FAILURES_PER_NAME="0": expected a whole number from 1 up/);
     expect(() => loadConfig({ MERIDIAN_SIGN_IN_WINDOW_SECONDS: '1.5' })).toThrow(/MERIDIAN_SIGN_IN_WINDOW_SECONDS/);
+  });
+
+  it('lets requests without credentials pull only when MERIDIAN_ANONYMOUS_PULL=on', () => {
+    expect(loadConfig({ MERIDIAN_ANONYMOUS_PULL: 'on' }).auth?.anonymousPull).toBe(true);
+    expect(loadConfig({ MERIDIAN_ANONYMOUS_PULL: 'off' }).auth?.anonymousPull).toBe(false);
+    expect(() => loadConfig({ MERIDIAN_ANONYMOUS_PULL: 'yes' })).toThrow(/MERIDIAN_ANONYMOUS_PULL="yes": expected one of on, off/);
   });
 
   it('takes how often a region of a cluster copies the identities', () => {

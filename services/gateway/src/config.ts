@@ -142,6 +142,12 @@ const schema = z.object({
   /** How long an access token lives; clients fetch a new one when it has expired. */
   MERIDIAN_AUTH_TOKEN_SECONDS: wholeNumber(30, 3600).default(300),
   /**
+   * With MERIDIAN_AUTH=on: whether a request without credentials may pull (manifests, blobs, tags,
+   * referrers) from any repository. Push, delete and `_catalog` still need credentials. A setting
+   * of each region (each of its gateways), in a cluster too.
+   */
+  MERIDIAN_ANONYMOUS_PULL: oneOf(['on', 'off']).default('off'),
+  /**
    * With MERIDIAN_AUTH=on: failed sign-ins one identity name, and one client address, may have
    * within the window; further attempts are refused with 429, without their password being
    * checked, until the window ends. Counted in the region's database, by every gateway together.
@@ -199,6 +205,8 @@ export interface AuthConfig {
   /** In a cluster: how often the cluster's identities are copied from the control plane. */
   identitySyncMs: number;
   signInLimits: SignInFailureLimits;
+  /** Whether requests without credentials may pull any repository (and the token endpoint issues them pull-only tokens). */
+  anonymousPull: boolean;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
@@ -247,6 +255,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
               perAddress: e.MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS,
               windowSeconds: e.MERIDIAN_SIGN_IN_WINDOW_SECONDS,
             },
+            anonymousPull: e.MERIDIAN_ANONYMOUS_PULL === 'on',
           },
         }
       : {}),

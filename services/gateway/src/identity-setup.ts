@@ -33,6 +33,8 @@ export interface RegionIdentities {
   refreshVerifier: AccessTokenVerifier;
   service: string;
   realm?: string;
+  /** MERIDIAN_ANONYMOUS_PULL: requests without credentials may pull any repository. */
+  anonymousPull: boolean;
   /** In a cluster: the copy of the control plane's identities, kept up to date until stopped. */
   sync?: IdentitySync;
 }
@@ -80,6 +82,7 @@ export async function prepareIdentities(
     refreshIssuer: await AccessTokenIssuer.create(key, refreshAudience, REFRESH_TOKEN_SECONDS),
     refreshVerifier,
     service: auth.service,
+    anonymousPull: auth.anonymousPull,
     ...(auth.realm ? { realm: auth.realm } : {}),
     ...(sync ? { sync } : {}),
   };

@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import { DeniedError, UnauthorizedError, type RouteAction } from '@meridian/oci';
 import {
+  ANONYMOUS_SUBJECT,
   AccessTokenInvalidError,
   catalogFilter,
   grantAllows,
@@ -30,6 +31,9 @@ export interface RequestAccess {
 /** With MERIDIAN_AUTH=off: everything is open. */
 export const OPEN_ACCESS: RequestAccess = { mayMountFrom: () => true };
 
+/** A pull without credentials, where MERIDIAN_ANONYMOUS_PULL=on: nothing beyond the pull itself. */
+const ANONYMOUS_PULL_ACCESS: RequestAccess = { mayMountFrom: () => false };
+
 export type AccessGuard = (req: Request, action: RouteAction, repository: string | undefined) => Promise<RequestAccess>;
 
 /**
@@ -39,6 +43,10 @@ export type AccessGuard = (req: Request, action: RouteAction, repository: string
  * that sends the client for a token. Credentials that hold but do not allow the action: 403
  * DENIED; for a token lacking a scope its identity does hold, 401 with
  * `error="insufficient_scope"`, so the client asks for a wider token and retries.
+ *
+ * With anonymous pull on, a pull needs no credentials, and an anonymous token (the token
+ * endpoint's answer to a client without credentials) pulls; anything else without an identity
+ * gets the 401 and its challenge, naming the scope, so the client knows to sign in.
  */
 export function createAccessGuard(region: RegionIdentities, audit: AuditTrail): AccessGuard {
   return async (req, action, repository) => {
@@ -46,7 +54,10 @@ export function createAccessGuard(region: RegionIdentities, audit: AuditTrail): 
     const challenge = (error?: string) =>
       [`Bearer realm="${realmOf(req, region)}"`, `service="${region.service}"`, ...(scope ? [`scope="${scope}"`] : []), ...(error ? [`error="${error}"`] : [])].join(',');
     const credentials = parseAuthorization(req.headers.authorization);
-    if (!credentials) throw new UnauthorizedError('authentication required', challenge());
+    if (!credentials) {
+      if (region.anonymousPull && action === 'pull') return ANONYMOUS_PULL_ACCESS;
+      throw new UnauthorizedError('authentication required', challenge());
+    }
 
     if (credentials.scheme === 'basic') {
       // A Basic request is audited as a sign-in when its password was checked (every failure, and
@@ -62,6 +73,14 @@ export function createAccessGuard(region: RegionIdentities, audit: AuditTrail): 
       if (err instanceof AccessTokenInvalidError) throw new UnauthorizedError('invalid or expired access token', challenge('invalid_token'));
       throw err;
     });
+    const anonymous = token.subject === ANONYMOUS_SUBJECT;
+    if (anonymous) {
+      // Anonymous pull may have been switched off since the token was issued.
+      if (!region.anonymousPull) throw new UnauthorizedError('authentication required', challenge('invalid_token'));
+      if (action !== 'pull' && action !== 'none') throw new UnauthorizedError('authentication required', challenge());
+      // An anonymous token for other repositories: the token endpoint gives one for this one.
+      if (action === 'pull' && !grantAllows(token, repository!, action)) throw new UnauthorizedError('the access token does not grant this', challenge('insufficient_scope'));
+    }
     if (isRepositoryAction(action) && !grantAllows(token, repository!, action)) {
       // The token lacks the scope: a client that could have it should fetch a new token.
       const current = await region.identities.currentPermissions(token.subject);
@@ -76,7 +95,7 @@ export function createAccessGuard(region: RegionIdentities, audit: AuditTrail): 
     return {
       mayMountFrom: (from) => from !== undefined && grantAllows(token, from, 'pull'),
       listsRepository: catalogFilter(token),
-      identity: token.subject,
+      ...(anonymous ? {} : { identity: token.subject }),
     };
   };
 }

@@ -1,6 +1,6 @@
 import express, { type RequestHandler, type Response } from 'express';
 import { IdentityInvalidError, UnauthorizedError } from '@meridian/oci';
-import { AccessTokenInvalidError, grantRequested, parseScope, type AccessEntry, type IssuedToken, type Permissions } from '@meridian/auth';
+import { ANONYMOUS_PERMISSIONS, ANONYMOUS_SUBJECT, AccessTokenInvalidError, grantRequested, parseScope, type AccessEntry, type IssuedToken, type Permissions } from '@meridian/auth';
 import type { RegionIdentities } from '../../identity-setup.js';
 import { parseAuthorization } from '@meridian/auth/http';
 import type { AuditTrail } from '../audit-trail.js';
@@ -16,7 +16,8 @@ const BASIC_CHALLENGE = 'Basic realm="meridian", charset="UTF-8"';
  * The token endpoint of the Docker token spec ("Token Authentication Specification", and its
  * "OAuth2 Token Authentication" for POST), as docker, podman, skopeo and containerd speak it:
  *
- * - GET with Basic credentials and `service`, `scope` (repeated) in the query;
+ * - GET with Basic credentials and `service`, `scope` (repeated) in the query; where anonymous
+ *   pull is on, GET without credentials too, for a token granting only the pulls asked for;
  * - POST (form) with `grant_type=password` and `username`, `password`, or
  *   `grant_type=refresh_token` and the `refresh_token` an earlier POST returned.
  *
@@ -34,6 +35,16 @@ export function createTokenHandler(region: RegionIdentities, audit: AuditTrail):
     void (async () => {
       checkService(req.query.service, region.service);
       const credentials = parseAuthorization(req.headers.authorization);
+      if (!credentials && region.anonymousPull) {
+        // Clients ask without credentials first when they have none (docker, containerd, skopeo):
+        // where anonymous pull is on, the pull part of what they ask for is granted to no one in
+        // particular. Not a sign-in, so not audited.
+        const grant = grantRequested(ANONYMOUS_PERMISSIONS, scopesOf(req.query.scope));
+        if (grant.access.length > 0) {
+          sendToken(res, await region.issuer.issue(ANONYMOUS_SUBJECT, grant));
+          return;
+        }
+      }
       if (credentials?.scheme !== 'basic') throw new UnauthorizedError('credentials required: Basic, with a user or token name and its password', BASIC_CHALLENGE);
       const { identity } = await signInLimited(req, region.identities, audit, credentials.name, credentials.password, 'token');
       await audit.record(req, { identity: credentials.name, action: 'sign-in', outcome: identity ? 'success' : 'failure', detail: { via: 'token' } });
