@@ -1,7 +1,7 @@
 /**
  * Anonymous pull (MERIDIAN_ANONYMOUS_PULL=on, with MERIDIAN_AUTH=on): a client without
  * credentials pulls any repository, through the token flow as skopeo speaks it (a challenge, then
- * the token endpoint asked without credentials) or straight; pushes, deletes and `_catalog` still
+ * the token endpoint asked without credentials) and containerd's, or straight; pushes, deletes and `_catalog` still
  * need an identity, and their 401 names the scope. With the setting off (its default), a client
  * without credentials pulls nothing.
  *
@@ -20,6 +20,7 @@ import { createTestDatabase, type TestDatabase } from '../libs/testkit/src/datab
 import { startGatewayProcess, type GatewayProcess } from '../libs/testkit/src/gateway-process.js';
 import { writeSingleImageLayout, type SingleImageLayout } from './support/oci-layout.js';
 import { createSkopeo, skopeoFailure, type Skopeo } from './support/skopeo.js';
+import { startContainerd } from './support/containerd.js';
 
 const ADMIN_PASSWORD = randomBytes(18).toString('base64url');
 
@@ -62,6 +63,21 @@ describe('anonymous pull (MERIDIAN_AUTH=on)', () => {
     const { requests } = await skopeo.run(['copy', '--src-tls-verify=false', '--src-no-creds', `docker://${hostOf(open)}/team-a/app:v1`, `oci:${path.join(workDir, 'pulled')}:v1`]);
     expect(requests.some((r) => new URL(r.url).pathname === '/oauth2/token')).toBe(true);
     expect(await skopeo.listTags(`docker://${hostOf(open)}/team-a/app`)).toEqual(['v1']);
+  });
+
+  it('lets containerd pull without credentials, and refuses its push', async () => {
+    const containerd = await startContainerd({ workDir: path.join(workDir, 'containerd') });
+    try {
+      await containerd.ctr(['images', 'pull', '--plain-http', '--snapshotter', 'native', `${hostOf(open)}/team-a/app:v1`]);
+      await containerd.tag(`${hostOf(open)}/team-a/app:v1`, `${hostOf(open)}/team-a/from-ctr:v1`);
+      const refused = await containerd.ctr(['images', 'push', '--plain-http', `${hostOf(open)}/team-a/from-ctr:v1`]).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      expect(refused?.message).toMatch(/unauthorized|401/i);
+    } finally {
+      await containerd.stop();
+    }
   });
 
   it('refuses a push without credentials, naming the scope in the challenge', async () => {
