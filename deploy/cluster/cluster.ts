@@ -62,6 +62,8 @@ export interface ClusterOptions {
   redisUrl?: string;
   /** Gateway processes per region (default 1: the machine may have few cores). */
   gatewayWorkers?: number;
+  /** Router processes (default 1, as for the gateways). */
+  routerWorkers?: number;
   /** Prefix of every database name, so two clusters on one Postgres keep apart (default "meridian"). */
   databasePrefix?: string;
   /** BullMQ key prefix (default: the services' own). */
@@ -234,6 +236,7 @@ export class Cluster {
         MERIDIAN_CONTROL_PLANE: state.controlPlane,
         MERIDIAN_ROUTER_LOCATIONS_FILE: locations,
         MERIDIAN_ROUTER_DEFAULT_REGION: PLACES[0]!.name,
+        MERIDIAN_WORKERS: String(this.options.routerWorkers ?? 1),
         ...access,
       });
     }

@@ -15,11 +15,11 @@ export const BENCH_POSTGRES = process.env.BENCH_POSTGRES_URL ?? 'postgres://post
 export async function withCluster<T>(
   regions: number,
   work: (state: ClusterState, cluster: Cluster) => Promise<T>,
-  options: { worker?: boolean } = {},
+  options: { worker?: boolean; routerWorkers?: number } = {},
 ): Promise<T> {
   const run = randomBytes(4).toString('hex');
   const home = await mkdtemp(path.join(tmpdir(), 'meridian-bench-cluster-'));
-  const cluster = new Cluster({ home, postgresUrl: BENCH_POSTGRES, databasePrefix: `meridian_bench_${run}`, queuePrefix: `meridian-bench-${run}`, logLevel: 'warn', auth: false });
+  const cluster = new Cluster({ home, postgresUrl: BENCH_POSTGRES, databasePrefix: `meridian_bench_${run}`, queuePrefix: `meridian-bench-${run}`, logLevel: 'warn', auth: false, ...(options.routerWorkers ? { routerWorkers: options.routerWorkers } : {}) });
   try {
     return await work(await cluster.up(regions, options), cluster);
   } finally {

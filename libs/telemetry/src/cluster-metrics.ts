@@ -17,7 +17,7 @@ interface ExpositionReply {
 const REPLY_TIMEOUT_MS = 10_000;
 
 /**
- * In the primary of a node:cluster service (the gateway's supervisor): answers a worker's
+ * In the primary of a node:cluster service (the supervisor of the gateway or the router): answers a worker's
  * request for the metrics of every worker, summed (prom-client's AggregatorRegistry asks each
  * worker for its series over IPC). A scrape reaches whichever worker the primary hands the
  * connection to; without this it would see that one worker's counts.
@@ -53,14 +53,14 @@ export function metricsSource(metrics: Metrics): () => Promise<Exposition> {
     const pending = waiting.get(message.id);
     waiting.delete(message.id);
     if (message.exposition) pending?.resolve(message.exposition);
-    else pending?.reject(new Error(`the gateway supervisor could not gather the metrics: ${message.error}`));
+    else pending?.reject(new Error(`the supervisor could not gather the metrics of its workers: ${message.error}`));
   });
   return () =>
     new Promise<Exposition>((resolve, reject) => {
       const id = ++nextId;
       const timer = setTimeout(() => {
         waiting.delete(id);
-        reject(new Error(`the gateway supervisor did not answer a metrics request within ${REPLY_TIMEOUT_MS / 1000} s`));
+        reject(new Error(`the supervisor did not answer a metrics request within ${REPLY_TIMEOUT_MS / 1000} s`));
       }, REPLY_TIMEOUT_MS);
       waiting.set(id, {
         resolve: (exposition) => (clearTimeout(timer), resolve(exposition)),

@@ -1,5 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import os, { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
@@ -17,6 +17,7 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...CONTROL_PLANE, PORT: '' })).toEqual({
       host: '127.0.0.1',
       port: 5300,
+      workers: availableParallelism(),
       controlPlaneUrl: 'http://127.0.0.1:5100',
       regionRefreshMs: 5000,
       probe: { intervalMs: 1000, timeoutMs: 1000, unhealthyAfter: 3, healthyAfter: 2 },
@@ -36,8 +37,8 @@ describe('loadConfig', () => {
   });
 
   it('names each bad variable', () => {
-    expect(() => loadConfig({ ...CONTROL_PLANE, MERIDIAN_ROUTER_UNHEALTHY_AFTER: '0', MERIDIAN_ROUTER_PROBE_INTERVAL_SECONDS: 'often' })).toThrow(
-      /MERIDIAN_ROUTER_PROBE_INTERVAL_SECONDS: expected a number of seconds above 0.*; MERIDIAN_ROUTER_UNHEALTHY_AFTER: expected a whole number from 1 to 100/,
+    expect(() => loadConfig({ ...CONTROL_PLANE, MERIDIAN_ROUTER_UNHEALTHY_AFTER: '0', MERIDIAN_ROUTER_PROBE_INTERVAL_SECONDS: 'often', MERIDIAN_WORKERS: '0' })).toThrow(
+      /MERIDIAN_WORKERS: expected a whole number from 1 to 64; MERIDIAN_ROUTER_PROBE_INTERVAL_SECONDS: expected a number of seconds above 0.*; MERIDIAN_ROUTER_UNHEALTHY_AFTER: expected a whole number from 1 to 100/,
     );
     expect(() => loadConfig({ ...CONTROL_PLANE, MERIDIAN_ROUTER_TRUSTED_PROXIES: '10.0.0.0/8,lb' })).toThrow(
       'invalid configuration: MERIDIAN_ROUTER_TRUSTED_PROXIES: "lb" is not an address range like 10.0.0.0/8',

@@ -1,5 +1,6 @@
 import { CLUSTER_SECRET_MIN_LENGTH } from '@meridian/auth';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { RegionNameSchema } from '@meridian/proto/jobs';
@@ -30,6 +31,11 @@ const seconds = (max: number) => {
 const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: wholeNumber(0, 65535).default(5300),
+  /**
+   * Router processes sharing the port (node:cluster), each a whole router that reads the region
+   * list and probes the regions itself. 1 runs a single process without a supervisor.
+   */
+  MERIDIAN_WORKERS: wholeNumber(1, 64).default(availableParallelism()),
   /** Where the region list comes from. No default: a router without regions has nowhere to send anyone. */
   /**
    * The secret every process of the cluster shares: calls to the control plane carry a service
@@ -82,6 +88,8 @@ const schema = z.object({
 export interface RouterConfig {
   host: string;
   port: number;
+  /** Processes serving the port (MERIDIAN_WORKERS); 1 is a single process without a supervisor. */
+  workers: number;
   controlPlaneUrl: string;
   /** Signs the router's reads of the region list (MERIDIAN_CLUSTER_SECRET). */
   clusterSecret?: string;
@@ -118,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): RouterC
   return {
     host: e.HOST,
     port: e.PORT,
+    workers: e.MERIDIAN_WORKERS,
     controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, ''),
     ...(e.MERIDIAN_CLUSTER_SECRET ? { clusterSecret: e.MERIDIAN_CLUSTER_SECRET } : {}),
     regionRefreshMs: e.MERIDIAN_ROUTER_REGION_REFRESH_SECONDS * 1000,

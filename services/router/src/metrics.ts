@@ -30,6 +30,9 @@ export function createRouterMetrics(health: () => ReadonlyMap<string, RegionHeal
     name: 'meridian_region_healthy',
     help: '1 while the router counts the region healthy (its /readyz probes pass), else 0.',
     labelNames: ['target_region'],
+    // Each worker of a supervised router probes for itself, and a scrape sums the workers'
+    // series: the least of them says whether every worker routes to the region.
+    aggregator: 'min',
     collect() {
       this.reset();
       for (const [name, state] of health()) this.set({ target_region: name }, state.healthy ? 1 : 0);

@@ -2,7 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { Logger } from 'pino';
 import { RegionFailedError, RegionUnavailableError, RouteNotFoundError, matchRoute, type RouteName } from '@meridian/oci';
 import type { RegionRecord } from '@meridian/proto/jobs';
-import { createHttpMetricsMiddleware, createMetricsEndpoint, pathOf } from '@meridian/telemetry';
+import { createHttpMetricsMiddleware, createMetricsEndpoint, metricsSource, pathOf } from '@meridian/telemetry';
 import type { ClientLocator } from '../locations/client-locator.js';
 import type { RouterMetrics } from '../metrics.js';
 import type { RegionSelector } from '../regions/region-selector.js';
@@ -89,7 +89,8 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestL
     res.end();
   };
 
-  const metricsEndpoint = createMetricsEndpoint(() => metrics.metrics.exposition());
+  // In a supervised router, every worker's series summed (the supervisor gathers them).
+  const metricsEndpoint = createMetricsEndpoint(metricsSource(metrics.metrics));
   const ownEndpoint = (req: IncomingMessage, res: ServerResponse, pathname: string, fail: (err: unknown) => void): void => {
     if (pathname === '/metrics') return metricsEndpoint(req, res, fail);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
