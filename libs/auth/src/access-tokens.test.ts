@@ -88,6 +88,19 @@ describe('access token verification cache', () => {
     expect(signatureChecks).toHaveBeenCalledTimes(1);
   });
 
+  it('refuses a tampered token carrying the signature of one it remembers', async () => {
+    const key = await generateSigningKey();
+    const { token } = await (await AccessTokenIssuer.create(key, audience, 300)).issue('ci-token', grant);
+    const verifier = new AccessTokenVerifier([key.publicJwk], audience);
+    await verifier.verify(token);
+    const [header, payload, signature] = token.split('.');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
+    claims.access[0].actions = ['pull', 'push', 'delete'];
+    const tampered = [header, Buffer.from(JSON.stringify(claims)).toString('base64url'), signature].join('.');
+    await expect(verifier.verify(tampered)).rejects.toThrow(/ERR_JWS_SIGNATURE_VERIFICATION_FAILED/);
+    expect((await verifier.verify(token)).access).toEqual(grant.access);
+  });
+
   it('does not remember a refused token', async () => {
     const key = await generateSigningKey();
     const { token } = await (await AccessTokenIssuer.create(key, audience, 300)).issue('ci-token', grant);

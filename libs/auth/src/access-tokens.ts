@@ -100,7 +100,7 @@ export interface AccessTokenVerifierOptions {
  *
  * A client fetches one token and sends it with every request until it expires; checking its
  * ES256 signature each time would cost more CPU than serving a cached manifest. So a token that
- * verified is remembered, keyed by its own text, until its `exp`: the same bytes carry the same
+ * verified is remembered, with its own text, until its `exp`: the same bytes carry the same
  * claims and signature, and nothing else about them can change before they expire (a disabled
  * identity keeps its tokens until they expire; that is what their short lifetime is for). Tokens
  * that fail are not remembered. The cache is bounded, least recently used first out.
@@ -108,7 +108,8 @@ export interface AccessTokenVerifierOptions {
 export class AccessTokenVerifier {
   private keys: ReturnType<typeof createLocalJWKSet>;
   private readonly clockToleranceSeconds: number;
-  private readonly verified: LRUCache<string, VerifiedToken>;
+  /** Keyed by the token's signature, the entry holding the whole token it was verified as. */
+  private readonly verified: LRUCache<string, { token: string; verified: VerifiedToken }>;
 
   constructor(
     publicJwks: readonly JWK[],
@@ -129,8 +130,8 @@ export class AccessTokenVerifier {
   }
 
   async verify(token: string): Promise<VerifiedToken> {
-    const cached = this.verified.get(token);
-    if (cached) return cached;
+    const cached = this.verified.get(signatureOf(token));
+    if (cached?.token === token) return cached.verified;
     try {
       const { payload } = await jwtVerify(token, this.keys, {
         algorithms: [ALGORITHM],
@@ -146,13 +147,23 @@ export class AccessTokenVerifier {
       };
       // Until `exp` itself, without the tolerance: past it the token is verified afresh.
       const untilExpiry = payload.exp! * 1000 - Date.now();
-      if (untilExpiry > 0) this.verified.set(token, verified, { ttl: untilExpiry });
+      if (untilExpiry > 0) this.verified.set(signatureOf(token), { token, verified }, { ttl: untilExpiry });
       return verified;
     } catch (err) {
       if (err instanceof joseErrors.JOSEError) throw new AccessTokenInvalidError(`access token refused: ${err.code}`);
       throw err;
     }
   }
+}
+
+/**
+ * The last of a JWT's three parts. Looking a token up by it hashes a few dozen characters rather
+ * than the whole token (several hundred, hashed again on every request, since each request
+ * brings its own copy); the entry's whole token is compared before it is taken, so a token that
+ * merely ends like a verified one is verified afresh.
+ */
+function signatureOf(token: string): string {
+  return token.slice(token.lastIndexOf('.') + 1);
 }
 
 function isAccessEntry(value: unknown): value is AccessEntry {

@@ -7,7 +7,7 @@
 import { IdentityConflictError, IdentityInvalidError, IdentityUnknownError } from '@meridian/oci';
 import { Permissions, assertRepositoryPattern, isScopeMapAction, type ScopeMap, type ScopeMapAction } from './permissions.js';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
-import { VerifiedSignIns } from './verified-sign-ins.js';
+import { VerifiedSignIns, type CheckedSignIn, type FailedCheck, type SignInAnswer } from './verified-sign-ins.js';
 import type { SignInLimiter, SignInRefusal } from './sign-in-limits.js';
 
 export interface TokenRecord {
@@ -71,7 +71,7 @@ export class IdentityService {
   /** Verified against when a name is unknown, so a wrong name costs the time a wrong password does. */
   private readonly decoyHash: Promise<string>;
   private readonly now: () => Date;
-  private readonly signIns: VerifiedSignIns<Identity> | undefined;
+  private readonly signIns: VerifiedSignIns<Identity, SignInRefusal | undefined> | undefined;
   private readonly limiter: SignInLimiter | undefined;
 
   constructor(
@@ -102,16 +102,25 @@ export class IdentityService {
    * With a limiter, a check is counted against `name` and `address` (the client's) first, and
    * refused without looking at the password once either has had too many failures (`refused`).
    * A remembered sign-in is not counted: it costs no argon2 work, and only the right password
-   * finds it.
+   * finds it. Neither is a request that waits for the check of the same name and password from
+   * the same address (VerifiedSignIns): it is the same guess, and a client's many connections
+   * would otherwise use up the name's limit at once each time the sign-in TTL ends.
    */
   async signIn(name: string, password: string, address?: string): Promise<SignInOutcome> {
-    const remembered = this.signIns?.get(name, password, this.now());
-    if (remembered) return { identity: remembered, remembered: true };
-    const refused = await this.limiter?.begin(name, address);
-    if (refused) return { identity: undefined, remembered: false, refused };
-    const identity = await this.check(name, password);
-    if (identity) await this.limiter?.succeeded(name, address);
-    return { identity, remembered: false };
+    const limitedCheck = async (): Promise<CheckedSignIn<Identity> | FailedCheck<SignInRefusal | undefined>> => {
+      const refused = await this.limiter?.begin(name, address);
+      if (refused) return { failure: refused };
+      const found = await this.check(name, password);
+      if (found) await this.limiter?.succeeded(name, address);
+      return found ?? { failure: undefined };
+    };
+    const answer: SignInAnswer<Identity, SignInRefusal | undefined> = this.signIns
+      ? await this.signIns.signIn(name, password, this.now(), address ?? '', limitedCheck)
+      : { ...(await limitedCheck()), remembered: false, joined: false };
+    if (answer.signIn !== undefined) return { identity: answer.signIn, remembered: answer.remembered };
+    // Callers of one address that shared a check share its refusal; only one hears it as the window's first.
+    const refused = answer.failure && (answer.joined ? { ...answer.failure, first: false } : answer.failure);
+    return { identity: undefined, remembered: false, ...(refused ? { refused } : {}) };
   }
 
   /**
@@ -127,15 +136,12 @@ export class IdentityService {
     await this.limiter?.succeeded(undefined, address);
   }
 
-  private async check(name: string, password: string): Promise<Identity | undefined> {
-    // A change to identities while this check runs voids what it finds (see `changing`).
-    const changesSeen = this.signIns?.changes ?? 0;
+  /** Checks the password against the stored hashes: the identity, and when it stops signing in. */
+  private async check(name: string, password: string): Promise<CheckedSignIn<Identity> | undefined> {
     const user = await this.records.findUser(name);
     if (user) {
       if (!(await verifyPassword(user.passwordHash, password))) return undefined;
-      const identity: Identity = { name, kind: 'user', permissions: Permissions.all() };
-      this.signIns?.remember(name, password, identity, null, changesSeen);
-      return identity;
+      return { signIn: { name, kind: 'user', permissions: Permissions.all() }, expiresAt: null };
     }
     const token = await this.records.findToken(name);
     if (!token) {
@@ -146,9 +152,7 @@ export class IdentityService {
     let matched = false;
     for (const hash of hashes) matched = (await verifyPassword(hash, password)) || matched;
     if (!matched || !this.isUsable(token)) return undefined;
-    const identity: Identity = { name, kind: 'token', permissions: permissionsOfToken(token) };
-    this.signIns?.remember(name, password, identity, token.expiresAt, changesSeen);
-    return identity;
+    return { signIn: { name, kind: 'token', permissions: permissionsOfToken(token) }, expiresAt: token.expiresAt };
   }
 
   /** What a signed-in identity may do now; undefined once it is gone, disabled or expired. */

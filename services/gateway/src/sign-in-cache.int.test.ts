@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditPage } from '@meridian/proto';
 import { startTestGateway, type TestGateway } from './testing/test-gateway.js';
 
 // Basic credentials on /v2 are checked against their argon2id hash once, then remembered for a
@@ -54,6 +55,18 @@ describe('remembered sign-ins (MERIDIAN_AUTH=on)', () => {
     expect(await tagsStatus('remembered', password)).toBe(404);
     // Not remembered: a wrong password is checked, and refused.
     expect(await tagsStatus('remembered', `${password}x`)).toBe(401);
+  });
+
+  // More connections than MERIDIAN_SIGN_IN_FAILURES_PER_NAME (10): each attempt is counted
+  // against the limit before its check, so checked one by one they would turn some away with 429.
+  it('checks credentials arriving on many connections at once one time: all let in, one audited sign-in', async () => {
+    const since = new Date().toISOString();
+    const password = await createToken('many-connections');
+    const statuses = await Promise.all(Array.from({ length: 16 }, () => tagsStatus('many-connections', password)));
+    expect(statuses).toEqual(Array.from({ length: 16 }, () => 404));
+    const audit = (await (await admin('GET', `/audit?since=${since}&limit=1000`)).json()) as AuditPage;
+    const signIns = audit.entries.filter((entry) => entry.action === 'sign-in' && entry.identity === 'many-connections');
+    expect(signIns.map((entry) => entry.outcome)).toEqual(['success']);
   });
 
   it('refuses a disabled token at once when this gateway disabled it', async () => {

@@ -6,8 +6,10 @@ import {
   catalogFilter,
   grantAllows,
   requiredScope,
+  type Identity,
   type Permissions,
   type RepositoryAction,
+  type VerifiedToken,
 } from '@meridian/auth';
 import { parseAuthorization } from '@meridian/auth/http';
 import type { RegionIdentities } from '../identity-setup.js';
@@ -49,14 +51,26 @@ export type AccessGuard = (req: Request, action: RouteAction, repository: string
  * gets the 401 and its challenge, naming the scope, so the client knows to sign in.
  */
 export function createAccessGuard(region: RegionIdentities, audit: AuditTrail): AccessGuard {
-  return async (req, action, repository) => {
+  // What a signed-in identity or a verified token may do beyond a route's action is the same for
+  // each of its requests: it is made once per remembered sign-in or verified token (both objects
+  // are kept by their caches, and go with them).
+  const accessOf = new WeakMap<Identity | VerifiedToken, RequestAccess>();
+  const accessFor = <K extends Identity | VerifiedToken>(key: K, make: (key: K) => RequestAccess) => {
+    let access = accessOf.get(key);
+    if (!access) accessOf.set(key, (access = make(key)));
+    return access;
+  };
+  // The challenge is built only for a refusal: most requests are let in, and pay for nothing of it.
+  const refusal = (req: Request, action: RouteAction, repository: string | undefined, message: string, error?: string) => {
     const scope = requiredScope(action, repository);
-    const challenge = (error?: string) =>
-      [`Bearer realm="${realmOf(req, region)}"`, `service="${region.service}"`, ...(scope ? [`scope="${scope}"`] : []), ...(error ? [`error="${error}"`] : [])].join(',');
+    const challenge = [`Bearer realm="${realmOf(req, region)}"`, `service="${region.service}"`, ...(scope ? [`scope="${scope}"`] : []), ...(error ? [`error="${error}"`] : [])].join(',');
+    return new UnauthorizedError(message, challenge);
+  };
+  return async (req, action, repository) => {
     const credentials = parseAuthorization(req.headers.authorization);
     if (!credentials) {
       if (region.anonymousPull && action === 'pull') return ANONYMOUS_PULL_ACCESS;
-      throw new UnauthorizedError('authentication required', challenge());
+      throw refusal(req, action, repository, 'authentication required');
     }
 
     if (credentials.scheme === 'basic') {
@@ -65,50 +79,62 @@ export function createAccessGuard(region: RegionIdentities, audit: AuditTrail): 
       // Basic credentials with every request: that would be a database write per pull.
       const { identity, remembered } = await signInLimited(req, region.identities, audit, credentials.name, credentials.password, 'basic');
       if (!remembered) await audit.record(req, { identity: credentials.name, action: 'sign-in', outcome: identity ? 'success' : 'failure', detail: { via: 'basic' } });
-      if (!identity) throw new UnauthorizedError('invalid credentials', challenge());
-      return { ...permissionsAccess(identity.permissions, action, repository), identity: identity.name };
+      if (!identity) throw refusal(req, action, repository, 'invalid credentials');
+      assertPermitted(identity.permissions, action, repository);
+      return accessFor(identity, identityAccess);
     }
 
-    const token = await region.verifier.verify(credentials.token).catch((err: unknown) => {
-      if (err instanceof AccessTokenInvalidError) throw new UnauthorizedError('invalid or expired access token', challenge('invalid_token'));
+    let token: VerifiedToken;
+    try {
+      token = await region.verifier.verify(credentials.token);
+    } catch (err) {
+      if (err instanceof AccessTokenInvalidError) throw refusal(req, action, repository, 'invalid or expired access token', 'invalid_token');
       throw err;
-    });
+    }
     const anonymous = token.subject === ANONYMOUS_SUBJECT;
     if (anonymous) {
       // Anonymous pull may have been switched off since the token was issued.
-      if (!region.anonymousPull) throw new UnauthorizedError('authentication required', challenge('invalid_token'));
-      if (action !== 'pull' && action !== 'none') throw new UnauthorizedError('authentication required', challenge());
+      if (!region.anonymousPull) throw refusal(req, action, repository, 'authentication required', 'invalid_token');
+      if (action !== 'pull' && action !== 'none') throw refusal(req, action, repository, 'authentication required');
       // An anonymous token for other repositories: the token endpoint gives one for this one.
-      if (action === 'pull' && !grantAllows(token, repository!, action)) throw new UnauthorizedError('the access token does not grant this', challenge('insufficient_scope'));
+      if (action === 'pull' && !grantAllows(token, repository!, action)) throw refusal(req, action, repository, 'the access token does not grant this', 'insufficient_scope');
     }
     if (isRepositoryAction(action) && !grantAllows(token, repository!, action)) {
       // The token lacks the scope: a client that could have it should fetch a new token.
       const current = await region.identities.currentPermissions(token.subject);
-      if (current?.repositoryActions(repository!).has(action)) throw new UnauthorizedError('the access token does not grant this', challenge('insufficient_scope'));
+      if (current?.repositoryActions(repository!).has(action)) throw refusal(req, action, repository, 'the access token does not grant this', 'insufficient_scope');
       throw new DeniedError(`${action} on ${repository} is not allowed`);
     }
     if (action === 'catalog' && !token.access.some((entry) => entry.type === 'registry' && entry.name === 'catalog')) {
       const current = await region.identities.currentPermissions(token.subject);
-      if (current && current.catalogPatterns().length > 0) throw new UnauthorizedError('the access token does not grant this', challenge('insufficient_scope'));
+      if (current && current.catalogPatterns().length > 0) throw refusal(req, action, repository, 'the access token does not grant this', 'insufficient_scope');
       throw new DeniedError('listing repositories is not allowed');
     }
-    return {
-      mayMountFrom: (from) => from !== undefined && grantAllows(token, from, 'pull'),
-      listsRepository: catalogFilter(token),
-      ...(anonymous ? {} : { identity: token.subject }),
-    };
+    return accessFor(token, tokenAccess);
   };
 }
 
-function permissionsAccess(permissions: Permissions, action: RouteAction, repository: string | undefined): RequestAccess {
+function tokenAccess(token: VerifiedToken): RequestAccess {
+  return {
+    mayMountFrom: (from) => from !== undefined && grantAllows(token, from, 'pull'),
+    listsRepository: catalogFilter(token),
+    ...(token.subject === ANONYMOUS_SUBJECT ? {} : { identity: token.subject }),
+  };
+}
+
+function assertPermitted(permissions: Permissions, action: RouteAction, repository: string | undefined): void {
   if (isRepositoryAction(action) && !permissions.repositoryActions(repository!).has(action)) {
     throw new DeniedError(`${action} on ${repository} is not allowed`);
   }
   if (action === 'catalog' && permissions.catalogPatterns().length === 0) throw new DeniedError('listing repositories is not allowed');
-  if (permissions.isAdministrator) return OPEN_ACCESS;
+}
+
+function identityAccess({ name, permissions }: Identity): RequestAccess {
+  if (permissions.isAdministrator) return { ...OPEN_ACCESS, identity: name };
   return {
     mayMountFrom: (from) => from !== undefined && permissions.repositoryActions(from).has('pull'),
     listsRepository: catalogFilter({ catalog: permissions.catalogPatterns() }),
+    identity: name,
   };
 }
 
