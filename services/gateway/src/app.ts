@@ -18,6 +18,7 @@ import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier
 import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 import { PeerRegions } from './replication/peer-regions.js';
 import { ReplicaDialer, createClusterHttp, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
+import { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer, ServiceTokenVerifier, SignInLimiter } from '@meridian/auth';
 import { administratorOnly, createIdentityAdminRouter } from '@meridian/auth/http';
 import { prepareIdentities } from './identity-setup.js';
@@ -89,11 +90,13 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   const clusterSecret = config.clusterSecret;
   const serviceTokens = clusterSecret ? new ServiceTokenIssuer(clusterSecret, 'gateway') : undefined;
   const dialer = serviceTokens ? new ReplicaDialer({ tokens: serviceTokens, credentials: replicaChannelCredentials(peerCa) }) : undefined;
+  // Calls to the control plane carry a service token too (its admin API asks for one with MERIDIAN_AUTH=on);
+  // the configuration asks for the cluster secret whenever it names a control plane.
+  const controlPlane = config.controlPlaneUrl && serviceTokens
+    ? new ControlPlaneHttp({ url: config.controlPlaneUrl, fetch: clusterHttp.fetch, headers: async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }) })
+    : undefined;
   // In a cluster, what the region lacks is asked of its peers (read-through); on its own, nothing changes.
-  // Calls to the control plane carry a service token too (its admin API asks for one with MERIDIAN_AUTH=on).
-  const controlPlaneHeaders = async (): Promise<Record<string, string>> =>
-    serviceTokens ? { authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` } : {};
-  const peers = config.controlPlaneUrl && dialer ? new PeerRegions({ region: config.region, controlPlaneUrl: config.controlPlaneUrl, fetch: clusterHttp.fetch, dialer, logger, controlPlaneHeaders }) : undefined;
+  const peers = controlPlane && dialer ? new PeerRegions({ region: config.region, controlPlane, dialer, logger }) : undefined;
   const registry = createRegistry({
     metadata,
     blobStore,
@@ -128,13 +131,12 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     ...(certificate ? { certificate } : {}),
     // A region being purged is draining: read-through must see that now, not at its next read of the list.
     ...(peers ? { onPurge: () => peers.forgetRegions(), openPeerBlob: (region, digest, offset) => peers.openBlob(region, digest, offset) } : {}),
-    controlPlaneHeaders,
-    fetch: clusterHttp.fetch,
+    ...(controlPlane ? { controlPlane } : {}),
   });
 
   // With MERIDIAN_AUTH=on: the administrator, the signing key, and the guard on every /v2 request.
   // In a cluster, the identities are the control plane's, copied into the region's database.
-  const cluster = config.controlPlaneUrl ? { region: config.region, controlPlaneUrl: config.controlPlaneUrl, controlPlaneHeaders, fetch: clusterHttp.fetch } : undefined;
+  const cluster = controlPlane ? { region: config.region, controlPlane } : undefined;
   const identities = config.auth ? await prepareIdentities(config.auth, config.dataDir, metadata, new SignInLimiter(signInFailureCounters(pool, config.auth.signInLimits)), logger, cluster) : undefined;
   // Sign-ins and identity changes; pushes and deletes are audited by the registry, in their transactions.
   const audit = new AuditTrail(config.region, metadata.audit);
@@ -151,7 +153,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   if (identities && identityAdmin) {
     app.use(createTokenHandler(identities, audit));
     // In a cluster the control plane manages identities; a region's copy is read-only.
-    app.use(cluster ? refuseIdentityChanges(cluster.controlPlaneUrl) : createIdentityAdminRouter(identityAdmin));
+    app.use(cluster ? refuseIdentityChanges(cluster.controlPlane.url) : createIdentityAdminRouter(identityAdmin));
   }
   // After the OCI routes, which answer every /v2 request themselves, so these cost them nothing.
   app.use(

@@ -9,7 +9,7 @@ import {
   prepareAdministrator,
 } from '@meridian/auth';
 import type { Metadata } from '@meridian/metadata';
-import type { ClusterFetch } from '@meridian/proto/cluster-http';
+import type { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 import type { AuthConfig } from './config.js';
 import { IdentitySync } from './identity-sync.js';
 
@@ -53,7 +53,7 @@ export async function prepareIdentities(
   limiter: SignInLimiter,
   logger: Logger,
   /** In a cluster: the identities are the control plane's, copied by IdentitySync; the region makes no administrator of its own. */
-  cluster?: { region: string; controlPlaneUrl: string; controlPlaneHeaders: () => Promise<Record<string, string>>; fetch: ClusterFetch },
+  cluster?: { region: string; controlPlane: ControlPlaneHttp },
 ): Promise<RegionIdentities> {
   const store = metadata.identities;
   const identities = new IdentityService(store, { signInCacheMs: Math.min(SIGN_IN_CACHE_SECONDS, auth.tokenLifetimeSeconds) * 1000, limiter });

@@ -1,17 +1,13 @@
 import type { Logger } from 'pino';
 import type { JWK } from 'jose';
 import type { AccessTokenVerifier, IdentityService } from '@meridian/auth';
-import type { ClusterFetch } from '@meridian/proto/cluster-http';
+import type { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 import { changedSignIns, type IdentitySnapshot, type Metadata, type PeerKeyRow } from '@meridian/metadata';
-
-const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface IdentitySyncOptions {
   region: string;
-  controlPlaneUrl: string;
-  controlPlaneHeaders: () => Promise<Record<string, string>>;
-  /** The process's HTTP client (ClusterHttp.fetch): trusts the cluster's authority. */
-  fetch: ClusterFetch;
+  /** The control plane's admin API, as this region calls it (with its service token). */
+  controlPlane: ControlPlaneHttp;
   metadata: Metadata;
   /** Told which users and tokens sign in differently after a round, so it forgets their remembered sign-ins. */
   identities: IdentityService;
@@ -47,7 +43,7 @@ export class IdentitySync {
     const { metadata, logger } = this.options;
     try {
       await this.publishOwnKeys();
-      const answer = await this.call<SyncAnswer>('GET', '/api/v1/identity-sync');
+      const answer = await this.options.controlPlane.json<SyncAnswer>('GET', '/api/v1/identity-sync');
       const own = new Set((await metadata.identities.ownPublicKeys()).map((jwk) => jwk.kid));
       const changed = await metadata.transaction(async (tx) => {
         const identities = await tx.identities.replaceWith(answer);
@@ -87,23 +83,8 @@ export class IdentitySync {
 
   private async publishOwnKeys(): Promise<void> {
     for (const publicJwk of await this.options.metadata.identities.ownPublicKeys()) {
-      await this.call('PUT', `/api/v1/identity-sync/keys/${encodeURIComponent(String(publicJwk.kid))}`, { region: this.options.region, publicJwk });
+      await this.options.controlPlane.send('PUT', `/api/v1/identity-sync/keys/${encodeURIComponent(String(publicJwk.kid))}`, { region: this.options.region, publicJwk });
     }
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers = { ...(await this.options.controlPlaneHeaders()), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
-    const response = await this.options.fetch(`${this.options.controlPlaneUrl}${path}`, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    if (!response.ok) {
-      await response.body?.cancel().catch(() => undefined);
-      throw new Error(`${method} ${path} answered ${response.status}`);
-    }
-    if (response.status === 204) return undefined as T;
-    return (await response.json()) as T;
-  }
 }

@@ -3,6 +3,7 @@ import type http from 'node:http';
 import type { Logger } from 'pino';
 import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer } from '@meridian/auth';
 import { ReplicaDialer, createClusterHttp, replicaChannelCredentials } from '@meridian/proto';
+import { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 import { traceContextInterceptor } from '@meridian/telemetry/grpc';
 import { CopiesUnderWay } from './blob-copy.js';
 import type { WorkerConfig } from './config.js';
@@ -40,7 +41,7 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
   const ca = config.tlsCaFile ? readCaFile(config.tlsCaFile) : undefined;
   // The control plane's admin API and the regions' replica servers are trusted through the same authority.
   const clusterHttp = createClusterHttp(ca ? { ca } : {});
-  const controlPlane = new ControlPlaneClient(config.controlPlaneUrl, clusterHttp.fetch, undefined, async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }));
+  const controlPlane = new ControlPlaneClient(new ControlPlaneHttp({ url: config.controlPlaneUrl, fetch: clusterHttp.fetch, headers: async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }) }));
   const regions = new RegionDirectory(controlPlane);
   const peers = new ReplicaPeers(
     new ReplicaDialer({

@@ -1,5 +1,5 @@
 import { RegionListSchema, type RegionRecord, type ReplicationOutcome } from '@meridian/proto';
-import type { ClusterFetch } from '@meridian/proto/cluster-http';
+import { ControlPlaneRequestError, type ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 import type { JudgedError } from './grpc-errors.js';
 
 /**
@@ -21,22 +21,15 @@ export class ControlPlaneError extends Error implements JudgedError {
 /**
  * The two things the worker asks of the control plane's admin API: the regions (to find the
  * target's state and where to copy from) and recording a job's outcome. Every call has a
- * timeout, so a control plane that hangs fails the attempt instead of holding a job slot.
+ * timeout (ControlPlaneHttp's), so a control plane that hangs fails the attempt instead of
+ * holding a job slot.
  */
 export class ControlPlaneClient {
-  constructor(
-    private readonly baseUrl: string,
-    /** The process's HTTP client (ClusterHttp.fetch): trusts the cluster's authority. */
-    private readonly fetch: ClusterFetch,
-    private readonly timeoutMs = 10_000,
-    /** Headers proving the worker to the control plane (a service token), when it asks for them. */
-    private readonly headers: () => Promise<Record<string, string>> = async () => ({}),
-  ) {}
+  constructor(private readonly http: ControlPlaneHttp) {}
 
   /** `GET /api/v1/regions`. */
   async listRegions(): Promise<RegionRecord[]> {
-    const response = await this.request('GET', '/api/v1/regions');
-    const parsed = RegionListSchema.safeParse(await response.json());
+    const parsed = RegionListSchema.safeParse(await this.request(() => this.http.json('GET', '/api/v1/regions')));
     if (!parsed.success) throw new ControlPlaneError(`GET /api/v1/regions answered a body that is not a region list: ${parsed.error.message}`, true);
     return parsed.data.regions;
   }
@@ -47,31 +40,21 @@ export class ControlPlaneClient {
    * regions and reports its outcome to it), so the worker's own /readyz asks too.
    */
   async ready(): Promise<void> {
-    const response = await this.request('GET', '/readyz');
-    await response.body?.cancel();
+    await this.request(() => this.http.send('GET', '/readyz'));
   }
 
   /** `POST /api/v1/replication/:changeId/:region`: idempotent on the control plane's side, so a retried report is harmless. */
   async report(changeId: string, region: string, outcome: ReplicationOutcome): Promise<void> {
-    await this.request('POST', `/api/v1/replication/${encodeURIComponent(changeId)}/${encodeURIComponent(region)}`, outcome);
+    await this.request(() => this.http.send('POST', `/api/v1/replication/${encodeURIComponent(changeId)}/${encodeURIComponent(region)}`, outcome));
   }
 
-  private async request(method: string, path: string, body?: unknown): Promise<Response> {
-    let response: Response;
+  /** The request's failure judged for the job: waiting for the control plane, or the job's own. */
+  private async request<T>(call: () => Promise<T>): Promise<T> {
     try {
-      response = await this.fetch(this.baseUrl + path, {
-        method,
-        headers: { ...(await this.headers()), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      return await call();
     } catch (err) {
-      throw new ControlPlaneError(`${method} ${path}: control plane unreachable: ${(err as Error).cause ?? (err as Error).message}`, true);
+      if (err instanceof ControlPlaneRequestError) throw new ControlPlaneError(err.message, err.transient);
+      throw err;
     }
-    if (!response.ok) {
-      const text = (await response.text().catch(() => '')).slice(0, 500);
-      throw new ControlPlaneError(`${method} ${path}: control plane answered ${response.status} ${text}`, response.status >= 500 || response.status === 429);
-    }
-    return response;
   }
 }

@@ -15,6 +15,7 @@ import { BlobStore, STORAGE_DRIVERS } from '@meridian/blobstore';
 import { Metadata, createPool } from '@meridian/metadata';
 import { LookupCache, ReplicaApplier, UploadStateSigner, createRegistry, type ManifestService } from '@meridian/registry';
 import { ReplicaDialer, createClusterHttp, createReplicaClient, grpc, type ReplicaClient } from '@meridian/proto';
+import { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 import { ServiceTokenIssuer, ServiceTokenVerifier } from '@meridian/auth';
 import {
   TEST_CLUSTER_SECRET,
@@ -147,8 +148,7 @@ describe('replica server: FetchBlob', () => {
     const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
     peers = new PeerRegions({
       region: 'here',
-      controlPlaneUrl: `http://127.0.0.1:${(controlPlane.address() as { port: number }).port}`,
-      fetch: createClusterHttp().fetch,
+      controlPlane: new ControlPlaneHttp({ url: `http://127.0.0.1:${(controlPlane.address() as { port: number }).port}`, fetch: createClusterHttp().fetch }),
       dialer: new ReplicaDialer({ tokens: new ServiceTokenIssuer(TEST_CLUSTER_SECRET, 'gateway') }),
       logger,
     });

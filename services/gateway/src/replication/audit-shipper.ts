@@ -1,16 +1,12 @@
 import type { Logger } from 'pino';
 import type { AuditEntry, Metadata } from '@meridian/metadata';
 import type { AuditBatch } from '@meridian/proto/audit';
-import type { ClusterFetch } from '@meridian/proto/cluster-http';
+import type { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 
 export interface AuditShipperOptions {
-  /** Headers that prove this region to the control plane (a service token), when it asks for them. */
-  controlPlaneHeaders?: () => Promise<Record<string, string>>;
   region: string;
-  /** The control plane's admin API, e.g. http://127.0.0.1:5100. */
-  controlPlaneUrl: string;
-  /** The process's HTTP client (ClusterHttp.fetch): trusts the cluster's authority. */
-  fetch: ClusterFetch;
+  /** The control plane's admin API, as this region calls it (with its service token). */
+  controlPlane: ControlPlaneHttp;
   metadata: Metadata;
   /** Whether this process is the region's relay now: one process of the region ships. */
   isLeading(): boolean;
@@ -20,8 +16,6 @@ export interface AuditShipperOptions {
   /** How often the queue of unshipped entries is looked at. */
   intervalMs?: number;
 }
-
-const REQUEST_TIMEOUT_MS = 10_000;
 
 /**
  * Hands the region's audit entries to the control plane, which keeps the log of every region
@@ -84,13 +78,6 @@ export class AuditShipper {
       region: this.options.region,
       entries: entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })),
     };
-    const response = await this.options.fetch(`${this.options.controlPlaneUrl}/api/v1/audit/batches`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(await this.options.controlPlaneHeaders?.()) },
-      body: JSON.stringify(batch),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    if (!response.ok) throw new Error(`control plane answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
-    await response.body?.cancel().catch(() => undefined);
+    await this.options.controlPlane.send('POST', '/api/v1/audit/batches', batch);
   }
 }

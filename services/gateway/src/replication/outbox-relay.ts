@@ -2,21 +2,17 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { OUTBOX_CHANNEL, type Metadata, type OutboxEntry } from '@meridian/metadata';
 import type { ChangeBatch } from '@meridian/proto/changes';
-import type { ClusterFetch } from '@meridian/proto/cluster-http';
+import type { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 import { SpanKind, inSpan, linkTo } from '@meridian/telemetry';
 
 export interface OutboxRelayOptions {
   region: string;
-  /** The control plane's admin API, e.g. http://127.0.0.1:5100. */
-  controlPlaneUrl: string;
-  /** The process's HTTP client (ClusterHttp.fetch): trusts the cluster's authority. */
-  fetch: ClusterFetch;
+  /** The control plane's admin API, as this region calls it (with its service token). */
+  controlPlane: ControlPlaneHttp;
   /** The region's database: the relay holds one connection of its own for its lock and LISTEN. */
   databaseUrl: string;
   metadata: Metadata;
   logger: Logger;
-  /** Headers that prove this region to the control plane (a service token), when it asks for them. */
-  controlPlaneHeaders?: () => Promise<Record<string, string>>;
   /** Changes per POST. */
   batchSize?: number;
   /** A safety net under NOTIFY: the outbox is looked at this often even if nothing woke the relay. */
@@ -29,7 +25,6 @@ export interface OutboxRelayOptions {
 /** Every relay of every region asks for this lock in its own region's database. */
 const RELAY_LOCK_KEY = 0x6d657264; // "merd"
 const MAX_BACKOFF_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 10_000;
 
 /**
  * Hands the region's outbox to the control plane: at least once (a change leaves the outbox only
@@ -120,7 +115,7 @@ export class OutboxRelay {
       client.on('notification', () => void this.drain());
       await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
       this.leading = true;
-      this.options.logger.info({ controlPlane: this.options.controlPlaneUrl }, 'outbox relay started: this process relays the region\'s changes');
+      this.options.logger.info({ controlPlane: this.options.controlPlane.url }, 'outbox relay started: this process relays the region\'s changes');
       this.every(this.pollMs, () => (this.leading ? this.drain() : Promise.resolve()));
       void this.drain();
     } catch (err) {
@@ -170,22 +165,13 @@ export class OutboxRelay {
         ...(entry.trace ? { trace: entry.trace } : {}),
       })),
     };
-    const response = await this.options.fetch(`${this.options.controlPlaneUrl}/api/v1/changes`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(await this.options.controlPlaneHeaders?.()) },
-      body: JSON.stringify(batch),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    if (!response.ok) throw new Error(`control plane answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
-    await response.body?.cancel().catch(() => undefined);
+    await this.options.controlPlane.send('POST', '/api/v1/changes', batch);
   }
 
   private async heartbeat(): Promise<void> {
     if (!this.leading) return;
-    const url = `${this.options.controlPlaneUrl}/api/v1/regions/${encodeURIComponent(this.options.region)}/heartbeat`;
-    const headers = (await this.options.controlPlaneHeaders?.()) ?? {};
-    const response = await this.options.fetch(url, { method: 'POST', headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }).catch(() => undefined);
-    await response?.body?.cancel().catch(() => undefined);
+    // A missed heartbeat is made up for by the next one.
+    await this.options.controlPlane.send('POST', `/api/v1/regions/${encodeURIComponent(this.options.region)}/heartbeat`).catch(() => undefined);
   }
 
   private pause(ms: number): Promise<void> {

@@ -11,7 +11,7 @@ import {
   type ReplicaClient,
   type ReplicaDialer,
 } from '@meridian/proto';
-import type { ClusterFetch } from '@meridian/proto/cluster-http';
+import type { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 import type { PeerBlobHolder, PeerManifest, RegionPeers } from '@meridian/registry';
 
 /** How long the region list is used before it is read again from the control plane. */
@@ -34,14 +34,11 @@ const READING_STATES: ReadonlySet<RegionState> = new Set(['adding', 'active']);
 
 export interface PeerRegionsOptions {
   region: string;
-  controlPlaneUrl: string;
-  /** The process's HTTP client (ClusterHttp.fetch): trusts the cluster's authority. */
-  fetch: ClusterFetch;
+  /** The control plane's admin API, as this region calls it (with its service token). */
+  controlPlane: ControlPlaneHttp;
   /** Opens clients of the peers' replica servers, with this gateway's service tokens. */
   dialer: ReplicaDialer;
   logger: Logger;
-  /** Headers that prove this region to the control plane (a service token), when it asks for them. */
-  controlPlaneHeaders?: () => Promise<Record<string, string>>;
 }
 
 /**
@@ -160,12 +157,9 @@ export class PeerRegions implements RegionPeers {
   }
 
   private async readRegions(): Promise<RegionRecord[]> {
-    const url = `${this.options.controlPlaneUrl}/api/v1/regions`;
+    const url = `${this.options.controlPlane.url}/api/v1/regions`;
     try {
-      const headers = (await this.options.controlPlaneHeaders?.()) ?? {};
-      const response = await this.options.fetch(url, { headers, signal: AbortSignal.timeout(CONTROL_PLANE_TIMEOUT_MS) });
-      if (!response.ok) throw new Error(`it answered ${response.status}`);
-      this.lastRead = RegionListSchema.parse(await response.json()).regions;
+      this.lastRead = RegionListSchema.parse(await this.options.controlPlane.json('GET', '/api/v1/regions', undefined, { timeoutMs: CONTROL_PLANE_TIMEOUT_MS })).regions;
       if (this.controlPlaneAway) this.options.logger.info('read-through: the control plane lists the regions again');
       this.controlPlaneAway = false;
     } catch (err) {

@@ -4,7 +4,7 @@ import type { BlobStore } from '@meridian/blobstore';
 import type { Metadata } from '@meridian/metadata';
 import { ReplicaApplier, type LookupCache } from '@meridian/registry';
 import type { ReplicaCallerVerifier, ServerCertificate } from '@meridian/proto';
-import type { ClusterFetch } from '@meridian/proto/cluster-http';
+import type { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 import type { GatewayConfig } from '../config.js';
 import { createReplicaServer, type ReplicaServer } from '../grpc/replica-server.js';
 import { OutboxRelay } from './outbox-relay.js';
@@ -26,10 +26,8 @@ export interface RegionReplicationDependencies {
   onPurge?(): void;
   /** A peer region's bytes of a blob, for the replica server's FetchBlob (ReplicaServerDependencies.openPeerBlob). */
   openPeerBlob?(region: string, digest: string, offset: number): Promise<Readable>;
-  /** Headers that prove this region to the control plane, when it asks for them. */
-  controlPlaneHeaders?: () => Promise<Record<string, string>>;
-  /** The process's HTTP client, for the relay's and the shipper's calls to the control plane. */
-  fetch: ClusterFetch;
+  /** The control plane's admin API, as this region calls it (with its service token); given whenever config.controlPlaneUrl is. */
+  controlPlane?: ControlPlaneHttp;
 }
 
 export interface RegionReplication {
@@ -67,26 +65,22 @@ export function createRegionReplication(deps: RegionReplicationDependencies): Re
         });
         replication.grpcPort = await server.listen(config.grpc.host, config.grpc.port);
       }
-      if (config.controlPlaneUrl) {
+      if (deps.controlPlane) {
         relay = new OutboxRelay({
           region: config.region,
-          controlPlaneUrl: config.controlPlaneUrl,
-          fetch: deps.fetch,
+          controlPlane: deps.controlPlane,
           databaseUrl: config.databaseUrl,
           metadata: deps.metadata,
           logger,
-          ...(deps.controlPlaneHeaders ? { controlPlaneHeaders: deps.controlPlaneHeaders } : {}),
         });
         relay.start();
         const leader = relay;
         auditShipper = new AuditShipper({
           region: config.region,
-          controlPlaneUrl: config.controlPlaneUrl,
-          fetch: deps.fetch,
+          controlPlane: deps.controlPlane,
           metadata: deps.metadata,
           isLeading: () => leader.isLeading,
           logger,
-          ...(deps.controlPlaneHeaders ? { controlPlaneHeaders: deps.controlPlaneHeaders } : {}),
         });
         auditShipper.start();
       }
