@@ -4,18 +4,22 @@
  * region with its own database and data directory, and the router, the one address that sends
  * each client to its nearest healthy region. `pnpm cluster up --regions N` starts what is
  * not running and keeps what is; `pnpm cluster down` stops it all. The state of the cluster is
- * `.meridian/cluster.json`, which `pnpm meridian` reads to find the control plane.
+ * `.meridian/cluster.json`, which `pnpm meridian` reads to find the control plane. With `--tls`
+ * every process serves HTTPS (and its replica server TLS) with a certificate the cluster's own
+ * authority signs, and trusts that authority (certificates.ts).
  *
  * A convenience for trying Meridian and for tests: every part is the same `node` entry point an
  * operator runs anywhere with its own environment.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer } from '@meridian/auth';
+import { createClusterHttp, type ClusterFetch } from '@meridian/proto/cluster-http';
+import { clientCertDir, createCertificateAuthority, issueServerCertificate, type CertificateAuthority } from './certificates.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -52,6 +56,15 @@ export interface ClusterState {
    * `pnpm meridian` reads it when talking to this cluster's control plane.
    */
   adminPasswordFile?: string;
+  /** Whether every process serves TLS (`pnpm cluster up --tls`). */
+  tls?: boolean;
+  /**
+   * With TLS: the cluster's authority (PEM), which signed every process's certificate. A client
+   * trusts it; `pnpm meridian` reads it from here for this cluster's control plane.
+   */
+  caFile?: string;
+  /** With TLS: a folder holding only `ca.crt`, what skopeo and podman take as `--cert-dir`. */
+  certDir?: string;
 }
 
 export interface ClusterOptions {
@@ -77,7 +90,16 @@ export interface ClusterOptions {
    * control plane with a cluster secret made once in the home. `false` for a throwaway cluster.
    */
   auth?: boolean;
+  /**
+   * Whether every process serves HTTPS, and every region's replica server TLS, with a certificate
+   * of its own signed by an authority made once into `<home>/cluster/tls`; every process trusts
+   * that authority (MERIDIAN_TLS_CA). Default off.
+   */
+  tls?: boolean;
 }
+
+/** How long the cluster's authority and its certificates are valid: a year, then `pnpm cluster up --tls` after removing `<home>/cluster/tls`. */
+const CERTIFICATE_DAYS = 365;
 
 /** Regions get these names and places in order: far enough apart that nearest-region routing has work to do. */
 const PLACES: ReadonlyArray<{ name: string; lat: number; lon: number }> = [
@@ -144,116 +166,142 @@ export class Cluster {
     mkdirSync(path.join(this.home, 'cluster'), { recursive: true });
     const previous = this.read();
     const auth = this.options.auth ?? true;
-    const state: ClusterState = { controlPlane: '', controlPlanePid: 0, workerPid: 0, router: '', routerPid: 0, regions: [], dashboard: '', metrics: [], auth };
-    // Every process gets the same switch, and with auth on the same secret.
-    // `pnpm cluster` registers the regions as the CLI would, signing with the cluster secret.
-    this.serviceTokens = new ServiceTokenIssuer(this.clusterSecret(), 'cli');
-    const access: Record<string, string> = { MERIDIAN_AUTH: auth ? 'on' : 'off' };
-    const controlPlaneDataDir = path.join(this.home, 'cluster', 'control-plane');
-    const givenPassword = this.options.env?.MERIDIAN_ADMIN_PASSWORD ?? process.env.MERIDIAN_ADMIN_PASSWORD;
-    if (auth && !givenPassword) state.adminPasswordFile = path.join(controlPlaneDataDir, 'admin-password');
-
-    if (previous && isAlive(previous.controlPlanePid)) {
-      state.controlPlane = previous.controlPlane;
-      state.controlPlanePid = previous.controlPlanePid;
-    } else {
-      const port = previous ? portOf(previous.controlPlane) : await freePort();
-      state.controlPlane = `http://127.0.0.1:${port}`;
-      state.controlPlanePid = this.spawnPart('control-plane', 'services/control-plane/src/main.ts', {
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        CONTROL_PLANE_DATABASE_URL: `${this.postgresUrl}/${this.prefix}_control`,
-        REDIS_URL: this.redisUrl,
-        MERIDIAN_DATA_DIR: controlPlaneDataDir,
-        ...access,
-        ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
-      });
+    const tls = this.options.tls ?? false;
+    if (previous && (previous.tls ?? false) !== tls && runningPids(previous).length > 0) {
+      throw new Error(`the cluster in ${this.home} runs with TLS ${previous.tls ? 'on' : 'off'}: stop it first (pnpm cluster down), or run up ${previous.tls ? 'with' : 'without'} --tls`);
     }
-    this.write(state);
-    await waitUntilReady(`${state.controlPlane}/readyz`, state.controlPlanePid, this.logOf('control-plane'));
+    const scheme = tls ? 'https' : 'http';
+    const authority = tls ? await this.authority() : undefined;
+    const state: ClusterState = {
+      controlPlane: '', controlPlanePid: 0, workerPid: 0, router: '', routerPid: 0, regions: [], dashboard: '', metrics: [], auth, tls,
+      ...(authority ? { caFile: authority.caFile, certDir: await clientCertDir(authority, path.join(this.home, 'cluster', 'tls', 'client')) } : {}),
+    };
+    // Each process's certificate and key, and the authority it trusts for every other one.
+    const served = async (part: string): Promise<Record<string, string>> => {
+      if (!authority) return {};
+      const own = await this.certificateOf(authority, part);
+      return { MERIDIAN_TLS_CERT: own.certFile, MERIDIAN_TLS_KEY: own.keyFile, MERIDIAN_TLS_CA: authority.caFile };
+    };
+    // This tool's own calls (readiness, registering regions) trust the authority as the processes do.
+    const clusterHttp = createClusterHttp(authority ? { ca: readFileSync(authority.caFile) } : {});
+    try {
+      // Every process gets the same switch, and with auth on the same secret.
+      // `pnpm cluster` registers the regions as the CLI would, signing with the cluster secret.
+      this.serviceTokens = new ServiceTokenIssuer(this.clusterSecret(), 'cli');
+      const access: Record<string, string> = { MERIDIAN_AUTH: auth ? 'on' : 'off' };
+      const controlPlaneDataDir = path.join(this.home, 'cluster', 'control-plane');
+      const givenPassword = this.options.env?.MERIDIAN_ADMIN_PASSWORD ?? process.env.MERIDIAN_ADMIN_PASSWORD;
+      if (auth && !givenPassword) state.adminPasswordFile = path.join(controlPlaneDataDir, 'admin-password');
 
-    for (const place of PLACES.slice(0, regions)) {
-      const known = previous?.regions.find((region) => region.name === place.name);
-      if (known && isAlive(known.pid)) {
-        state.regions.push(known);
-        continue;
+      if (previous && isAlive(previous.controlPlanePid)) {
+        state.controlPlane = previous.controlPlane;
+        state.controlPlanePid = previous.controlPlanePid;
+      } else {
+        const port = previous ? portOf(previous.controlPlane) : await freePort();
+        state.controlPlane = `${scheme}://127.0.0.1:${port}`;
+        state.controlPlanePid = this.spawnPart('control-plane', 'services/control-plane/src/main.ts', {
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          CONTROL_PLANE_DATABASE_URL: `${this.postgresUrl}/${this.prefix}_control`,
+          REDIS_URL: this.redisUrl,
+          MERIDIAN_DATA_DIR: controlPlaneDataDir,
+          ...access,
+          ...(await served('control-plane')),
+          ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
+        });
       }
-      const httpPort = known ? portOf(known.http) : await freePort();
-      const grpcPort = known ? Number(known.grpc.split(':').pop()) : await freePort();
-      const databaseUrl = `${this.postgresUrl}/${this.prefix}_${place.name.replaceAll('-', '_')}`;
-      const dataDir = path.join(this.home, 'cluster', place.name);
-      const pid = this.spawnPart(place.name, 'services/gateway/src/main.ts', {
-        PORT: String(httpPort),
-        HOST: '127.0.0.1',
-        DATABASE_URL: databaseUrl,
-        MERIDIAN_DATA_DIR: dataDir,
-        MERIDIAN_REGION: place.name,
-        MERIDIAN_GRPC_PORT: String(grpcPort),
-        MERIDIAN_GRPC_HOST: '127.0.0.1',
-        MERIDIAN_CONTROL_PLANE: state.controlPlane,
-        MERIDIAN_WORKERS: String(this.options.gatewayWorkers ?? 1),
-        ...access,
-      });
-      state.regions.push({ name: place.name, http: `http://127.0.0.1:${httpPort}`, grpc: `127.0.0.1:${grpcPort}`, pid, lat: place.lat, lon: place.lon, databaseUrl, dataDir });
-    }
-    this.write(state);
-    await Promise.all(state.regions.map((region) => waitUntilReady(`${region.http}/readyz`, region.pid, this.logOf(region.name))));
-    for (const region of state.regions) await this.register(state.controlPlane, region, options.cacheBytes?.[region.name]);
+      this.write(state);
+      await waitUntilReady(clusterHttp.fetch, `${state.controlPlane}/readyz`, state.controlPlanePid, this.logOf('control-plane'));
 
-    const workerLogStart = sizeOf(this.logOf('replication-worker'));
-    const workerRuns = previous !== undefined && isAlive(previous.workerPid);
-    if (workerRuns) {
-      state.workerPid = previous.workerPid;
-      if (previous.worker) state.worker = previous.worker;
-    } else if (options.worker === false) {
-      state.workerPid = 0;
-    } else {
-      const port = previous?.worker ? portOf(previous.worker) : await freePort();
-      state.worker = `http://127.0.0.1:${port}`;
-      state.workerPid = this.spawnPart('replication-worker', 'services/replication-worker/src/main.ts', {
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        REDIS_URL: this.redisUrl,
-        MERIDIAN_CONTROL_PLANE: state.controlPlane,
-        ...access,
-        ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
-      });
-    }
-    this.write(state);
-    if (!workerRuns && state.workerPid !== 0) await waitForWorker(state.workerPid, this.logOf('replication-worker'), workerLogStart);
+      for (const place of PLACES.slice(0, regions)) {
+        const known = previous?.regions.find((region) => region.name === place.name);
+        if (known && isAlive(known.pid)) {
+          state.regions.push(known);
+          continue;
+        }
+        const httpPort = known ? portOf(known.http) : await freePort();
+        const grpcPort = known ? Number(known.grpc.split(':').pop()) : await freePort();
+        const databaseUrl = `${this.postgresUrl}/${this.prefix}_${place.name.replaceAll('-', '_')}`;
+        const dataDir = path.join(this.home, 'cluster', place.name);
+        const pid = this.spawnPart(place.name, 'services/gateway/src/main.ts', {
+          PORT: String(httpPort),
+          HOST: '127.0.0.1',
+          DATABASE_URL: databaseUrl,
+          MERIDIAN_DATA_DIR: dataDir,
+          MERIDIAN_REGION: place.name,
+          MERIDIAN_GRPC_PORT: String(grpcPort),
+          MERIDIAN_GRPC_HOST: '127.0.0.1',
+          MERIDIAN_CONTROL_PLANE: state.controlPlane,
+          MERIDIAN_WORKERS: String(this.options.gatewayWorkers ?? 1),
+          ...access,
+          ...(await served(place.name)),
+        });
+        state.regions.push({ name: place.name, http: `${scheme}://127.0.0.1:${httpPort}`, grpc: `127.0.0.1:${grpcPort}`, pid, lat: place.lat, lon: place.lon, databaseUrl, dataDir });
+      }
+      this.write(state);
+      await Promise.all(state.regions.map((region) => waitUntilReady(clusterHttp.fetch, `${region.http}/readyz`, region.pid, this.logOf(region.name))));
+      for (const region of state.regions) await this.register(clusterHttp.fetch, state.controlPlane, region, options.cacheBytes?.[region.name]);
 
-    if (previous?.routerPid && isAlive(previous.routerPid)) {
-      state.router = previous.router;
-      state.routerPid = previous.routerPid;
-    } else {
-      const port = previous?.router ? portOf(previous.router) : await freePort();
-      const locations = path.join(this.home, 'cluster', 'router-locations.json');
-      writeFileSync(locations, `${JSON.stringify(ROUTER_LOCATIONS, null, 2)}\n`);
-      state.router = `http://127.0.0.1:${port}`;
-      state.routerPid = this.spawnPart('router', 'services/router/src/main.ts', {
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        MERIDIAN_CONTROL_PLANE: state.controlPlane,
-        MERIDIAN_ROUTER_LOCATIONS_FILE: locations,
-        MERIDIAN_ROUTER_DEFAULT_REGION: PLACES[0]!.name,
-        MERIDIAN_WORKERS: String(this.options.routerWorkers ?? 1),
-        ...access,
-      });
+      const workerLogStart = sizeOf(this.logOf('replication-worker'));
+      const workerRuns = previous !== undefined && isAlive(previous.workerPid);
+      if (workerRuns) {
+        state.workerPid = previous.workerPid;
+        if (previous.worker) state.worker = previous.worker;
+      } else if (options.worker === false) {
+        state.workerPid = 0;
+      } else {
+        const port = previous?.worker ? portOf(previous.worker) : await freePort();
+        state.worker = `http://127.0.0.1:${port}`;
+        state.workerPid = this.spawnPart('replication-worker', 'services/replication-worker/src/main.ts', {
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          REDIS_URL: this.redisUrl,
+          MERIDIAN_CONTROL_PLANE: state.controlPlane,
+          ...access,
+          // The worker serves only its /metrics and health on loopback, in plain HTTP; its calls are TLS.
+          ...(authority ? { MERIDIAN_TLS_CA: authority.caFile } : {}),
+          ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
+        });
+      }
+      this.write(state);
+      if (!workerRuns && state.workerPid !== 0) await waitForWorker(state.workerPid, this.logOf('replication-worker'), workerLogStart);
+
+      if (previous?.routerPid && isAlive(previous.routerPid)) {
+        state.router = previous.router;
+        state.routerPid = previous.routerPid;
+      } else {
+        const port = previous?.router ? portOf(previous.router) : await freePort();
+        const locations = path.join(this.home, 'cluster', 'router-locations.json');
+        writeFileSync(locations, `${JSON.stringify(ROUTER_LOCATIONS, null, 2)}\n`);
+        state.router = `${scheme}://127.0.0.1:${port}`;
+        state.routerPid = this.spawnPart('router', 'services/router/src/main.ts', {
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          MERIDIAN_CONTROL_PLANE: state.controlPlane,
+          MERIDIAN_ROUTER_LOCATIONS_FILE: locations,
+          MERIDIAN_ROUTER_DEFAULT_REGION: PLACES[0]!.name,
+          MERIDIAN_WORKERS: String(this.options.routerWorkers ?? 1),
+          ...access,
+          ...(await served('router')),
+        });
+      }
+      state.dashboard = `${state.controlPlane}/dashboard`;
+      const scraped = scrapeTargets(state);
+      state.metrics = scraped.map((target) => target.url);
+      this.write(state);
+      this.writeJson(this.prometheusTargetsFile, scraped.map(({ url, labels }) => ({ targets: [new URL(url).host], labels })));
+      await waitUntilReady(clusterHttp.fetch, `${state.router}/readyz`, state.routerPid, this.logOf('router'));
+      return state;
+    } finally {
+      await clusterHttp.close();
     }
-    state.dashboard = `${state.controlPlane}/dashboard`;
-    const scraped = scrapeTargets(state);
-    state.metrics = scraped.map((target) => target.url);
-    this.write(state);
-    this.writeJson(this.prometheusTargetsFile, scraped.map(({ url, labels }) => ({ targets: [new URL(url).host], labels })));
-    await waitUntilReady(`${state.router}/readyz`, state.routerPid, this.logOf('router'));
-    return state;
   }
 
   /** Stops every process of the cluster (SIGTERM, then SIGKILL after `graceMs`); data stays. */
   async down(graceMs = 15_000): Promise<void> {
     const state = this.read();
     if (!state) return;
-    const pids = [state.routerPid ?? 0, state.workerPid, ...state.regions.map((region) => region.pid), state.controlPlanePid].filter(isAlive);
+    const pids = runningPids(state);
     for (const pid of pids) signal(pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
     while (pids.some(isAlive) && Date.now() < deadline) await sleep(100);
@@ -296,7 +344,30 @@ export class Cluster {
     return readFileSync(file, 'utf8').trim();
   }
 
-  private async register(controlPlane: string, region: ClusterRegion, cacheBytes?: number): Promise<void> {
+  /**
+   * The cluster's authority, made once into `<home>/cluster/tls` (its key readable by its owner
+   * only) and kept, so processes started later are signed by the same one.
+   */
+  private async authority(): Promise<CertificateAuthority> {
+    const dir = path.join(this.home, 'cluster', 'tls');
+    const authority = { caFile: path.join(dir, 'ca.crt'), caKeyFile: path.join(dir, 'ca.key') };
+    if (existsSync(authority.caFile) && existsSync(authority.caKeyFile)) return authority;
+    const made = await createCertificateAuthority(dir, { days: CERTIFICATE_DAYS, name: 'Meridian cluster CA' });
+    chmodSync(made.caKeyFile, 0o600);
+    return made;
+  }
+
+  /** A part's certificate, issued once by the authority and kept with it. */
+  private async certificateOf(authority: CertificateAuthority, part: string): Promise<{ certFile: string; keyFile: string }> {
+    const dir = path.dirname(authority.caFile);
+    const own = { certFile: path.join(dir, `${part}.crt`), keyFile: path.join(dir, `${part}.key`) };
+    if (existsSync(own.certFile) && existsSync(own.keyFile)) return own;
+    const issued = await issueServerCertificate(authority, dir, part, CERTIFICATE_DAYS);
+    chmodSync(issued.keyFile, 0o600);
+    return issued;
+  }
+
+  private async register(fetch: ClusterFetch, controlPlane: string, region: ClusterRegion, cacheBytes?: number): Promise<void> {
     const response = await fetch(`${controlPlane}/api/v1/regions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(this.serviceTokens ? { authorization: `Bearer ${await this.serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` } : {}) },
@@ -327,6 +398,11 @@ function scrapeTargets(state: ClusterState): Array<{ url: string; labels: Record
     ...(state.worker ? [{ url: `${state.worker}/metrics`, labels: { service: 'replication-worker' } }] : []),
     ...(state.router ? [{ url: `${state.router}/metrics`, labels: { service: 'router' } }] : []),
   ];
+}
+
+/** The processes of `state` that are running. */
+function runningPids(state: ClusterState): number[] {
+  return [state.routerPid ?? 0, state.workerPid, ...state.regions.map((region) => region.pid), state.controlPlanePid].filter(isAlive);
 }
 
 export function isAlive(pid: number): boolean {
@@ -362,7 +438,7 @@ async function freePort(): Promise<number> {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `url` until it answers 200; fails at once, naming the log, if the process dies first. */
-async function waitUntilReady(url: string, pid: number, log: string): Promise<void> {
+async function waitUntilReady(fetch: ClusterFetch, url: string, pid: number, log: string): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (!isAlive(pid)) throw new Error(`the process behind ${url} exited; see ${log}`);

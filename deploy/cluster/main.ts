@@ -1,5 +1,5 @@
 /**
- * `pnpm cluster up [--regions N]` and `pnpm cluster down`: a Meridian cluster on this machine
+ * `pnpm cluster up [--regions N] [--tls]` and `pnpm cluster down`: a Meridian cluster on this machine
  * (see cluster.ts). Prints where each part listens; `--json` prints the state file instead.
  */
 import { Command, InvalidArgumentError } from 'commander';
@@ -17,12 +17,13 @@ program
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number from 1');
     return n;
   }, 3)
+  .option('--tls', 'serve HTTPS and TLS gRPC everywhere, with certificates signed by an authority made for this cluster')
   .option('--json', 'print the cluster state as JSON')
-  .action(async (options: { regions: number; json?: boolean }) => {
+  .action(async (options: { regions: number; tls?: boolean; json?: boolean }) => {
     // MERIDIAN_AUTH=off turns credentials off in every process, for a throwaway cluster.
     const auth = process.env.MERIDIAN_AUTH !== 'off';
     if (!auth) process.stderr.write('\n*** MERIDIAN_AUTH=off: this cluster asks nobody for credentials; anyone who reaches its ports may push, pull and delete anything, and manage its regions ***\n\n');
-    const cluster = new Cluster({ home: program.opts().home, auth });
+    const cluster = new Cluster({ home: program.opts().home, auth, tls: options.tls === true });
     const state = await cluster.up(options.regions);
     if (options.json) {
       process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
@@ -36,7 +37,20 @@ program
     if (state.adminPasswordFile) process.stdout.write(`admin password ${state.adminPasswordFile} (user admin; pnpm meridian reads it for this cluster)\n`);
     else if (state.auth) process.stdout.write('admin password MERIDIAN_ADMIN_PASSWORD, as given (user admin)\n');
     else process.stdout.write('auth           OFF (MERIDIAN_AUTH=off)\n');
+    if (state.caFile && state.certDir) process.stdout.write(trustAdvice(state.caFile, state.certDir, new URL(state.router).host));
   });
+
+/** How each kind of client trusts the cluster's authority, for the cluster's router at `host`. */
+function trustAdvice(caFile: string, certDir: string, host: string): string {
+  return [
+    `tls            every address above is https:// (gRPC TLS); the cluster's authority is ${caFile}`,
+    `  skopeo       --cert-dir ${certDir} (copy: --src-cert-dir / --dest-cert-dir); --tls-verify stays on`,
+    `  podman       --cert-dir ${certDir}, or copy ca.crt into /etc/containers/certs.d/${host}/`,
+    `  containerd   ctr images pull --tlscacert ${caFile}, or ca = "${caFile}" in /etc/containerd/certs.d/${host}/hosts.toml`,
+    `  meridian     pnpm meridian trusts it for this cluster (caFile in cluster.json); elsewhere --ca ${caFile}`,
+    '',
+  ].join('\n');
+}
 
 program
   .command('down')
