@@ -8,7 +8,7 @@
  * Docker "Token Authentication Specification" (the token flow); distribution-spec v1.1 "Error
  * Codes" (UNAUTHORIZED). The `it`s form one story and run in order.
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { runMeridian } from '../services/cli/src/run-meridian.js';
 import { eventually } from './support/cluster-run.js';
 import { writeSingleImageLayout, type SingleImageLayout } from './support/oci-layout.js';
 import { createSkopeo, type Skopeo } from './support/skopeo.js';
-import { createTestCluster, type TestCluster } from './support/test-cluster.js';
+import { createTestCluster, disposeAll, type TestCluster } from './support/test-cluster.js';
 
 describe('identities shared by a cluster (MERIDIAN_AUTH=on)', () => {
   let testCluster: TestCluster;
@@ -62,11 +62,7 @@ describe('identities shared by a cluster (MERIDIAN_AUTH=on)', () => {
   }, 300_000);
 
   afterAll(async () => {
-    // E2E_KEEP_CLUSTER=1 leaves the cluster's home (its logs) for a look after a failure.
-    if (process.env.E2E_KEEP_CLUSTER === '1') await testCluster?.cluster.down();
-    else await testCluster?.dispose();
-    await skopeo?.dispose();
-    if (workDir) await rm(workDir, { recursive: true, force: true });
+    await disposeAll(testCluster, skopeo, workDir);
   }, 120_000);
 
   it('starts with auth on, the administrator\'s password in a 0600 file that cluster.json names', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { Cluster, type ClusterOptions } from '../../deploy/cluster/cluster.js';
+import type { Skopeo } from './skopeo.js';
 
 const POSTGRES = process.env.MERIDIAN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -11,7 +12,11 @@ export interface TestCluster {
   cluster: Cluster;
   /** The cluster's home: state file, logs, region data; a fresh temporary folder. */
   home: string;
-  /** Stops every process, drops the cluster's databases and removes its home. */
+  /**
+   * Stops every process, drops the cluster's databases and removes its home; with
+   * E2E_KEEP_CLUSTER=1, only stops the processes, leaving the home (its logs) and databases for a
+   * look after a failure.
+   */
   dispose(): Promise<void>;
 }
 
@@ -39,6 +44,7 @@ export async function createTestCluster(name: string, options: ClusterOptions = 
     home,
     async dispose() {
       await cluster.down();
+      if (process.env.E2E_KEEP_CLUSTER === '1') return;
       const admin = new pg.Client({ connectionString: POSTGRES });
       await admin.connect();
       try {
@@ -50,4 +56,11 @@ export async function createTestCluster(name: string, options: ClusterOptions = 
       await rm(home, { recursive: true, force: true });
     },
   };
+}
+
+/** What a cluster suite's afterAll undoes, whichever of it its beforeAll got to make: the cluster, the skopeo, the work folder. */
+export async function disposeAll(testCluster: TestCluster | undefined, skopeo: Skopeo | undefined, workDir: string | undefined): Promise<void> {
+  await testCluster?.dispose();
+  await skopeo?.dispose();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
 }
