@@ -320,6 +320,10 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
     const empty = digest(Buffer.alloc(0));
     await expectRejection(store.completeUpload(store.createUpload(), digest('x')), DigestInvalidError);
     expect(await store.completeUpload(store.createUpload(), empty)).toEqual({ digest: empty.value, size: 0 });
+    // The closing PUT without a body takes the session's lock before it knows there are no
+    // bytes: the folder made for it must go again.
+    expect(await readdir(path.join(root, 'uploads')).catch(() => [])).toEqual([]);
+    expect(await filesUnder('staging')).toEqual([]);
   });
 
   it('refuses a first-and-last chunk that lies about its range or length, storing nothing', async () => {

@@ -227,20 +227,33 @@ export class BlobStore {
     expected: Digest,
     options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } } = {},
   ): Promise<BlobInfo> {
-    if ((await this.heldBytes(id)) === undefined) return this.completeEmptyUpload(id, expected, options);
-    return this.writing(() => paths.uploadData(id), () => this.completeHeldUpload(id, expected, options));
+    // A PUT with a body mostly closes a session that had no chunk (POST then PUT): one look
+    // tells, and that way writes no session files. A PUT without one closes a session its
+    // PATCHes filled (skopeo, podman and docker close every push so): it takes the lock at once
+    // and looks at the bytes under it, one look where choosing the way first cost two. Found
+    // without bytes (the empty blob), it is closed as a session without a chunk once the lock
+    // has gone again.
+    if (options.lastChunk && (await this.heldBytes(id)) === undefined) return this.completeEmptyUpload(id, expected, options);
+    const closed = await this.writing(() => paths.uploadData(id), () => this.completeHeldUpload(id, expected, options));
+    return closed ?? this.completeEmptyUpload(id, expected, options);
   }
 
-  /** Closes a session that holds bytes (see completeUpload). */
+  /**
+   * Closes a session that holds bytes (see completeUpload); undefined, changing nothing, when
+   * it holds none and the PUT carries no body.
+   */
   private async completeHeldUpload(
     id: string,
     expected: Digest,
     options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } },
-  ): Promise<BlobInfo> {
+  ): Promise<BlobInfo | undefined> {
     return this.withUploadLock(id, async () => {
-      const size = options.lastChunk
-        ? await this.append(id, options.lastChunk.source, options.lastChunk.options)
-        : await this.uploadSize(id);
+      const size = options.lastChunk ? await this.append(id, options.lastChunk.source, options.lastChunk.options) : await this.heldBytes(id);
+      if (size === undefined) {
+        // Its folder, made for the lock, goes with the lock if nothing else is in it.
+        this.emptiedSessions.add(id);
+        return undefined;
+      }
       if (options.expectedSize !== undefined && options.expectedSize !== size) {
         throw new SizeInvalidError(`upload holds ${size} bytes, expected ${options.expectedSize}`);
       }

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { BlobUploadUnknownError } from '@meridian/oci';
 
 /**
@@ -13,9 +13,22 @@ export interface UploadState {
 }
 
 export class UploadStateSigner {
-  constructor(private readonly secret: string) {}
+  private readonly key: KeyObject;
+  /**
+   * The token each state that `verify` returned came in. The state never changes during a
+   * session, so a PATCH or status answer names its session with the very token it came with,
+   * and skips an HMAC.
+   */
+  private readonly verified = new WeakMap<UploadState, string>();
+
+  constructor(secret: string) {
+    // Imported once, not with every HMAC.
+    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
+  }
 
   sign(state: UploadState): string {
+    const known = this.verified.get(state);
+    if (known) return known;
     const payload = Buffer.from(JSON.stringify([state.repository, state.id, state.startedAt])).toString('base64url');
     return `${payload}.${this.mac(payload)}`;
   }
@@ -36,10 +49,12 @@ export class UploadStateSigner {
       throw unknown();
     }
     if (!Array.isArray(fields) || fields[0] !== repository || fields[1] !== id || typeof fields[2] !== 'string') throw unknown();
-    return { repository, id, startedAt: fields[2] };
+    const state = { repository, id, startedAt: fields[2] };
+    this.verified.set(state, token);
+    return state;
   }
 
   private mac(payload: string): string {
-    return createHmac('sha256', this.secret).update(payload).digest('base64url');
+    return createHmac('sha256', this.key).update(payload).digest('base64url');
   }
 }
