@@ -25,9 +25,8 @@ const BASIC_CHALLENGE = 'Basic realm="meridian", charset="UTF-8"';
  * POST): the same token under both names, as Docker's and containerd's clients each read one.
  * What is granted is what was asked for, narrowed to what the identity may do. Every sign-in,
  * refused or not, is audited (the name given, never the password or a token). Past the limits of
- * failed sign-ins the answer is 429 with `Retry-After` and the TOOMANYREQUESTS error body, which
- * Docker's and containerd's token clients read as they read a registry's errors (skopeo reports
- * "too many requests to registry").
+ * failed sign-ins the answer is 429 with `Retry-After` and the TOOMANYREQUESTS error body, the
+ * registry's own (skopeo reports "too many requests to registry").
  */
 export function createTokenHandler(region: RegionIdentities, audit: AuditTrail): RequestHandler {
   const router = express.Router();
