@@ -16,3 +16,4 @@ export type { HeldContent } from './purge.js';
 export * from './identities.js';
 export * from './audit.js';
 export * from './sign-in-failures.js';
+export * from './audit-retention.js';

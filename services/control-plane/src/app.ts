@@ -26,7 +26,7 @@ import { createControlPlaneMetrics } from './metrics.js';
 import { mkdir } from 'node:fs/promises';
 import { CONTROL_PLANE_AUDIENCE, IdentityService, ServiceTokenIssuer, ServiceTokenVerifier, SignInLimiter, prepareAdministrator } from '@meridian/auth';
 import { createIdentityAdminRouter } from '@meridian/auth/http';
-import { IdentityStore, signInFailureCounters } from '@meridian/metadata';
+import { AuditRetention, IdentityStore, signInFailureCounters } from '@meridian/metadata';
 import { createAdminGuard } from './http/admin-guard.js';
 import { ClusterKeyStore } from './store/signing-keys.js';
 import type { ApiDeps } from './http/api.js';
@@ -51,6 +51,8 @@ export interface ControlPlane {
   reconciler: Reconciler;
   collector: RegionMetricsCollector;
   dashboard: Dashboard;
+  /** Keeps the cluster's audit log to MERIDIAN_AUDIT_RETENTION_DAYS, from listen() on. */
+  auditRetention: AuditRetention;
   logger: Logger;
   /** Listens on config.host:config.port and starts the requeue, the reconciler and the dashboard's collector; resolves with the URL. */
   listen(): Promise<string>;
@@ -132,6 +134,8 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
   };
 
   const audit = new ClusterAuditStore(pool);
+  // The cluster's log has no queue of its own to wait for: its entries are there once stored.
+  const auditRetention = new AuditRetention({ pool, retentionDays: config.auditRetentionDays, keepUnshipped: false, log: logger });
   const access = config.auth ? await prepareAccess(config.auth, config.clusterSecret, pool, audit, logger) : undefined;
   const api = createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, audit, logger, ...(access ? { access } : {}) });
   // With MERIDIAN_TLS_CERT and _KEY, the admin API (and the dashboard) serve HTTPS.
@@ -151,6 +155,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
     reconciler,
     collector,
     dashboard,
+    auditRetention,
     logger,
     listen: () =>
       new Promise((resolve, reject) => {
@@ -162,6 +167,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
           requeue.start();
           reconciler.start();
           collector.start();
+          auditRetention.start();
           resolve(`${certificate ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
         });
       }),
@@ -175,6 +181,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
       await closed;
       await reconciler.stop();
       await requeue.stop();
+      await auditRetention.stop();
       await queue.close();
       await clusterHttp.close();
       await pool.end();

@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       requeueIntervalMs: 10_000,
       reconcileIntervalMs: 300_000,
       reconcileVerifyIntervalMs: 86_400_000,
+      auditRetentionDays: 365,
       dashboardScrapeIntervalMs: 3_000,
       clusterSecret: SECRET,
       auth: { dataDir: path.resolve('data/control-plane'), signInLimits: { perName: 10, perAddress: 50, windowSeconds: 300 } },

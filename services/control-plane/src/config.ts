@@ -30,6 +30,8 @@ const schema = z.object({
   MERIDIAN_RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(604_800).default(300),
   /** How often a periodic reconciliation also re-hashes every blob each region holds; 0 turns it off. */
   MERIDIAN_RECONCILE_VERIFY_INTERVAL_SECONDS: z.coerce.number().min(0).max(31_536_000).default(86_400),
+  /** How many days the cluster's audit log keeps an entry; older ones are deleted, hourly, in batches. 0 keeps them for good. */
+  MERIDIAN_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(365),
   /** OpenTelemetry's standard variable: the OTLP/HTTP endpoint spans are exported to. Unset: no tracing at all. */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().refine((value) => /^https?:$/.test(new URL(value).protocol), 'must be an http:// or https:// URL (OTLP over HTTP)').optional(),
   /**
@@ -94,6 +96,8 @@ export interface ControlPlaneConfig {
   requeueIntervalMs: number;
   reconcileIntervalMs: number;
   reconcileVerifyIntervalMs: number;
+  /** 0: the audit log is kept for good. */
+  auditRetentionDays: number;
   /** Where spans are exported (OTLP/HTTP), when tracing is on. */
   otlpEndpoint?: string;
   dashboardScrapeIntervalMs: number;
@@ -131,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     requeueIntervalMs: e.MERIDIAN_REQUEUE_INTERVAL_SECONDS * 1000,
     reconcileIntervalMs: e.MERIDIAN_RECONCILE_INTERVAL_SECONDS * 1000,
     reconcileVerifyIntervalMs: e.MERIDIAN_RECONCILE_VERIFY_INTERVAL_SECONDS * 1000,
+    auditRetentionDays: e.MERIDIAN_AUDIT_RETENTION_DAYS,
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     dashboardScrapeIntervalMs: e.MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS * 1000,
     clusterSecret: e.MERIDIAN_CLUSTER_SECRET,

@@ -4,7 +4,7 @@ import https from 'node:https';
 import express from 'express';
 import { pino, type Logger } from 'pino';
 import { BlobStore, STORAGE_DRIVERS } from '@meridian/blobstore';
-import { ChangeListener, Metadata, createPool, signInFailureCounters } from '@meridian/metadata';
+import { AuditRetention, ChangeListener, Metadata, createPool, signInFailureCounters } from '@meridian/metadata';
 import type { GatewayConfig } from './config.js';
 import { prepareRegion } from './region-setup.js';
 import { StartupError } from './startup-errors.js';
@@ -35,6 +35,8 @@ export interface Gateway {
   server: http.Server;
   registry: Registry;
   logger: Logger;
+  /** Keeps the region's audit log to MERIDIAN_AUDIT_RETENTION_DAYS, from listen() on. */
+  auditRetention: AuditRetention;
   /** Listens on config.host:config.port (and the replica server on its port); resolves with the URL. */
   listen(): Promise<string>;
   /** The replica protocol's port once listening, when MERIDIAN_GRPC_PORT is set. */
@@ -179,11 +181,14 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     registry.uploads.purgeStale(config.uploadMaxIdleMs).catch((err) => logger.warn({ err }, 'purging stale uploads failed'));
   }, Math.min(config.uploadMaxIdleMs, 3600_000));
   purgeTimer.unref();
+  // An entry not shipped to the control plane yet stays until it is (a lone region has none such).
+  const auditRetention = new AuditRetention({ pool, retentionDays: config.auditRetentionDays, keepUnshipped: true, log: logger });
 
   return {
     server,
     registry,
     logger,
+    auditRetention,
     async listen() {
       const url = await new Promise<string>((resolve, reject) => {
         server.once('error', reject);
@@ -195,6 +200,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
       });
       // The replica server and the relay come up once the region serves its own clients.
       await replication.start();
+      auditRetention.start();
       return url;
     },
     get replicaPort() {
@@ -216,6 +222,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
       // moment longer. Bounded, in case one is stuck on something that never answers.
       await settledWithin([...inFlight], HANDLER_CLEANUP_MS);
       await replication.close(HANDLER_CLEANUP_MS);
+      await auditRetention.stop();
       peers?.close();
       await identities?.sync?.stop();
       await changeListener.stop();

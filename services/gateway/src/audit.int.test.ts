@@ -4,6 +4,7 @@
  * own transaction (a refused write leaves no entry), and `GET /api/v1/audit` pages through it.
  * Uploading blob bytes is not audited: a push is audited once, by its manifest.
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '@meridian/testkit';
 import type { AuditPage, AuditRecord } from '@meridian/proto';
@@ -93,5 +94,20 @@ describe('the audit log of a lone region (MERIDIAN_AUTH=off)', () => {
       expect(status, bad).toBe(400);
       expect((body as unknown as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('UNSUPPORTED');
     }
+  });
+
+  it('deletes the entries older than MERIDIAN_AUDIT_RETENTION_DAYS (365 by default) and keeps the others', async () => {
+    const database = new pg.Client({ connectionString: gateway.database.url });
+    await database.connect();
+    try {
+      await database.query(`INSERT INTO audit_log (at, region, action, target, outcome) VALUES (now() - interval '366 days', 'eu-west', 'push', 'team/old:v1', 'success')`);
+    } finally {
+      await database.end();
+    }
+    const before = (await auditPage('?limit=1000')).body.entries.map((entry) => entry.target);
+    expect(before).toContain('team/old:v1');
+    expect(await gateway.gateway.auditRetention.pruneOnce()).toBe(1);
+    const after = (await auditPage('?limit=1000')).body.entries.map((entry) => entry.target);
+    expect(after).toEqual(before.filter((target) => target !== 'team/old:v1'));
   });
 });

@@ -70,6 +70,12 @@ const schema = z.object({
   MERIDIAN_UPLOAD_SECRET: z.string().min(32, 'must be at least 32 characters (openssl rand -base64 32 makes one)').optional(),
   /** Upload sessions idle for longer than this are purged. */
   MERIDIAN_UPLOAD_MAX_IDLE_HOURS: positiveNumber().default(24),
+  /**
+   * How many days the region's audit log keeps an entry; older ones are deleted, hourly, in
+   * batches. 0 keeps them for good. In a cluster, an entry the control plane does not hold yet
+   * stays until it does.
+   */
+  MERIDIAN_AUDIT_RETENTION_DAYS: wholeNumber(0, 36_500).default(365),
   /** Entries in the in-memory manifest and blob-existence caches. */
   MERIDIAN_CACHE_ENTRIES: wholeNumber(0).default(50_000),
   /** How long SIGTERM waits for in-flight requests before closing connections. */
@@ -178,6 +184,8 @@ export interface GatewayConfig {
   directWrites: boolean;
   uploadSecret?: string;
   uploadMaxIdleMs: number;
+  /** 0: the audit log is kept for good. */
+  auditRetentionDays: number;
   cacheEntries: number;
   shutdownGraceMs: number;
   idleTimeoutMs: number;
@@ -232,6 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     directWrites: e.MERIDIAN_DIRECT_WRITES === 'true',
     ...(e.MERIDIAN_UPLOAD_SECRET ? { uploadSecret: e.MERIDIAN_UPLOAD_SECRET } : {}),
     uploadMaxIdleMs: e.MERIDIAN_UPLOAD_MAX_IDLE_HOURS * 3600_000,
+    auditRetentionDays: e.MERIDIAN_AUDIT_RETENTION_DAYS,
     cacheEntries: e.MERIDIAN_CACHE_ENTRIES,
     shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
     idleTimeoutMs: e.MERIDIAN_IDLE_TIMEOUT_SECONDS * 1000,
