@@ -3,6 +3,7 @@ import { trace, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { ServiceName } from './metrics.js';
+import { ReadSampler } from './read-sampler.js';
 
 export interface TracingOptions {
   service: ServiceName;
@@ -11,6 +12,8 @@ export interface TracingOptions {
    * trace started otherwise (a push, a delete, a job) is. Default READ_SAMPLE_RATIO.
    */
   readSampleRatio?: number;
+  /** Of those, at most this many in any one second of the process (ReadSampler). Default READ_TRACES_PER_SECOND. */
+  readTracesPerSecond?: number;
   /**
    * Whether express's routers are instrumented (default true). The gateway's routing is its own
    * middleware over the route table, which the instrumentation would wrap for nothing.
@@ -37,6 +40,12 @@ export interface Tracing {
  */
 export const READ_SAMPLE_RATIO = 0.01;
 
+/**
+ * Enough reads a second to show what a pull does, at any load; the ratio alone traced dozens a
+ * second in a gateway process busy with manifest GETs, which cost every pull a share of its CPU.
+ */
+export const READ_TRACES_PER_SECOND = 10;
+
 /** Requests nobody needs a trace of: scrapes and probes, which come every few seconds. */
 const UNTRACED_PATHS = new Set(['/metrics', '/healthz', '/readyz']);
 
@@ -56,7 +65,7 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   // instrumented here are CommonJS, which the instrumentations reach without it (ES imports of
   // CommonJS go through require's loader); the trace's way between regions does not depend on
   // any of them (grpc.ts, the outbox's trace column).
-  const readRatio = options.readSampleRatio ?? READ_SAMPLE_RATIO;
+  const reads = new ReadSampler({ ratio: options.readSampleRatio ?? READ_SAMPLE_RATIO, perSecond: options.readTracesPerSecond ?? READ_TRACES_PER_SECOND });
   const [{ NodeSDK }, { BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }, http, express, pg, ioredis, grpc] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/sdk-trace'),
@@ -89,7 +98,7 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
       new http.HttpInstrumentation({
         // A read left out here costs next to nothing; one sampled out later would still pay for its span.
         ignoreIncomingRequestHook: (req) =>
-          UNTRACED_PATHS.has((req.url ?? '').split('?')[0]!) || ((req.method === 'GET' || req.method === 'HEAD') && Math.random() >= readRatio),
+          UNTRACED_PATHS.has((req.url ?? '').split('?')[0]!) || ((req.method === 'GET' || req.method === 'HEAD') && !reads.traces()),
         // Outgoing requests (the relay's to the control plane) start no trace of their own.
         requireParentforOutgoingSpans: true,
       }),

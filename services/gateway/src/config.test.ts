@@ -94,6 +94,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MERIDIAN_SIGN_IN_WINDOW_SECONDS: '1.5' })).toThrow(/MERIDIAN_SIGN_IN_WINDOW_SECONDS/);
   });
 
+  it('takes the share of pulls traced and the most traced in a second, 0.01 and 10 unless set', () => {
+    expect(loadConfig({})).toMatchObject({ traceReadRatio: 0.01, traceReadsPerSecond: 10 });
+    expect(loadConfig({ MERIDIAN_TRACE_READ_RATIO: '0.5', MERIDIAN_TRACE_READS_PER_SECOND: '0' })).toMatchObject({ traceReadRatio: 0.5, traceReadsPerSecond: 0 });
+    expect(() => loadConfig({ MERIDIAN_TRACE_READS_PER_SECOND: '-1' })).toThrow(/MERIDIAN_TRACE_READS_PER_SECOND="-1": expected a whole number from 0 to 100000/);
+  });
+
   it('lets requests without credentials pull only when MERIDIAN_ANONYMOUS_PULL=on', () => {
     expect(loadConfig({ MERIDIAN_ANONYMOUS_PULL: 'on' }).auth?.anonymousPull).toBe(true);
     expect(loadConfig({ MERIDIAN_ANONYMOUS_PULL: 'off' }).auth?.anonymousPull).toBe(false);

@@ -121,6 +121,7 @@ const schema = z.object({
    * pulls are too many to trace each without slowing them.
    */
   MERIDIAN_TRACE_READ_RATIO: z.coerce.number({ error: 'expected a number from 0 to 1' }).min(0, { error: 'expected a number from 0 to 1' }).max(1, { error: 'expected a number from 0 to 1' }).default(0.01),
+  MERIDIAN_TRACE_READS_PER_SECOND: wholeNumber(0, 100_000).default(10),
   /**
    * Whether /v2 asks for credentials (the Docker token flow, or Basic). On unless turned off: a
    * registry anyone who reaches its port may write to is for throwaway use only, and the start
@@ -200,6 +201,8 @@ export interface GatewayConfig {
   /** Where spans are exported (OTLP/HTTP), when tracing is on. */
   otlpEndpoint?: string;
   traceReadRatio: number;
+  /** Traced reads at most per second of each gateway process. */
+  traceReadsPerSecond: number;
   /** Identity and access; undefined with MERIDIAN_AUTH=off. */
   auth?: AuthConfig;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
@@ -251,6 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     ...(e.MERIDIAN_CONTROL_PLANE ? { controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, '') } : {}),
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     traceReadRatio: e.MERIDIAN_TRACE_READ_RATIO,
+    traceReadsPerSecond: e.MERIDIAN_TRACE_READS_PER_SECOND,
     ...(e.MERIDIAN_AUTH === 'on'
       ? {
           auth: {
