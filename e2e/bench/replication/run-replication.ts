@@ -183,8 +183,12 @@ async function writeRandomFile(file: string, bytes: number): Promise<string> {
   return `sha256:${hash.digest('hex')}`;
 }
 
-/** The yardstick: the same bytes streamed over loopback HTTP into a file that is fsynced. */
-async function plainStreamSeconds(file: string, directory: string): Promise<number> {
+/**
+ * The yardstick: the same bytes streamed over loopback HTTP into a file that is fsynced. Both ends
+ * run in this process, so its CPU time over the stream is what the plain copy costs, sender and
+ * receiver together: what a copy's CPU is weighed against when the machine is too busy for times.
+ */
+async function plainStream(file: string, directory: string): Promise<{ seconds: number; cpuSeconds: number }> {
   const target = path.join(directory, 'plain-stream-copy');
   const server = http.createServer(async (req, res) => {
     const out = createWriteStream(target, { flush: true });
@@ -195,6 +199,7 @@ async function plainStreamSeconds(file: string, directory: string): Promise<numb
   const port = (server.address() as { port: number }).port;
   const size = (await stat(file)).size;
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await new Promise<void>((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method: 'PUT', path: '/', headers: { 'content-length': size } }, (res) => {
       res.resume();
@@ -204,14 +209,17 @@ async function plainStreamSeconds(file: string, directory: string): Promise<numb
     createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(req);
   });
   const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
   server.close();
   await rm(target, { force: true });
-  return seconds;
+  return { seconds, cpuSeconds: (used.user + used.system) / 1e6 };
 }
 
 interface LargeResult {
   perTargetSeconds: number[];
   plainSeconds: number;
+  /** CPU seconds of the plain stream, both ends. */
+  plainCpuSeconds: number;
   peakMiB: Record<string, number | undefined>;
   /** CPU seconds of each part of the cluster from the blob's commit until every target serves it, and of the machine. */
   cpuSeconds: Record<string, number>;
@@ -224,7 +232,7 @@ async function measureLarge(bytes: number): Promise<LargeResult> {
   try {
     const file = path.join(directory, 'layer');
     const digest = await writeRandomFile(file, bytes);
-    const plainSeconds = await plainStreamSeconds(file, directory);
+    const plain = await plainStream(file, directory);
     return await withCluster(3, async (state) => {
       const [source, ...targets] = state.regions;
       const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
@@ -266,7 +274,7 @@ async function measureLarge(bytes: number): Promise<LargeResult> {
       }
       const peakMiB: Record<string, number | undefined> = { worker: await peakRssMiB(state.workerPid) };
       for (const region of state.regions) peakMiB[`gateway ${region.name}`] = await peakRssMiB(region.pid);
-      return { perTargetSeconds: arrivals.map((at) => (at - committed) / 1000), plainSeconds, peakMiB, cpuSeconds, loadAverage };
+      return { perTargetSeconds: arrivals.map((at) => (at - committed) / 1000), plainSeconds: plain.seconds, plainCpuSeconds: plain.cpuSeconds, peakMiB, cpuSeconds, loadAverage };
     });
   } finally {
     await rm(directory, { recursive: true, force: true });
@@ -320,7 +328,8 @@ async function main(): Promise<void> {
     const large = await measureLarge(options.largeBytes);
     const mib = options.largeBytes / 1024 / 1024;
     const plain = mib / large.plainSeconds;
-    say(`- ${mib} MiB layer: plain HTTP stream over loopback into an fsynced file ${plain.toFixed(0)} MiB/s`);
+    const gib = mib / 1024;
+    say(`- ${mib} MiB layer: plain HTTP stream over loopback into an fsynced file ${plain.toFixed(0)} MiB/s, ${(large.plainCpuSeconds / gib).toFixed(2)} CPU s per GiB (both ends)`);
     large.perTargetSeconds.forEach((seconds, i) => say(`  - target ${i + 1}: ${seconds.toFixed(1)} s, ${(mib / seconds).toFixed(0)} MiB/s, ${(mib / seconds / plain).toFixed(2)}x the plain stream`));
     say(`  - peak resident memory: ${Object.entries(large.peakMiB).map(([part, value]) => `${part} ${value?.toFixed(0) ?? '?'} MiB`).join(', ')}`);
     const { machine = 0, ...parts } = large.cpuSeconds;
@@ -330,6 +339,9 @@ async function main(): Promise<void> {
       `  - CPU until both targets served it: ${Object.entries(parts).map(([part, seconds]) => `${part} ${seconds.toFixed(1)} s`).join(', ')}; ` +
         `machine ${((machine / wall) * 100).toFixed(0)}% busy of ${availableParallelism() * 100}% over ${wall.toFixed(1)} s (${(((machine - cluster) / wall) * 100).toFixed(0)}% outside the cluster's processes), load average ${large.loadAverage.toFixed(1)} at the start`,
     );
+    // Weighed as the plain stream is: CPU per GiB that reached a target, against its both ends.
+    const copied = gib * large.perTargetSeconds.length;
+    say(`  - CPU per GiB copied: ${(cluster / copied).toFixed(2)} s for the cluster, ${(cluster / copied / (large.plainCpuSeconds / gib)).toFixed(2)}x the plain stream's`);
   }
   if (scenarios.has('backfill')) {
     const backfill = await measureBackfill(options.backfillImages);
