@@ -6,7 +6,12 @@
  * protocol (relay and worker talking HTTPS to the control plane), skopeo pulls it from that
  * region and reads its manifest through the router (the router's HTTPS proxy to a region over
  * HTTPS). Plain HTTP and plaintext gRPC to a TLS port are refused, and so
- * is a client trusting another authority. The `it`s form one story and run in order.
+ * is a client trusting another authority.
+ *
+ * The same cluster rotates each region's signing key every few seconds
+ * (MERIDIAN_SIGNING_KEY_ROTATION_HOURS), which every step above goes through: a token signed
+ * before a rotation still verifies in the other region, and new tokens carry the new kid. The
+ * `it`s form one story and run in order.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
@@ -15,7 +20,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCertificates, createEntitledReplicaClient, type TestCertificates } from '@meridian/testkit';
 import { createClusterHttp, UntrustedCertificateError } from '@meridian/proto/cluster-http';
-import type { ClusterState } from '../deploy/cluster/cluster.js';
+import type { ClusterRegion, ClusterState } from '../deploy/cluster/cluster.js';
 import { eventually } from './support/cluster-run.js';
 import { writeSingleImageLayout, type SingleImageLayout } from './support/oci-layout.js';
 import { createSkopeo, SkopeoCommandError, type Skopeo } from './support/skopeo.js';
@@ -52,7 +57,13 @@ describe('a cluster with TLS on every hop (pnpm cluster up --tls)', () => {
     testCluster = await createTestCluster('tls-cluster', {
       auth: true,
       tls: true,
-      env: { MERIDIAN_ADMIN_PASSWORD: ADMIN_PASSWORD, MERIDIAN_IDENTITY_SYNC_SECONDS: '1', MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: '1' },
+      env: {
+        MERIDIAN_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        MERIDIAN_IDENTITY_SYNC_SECONDS: '1',
+        MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: '1',
+        // 7.2 s: a new key every few seconds, each signing three sync rounds after it is made.
+        MERIDIAN_SIGNING_KEY_ROTATION_HOURS: '0.002',
+      },
     });
     state = await testCluster.cluster.up(2);
   }, 300_000);
@@ -83,6 +94,36 @@ describe('a cluster with TLS on every hop (pnpm cluster up --tls)', () => {
     const manifest = await skopeo.run(['inspect', '--raw', '--cert-dir', state.certDir!, '--creds', CREDS, `docker://${hostOf(state.router)}/${REFERENCE_PATH}`]);
     expect(`sha256:${createHash('sha256').update(manifest.stdout).digest('hex')}`).toBe(image.manifestDigest);
   }, 240_000);
+
+  it('rotates each region\'s signing key with overlap: a token signed before a rotation verifies in the other region, new tokens carry the new kid', async () => {
+    const [origin, other] = state.regions;
+    const http = createClusterHttp({ ca: await readFile(state.caFile!) });
+    const authorization = `Basic ${Buffer.from(CREDS).toString('base64')}`;
+    // Docker "Token Authentication Specification": GET with Basic credentials.
+    const tokenOf = async (region: ClusterRegion) => {
+      const query = new URLSearchParams({ service: 'meridian', scope: 'repository:secure/app:pull' });
+      const response = await http.fetch(`${region.http}/oauth2/token?${query}`, { headers: { authorization } });
+      return ((await response.json()) as { token: string }).token;
+    };
+    const kidOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
+    const manifestStatus = async (region: ClusterRegion, jwt: string) => {
+      const response = await http.fetch(`${region.http}/v2/secure/app/manifests/v1`, { headers: { authorization: `Bearer ${jwt}`, accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      await response.body?.cancel();
+      return response.status;
+    };
+    try {
+      const before = await tokenOf(origin!);
+      const after = await eventually(`a token of ${origin!.name} signed with a key other than ${kidOf(before)}`, async () => {
+        const token = await tokenOf(origin!);
+        return kidOf(token) !== kidOf(before) ? token : undefined;
+      }, 60_000);
+      expect(await manifestStatus(other!, before)).toBe(200);
+      expect(await manifestStatus(origin!, before)).toBe(200);
+      expect(await manifestStatus(other!, after)).toBe(200);
+    } finally {
+      await http.close();
+    }
+  }, 120_000);
 
   it('the control plane probes every region over HTTPS, and the worker reaches the control plane over HTTPS', async () => {
     const http = createClusterHttp({ ca: await readFile(state.caFile!) });

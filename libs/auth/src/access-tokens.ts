@@ -54,8 +54,8 @@ export interface IssuedToken {
 /** Signs access tokens with one private key. */
 export class AccessTokenIssuer {
   private constructor(
-    private readonly key: CryptoKey,
-    private readonly kid: string,
+    private key: CryptoKey,
+    private kid: string,
     private readonly audience: TokenAudience,
     private readonly lifetimeSeconds: number,
   ) {}
@@ -63,6 +63,18 @@ export class AccessTokenIssuer {
   static async create(signingKey: Pick<SigningKey, 'kid' | 'privateJwk'>, audience: TokenAudience, lifetimeSeconds: number): Promise<AccessTokenIssuer> {
     const key = (await importJWK(signingKey.privateJwk, ALGORITHM)) as CryptoKey;
     return new AccessTokenIssuer(key, signingKey.kid, audience, lifetimeSeconds);
+  }
+
+  /** The kid of the key tokens are signed with now. */
+  get signingKid(): string {
+    return this.kid;
+  }
+
+  /** Signs the tokens issued from now on with `signingKey` (a rotation); tokens issued before keep their kid. */
+  async useKey(signingKey: Pick<SigningKey, 'kid' | 'privateJwk'>): Promise<void> {
+    const key = (await importJWK(signingKey.privateJwk, ALGORITHM)) as CryptoKey;
+    this.key = key;
+    this.kid = signingKey.kid;
   }
 
   async issue(subject: string, grant: Grant, now = new Date()): Promise<IssuedToken> {

@@ -84,4 +84,23 @@ describe('IdentityStore', () => {
     expect(await metadata.identities.replacePeerKeys([{ kid: 'peer-2', region: 'us-east', publicJwk: { x: 'peer-2' } }])).toBe(true);
     expect(await metadata.identities.publicKeys()).toEqual([own.publicJwk, { x: 'peer-2' }]);
   });
+
+  it('rotates: a due key is replaced, the new one signs once active, and the replaced one is dropped only after the given time', async () => {
+    const ensure = (rotation: { replaceAfterSeconds: number; activationSeconds: number }) =>
+      metadata.transaction((tx) => tx.identities.ensureSigningKey({ kid: randomUUID(), privateJwk: { d: 'next' }, publicJwk: { x: randomUUID() } }, rotation));
+    const current = await ensure({ replaceAfterSeconds: 3600, activationSeconds: 0 });
+    // Not due: the same key.
+    expect((await ensure({ replaceAfterSeconds: 3600, activationSeconds: 0 })).kid).toBe(current.kid);
+    // Due: a new key is stored, but signs nothing until it has been stored for its activation time.
+    expect((await ensure({ replaceAfterSeconds: 0, activationSeconds: 3600 })).kid).toBe(current.kid);
+    const owned = await metadata.identities.ownPublicKeys();
+    expect(owned).toHaveLength(2);
+    const next = await ensure({ replaceAfterSeconds: 3600, activationSeconds: 0 });
+    expect(next.kid).not.toBe(current.kid);
+    expect(next.publicJwk).toEqual(owned[1]);
+    // The replaced key verifies until its tokens have expired; then it goes, and the new one stays.
+    expect(await metadata.identities.dropReplacedKeys(3600)).toBe(0);
+    expect(await metadata.identities.dropReplacedKeys(0)).toBe(1);
+    expect(await metadata.identities.ownPublicKeys()).toEqual([next.publicJwk]);
+  });
 });

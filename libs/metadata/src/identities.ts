@@ -155,22 +155,44 @@ export class IdentityStore {
   }
 
   /**
-   * The key that signs the region's tokens: the oldest stored, or `candidate` stored now when
-   * there is none. Call it inside a transaction: the table lock makes gateways starting together
-   * take turns, so the second finds the first's key rather than adding its own (two keys, each
-   * gateway verifying only what it had read, would refuse each other's tokens).
+   * The key that signs the region's tokens, of those it holds: the newest that has been stored for
+   * `rotation.activationSeconds`, else (just after the first) the oldest. `candidate` is stored
+   * first when there is no key, or, with `rotation`, when the newest is older than
+   * `rotation.replaceAfterSeconds`: it signs nothing until its activation time has passed, so the
+   * other regions can learn it first. Keys it replaces stay, verifying what they signed, until
+   * dropReplacedKeys. Call it inside a transaction: the table lock makes gateways take turns, so
+   * the second finds the first's key rather than adding its own (two keys, each gateway verifying
+   * only what it had read, would refuse each other's tokens).
    */
-  async ensureSigningKey(candidate: SigningKeyRow): Promise<SigningKeyRow> {
+  async ensureSigningKey(candidate: SigningKeyRow, rotation?: { replaceAfterSeconds: number; activationSeconds: number }): Promise<SigningKeyRow> {
     await this.db.query('LOCK TABLE signing_keys IN EXCLUSIVE MODE');
-    await this.db.query('INSERT INTO signing_keys (kid, private_jwk, public_jwk) SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE private_jwk IS NOT NULL)', [
-      candidate.kid,
-      candidate.privateJwk,
-      candidate.publicJwk,
-    ]);
-    const result = await this.db.query<SigningKeyRow>(
-      'SELECT kid, private_jwk AS "privateJwk", public_jwk AS "publicJwk" FROM signing_keys WHERE private_jwk IS NOT NULL ORDER BY created_at, kid LIMIT 1',
+    await this.db.query(
+      `INSERT INTO signing_keys (kid, private_jwk, public_jwk) SELECT $1, $2, $3
+        WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE private_jwk IS NOT NULL AND ($4::float8 IS NULL OR created_at > now() - make_interval(secs => $4)))`,
+      [candidate.kid, candidate.privateJwk, candidate.publicJwk, rotation?.replaceAfterSeconds ?? null],
     );
-    return result.rows[0]!;
+    const result = await this.db.query<SigningKeyRow & { active: boolean }>(
+      `SELECT kid, private_jwk AS "privateJwk", public_jwk AS "publicJwk", created_at <= now() - make_interval(secs => $1) AS active
+         FROM signing_keys WHERE private_jwk IS NOT NULL ORDER BY created_at, kid`,
+      [rotation?.activationSeconds ?? 0],
+    );
+    const chosen = result.rows.filter((row) => row.active).pop() ?? result.rows[0]!;
+    return { kid: chosen.kid, privateJwk: chosen.privateJwk, publicJwk: chosen.publicJwk };
+  }
+
+  /**
+   * Forgets the region's own keys that a newer one replaced more than `afterSeconds` ago (count
+   * the activation delay and the longest token lifetime in it): nothing they signed is still
+   * valid. Answers how many it dropped; the control plane keeps publishing none of them.
+   */
+  async dropReplacedKeys(afterSeconds: number): Promise<number> {
+    const result = await this.db.query(
+      `DELETE FROM signing_keys old WHERE old.private_jwk IS NOT NULL AND EXISTS (
+         SELECT 1 FROM signing_keys newer WHERE newer.private_jwk IS NOT NULL AND newer.created_at > old.created_at
+            AND newer.created_at < now() - make_interval(secs => $1))`,
+      [afterSeconds],
+    );
+    return result.rowCount ?? 0;
   }
 
   /** Every public key tokens may be signed with: the region's own, and in a cluster the other regions'. */

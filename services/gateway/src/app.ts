@@ -225,6 +225,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
       await auditRetention.stop();
       peers?.close();
       await identities?.sync?.stop();
+      await identities?.rotation.stop();
       await changeListener.stop();
       await clusterHttp.close();
       await pool.end();

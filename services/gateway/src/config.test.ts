@@ -68,20 +68,27 @@ describe('loadConfig', () => {
 
   it('turns identity and access on unless MERIDIAN_AUTH=off, and takes its settings', () => {
     // On by default (issue "Identity and access": no registry open to anyone unless asked for).
-    expect(loadConfig({}).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS, anonymousPull: false });
-    expect(loadConfig({ MERIDIAN_AUTH: '' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS, anonymousPull: false });
+    expect(loadConfig({}).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signingKeyRotationMs: 86_400_000, signInLimits: DEFAULT_SIGN_IN_LIMITS, anonymousPull: false });
+    expect(loadConfig({ MERIDIAN_AUTH: '' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signingKeyRotationMs: 86_400_000, signInLimits: DEFAULT_SIGN_IN_LIMITS, anonymousPull: false });
     expect(loadConfig({ MERIDIAN_AUTH: 'off' }).auth).toBeUndefined();
     expect(loadConfig({ MERIDIAN_AUTH: 'off', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery' }).auth).toBeUndefined();
-    expect(loadConfig({ MERIDIAN_AUTH: 'on' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signInLimits: DEFAULT_SIGN_IN_LIMITS, anonymousPull: false });
+    expect(loadConfig({ MERIDIAN_AUTH: 'on' }).auth).toEqual({ service: 'meridian', tokenLifetimeSeconds: 300, identitySyncMs: 10_000, signingKeyRotationMs: 86_400_000, signInLimits: DEFAULT_SIGN_IN_LIMITS, anonymousPull: false });
     expect(loadConfig({ MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: 'correct horse battery', MERIDIAN_AUTH_TOKEN_SECONDS: '60' }).auth).toEqual({
       adminPassword: 'correct horse battery',
       service: 'meridian',
       tokenLifetimeSeconds: 60,
       identitySyncMs: 10_000,
+      signingKeyRotationMs: 86_400_000,
       signInLimits: DEFAULT_SIGN_IN_LIMITS,
       anonymousPull: false,
     });
     expect(() => loadConfig({ MERIDIAN_AUTH: 'yes' })).toThrow(/MERIDIAN_AUTH="yes": expected one of on, off/);
+  });
+
+  it('rotates the signing key every MERIDIAN_SIGNING_KEY_ROTATION_HOURS (24 unless set, fractions allowed)', () => {
+    expect(loadConfig({ MERIDIAN_SIGNING_KEY_ROTATION_HOURS: '0.5' }).auth?.signingKeyRotationMs).toBe(1_800_000);
+    expect(() => loadConfig({ MERIDIAN_SIGNING_KEY_ROTATION_HOURS: '0' })).toThrow(/MERIDIAN_SIGNING_KEY_ROTATION_HOURS/);
+    expect(() => loadConfig({ MERIDIAN_SIGNING_KEY_ROTATION_HOURS: 'daily' })).toThrow(/MERIDIAN_SIGNING_KEY_ROTATION_HOURS/);
   });
 
   it('takes the limits of failed sign-ins, 10 per name and 50 per address in 5 minutes unless set', () => {

@@ -149,6 +149,12 @@ const schema = z.object({
   /** How long an access token lives; clients fetch a new one when it has expired. */
   MERIDIAN_AUTH_TOKEN_SECONDS: wholeNumber(30, 3600).default(300),
   /**
+   * With MERIDIAN_AUTH=on: how often the region's signing key is replaced by a new one (hours,
+   * fractions allowed). The replaced key stays in the region's and the cluster's key set until
+   * every token it signed has expired.
+   */
+  MERIDIAN_SIGNING_KEY_ROTATION_HOURS: z.coerce.number({ error: 'expected a number of hours' }).positive('must be more than 0').max(8760, 'must be at most 8760 (a year)').default(24),
+  /**
    * With MERIDIAN_AUTH=on: whether a request without credentials may pull (manifests, blobs, tags,
    * referrers) from any repository. Push, delete and `_catalog` still need credentials. A setting
    * of each region (each of its gateways), in a cluster too.
@@ -215,6 +221,8 @@ export interface AuthConfig {
   tokenLifetimeSeconds: number;
   /** In a cluster: how often the cluster's identities are copied from the control plane. */
   identitySyncMs: number;
+  /** How often the region's signing key is replaced (MERIDIAN_SIGNING_KEY_ROTATION_HOURS). */
+  signingKeyRotationMs: number;
   signInLimits: SignInFailureLimits;
   /** Whether requests without credentials may pull any repository (and the token endpoint issues them pull-only tokens). */
   anonymousPull: boolean;
@@ -263,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
             ...(e.MERIDIAN_AUTH_REALM ? { realm: e.MERIDIAN_AUTH_REALM } : {}),
             tokenLifetimeSeconds: e.MERIDIAN_AUTH_TOKEN_SECONDS,
             identitySyncMs: e.MERIDIAN_IDENTITY_SYNC_SECONDS * 1000,
+            signingKeyRotationMs: Math.round(e.MERIDIAN_SIGNING_KEY_ROTATION_HOURS * 3_600_000),
             signInLimits: {
               perName: e.MERIDIAN_SIGN_IN_FAILURES_PER_NAME,
               perAddress: e.MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS,

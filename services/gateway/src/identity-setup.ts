@@ -5,13 +5,13 @@ import {
   AccessTokenVerifier,
   IdentityService,
   type SignInLimiter,
-  generateSigningKey,
   prepareAdministrator,
 } from '@meridian/auth';
 import type { Metadata } from '@meridian/metadata';
 import type { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 import type { AuthConfig } from './config.js';
 import { IdentitySync } from './identity-sync.js';
+import { SigningKeyRotation, currentSigningKey, rotationTiming } from './signing-key-rotation.js';
 
 
 /** How long a refresh token (OAuth2 `grant_type=refresh_token`) lives. */
@@ -37,6 +37,8 @@ export interface RegionIdentities {
   anonymousPull: boolean;
   /** In a cluster: the copy of the control plane's identities, kept up to date until stopped. */
   sync?: IdentitySync;
+  /** The scheduled replacement of the signing key, running until stopped. */
+  rotation: SigningKeyRotation;
 }
 
 /**
@@ -58,14 +60,11 @@ export async function prepareIdentities(
   const store = metadata.identities;
   const identities = new IdentityService(store, { signInCacheMs: Math.min(SIGN_IN_CACHE_SECONDS, auth.tokenLifetimeSeconds) * 1000, limiter });
   if (!cluster) await prepareAdministrator(identities, { ...(auth.adminPassword !== undefined ? { adminPassword: auth.adminPassword } : {}), dataDir }, logger);
-  const candidate = await generateSigningKey();
-  const signingKey = await metadata.transaction((tx) =>
-    tx.identities.ensureSigningKey({ kid: candidate.kid, privateJwk: { ...candidate.privateJwk }, publicJwk: { ...candidate.publicJwk } }),
-  );
+  const timing = rotationTiming(auth.signingKeyRotationMs, cluster ? auth.identitySyncMs : undefined);
+  const key = await currentSigningKey(metadata, timing);
   const publicKeys = (await store.publicKeys()) as JWK[];
   const audience = { issuer: 'meridian', service: auth.service };
   const refreshAudience = { issuer: 'meridian', service: `${auth.service}#refresh` };
-  const key = { kid: signingKey.kid, privateJwk: signingKey.privateJwk as JWK };
   const verifier = new AccessTokenVerifier(publicKeys, audience);
   const refreshVerifier = new AccessTokenVerifier(publicKeys, refreshAudience);
   let sync: IdentitySync | undefined;
@@ -75,12 +74,24 @@ export async function prepareIdentities(
     await sync.syncOnce();
     sync.start();
   }
+  const issuer = await AccessTokenIssuer.create(key, audience, auth.tokenLifetimeSeconds);
+  const refreshIssuer = await AccessTokenIssuer.create(key, refreshAudience, REFRESH_TOKEN_SECONDS);
+  const rotation = new SigningKeyRotation({
+    metadata,
+    issuers: [issuer, refreshIssuer],
+    verifiers: [verifier, refreshVerifier],
+    ...timing,
+    longestTokenMs: Math.max(REFRESH_TOKEN_SECONDS, auth.tokenLifetimeSeconds) * 1000,
+    logger,
+  });
+  rotation.start();
   return {
     identities,
-    issuer: await AccessTokenIssuer.create(key, audience, auth.tokenLifetimeSeconds),
+    issuer,
     verifier,
-    refreshIssuer: await AccessTokenIssuer.create(key, refreshAudience, REFRESH_TOKEN_SECONDS),
+    refreshIssuer,
     refreshVerifier,
+    rotation,
     service: auth.service,
     anonymousPull: auth.anonymousPull,
     ...(auth.realm ? { realm: auth.realm } : {}),
