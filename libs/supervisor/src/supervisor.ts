@@ -44,6 +44,8 @@ export interface SupervisorOptions {
   startFailure(report: string): Error;
   /** Variables added to each worker's environment (ones read only when a process starts). */
   workerEnv?: Record<string, string>;
+  /** Node and V8 flags added to each worker's command line, after the supervisor's own. */
+  workerExecArgv?: readonly string[];
 }
 
 /**
@@ -55,7 +57,8 @@ export interface SupervisorOptions {
  * resolves once every worker has finished its in-flight requests.
  */
 export function superviseWorkers(options: SupervisorOptions): Supervision {
-  const { workers, logger, service, startFailure, workerEnv } = options;
+  const { workers, logger, service, startFailure, workerEnv, workerExecArgv } = options;
+  if (workerExecArgv?.length) cluster.setupPrimary({ execArgv: [...process.execArgv, ...workerExecArgv] });
   let ready = false;
   let stopping = false;
   let failed = false;
