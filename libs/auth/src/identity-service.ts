@@ -107,13 +107,11 @@ export class IdentityService {
    * would otherwise use up the name's limit at once each time the sign-in TTL ends.
    */
   async signIn(name: string, password: string, address?: string): Promise<SignInOutcome> {
-    const limitedCheck = async (): Promise<CheckedSignIn<Identity> | FailedCheck<SignInRefusal | undefined>> => {
-      const refused = await this.limiter?.begin(name, address);
-      if (refused) return { failure: refused };
-      const found = await this.check(name, password);
-      if (found) await this.limiter?.succeeded(name, address);
-      return found ?? { failure: undefined };
-    };
+    // The remembered case first, on its own: it is every request of a client sending Basic
+    // credentials, and needs nothing of what a check does (not even its closure).
+    const remembered = this.signIns?.get(name, password, this.now());
+    if (remembered) return { identity: remembered, remembered: true };
+    const limitedCheck = () => this.limitedCheck(name, password, address);
     const answer: SignInAnswer<Identity, SignInRefusal | undefined> = this.signIns
       ? await this.signIns.signIn(name, password, this.now(), address ?? '', limitedCheck)
       : { ...(await limitedCheck()), remembered: false, joined: false };
@@ -121,6 +119,15 @@ export class IdentityService {
     // Callers of one address that shared a check share its refusal; only one hears it as the window's first.
     const refused = answer.failure && (answer.joined ? { ...answer.failure, first: false } : answer.failure);
     return { identity: undefined, remembered: false, ...(refused ? { refused } : {}) };
+  }
+
+  /** A check counted against the failed sign-in limits first: refused unchecked past them. */
+  private async limitedCheck(name: string, password: string, address: string | undefined): Promise<CheckedSignIn<Identity> | FailedCheck<SignInRefusal | undefined>> {
+    const refused = await this.limiter?.begin(name, address);
+    if (refused) return { failure: refused };
+    const found = await this.check(name, password);
+    if (found) await this.limiter?.succeeded(name, address);
+    return found ?? { failure: undefined };
   }
 
   /**
