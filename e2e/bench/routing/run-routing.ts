@@ -35,15 +35,17 @@ interface Options {
   pulls: number;
   manifestSeconds: number;
   fills: number;
+  routerWorkers: number;
 }
 
-const usage = `Usage: pnpm bench routing [--quick] [--rounds N] [--blob-mib N] [--pulls N] [--manifest-seconds N]
+const usage = `Usage: pnpm bench routing [--quick] [--rounds N] [--blob-mib N] [--pulls N] [--manifest-seconds N] [--router-workers N]
 
   --rounds N            interleaved rounds per figure, median reported (default 3, quick 1)
   --blob-mib N          size of the large blob in MiB (default 256, quick 32)
   --pulls N             pulls of it per round, two at a time (default 8, quick 2)
   --manifest-seconds N  length of each wrk run of manifest GETs (default 10, quick 2)
-  --fills N             fresh blobs for the read-through first-byte figure (default 9, quick 3)`;
+  --fills N             fresh blobs for the read-through first-byte figure (default 9, quick 3)
+  --router-workers N    router processes (MERIDIAN_WORKERS; default one per core, as the router's own default)`;
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -55,6 +57,7 @@ function parseOptions(argv: string[]): Options {
       pulls: { type: 'string' },
       'manifest-seconds': { type: 'string' },
       fills: { type: 'string' },
+      'router-workers': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -75,6 +78,7 @@ function parseOptions(argv: string[]): Options {
     pulls: whole(values.pulls, quick ? 2 : 8, 'pulls'),
     manifestSeconds: whole(values['manifest-seconds'], quick ? 2 : 10, 'manifest-seconds'),
     fills: whole(values.fills, quick ? 3 : 9, 'fills'),
+    routerWorkers: whole(values['router-workers'], availableParallelism(), 'router-workers'),
   };
 }
 
@@ -192,7 +196,10 @@ async function main(): Promise<void> {
         const manifestPath = `/v2/bench/routing/manifests/v1`;
         const target = (via: 'router' | 'direct') => (via === 'router' ? state.router : region.http);
 
-        say(`# pnpm bench routing (${new Date().toISOString()}): ${options.rounds} interleaved round(s), median; through the router to ${region.name} against ${region.name} directly`);
+        say(
+          `# pnpm bench routing (${new Date().toISOString()}): ${options.rounds} interleaved round(s), median; through the router ` +
+            `(${options.routerWorkers} process(es)) to ${region.name} against ${region.name} directly`,
+        );
         say('');
         const pulls = await interleaved(options.rounds, (via) => pullRate(client, target(via), blobPath, bytes, options.pulls));
         const [routerRate, directRate] = [median(pulls.router), median(pulls.direct)];
@@ -230,7 +237,7 @@ async function main(): Promise<void> {
       },
       // Nothing replicates during the figures: the worker would only take CPU from them. The
       // router runs as it does by default, one process per core; its CPU figure sums them.
-      { worker: false, routerWorkers: availableParallelism() },
+      { worker: false, routerWorkers: options.routerWorkers },
     );
   } finally {
     await client.close();
