@@ -47,7 +47,7 @@ function trustAdvice(caFile: string, certDir: string, host: string): string {
     `  skopeo       --cert-dir ${certDir} (copy: --src-cert-dir / --dest-cert-dir); --tls-verify stays on`,
     `  podman       --cert-dir ${certDir}, or copy ca.crt into /etc/containers/certs.d/${host}/`,
     `  containerd   ctr images pull --tlscacert ${caFile}, or ca = "${caFile}" in /etc/containerd/certs.d/${host}/hosts.toml`,
-    `  meridian     pnpm meridian trusts it for this cluster (caFile in cluster.json); elsewhere --ca ${caFile}`,
+    `  meridian     pnpm meridian --ca ${caFile} (or MERIDIAN_TLS_CA); without either it reads caFile from .meridian/cluster.json`,
     '',
   ].join('\n');
 }
