@@ -10,7 +10,6 @@
  * Loopback has a whole /8: requests sent from 127.0.0.2, .3 and .4 are three client addresses,
  * so each case has an address of its own, and the administrator's (127.0.0.1) stays unlimited.
  */
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,30 +18,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../libs/testkit/src/database.js';
 import { startGatewayProcess, type GatewayProcess } from '../libs/testkit/src/gateway-process.js';
+import { basic, send, type Answer } from './support/loopback-http.js';
 import { createSkopeo, skopeoFailure, type Skopeo } from './support/skopeo.js';
 
 const ADMIN_PASSWORD = randomBytes(18).toString('base64url');
-const basic = (name: string, password: string) => `Basic ${Buffer.from(`${name}:${password}`).toString('base64')}`;
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** One request on a new connection, from `from` (a loopback address). */
-function send(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; from?: string } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: false, localAddress: opts.from ?? '127.0.0.1' }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks).toString() }));
-      response.on('error', reject);
-    });
-    request.on('error', reject);
-    request.end(opts.body);
-  });
-}
 
 async function startLimitedGateway(workDir: string, database: TestDatabase, limits: { perName: number; perAddress: number; windowSeconds: number }): Promise<GatewayProcess> {
   const dataDir = path.join(workDir, `data-${limits.windowSeconds}`);

@@ -233,6 +233,10 @@ export class Cluster {
           MERIDIAN_GRPC_HOST: '127.0.0.1',
           MERIDIAN_CONTROL_PLANE: state.controlPlane,
           MERIDIAN_WORKERS: String(this.options.gatewayWorkers ?? 1),
+          // The router proxies from loopback: each client's address is the one it forwards, for
+          // sign-in limits and the audit log. (Everything here runs on loopback, so a local process
+          // that calls a gateway directly could claim any address too.)
+          MERIDIAN_TRUSTED_PROXIES: '127.0.0.1',
           ...access,
           ...(await served(place.name)),
         });

@@ -7,3 +7,4 @@ export * from './service-tokens.js';
 export * from './secret-file.js';
 export * from './administrator.js';
 export * from './sign-in-limits.js';
+export * from './trusted-proxies.js';

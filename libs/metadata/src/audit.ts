@@ -9,7 +9,7 @@ export interface AuditEvent {
   region: string;
   /** The identity that acted (for a failed sign-in, the name given); undefined: anonymous. */
   identity?: string | undefined;
-  /** The client's TCP peer address. */
+  /** The client's address: its TCP peer, or behind a trusted proxy the address the proxy forwarded. */
   address?: string | undefined;
   /** The request's X-Forwarded-For, as claimed by the peer. */
   forwardedFor?: string | undefined;

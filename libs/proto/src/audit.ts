@@ -34,7 +34,7 @@ export const AuditRecordSchema = z.object({
   region: z.string().min(1).max(63),
   /** The identity that acted (for a failed sign-in, the name given); null: anonymous. */
   identity: text(255),
-  /** The client's TCP peer. */
+  /** The client's address: its TCP peer, or behind a trusted proxy the address the proxy forwarded. */
   address: text(64),
   /** The X-Forwarded-For the request carried, as claimed. */
   forwardedFor: text(256),

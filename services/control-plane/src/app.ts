@@ -137,7 +137,7 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
   // The cluster's log has no queue of its own to wait for: its entries are there once stored.
   const auditRetention = new AuditRetention({ pool, retentionDays: config.auditRetentionDays, keepUnshipped: false, log: logger });
   const access = config.auth ? await prepareAccess(config.auth, config.clusterSecret, pool, audit, logger) : undefined;
-  const api = createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, audit, logger, ...(access ? { access } : {}) });
+  const api = createApi({ pool, queue, regions, replication, reconciler, metrics, dashboard, dashboardAssets, audit, logger, trustedProxies: config.trustedProxies, ...(access ? { access } : {}) });
   // With MERIDIAN_TLS_CERT and _KEY, the admin API (and the dashboard) serve HTTPS.
   const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
   const server: http.Server = certificate ? https.createServer(httpsServerOptions(certificate), api) : http.createServer(api);

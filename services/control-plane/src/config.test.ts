@@ -19,6 +19,7 @@ describe('loadConfig', () => {
       auditRetentionDays: 365,
       dashboardScrapeIntervalMs: 3_000,
       clusterSecret: SECRET,
+      trustedProxies: [],
       auth: { dataDir: path.resolve('data/control-plane'), signInLimits: { perName: 10, perAddress: 50, windowSeconds: 300 } },
       logLevel: 'info',
     });
@@ -34,6 +35,7 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...REQUIRED, CONTROL_PLANE_DATABASE_URL: 'not a url' })).toThrow(/CONTROL_PLANE_DATABASE_URL/);
     expect(() => loadConfig({ ...REQUIRED, MERIDIAN_REQUEUE_INTERVAL_SECONDS: '0' })).toThrow(/MERIDIAN_REQUEUE_INTERVAL_SECONDS/);
     expect(() => loadConfig({ ...REQUIRED, MERIDIAN_QUEUE_PREFIX: 'a:b' })).toThrow(/MERIDIAN_QUEUE_PREFIX/);
+    expect(() => loadConfig({ ...REQUIRED, MERIDIAN_TRUSTED_PROXIES: 'proxy.internal' })).toThrow(/^invalid configuration: MERIDIAN_TRUSTED_PROXIES: "proxy.internal" is not an address range like 10.0.0.0\/8$/);
     expect(() => loadConfig({ ...REQUIRED, MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: '0' })).toThrow(/^invalid configuration: MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: /);
   });
 

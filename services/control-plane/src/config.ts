@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_QUEUE_PREFIX } from '@meridian/proto';
+import { cidrListProblem, parseCidrList } from '@meridian/auth';
 import type { SignInFailureLimits } from '@meridian/metadata';
 
 /**
@@ -71,6 +72,12 @@ const schema = z.object({
   MERIDIAN_SIGN_IN_FAILURES_PER_NAME: z.coerce.number().int().min(1).default(10),
   MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).default(50),
   MERIDIAN_SIGN_IN_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /**
+   * Proxies in front of the admin API (addresses and ranges, comma-separated): a request whose
+   * TCP peer is one of them counts as coming from the nearest X-Forwarded-For address none of
+   * them owns, for sign-in limits and the audit log. Unset: from its TCP peer.
+   */
+  MERIDIAN_TRUSTED_PROXIES: z.string().refine((text) => cidrListProblem(text) === undefined, { error: (issue) => cidrListProblem(String(issue.input)) }).default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).superRefine((e, ctx) => {
   if (Boolean(e.MERIDIAN_TLS_CERT) !== Boolean(e.MERIDIAN_TLS_KEY)) {
@@ -107,6 +114,8 @@ export interface ControlPlaneConfig {
   tls?: { certFile: string; keyFile: string };
   /** Path of the PEM authority the replica clients trust, when they speak TLS. */
   tlsCaFile?: string;
+  /** Proxies whose X-Forwarded-For is believed, as address ranges (CIDR). */
+  trustedProxies: string[];
   /** Identity and access; undefined with MERIDIAN_AUTH=off. */
   auth?: ControlPlaneAuthConfig;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
@@ -141,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     clusterSecret: e.MERIDIAN_CLUSTER_SECRET,
     ...(e.MERIDIAN_TLS_CERT && e.MERIDIAN_TLS_KEY ? { tls: { certFile: path.resolve(e.MERIDIAN_TLS_CERT), keyFile: path.resolve(e.MERIDIAN_TLS_KEY) } } : {}),
     ...(e.MERIDIAN_TLS_CA ? { tlsCaFile: path.resolve(e.MERIDIAN_TLS_CA) } : {}),
+    trustedProxies: parseCidrList(e.MERIDIAN_TRUSTED_PROXIES),
     ...(e.MERIDIAN_AUTH === 'on'
       ? {
           auth: {

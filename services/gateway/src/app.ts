@@ -146,6 +146,8 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+  // Whose X-Forwarded-For req.ip believes (libs/auth clientAddress).
+  app.set('trust proxy', config.trustedProxies);
   const inFlight = new Set<Promise<void>>();
   app.use(createHttpMetricsMiddleware({ metrics: gatewayMetrics.metrics, routeOf: gatewayRouteOf }));
   app.use(createOciRouter({ registry, inFlight, metrics: gatewayMetrics, ...(identities ? { guard: createAccessGuard(identities, audit) } : {}) }));

@@ -144,3 +144,16 @@ describe('loadConfig', () => {
     expect(wantsStackTraces({})).toBe(false);
   });
 });
+
+describe('MERIDIAN_TRUSTED_PROXIES', () => {
+  it('trusts no proxy unless set, and takes addresses and ranges, comma-separated', () => {
+    expect(loadConfig({}).trustedProxies).toEqual([]);
+    expect(loadConfig({ MERIDIAN_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8,::1' }).trustedProxies).toEqual(['127.0.0.1/32', '10.0.0.0/8', '::1/128']);
+  });
+
+  it('stops on an entry that is no address or range, with one line naming the setting and the entry', () => {
+    expect(() => loadConfig({ MERIDIAN_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/33' })).toThrow(
+      /^invalid configuration: MERIDIAN_TRUSTED_PROXIES="127.0.0.1, 10.0.0.0\/33": "10.0.0.0\/33" is not an address range like 10.0.0.0\/8. Set it right, or unset it for its default.$/,
+    );
+  });
+});

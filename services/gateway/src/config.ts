@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { cidrListProblem, parseCidrList } from '@meridian/auth';
 import type { SignInFailureLimits } from '@meridian/metadata';
 import { StartupError, maskPassword } from './startup-errors.js';
 
@@ -12,6 +13,8 @@ const wholeNumber = (min: number, max?: number) => {
 };
 const positiveNumber = () => z.coerce.number({ error: 'expected a number above 0' }).positive({ error: 'expected a number above 0' });
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `expected one of ${values.join(', ')}` });
+
+const addressRanges = z.string().refine((text) => cidrListProblem(text) === undefined, { error: (issue) => cidrListProblem(String(issue.input)) }).default('');
 
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/meridian';
 
@@ -168,6 +171,13 @@ const schema = z.object({
   MERIDIAN_SIGN_IN_FAILURES_PER_NAME: wholeNumber(1).default(10),
   MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS: wholeNumber(1).default(50),
   MERIDIAN_SIGN_IN_WINDOW_SECONDS: wholeNumber(1, 86_400).default(300),
+  /**
+   * Proxies in front of the gateway (addresses and ranges, comma-separated; the cluster's router
+   * among them): a request whose TCP peer is one of them counts as coming from the nearest
+   * X-Forwarded-For address none of them owns, for sign-in limits and the audit log. Unset:
+   * every request counts as coming from its TCP peer, whatever its X-Forwarded-For says.
+   */
+  MERIDIAN_TRUSTED_PROXIES: addressRanges,
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
 }).superRefine((e, ctx) => {
   if (Boolean(e.MERIDIAN_TLS_CERT) !== Boolean(e.MERIDIAN_TLS_KEY)) {
@@ -209,6 +219,8 @@ export interface GatewayConfig {
   traceReadRatio: number;
   /** Traced reads at most per second of each gateway process. */
   traceReadsPerSecond: number;
+  /** Proxies whose X-Forwarded-For is believed, as address ranges (CIDR). */
+  trustedProxies: string[];
   /** Identity and access; undefined with MERIDIAN_AUTH=off. */
   auth?: AuthConfig;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
@@ -263,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     traceReadRatio: e.MERIDIAN_TRACE_READ_RATIO,
     traceReadsPerSecond: e.MERIDIAN_TRACE_READS_PER_SECOND,
+    trustedProxies: parseCidrList(e.MERIDIAN_TRUSTED_PROXIES),
     ...(e.MERIDIAN_AUTH === 'on'
       ? {
           auth: {

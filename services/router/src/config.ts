@@ -1,10 +1,10 @@
-import { CLUSTER_SECRET_MIN_LENGTH } from '@meridian/auth';
+import { CLUSTER_SECRET_MIN_LENGTH, parseCidrList } from '@meridian/auth';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { RegionNameSchema } from '@meridian/proto/jobs';
-import { LocationTableSchema, parseCidrList, type LocationRange } from './locations/client-locator.js';
+import { LocationTableSchema, type LocationRange } from './locations/client-locator.js';
 
 /**
  * An operator's mistake found while starting (a bad variable, an unreadable location table, a

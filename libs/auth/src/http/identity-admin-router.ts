@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { DeniedError, IdentityInvalidError, UnauthorizedError } from '@meridian/oci';
 import type { IdentityService } from '../identity-service.js';
@@ -18,17 +19,31 @@ export const ADMIN_CHALLENGE = 'Basic realm="meridian-admin", charset="UTF-8"';
 /** An X-Forwarded-For longer than this is cut: it is the client's own text. */
 const MAX_FORWARDED_FOR = 256;
 
-/** Where a request came from, as far as a server can tell: its TCP peer, and what a proxy said before it. */
+/** Where a request came from, as far as a server can tell: the client's address, and the X-Forwarded-For it came with. */
 export interface RequestOrigin {
+  /** clientAddress(req). */
   address: string | undefined;
-  /** The X-Forwarded-For the request carried, as claimed: nothing vouches for it. */
+  /** The X-Forwarded-For the request carried, whole and as claimed: only its trusted hops vouch for any of it. */
   forwardedFor?: string;
 }
 
 export function requestOrigin(req: Request): RequestOrigin {
   const forwarded = req.headers['x-forwarded-for'];
   const forwardedFor = Array.isArray(forwarded) ? forwarded.join(', ') : forwarded;
-  return { address: req.socket.remoteAddress, ...(forwardedFor ? { forwardedFor: forwardedFor.slice(0, MAX_FORWARDED_FOR) } : {}) };
+  return { address: clientAddress(req), ...(forwardedFor ? { forwardedFor: forwardedFor.slice(0, MAX_FORWARDED_FOR) } : {}) };
+}
+
+/**
+ * The address a request's client is known by, for sign-in limits and the audit log: its TCP peer;
+ * or, when the peer is a proxy the app trusts (express's `trust proxy`, which each service sets
+ * from MERIDIAN_TRUSTED_PROXIES), the nearest X-Forwarded-For entry no trusted proxy owns
+ * (express's `req.ip`, by proxy-addr). Entries left of that one are the client's own claim and
+ * change nothing. An entry a trusted proxy wrote that is no address counts as the peer's own, so
+ * a limiter key or an audit row is always an address.
+ */
+export function clientAddress(req: Request): string | undefined {
+  const address = req.ip;
+  return address !== undefined && isIP(address) !== 0 ? address : req.socket.remoteAddress;
 }
 
 /**
@@ -172,7 +187,6 @@ export function administratorOnly(deps: IdentityAdminDeps): RequestHandler {
  */
 export async function signInAdministrator(req: Request, credentials: BasicCredentials, deps: IdentityAdminDeps, denied: string): Promise<string> {
   const origin = requestOrigin(req);
-  // Counted against the TCP peer: X-Forwarded-For is the client's own claim.
   const { identity, refused } = await deps.identities.signIn(credentials.name, credentials.password, origin.address);
   if (refused) {
     // Audited once a window, not once per request of a client that keeps trying.

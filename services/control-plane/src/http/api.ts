@@ -34,6 +34,8 @@ export interface ApiDeps {
   /** Every region's audit log. */
   audit: ClusterAuditStore;
   logger: Logger;
+  /** Proxies whose X-Forwarded-For is believed (MERIDIAN_TRUSTED_PROXIES), as address ranges. */
+  trustedProxies: readonly string[];
   /** With MERIDIAN_AUTH=on: the guard on everything but health and metrics, and the cluster's identities. */
   access?: {
     guard: RequestHandler;
@@ -56,6 +58,8 @@ export function createApi(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+  // Whose X-Forwarded-For req.ip believes (libs/auth clientAddress: sign-in limits, the audit log).
+  app.set('trust proxy', deps.trustedProxies);
   app.use(createHttpMetricsMiddleware({ metrics: deps.metrics, routeOf: controlPlaneRouteOf }));
   app.use(createMetricsEndpoint(() => deps.metrics.exposition()));
   app.use(express.json({ limit: BODY_LIMIT }));

@@ -21,6 +21,8 @@ beforeAll(async () => {
     MERIDIAN_CLUSTER_SECRET: CLUSTER_SECRET,
     // Low, so that the limit is reached in a few requests; no earlier test fails twice with one name.
     MERIDIAN_SIGN_IN_FAILURES_PER_NAME: '2',
+    // The tests' requests come from 127.0.0.1: as from a proxy in front of the admin API.
+    MERIDIAN_TRUSTED_PROXIES: '127.0.0.1',
   });
   gateway = await serviceAuthorization(CLUSTER_SECRET, CONTROL_PLANE_AUDIENCE);
 });
@@ -135,5 +137,15 @@ describe('control plane with MERIDIAN_AUTH=on', () => {
     // Another name from the same address still signs in, and services are not limited.
     expect((await cp.request('GET', '/api/v1/regions', undefined, admin)).status).toBe(200);
     expect((await cp.request('GET', '/api/v1/regions', undefined, gateway)).status).toBe(200);
+  });
+
+  it('audits a sign-in through a trusted proxy (MERIDIAN_TRUSTED_PROXIES) as its forwarded client\'s', async () => {
+    const through = (client: string, password: string) => cp.request('GET', '/api/v1/regions', undefined, { ...basic('proxied', password), 'x-forwarded-for': client });
+    expect((await cp.request('POST', '/api/v1/users', { name: 'proxied', password: 'the proxied user password' }, admin)).status).toBe(201);
+    expect((await through('198.51.100.7', 'wrong')).status).toBe(401);
+
+    const log = await cp.request('GET', '/api/v1/audit?limit=1000', undefined, admin);
+    const failures = (log.body.entries as Array<Record<string, unknown>>).filter((entry) => entry.identity === 'proxied' && entry.action === 'sign-in');
+    expect(failures).toMatchObject([{ address: '198.51.100.7', forwardedFor: '198.51.100.7', outcome: 'failure' }]);
   });
 });

@@ -3,7 +3,7 @@ import type { AuditEvent, AuditStore } from '@meridian/metadata';
 import type { Actor } from '@meridian/registry';
 import { requestOrigin, type IdentityAdminAudit } from '@meridian/auth/http';
 
-/** Who sent a request, as far as the gateway can tell: its TCP peer, and what a proxy said before it. */
+/** Who sent a request, as far as the gateway can tell: the client's address (clientAddress), and the X-Forwarded-For it came with. */
 export function requestActor(req: Request, identity: string | undefined): Actor {
   return { identity, ...requestOrigin(req) };
 }

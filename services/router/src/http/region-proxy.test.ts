@@ -23,7 +23,9 @@ describe('relativeLinks', () => {
 describe('RegionProxy', () => {
   // A plain node:http server stands in for a region: it counts the connections it is asked on.
   let regionConnections = 0;
-  const region = http.createServer((_req, res) => {
+  let regionSaw: http.IncomingHttpHeaders = {};
+  const region = http.createServer((req, res) => {
+    regionSaw = req.headers;
     res.writeHead(200, { 'content-length': 1234, 'docker-content-digest': 'sha256:0' });
     res.end();
   });
@@ -31,7 +33,7 @@ describe('RegionProxy', () => {
   const upstream = new Agent({ keepAliveTimeout: 60_000 });
   const proxy = new RegionProxy(upstream, { upstreamMs: 10_000 });
   const router = http.createServer((req, res) => {
-    void proxy.forward(req, res, { name: 'eu-west', http: urlOf(region) }, { absoluteLocation: false, clientAddress: undefined });
+    void proxy.forward(req, res, { name: 'eu-west', http: urlOf(region) }, { absoluteLocation: false, clientAddress: '192.0.2.7' });
   });
   const client = new Agent();
 
@@ -58,6 +60,18 @@ describe('RegionProxy', () => {
     const opened = regionConnections;
     for (let i = 0; i < 5; i++) await head();
     expect(regionConnections).toBe(opened);
+  });
+
+  // A gateway that trusts the router (MERIDIAN_TRUSTED_PROXIES) takes the client's address from
+  // the right end of X-Forwarded-For, and would take its token endpoint's scheme and host from
+  // X-Forwarded-Proto and -Host: the router appends the first and sends none of the others on.
+  it('appends the client\'s address to X-Forwarded-For and drops X-Forwarded-Proto and -Host', async () => {
+    const headers = { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'elsewhere.example' };
+    const response = await client.request({ origin: urlOf(router), path: '/v2/', method: 'HEAD', headers });
+    await response.body.dump();
+    expect(regionSaw['x-forwarded-for']).toBe('203.0.113.9, 192.0.2.7');
+    expect(regionSaw['x-forwarded-proto']).toBeUndefined();
+    expect(regionSaw['x-forwarded-host']).toBeUndefined();
   });
 });
 

@@ -28,8 +28,14 @@ export class UpstreamError extends Error {
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus what the router sets itself. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-/** Request headers not passed on: hop-by-hop ones; `host` (the region's own goes out); `expect` (the router's server answered it already). */
-const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'expect', 'x-forwarded-for']);
+/**
+ * Request headers not passed on: hop-by-hop ones; `host` (the region's own goes out); `expect`
+ * (the router's server answered it already); `x-forwarded-for` (sent anew, with the client's
+ * address appended); `x-forwarded-proto` and `x-forwarded-host`, which a gateway that trusts the
+ * router would believe, as the scheme and host of its token endpoint's URL: they would describe
+ * the router's address, not the region's, or be the client's own invention.
+ */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
 
 export interface ForwardOptions {
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClientLocator, LocationTableSchema, parseCidrList } from './client-locator.js';
+import { ClientLocator, LocationTableSchema } from './client-locator.js';
 
 const TABLE = [
   { cidr: '10.0.0.0/8', lat: 50, lon: 8, name: 'corporate' },
@@ -73,16 +73,5 @@ describe('the location table', () => {
       { cidr: '2001:0db8:0:0::/32', lat: 2, lon: 2 },
     ]);
     expect(result.error?.issues[0]).toMatchObject({ path: [1, 'cidr'], message: '2001:0db8:0:0::/32 is the same range as row 0' });
-  });
-});
-
-describe('parseCidrList', () => {
-  it('reads ranges and single addresses, comma-separated', () => {
-    expect(parseCidrList(' 10.0.0.0/8, 192.0.2.1 ,::1')).toEqual(['10.0.0.0/8', '192.0.2.1/32', '::1/128']);
-    expect(parseCidrList('')).toEqual([]);
-  });
-
-  it('names what is not a range', () => {
-    expect(() => parseCidrList('10.0.0.0/8, proxy.internal')).toThrow('"proxy.internal" is not an address range like 10.0.0.0/8');
   });
 });

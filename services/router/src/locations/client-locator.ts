@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { isCidr } from '@meridian/auth';
 import type { Coordinates } from '@meridian/proto/geo';
 
 /**
@@ -135,31 +136,10 @@ interface SeenAddress {
   location: ClientLocation | undefined;
 }
 
-/** Parses a comma-separated list of address ranges (MERIDIAN_ROUTER_TRUSTED_PROXIES); throws naming the bad one. */
-export function parseCidrList(text: string): string[] {
-  const ranges = text
-    .split(',')
-    .map((part) => part.trim())
-    .filter(Boolean)
-    // A single address is a range of one.
-    .map((part) => (part.includes('/') || !ipaddr.isValid(part) ? part : `${part}/${ipaddr.parse(part).kind() === 'ipv4' ? 32 : 128}`));
-  for (const range of ranges) if (!isCidr(range)) throw new Error(`"${range}" is not an address range like 10.0.0.0/8`);
-  return ranges;
-}
-
 function parseAddress(text: string | undefined): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   if (!text || !ipaddr.isValid(text)) return undefined;
   // process() turns an IPv4-mapped IPv6 address into the IPv4 address it carries.
   return ipaddr.process(text);
-}
-
-function isCidr(text: string): boolean {
-  try {
-    ipaddr.parseCIDR(text);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function normalizedCidr(text: string): string {

@@ -2,7 +2,7 @@ import express, { type RequestHandler, type Response } from 'express';
 import { IdentityInvalidError, UnauthorizedError } from '@meridian/oci';
 import { ANONYMOUS_PERMISSIONS, ANONYMOUS_SUBJECT, AccessTokenInvalidError, grantRequested, parseScope, type AccessEntry, type IssuedToken, type Permissions } from '@meridian/auth';
 import type { RegionIdentities } from '../../identity-setup.js';
-import { parseAuthorization } from '@meridian/auth/http';
+import { clientAddress, parseAuthorization } from '@meridian/auth/http';
 import type { AuditTrail } from '../audit-trail.js';
 import { refuse, signInLimited } from '../sign-in.js';
 
@@ -67,11 +67,11 @@ export function createTokenHandler(region: RegionIdentities, audit: AuditTrail):
       } else if (form.grant_type === 'refresh_token') {
         if (typeof form.refresh_token !== 'string') throw new IdentityInvalidError('grant_type=refresh_token needs refresh_token');
         // A refresh token names no one until it verifies: its attempts count against the address alone.
-        const refused = await region.identities.beginUnnamedAttempt(req.socket.remoteAddress);
+        const refused = await region.identities.beginUnnamedAttempt(clientAddress(req));
         if (refused) await refuse(req, audit, refused, undefined, 'refresh_token');
         const subject = await region.refreshVerifier.verify(form.refresh_token).then(
           async (verified) => {
-            await region.identities.unnamedAttemptSucceeded(req.socket.remoteAddress);
+            await region.identities.unnamedAttemptSucceeded(clientAddress(req));
             return verified.subject;
           },
           async (err: unknown) => {
