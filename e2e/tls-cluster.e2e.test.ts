@@ -74,7 +74,7 @@ describe('a cluster with TLS on every hop (pnpm cluster up --tls)', () => {
 
   it('starts every process on https:// with certificates its own authority signed, and records the authority in cluster.json', async () => {
     expect(state.tls).toBe(true);
-    for (const url of [state.controlPlane, state.router, ...state.regions.map((region) => region.http)]) expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    for (const url of [state.controlPlane, state.router, state.worker!, ...state.regions.map((region) => region.http)]) expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(JSON.parse(await readFile(testCluster.cluster.stateFile, 'utf8'))).toMatchObject({ tls: true, caFile: state.caFile, certDir: state.certDir });
     expect(await readFile(path.join(state.certDir!, 'ca.crt'), 'utf8')).toBe(await readFile(state.caFile!, 'utf8'));
     expect((await stat(path.join(path.dirname(state.caFile!), 'ca.key'))).mode & 0o777).toBe(0o600);
@@ -134,7 +134,8 @@ describe('a cluster with TLS on every hop (pnpm cluster up --tls)', () => {
         const snapshot = (await response.json()) as { regions: Array<{ name: string; health: string }> };
         return snapshot.regions.length === 2 && snapshot.regions.every((region) => region.health === 'healthy') ? true : undefined;
       });
-      const ready = await fetch(`${state.worker}/readyz`);
+      expect(state.worker).toMatch(/^https:\/\//);
+      const ready = await http.fetch(`${state.worker}/readyz`);
       expect(await ready.json()).toEqual({ status: 'ready' });
     } finally {
       await http.close();
@@ -142,7 +143,7 @@ describe('a cluster with TLS on every hop (pnpm cluster up --tls)', () => {
   }, 120_000);
 
   it('refuses plain HTTP on every HTTPS port and plaintext gRPC on every replica port', async () => {
-    for (const url of [state.controlPlane, state.router, ...state.regions.map((region) => region.http)]) {
+    for (const url of [state.controlPlane, state.router, state.worker!, ...state.regions.map((region) => region.http)]) {
       const plain = url.replace(/^https:/, 'http:');
       await expect(fetch(`${plain}/v2/`, { signal: AbortSignal.timeout(20_000) }), plain).rejects.toThrow(/fetch failed/);
     }

@@ -255,15 +255,14 @@ export class Cluster {
         state.workerPid = 0;
       } else {
         const port = previous?.worker ? portOf(previous.worker) : await freePort();
-        state.worker = `http://127.0.0.1:${port}`;
+        state.worker = `${scheme}://127.0.0.1:${port}`;
         state.workerPid = this.spawnPart('replication-worker', 'services/replication-worker/src/main.ts', {
           HOST: '127.0.0.1',
           PORT: String(port),
           REDIS_URL: this.redisUrl,
           MERIDIAN_CONTROL_PLANE: state.controlPlane,
           ...access,
-          // The worker serves only its /metrics and health on loopback, in plain HTTP; its calls are TLS.
-          ...(authority ? { MERIDIAN_TLS_CA: authority.caFile } : {}),
+          ...(await served('replication-worker')),
           ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
         });
       }

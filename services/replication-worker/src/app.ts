@@ -37,8 +37,8 @@ export interface ReplicationWorker {
 export function createApp(config: WorkerConfig, logger: Logger): ReplicationWorker {
   const serviceTokens = new ServiceTokenIssuer(config.clusterSecret, 'replication-worker');
   // The control plane's admin API asks for a service token when its MERIDIAN_AUTH is on.
-  // Read once at the start: an unreadable file stops it there, naming the setting.
-  const ca = config.tlsCaFile ? readCaFile(config.tlsCaFile) : undefined;
+  const ca = config.tlsCaFile ? readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA') : undefined;
+  const certificate = config.tls ? { cert: readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
   // The control plane's admin API and the regions' replica servers are trusted through the same authority.
   const clusterHttp = createClusterHttp(ca ? { ca } : {});
   const controlPlane = new ControlPlaneClient(new ControlPlaneHttp({ url: config.controlPlaneUrl, fetch: clusterHttp.fetch, headers: async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }) }));
@@ -62,7 +62,7 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
     router,
     logger,
   });
-  const server = createWorkerServer({ metrics: metrics.metrics, checks: { redis: () => worker.ping(), 'control-plane': () => controlPlane.ready() }, logger });
+  const server = createWorkerServer({ metrics: metrics.metrics, checks: { redis: () => worker.ping(), 'control-plane': () => controlPlane.ready() }, logger, ...(certificate ? { certificate } : {}) });
   let url: string | undefined;
   return {
     limiter,
@@ -70,7 +70,7 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
       return url;
     },
     async start() {
-      url = await listen(server, config.host, config.port);
+      url = await listen(server, config.host, config.port, certificate ? 'https' : 'http');
       await worker.start();
     },
     async stop() {
@@ -83,7 +83,7 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
 }
 
 /** Binds host:port; resolves with the base URL. A port in use fails the start naming the setting. */
-function listen(server: http.Server, host: string, port: number): Promise<string> {
+function listen(server: http.Server, host: string, port: number, scheme: 'http' | 'https'): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(err.code === 'EADDRINUSE' ? new Error(`PORT=${port}: ${host}:${port} is in use; set PORT (and HOST) to a free address for the worker's metrics and health`) : err);
@@ -91,15 +91,16 @@ function listen(server: http.Server, host: string, port: number): Promise<string
     server.listen(port, host, () => {
       const address = server.address();
       const bound = typeof address === 'object' && address ? address.port : port;
-      resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}`);
+      resolve(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${bound}`);
     });
   });
 }
 
-function readCaFile(file: string): Buffer {
+/** A PEM file named by `variable`, read once at the start: one that cannot be read stops it there, naming the setting. */
+function readPem(file: string, variable: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new Error(`MERIDIAN_TLS_CA=${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error(`${variable}=${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }

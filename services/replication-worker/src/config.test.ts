@@ -46,6 +46,12 @@ describe('loadConfig', () => {
     expect(loadConfig(CONTROL_PLANE).tlsCaFile).toBeUndefined();
   });
 
+  it('takes MERIDIAN_TLS_CERT and MERIDIAN_TLS_KEY together or not at all, to serve /metrics and health over HTTPS', () => {
+    expect(loadConfig({ ...CONTROL_PLANE, MERIDIAN_TLS_CERT: '/etc/meridian/tls.crt', MERIDIAN_TLS_KEY: '/etc/meridian/tls.key' }).tls).toEqual({ certFile: '/etc/meridian/tls.crt', keyFile: '/etc/meridian/tls.key' });
+    expect(loadConfig(CONTROL_PLANE).tls).toBeUndefined();
+    expect(() => loadConfig({ ...CONTROL_PLANE, MERIDIAN_TLS_CERT: '/etc/meridian/tls.crt' })).toThrow(/^invalid configuration: MERIDIAN_TLS_KEY: required with the other/);
+  });
+
   it('takes an empty variable as unset', () => {
     expect(loadConfig({ ...CONTROL_PLANE, MERIDIAN_WORKER_CONCURRENCY: '', REDIS_URL: '' })).toMatchObject({ workerConcurrency: 8, redisUrl: 'redis://127.0.0.1:6379' });
   });

@@ -28,6 +28,9 @@ const schema = z.object({
     .min(32, 'must be at least 32 characters (openssl rand -base64 32 makes one)'),
   /** A PEM file of the authority the worker's replica clients trust; set, they speak TLS to the regions. */
   MERIDIAN_TLS_CA: z.string().min(1).optional(),
+  /** PEM certificate and key: set both and /metrics, /healthz and /readyz are served over HTTPS. */
+  MERIDIAN_TLS_CERT: z.string().min(1).optional(),
+  MERIDIAN_TLS_KEY: z.string().min(1).optional(),
   /** Jobs this process runs at once, whatever their target. */
   MERIDIAN_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   /** Jobs this process runs at once against any one target region, so a region catching up is not flooded. */
@@ -37,6 +40,10 @@ const schema = z.object({
   /** OpenTelemetry's standard variable: the OTLP/HTTP endpoint spans are exported to. Unset: no tracing at all. */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().refine((value) => /^https?:$/.test(new URL(value).protocol), 'must be an http:// or https:// URL (OTLP over HTTP)').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).superRefine((e, ctx) => {
+  if (Boolean(e.MERIDIAN_TLS_CERT) !== Boolean(e.MERIDIAN_TLS_KEY)) {
+    ctx.addIssue({ code: 'custom', path: [e.MERIDIAN_TLS_CERT ? 'MERIDIAN_TLS_KEY' : 'MERIDIAN_TLS_CERT'], message: 'required with the other of MERIDIAN_TLS_CERT and MERIDIAN_TLS_KEY: set both to serve HTTPS, or neither' });
+  }
 });
 
 export interface WorkerConfig {
@@ -49,6 +56,8 @@ export interface WorkerConfig {
   clusterSecret: string;
   /** Path of the PEM authority the replica clients trust, when they speak TLS. */
   tlsCaFile?: string;
+  /** The certificate /metrics and the health endpoints are served with (HTTPS), when given. */
+  tls?: { certFile: string; keyFile: string };
   workerConcurrency: number;
   regionConcurrency: number;
   shutdownGraceMs: number;
@@ -73,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): WorkerConfig {
     controlPlaneUrl: e.MERIDIAN_CONTROL_PLANE.replace(/\/+$/, ''),
     clusterSecret: e.MERIDIAN_CLUSTER_SECRET,
     ...(e.MERIDIAN_TLS_CA ? { tlsCaFile: path.resolve(e.MERIDIAN_TLS_CA) } : {}),
+    ...(e.MERIDIAN_TLS_CERT && e.MERIDIAN_TLS_KEY ? { tls: { certFile: path.resolve(e.MERIDIAN_TLS_CERT), keyFile: path.resolve(e.MERIDIAN_TLS_KEY) } } : {}),
     workerConcurrency: e.MERIDIAN_WORKER_CONCURRENCY,
     regionConcurrency: e.MERIDIAN_REGION_CONCURRENCY,
     shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,

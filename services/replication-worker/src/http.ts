@@ -1,4 +1,6 @@
 import http from 'node:http';
+import https from 'node:https';
+import { httpsServerOptions, type ServerCertificate } from '@meridian/proto';
 import type { Logger } from 'pino';
 import { createHttpMetricsMiddleware, createMetricsEndpoint, pathOf, type Metrics } from '@meridian/telemetry';
 
@@ -15,12 +17,12 @@ const CHECK_TIMEOUT_MS = 2000;
  * The worker's small HTTP side, for Prometheus and orchestrators (it takes its work from Redis,
  * not from requests): GET `/metrics`; `/healthz` answers 200 while the process lives; `/readyz`
  * 200 when every check (Redis, the control plane) answers within two seconds, else 503 naming
- * each part that did not.
+ * each part that did not. Over HTTPS (TLS 1.2 at least) when given a certificate.
  */
-export function createWorkerServer(deps: { metrics: Metrics; checks: Record<string, ReadinessCheck>; logger: Logger }): http.Server {
+export function createWorkerServer(deps: { metrics: Metrics; checks: Record<string, ReadinessCheck>; logger: Logger; certificate?: ServerCertificate }): http.Server {
   const metricsEndpoint = createMetricsEndpoint(() => deps.metrics.exposition());
   const httpMetrics = createHttpMetricsMiddleware({ metrics: deps.metrics, routeOf: (req) => ROUTES[pathOf(req)] ?? 'unmatched' });
-  return http.createServer((req, res) => httpMetrics(req, res, () => {
+  const handle: http.RequestListener = (req, res) => httpMetrics(req, res, () => {
     const fail = (err: unknown) => {
       deps.logger.error({ err }, 'worker HTTP request failed');
       if (!res.headersSent) send(res, 500, { status: 'error' });
@@ -34,7 +36,8 @@ export function createWorkerServer(deps: { metrics: Metrics; checks: Record<stri
       if (path === '/healthz') return send(res, 200, { status: 'ok' });
       readiness(deps.checks).then(({ ready, failing }) => send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable', ...(ready ? {} : { failing }) }), fail);
     });
-  }));
+  });
+  return deps.certificate ? https.createServer(httpsServerOptions(deps.certificate), handle) : http.createServer(handle);
 }
 
 async function readiness(checks: Record<string, ReadinessCheck>): Promise<{ ready: boolean; failing: Record<string, string> }> {
