@@ -3,7 +3,6 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType } from './generated/replica.js';
 import type { ReplicaClient, ReplicaHandlers } from './generated/meridian/replica/v1/Replica.js';
-import { serializeBlobChunk } from './blob-chunk.js';
 import { serviceTokenInterceptor, type ReplicaTokenSource } from './replica-auth.js';
 
 export type { ReplicaClient, ReplicaHandlers };
@@ -41,18 +40,8 @@ const LOADER_OPTIONS: protoLoader.Options = {
 const packageDefinition = protoLoader.loadSync(REPLICA_PROTO, LOADER_OPTIONS);
 const replicaPackage = (grpc.loadPackageDefinition(packageDefinition) as unknown as ProtoGrpcType).meridian.replica.v1;
 
-/**
- * The Replica service definition, for `server.addService(ReplicaService, handlers)`. GetBlob's
- * replies are serialised without copying their bytes (blob-chunk.ts).
- */
-export const ReplicaService: typeof replicaPackage.Replica.service = {
-  ...replicaPackage.Replica.service,
-  GetBlob: {
-    ...replicaPackage.Replica.service.GetBlob,
-    // grpc-js's type says one Buffer; the patched server also sends a list (blob-chunk.ts).
-    responseSerialize: (chunk) => serializeBlobChunk(chunk, replicaPackage.Replica.service.GetBlob.responseSerialize) as Buffer,
-  },
-};
+/** The Replica service definition, for `server.addService(ReplicaService, handlers)`. */
+export const ReplicaService = replicaPackage.Replica.service;
 
 /**
  * Largest message either side accepts. Blob bytes travel in chunks of BLOB_CHUNK_BYTES; a

@@ -243,11 +243,7 @@ export function createReplicaServer(deps: ReplicaServerDependencies): ReplicaSer
  * says the blob's size. A write is done once the call has sent its messages on (grpc-js calls
  * back when HTTP/2 has taken them), so the store's copy, which reuses its buffers, refills one
  * only then: a slow receiver holds back the disk read through the call's flow control, and
- * memory stays at the copy's two buffers. The messages carry the copy's buffer itself, not a copy
- * of it (GetBlob's serialiser, libs/proto blob-chunk.ts), and grpc-js calls back once HTTP/2 has
- * written them out. A call that fails part-way may still be writing its last bytes when the copy
- * takes its buffer back: they belong to a stream that failed, which a receiver keeps at most as
- * an unverified partial transfer, checked against the digest before anything is committed.
+ * memory stays at the copy's two buffers.
  */
 class BlobChunkWriter extends Writable {
   size = 0;
