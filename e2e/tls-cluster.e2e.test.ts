@@ -88,9 +88,9 @@ describe('a cluster with TLS on every hop (pnpm cluster up --tls)', () => {
     const pulled = await eventually(`${REFERENCE_PATH} pulled from ${other!.name}`, () => pull(hostOf(other!.http)));
     const index = JSON.parse(await readFile(path.join(pulled, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
     expect(index.manifests[0]!.digest).toBe(image.manifestDigest);
-    // Through the router: the manifest is proxied to a region over HTTPS. (Its blob GETs are
-    // redirected to the region, where a Go client does not resend credentials to another
-    // host:port; that holds with or without TLS and is not what this test is about.)
+    // Through the router: the manifest is proxied to a region over HTTPS. (A whole pull through
+    // the router, its blob GETs redirected to signed URLs at the region, is
+    // identity-cluster.e2e.test.ts's; it does not depend on TLS.)
     const manifest = await skopeo.run(['inspect', '--raw', '--cert-dir', state.certDir!, '--creds', CREDS, `docker://${hostOf(state.router)}/${REFERENCE_PATH}`]);
     expect(`sha256:${createHash('sha256').update(manifest.stdout).digest('hex')}`).toBe(image.manifestDigest);
   }, 240_000);

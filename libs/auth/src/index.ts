@@ -8,3 +8,4 @@ export * from './secret-file.js';
 export * from './administrator.js';
 export * from './sign-in-limits.js';
 export * from './trusted-proxies.js';
+export * from './blob-url-signatures.js';

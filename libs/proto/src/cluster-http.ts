@@ -108,3 +108,11 @@ export async function readPemFile(file: string, variable: string, toError: (mess
     throw toError(`${variable}=${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
+
+/**
+ * The request header with which the router, proxying a blob GET to a region, asks for a redirect
+ * instead of the bytes: the region answers 307 to itself (with a signed URL when auth is on), so
+ * the bytes go from the region to the client and not through the router. A gateway honours it
+ * only from a trusted proxy (MERIDIAN_TRUSTED_PROXIES); the router drops it from clients.
+ */
+export const BLOB_REDIRECT_HEADER = 'meridian-blob-redirect';

@@ -19,10 +19,11 @@ import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 import { PeerRegions } from './replication/peer-regions.js';
 import { ReplicaDialer, createClusterHttp, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
 import { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
-import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer, ServiceTokenVerifier, SignInLimiter } from '@meridian/auth';
+import { BlobUrlSigner, CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer, ServiceTokenVerifier, SignInLimiter } from '@meridian/auth';
 import { administratorOnly, createIdentityAdminRouter } from '@meridian/auth/http';
 import { prepareIdentities } from './identity-setup.js';
 import { createAccessGuard } from './http/access-guard.js';
+import { createBlobRedirects } from './http/blob-redirects.js';
 import { createTokenHandler } from './http/handlers/token.js';
 import { AuditTrail } from './http/audit-trail.js';
 import { createAuditRouter } from './http/handlers/audit.js';
@@ -150,7 +151,10 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   app.set('trust proxy', config.trustedProxies);
   const inFlight = new Set<Promise<void>>();
   app.use(createHttpMetricsMiddleware({ metrics: gatewayMetrics.metrics, routeOf: gatewayRouteOf }));
-  app.use(createOciRouter({ registry, inFlight, metrics: gatewayMetrics, ...(identities ? { guard: createAccessGuard(identities, audit) } : {}) }));
+  // Signed blob URLs share the upload secret, the one secret every gateway of the region holds (under a key of their own).
+  const blobUrls = identities ? new BlobUrlSigner(uploadSecret) : undefined;
+  const blobRedirects = createBlobRedirects(blobUrls);
+  app.use(createOciRouter({ registry, inFlight, metrics: gatewayMetrics, blobRedirects, ...(identities && blobUrls ? { guard: createAccessGuard(identities, audit, blobUrls) } : {}) }));
   // Before the identity admin API, whose own gate would otherwise check the credentials a second time.
   const identityAdmin = identities ? { identities: identities.identities, audit: audit.identityAdmin } : undefined;
   app.use(createAuditRouter({ store: metadata.audit, ...(identityAdmin ? { gate: administratorOnly(identityAdmin) } : {}) }));

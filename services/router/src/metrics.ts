@@ -8,7 +8,7 @@ import type { RegionHealth } from './regions/health-monitor.js';
  */
 export interface RouterMetrics {
   metrics: Metrics;
-  /** Counts one request sent to a region: redirected (blob GETs) or proxied. */
+  /** Counts one request sent to a region: a blob GET, which the region asks to redirect, or one proxied through. */
   routed(region: string, mode: 'redirect' | 'proxy'): void;
   /** Counts one proxied request retried on the next region after `region` failed before answering. */
   retried(region: string): void;
@@ -18,7 +18,7 @@ export function createRouterMetrics(health: () => ReadonlyMap<string, RegionHeal
   const metrics = new Metrics({ service: 'router' });
   const routedTotal = metrics.counter({
     name: 'meridian_router_routed_total',
-    help: 'Requests sent to a region, by region and mode (redirect for blob GETs, proxy for the rest).',
+    help: 'Requests sent to a region, by region and mode (redirect: blob GETs the region is asked to redirect; proxy: the rest).',
     labelNames: ['target_region', 'mode'],
   });
   const retries = metrics.counter({

@@ -115,7 +115,8 @@ async function acceptAgain(region: RegionName, port: number): Promise<void> {
 beforeAll(async () => {
   cp = await startTestControlPlane();
   for (const place of PLACES) {
-    regions[place.name] = await startTestGateway({ MERIDIAN_REGION: place.name });
+    // The router is a trusted proxy of each region, as in a cluster: its blob GETs are redirected.
+    regions[place.name] = await startTestGateway({ MERIDIAN_REGION: place.name, MERIDIAN_TRUSTED_PROXIES: '127.0.0.1' });
     images[place.name] = await regions[place.name].client.pushImage('where/am-i', 'latest', buildImage());
     const registered = await cp.request('POST', '/api/v1/regions', { name: place.name, http: regions[place.name].url, grpc: '127.0.0.1:1', lat: place.lat, lon: place.lon });
     expect(registered.status).toBe(201);
@@ -152,7 +153,8 @@ describe('nearest-region routing', () => {
   });
 
   // distribution-spec v1.1 "Pulling blobs": a registry may answer a blob GET with a redirect to
-  // where the bytes are; clients follow it.
+  // where the bytes are; clients follow it. The router asks the region for the redirect (with auth
+  // off, unsigned: signed-blob-urls.int.test.ts has it signed) and makes it absolute there.
   it('redirects a blob GET (307) to the same path and query at the nearest region, whose bytes follow', async () => {
     const layer = images['us-east'].layers[0]!;
     const path = `/v2/where/am-i/blobs/${layer.digest}?ns=example`;

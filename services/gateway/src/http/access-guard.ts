@@ -6,6 +6,7 @@ import {
   catalogFilter,
   grantAllows,
   requiredScope,
+  type BlobUrlSigner,
   type Identity,
   type Permissions,
   type RepositoryAction,
@@ -14,6 +15,7 @@ import {
 import { parseAuthorization } from '@meridian/auth/http';
 import type { RegionIdentities } from '../identity-setup.js';
 import type { AuditTrail } from './audit-trail.js';
+import { blobUrlSignature } from './blob-redirects.js';
 import { signInLimited } from './sign-in.js';
 
 /** What a request may do beyond its route's own action; handlers ask it. */
@@ -36,7 +38,11 @@ export const OPEN_ACCESS: RequestAccess = { mayMountFrom: () => true };
 /** A pull without credentials, where MERIDIAN_ANONYMOUS_PULL=on: nothing beyond the pull itself. */
 const ANONYMOUS_PULL_ACCESS: RequestAccess = { mayMountFrom: () => false };
 
-export type AccessGuard = (req: Request, action: RouteAction, repository: string | undefined) => Promise<RequestAccess>;
+/** A blob read at a signed URL: that blob, and nothing else. */
+const SIGNED_URL_ACCESS: RequestAccess = { mayMountFrom: () => false };
+
+/** `blobDigest`: the digest in the path, on the blob route only. */
+export type AccessGuard = (req: Request, action: RouteAction, repository: string | undefined, blobDigest?: string) => Promise<RequestAccess>;
 
 /**
  * Checks a /v2 request's credentials against the action its route needs (libs/oci's route
@@ -49,8 +55,12 @@ export type AccessGuard = (req: Request, action: RouteAction, repository: string
  * With anonymous pull on, a pull needs no credentials, and an anonymous token (the token
  * endpoint's answer to a client without credentials) pulls; anything else without an identity
  * gets the 401 and its challenge, naming the scope, so the client knows to sign in.
+ *
+ * A blob GET or HEAD whose URL carries a signature (the redirect a blob GET through the router
+ * gets, blob-redirects.ts) is let in by that alone when it holds for exactly this repository and
+ * digest and has not expired; one that does not hold gets the same 401 as no credentials.
  */
-export function createAccessGuard(region: RegionIdentities, audit: AuditTrail): AccessGuard {
+export function createAccessGuard(region: RegionIdentities, audit: AuditTrail, blobUrls: BlobUrlSigner): AccessGuard {
   // What a signed-in identity or a verified token may do beyond a route's action is the same for
   // each of its requests: it is made once per remembered sign-in or verified token (both objects
   // are kept by their caches, and go with them).
@@ -66,7 +76,14 @@ export function createAccessGuard(region: RegionIdentities, audit: AuditTrail): 
     const challenge = [`Bearer realm="${realmOf(req, region)}"`, `service="${region.service}"`, ...(scope ? [`scope="${scope}"`] : []), ...(error ? [`error="${error}"`] : [])].join(',');
     return new UnauthorizedError(message, challenge);
   };
-  return async (req, action, repository) => {
+  return async (req, action, repository, blobDigest) => {
+    if (blobDigest !== undefined && action === 'pull') {
+      const signed = blobUrlSignature(req);
+      if (signed) {
+        if (blobUrls.verifies(repository!, blobDigest, signed.expires, signed.signature)) return SIGNED_URL_ACCESS;
+        throw refusal(req, action, repository, 'authentication required');
+      }
+    }
     const credentials = parseAuthorization(req.headers.authorization);
     if (!credentials) {
       if (region.anonymousPull && action === 'pull') return ANONYMOUS_PULL_ACCESS;

@@ -18,6 +18,7 @@ import { blobHandlers } from './handlers/blobs.js';
 import { blobUploadHandlers, blobUploadSessionHandlers } from './handlers/blob-uploads.js';
 import { referrerHandlers } from './handlers/referrers.js';
 import { OPEN_ACCESS, type AccessGuard } from './access-guard.js';
+import type { BlobRedirects } from './blob-redirects.js';
 
 /** Route name (from libs/oci's table) → its handlers. */
 const HANDLERS: Record<RouteName, RouteHandlers> = {
@@ -41,6 +42,7 @@ export interface OciRouterDependencies {
   metrics: Pick<GatewayMetrics, 'blobBytesReceived' | 'blobBytesServed'>;
   /** Checks each request's credentials against its route's action; absent, everything is open (MERIDIAN_AUTH=off). */
   guard?: AccessGuard;
+  blobRedirects: BlobRedirects;
 }
 
 /** Routes whose request bodies are blob bytes. */
@@ -52,7 +54,7 @@ const UPLOAD_ROUTES: ReadonlySet<RouteName> = new Set(['blob-upload', 'blob-uplo
  * `res.locals.route` and `res.locals.action` carry the route name (for metrics labels) and the
  * action it needs, which the access guard checks before the handler runs.
  */
-export function createOciRouter({ registry, inFlight, metrics, guard }: OciRouterDependencies): RequestHandler {
+export function createOciRouter({ registry, inFlight, metrics, guard, blobRedirects }: OciRouterDependencies): RequestHandler {
   return (req, res, next) => {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const queryStart = req.url.indexOf('?');
@@ -78,8 +80,8 @@ export function createOciRouter({ registry, inFlight, metrics, guard }: OciRoute
     else if (match.route.name === 'blob' && method === 'GET') countServedBytes(res, metrics.blobBytesServed);
     const params = match.params as { name: string };
     const running = (async () => {
-      const access = guard ? await guard(req, action, match.params.name) : OPEN_ACCESS;
-      await handler({ req, res, params, registry, access });
+      const access = guard ? await guard(req, action, match.params.name, match.route.name === 'blob' ? match.params.digest : undefined) : OPEN_ACCESS;
+      await handler({ req, res, params, registry, access, blobRedirects });
     })().catch(next);
     inFlight.add(running);
     void running.finally(() => inFlight.delete(running));

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegionProxy, relativeLinks } from './region-proxy.js';
+import { BLOB_REDIRECT_HEADER } from '@meridian/proto/cluster-http';
 
 describe('relativeLinks', () => {
   const region = 'http://127.0.0.1:5001';
@@ -72,6 +73,15 @@ describe('RegionProxy', () => {
     expect(regionSaw['x-forwarded-for']).toBe('203.0.113.9, 192.0.2.7');
     expect(regionSaw['x-forwarded-proto']).toBeUndefined();
     expect(regionSaw['x-forwarded-host']).toBeUndefined();
+  });
+
+  // A gateway that trusts the router answers a blob GET carrying the blob-redirect header with a
+  // signed redirect: only the router may ask for one, never a client through it.
+  it('drops a blob-redirect header the client sent', async () => {
+    const response = await client.request({ origin: urlOf(router), path: '/v2/a/blobs/sha256:0', method: 'HEAD', headers: { [BLOB_REDIRECT_HEADER]: '1' } });
+    await response.body.dump();
+    expect(response.statusCode).toBe(200);
+    expect(regionSaw[BLOB_REDIRECT_HEADER]).toBeUndefined();
   });
 });
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { BLOB_REDIRECT_HEADER } from '@meridian/proto/cluster-http';
 
 /** Where a request is proxied to: a region's name and its gateway's base URL. */
 export interface ProxyTarget {
@@ -33,9 +34,11 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
  * (the router's server answered it already); `x-forwarded-for` (sent anew, with the client's
  * address appended); `x-forwarded-proto` and `x-forwarded-host`, which a gateway that trusts the
  * router would believe, as the scheme and host of its token endpoint's URL: they would describe
- * the router's address, not the region's, or be the client's own invention.
+ * the router's address, not the region's, or be the client's own invention; and the blob-redirect
+ * request, which only the router may make (a gateway that trusts the router would believe a
+ * client's own).
  */
-const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host', 'expect', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', BLOB_REDIRECT_HEADER]);
 
 export interface ForwardOptions {
   /**
@@ -45,6 +48,8 @@ export interface ForwardOptions {
   absoluteLocation: boolean;
   /** The client's address, appended to X-Forwarded-For. */
   clientAddress: string | undefined;
+  /** Ask the region to answer a blob GET with a redirect to itself rather than the bytes (BLOB_REDIRECT_HEADER). */
+  blobRedirect?: boolean;
 }
 
 /**
@@ -133,7 +138,7 @@ export class RegionProxy {
           origin: region.http,
           path: req.url ?? '/',
           method: req.method as Dispatcher.HttpMethod,
-          headers: requestHeaders(req, options.clientAddress),
+          headers: requestHeaders(req, options),
           body: body?.stream ?? null,
           // undici closes a connection after every HEAD unless told otherwise, in case a server
           // sends a body it should not (nodejs/undici#258). Regions are Meridian gateways, which
@@ -191,7 +196,7 @@ function carriesBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-function requestHeaders(req: IncomingMessage, clientAddress: string | undefined): string[] {
+function requestHeaders(req: IncomingMessage, { clientAddress, blobRedirect }: ForwardOptions): string[] {
   const raw = req.rawHeaders;
   const listed = connectionTokens(req.headers.connection);
   const out: string[] = [];
@@ -204,6 +209,7 @@ function requestHeaders(req: IncomingMessage, clientAddress: string | undefined)
     const prior = req.headers['x-forwarded-for'];
     out.push('x-forwarded-for', prior ? `${prior}, ${clientAddress}` : clientAddress);
   }
+  if (blobRedirect) out.push(BLOB_REDIRECT_HEADER, '1');
   return out;
 }
 

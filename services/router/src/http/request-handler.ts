@@ -1,7 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { RegionFailedError, RegionUnavailableError, RouteNotFoundError, matchRoute, type RouteName } from '@meridian/oci';
-import type { RegionRecord } from '@meridian/proto/jobs';
 import { createHttpMetricsMiddleware, createMetricsEndpoint, metricsSource, pathOf } from '@meridian/telemetry';
 import type { ClientLocator } from '../locations/client-locator.js';
 import type { RouterMetrics } from '../metrics.js';
@@ -25,20 +24,25 @@ export interface RequestHandlerDependencies {
 /** The router's own endpoints (outside distribution-spec). */
 const OWN_ENDPOINTS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
-/** Upload routes: their `Location` is made absolute at the region, where the session lives. */
-const UPLOAD_ROUTES: ReadonlySet<RouteName> = new Set(['blob-upload', 'blob-upload-session']);
+/**
+ * Routes whose `Location` is made absolute at the region: an upload session lives there, and a
+ * blob GET's redirect points at the region's own copy.
+ */
+const ABSOLUTE_LOCATION_ROUTES: ReadonlySet<RouteName> = new Set(['blob-upload', 'blob-upload-session', 'blob']);
 
 /**
  * Every request the router takes. `/v2` requests are matched against libs/oci's route table
  * (for the metrics label and the blob-GET decision) and sent to the nearest routable region:
  *
- * - a blob GET (distribution-spec v1.1 "Pulling blobs") is redirected, 307 to the same path at
- *   the region, so blob bytes travel from the region to the client and never through the router
- *   (the spec lets a registry answer a blob GET with a redirect; clients follow it);
- * - everything else (the base endpoint, manifests, blob HEAD, tags, referrers, the catalog,
- *   uploads) is proxied. A proxied request the region fails before answering is sent once to the
- *   next region, if nothing of its body has gone yet and it is not a PATCH (a chunk of an upload,
- *   which belongs to the first region's session).
+ * - every request is proxied (the base endpoint, manifests, blobs, tags, referrers, the catalog,
+ *   uploads), credentials included. A proxied request the region fails before answering is sent
+ *   once to the next region, if nothing of its body has gone yet and it is not a PATCH (a chunk
+ *   of an upload, which belongs to the first region's session);
+ * - a blob GET (distribution-spec v1.1 "Pulling blobs") goes with BLOB_REDIRECT_HEADER: the
+ *   region, having checked the credentials, answers 307 to its own copy, at a signed URL when
+ *   auth is on, so the bytes travel from the region to the client and never through the router.
+ *   The router cannot redirect by itself: a client sends no `Authorization` to another host, and
+ *   only the region can sign a URL that needs none.
  *
  * `/healthz`, `/readyz` and `/metrics` are the router's own; any other path is 404 UNSUPPORTED
  * in the OCI error form.
@@ -52,10 +56,10 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestL
     const ranking = selector.rank(locator.locate(clientAddress), typeof hint === 'string' ? hint : undefined);
     const [nearest, next] = ranking;
     if (!nearest) throw new RegionUnavailableError('no region can take requests now: none is active, healthy and open to routing');
-    if (routeName === 'blob' && req.method === 'GET') return redirect(res, nearest, req.url ?? '/');
-
-    const options = { absoluteLocation: UPLOAD_ROUTES.has(routeName), clientAddress };
-    metrics.routed(nearest.name, 'proxy');
+    const blobRedirect = routeName === 'blob' && req.method === 'GET';
+    const mode = blobRedirect ? 'redirect' : 'proxy';
+    const options = { absoluteLocation: ABSOLUTE_LOCATION_ROUTES.has(routeName), clientAddress, blobRedirect };
+    metrics.routed(nearest.name, mode);
     try {
       await proxy.forward(req, res, nearest, options);
     } catch (err) {
@@ -67,7 +71,7 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestL
       if (err.answered) return;
       if (!retry) throw new RegionFailedError(`region ${nearest.name} failed before answering`);
       metrics.retried(nearest.name);
-      metrics.routed(next.name, 'proxy');
+      metrics.routed(next.name, mode);
       try {
         await proxy.forward(req, res, next, options);
       } catch (again) {
@@ -76,17 +80,6 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestL
         if (!again.answered) throw new RegionFailedError(`regions ${nearest.name} and ${next.name} failed before answering`);
       }
     }
-  };
-
-  const redirect = (res: ServerResponse, region: RegionRecord, url: string) => {
-    metrics.routed(region.name, 'redirect');
-    res.writeHead(307, {
-      location: `${region.http.replace(/\/+$/, '')}${url}`,
-      'meridian-region': region.name,
-      'docker-distribution-api-version': 'registry/2.0',
-      'content-length': 0,
-    });
-    res.end();
   };
 
   // In a supervised router, every worker's series summed (the supervisor gathers them).

@@ -13,8 +13,16 @@ export const blobHandlers: RouteHandlers = {
     res.end();
   },
 
-  async GET({ req, res, params, registry }) {
+  async GET({ req, res, params, registry, blobRedirects }) {
     const blob = await registry.blobs.describe(params.name, params.digest!);
+    // Only a blob held here is redirected to: one read through from peers is served (and kept) as it comes.
+    const location = blob.fromPeers ? undefined : blobRedirects(req, params.name, blob.digest.value);
+    if (location !== undefined) {
+      // A signed URL is good for a minute: no cache may keep the answer that names it.
+      res.status(307).set({ Location: location, 'Cache-Control': 'no-store', 'Content-Length': '0' });
+      res.end();
+      return;
+    }
     const range = parseBlobRange(req.headers.range, blob.size);
     const start = range?.start ?? 0;
     const end = range?.end ?? blob.size - 1;
