@@ -4,8 +4,8 @@
  * measured through the router and straight from the region it routes to, in interleaved rounds
  * (the order flips each round), and the median round is reported.
  *
- * - Large-blob pulls: the router answers a blob GET with a 307 to the region, so the bytes should
- *   flow as fast as from the region itself (target: at least 0.95x).
+ * - Large-blob pulls: the router proxies a blob GET to the region, which answers it with a 307 to
+ *   itself, so the bytes should flow as fast as from the region itself (target: at least 0.95x).
  * - Manifest GETs by tag (wrk, 64 connections): the router proxies them, so each costs the
  *   router's work on top of the region's (target: at least 0.8x the request rate, p99 at most
  *   2 ms more). Router and region share the machine's cores here.
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2).filter((arg) => arg !== 'routing' && arg !== '--'));
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const workDir = await mkdtemp(path.join(tmpdir(), 'meridian-bench-routing-'));
-  // Follows the router's 307 to the region, as registry clients do.
+  // Follows the 307 to the region (the region's, relayed by the router), as registry clients do.
   const client = new Agent({ keepAliveTimeout: 30_000 }).compose(interceptors.redirect({ maxRedirections: 1 }));
   try {
     await withCluster(
