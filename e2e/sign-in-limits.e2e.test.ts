@@ -1,5 +1,5 @@
 /**
- * Failed sign-ins are limited per identity name and per client address, across every worker
+ * Failed sign-ins are limited per identity name from one address and per client address, across every worker
  * process of a gateway (MERIDIAN_WORKERS=2: each request below comes on a connection of its own,
  * which the supervisor hands to the workers in turn, so the failures of one name land on both).
  * Past a limit, an attempt is refused unchecked: 429 with the TOOMANYREQUESTS body
@@ -105,7 +105,7 @@ describe('limits of failed sign-ins (MERIDIAN_AUTH=on, two workers)', () => {
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it('refuses a name after its failures on any endpoint and worker, even with the right password, and audits that once', async () => {
+  it('refuses a name from an address after its failures there on any endpoint and worker, even with the right password, and audits that once; elsewhere the name signs in', async () => {
     const from = '127.0.0.2';
     // Three failures, one through each way a password is given.
     expect((await send(`${gateway.url}/v2/`, { headers: { authorization: basic('alice', 'wrong-1') }, from })).status).toBe(401);
@@ -114,16 +114,19 @@ describe('limits of failed sign-ins (MERIDIAN_AUTH=on, two workers)', () => {
     expect((await send(`${gateway.url}/oauth2/token`, { method: 'POST', headers: form, body: new URLSearchParams({ grant_type: 'password', username: 'alice', password: 'wrong-3' }).toString(), from })).status).toBe(401);
 
     const right = basic('alice', alicePassword);
-    expectTooManyRequests(await send(`${gateway.url}/v2/`, { headers: { authorization: right }, from }), /too many failed sign-ins for alice/);
+    expectTooManyRequests(await send(`${gateway.url}/v2/`, { headers: { authorization: right }, from }), /too many failed sign-ins for alice from this address/);
     expectTooManyRequests(await send(`${gateway.url}/oauth2/token?service=meridian&scope=repository:x/y:pull`, { headers: { authorization: right }, from }), /for alice/);
     const post = await send(`${gateway.url}/oauth2/token`, { method: 'POST', headers: form, body: new URLSearchParams({ grant_type: 'password', username: 'alice', password: alicePassword }).toString(), from });
     expectTooManyRequests(post, /for alice/);
     expectTooManyRequests(await send(`${gateway.url}/api/v1/users`, { headers: { authorization: right }, from }), /for alice/);
-    // The name is limited wherever it comes from; another name from the same address is not.
-    expectTooManyRequests(await send(`${gateway.url}/v2/`, { headers: { authorization: right }, from: '127.0.0.1' }), /for alice/);
+    // Another name from the same address is not limited; nor is the name from another address
+    // (wrong passwords sent from anywhere must not lock its owner out), and the owner's success
+    // there does not forgive the failures sent from the first.
     expect((await send(`${gateway.url}/v2/`, { headers: { authorization: basic('admin', ADMIN_PASSWORD) }, from })).status).toBe(200);
+    expect((await send(`${gateway.url}/v2/`, { headers: { authorization: right }, from: '127.0.0.1' })).status).toBe(200);
+    expectTooManyRequests(await send(`${gateway.url}/v2/`, { headers: { authorization: basic('alice', 'wrong-4') }, from }), /for alice from this address/);
 
-    // Five refusals, one audit entry.
+    // Six refusals, one audit entry.
     const refusals = await auditedRefusals('alice');
     expect(refusals).toEqual([{ address: from, detail: { via: 'basic', limited: 'name' } }]);
   });

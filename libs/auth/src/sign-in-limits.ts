@@ -1,6 +1,6 @@
 /**
- * Failed sign-ins, counted per identity name and per client address, so that passwords cannot be
- * guessed at the speed a gateway answers. The counting is rate-limiter-flexible's: a fixed window
+ * Failed sign-ins, counted per identity name from one client address, and per client address, so
+ * that passwords cannot be guessed at the speed a gateway answers. The counting is rate-limiter-flexible's: a fixed window
  * per key, kept in a store every process of a service shares (a table of the region's or the
  * control plane's database; libs/metadata builds those counters), so that the workers of a
  * gateway, and the gateways of a region, count together.
@@ -8,6 +8,12 @@
  * An attempt takes a point from both of its keys before its password is checked, and a success
  * gives them back: counting first keeps concurrent guesses from all passing one check that comes
  * before any of them has failed, and a refused attempt costs no argon2 work at all.
+ *
+ * A name is never limited on its own, only together with the address its failures came from: a
+ * limit on the name alone would let anyone lock its owner (the administrator included) out of
+ * every region by sending it wrong passwords, and a success of the owner would forgive the
+ * failures of everyone else. Guesses at one name spread over many addresses are bounded by the
+ * per-address limit of each.
  */
 import { createHash } from 'node:crypto';
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
@@ -21,7 +27,7 @@ export interface SignInFailureCounters {
 
 /** Why an attempt is refused unchecked, and until when. */
 export interface SignInRefusal {
-  /** Which limit was reached: the name's failures, or the address's. */
+  /** Which limit was reached: the name's failures from this address, or the address's. */
   by: 'name' | 'address';
   /** Seconds until the window that holds the failures ends (at least 1). */
   retryAfterSeconds: number;
@@ -45,13 +51,13 @@ export class SignInLimiter {
    */
   async begin(name: string | undefined, address: string | undefined): Promise<SignInRefusal | undefined> {
     if (name !== undefined) {
-      const refusal = await take(this.counters.perName, keyOf(name), 'name');
+      const refusal = await take(this.counters.perName, nameKey(name, address), 'name');
       if (refusal) return refusal;
     }
     if (address !== undefined) {
       const refusal = await take(this.counters.perAddress, keyOf(address), 'address');
       if (refusal) {
-        if (name !== undefined) await this.counters.perName.reward(keyOf(name), 1);
+        if (name !== undefined) await this.counters.perName.reward(nameKey(name, address), 1);
         return refusal;
       }
     }
@@ -59,13 +65,14 @@ export class SignInLimiter {
   }
 
   /**
-   * The attempt `begin` counted succeeded: its name's failures are forgiven (the right password
-   * shows they were its owner's typing), and its own point goes back to the address, whose other
-   * failures (other names tried from there) still count.
+   * The attempt `begin` counted succeeded: the name's failures from that address are forgiven (the
+   * right password shows they were its owner's typing; failures from elsewhere still count), and
+   * its own point goes back to the address, whose other failures (other names tried from there)
+   * still count.
    */
   async succeeded(name: string | undefined, address: string | undefined): Promise<void> {
     await Promise.all([
-      name !== undefined ? this.counters.perName.delete(keyOf(name)) : undefined,
+      name !== undefined ? this.counters.perName.delete(nameKey(name, address)) : undefined,
       address !== undefined ? this.counters.perAddress.reward(keyOf(address), 1) : undefined,
     ]);
   }
@@ -73,7 +80,7 @@ export class SignInLimiter {
 
 /** The error a refused attempt is answered with: 429 TOOMANYREQUESTS, saying which limit and when to try again. */
 export function tooManySignIns(refusal: SignInRefusal, name: string | undefined): TooManyRequestsError {
-  const whose = refusal.by === 'name' ? `for ${name}` : 'from this address';
+  const whose = refusal.by === 'name' ? `for ${name} from this address` : 'from this address';
   return new TooManyRequestsError(`too many failed sign-ins ${whose}: try again in ${refusal.retryAfterSeconds} seconds`, refusal.retryAfterSeconds);
 }
 
@@ -86,6 +93,11 @@ async function take(counter: RateLimiterAbstract, key: string, by: SignInRefusal
     if (!(err instanceof RateLimiterRes)) throw err;
     return { by, retryAfterSeconds: Math.max(1, Math.ceil(err.msBeforeNext / 1000)), first: err.consumedPoints === counter.points + 1 };
   }
+}
+
+/** The key of a name's failures: the name with the address they came from (the name alone when the address is unknown). */
+function nameKey(name: string, address: string | undefined): string {
+  return keyOf(address === undefined ? name : `${name}@${address}`);
 }
 
 function keyOf(text: string): string {

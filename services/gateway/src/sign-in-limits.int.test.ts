@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 describe('failed sign-ins counted in Postgres', () => {
-  it('checks at most the limit of a burst of guesses for one name, and marks one refusal as the first', async () => {
+  it('checks at most the limit of a burst of guesses for one name from one address, and marks one refusal as the first', async () => {
     checks = 0;
     const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => identities.signIn('alice', `guess ${i}`, '192.0.2.1')));
     const checked = outcomes.filter((outcome) => !outcome.refused);
@@ -46,9 +46,11 @@ describe('failed sign-ins counted in Postgres', () => {
     expect(refused).toHaveLength(9);
     expect(refused.every((refusal) => refusal.by === 'name' && refusal.retryAfterSeconds >= 1 && refusal.retryAfterSeconds <= 300)).toBe(true);
     expect(refused.filter((refusal) => refusal.first)).toHaveLength(1);
-    // The right password too is refused now, unchecked.
-    expect((await identities.signIn('alice', 'alice has a long password', '192.0.2.2')).refused?.by).toBe('name');
+    // The right password too is refused now from there, unchecked; from another address the name
+    // is not limited (guesses sent from anywhere must not lock its owner out).
+    expect((await identities.signIn('alice', 'alice has a long password', '192.0.2.1')).refused?.by).toBe('name');
     expect(checks).toBe(3);
+    expect((await identities.signIn('alice', 'alice has a long password', '192.0.2.2')).identity?.name).toBe('alice');
   });
 
   it('forgives a name its failures when the right password comes before the limit', async () => {
@@ -58,5 +60,13 @@ describe('failed sign-ins counted in Postgres', () => {
     // Three more failures are allowed again before the fourth attempt is refused.
     for (const guess of ['three', 'four', 'five']) expect((await identities.signIn('bob', guess, '192.0.2.3')).refused).toBeUndefined();
     expect((await identities.signIn('bob', 'six', '192.0.2.3')).refused?.by).toBe('name');
+  });
+
+  it('forgives only the failures sent from the address of the right password', async () => {
+    await identities.createUser('carol', 'carol has a long password');
+    for (const guess of ['one', 'two', 'three']) expect((await identities.signIn('carol', guess, '192.0.2.4')).refused).toBeUndefined();
+    // Carol signs in from elsewhere: the guesses sent from 192.0.2.4 still count there.
+    expect((await identities.signIn('carol', 'carol has a long password', '192.0.2.5')).identity?.name).toBe('carol');
+    expect((await identities.signIn('carol', 'four', '192.0.2.4')).refused?.by).toBe('name');
   });
 });

@@ -132,7 +132,7 @@ describe('control plane with MERIDIAN_AUTH=on', () => {
     expect((await cp.request('GET', '/api/v1/regions', undefined, basic('ops', 'wrong 2'))).status).toBe(401);
     const refused = await cp.request('GET', '/api/v1/regions', undefined, basic('ops', created.body.password));
     expect(refused.status).toBe(429);
-    expect(refused.body.error).toEqual({ code: 'TOO_MANY_REQUESTS', message: expect.stringMatching(/^too many failed sign-ins for ops: try again in \d+ seconds$/) });
+    expect(refused.body.error).toEqual({ code: 'TOO_MANY_REQUESTS', message: expect.stringMatching(/^too many failed sign-ins for ops from this address: try again in \d+ seconds$/) });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     // Another name from the same address still signs in, and services are not limited.
     expect((await cp.request('GET', '/api/v1/regions', undefined, admin)).status).toBe(200);
