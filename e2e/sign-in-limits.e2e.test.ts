@@ -169,7 +169,8 @@ describe('the window of failed sign-ins ends (MERIDIAN_SIGN_IN_WINDOW_SECONDS)',
   beforeAll(async () => {
     workDir = await mkdtemp(path.join(tmpdir(), 'meridian-e2e-sign-in-window-'));
     database = await createTestDatabase();
-    gateway = await startLimitedGateway(workDir, database, { perName: 1, perAddress: 50, windowSeconds: 3 });
+    // Long enough that the refusal below comes within the window even on a busy machine, short enough to wait out.
+    gateway = await startLimitedGateway(workDir, database, { perName: 1, perAddress: 50, windowSeconds: 8 });
   });
 
   afterAll(async () => {
