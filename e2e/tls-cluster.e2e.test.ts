@@ -78,6 +78,10 @@ describe('a cluster with TLS on every hop (pnpm cluster up --tls)', () => {
     expect(JSON.parse(await readFile(testCluster.cluster.stateFile, 'utf8'))).toMatchObject({ tls: true, caFile: state.caFile, certDir: state.certDir });
     expect(await readFile(path.join(state.certDir!, 'ca.crt'), 'utf8')).toBe(await readFile(state.caFile!, 'utf8'));
     expect((await stat(path.join(path.dirname(state.caFile!), 'ca.key'))).mode & 0o777).toBe(0o600);
+    // Prometheus's targets say https, or every scrape of an HTTPS-only process fails and reads as down.
+    const targets = JSON.parse(await readFile(testCluster.cluster.prometheusTargetsFile, 'utf8')) as Array<{ labels: Record<string, string> }>;
+    expect(targets.length).toBe(state.metrics.length);
+    for (const target of targets) expect(target.labels.__scheme__).toBe('https');
   });
 
   it('skopeo pushes to one region trusting the authority, pulls the image from the other region and reads it through the router', async () => {

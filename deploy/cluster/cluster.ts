@@ -292,7 +292,8 @@ export class Cluster {
       const scraped = scrapeTargets(state);
       state.metrics = scraped.map((target) => target.url);
       this.write(state);
-      this.writeJson(this.prometheusTargetsFile, scraped.map(({ url, labels }) => ({ targets: [new URL(url).host], labels })));
+      // A target group carries its scheme: with --tls every process answers HTTPS only.
+      this.writeJson(this.prometheusTargetsFile, scraped.map(({ url, labels }) => ({ targets: [new URL(url).host], labels: { ...labels, __scheme__: new URL(url).protocol.slice(0, -1) } })));
       await waitUntilReady(clusterHttp.fetch, `${state.router}/readyz`, state.routerPid, this.logOf('router'));
       return state;
     } finally {
