@@ -32,21 +32,20 @@ describe('WhileSpansOpenContextManager', () => {
     expect(manager.propagating).toBe(false);
   });
 
-  it('is off again after a listener bound to a finished request runs in its context', () => {
-    // A traced request: its response is bound to the request's context, and a listener (the
-    // request metrics) waits for 'close', which Node emits after the response's span has ended.
+  it('is off again after a callback bound to a finished span runs in its context', () => {
+    // A callback bound to a traced request's context (a query's, say) called once the request's
+    // span has ended.
     const { manager, tracer } = setUp();
     const span = tracer.startSpan('request');
     const traced = trace.setSpan(ROOT_CONTEXT, span);
-    const response = manager.bind(traced, new EventEmitter());
-    let contextInListener: unknown;
-    response.once('close', () => void (contextInListener = manager.active()));
+    let contextInCallback: unknown;
+    const callback = manager.bind(traced, () => void (contextInCallback = manager.active()));
     span.end();
     expect(manager.propagating).toBe(false);
 
-    response.emit('close');
+    callback();
 
-    expect(contextInListener).toBe(traced);
+    expect(contextInCallback).toBe(traced);
     // Left on, every request after this one would pay the hook until the next traced one ended.
     expect(manager.propagating).toBe(false);
   });
@@ -59,11 +58,14 @@ describe('WhileSpansOpenContextManager', () => {
     expect(manager.bind(untraced, request).on).toBe(EventEmitter.prototype.on);
   });
 
-  it('binds the emitters of an untraced request while a traced one is open', () => {
+  it('leaves the emitters of a traced request as they are', () => {
+    // The HTTP instrumentation binds a traced request's and response's emitters to its span,
+    // which patched their listener methods and wrapped every listener, at each request.
     const { manager, tracer } = setUp();
     const span = tracer.startSpan('push');
-    const untraced = ROOT_CONTEXT.setValue(createContextKey('untraced'), true);
-    expect(manager.bind(untraced, new EventEmitter()).on).not.toBe(EventEmitter.prototype.on);
+    const traced = trace.setSpan(ROOT_CONTEXT, span);
+    const request = new EventEmitter();
+    expect(manager.bind(traced, request).on).toBe(EventEmitter.prototype.on);
     span.end();
   });
 });
