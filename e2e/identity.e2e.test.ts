@@ -1,6 +1,6 @@
 /**
  * Identity and access with MERIDIAN_AUTH=on, against a real gateway process and real skopeo:
- * the Docker token flow (challenge, token endpoint, Bearer), Basic straight on /v2, scope maps
+ * the Docker token flow (challenge, token endpoint, Bearer) as skopeo, containerd and podman use it, Basic straight on /v2, scope maps
  * narrowing what a token may do, and a log that never shows a password or a token.
  *
  * distribution-spec v1.1 "Error Codes" (UNAUTHORIZED, DENIED), "Mounting a blob from another
@@ -18,6 +18,7 @@ import { startGatewayProcess, type GatewayProcess } from '../libs/testkit/src/ga
 import { writeSingleImageLayout, type SingleImageLayout } from './support/oci-layout.js';
 import { createSkopeo, skopeoFailure, type Skopeo } from './support/skopeo.js';
 import { startContainerd } from './support/containerd.js';
+import { createPodman } from './support/podman.js';
 
 const ADMIN_PASSWORD = randomBytes(18).toString('base64url');
 
@@ -180,6 +181,22 @@ describe('identity and access (MERIDIAN_AUTH=on)', () => {
       await containerd.ctr(['images', 'push', '--plain-http', '--user', `admin:${ADMIN_PASSWORD}`, `${host()}/team-a/from-ctr:v1`]);
     } finally {
       await containerd.stop();
+    }
+  });
+
+  it('lets podman pull with a token\'s credentials, and refuses its pull without them', async () => {
+    const podman = await createPodman({ timeoutMs: 120_000 });
+    try {
+      const refused = await podman.pull(`${host()}/team-a/app:v1`).then(
+        () => undefined,
+        (err: Error) => err,
+      );
+      expect(refused?.message).toMatch(/unauthorized|authentication required/i);
+      expect(await podman.listImageIds()).toEqual([]);
+      await podman.podman(['pull', '--tls-verify=false', '--creds', `team-a-reader:${tokens['team-a-reader']}`, `${host()}/team-a/app:v1`]);
+      expect(await podman.listImageIds()).toHaveLength(1);
+    } finally {
+      await podman.dispose();
     }
   });
 
