@@ -9,7 +9,7 @@
  * Codes" (UNAUTHORIZED). The `it`s form one story and run in order.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,8 @@ describe('identities shared by a cluster (MERIDIAN_AUTH=on)', () => {
   let image: SingleImageLayout;
   let adminPassword: string;
   const passwords: Record<string, string> = {};
+  /** Every password and token the test sees: none may appear in any process's log. */
+  const secrets = new Set<string>();
 
   const basic = (name: string, password: string) => `Basic ${Buffer.from(`${name}:${password}`).toString('base64')}`;
   const hostOf = (region: ClusterRegion) => new URL(region.http).host;
@@ -39,6 +41,7 @@ describe('identities shared by a cluster (MERIDIAN_AUTH=on)', () => {
     const query = new URLSearchParams({ service: 'meridian', scope });
     const response = await fetch(`${region.http}/oauth2/token?${query}`, { headers: { authorization: basic(name, password) } });
     const body = (await response.json()) as { token?: string };
+    if (body.token) secrets.add(body.token);
     return { status: response.status, ...(body.token ? { token: body.token } : {}) };
   }
 
@@ -71,6 +74,7 @@ describe('identities shared by a cluster (MERIDIAN_AUTH=on)', () => {
     expect(state.adminPasswordFile).toBeDefined();
     expect((await stat(state.adminPasswordFile!)).mode & 0o777).toBe(0o600);
     adminPassword = (await readFile(state.adminPasswordFile!, 'utf8')).trim();
+    secrets.add(adminPassword);
     const refused = await fetch(`${state.controlPlane}/api/v1/regions`);
     expect(refused.status).toBe(401);
     await refused.body?.cancel();
@@ -90,6 +94,7 @@ describe('identities shared by a cluster (MERIDIAN_AUTH=on)', () => {
       const created = await meridian(['token', 'create', name, '--scope-map', 'team-a-read', '--json']);
       expect(created.code, created.stderr).toBe(0);
       passwords[name] = (JSON.parse(created.stdout) as { password: string }).password;
+      secrets.add(passwords[name]!);
     }
     const atRegion = await fetch(`${state.regions[0]!.http}/api/v1/tokens`, { headers: { authorization: basic('admin', adminPassword) } });
     expect(atRegion.status).toBe(403);
@@ -158,5 +163,19 @@ describe('identities shared by a cluster (MERIDIAN_AUTH=on)', () => {
     const fromUsEast = (await accessToken(usEast, 'ci', passwords.ci!, 'repository:team-a/app:pull')).token!;
     expect(await manifestStatus(euWest, fromUsEast)).toBe(200);
   }, 180_000);
+
+  it('writes no password, token or cluster secret into the log of any process of the cluster', async () => {
+    const logDir = path.dirname(testCluster.cluster.logOf('router'));
+    secrets.add((await readFile(path.join(logDir, 'cluster-secret'), 'utf8')).trim());
+    const logs = (await readdir(logDir)).filter((name) => name.endsWith('.log'));
+    // The control plane, both regions, the worker and the router.
+    expect(logs.length).toBeGreaterThanOrEqual(5);
+    expect(secrets.size).toBeGreaterThan(4);
+    for (const name of logs) {
+      const text = await readFile(path.join(logDir, name), 'utf8');
+      expect(text.length, name).toBeGreaterThan(0);
+      for (const secret of secrets) expect(text.includes(secret), `${name} holds a secret`).toBe(false);
+    }
+  });
 });
 
