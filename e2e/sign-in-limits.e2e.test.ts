@@ -33,6 +33,9 @@ async function startLimitedGateway(workDir: string, database: TestDatabase, limi
       MERIDIAN_AUTH: 'on',
       MERIDIAN_ADMIN_PASSWORD: ADMIN_PASSWORD,
       MERIDIAN_WORKERS: '2',
+      // Connections handed to the workers in turn (by default they accept for themselves, and
+      // one may take them all), so one name's failures are counted by both.
+      NODE_CLUSTER_SCHED_POLICY: 'rr',
       MERIDIAN_SIGN_IN_FAILURES_PER_NAME: String(limits.perName),
       MERIDIAN_SIGN_IN_FAILURES_PER_ADDRESS: String(limits.perAddress),
       MERIDIAN_SIGN_IN_WINDOW_SECONDS: String(limits.windowSeconds),

@@ -84,6 +84,9 @@ beforeAll(async () => {
       ...process.env,
       PORT: '0',
       MERIDIAN_WORKERS: String(WORKERS),
+      // Connections handed to the workers in turn, so the ten pulls below reach both of them
+      // (by default the workers accept for themselves, and one may take every connection).
+      NODE_CLUSTER_SCHED_POLICY: 'rr',
       MERIDIAN_CONTROL_PLANE: cp.url,
       MERIDIAN_ROUTER_PROBE_INTERVAL_SECONDS: '0.2',
       MERIDIAN_ROUTER_PROBE_TIMEOUT_SECONDS: '5',
