@@ -8,77 +8,25 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OciTestClient, buildImage } from '@meridian/testkit';
+import { OciTestClient, buildImage, startOtlpReceiver, type OtlpReceiver } from '@meridian/testkit';
 import { Cluster, type ClusterState } from '../deploy/cluster/cluster.js';
 
 const POSTGRES = process.env.MERIDIAN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TRACE_BOUND_MS = 60_000;
 
-/** One span as the OTLP/HTTP JSON encoding gives it, with its process's resource attributes. */
-interface ReceivedSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  attributes: Record<string, unknown>;
-  resource: Record<string, unknown>;
-}
-
-interface OtlpAttribute {
-  key: string;
-  value: { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
-}
-
-function attributesOf(list: OtlpAttribute[] | undefined): Record<string, unknown> {
-  return Object.fromEntries((list ?? []).map(({ key, value }) => [key, value.stringValue ?? value.intValue ?? value.boolValue ?? value.doubleValue]));
-}
-
-/** An OTLP/HTTP receiver for JSON-encoded traces (opentelemetry-proto's ExportTraceServiceRequest). */
-async function startReceiver(): Promise<{ url: string; spans: ReceivedSpan[]; close(): Promise<void> }> {
-  const spans: ReceivedSpan[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => {
-      if (req.method !== 'POST' || req.url !== '/v1/traces' || !(req.headers['content-type'] ?? '').startsWith('application/json')) {
-        res.writeHead(415).end();
-        return;
-      }
-      const request = JSON.parse(body) as {
-        resourceSpans?: Array<{ resource?: { attributes?: OtlpAttribute[] }; scopeSpans?: Array<{ spans?: Array<Omit<ReceivedSpan, 'attributes' | 'resource'> & { attributes?: OtlpAttribute[] }> }> }>;
-      };
-      for (const resourceSpans of request.resourceSpans ?? []) {
-        const resource = attributesOf(resourceSpans.resource?.attributes);
-        for (const scope of resourceSpans.scopeSpans ?? []) {
-          for (const span of scope.spans ?? []) spans.push({ ...span, attributes: attributesOf(span.attributes), resource });
-        }
-      }
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    spans,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
 let home: string;
 let cluster: Cluster;
 let state: ClusterState;
-let receiver: Awaited<ReturnType<typeof startReceiver>>;
+let receiver: OtlpReceiver;
 const run = randomBytes(4).toString('hex');
 const databasePrefix = `meridian_e2e_traces_${run}`;
 
 beforeAll(async () => {
-  receiver = await startReceiver();
+  receiver = await startOtlpReceiver();
   home = await mkdtemp(path.join(tmpdir(), 'meridian-e2e-traces-'));
   cluster = new Cluster({
     home,

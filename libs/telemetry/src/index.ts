@@ -5,4 +5,4 @@ export * from './http.js';
 export * from './cluster-metrics.js';
 export * from './tracing.js';
 export * from './sdk.js';
-export * from './read-sampler.js';
+export * from './request-sampler.js';

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ROOT_CONTEXT, createContextKey, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, TraceFlags, createContextKey, trace } from '@opentelemetry/api';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WhileSpansOpenContextManager } from './sdk.js';
@@ -67,5 +67,16 @@ describe('WhileSpansOpenContextManager', () => {
     const request = new EventEmitter();
     expect(manager.bind(traced, request).on).toBe(EventEmitter.prototype.on);
     span.end();
+  });
+
+  it('stays off for a span that is not recorded: an unsampled job\'s, or the one an outgoing request gets outside any trace', async () => {
+    const { manager } = setUp();
+    const unsampled = trace.setSpanContext(ROOT_CONTEXT, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.NONE, isRemote: true });
+    let propagatingWithin: boolean | undefined;
+    await manager.with(unsampled, async () => {
+      propagatingWithin = manager.propagating;
+      await new Promise((resolve) => setImmediate(resolve));
+    });
+    expect(propagatingWithin).toBe(false);
   });
 });

@@ -1,20 +1,22 @@
 import { EventEmitter } from 'node:events';
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import { trace, type Context } from '@opentelemetry/api';
+import { TraceFlags, trace, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { ServiceName } from './metrics.js';
-import { ReadSampler } from './read-sampler.js';
+import { RequestSampler, tracesIncomingRequest } from './request-sampler.js';
 
 export interface TracingOptions {
   service: ServiceName;
-  /**
-   * The share of traces started by a read (an incoming GET or HEAD) that are recorded; every
-   * trace started otherwise (a push, a delete, a job) is. Default READ_SAMPLE_RATIO.
-   */
+  /** The share of reads (incoming GET and HEAD requests) that start a trace. Default READ_SAMPLE_RATIO. */
   readSampleRatio?: number;
-  /** Of those, at most this many in any one second of the process (ReadSampler). Default READ_TRACES_PER_SECOND. */
+  /** Of those, at most this many in any one second of the process (RequestSampler). Default READ_TRACES_PER_SECOND. */
   readTracesPerSecond?: number;
+  /**
+   * Incoming requests of any other method (pushes, deletes) that start a trace, at most, in any
+   * one second of the process. Default WRITE_TRACES_PER_SECOND.
+   */
+  writeTracesPerSecond?: number;
   /**
    * Whether express's routers are instrumented (default true). The gateway's routing is its own
    * middleware over the route table, which the instrumentation would wrap for nothing.
@@ -47,8 +49,13 @@ export const READ_SAMPLE_RATIO = 0.01;
  */
 export const READ_TRACES_PER_SECOND = 10;
 
-/** Requests nobody needs a trace of: scrapes and probes, which come every few seconds. */
-const UNTRACED_PATHS = new Set(['/metrics', '/healthz', '/readyz']);
+/**
+ * Enough writes a second to show what a push does, and what follows it in every region (the
+ * relay, the job, the apply): a trace of every push kept a span open at nearly every moment of a
+ * busy gateway, and with it the async hook on every promise of the process (see
+ * WhileSpansOpenContextManager), which cost 1 MiB pushes a fifth of their throughput.
+ */
+export const WRITE_TRACES_PER_SECOND = 10;
 
 /**
  * Starts the OpenTelemetry SDK for this process: spans exported over OTLP/HTTP in batches, and
@@ -57,8 +64,12 @@ const UNTRACED_PATHS = new Set(['/metrics', '/healthz', '/readyz']);
  * an endpoint is configured: without one the SDK is never loaded, and every span of
  * @opentelemetry/api is a no-op.
  *
- * Database and Redis spans are made only inside a trace (a request, a job): the outbox relay's
- * polling and BullMQ's would otherwise start a trace every second.
+ * A trace is decided at its head, the request that starts it: reads and writes each up to a
+ * number a second (tracesIncomingRequest, before the HTTP instrumentation makes a span or enters
+ * a context); every span with a parent follows its parent's decision, so a sampled push is
+ * traced through the outbox, the job and the apply in every region, and an unsampled one
+ * nowhere (createSampler). Database and Redis spans are made only inside a trace (a request, a
+ * job): the outbox relay's polling and BullMQ's would otherwise start a trace every second.
  */
 export async function startTracing(options: TracingOptions): Promise<Tracing> {
   // No ES module loader hook (import-in-the-middle): with one registered, a gateway serving
@@ -66,8 +77,12 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   // instrumented here are CommonJS, which the instrumentations reach without it (ES imports of
   // CommonJS go through require's loader); the trace's way between regions does not depend on
   // any of them (grpc.ts, the outbox's trace column).
-  const reads = new ReadSampler({ ratio: options.readSampleRatio ?? READ_SAMPLE_RATIO, perSecond: options.readTracesPerSecond ?? READ_TRACES_PER_SECOND });
-  const [{ NodeSDK }, { BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }, http, express, pg, ioredis, grpc] = await Promise.all([
+  const sampling = {
+    reads: new RequestSampler({ ratio: options.readSampleRatio ?? READ_SAMPLE_RATIO, perSecond: options.readTracesPerSecond ?? READ_TRACES_PER_SECOND }),
+    writes: new RequestSampler({ ratio: 1, perSecond: options.writeTracesPerSecond ?? WRITE_TRACES_PER_SECOND }),
+  };
+  const [{ createSampler }, { NodeSDK }, { BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }, http, express, pg, ioredis, grpc] = await Promise.all([
+    import('./head-sampler.js'),
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/sdk-trace'),
     import('@opentelemetry/exporter-trace-otlp-http'),
@@ -81,6 +96,7 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   const contextManager = new WhileSpansOpenContextManager();
   const sdk = new NodeSDK({
     contextManager,
+    sampler: createSampler(),
     resource: resourceFromAttributes({
       'service.name': `meridian-${options.service}`,
       'service.namespace': 'meridian',
@@ -97,9 +113,8 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
     ],
     instrumentations: [
       new http.HttpInstrumentation({
-        // A read left out here costs next to nothing; one sampled out later would still pay for its span.
-        ignoreIncomingRequestHook: (req) =>
-          UNTRACED_PATHS.has((req.url ?? '').split('?')[0]!) || ((req.method === 'GET' || req.method === 'HEAD') && !reads.traces()),
+        // A request left out here costs next to nothing; one sampled out later would still pay for its span.
+        ignoreIncomingRequestHook: (req) => !tracesIncomingRequest(req, sampling),
         // Outgoing requests (the relay's to the control plane) start no trace of their own.
         requireParentforOutgoingSpans: true,
       }),
@@ -153,9 +168,10 @@ export class WhileSpansOpenContextManager extends AsyncLocalStorageContextManage
   }
 
   override with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(context: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
-    // Nothing to carry (an untraced request, whose context only says "do not trace"): no hook.
+    // Nothing to carry (an untraced request, whose context only says "do not trace"; an
+    // unsampled span's): no hook.
     if (this.idleFor(context)) return fn.call(thisArg as ThisParameterType<F>, ...args);
-    // A context naming a span (a job continuing a push, a listener of a traced request) is
+    // A context naming a recorded span (a job continuing a push, a listener of a traced request) is
     // carried while `fn` runs, open spans or not; if no span is open when it returns, nothing
     // is left to carry later.
     try {
@@ -174,17 +190,23 @@ export class WhileSpansOpenContextManager extends AsyncLocalStorageContextManage
    * in a trace. CPU profiles of a traced gateway taking 1 MiB pushes: the OpenTelemetry and
    * async_hooks functions' own time fell from 0.75 to 0.58 of the time spent hashing the bytes.
    *
-   * A function bound to a context that names no span (what the HTTP instrumentation gives an
-   * untraced request, saying "do not trace") is left as it is too while no span is open: the
-   * same rule as `with`.
+   * A function bound to a context that names no recorded span (what the HTTP instrumentation
+   * gives an untraced request, saying "do not trace") is left as it is too while no span is open:
+   * the same rule as `with`.
    */
   override bind<T>(context: Context, target: T): T {
     if (target instanceof EventEmitter || this.idleFor(context)) return target;
     return super.bind(context, target);
   }
 
+  /**
+   * A context whose span is not recorded (an unsampled job's, a gRPC call of one, the invalid
+   * span the HTTP instrumentation gives an outgoing request outside any trace) has nothing to
+   * carry either: whatever starts under it would not be recorded (createSampler), and without it
+   * a span of no parent is not recorded either (TraceHeadSampler).
+   */
   private idleFor(context: Context): boolean {
-    return this.open === 0 && !trace.getSpanContext(context);
+    return this.open === 0 && !((trace.getSpanContext(context)?.traceFlags ?? TraceFlags.NONE) & TraceFlags.SAMPLED);
   }
 
   private get storage(): AsyncLocalStorage<unknown> {

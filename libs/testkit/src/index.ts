@@ -5,3 +5,4 @@ export * from './services.js';
 export * from './prometheus.js';
 export * from './cluster-secret.js';
 export * from './certificates.js';
+export * from './otlp-receiver.js';

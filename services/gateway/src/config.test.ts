@@ -107,6 +107,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ MERIDIAN_TRACE_READS_PER_SECOND: '-1' })).toThrow(/MERIDIAN_TRACE_READS_PER_SECOND="-1": expected a whole number from 0 to 100000/);
   });
 
+  it('takes the most pushes and deletes traced in a second, 10 unless set', () => {
+    expect(loadConfig({})).toMatchObject({ traceWritesPerSecond: 10 });
+    expect(loadConfig({ MERIDIAN_TRACE_WRITES_PER_SECOND: '0' })).toMatchObject({ traceWritesPerSecond: 0 });
+    expect(() => loadConfig({ MERIDIAN_TRACE_WRITES_PER_SECOND: '2.5' })).toThrow(/MERIDIAN_TRACE_WRITES_PER_SECOND="2.5": expected a whole number from 0 to 100000/);
+  });
+
   it('lets requests without credentials pull only when MERIDIAN_ANONYMOUS_PULL=on', () => {
     expect(loadConfig({ MERIDIAN_ANONYMOUS_PULL: 'on' }).auth?.anonymousPull).toBe(true);
     expect(loadConfig({ MERIDIAN_ANONYMOUS_PULL: 'off' }).auth?.anonymousPull).toBe(false);

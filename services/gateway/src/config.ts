@@ -120,11 +120,17 @@ const schema = z.object({
    */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL (OTLP over HTTP)' }).optional(),
   /**
-   * With tracing on: the share of pulls (GET and HEAD) traced. Pushes and deletes always are;
-   * pulls are too many to trace each without slowing them.
+   * With tracing on: the share of pulls (GET and HEAD) traced, and the most traced in a second of
+   * a gateway process; pulls are too many to trace each without slowing them.
    */
   MERIDIAN_TRACE_READ_RATIO: z.coerce.number({ error: 'expected a number from 0 to 1' }).min(0, { error: 'expected a number from 0 to 1' }).max(1, { error: 'expected a number from 0 to 1' }).default(0.01),
   MERIDIAN_TRACE_READS_PER_SECOND: wholeNumber(0, 100_000).default(10),
+  /**
+   * With tracing on: the most pushes and deletes (any request but GET and HEAD) traced in a
+   * second of a gateway process. A traced push is traced through to every region; one more costs
+   * every request in flight beside it (libs/telemetry sdk.ts).
+   */
+  MERIDIAN_TRACE_WRITES_PER_SECOND: wholeNumber(0, 100_000).default(10),
   /**
    * Whether /v2 asks for credentials (the Docker token flow, or Basic). On unless turned off: a
    * registry anyone who reaches its port may write to is for throwaway use only, and the start
@@ -219,6 +225,8 @@ export interface GatewayConfig {
   traceReadRatio: number;
   /** Traced reads at most per second of each gateway process. */
   traceReadsPerSecond: number;
+  /** Traced writes (pushes, deletes) at most per second of each gateway process. */
+  traceWritesPerSecond: number;
   /** Proxies whose X-Forwarded-For is believed, as address ranges (CIDR). */
   trustedProxies: string[];
   /** Identity and access; undefined with MERIDIAN_AUTH=off. */
@@ -275,6 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): GatewayConfig {
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     traceReadRatio: e.MERIDIAN_TRACE_READ_RATIO,
     traceReadsPerSecond: e.MERIDIAN_TRACE_READS_PER_SECOND,
+    traceWritesPerSecond: e.MERIDIAN_TRACE_WRITES_PER_SECOND,
     trustedProxies: parseCidrList(e.MERIDIAN_TRUSTED_PROXIES),
     ...(e.MERIDIAN_AUTH === 'on'
       ? {
