@@ -13,6 +13,12 @@ import { HealthMonitor } from './regions/health-monitor.js';
 import { RegionDirectory } from './regions/region-directory.js';
 import { RegionSelector } from './regions/region-selector.js';
 
+/**
+ * How many requests one pipelined connection to a region carries at once (RegionDispatchers):
+ * kept short, since each answer waits for those ahead of it on its connection.
+ */
+const PIPELINED_REQUESTS = 8;
+
 /** How long one read of the region list from the control plane may take. */
 const REGION_LIST_TIMEOUT_MS = 5000;
 
@@ -40,13 +46,17 @@ export interface Router {
  */
 export async function createApp(config: RouterConfig, logger: Logger = pino({ level: config.logLevel })): Promise<Router> {
   const readPem = (file: string, variable: string) => readPemFile(file, variable, (message) => new StartupError(message));
-  // One pool of keep-alive connections per region, shared by proxied requests and probes,
-  // trusting MERIDIAN_TLS_CA besides the system's authorities.
-  const clusterHttp = createClusterHttp({
-    ...(config.tlsCaFile ? { ca: await readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA') } : {}),
-    agent: { connect: { timeout: config.connectTimeoutMs }, keepAliveTimeout: 60_000, headersTimeout: config.upstreamTimeoutMs, bodyTimeout: config.upstreamTimeoutMs },
-  });
+  // One pool of keep-alive connections per region, shared by probes, the region list and the
+  // proxied requests that are not pipelined, trusting MERIDIAN_TLS_CA besides the system's
+  // authorities.
+  const ca = config.tlsCaFile ? { ca: await readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA') } : {};
+  const agent = { connect: { timeout: config.connectTimeoutMs }, keepAliveTimeout: 60_000, headersTimeout: config.upstreamTimeoutMs, bodyTimeout: config.upstreamTimeoutMs };
+  const clusterHttp = createClusterHttp({ ...ca, agent });
   const dispatcher = clusterHttp.dispatcher;
+  // A second pool, trusting the same authorities, whose connections to a region carry up to
+  // PIPELINED_REQUESTS requests at once: only for the small answers RegionDispatchers.pipelined
+  // names (e2e/bench/README.md, `pnpm bench routing`, has what it saves).
+  const pipelinedHttp = createClusterHttp({ ...ca, agent: { ...agent, pipelining: PIPELINED_REQUESTS } });
   const locator = new ClientLocator(config.locations, config.trustedProxies);
 
   const selector = new RegionSelector(
@@ -99,7 +109,7 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
     };
   };
 
-  const handler = createRequestHandler({ locator, selector, proxy: new RegionProxy(dispatcher, { upstreamMs: config.upstreamTimeoutMs }), metrics, readiness, logger });
+  const handler = createRequestHandler({ locator, selector, proxy: new RegionProxy({ pipelined: pipelinedHttp.dispatcher, exclusive: dispatcher }, { upstreamMs: config.upstreamTimeoutMs }), metrics, readiness, logger });
   // With MERIDIAN_TLS_CERT and _KEY, clients reach the router over HTTPS.
   const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
   const server: http.Server = certificate ? https.createServer(httpsServerOptions(certificate), handler) : http.createServer(handler);
@@ -142,7 +152,7 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
       await closed;
       clearInterval(sweep);
       clearTimeout(grace);
-      await clusterHttp.close();
+      await Promise.all([clusterHttp.close(), pipelinedHttp.close()]);
     },
   };
 }

@@ -32,7 +32,7 @@ describe('RegionProxy', () => {
   });
   region.on('connection', () => regionConnections++);
   const upstream = new Agent({ keepAliveTimeout: 60_000 });
-  const proxy = new RegionProxy(upstream, { upstreamMs: 10_000 });
+  const proxy = new RegionProxy({ pipelined: upstream, exclusive: upstream }, { upstreamMs: 10_000 });
   const router = http.createServer((req, res) => {
     void proxy.forward(req, res, { name: 'eu-west', http: urlOf(region) }, { absoluteLocation: false, clientAddress: '192.0.2.7' });
   });

@@ -50,14 +50,39 @@ export interface ForwardOptions {
   clientAddress: string | undefined;
   /** Ask the region to answer a blob GET with a redirect to itself rather than the bytes (BLOB_REDIRECT_HEADER). */
   blobRedirect?: boolean;
+  /**
+   * The answer is small and bounded (see RegionDispatchers.pipelined): the request may share a
+   * pipelined connection to the region, and its answer is never held back for a slow client.
+   */
+  pipelined?: boolean;
+}
+
+/**
+ * The router's connections to the regions. Both are pools of keep-alive connections per region;
+ * they differ in whether a connection carries several requests at once.
+ */
+export interface RegionDispatchers {
+  /**
+   * Pipelined (HTTP/1.1 pipelining, RFC 9112 §9.3.2): for requests without a body whose answers
+   * are small and bounded (a manifest, at most MAX_MANIFEST_BYTES; the base endpoint's; any HEAD).
+   * The region then reads several requests, and the router several answers, per read of a
+   * socket: fewer system calls and event-loop turns per request on both sides. An answer on such
+   * a connection waits for those ahead of it, so none may stall: a slow client's answer is taken
+   * from the region all the same (see `ForwardOptions.pipelined`). One the region is slow to give
+   * (a manifest it first asks its peers for) holds up the few behind it.
+   */
+  pipelined: Dispatcher;
+  /** One request at a time per connection: everything else (uploads, tag lists, the catalog, referrers). */
+  exclusive: Dispatcher;
 }
 
 /**
  * Sends a request on to a region and streams the answer back, both ways with backpressure: no
  * body is ever held whole (a paused client pauses the region's socket, a slow region pauses the
- * client's). Headers pass unchanged but for hop-by-hop ones, a `Location` made absolute where
- * asked, `Link` targets at the region's own origin made relative (so paging goes on through the
- * router), and `Meridian-Region` naming the region that answered. `Authorization`,
+ * client's), except a pipelined answer, which is bounded and is taken from the region whatever
+ * the client's pace (RegionDispatchers). Headers pass unchanged but for hop-by-hop ones, a
+ * `Location` made absolute where asked, `Link` targets at the region's own origin made relative
+ * (so paging goes on through the router), and `Meridian-Region` naming the region that answered. `Authorization`,
  * `WWW-Authenticate` and `Docker-Content-Digest` are passed as sent, byte for byte.
  *
  * undici's dispatcher is used directly: per-origin keep-alive pools, connect and header
@@ -72,7 +97,7 @@ export class RegionProxy {
   private readonly origins = new Map<string, string>();
 
   constructor(
-    private readonly dispatcher: Dispatcher,
+    private readonly dispatchers: RegionDispatchers,
     private readonly timeouts: { upstreamMs: number },
   ) {}
 
@@ -87,6 +112,7 @@ export class RegionProxy {
     if (regionOrigin === undefined) this.origins.set(region.http, (regionOrigin = new URL(region.http).origin));
     return new Promise((resolve, reject) => {
       const body = carriesBody(req) ? new RequestBody(req) : undefined;
+      const pipelined = options.pipelined === true && body === undefined;
       let answered = false;
       let settled = false;
       let abortUpstream: ((reason: Error) => void) | undefined;
@@ -119,7 +145,10 @@ export class RegionProxy {
           return true;
         },
         onData(chunk) {
-          if (res.write(chunk)) return true;
+          // A pipelined answer is bounded (RegionDispatchers.pipelined) and goes on being taken
+          // from the region even when the client reads slowly: pausing the region's socket would
+          // hold up every answer pipelined behind it, for other clients.
+          if (res.write(chunk) || pipelined) return true;
           res.once('drain', drained);
           return false;
         },
@@ -133,7 +162,7 @@ export class RegionProxy {
         },
       };
 
-      this.dispatcher.dispatch(
+      (pipelined ? this.dispatchers.pipelined : this.dispatchers.exclusive).dispatch(
         {
           origin: region.http,
           path: req.url ?? '/',
@@ -145,6 +174,9 @@ export class RegionProxy {
           // never do; without this each proxied blob or manifest HEAD (clients send many) cost
           // the router and the region a new connection.
           ...(req.method === 'HEAD' ? { reset: false } : {}),
+          // undici pipelines behind a request only once it is not `blocking` (every method but
+          // HEAD is, by default, until its answer's headers are in).
+          ...(pipelined ? { blocking: false } : {}),
           headersTimeout: this.timeouts.upstreamMs,
           bodyTimeout: this.timeouts.upstreamMs,
         },

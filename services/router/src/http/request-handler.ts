@@ -31,6 +31,15 @@ const OWN_ENDPOINTS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/met
 const ABSOLUTE_LOCATION_ROUTES: ReadonlySet<RouteName> = new Set(['blob-upload', 'blob-upload-session', 'blob']);
 
 /**
+ * Routes whose GET answers are small and bounded, the base endpoint's and a manifest's (at most
+ * MAX_MANIFEST_BYTES): these, and every HEAD, may share pipelined connections to the region
+ * (RegionDispatchers.pipelined). Not a blob GET: the region redirects it, but serves the bytes
+ * itself while it is still filling the blob from a peer. Nor tag lists, the catalog or
+ * referrers, which grow with the repository.
+ */
+const PIPELINED_GET_ROUTES: ReadonlySet<RouteName> = new Set(['base', 'manifest']);
+
+/**
  * Every request the router takes. `/v2` requests are matched against libs/oci's route table
  * (for the metrics label and the blob-GET decision) and sent to the nearest routable region:
  *
@@ -58,7 +67,8 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestL
     if (!nearest) throw new RegionUnavailableError('no region can take requests now: none is active, healthy and open to routing');
     const blobRedirect = routeName === 'blob' && req.method === 'GET';
     const mode = blobRedirect ? 'redirect' : 'proxy';
-    const options = { absoluteLocation: ABSOLUTE_LOCATION_ROUTES.has(routeName), clientAddress, blobRedirect };
+    const pipelined = req.method === 'HEAD' || (req.method === 'GET' && PIPELINED_GET_ROUTES.has(routeName));
+    const options = { absoluteLocation: ABSOLUTE_LOCATION_ROUTES.has(routeName), clientAddress, blobRedirect, pipelined };
     metrics.routed(nearest.name, mode);
     try {
       await proxy.forward(req, res, nearest, options);
