@@ -74,6 +74,11 @@ function snapshotProcessTree(rootPid: number, stats = readAllProcessStats()): Ma
   return snapshot;
 }
 
+/** The pids of the tree rooted at `rootPid`: the root and all its descendants (a supervisor and its workers). */
+export function processTree(rootPid: number): number[] {
+  return [...snapshotProcessTree(rootPid).keys()];
+}
+
 /** Ticks per process whose comm is `comm` (Postgres backends keep comm "postgres"). */
 function snapshotByCommand(comm: string, stats = readAllProcessStats()): Map<number, number> {
   const snapshot = new Map<number, number>();

@@ -17,6 +17,8 @@ export interface LoadRunOptions {
    * blob pull spreads over every blob as the Node client's does.
    */
   paths?: readonly string[];
+  /** wrk only: the CPUs it may run on (`taskset -c` syntax, e.g. `0`); any, when unset. */
+  cpus?: string;
 }
 
 export interface LoadRunResult {

@@ -13,6 +13,8 @@ import type { LoadRunOptions, LoadRunResult } from './load-run.js';
  */
 
 const resultMarker = 'MERIDIAN_BENCH_WRK';
+/** util-linux's taskset, which runs wrk on the CPUs a run names (LoadRunOptions.cpus). */
+const TASKSET = '/usr/bin/taskset';
 
 function luaString(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
@@ -51,7 +53,9 @@ export async function runWrk(binary: string, opts: LoadRunOptions): Promise<Load
   if (opts.method !== 'GET') throw new Error(`wrk cannot drive ${opts.method} (wg/wrk#198); use ab`);
   const scriptPath = path.join(opts.workDir, 'wrk-get.lua');
   await writeFile(scriptPath, luaScript(opts.headers, opts.paths));
-  const child = await runTimedChild(binary, [
+  const pinned = opts.cpus === undefined ? [] : ['-c', opts.cpus, binary];
+  const child = await runTimedChild(opts.cpus === undefined ? binary : TASKSET, [
+    ...pinned,
     '--threads', String(opts.threads),
     '--connections', String(opts.connections),
     '--duration', `${opts.durationSeconds}s`,

@@ -8,14 +8,19 @@
  *   itself, so the bytes should flow as fast as from the region itself (target: at least 0.95x).
  * - Manifest GETs by tag (wrk, 64 connections): the router proxies them, so each costs the
  *   router's work on top of the region's (target: at least 0.8x the request rate, p99 at most
- *   2 ms more). Router and region share the machine's cores here.
+ *   2 ms more). Measured twice with --pin. Shared cores: router, region and wrk share the
+ *   machine's cores, so every microsecond the router spends is taken from the gateway it
+ *   measures. Pinned: the region's gateway alone on CPU 1 in both runs, wrk on CPU 0, and in the
+ *   routed run the router on CPU 0 beside wrk, as a global endpoint runs on machines of its own:
+ *   the gateway has the same CPU in both runs, and the figure is what the router costs a client.
  * - First byte of a blob the region must first fetch from a peer (a read-through fill) against
  *   one it holds (a local hit): fresh 1 MiB blobs pushed to the first region, each asked once of
  *   the second region (which lacks it) and once of the first, interleaved; medians.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -23,7 +28,7 @@ import { Agent, interceptors, type Dispatcher } from 'undici';
 import { MediaType } from '@meridian/oci';
 import { OciTestClient, buildImage } from '@meridian/testkit';
 import { withCluster } from '../bench-cluster.js';
-import { readClockTicksPerSecond, startCpuMeter } from '../cpu.js';
+import { processTree, readClockTicksPerSecond, startCpuMeter } from '../cpu.js';
 import { runWrk } from '../wrk.js';
 import type { LoadRunResult } from '../load-run.js';
 
@@ -36,22 +41,27 @@ interface Options {
   manifestSeconds: number;
   fills: number;
   routerWorkers: number;
+  pin: boolean;
 }
 
-const usage = `Usage: pnpm bench routing [--quick] [--rounds N] [--blob-mib N] [--pulls N] [--manifest-seconds N] [--router-workers N]
+const usage = `Usage: pnpm bench routing [--quick] [--pin] [--rounds N] [--blob-mib N] [--pulls N] [--manifest-seconds N] [--router-workers N]
 
   --rounds N            interleaved rounds per figure, median reported (default 3, quick 1)
   --blob-mib N          size of the large blob in MiB (default 256, quick 32)
   --pulls N             pulls of it per round, two at a time (default 8, quick 2)
   --manifest-seconds N  length of each wrk run of manifest GETs (default 10, quick 2)
   --fills N             fresh blobs for the read-through first-byte figure (default 9, quick 3)
-  --router-workers N    router processes (MERIDIAN_WORKERS; default one per core, as the router's own default)`;
+  --router-workers N    router processes (MERIDIAN_WORKERS; default one per core, as the router's own default)
+  --pin                 also measure manifest GETs pinned (taskset): the region's gateway alone on CPU 1 in
+                        both runs, wrk on CPU 0, and in the routed run the router on CPU 0 too, as a global
+                        endpoint on machines of its own; printed beside the shared-core figure`;
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
       quick: { type: 'boolean', default: false },
+      pin: { type: 'boolean', default: false },
       rounds: { type: 'string' },
       'blob-mib': { type: 'string' },
       pulls: { type: 'string' },
@@ -72,14 +82,17 @@ function parseOptions(argv: string[]): Options {
     return n;
   };
   const quick = values.quick;
-  return {
+  const options: Options = {
     rounds: whole(values.rounds, quick ? 1 : 3, 'rounds'),
     blobMiB: whole(values['blob-mib'], quick ? 32 : 256, 'blob-mib'),
     pulls: whole(values.pulls, quick ? 2 : 8, 'pulls'),
     manifestSeconds: whole(values['manifest-seconds'], quick ? 2 : 10, 'manifest-seconds'),
     fills: whole(values.fills, quick ? 3 : 9, 'fills'),
     routerWorkers: whole(values['router-workers'], availableParallelism(), 'router-workers'),
+    pin: values.pin,
   };
+  if (options.pin && availableParallelism() < 2) throw new Error('--pin needs two CPUs: one for the gateway, one for wrk and the router');
+  return options;
 }
 
 /**
@@ -149,9 +162,14 @@ async function firstByteMs(client: Dispatcher, base: string, blobPath: string): 
 
 const TICKS_PER_SECOND = readClockTicksPerSecond();
 
-/** A wrk run, and the CPU microseconds per request each of `pids` (router, gateway) spent in it. */
-async function manifestRun(url: string, seconds: number, workDir: string, pids: Record<string, number>): Promise<LoadRunResult & { cpuMicrosPerRequest: Record<string, number> }> {
-  const options = { workDir, url, method: 'GET' as const, headers: { Accept: MediaType.OciManifest }, threads: 2, connections: 64 };
+type ManifestRun = LoadRunResult & { cpuMicrosPerRequest: Record<string, number> };
+
+/**
+ * A wrk run (on `cpus`, when given), and the CPU microseconds per request each of `pids`
+ * (router, gateway) spent in it.
+ */
+async function manifestRun(url: string, seconds: number, workDir: string, pids: Record<string, number>, cpus?: string): Promise<ManifestRun> {
+  const options = { workDir, url, method: 'GET' as const, headers: { Accept: MediaType.OciManifest }, threads: 2, connections: 64, ...(cpus === undefined ? {} : { cpus }) };
   await runWrk(WRK, { ...options, durationSeconds: 2 });
   const meters = Object.entries(pids).map(([name, pid]) => [name, startCpuMeter({ serverPid: pid, countPostgres: false, ticksPerSecond: TICKS_PER_SECOND })] as const);
   const result = await runWrk(WRK, { ...options, durationSeconds: seconds });
@@ -159,6 +177,29 @@ async function manifestRun(url: string, seconds: number, workDir: string, pids: 
   const { socket, timeout, status } = result.errors;
   if (socket + timeout + status > 0) throw new Error(`wrk against ${url}: ${socket} socket errors, ${timeout} timeouts, ${status} bad statuses`);
   return { ...result, cpuMicrosPerRequest };
+}
+
+/** Moves every process (and thread) of the tree rooted at `pid` onto `cpus` (taskset syntax). */
+function pinProcessTree(pid: number, cpus: string): void {
+  for (const member of processTree(pid)) execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(member)], { stdio: 'ignore' });
+}
+
+/** The manifest figure of one placement: the median round of each path, their ratio and the CPU per request. */
+function manifestFigure(placement: string, runs: { router: ManifestRun[]; direct: ManifestRun[] }): string {
+  const pick = (list: ManifestRun[]): ManifestRun => list.find((run) => run.requestsPerSecond === median(list.map((r) => r.requestsPerSecond)))!;
+  const [viaRouter, direct] = [pick(runs.router), pick(runs.direct)];
+  const micros = (run: ManifestRun, name: string) => (run.cpuMicrosPerRequest[name] ?? 0).toFixed(0);
+  return (
+    `- manifest GET by tag, c=64, wrk, ${placement} (req/s): router (proxied) ${viaRouter.requestsPerSecond.toFixed(0)}, direct ${direct.requestsPerSecond.toFixed(0)}: ` +
+    `${(viaRouter.requestsPerSecond / direct.requestsPerSecond).toFixed(2)}x (target >= 0.8); p50 ${viaRouter.latencyP50Ms.toFixed(2)} vs ${direct.latencyP50Ms.toFixed(2)} ms, ` +
+    `p99 ${viaRouter.latencyP99Ms.toFixed(2)} vs ${direct.latencyP99Ms.toFixed(2)} ms: ${signed(viaRouter.latencyP99Ms - direct.latencyP99Ms)} ms (target <= +2 ms)\n` +
+    `  - CPU per manifest GET in that round: through the router, router ${micros(viaRouter, 'router')} µs + gateway ${micros(viaRouter, 'gateway')} µs; ` +
+    `direct, gateway ${micros(direct, 'gateway')} µs`
+  );
+}
+
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : ''}${value.toFixed(2)}`;
 }
 
 function median(values: number[]): number {
@@ -198,7 +239,7 @@ async function main(): Promise<void> {
 
         say(
           `# pnpm bench routing (${new Date().toISOString()}): ${options.rounds} interleaved round(s), median; through the router ` +
-            `(${options.routerWorkers} process(es)) to ${region.name} against ${region.name} directly`,
+            `(${options.routerWorkers} process(es)) to ${region.name} against ${region.name} directly; load average ${loadavg().map((load) => load.toFixed(1)).join(' ')}`,
         );
         say('');
         const pulls = await interleaved(options.rounds, (via) => pullRate(client, target(via), blobPath, bytes, options.pulls));
@@ -206,19 +247,24 @@ async function main(): Promise<void> {
         say(`- blob pull ${options.pulls} x ${options.blobMiB} MiB, c=2 (MiB/s): router (307) ${routerRate.toFixed(0)}, direct ${directRate.toFixed(0)}: ${(routerRate / directRate).toFixed(2)}x (target >= 0.95)`);
 
         const pids = (via: 'router' | 'direct'): Record<string, number> => (via === 'router' ? { router: state.routerPid, gateway: region.pid } : { gateway: region.pid });
-        const manifests = await interleaved(options.rounds, (via) => manifestRun(`${target(via)}${manifestPath}`, options.manifestSeconds, workDir, pids(via)));
-        const pick = <T extends LoadRunResult>(runs: T[]): T => runs.find((run) => run.requestsPerSecond === median(runs.map((r) => r.requestsPerSecond)))!;
-        const [viaRouter, direct] = [pick(manifests.router), pick(manifests.direct)];
-        say(
-          `- manifest GET by tag, c=64, wrk (req/s): router (proxied) ${viaRouter.requestsPerSecond.toFixed(0)}, direct ${direct.requestsPerSecond.toFixed(0)}: ` +
-            `${(viaRouter.requestsPerSecond / direct.requestsPerSecond).toFixed(2)}x (target >= 0.8); p50 ${viaRouter.latencyP50Ms.toFixed(2)} vs ${direct.latencyP50Ms.toFixed(2)} ms, ` +
-            `p99 ${viaRouter.latencyP99Ms.toFixed(2)} vs ${direct.latencyP99Ms.toFixed(2)} ms: +${(viaRouter.latencyP99Ms - direct.latencyP99Ms).toFixed(2)} ms (target <= +2 ms)`,
-        );
-        const micros = (run: { cpuMicrosPerRequest: Record<string, number> }, name: string) => (run.cpuMicrosPerRequest[name] ?? 0).toFixed(0);
-        say(
-          `  - CPU per manifest GET in that round: through the router, router ${micros(viaRouter, 'router')} µs + gateway ${micros(viaRouter, 'gateway')} µs; ` +
-            `direct, gateway ${micros(direct, 'gateway')} µs`,
-        );
+        const manifestUrl = (via: 'router' | 'direct') => `${target(via)}${manifestPath}`;
+        const shared = await interleaved(options.rounds, (via) => manifestRun(manifestUrl(via), options.manifestSeconds, workDir, pids(via)));
+        say(manifestFigure('shared cores (router, gateway and wrk on any core)', shared));
+        if (options.pin) {
+          // The gateway has CPU 1 to itself in both runs (as far as this bench's processes go:
+          // other work on the machine still runs anywhere); the router, a global endpoint on
+          // machines of its own when deployed, shares CPU 0 with wrk.
+          const everyCpu = `0-${availableParallelism() - 1}`;
+          pinProcessTree(region.pid, '1');
+          pinProcessTree(state.routerPid, '0');
+          try {
+            const pinned = await interleaved(options.rounds, (via) => manifestRun(manifestUrl(via), options.manifestSeconds, workDir, pids(via), '0'));
+            say(manifestFigure('pinned (gateway alone on CPU 1 in both runs; wrk on CPU 0, and the router beside it)', pinned));
+          } finally {
+            pinProcessTree(region.pid, everyCpu);
+            pinProcessTree(state.routerPid, everyCpu);
+          }
+        }
         // Each fill needs a blob the asked region has never seen: fresh ones, pushed to the first region only.
         const fresh: string[] = [];
         for (let i = 0; i < options.fills; i++) fresh.push(await pushLargeBlob(client, region.http, 'bench/fill', 1024 * 1024));
