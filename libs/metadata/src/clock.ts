@@ -3,7 +3,7 @@ import type { Queryable } from './db.js';
 
 /**
  * What a local write is stamped with: this region's name and the hybrid logical clock of "now".
- * Stores move the stamp past whatever the row held (see TagStore.put), so the value here is only
+ * Stores move the stamp past whatever the row held (see ManifestPushStore), so the value here is only
  * the wall-clock floor.
  */
 export interface LocalClock {

@@ -7,6 +7,8 @@ export type { StoredManifest, NewManifest, ReferrerRow, StoredRow, WriteClock } 
 export { RepositoryStore } from './repositories.js';
 export { BlobMetadataStore } from './blobs.js';
 export { ManifestStore } from './manifests.js';
+export { ManifestPushStore } from './manifest-push.js';
+export type { ManifestPush, ManifestPushResult, ClaimedContent } from './manifest-push.js';
 export { TagStore } from './tags.js';
 export { UploadStore } from './uploads.js';
 export * from './outbox.js';

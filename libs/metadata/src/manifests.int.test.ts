@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@meridian/testkit';
 import { Metadata, MetadataStores } from './metadata.js';
-import type { NewManifest } from './manifests.js';
+import type { ManifestPush } from './manifest-push.js';
 import { localClock } from './clock.js';
 
 /**
@@ -31,14 +31,24 @@ afterAll(async () => {
 /** Local writes of a region named `test`. */
 const CLOCK = localClock('test');
 
-function manifestOf(repositoryId: number, n: number, childDigests: string[] = []): NewManifest {
+/** A local push of manifest `n` (by `tag` when given), listing `children` (an index's manifests). */
+function pushOf(repository: string, n: number, options: { tag?: string; children?: ManifestPush['children'] } = {}): ManifestPush {
+  const digest = `sha256:${String(n).padStart(64, '0')}`;
+  const mediaType = 'application/vnd.oci.image.manifest.v1+json';
+  const payload = Buffer.from(`{"n":${n}}`);
   return {
-    repositoryId,
-    digest: `sha256:${String(n).padStart(64, '0')}`,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    payload: Buffer.from(`{"n":${n}}`),
-    blobDigests: [],
-    childDigests,
+    repository,
+    digest,
+    mediaType,
+    payload,
+    blobs: [],
+    children: options.children ?? [],
+    heldElsewhere: new Map(),
+    ...(options.tag ? { tag: options.tag } : {}),
+    clock: CLOCK,
+    change: { kind: 'manifest.put', repository, digest, mediaType, size: payload.length, ...(options.tag ? { tag: options.tag } : {}) },
+    audit: { region: 'test', action: 'push', target: `${repository}:${options.tag ?? digest}`, outcome: 'success' },
+    announce: [],
   };
 }
 
@@ -75,16 +85,15 @@ async function waitUntilBlockedOnALock(pid: number): Promise<void> {
 
 describe('a manifest push racing a DELETE of the same manifest', () => {
   it('a re-push holds the row until it commits: the DELETE waits, then removes the new tag too and reports it', async () => {
-    const repositoryId = await metadata.repositories.ensure('race/tag');
-    const manifest = manifestOf(repositoryId, 1);
-    await metadata.manifests.insert(manifest, CLOCK);
+    const manifest = pushOf('race/tag', 1);
+    expect((await metadata.manifestPushes.push(manifest)).stored).toBe(true);
+    const repositoryId = await metadata.repositories.requireId('race/tag');
 
     await withPushAndDelete(async (push, remove) => {
       // The push finds the manifest already stored (the re-push path) and tags it.
-      const stored = await push.stores.manifests.insert(manifest, CLOCK);
+      expect((await push.stores.manifestPushes.push({ ...manifest, tag: 'fresh' })).stored).toBe(true);
       const deleting = remove.stores.manifests.delete(repositoryId, manifest.digest, { local: CLOCK });
       await waitUntilBlockedOnALock(remove.pid);
-      await push.stores.tags.put(repositoryId, 'fresh', stored.id, CLOCK);
       await push.client.query('COMMIT');
 
       const result = await deleting;
@@ -96,18 +105,17 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
   });
 
   it('a DELETE that goes first makes a re-push store the manifest afresh instead of tagging a deleted row', async () => {
-    const repositoryId = await metadata.repositories.ensure('race/first');
-    const manifest = manifestOf(repositoryId, 2);
-    await metadata.manifests.insert(manifest, CLOCK);
+    const manifest = pushOf('race/first', 2);
+    expect((await metadata.manifestPushes.push(manifest)).stored).toBe(true);
+    const repositoryId = await metadata.repositories.requireId('race/first');
 
     await withPushAndDelete(async (push, remove) => {
       expect((await remove.stores.manifests.delete(repositoryId, manifest.digest, { local: CLOCK })).deleted).toBe(true);
-      const storing = push.stores.manifests.insert(manifest, CLOCK);
+      const storing = push.stores.manifestPushes.push({ ...manifest, tag: 'after' });
       await waitUntilBlockedOnALock(push.pid);
       await remove.client.query('COMMIT');
 
-      const stored = await storing;
-      await push.stores.tags.put(repositoryId, 'after', stored.id, CLOCK);
+      expect((await storing).stored).toBe(true);
       await push.client.query('COMMIT');
       const found = await metadata.manifests.findByTag('race/first', 'after');
       expect(found.found?.digest).toBe(manifest.digest);
@@ -115,22 +123,43 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
   });
 
   it('an index pushed while its child is being deleted: whichever commits first wins, and no index is left listing a deleted child', async () => {
-    const repositoryId = await metadata.repositories.ensure('race/index');
-    const child = manifestOf(repositoryId, 3);
-    await metadata.manifests.insert(child, CLOCK);
-    const index = manifestOf(repositoryId, 4, [child.digest]);
+    const child = pushOf('race/index', 3);
+    expect((await metadata.manifestPushes.push(child)).stored).toBe(true);
+    const repositoryId = await metadata.repositories.requireId('race/index');
+    const index = pushOf('race/index', 4, { children: [{ digest: child.digest, size: child.payload.byteLength }] });
 
     await withPushAndDelete(async (push, remove) => {
       // The push checks that the child is there, which holds it until the push commits.
-      expect([...(await push.stores.manifests.sizesInRepository(repositoryId, [child.digest])).keys()]).toEqual([child.digest]);
+      expect((await push.stores.manifestPushes.push(index)).stored).toBe(true);
       const deleting = remove.stores.manifests.delete(repositoryId, child.digest, { local: CLOCK });
       await waitUntilBlockedOnALock(remove.pid);
-      await push.stores.manifests.insert(index, CLOCK);
       await push.client.query('COMMIT');
 
       expect(await deleting).toEqual({ deleted: false, tags: [], referencedBy: [index.digest] });
       await remove.client.query('COMMIT');
       expect((await metadata.manifests.findByDigest('race/index', child.digest)).found?.digest).toBe(child.digest);
     });
+  });
+});
+
+describe('a local push after deletes stamped ahead of its clock', () => {
+  it('is stamped past the manifest\'s and the tag\'s tombstones, and clears them', async () => {
+    const manifest = pushOf('clock/ahead', 5, { tag: 'latest' });
+    expect((await metadata.manifestPushes.push(manifest)).stored).toBe(true);
+    const repositoryId = await metadata.repositories.requireId('clock/ahead');
+    // Deletes made by a region whose clock runs an hour ahead of this push's.
+    const ahead = localClock('test', Date.now() + 3600_000);
+    const tagDeleted = (await metadata.tags.delete(repositoryId, 'latest', ahead))!;
+    const manifestDeleted = (await metadata.manifests.delete(repositoryId, manifest.digest, { local: ahead })).hlc!;
+
+    const pushed = await metadata.manifestPushes.push(manifest);
+    expect(pushed.stored).toBe(true);
+    const tagClock = (await metadata.tags.clockOf(repositoryId, 'latest'))!.hlc;
+    expect(tagClock).toBeGreaterThan(tagDeleted);
+    expect((await metadata.manifests.clockOf(repositoryId, manifest.digest))!.hlc).toBeGreaterThan(manifestDeleted);
+    // The outbox record carries the tag's write, the newest of the push.
+    expect(pushed.stored && pushed.hlc).toBe(tagClock);
+    expect(await metadata.tags.tombstoneOf(repositoryId, 'latest')).toBeUndefined();
+    expect(await metadata.manifests.tombstoneOf(repositoryId, manifest.digest)).toBeUndefined();
   });
 });

@@ -11,14 +11,18 @@ export interface StoredManifest {
   payload: Buffer;
 }
 
-export interface NewManifest {
-  repositoryId: number;
+/** A manifest's bytes and what its row records of them. */
+export interface ManifestContent {
   digest: string;
   mediaType: string;
   payload: Uint8Array;
   subjectDigest?: string;
   artifactType?: string;
   annotations?: Record<string, string>;
+}
+
+export interface NewManifest extends ManifestContent {
+  repositoryId: number;
   blobDigests: readonly string[];
   childDigests: readonly string[];
 }
@@ -88,26 +92,15 @@ export class ManifestStore {
   }
 
   /**
-   * Stores a verified manifest and its references. The same digest pushed again keeps the first
-   * row (its bytes are identical by definition); the caller compares the media type returned.
-   * The row is left locked against deletion (FOR KEY SHARE) until the transaction ends, so a
-   * tag pointed at it in the same transaction cannot lose it to a concurrent DELETE.
-   */
-  async insert(manifest: NewManifest, clock: LocalClock): Promise<StoredRow> {
-    return (await this.store(manifest, { local: clock }))!;
-  }
-
-  /**
    * Stores a manifest replicated from another region, unless the region knows a newer delete of
-   * it (then undefined). Otherwise as `insert`.
+   * it (then undefined). The same digest stored already keeps its row (its bytes are identical by
+   * definition); the caller compares the media type returned. The row is left locked against
+   * deletion (FOR KEY SHARE) until the transaction ends, so a tag pointed at it in the same
+   * transaction cannot lose it to a concurrent DELETE. A local push is one statement of its own
+   * (ManifestPushStore).
    */
   async applyInsert(manifest: NewManifest, clock: ClockStamp): Promise<StoredRow | undefined> {
-    return this.store(manifest, { replicated: clock });
-  }
-
-  private async store(manifest: NewManifest, clock: WriteClock): Promise<StoredRow | undefined> {
-    const stamp = await this.stampFor(manifest.repositoryId, manifest.digest, clock);
-    if (stamp === undefined) return undefined;
+    if (await this.hasTombstoneAsNew(manifest.repositoryId, manifest.digest, clock)) return undefined;
     for (let attempt = 0; ; attempt++) {
       const inserted = await this.db.query<{ id: number }>({
         name: 'manifest-insert',
@@ -124,14 +117,14 @@ export class ManifestStore {
           manifest.subjectDigest ?? null,
           manifest.artifactType ?? null,
           manifest.annotations ? JSON.stringify(manifest.annotations) : null,
-          stamp.hlc.toString(),
-          stamp.origin,
+          clock.hlc.toString(),
+          clock.origin,
         ],
       });
       const id = inserted.rows[0]?.id;
       if (id !== undefined) {
         await this.insertReferences(id, manifest);
-        return { id, mediaType: manifest.mediaType, hlc: stamp.hlc };
+        return { id, mediaType: manifest.mediaType, hlc: clock.hlc };
       }
       const existing = await this.db.query<{ id: number; media_type: string; hlc: string }>({
         name: 'manifest-lock-existing',
@@ -146,32 +139,22 @@ export class ManifestStore {
   }
 
   /**
-   * The clock a manifest row is stored with. A local write clears the digest's tombstone and
-   * stamps past it; a replicated one yields to a tombstone at least as new (undefined: skip it).
+   * Whether the region knows a delete of the digest at least as new as a replicated write's
+   * clock (the write then yields); an older tombstone is cleared, the write superseding it.
    */
-  private async stampFor(repositoryId: number, digest: string, clock: WriteClock): Promise<ClockStamp | undefined> {
-    if ('local' in clock) {
-      const cleared = await this.db.query<{ hlc: string }>({
-        name: 'manifest-clear-tombstone',
-        text: 'DELETE FROM manifest_tombstones WHERE repository_id = $1 AND digest = $2 RETURNING hlc::text',
-        values: [repositoryId, digest],
-      });
-      const tombstone = cleared.rows[0]?.hlc;
-      return { hlc: nextHlcAfter(clock.local.now, tombstone), origin: clock.local.origin };
-    }
-    const stamp = clock.replicated;
+  private async hasTombstoneAsNew(repositoryId: number, digest: string, stamp: ClockStamp): Promise<boolean> {
     const newer = await this.db.query({
       name: 'manifest-newer-tombstone',
       text: `SELECT 1 FROM manifest_tombstones WHERE repository_id = $1 AND digest = $2 AND (hlc, origin) >= ($3::bigint, $4::text COLLATE "C")`,
       values: [repositoryId, digest, stamp.hlc.toString(), stamp.origin],
     });
-    if ((newer.rowCount ?? 0) > 0) return undefined;
+    if ((newer.rowCount ?? 0) > 0) return true;
     await this.db.query({
       name: 'manifest-clear-older-tombstone',
       text: 'DELETE FROM manifest_tombstones WHERE repository_id = $1 AND digest = $2',
       values: [repositoryId, digest],
     });
-    return stamp;
+    return false;
   }
 
   private async insertReferences(id: number, manifest: NewManifest): Promise<void> {

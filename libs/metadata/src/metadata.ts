@@ -3,6 +3,7 @@ import { withTransaction, type Queryable } from './db.js';
 import { RepositoryStore } from './repositories.js';
 import { BlobMetadataStore } from './blobs.js';
 import { ManifestStore } from './manifests.js';
+import { ManifestPushStore } from './manifest-push.js';
 import { TagStore } from './tags.js';
 import { UploadStore } from './uploads.js';
 import { OutboxStore } from './outbox.js';
@@ -31,6 +32,7 @@ export class MetadataStores {
   readonly repositories: RepositoryStore;
   readonly blobs: BlobMetadataStore;
   readonly manifests: ManifestStore;
+  readonly manifestPushes: ManifestPushStore;
   readonly tags: TagStore;
   readonly uploads: UploadStore;
   readonly outbox: OutboxStore;
@@ -47,6 +49,7 @@ export class MetadataStores {
     this.repositories = new RepositoryStore(db);
     this.blobs = new BlobMetadataStore(db, traceContext);
     this.manifests = new ManifestStore(db);
+    this.manifestPushes = new ManifestPushStore(db, traceContext, options.shipAudit === true);
     this.tags = new TagStore(db);
     this.uploads = new UploadStore(db, traceContext);
     this.outbox = new OutboxStore(db, traceContext);

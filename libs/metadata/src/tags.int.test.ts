@@ -22,16 +22,26 @@ beforeAll(async () => {
   pool = new pg.Pool({ connectionString: database.url, max: 2 });
   pool.on('error', () => undefined);
   stores = new MetadataStores(pool);
-  repositoryId = await stores.repositories.ensure('order/tags');
-  const { id } = await stores.manifests.insert({
-    repositoryId,
-    digest: `sha256:${'1'.repeat(64)}`,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    payload: Buffer.from('{}'),
-    blobDigests: [],
-    childDigests: [],
-  }, localClock('test'));
-  for (const tag of TAGS) await stores.tags.put(repositoryId, tag, id, localClock('test'));
+  const repository = 'order/tags';
+  const digest = `sha256:${'1'.repeat(64)}`;
+  const mediaType = 'application/vnd.oci.image.manifest.v1+json';
+  for (const tag of TAGS) {
+    await stores.manifestPushes.push({
+      repository,
+      digest,
+      mediaType,
+      payload: Buffer.from('{}'),
+      blobs: [],
+      children: [],
+      heldElsewhere: new Map(),
+      tag,
+      clock: localClock('test'),
+      change: { kind: 'manifest.put', repository, digest, mediaType, size: 2, tag },
+      audit: { region: 'test', action: 'push', target: `${repository}:${tag}`, outcome: 'success' },
+      announce: [],
+    });
+  }
+  repositoryId = await stores.repositories.requireId(repository);
 });
 
 afterAll(async () => {

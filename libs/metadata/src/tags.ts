@@ -6,28 +6,6 @@ export class TagStore {
   constructor(private readonly db: Queryable) {}
 
   /**
-   * Points `name` at a manifest, creating the tag or moving it: a write made in this region. Its
-   * clock moves past whatever the region held for the tag (a replicated write from a region whose
-   * clock runs ahead, or the tombstone of a delete), so a local write always supersedes what the
-   * writer could see. Returns the write's clock.
-   */
-  async put(repositoryId: number, name: string, manifestId: number, clock: LocalClock): Promise<bigint> {
-    const result = await this.db.query<{ hlc: string }>({
-      name: 'tag-put',
-      text: `WITH tombstone AS (
-               DELETE FROM tag_tombstones WHERE repository_id = $1 AND name = $2 RETURNING hlc
-             )
-             INSERT INTO tags (repository_id, name, manifest_id, hlc, origin)
-             VALUES ($1, $2, $3, GREATEST($4::bigint, COALESCE((SELECT hlc + 1 FROM tombstone), 0)), $5)
-             ON CONFLICT (repository_id, name) DO UPDATE
-               SET manifest_id = EXCLUDED.manifest_id, hlc = GREATEST(EXCLUDED.hlc, tags.hlc + 1), origin = EXCLUDED.origin, updated_at = now()
-             RETURNING hlc::text`,
-      values: [repositoryId, name, manifestId, clock.now.toString(), clock.origin],
-    });
-    return BigInt(result.rows[0]!.hlc);
-  }
-
-  /**
    * Deletes a tag made anywhere (a write made in this region), leaving a tombstone whose clock is
    * past the tag's. Returns the delete's clock, or undefined when there was no such tag.
    */

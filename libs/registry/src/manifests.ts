@@ -96,66 +96,33 @@ export class ManifestService {
     const elsewhere = await this.blobsElsewhere(repository, parsed.blobReferences);
     for (const digest of elsewhere.keys()) changes.push({ kind: 'blob', repository, digest });
 
-    await this.metadata.transaction(async (tx) => {
-      const clock = localClock(this.region);
-      const repositoryId = await tx.repositories.ensure(repository);
-      const blobSizes = await tx.blobs.sizesInRepository(repositoryId, parsed.blobReferences.map((d) => d.digest));
-      for (const [digest, size] of elsewhere) {
-        if (blobSizes.has(digest)) continue;
-        await tx.blobs.linkPending(repositoryId, digest, size);
-        blobSizes.set(digest, size);
-      }
-      const manifestSizes = await tx.manifests.sizesInRepository(repositoryId, parsed.manifestReferences.map((d) => d.digest));
-      const missingBlobs = absentFrom(blobSizes, parsed.blobReferences);
-      const missingManifests = absentFrom(manifestSizes, parsed.manifestReferences);
-      if (missingBlobs.length + missingManifests.length > 0) {
-        throw new ManifestBlobUnknownError(`manifest references content not in ${repository}`, {
-          blobs: missingBlobs.slice(0, 20),
-          manifests: missingManifests.slice(0, 20),
-        });
-      }
-      // image-spec "Descriptor": size MUST be the size of the content. A wrong one would be
-      // stored only to fail every client that pulls it (they check the length they read).
-      const wrongSizes = [...misSized(blobSizes, parsed.blobReferences), ...misSized(manifestSizes, parsed.manifestReferences)];
-      if (wrongSizes.length > 0) {
-        throw new ManifestInvalidError('a descriptor\'s size is not the size of the content it names', { descriptors: wrongSizes.slice(0, 20) });
-      }
-      const stored = await tx.manifests.insert({
-        repositoryId,
+    // One statement checks the references and writes the manifest, its tag, the outbox record,
+    // the audit entry and the change notices, all or nothing (libs/metadata manifest-push.ts).
+    const pushed = await this.metadata.manifestPushes.push({
+      repository,
+      digest,
+      mediaType: parsed.mediaType,
+      payload: body,
+      ...(parsed.subject ? { subjectDigest: parsed.subject.digest } : {}),
+      ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+      ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+      blobs: parsed.blobReferences,
+      children: parsed.manifestReferences,
+      heldElsewhere: elsewhere,
+      ...(reference.kind === 'tag' ? { tag: reference.tag } : {}),
+      clock: localClock(this.region),
+      change: {
+        kind: 'manifest.put',
+        repository,
         digest,
         mediaType: parsed.mediaType,
-        payload: body,
-        ...(parsed.subject ? { subjectDigest: parsed.subject.digest } : {}),
-        ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
-        ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
-        blobDigests: parsed.blobReferences.map((d) => d.digest),
-        childDigests: parsed.manifestReferences.map((d) => d.digest),
-      }, clock);
-      // Bytes without a mediaType field can be pushed as more than one type; the first push
-      // decided what they are, and a GET must not answer with another type than was pushed.
-      if (stored.mediaType !== parsed.mediaType) {
-        throw new ManifestInvalidError(`these bytes are already stored as ${stored.mediaType}, not ${parsed.mediaType}`, {
-          digest,
-          mediaType: stored.mediaType,
-        });
-      }
-      const tagHlc = reference.kind === 'tag' ? await tx.tags.put(repositoryId, reference.tag, stored.id, clock) : undefined;
-      await tx.outbox.append([
-        {
-          hlc: tagHlc ?? stored.hlc,
-          body: {
-            kind: 'manifest.put',
-            repository,
-            digest,
-            mediaType: parsed.mediaType,
-            size: body.byteLength,
-            ...(reference.kind === 'tag' ? { tag: reference.tag } : {}),
-          },
-        },
-      ]);
-      await tx.audit.append([writeEvent(this.region, actor, 'push', `${repository}:${referenceText}`, { digest })]);
-      await tx.announce(changes);
+        size: body.byteLength,
+        ...(reference.kind === 'tag' ? { tag: reference.tag } : {}),
+      },
+      audit: writeEvent(this.region, actor, 'push', `${repository}:${referenceText}`, { digest }),
+      announce: changes,
     });
+    if (!pushed.stored) throw refusal(repository, digest, parsed, pushed);
     for (const change of changes) this.cache.invalidate(change);
     return parsed.subject ? { digest, subject: parsed.subject.digest } : { digest };
   }
@@ -256,6 +223,41 @@ function lookupReference(repository: string, referenceText: string): Reference {
     if (!(err instanceof TagInvalidError || err instanceof DigestInvalidError)) throw err;
     throw new ManifestUnknownError(`no manifest in ${repository} can have this reference (${err.message})`);
   }
+}
+
+/**
+ * Why a push was refused, from what its statement found, in the order the checks are made:
+ * references the repository lacks, then descriptors of the wrong size (image-spec "Descriptor":
+ * size MUST be the size of the content; a wrong one would be stored only to fail every client
+ * that pulls it), then bytes already stored as another media type (bytes without a mediaType
+ * field can be pushed as more than one type; the first push decided what they are, and a GET
+ * must not answer with another type than was pushed).
+ */
+function refusal(
+  repository: string,
+  digest: string,
+  parsed: { mediaType: string; blobReferences: readonly Descriptor[]; manifestReferences: readonly Descriptor[] },
+  found: { blobSizes: Map<string, number>; manifestSizes: Map<string, number>; storedMediaType?: string },
+): Error {
+  const missingBlobs = absentFrom(found.blobSizes, parsed.blobReferences);
+  const missingManifests = absentFrom(found.manifestSizes, parsed.manifestReferences);
+  if (missingBlobs.length + missingManifests.length > 0) {
+    return new ManifestBlobUnknownError(`manifest references content not in ${repository}`, {
+      blobs: missingBlobs.slice(0, 20),
+      manifests: missingManifests.slice(0, 20),
+    });
+  }
+  const wrongSizes = [...misSized(found.blobSizes, parsed.blobReferences), ...misSized(found.manifestSizes, parsed.manifestReferences)];
+  if (wrongSizes.length > 0) {
+    return new ManifestInvalidError('a descriptor\'s size is not the size of the content it names', { descriptors: wrongSizes.slice(0, 20) });
+  }
+  if (found.storedMediaType !== undefined && found.storedMediaType !== parsed.mediaType) {
+    return new ManifestInvalidError(`these bytes are already stored as ${found.storedMediaType}, not ${parsed.mediaType}`, {
+      digest,
+      mediaType: found.storedMediaType,
+    });
+  }
+  return new Error(`manifest ${digest} of ${repository} was refused by its statement, yet every check passes`);
 }
 
 /** The digests of `descriptors` that `held` (digest → size) does not have. */

@@ -1,0 +1,67 @@
+/**
+ * How many statements a push sends to Postgres. Each one is a round trip that costs the gateway
+ * a write and a read on its socket and Postgres a statement, and a small image's push is mostly
+ * such costs. A count, not a timing: a change that adds a statement to these paths fails here and
+ * has to say why it needs it.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildImage } from '@meridian/testkit';
+import { startTestGateway, type TestGateway } from './testing/test-gateway.js';
+
+let gateway: TestGateway;
+
+beforeAll(async () => {
+  gateway = await startTestGateway();
+});
+
+afterAll(async () => {
+  await gateway?.close();
+});
+
+/**
+ * The statements the in-process gateway sends while `work` runs. Every query of the pool and of
+ * a transaction's client goes through Client#query; the change listener's heartbeat (a NOTIFY on
+ * its own channel, every few seconds) is no part of a request and is left out.
+ */
+async function statementsDuring(work: () => Promise<void>): Promise<string[]> {
+  const sent: string[] = [];
+  const query = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const config = args[0] as string | { name?: string; text?: string };
+    const text = typeof config === 'string' ? config : (config.name ?? config.text ?? '');
+    if (!text.startsWith('NOTIFY meridian_heartbeat_')) sent.push(text);
+    return (query as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof query;
+  try {
+    await work();
+  } finally {
+    pg.Client.prototype.query = query;
+  }
+  return sent;
+}
+
+describe('Postgres round trips of a push', () => {
+  // distribution-spec v1.1 "Pushing Manifests": the manifest PUT by tag of an image whose blobs
+  // are in the repository. Verifying the references, storing the manifest and its tag, the
+  // outbox record, the audit entry and the change notices are one statement, its own transaction.
+  it('a manifest PUT by tag is one statement', async () => {
+    const { client } = gateway;
+    const image = buildImage();
+    for (const blob of [image.config, ...image.layers]) await client.pushBlob('round-trips/app', blob.bytes);
+    const sent = await statementsDuring(async () => {
+      expect((await client.pushManifest('round-trips/app', 'v1', image.manifestBytes, image.mediaType)).status).toBe(201);
+    });
+    expect(sent).toEqual(['manifest-push']);
+  });
+
+  // The same manifest under a second tag: the stored row is found and tagged in that statement.
+  it('a manifest PUT of a manifest already stored, under another tag, is one statement', async () => {
+    const { client } = gateway;
+    const image = await client.pushImage('round-trips/again', 'v1');
+    const sent = await statementsDuring(async () => {
+      expect((await client.pushManifest('round-trips/again', 'v2', image.manifestBytes, image.mediaType)).status).toBe(201);
+    });
+    expect(sent).toEqual(['manifest-push']);
+  });
+});
