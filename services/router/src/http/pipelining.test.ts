@@ -22,6 +22,8 @@ const LARGE_ANSWER_BYTES = 32 * 1024 * 1024;
 /** Requests whose answers wait until `release` has as many as it waits for. */
 let held: http.ServerResponse[] = [];
 let largeAsked = () => undefined as void;
+let finishSlow = () => undefined as void;
+const HALF_ANSWER_BYTES = 64 * 1024;
 let release: { count: number; done: () => void } | undefined;
 /** The connections the held requests came on. */
 const heldOn = new Set<net.Socket>();
@@ -33,6 +35,14 @@ const region = http.createServer((req, res) => {
     res.end(body);
   };
   if (req.url === '/readyz') return answer(Buffer.from('{}'));
+  if (req.url!.startsWith('/v2/slow/')) {
+    // Half of the answer now, the rest when the test says.
+    res.writeHead(200, { 'content-type': MANIFEST, 'content-length': 2 * HALF_ANSWER_BYTES });
+    res.write(Buffer.alloc(HALF_ANSWER_BYTES, 'a'));
+    finishSlow = () => res.end(Buffer.alloc(HALF_ANSWER_BYTES, 'b'));
+    return;
+  }
+  if (req.url!.startsWith('/v2/leaving/')) arrivals.emit('leaving');
   if (req.url!.startsWith('/v2/large/')) {
     largeAsked();
     return answer(Buffer.alloc(LARGE_ANSWER_BYTES, 'x'));
@@ -128,7 +138,35 @@ describe('connections to a region', () => {
       stalled.destroy();
     }
   });
+
+  // undici stops a request by closing its connection and sending those pipelined with it again:
+  // a client leaving must not do that to the answer ahead of its own, already half relayed.
+  it('goes on relaying an answer when a client whose GET is pipelined behind it leaves', async () => {
+    const slow = await client.request({ origin: routerUrl, path: '/v2/slow/app/manifests/v1', method: 'GET', headers: { accept: MANIFEST } });
+    expect(slow.statusCode).toBe(200);
+    const leaving = net.connect((router.server.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise<void>((resolve) => leaving.once('connect', resolve));
+    const asked = once(arrivals, 'leaving');
+    leaving.write(`GET /v2/leaving/app/manifests/v1 HTTP/1.1\r\nhost: router\r\naccept: ${MANIFEST}\r\n\r\n`);
+    await asked;
+    const counted = await manifestGetsCounted();
+    leaving.destroy();
+    // The router has seen the client leave once it has counted that request.
+    while ((await manifestGetsCounted()) === counted) await new Promise((resolve) => setImmediate(resolve));
+    finishSlow();
+    const body = Buffer.from(await slow.body.arrayBuffer());
+    expect(body.length).toBe(2 * HALF_ANSWER_BYTES);
+    expect(body.subarray(HALF_ANSWER_BYTES).every((byte) => byte === 'b'.charCodeAt(0))).toBe(true);
+  });
 });
+
+/** The router's count of manifest GETs answered 200 (libs/telemetry counts a request once its response closes). */
+async function manifestGetsCounted(): Promise<number> {
+  const response = await client.request({ origin: routerUrl, path: '/metrics', method: 'GET' });
+  const text = await response.body.text();
+  const line = text.split('\n').find((entry) => entry.startsWith('meridian_http_requests_total{') && entry.includes('route="manifest"') && entry.includes('method="GET"') && entry.includes('status="200"'));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
 
 function urlOf(server: http.Server): string {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

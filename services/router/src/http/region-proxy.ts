@@ -128,19 +128,23 @@ export class RegionProxy {
       const clientGone = () => {
         if (!settled) abortUpstream?.(new Error('the client closed the connection'));
       };
-      res.on('close', clientGone);
+      // Except for a pipelined request: undici stops one by closing its connection and sending
+      // the requests pipelined with it again, one of them perhaps with its answer half relayed
+      // to its own client already. Its answer is bounded: it is read to the end and dropped.
+      if (!pipelined) res.on('close', clientGone);
       const drained = () => resumeUpstream?.();
 
       const handler: RawDispatchHandler = {
         onConnect(abort) {
           abortUpstream = abort;
-          if (res.destroyed) abort(new Error('the client closed the connection'));
+          if (res.destroyed && !pipelined) abort(new Error('the client closed the connection'));
         },
         onHeaders(statusCode, rawHeaders, resume, statusText) {
           // 1xx: the client had its own 100 Continue from the router's server.
           if (statusCode < 200) return true;
           answered = true;
           resumeUpstream = resume;
+          if (res.destroyed) return true;
           res.writeHead(statusCode, statusText || undefined, responseHeaders(rawHeaders, region, regionOrigin, options.absoluteLocation));
           return true;
         },
@@ -148,12 +152,12 @@ export class RegionProxy {
           // A pipelined answer is bounded (RegionDispatchers.pipelined) and goes on being taken
           // from the region even when the client reads slowly: pausing the region's socket would
           // hold up every answer pipelined behind it, for other clients.
-          if (res.write(chunk) || pipelined) return true;
+          if (res.destroyed || res.write(chunk) || pipelined) return true;
           res.once('drain', drained);
           return false;
         },
         onComplete() {
-          res.end();
+          if (!res.destroyed) res.end();
           settle();
         },
         onError(err) {
