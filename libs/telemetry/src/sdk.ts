@@ -1,10 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TraceFlags, trace, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { ServiceName } from './metrics.js';
+import type { Middleware } from './http.js';
 import { RequestSampler, tracesIncomingRequest } from './request-sampler.js';
+import { createRequestTracingMiddleware } from './request-tracing.js';
 
 export interface TracingOptions {
   service: ServiceName;
@@ -22,6 +25,12 @@ export interface TracingOptions {
    * middleware over the route table, which the instrumentation would wrap for nothing.
    */
   express?: boolean;
+  /**
+   * Whether the HTTP instrumentation makes the spans of incoming requests (default true). A
+   * service that makes them itself with the middleware `Tracing.requests` gives (the gateway)
+   * says false, and its requests skip the instrumentation altogether (request-tracing.ts).
+   */
+  httpServerSpans?: boolean;
   /** The region a regional process serves. */
   region?: string;
   /**
@@ -32,6 +41,12 @@ export interface TracingOptions {
 }
 
 export interface Tracing {
+  /**
+   * The middleware that makes the server span of each request the process samples, for a
+   * service started with `httpServerSpans: false`; put it right after the request metrics.
+   * `routeOf` names the route that answered (as the request metrics').
+   */
+  requests(routeOf: (req: IncomingMessage, res: ServerResponse) => string): Middleware;
   /** Exports what is still buffered, then stops. */
   shutdown(): Promise<void>;
 }
@@ -113,6 +128,7 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
     ],
     instrumentations: [
       new http.HttpInstrumentation({
+        disableIncomingRequestInstrumentation: options.httpServerSpans === false,
         // A request left out here costs next to nothing; one sampled out later would still pay for its span.
         ignoreIncomingRequestHook: (req) => !tracesIncomingRequest(req, sampling),
         // Outgoing requests (the relay's to the control plane) start no trace of their own.
@@ -128,7 +144,10 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
     ],
   });
   sdk.start();
-  return { shutdown: () => sdk.shutdown() };
+  return {
+    requests: (routeOf) => createRequestTracingMiddleware({ sampling, routeOf }),
+    shutdown: () => sdk.shutdown(),
+  };
 }
 
 /**

@@ -14,7 +14,7 @@ import { createErrorHandler, routeNotFound } from './http/error-handler.js';
 import { createHealthHandler } from './http/handlers/health.js';
 import { expressBuiltMessages } from './http/express-messages.js';
 import { createRegionReplication } from './replication/region-replication.js';
-import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier, metricsSource } from '@meridian/telemetry';
+import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier, metricsSource, type Tracing } from '@meridian/telemetry';
 import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 import { PeerRegions } from './replication/peer-regions.js';
 import { ReplicaDialer, createClusterHttp, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
@@ -51,7 +51,12 @@ export interface Gateway {
  * driver, caches, domain services, HTTP app, in that order. Everything a part needs is passed
  * to it here.
  */
-export async function createApp(config: GatewayConfig, logger: Logger = pino({ level: config.logLevel })): Promise<Gateway> {
+export interface AppOptions {
+  /** With tracing on: the middleware that makes a sampled request's server span (libs/telemetry Tracing.requests). */
+  requestTracing?: Tracing['requests'];
+}
+
+export async function createApp(config: GatewayConfig, logger: Logger = pino({ level: config.logLevel }), options: AppOptions = {}): Promise<Gateway> {
   const uploadSecret = await prepareRegion(config, logger);
   const pool = createPool({ databaseUrl: config.databaseUrl, max: config.databasePoolSize });
   pool.on('error', (err) => logger.error({ err }, 'idle database connection failed'));
@@ -151,6 +156,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   app.set('trust proxy', config.trustedProxies);
   const inFlight = new Set<Promise<void>>();
   app.use(createHttpMetricsMiddleware({ metrics: gatewayMetrics.metrics, routeOf: gatewayRouteOf }));
+  if (options.requestTracing) app.use(options.requestTracing(gatewayRouteOf));
   // Signed blob URLs share the upload secret, the one secret every gateway of the region holds (under a key of their own).
   const blobUrls = identities ? new BlobUrlSigner(uploadSecret) : undefined;
   const blobRedirects = createBlobRedirects(blobUrls);

@@ -83,11 +83,11 @@ async function start(config: GatewayConfig): Promise<void> {
 
 async function runGateway(config: GatewayConfig, logger: Logger): Promise<string> {
   // Tracing starts before the modules it instruments are loaded (pg, express, ...).
-  const tracing = config.otlpEndpoint ? await startTracing({ service: 'gateway', region: config.region, endpoint: config.otlpEndpoint, readSampleRatio: config.traceReadRatio, readTracesPerSecond: config.traceReadsPerSecond, writeTracesPerSecond: config.traceWritesPerSecond, express: false }) : undefined;
+  const tracing = config.otlpEndpoint ? await startTracing({ service: 'gateway', region: config.region, endpoint: config.otlpEndpoint, readSampleRatio: config.traceReadRatio, readTracesPerSecond: config.traceReadsPerSecond, writeTracesPerSecond: config.traceWritesPerSecond, express: false, httpServerSpans: false }) : undefined;
   // Loaded only by a process that serves: the supervisor never does, and a mistake found before
   // this point is reported without waiting for the HTTP app and the domain layer to load.
   const { createApp } = await import('./app.js');
-  const gateway = await createApp(config, logger);
+  const gateway = await createApp(config, logger, tracing ? { requestTracing: tracing.requests } : {});
   const url = await gateway.listen().catch((err) => {
     throw listenStartupError(err, config.host, config.port) ?? err;
   });
