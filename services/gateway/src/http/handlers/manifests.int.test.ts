@@ -67,6 +67,18 @@ describe('manifests', () => {
     expect(await errorCodes(get)).toEqual(['MANIFEST_UNKNOWN']);
   });
 
+  // Repositories exist implicitly, from the first push that stores something in them: a refused
+  // manifest PUT to a new name leaves no repository behind ("Pushing manifests", "Listing Tags").
+  it('a refused manifest PUT to a repository not yet known leaves it unknown ("Pushing manifests")', async () => {
+    const image = buildImage();
+    const put = await client.pushManifest('app/never-made', 'v1', image.manifestBytes);
+    expect(put.status).toBe(400);
+    expect(await errorCodes(put)).toEqual(['MANIFEST_BLOB_UNKNOWN']);
+    const tagList = await client.fetch(client.url('tags', { name: 'app/never-made' }));
+    expect(tagList.status).toBe(404);
+    expect(await errorCodes(tagList)).toEqual(['NAME_UNKNOWN']);
+  });
+
   // image-spec "Descriptor": size "MUST" be the size of the content. Such a manifest would be
   // stored only to fail every pull (clients check the length of what they read).
   it('a descriptor whose size is not its content\'s is MANIFEST_INVALID and stores nothing ("Pushing manifests"; image-spec "Descriptor")', async () => {
