@@ -91,37 +91,48 @@ export class ManifestService {
       await this.blobs.confirmReferenced(parsed.blobReferences.map((d) => d.digest));
       return parsed;
     });
-    const changes: MetadataChange[] = [{ kind: 'manifest', repository, digest }];
-    if (reference.kind === 'tag') changes.push({ kind: 'tag', repository, tag: reference.tag });
-    const elsewhere = await this.blobsElsewhere(repository, parsed.blobReferences);
-    for (const digest of elsewhere.keys()) changes.push({ kind: 'blob', repository, digest });
-
+    const written: MetadataChange[] = [{ kind: 'manifest', repository, digest }];
+    if (reference.kind === 'tag') written.push({ kind: 'tag', repository, tag: reference.tag });
     // One statement checks the references and writes the manifest, its tag, the outbox record,
     // the audit entry and the change notices, all or nothing (libs/metadata manifest-push.ts).
-    const pushed = await this.metadata.manifestPushes.push({
-      repository,
-      digest,
-      mediaType: parsed.mediaType,
-      payload: body,
-      ...(parsed.subject ? { subjectDigest: parsed.subject.digest } : {}),
-      ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
-      ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
-      blobs: parsed.blobReferences,
-      children: parsed.manifestReferences,
-      heldElsewhere: elsewhere,
-      ...(reference.kind === 'tag' ? { tag: reference.tag } : {}),
-      clock: localClock(this.region),
-      change: {
-        kind: 'manifest.put',
+    const push = (elsewhere: ReadonlyMap<string, number>, announce: readonly MetadataChange[]) =>
+      this.metadata.manifestPushes.push({
         repository,
         digest,
         mediaType: parsed.mediaType,
-        size: body.byteLength,
+        payload: body,
+        ...(parsed.subject ? { subjectDigest: parsed.subject.digest } : {}),
+        ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+        ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+        blobs: parsed.blobReferences,
+        children: parsed.manifestReferences,
+        heldElsewhere: elsewhere,
         ...(reference.kind === 'tag' ? { tag: reference.tag } : {}),
-      },
-      audit: writeEvent(this.region, actor, 'push', `${repository}:${referenceText}`, { digest }),
-      announce: changes,
-    });
+        clock: localClock(this.region),
+        change: {
+          kind: 'manifest.put',
+          repository,
+          digest,
+          mediaType: parsed.mediaType,
+          size: body.byteLength,
+          ...(reference.kind === 'tag' ? { tag: reference.tag } : {}),
+        },
+        audit: writeEvent(this.region, actor, 'push', `${repository}:${referenceText}`, { digest }),
+        announce,
+      });
+    let changes = written;
+    let pushed = await push(new Map(), changes);
+    // Read-your-writes across regions: blobs the repository lacks here may have been uploaded to
+    // another region and not replicated yet. Only a push refused for lacking them asks the peers,
+    // so a push whose blobs are all here costs no lookup before its statement.
+    const lacking = pushed.stored ? [] : absentFrom(pushed.blobSizes, parsed.blobReferences);
+    if (lacking.length > 0 && this.readThrough) {
+      const elsewhere = await this.readThrough.heldElsewhere(repository, lacking);
+      if (elsewhere.size > 0) {
+        changes = [...written, ...[...elsewhere.keys()].map((blob): MetadataChange => ({ kind: 'blob', repository, digest: blob }))];
+        pushed = await push(elsewhere, changes);
+      }
+    }
     if (!pushed.stored) throw refusal(repository, digest, parsed, pushed);
     for (const change of changes) this.cache.invalidate(change);
     return parsed.subject ? { digest, subject: parsed.subject.digest } : { digest };
@@ -160,19 +171,6 @@ export class ManifestService {
       return done;
     });
     for (const change of changes) this.cache.invalidate(change);
-  }
-
-  /**
-   * Read-your-writes across regions: of the blobs a pushed manifest names, those this region
-   * lacks but a peer holds for the repository (uploaded to another region, not replicated here
-   * yet), with their sizes. The manifest is accepted with them recorded pending, and they are
-   * filled on demand (read-through) or by replication.
-   */
-  private async blobsElsewhere(repository: string, references: readonly Descriptor[]): Promise<Map<string, number>> {
-    if (!this.readThrough || references.length === 0) return new Map();
-    const repositoryId = await this.metadata.repositories.findId(repository);
-    const held = repositoryId === undefined ? new Map<string, number>() : await this.metadata.blobs.sizesInRepository(repositoryId, references.map((d) => d.digest));
-    return this.readThrough.heldElsewhere(repository, absentFrom(held, references));
   }
 
   /**
