@@ -43,21 +43,8 @@ const WORKER_ENV = { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=67108864' };
  * side by side taking alternate small images pushed as skopeo pushes them (a connection per
  * request), the one with this flag used 0.89-0.97 of the other's CPU per image (median 0.95, five
  * rounds); the young generation grows to it only while the allocation rate needs it.
- *
- * And garbage collection on the worker's own thread (`--single-threaded-gc`), without V8's
- * helper threads marking and sweeping alongside. A worker shares the cores with the other
- * workers, Postgres and the clients, so the helpers seldom find an idle core: they take CPU the
- * requests need, and marking concurrently costs more work in all than marking in one go. Under
- * perf, pushing 1 MiB blobs as skopeo pushes them, their collection work was about a sixth of the
- * gateway's CPU. Two gateways side by side, with and without the flag, taking alternate batches
- * of 384 such blobs (eight at a time, a connection per request): 12 of 14 pairs used less CPU
- * per blob with it, medians 14.9 against 16.2 ms and 12.7 against 14.0 ms (a loaded machine).
- * `pnpm bench --scenarios manifest-get,push-small-skopeo --targets meridian`, three interleaved
- * rounds each: 13.0-15.4 ms of gateway CPU per blob against 16.1-19.0, 0.069-0.083 ms per
- * manifest GET against 0.085-0.148, p99 no worse. The price: a worker's requests wait for the
- * whole of a collection's marking, not only its final pause.
  */
-const WORKER_EXEC_ARGV = ['--max-semi-space-size=32', '--single-threaded-gc'];
+const WORKER_EXEC_ARGV = ['--max-semi-space-size=32'];
 
 async function start(config: GatewayConfig): Promise<void> {
   const logger = pino({ level: config.logLevel });
