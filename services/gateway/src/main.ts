@@ -43,18 +43,8 @@ const WORKER_ENV = { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=67108864' };
  * side by side taking alternate small images pushed as skopeo pushes them (a connection per
  * request), the one with this flag used 0.89-0.97 of the other's CPU per image (median 0.95, five
  * rounds); the young generation grows to it only while the allocation rate needs it.
- *
- * And an old generation allowed to double between full collections (`--heap-growing-percent=100`)
- * rather than by the factor V8 derives from the speeds it measures. Under this load that factor
- * sat at its minimum, 1.1: a worker holding 35 MiB live was collected again at 39 MiB,
- * a full collection every 0.2-0.5 s while 1 MiB blobs were pushed as skopeo pushes them
- * (`--trace-gc`: 26 in 7 s over two workers), and the helpers' collection work was 22% of the
- * workers' CPU (perf, quiet machine). Two gateways side by side taking alternate batches of 512
- * such blobs, quiet machine: 7.9-10.2 ms of gateway CPU per blob with the flag against
- * 10.0-14.0 without (4 pairs, each in its favour; medians 9.3 and 11.2); peak RSS per worker
- * 228-235 MiB against 223.
  */
-const WORKER_EXEC_ARGV = ['--max-semi-space-size=32', '--heap-growing-percent=100'];
+const WORKER_EXEC_ARGV = ['--max-semi-space-size=32'];
 
 async function start(config: GatewayConfig): Promise<void> {
   const logger = pino({ level: config.logLevel });
