@@ -2,3 +2,4 @@
 // what a worker tells it. Shared by the gateway and the router (CONTRIBUTING.md, 'Layout').
 export * from './supervisor.js';
 export * from './worker.js';
+export * from './stop-serving.js';

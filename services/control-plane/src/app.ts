@@ -27,6 +27,7 @@ import { mkdir } from 'node:fs/promises';
 import { CONTROL_PLANE_AUDIENCE, IdentityService, ServiceTokenIssuer, ServiceTokenVerifier, SignInLimiter, prepareAdministrator } from '@meridian/auth';
 import { createIdentityAdminRouter } from '@meridian/auth/http';
 import { AuditRetention, IdentityStore, signInFailureCounters } from '@meridian/metadata';
+import { stopServing } from '@meridian/supervisor';
 import { createAdminGuard } from './http/admin-guard.js';
 import { ClusterKeyStore } from './store/signing-keys.js';
 import type { ApiDeps } from './http/api.js';
@@ -175,10 +176,9 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
       // First the collector: it may be asking this very server (a region's address can be any
       // HTTP endpoint), and its keep-alive requests would hold the server open.
       await collector.stop();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const stopped = stopServing(server, config.shutdownGraceMs);
       dashboard.close();
-      server.closeIdleConnections();
-      await closed;
+      await stopped;
       await reconciler.stop();
       await requeue.stop();
       await auditRetention.stop();

@@ -18,6 +18,7 @@ describe('loadConfig', () => {
       reconcileVerifyIntervalMs: 86_400_000,
       auditRetentionDays: 365,
       dashboardScrapeIntervalMs: 3_000,
+      shutdownGraceMs: 30_000,
       clusterSecret: SECRET,
       trustedProxies: [],
       auth: { dataDir: path.resolve('data/control-plane'), signInLimits: { perName: 10, perAddress: 50, windowSeconds: 300 } },

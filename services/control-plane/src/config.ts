@@ -40,6 +40,8 @@ const schema = z.object({
    * replication figures; a region that stops answering shows as down within about this long.
    */
   MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(3),
+  /** On SIGTERM, how long requests in flight may finish before their connections are cut. */
+  MERIDIAN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().positive().max(3600).default(30),
   /** PEM files of the certificate (chain) and key: set both, and the admin API serves HTTPS (TLS 1.2 at least). */
   MERIDIAN_TLS_CERT: z.string().min(1).optional(),
   MERIDIAN_TLS_KEY: z.string().min(1).optional(),
@@ -108,6 +110,7 @@ export interface ControlPlaneConfig {
   /** Where spans are exported (OTLP/HTTP), when tracing is on. */
   otlpEndpoint?: string;
   dashboardScrapeIntervalMs: number;
+  shutdownGraceMs: number;
   /** The cluster's shared secret; never logged. */
   clusterSecret: string;
   /** Paths of the PEM certificate and key, when the admin API serves HTTPS. */
@@ -147,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
     auditRetentionDays: e.MERIDIAN_AUDIT_RETENTION_DAYS,
     ...(e.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
     dashboardScrapeIntervalMs: e.MERIDIAN_DASHBOARD_SCRAPE_INTERVAL_SECONDS * 1000,
+    shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
     clusterSecret: e.MERIDIAN_CLUSTER_SECRET,
     ...(e.MERIDIAN_TLS_CERT && e.MERIDIAN_TLS_KEY ? { tls: { certFile: path.resolve(e.MERIDIAN_TLS_CERT), keyFile: path.resolve(e.MERIDIAN_TLS_KEY) } } : {}),
     ...(e.MERIDIAN_TLS_CA ? { tlsCaFile: path.resolve(e.MERIDIAN_TLS_CA) } : {}),

@@ -9,6 +9,7 @@ import type { GatewayConfig } from './config.js';
 import { prepareRegion } from './region-setup.js';
 import { StartupError } from './startup-errors.js';
 import { LookupCache, UploadStateSigner, createRegistry, type Registry } from '@meridian/registry';
+import { stopServing } from '@meridian/supervisor';
 import { createOciRouter } from './http/oci-router.js';
 import { createErrorHandler, routeNotFound } from './http/error-handler.js';
 import { createHealthHandler } from './http/handlers/health.js';
@@ -220,15 +221,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     },
     async close() {
       clearInterval(purgeTimer);
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Idle keep-alive connections would hold close() open; in-flight requests are left to
-      // finish, and their connections are closed as soon as they fall idle.
-      server.closeIdleConnections();
-      const sweep = setInterval(() => server.closeIdleConnections(), 50);
-      const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
-      await closed;
-      clearInterval(sweep);
-      clearTimeout(grace);
+      await stopServing(server, config.shutdownGraceMs);
       // Connections cut at the end of the grace period leave handlers undoing their work
       // (cutting back a chunk, releasing a session lock); they need the database and the disk a
       // moment longer. Bounded, in case one is stuck on something that never answers.

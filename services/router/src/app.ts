@@ -2,6 +2,7 @@ import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer } from '@meridian/auth';
 import http from 'node:http';
 import https from 'node:https';
 import { createClusterHttp, httpsServerOptions, readPemFile } from '@meridian/proto';
+import { stopServing } from '@meridian/supervisor';
 import { pino, type Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { StartupError, type RouterConfig } from './config.js';
@@ -145,13 +146,7 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
     async close() {
       directory.stop();
       health.stop();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const sweep = setInterval(() => server.closeIdleConnections(), 50);
-      const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
-      await closed;
-      clearInterval(sweep);
-      clearTimeout(grace);
+      await stopServing(server, config.shutdownGraceMs);
       await Promise.all([clusterHttp.close(), pipelinedHttp.close()]);
     },
   };
