@@ -65,41 +65,49 @@ export class BlobMetadataStore {
 
   /**
    * Records a blob whose verified bytes the store holds, as present (a pending one too: its
-   * bytes are back), and links it into the repository; idempotent. A link made in this region
-   * (`local`) is appended to the outbox in the same statement, so it replicates if and only if it
-   * commits; one applied from another region is not.
+   * bytes are back), and links it into the repository; idempotent. For links applied from
+   * another region, which are not appended to the outbox again (see `linkLocal`).
    */
-  async link(repositoryId: number, digest: string, size: number, local?: { repository: string; hlc: bigint }): Promise<void> {
-    if (!local) {
-      await this.db.query({
-        name: 'blob-link',
-        text: `WITH blob AS (
-                 INSERT INTO blobs (digest, size) VALUES ($2, $3)
-                 ON CONFLICT (digest) DO UPDATE SET state = 'present' WHERE blobs.state <> 'present'
-               )
-               INSERT INTO repository_blobs (repository_id, digest, size) VALUES ($1, $2, $3)
-               ON CONFLICT (repository_id, digest) DO NOTHING`,
-        values: [repositoryId, digest, size],
-      });
-      return;
-    }
+  async link(repositoryId: number, digest: string, size: number): Promise<void> {
     await this.db.query({
-      name: 'blob-link-local',
+      name: 'blob-link',
       text: `WITH blob AS (
                INSERT INTO blobs (digest, size) VALUES ($2, $3)
                ON CONFLICT (digest) DO UPDATE SET state = 'present' WHERE blobs.state <> 'present'
+             )
+             INSERT INTO repository_blobs (repository_id, digest, size) VALUES ($1, $2, $3)
+             ON CONFLICT (repository_id, digest) DO NOTHING`,
+      values: [repositoryId, digest, size],
+    });
+  }
+
+  /**
+   * `link` for a link made in this region, naming the repository: the link is appended to the
+   * outbox in the same statement, so it replicates if and only if it commits. One round trip
+   * when the repository exists (the common case); returns false, changing nothing, when it does
+   * not, for the caller to create it and call again.
+   */
+  async linkLocal(repository: string, digest: string, size: number, hlc: bigint): Promise<boolean> {
+    const result = await this.db.query({
+      name: 'blob-link-local',
+      text: `WITH repository AS (SELECT id FROM repositories WHERE name = $1),
+             blob AS (
+               INSERT INTO blobs (digest, size) SELECT $2, $3 FROM repository
+               ON CONFLICT (digest) DO UPDATE SET state = 'present' WHERE blobs.state <> 'present'
              ),
              linked AS (
-               INSERT INTO repository_blobs (repository_id, digest, size) VALUES ($1, $2, $3)
+               INSERT INTO repository_blobs (repository_id, digest, size) SELECT id, $2, $3 FROM repository
                ON CONFLICT (repository_id, digest) DO NOTHING
              ),
              recorded AS (
                INSERT INTO outbox (hlc, body, trace)
-               VALUES ($5::bigint, jsonb_build_object('kind', 'blob.link', 'repository', $4::text, 'digest', $2::text, 'size', $3::bigint), $6::jsonb)
+               SELECT $4::bigint, jsonb_build_object('kind', 'blob.link', 'repository', $1::text, 'digest', $2::text, 'size', $3::bigint), $5::jsonb
+               FROM repository
              )
-             SELECT pg_notify('${OUTBOX_CHANNEL}', '')`,
-      values: [repositoryId, digest, size, local.repository, local.hlc.toString(), traceJson(this.traceContext())],
+             SELECT pg_notify('${OUTBOX_CHANNEL}', '') FROM repository`,
+      values: [repository, digest, size, hlc.toString(), traceJson(this.traceContext())],
     });
+    return (result.rowCount ?? 0) > 0;
   }
 
   /**

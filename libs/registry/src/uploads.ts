@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import {
   BlobUploadUnknownError,
   DigestInvalidError,
+  NameUnknownError,
   assertRepositoryName,
   isDigest,
   parseDigest,
@@ -198,10 +199,15 @@ export class UploadService {
     }
   }
 
-  /** Links a verified blob into the repository and records the link for replication, in one statement. */
+  /**
+   * Links a verified blob into the repository and records the link for replication, in one
+   * statement; a repository not known yet (the first blob of its first push) is made first.
+   */
   private async link(repository: string, blob: StoredBlob): Promise<void> {
-    const repositoryId = await this.metadata.repositories.ensure(repository);
-    await this.metadata.blobs.link(repositoryId, blob.digest, blob.size, { repository, hlc: localClock(this.region).now });
+    const linkLocal = () => this.metadata.blobs.linkLocal(repository, blob.digest, blob.size, localClock(this.region).now);
+    if (await linkLocal()) return;
+    await this.metadata.repositories.ensure(repository);
+    if (!(await linkLocal())) throw new NameUnknownError(`repository ${repository} was deleted while a blob was linked into it`);
   }
 }
 

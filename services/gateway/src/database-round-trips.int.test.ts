@@ -84,3 +84,67 @@ describe('Postgres round trips of a push', () => {
     expect(image.response.status).toBe(201);
   });
 });
+
+describe('Postgres round trips of a blob upload', () => {
+  const name = 'round-trips/blobs';
+  const octets = { 'Content-Type': 'application/octet-stream' };
+
+  /** POST /v2/<name>/blobs/uploads/ and the session's URL from its Location. */
+  async function open(): Promise<string> {
+    const response = await gateway.client.fetch(gateway.client.url('blob-upload', { name }), { method: 'POST' });
+    expect(response.status).toBe(202);
+    return gateway.client.resolve(response.headers.get('location')!);
+  }
+
+  function withDigest(location: string, digest: string): string {
+    const url = new URL(location);
+    url.searchParams.set('digest', digest);
+    return url.toString();
+  }
+
+  beforeAll(async () => {
+    // The repository exists, as it does for every blob but the first one of a push.
+    await gateway.client.pushBlob(name, buildImage().config.bytes);
+  });
+
+  // distribution-spec v1.1 "POST then PUT": opening a session.
+  it('a POST that opens a session is one statement', async () => {
+    const sent = await statementsDuring(async () => void (await open()));
+    expect(sent).toEqual(['upload-insert-by-name']);
+  });
+
+  // "POST then PUT": the PUT ?digest= with the whole blob closes the session.
+  it('a PUT with the whole blob, closing a session with no chunk, is one statement', async () => {
+    const { bytes, digest } = buildImage().layers[0]!;
+    const location = await open();
+    const sent = await statementsDuring(async () => {
+      const response = await gateway.client.fetch(withDigest(location, digest), { method: 'PUT', headers: octets, body: bytes as BodyInit });
+      expect(response.status).toBe(201);
+    });
+    expect(sent).toEqual(['upload-complete-as-blob']);
+  });
+
+  // "Pushing a blob in chunks": a PATCH, then the PUT ?digest= with no body (skopeo, docker).
+  it('a PATCH is one statement, and the PUT closing its session one more', async () => {
+    const { bytes, digest } = buildImage().layers[0]!;
+    const location = await open();
+    let next = '';
+    const patch = await statementsDuring(async () => {
+      const response = await gateway.client.fetch(location, { method: 'PATCH', headers: octets, body: bytes as BodyInit });
+      expect(response.status).toBe(202);
+      next = gateway.client.resolve(response.headers.get('location')!);
+    });
+    expect(patch).toEqual(['upload-is-open']);
+    const put = await statementsDuring(async () => {
+      expect((await gateway.client.fetch(withDigest(next, digest), { method: 'PUT' })).status).toBe(201);
+    });
+    expect(put).toEqual(['upload-complete-as-blob']);
+  });
+
+  // "Pushing a blob monolithically": POST ?digest= with the bytes.
+  it('a monolithic POST is one statement', async () => {
+    const { bytes } = buildImage().layers[0]!;
+    const sent = await statementsDuring(async () => void (await gateway.client.pushBlob(name, bytes)));
+    expect(sent).toEqual(['blob-link-local']);
+  });
+});
