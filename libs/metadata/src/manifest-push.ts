@@ -61,11 +61,24 @@ interface PushRow {
  * the pending links of blobs held elsewhere, the tag, the outbox record, the audit entry and the
  * change notices. The rows the checks find stay locked against deletion (FOR KEY SHARE) until the
  * statement commits, as ManifestStore.sizesInRepository locks them for a replicated write: a
- * concurrent DELETE of a child or of the manifest waits, then finds the index or the new tag.
+ * DELETE of a child or of the manifest that comes after the push waits, then finds the index or
+ * the new tag.
  *
- * A local write supersedes whatever the writer could see: a new manifest row is stamped past the
+ * A local write supersedes what the region holds: a new manifest row is stamped past the
  * tombstone of its digest (clearing it), a tag write past the tag's tombstone (clearing it) and
- * past the write of the tag it moves.
+ * past the write of the tag it moves. Under READ COMMITTED every part of the statement reads the
+ * one snapshot taken as it began, and only its locks see what committed later: a DELETE that
+ * committed while the statement waited for a lock left a tombstone that snapshot does not hold,
+ * and writing as if it were not there would leave it in place, clocked after the write it should
+ * precede (regions applying both in clock order would then lose the manifest or tag this one
+ * holds). So the statement locks the rows it writes past (the manifest, its tombstone, the tag,
+ * the tag's tombstone: in that order and after the children, as ManifestStore.delete locks a
+ * manifest before removing its tags), and when one its snapshot holds is gone once locked
+ * (`raced`: each read from the snapshot, then locked, which reads its last committed version; the
+ * CASE's order is the lock order) it writes nothing, and push() runs it again with a fresh
+ * snapshot. Not seen: a manifest or tag its snapshot holds neither a row nor a tombstone of,
+ * created and deleted again by other transactions while it waited; that delete's tombstone stays
+ * beside the write.
  */
 const PUSH_STATEMENT = `
 WITH repo_found AS (SELECT id FROM repositories WHERE name = $1::text),
@@ -95,13 +108,28 @@ checks AS (
      AND NOT EXISTS (SELECT 1 FROM child_claims c LEFT JOIN children m ON m.digest = c.digest WHERE m.size IS DISTINCT FROM c.size)
      AND NOT EXISTS (SELECT 1 FROM existing WHERE media_type <> $3) AS ok
 ),
+raced AS (
+  SELECT CASE
+    WHEN NOT checks.ok THEN false
+    WHEN EXISTS (SELECT 1 FROM manifests WHERE repository_id = (SELECT id FROM repo_found) AND digest = $2)
+     AND NOT EXISTS (SELECT 1 FROM existing) THEN true
+    WHEN EXISTS (SELECT 1 FROM manifest_tombstones WHERE repository_id = (SELECT id FROM repo_found) AND digest = $2)
+     AND NOT EXISTS (SELECT 1 FROM manifest_tombstones WHERE repository_id = (SELECT id FROM repo_found) AND digest = $2 FOR UPDATE) THEN true
+    WHEN EXISTS (SELECT 1 FROM tags WHERE repository_id = (SELECT id FROM repo_found) AND name = $17)
+     AND NOT EXISTS (SELECT 1 FROM tags WHERE repository_id = (SELECT id FROM repo_found) AND name = $17 FOR NO KEY UPDATE) THEN true
+    ELSE EXISTS (SELECT 1 FROM tag_tombstones WHERE repository_id = (SELECT id FROM repo_found) AND name = $17)
+     AND NOT EXISTS (SELECT 1 FROM tag_tombstones WHERE repository_id = (SELECT id FROM repo_found) AND name = $17 FOR UPDATE)
+  END AS vanished
+  FROM checks
+),
 repo_made AS (
-  INSERT INTO repositories (name) SELECT $1 FROM checks WHERE checks.ok AND NOT EXISTS (SELECT 1 FROM repo_found)
+  INSERT INTO repositories (name) SELECT $1 FROM checks, raced WHERE checks.ok AND NOT raced.vanished AND NOT EXISTS (SELECT 1 FROM repo_found)
   ON CONFLICT (name) DO NOTHING
   RETURNING id
 ),
 ready AS (
-  SELECT id AS repository_id FROM (SELECT id FROM repo_found UNION ALL SELECT id FROM repo_made) AS repo, checks WHERE checks.ok
+  SELECT id AS repository_id FROM (SELECT id FROM repo_found UNION ALL SELECT id FROM repo_made) AS repo, checks, raced
+  WHERE checks.ok AND NOT raced.vanished
 ),
 tombstone AS (
   DELETE FROM manifest_tombstones WHERE repository_id = (SELECT repository_id FROM ready) AND digest = $2 RETURNING hlc
@@ -193,8 +221,9 @@ export class ManifestPushStore {
   /**
    * Checks and stores a pushed manifest, in one statement (its own transaction, or part of the
    * caller's). A statement that finds the checks passed but could not write (the repository or
-   * the same manifest created by a concurrent push after it began) wrote nothing, and runs again:
-   * it then sees what the other push committed.
+   * the same manifest created by a concurrent push after it began, or a row it writes past deleted
+   * while it waited for its lock) wrote nothing, and runs again: it then sees what the other
+   * transaction committed.
    */
   async push(push: ManifestPush): Promise<ManifestPushResult> {
     const values = this.parameters(push);

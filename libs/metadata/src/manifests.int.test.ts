@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@meridian/testkit';
 import { Metadata, MetadataStores } from './metadata.js';
-import type { ManifestPush } from './manifest-push.js';
+import type { ManifestPush, ManifestPushResult } from './manifest-push.js';
 import { localClock } from './clock.js';
 
 /**
@@ -83,6 +83,23 @@ async function waitUntilBlockedOnALock(pid: number): Promise<void> {
   throw new Error(`backend ${pid} never waited on a lock`);
 }
 
+/** Pushes in `push`'s transaction, runs `meanwhile` once the push waits for a lock, then commits the push. */
+async function pushWaiting(push: OpenTransaction, manifest: ManifestPush, meanwhile: () => Promise<void>): Promise<ManifestPushResult> {
+  const storing = push.stores.manifestPushes.push(manifest);
+  await waitUntilBlockedOnALock(push.pid);
+  await meanwhile();
+  const pushed = await storing;
+  await push.client.query('COMMIT');
+  return pushed;
+}
+
+/** The push wrote the tag past a delete's clock and cleared the delete's tombstone. */
+async function expectTagPast(deleted: bigint, pushed: ManifestPushResult, repositoryId: number, tag: string): Promise<void> {
+  expect(pushed.stored && pushed.hlc).toBeGreaterThan(deleted);
+  expect((await metadata.tags.clockOf(repositoryId, tag))!.hlc).toBeGreaterThan(deleted);
+  expect(await metadata.tags.tombstoneOf(repositoryId, tag)).toBeUndefined();
+}
+
 describe('a manifest push racing a DELETE of the same manifest', () => {
   it('a re-push holds the row until it commits: the DELETE waits, then removes the new tag too and reports it', async () => {
     const manifest = pushOf('race/tag', 1);
@@ -119,6 +136,80 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
       await push.client.query('COMMIT');
       const found = await metadata.manifests.findByTag('race/first', 'after');
       expect(found.found?.digest).toBe(manifest.digest);
+    });
+  });
+
+  // The push's statement waits for the DELETE's lock on the row, and its snapshot, taken before
+  // the DELETE committed, holds neither the deletion nor the tombstone: it must not store the
+  // manifest below that tombstone and leave it in place, or a region applying both changes in
+  // clock order would end with the manifest deleted while this one holds it.
+  it('a re-push that waited for a DELETE is stamped past its tombstone, and clears it', async () => {
+    const manifest = pushOf('race/tombstone', 6);
+    expect((await metadata.manifestPushes.push(manifest)).stored).toBe(true);
+    const repositoryId = await metadata.repositories.requireId('race/tombstone');
+
+    await withPushAndDelete(async (push, remove) => {
+      const deleted = (await remove.stores.manifests.delete(repositoryId, manifest.digest, { local: CLOCK })).hlc!;
+      const pushed = await pushWaiting(push, manifest, () => remove.client.query('COMMIT').then(() => undefined));
+      expect(pushed.stored && pushed.hlc).toBeGreaterThan(deleted);
+      expect((await metadata.manifests.clockOf(repositoryId, manifest.digest))!.hlc).toBeGreaterThan(deleted);
+      expect(await metadata.manifests.tombstoneOf(repositoryId, manifest.digest)).toBeUndefined();
+    });
+  });
+
+  // The same for a tag: the push's tag write waits for the tag DELETE's lock on the tag's row.
+  it('a push by tag that waited for a DELETE of the tag is stamped past its tombstone, and clears it', async () => {
+    const manifest = pushOf('race/tag-tombstone', 7, { tag: 'moving' });
+    expect((await metadata.manifestPushes.push(manifest)).stored).toBe(true);
+    const repositoryId = await metadata.repositories.requireId('race/tag-tombstone');
+
+    await withPushAndDelete(async (push, remove) => {
+      const deleted = (await remove.stores.tags.delete(repositoryId, 'moving', CLOCK))!;
+      const pushed = await pushWaiting(push, manifest, () => remove.client.query('COMMIT').then(() => undefined));
+      await expectTagPast(deleted, pushed, repositoryId, 'moving');
+    });
+  });
+
+  // ManifestStore.delete locks the manifest, then removes its tags. A push by one of those tags
+  // must wait on the manifest before it takes the tag's row, or each would wait for the other.
+  it('a push by tag waits on the manifest before it locks the tag, so a DELETE between its statements is not deadlocked', async () => {
+    const manifest = pushOf('race/lock-order', 8, { tag: 'current' });
+    expect((await metadata.manifestPushes.push(manifest)).stored).toBe(true);
+    const repositoryId = await metadata.repositories.requireId('race/lock-order');
+
+    await withPushAndDelete(async (push, remove) => {
+      const locked = await remove.client.query<{ id: number }>('SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE', [
+        repositoryId,
+        manifest.digest,
+      ]);
+      const pushed = await pushWaiting(push, manifest, async () => {
+        await remove.client.query('DELETE FROM tags WHERE manifest_id = $1', [locked.rows[0]!.id]);
+        await remove.client.query('COMMIT');
+      });
+      expect(pushed.stored).toBe(true);
+      expect((await metadata.manifests.findByTag('race/lock-order', 'current')).found?.digest).toBe(manifest.digest);
+    });
+  });
+
+  // While the push waits for a lock on its manifest, another push creates the tag (clearing the
+  // tombstone the push's snapshot holds) and a DELETE removes it again, leaving a tombstone that
+  // snapshot cannot see. The push must not write the tag below it.
+  it('a push by tag whose snapshot holds a tag tombstone replaced meanwhile is stamped past the new one', async () => {
+    const manifest = pushOf('race/retombstoned', 9, { tag: 'again' });
+    const other = pushOf('race/retombstoned', 10, { tag: 'again' });
+    expect((await metadata.manifestPushes.push(manifest)).stored).toBe(true);
+    const repositoryId = await metadata.repositories.requireId('race/retombstoned');
+    expect(await metadata.tags.delete(repositoryId, 'again', CLOCK)).toBeDefined();
+
+    await withPushAndDelete(async (push, hold) => {
+      await hold.client.query('SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE', [repositoryId, manifest.digest]);
+      let deleted = 0n;
+      const pushed = await pushWaiting(push, manifest, async () => {
+        expect((await metadata.manifestPushes.push(other)).stored).toBe(true);
+        deleted = (await metadata.tags.delete(repositoryId, 'again', CLOCK))!;
+        await hold.client.query('ROLLBACK');
+      });
+      await expectTagPast(deleted, pushed, repositoryId, 'again');
     });
   });
 
