@@ -193,13 +193,17 @@ audited AS (
 audit_queued AS (
   INSERT INTO audit_unshipped (id) SELECT id FROM audited WHERE $28::boolean
 ),
-announced AS (
+-- A CTE that is not a write runs only as far as something reads it, and pg_notify returns nothing
+-- worth reading: the notices are sent because the final SELECT counts this CTE's rows to the end
+-- (MATERIALIZED: run as a whole, never folded into that count). Without them no other gateway of
+-- the region drops what it cached, and the relay waits for its next poll.
+announced AS MATERIALIZED (
   SELECT pg_notify('${CHANGE_CHANNEL}', change) FROM unnest($29::text[]) AS change WHERE EXISTS (SELECT 1 FROM recorded)
   UNION ALL SELECT pg_notify('${OUTBOX_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM recorded)
 )
 SELECT checks.ok,
        (SELECT hlc::text FROM recorded) AS hlc,
-       (SELECT count(*) FROM announced) AS announced,
+       (SELECT count(*) FROM announced) AS notices,
        CASE WHEN NOT checks.ok THEN (SELECT json_object_agg(digest, size) FROM available) END AS blob_sizes,
        CASE WHEN NOT checks.ok THEN (SELECT json_object_agg(digest, size) FROM children) END AS manifest_sizes,
        (SELECT media_type FROM existing) AS stored_media_type

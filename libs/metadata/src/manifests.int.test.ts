@@ -1,9 +1,11 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@meridian/testkit';
 import { Metadata, MetadataStores } from './metadata.js';
 import type { ManifestPush, ManifestPushResult } from './manifest-push.js';
 import { localClock } from './clock.js';
+import { CHANGE_CHANNEL, type MetadataChange } from './changes.js';
+import { OUTBOX_CHANNEL } from './outbox.js';
 
 /**
  * A manifest push and a manifest DELETE racing on one row, run deterministically: each side on
@@ -252,5 +254,39 @@ describe('a local push after deletes stamped ahead of its clock', () => {
     expect(pushed.stored && pushed.hlc).toBe(tagClock);
     expect(await metadata.tags.tombstoneOf(repositoryId, 'latest')).toBeUndefined();
     expect(await metadata.manifests.tombstoneOf(repositoryId, manifest.digest)).toBeUndefined();
+  });
+});
+
+describe('the notices a push sends', () => {
+  // The statement's NOTIFYs tell the region's other gateways what to drop from their caches and
+  // wake the outbox relay; they are heard here on a LISTEN connection of its own.
+  it('a stored push announces its changes and wakes the relay; a refused one sends nothing', async () => {
+    const listener = await pool.connect();
+    const heard: Array<{ channel: string; payload: string | undefined }> = [];
+    listener.on('notification', (notice) => heard.push({ channel: notice.channel, payload: notice.payload }));
+    await listener.query(`LISTEN ${CHANGE_CHANNEL}`);
+    await listener.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    try {
+      const refused = pushOf('notices/app', 11);
+      const missingBlob = { digest: `sha256:${'f'.repeat(64)}`, size: 1 };
+      const refusedChange: MetadataChange = { kind: 'manifest', repository: 'notices/app', digest: refused.digest };
+      expect((await metadata.manifestPushes.push({ ...refused, blobs: [missingBlob], announce: [refusedChange] })).stored).toBe(false);
+      const stored = pushOf('notices/app', 12, { tag: 'v1' });
+      const changes: MetadataChange[] = [
+        { kind: 'manifest', repository: 'notices/app', digest: stored.digest },
+        { kind: 'tag', repository: 'notices/app', tag: 'v1' },
+      ];
+      expect((await metadata.manifestPushes.push({ ...stored, announce: changes })).stored).toBe(true);
+
+      // Notices arrive in commit order: any the refused push had sent would come first.
+      await vi.waitFor(() => expect(heard.length).toBeGreaterThanOrEqual(3), { timeout: 10_000, interval: 20 });
+      expect(heard).toEqual([
+        ...changes.map((change) => ({ channel: CHANGE_CHANNEL, payload: JSON.stringify(change) })),
+        { channel: OUTBOX_CHANNEL, payload: '' },
+      ]);
+    } finally {
+      await listener.query('UNLISTEN *');
+      listener.release();
+    }
   });
 });
