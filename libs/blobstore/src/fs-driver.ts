@@ -184,7 +184,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async putContent(relative: string, content: Uint8Array | string): Promise<void> {
     const full = this.resolve(relative);
-    await makeFolder(path.dirname(full));
+    const made = await makeFolder(path.dirname(full));
     const temporary = `${full}.${randomUUID()}.tmp`;
     const handle = await open(temporary, 'w');
     try {
@@ -195,6 +195,8 @@ export class FilesystemDriver implements StorageDriver {
     }
     await rename(temporary, full);
     await syncDirectory(path.dirname(full));
+    // As in `move`: a folder made here is durable once its name in the one above is.
+    for (const folder of made) await syncDirectory(path.dirname(folder));
   }
 
   async getContent(relative: string): Promise<Buffer> {
@@ -215,13 +217,19 @@ export class FilesystemDriver implements StorageDriver {
       if (!isNotFound(err)) throw err;
       // ENOENT says a folder on either side is missing: only a missing source is the caller's.
       if (!(await exists(from))) throw new PathNotFoundError(source);
-      await makeFolder(path.dirname(to));
+      const made = await makeFolder(path.dirname(to));
       try {
         await rename(from, to);
       } catch (again) {
         if (isNotFound(again) && !(await exists(from))) throw new PathNotFoundError(source);
         throw again;
       }
+      await syncDirectory(path.dirname(to));
+      // A folder made for the move is only as durable as its name in the folder above: synced
+      // too, from the deepest up, or a crash could lose a blob's folder (blobs/sha256/ab) and
+      // with it the blob, after its 201. Once per folder ever made: the common move makes none.
+      for (const folder of made) await syncDirectory(path.dirname(folder));
+      return;
     }
     await syncDirectory(path.dirname(to));
   }
@@ -302,19 +310,26 @@ class FolderMakingWriter extends FileWriter {
  * Makes `folder` and whatever is missing above it. Unlike `mkdir(…, { recursive: true })`,
  * which answers ENOENT for a parent it could not make whatever the reason (a read-only
  * filesystem, say), a failure names its real cause (EROFS, EACCES, ENOSPC) and the folder it hit.
+ * Returns the folders this call made, deepest first (for a caller that must make them durable).
  */
-async function makeFolder(folder: string): Promise<void> {
+async function makeFolder(folder: string): Promise<string[]> {
   try {
     await mkdir(folder);
+    return [folder];
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     // EEXIST: there already, or made meanwhile by another writer.
-    if (code === 'EEXIST') return;
+    if (code === 'EEXIST') return [];
     if (code !== 'ENOENT' || path.dirname(folder) === folder) throw err;
-    await makeFolder(path.dirname(folder));
-    await mkdir(folder).catch((again: NodeJS.ErrnoException) => {
-      if (again.code !== 'EEXIST') throw again;
-    });
+    const above = await makeFolder(path.dirname(folder));
+    const made = await mkdir(folder).then(
+      () => true,
+      (again: NodeJS.ErrnoException) => {
+        if (again.code !== 'EEXIST') throw again;
+        return false;
+      },
+    );
+    return made ? [folder, ...above] : above;
   }
 }
 
