@@ -2,6 +2,7 @@ import path from 'node:path';
 import http from 'node:http';
 import https from 'node:https';
 import express from 'express';
+import type pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { BlobStore, STORAGE_DRIVERS } from '@meridian/blobstore';
 import { AuditRetention, ChangeListener, Metadata, createPool, signInFailureCounters } from '@meridian/metadata';
@@ -39,6 +40,8 @@ export interface Gateway {
   logger: Logger;
   /** Keeps the region's audit log to MERIDIAN_AUDIT_RETENTION_DAYS, from listen() on. */
   auditRetention: AuditRetention;
+  /** The metadata pool every request's statements go through (the change listener has a connection of its own). */
+  pool: pg.Pool;
   /** Listens on config.host:config.port (and the replica server on its port); resolves with the URL. */
   listen(): Promise<string>;
   /** The replica protocol's port once listening, when MERIDIAN_GRPC_PORT is set. */
@@ -202,6 +205,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     registry,
     logger,
     auditRetention,
+    pool,
     async listen() {
       const url = await new Promise<string>((resolve, reject) => {
         server.once('error', reject);

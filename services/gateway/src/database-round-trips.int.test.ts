@@ -4,41 +4,48 @@
  * such costs. A count, not a timing: a change that adds a statement to these paths fails here and
  * has to say why it needs it.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '@meridian/testkit';
 import { startTestGateway, type TestGateway } from './testing/test-gateway.js';
 
 let gateway: TestGateway;
+/** The statements sent while statementsDuring runs; undefined otherwise. */
+let recording: string[] | undefined;
 
 beforeAll(async () => {
   // Audit retention's first round is a transaction of its own, run as the gateway starts, that a
   // slow machine may still be running while a count is taken: off here (0 keeps every entry).
   gateway = await startTestGateway({ MERIDIAN_AUDIT_RETENTION_DAYS: '0' });
+  // Every statement of a request goes through a client the gateway's pool hands out, to
+  // pool.query or to a transaction: each such client's query is wrapped the first time it is
+  // handed out. Only this gateway's pool is watched, not pg's shared prototype, so nothing else
+  // in the process (the change listener's heartbeat, the test's own queries) is counted.
+  const watched = new WeakSet<pg.PoolClient>();
+  gateway.gateway.pool.on('acquire', (client) => {
+    if (watched.has(client)) return;
+    watched.add(client);
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    client.query = ((...args: unknown[]) => {
+      const config = args[0] as string | { name?: string; text?: string };
+      recording?.push(typeof config === 'string' ? config : (config.name ?? config.text ?? ''));
+      return query(...args);
+    }) as typeof client.query;
+  });
 });
 
 afterAll(async () => {
   await gateway?.close();
 });
 
-/**
- * The statements the in-process gateway sends while `work` runs. Every query of the pool and of
- * a transaction's client goes through Client#query; the change listener's heartbeat (a NOTIFY on
- * its own channel, every few seconds) is no part of a request and is left out.
- */
+/** The statements the in-process gateway sends to Postgres while `work` runs. */
 async function statementsDuring(work: () => Promise<void>): Promise<string[]> {
   const sent: string[] = [];
-  const query = pg.Client.prototype.query;
-  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-    const config = args[0] as string | { name?: string; text?: string };
-    const text = typeof config === 'string' ? config : (config.name ?? config.text ?? '');
-    if (!text.startsWith('NOTIFY meridian_heartbeat_')) sent.push(text);
-    return (query as (...a: unknown[]) => unknown).apply(this, args);
-  } as typeof query;
+  recording = sent;
   try {
     await work();
   } finally {
-    pg.Client.prototype.query = query;
+    recording = undefined;
   }
   return sent;
 }
