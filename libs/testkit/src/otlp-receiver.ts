@@ -9,6 +9,8 @@ export interface ReceivedSpan {
   name: string;
   /** OTLP's SpanKind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */
   kind: number;
+  /** When the span started, in nanoseconds since the epoch (a decimal string, as the JSON encoding gives it). */
+  startTimeUnixNano: string;
   attributes: Record<string, unknown>;
   resource: Record<string, unknown>;
 }

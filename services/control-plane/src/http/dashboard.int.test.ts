@@ -62,10 +62,12 @@ describe('GET /api/v1/dashboard', () => {
     expect(card(before, 'us').healthReason).toMatch(/^gateway unreachable: ECONNREFUSED/);
     expect(card(before, 'eu').heartbeatAgeSeconds).toBeNull();
 
+    const beating = Date.now();
     expect((await cp.request('POST', '/api/v1/regions/eu/heartbeat')).status).toBe(204);
     const after = await eventually((s) => expect(card(s, 'eu').health).toBe('healthy'));
     expect(card(after, 'eu').healthReason).toBeNull();
-    expect(card(after, 'eu').heartbeatAgeSeconds).toBeLessThan(15);
+    // The heartbeat is no older than the time since it was sent, however slow the machine.
+    expect(card(after, 'eu').heartbeatAgeSeconds).toBeLessThanOrEqual((Date.now() - beating) / 1000);
     expect(card(after, 'us').health).toBe('down');
     expect(after.scrapeIntervalSeconds).toBe(0.5);
     expect(after.windowSeconds).toBe(3600);
@@ -73,6 +75,7 @@ describe('GET /api/v1/dashboard', () => {
   });
 
   it('counts replications pending and failed per source and target region, with the lag p99 of those applied', async () => {
+    const pushing = Date.now();
     const [first, second] = await push(
       'eu',
       { kind: 'manifest.put', repository: 'dash/app', digest: testDigest(1), mediaType: TEST_MANIFEST_TYPE, size: 10, tag: 'v1' },
@@ -90,7 +93,8 @@ describe('GET /api/v1/dashboard', () => {
     expect(cell('eu', 'us')).toEqual({ source: 'eu', target: 'us', pending: 1, failed: 1, lagP99Seconds: null });
     expect(cell('eu', 'ap')).toMatchObject({ pending: 0, failed: 0 });
     expect(cell('eu', 'ap')!.lagP99Seconds).toBeGreaterThanOrEqual(0);
-    expect(cell('eu', 'ap')!.lagP99Seconds).toBeLessThan(60);
+    // No lag is longer than the time since the changes were made, however slow the machine.
+    expect(cell('eu', 'ap')!.lagP99Seconds).toBeLessThanOrEqual((Date.now() - pushing) / 1000);
     expect(cell('us', 'eu')).toEqual({ source: 'us', target: 'eu', pending: 1, failed: 0, lagP99Seconds: null });
     expect(cell('eu', 'eu')).toBeUndefined();
 
