@@ -16,6 +16,13 @@ describe('createSampler', () => {
     expect(recorded(tracer.startSpan('PUT', { kind: SpanKind.SERVER }, ROOT_CONTEXT))).toBe(true);
   });
 
+  it('records no gRPC server span with no parent: a call from untraced work (an untraced push\'s apply, a fill for an untraced pull)', () => {
+    expect(recorded(tracer.startSpan('replica/ApplyManifest', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc' } }, ROOT_CONTEXT))).toBe(false);
+    // The gRPC instrumentation's, named so, its attributes set after the start.
+    expect(recorded(tracer.startSpan('grpc.meridian.replica.v1.Replica/ApplyManifest', { kind: SpanKind.SERVER }, ROOT_CONTEXT))).toBe(false);
+    expect(recorded(tracer.startSpan('replica/ApplyManifest', { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc' } }, trace.setSpanContext(ROOT_CONTEXT, remote(TraceFlags.SAMPLED))))).toBe(true);
+  });
+
   it('starts no trace for work with no parent: a blob write of an unsampled push, a job whose change has no trace', () => {
     expect(recorded(tracer.startSpan('blob.write', {}, ROOT_CONTEXT))).toBe(false);
     expect(recorded(tracer.startSpan('replication.job', { kind: SpanKind.CONSUMER }, ROOT_CONTEXT))).toBe(false);

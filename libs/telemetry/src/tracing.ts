@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Attributes, type Context, type Link, type Span } from '@opentelemetry/api';
 
 /** The tracer every explicit Meridian span comes from. */
@@ -51,6 +52,17 @@ export function currentTraceCarrier(): TraceCarrier | undefined {
   const carrier: TraceCarrier = {};
   propagation.inject(context.active(), carrier);
   return carrier.traceparent ? carrier : undefined;
+}
+
+/**
+ * The trace headers of a request to another process of the cluster (the control plane's admin
+ * API): the trace active now, or, outside any recorded trace, a `traceparent` saying "not
+ * recorded". The callee's HTTP server follows it (tracesIncomingRequest) and starts no trace of
+ * its own for a call made by untraced work: without it, every relay of untraced changes, every
+ * report of an untraced job and every heartbeat was the head of a trace at the control plane.
+ */
+export function clusterCallTraceHeaders(): TraceCarrier {
+  return currentTraceCarrier() ?? { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-00` };
 }
 
 /** The context a carrier describes (the root context when there is none). */

@@ -132,8 +132,11 @@ export class FakeReplicaRegion {
     private readonly dir: string,
   ) {}
 
-  /** Starts a region named `name` on a free loopback port; `address` is its host:port. */
-  static async start(name: string): Promise<FakeReplicaRegion> {
+  /**
+   * Starts a region named `name` on a free loopback port; `address` is its host:port. `serve`
+   * wraps the handlers as a real region's server does (its spans: libs/telemetry tracedHandlers).
+   */
+  static async start(name: string, serve: (handlers: ReplicaHandlers) => ReplicaHandlers = (handlers) => handlers): Promise<FakeReplicaRegion> {
     const dir = await mkdtemp(path.join(os.tmpdir(), `meridian-fake-${name}-`));
     await mkdir(path.join(dir, 'blobs'));
     await mkdir(path.join(dir, 'uploads'));
@@ -142,7 +145,7 @@ export class FakeReplicaRegion {
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
     );
     const region = new FakeReplicaRegion(name, `127.0.0.1:${port}`, server, dir);
-    server.addService(ReplicaService, region.handlers());
+    server.addService(ReplicaService, serve(region.handlers()));
     return region;
   }
 

@@ -7,7 +7,11 @@ import { ROUTES_BY_NAME, MediaType, type RouteName, type RouteParams } from '@me
  * on statuses and headers themselves.
  */
 export class OciTestClient {
-  constructor(readonly baseUrl: string) {}
+  /** `headers` go with every request (a `traceparent`, say) unless the request sets its own. */
+  constructor(
+    readonly baseUrl: string,
+    private readonly headers: Record<string, string> = {},
+  ) {}
 
   url(route: RouteName, params: RouteParams = {}, query?: Record<string, string>): string {
     const path = ROUTES_BY_NAME[route].path(params);
@@ -22,7 +26,9 @@ export class OciTestClient {
 
   fetch(pathOrUrl: string, init: RequestInit = {}): Promise<Response> {
     const url = pathOrUrl.startsWith('http') ? pathOrUrl : `${this.baseUrl}${pathOrUrl}`;
-    return fetch(url, { redirect: 'manual', ...init, ...(init.body ? { duplex: 'half' } : {}) } as RequestInit);
+    const headers = new Headers(init.headers);
+    for (const [name, value] of Object.entries(this.headers)) if (!headers.has(name)) headers.set(name, value);
+    return fetch(url, { redirect: 'manual', ...init, headers, ...(init.body ? { duplex: 'half' } : {}) } as RequestInit);
   }
 
   /** Monolithic upload: POST ?digest= with the bytes (distribution-spec "Pushing a blob monolithically"). */

@@ -13,6 +13,7 @@ import { Requeue } from './queue/requeue.js';
 import { Reconciler, inventoryOverGrpc } from './reconcile/reconciler.js';
 import { purgeOverGrpc } from './region-purge.js';
 import { ReplicaDialer, createClusterHttp, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
+import { traceContextInterceptor } from '@meridian/telemetry/grpc';
 import { ReconcileStore } from './reconcile/store.js';
 import { RegionService } from './regions.js';
 import { ReplicationService } from './replication.js';
@@ -80,10 +81,11 @@ export async function createApp(config: ControlPlaneConfig, logger: Logger = pin
   const queue = new ReplicationQueue({ redisUrl: config.redisUrl, prefix: config.queuePrefix, logger });
   const requeue = new Requeue({ replications, queue, intervalMs: config.requeueIntervalMs, logger });
 
-  // The control plane's calls to regions (purge, inventory) carry its service token.
+  // The control plane's calls to regions (purge, inventory) carry its service token, and a traced
+  // request's trace context (a purge asked for by a traced admin request continues in the region).
   const readPem = (file: string, variable: string) => readPemFile(file, variable, (message) => new StartupError(message));
   const regionCa = config.tlsCaFile ? await readPem(config.tlsCaFile, 'MERIDIAN_TLS_CA') : undefined;
-  const dialer = new ReplicaDialer({ tokens: new ServiceTokenIssuer(config.clusterSecret, 'control-plane'), credentials: replicaChannelCredentials(regionCa) });
+  const dialer = new ReplicaDialer({ tokens: new ServiceTokenIssuer(config.clusterSecret, 'control-plane'), credentials: replicaChannelCredentials(regionCa), interceptors: [traceContextInterceptor] });
   // The dashboard's probes and scrapes of the regions trust the same authority.
   const clusterHttp = createClusterHttp(regionCa ? { ca: regionCa } : {});
   const regions = new RegionService({ pool, regions: regionStore, catalog, replications, queue, requeue, logger, openPurge: purgeOverGrpc(dialer) });

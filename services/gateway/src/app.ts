@@ -16,7 +16,8 @@ import { createErrorHandler, routeNotFound } from './http/error-handler.js';
 import { createHealthHandler } from './http/handlers/health.js';
 import { expressBuiltMessages } from './http/express-messages.js';
 import { createRegionReplication } from './replication/region-replication.js';
-import { createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier, metricsSource, type Tracing } from '@meridian/telemetry';
+import { clusterCallTraceHeaders, createHttpMetricsMiddleware, createMetricsEndpoint, currentTraceCarrier, metricsSource, type Tracing } from '@meridian/telemetry';
+import { traceContextInterceptor } from '@meridian/telemetry/grpc';
 import { createGatewayMetrics, gatewayRouteOf } from './metrics.js';
 import { PeerRegions } from './replication/peer-regions.js';
 import { ReplicaDialer, createClusterHttp, httpsServerOptions, readPemFile, replicaChannelCredentials } from '@meridian/proto';
@@ -101,11 +102,12 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   // In a cluster, the replica protocol is authenticated both ways with service tokens from the cluster secret.
   const clusterSecret = config.clusterSecret;
   const serviceTokens = clusterSecret ? new ServiceTokenIssuer(clusterSecret, 'gateway') : undefined;
-  const dialer = serviceTokens ? new ReplicaDialer({ tokens: serviceTokens, credentials: replicaChannelCredentials(peerCa) }) : undefined;
+  // A traced pull's fill (and a traced apply's FetchBlob) continues in the peer's replica server.
+  const dialer = serviceTokens ? new ReplicaDialer({ tokens: serviceTokens, credentials: replicaChannelCredentials(peerCa), interceptors: [traceContextInterceptor] }) : undefined;
   // Calls to the control plane carry a service token too (its admin API asks for one with MERIDIAN_AUTH=on);
   // the configuration asks for the cluster secret whenever it names a control plane.
   const controlPlane = config.controlPlaneUrl && serviceTokens
-    ? new ControlPlaneHttp({ url: config.controlPlaneUrl, fetch: clusterHttp.fetch, headers: async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }) })
+    ? new ControlPlaneHttp({ url: config.controlPlaneUrl, fetch: clusterHttp.fetch, headers: async () => ({ ...clusterCallTraceHeaders(), authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }) })
     : undefined;
   // In a cluster, what the region lacks is asked of its peers (read-through); on its own, nothing changes.
   const peers = controlPlane && dialer ? new PeerRegions({ region: config.region, controlPlane, dialer, logger }) : undefined;

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer } from '@meridian/auth';
 import { ReplicaDialer, createClusterHttp, replicaChannelCredentials } from '@meridian/proto';
 import { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
+import { clusterCallTraceHeaders } from '@meridian/telemetry';
 import { traceContextInterceptor } from '@meridian/telemetry/grpc';
 import { CopiesUnderWay } from './blob-copy.js';
 import type { WorkerConfig } from './config.js';
@@ -41,7 +42,7 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
   const certificate = config.tls ? { cert: readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
   // The control plane's admin API and the regions' replica servers are trusted through the same authority.
   const clusterHttp = createClusterHttp(ca ? { ca } : {});
-  const controlPlane = new ControlPlaneClient(new ControlPlaneHttp({ url: config.controlPlaneUrl, fetch: clusterHttp.fetch, headers: async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }) }));
+  const controlPlane = new ControlPlaneClient(new ControlPlaneHttp({ url: config.controlPlaneUrl, fetch: clusterHttp.fetch, headers: async () => ({ ...clusterCallTraceHeaders(), authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }) }));
   const regions = new RegionDirectory(controlPlane);
   const peers = new ReplicaPeers(
     new ReplicaDialer({

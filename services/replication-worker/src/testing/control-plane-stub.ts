@@ -5,6 +5,8 @@ import { ReplicationOutcomeSchema, type RegionRecord, type ReplicationOutcome } 
 export interface RecordedReport extends ReplicationOutcome {
   changeId: string;
   region: string;
+  /** The report request's `traceparent` header, if it had one. */
+  traceparent?: string;
 }
 
 /**
@@ -47,7 +49,8 @@ export class ControlPlaneStub {
         }
         const outcome = ReplicationOutcomeSchema.safeParse(JSON.parse(body));
         if (!outcome.success) return reply(400, { error: outcome.error.message });
-        stub.record({ changeId: decodeURIComponent(report[1]!), region: decodeURIComponent(report[2]!), ...outcome.data });
+        const traceparent = request.headers.traceparent;
+        stub.record({ changeId: decodeURIComponent(report[1]!), region: decodeURIComponent(report[2]!), ...outcome.data, ...(typeof traceparent === 'string' ? { traceparent } : {}) });
         reply(204);
       });
     });
