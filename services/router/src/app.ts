@@ -6,8 +6,10 @@ import { stopServing } from '@meridian/supervisor';
 import { pino, type Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { StartupError, type RouterConfig } from './config.js';
+import { PipelinedLanes } from './http/pipelined-lanes.js';
 import { RegionProxy } from './http/region-proxy.js';
 import { createRequestHandler } from './http/request-handler.js';
+import { SlowClientBudget } from './http/slow-clients.js';
 import { ClientLocator } from './locations/client-locator.js';
 import { createRouterMetrics, type RouterMetrics } from './metrics.js';
 import { HealthMonitor } from './regions/health-monitor.js';
@@ -54,10 +56,12 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
   const agent = { connect: { timeout: config.connectTimeoutMs }, keepAliveTimeout: 60_000, headersTimeout: config.upstreamTimeoutMs, bodyTimeout: config.upstreamTimeoutMs };
   const clusterHttp = createClusterHttp({ ...ca, agent });
   const dispatcher = clusterHttp.dispatcher;
-  // A second pool, trusting the same authorities, whose connections to a region carry up to
-  // PIPELINED_REQUESTS requests at once: only for the small answers RegionDispatchers.pipelined
-  // names (e2e/bench/README.md, `pnpm bench routing`, has what it saves).
-  const pipelinedHttp = createClusterHttp({ ...ca, agent: { ...agent, pipelining: PIPELINED_REQUESTS } });
+  // The pipelined lanes (PipelinedLanes): MERIDIAN_ROUTER_PIPELINED_CONNECTIONS pools, trusting
+  // the same authorities, each with one connection to a region carrying up to PIPELINED_REQUESTS
+  // requests at once: only for the small answers RegionDispatchers.pipelined names
+  // (e2e/bench/README.md, `pnpm bench routing`, has what it saves).
+  const laneHttp = Array.from({ length: config.pipelinedConnections }, () => createClusterHttp({ ...ca, agent: { ...agent, connections: 1, pipelining: PIPELINED_REQUESTS } }));
+  const lanes = new PipelinedLanes({ lanes: laneHttp.map((lane) => lane.dispatcher), depth: PIPELINED_REQUESTS, stallMs: config.pipelineStallMs, overflow: dispatcher });
   const locator = new ClientLocator(config.locations, config.trustedProxies);
 
   const selector = new RegionSelector(
@@ -87,7 +91,18 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
     },
   });
 
-  const metrics = createRouterMetrics(() => health.snapshot());
+  const slowClients = new SlowClientBudget({
+    maxBytes: config.slowClientBufferBytes,
+    writeTimeoutMs: config.clientWriteTimeoutMs,
+    onCut({ reason, heldBytes, totalBytes }) {
+      metrics.slowClientCut(reason);
+      logger.warn(
+        { reason, heldBytes, totalBytes, budgetBytes: config.slowClientBufferBytes },
+        reason === 'budget' ? 'cut the connection of the client holding the most of the slow-client budget' : 'cut the connection of a client that took none of its answer in time',
+      );
+    },
+  });
+  const metrics = createRouterMetrics(() => health.snapshot(), () => slowClients.heldBytes);
   const readiness = () => {
     const list = directory.status();
     const states = health.snapshot();
@@ -110,7 +125,7 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
     };
   };
 
-  const handler = createRequestHandler({ locator, selector, proxy: new RegionProxy({ pipelined: pipelinedHttp.dispatcher, exclusive: dispatcher }, { upstreamMs: config.upstreamTimeoutMs }), metrics, readiness, logger });
+  const handler = createRequestHandler({ locator, selector, proxy: new RegionProxy({ pipelined: lanes, exclusive: dispatcher }, { upstreamMs: config.upstreamTimeoutMs }, slowClients), metrics, readiness, logger });
   // With MERIDIAN_TLS_CERT and _KEY, clients reach the router over HTTPS.
   const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;
   const server: http.Server = certificate ? https.createServer(httpsServerOptions(certificate), handler) : http.createServer(handler);
@@ -147,7 +162,8 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
       directory.stop();
       health.stop();
       await stopServing(server, config.shutdownGraceMs);
-      await Promise.all([clusterHttp.close(), pipelinedHttp.close()]);
+      lanes.close();
+      await Promise.all([clusterHttp, ...laneHttp].map((pool) => pool.close()));
     },
   };
 }

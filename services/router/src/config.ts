@@ -68,6 +68,26 @@ const schema = z.object({
   MERIDIAN_ROUTER_CONNECT_TIMEOUT_SECONDS: seconds(300).default(2),
   /** How long a region may keep a proxied request waiting for its answer, or between two pieces of it. */
   MERIDIAN_ROUTER_UPSTREAM_TIMEOUT_SECONDS: seconds(86_400).default(300),
+  /**
+   * Connections to each region that carry pipelined requests (manifest GETs, the base endpoint's
+   * GET, HEADs), requests spread among them: a region whose worker processes accept connections
+   * themselves then has routed traffic on more than one of them.
+   */
+  MERIDIAN_ROUTER_PIPELINED_CONNECTIONS: wholeNumber(1, 64).default(4),
+  /**
+   * How long the oldest request on a pipelined connection may go unanswered before the requests
+   * behind it are sent again on connections of their own. A region answers a manifest it holds in
+   * about a millisecond; one it first reads from a peer takes a round trip between regions or more.
+   */
+  MERIDIAN_ROUTER_PIPELINE_STALL_SECONDS: seconds(3600).default(0.25),
+  /**
+   * Memory for pipelined answers that clients read slower than their regions gave them, for the
+   * whole process, in MiB: past it, the clients holding the most are disconnected. At least one
+   * manifest's worth (MAX_MANIFEST_BYTES, 4 MiB).
+   */
+  MERIDIAN_ROUTER_SLOW_CLIENT_BUFFER_MIB: wholeNumber(4, 65_536).default(64),
+  /** A client that takes none of an answer held for it for this long is disconnected, and the answer dropped. */
+  MERIDIAN_ROUTER_CLIENT_WRITE_TIMEOUT_SECONDS: seconds(3600).default(30),
   /** A client connection with no bytes moving either way for this long is closed. */
   MERIDIAN_IDLE_TIMEOUT_SECONDS: seconds(86_400).default(300),
   /** How long SIGTERM waits for in-flight requests. */
@@ -100,6 +120,12 @@ export interface RouterConfig {
   defaultRegion?: string;
   connectTimeoutMs: number;
   upstreamTimeoutMs: number;
+  /** Connections per region for pipelined requests (MERIDIAN_ROUTER_PIPELINED_CONNECTIONS). */
+  pipelinedConnections: number;
+  pipelineStallMs: number;
+  /** The process's budget for answers held for slow clients (MERIDIAN_ROUTER_SLOW_CLIENT_BUFFER_MIB), in bytes. */
+  slowClientBufferBytes: number;
+  clientWriteTimeoutMs: number;
   idleTimeoutMs: number;
   shutdownGraceMs: number;
   /** Paths of the PEM certificate and key, when the router serves HTTPS. */
@@ -141,6 +167,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): RouterC
     ...(e.MERIDIAN_ROUTER_DEFAULT_REGION ? { defaultRegion: e.MERIDIAN_ROUTER_DEFAULT_REGION } : {}),
     connectTimeoutMs: e.MERIDIAN_ROUTER_CONNECT_TIMEOUT_SECONDS * 1000,
     upstreamTimeoutMs: e.MERIDIAN_ROUTER_UPSTREAM_TIMEOUT_SECONDS * 1000,
+    pipelinedConnections: e.MERIDIAN_ROUTER_PIPELINED_CONNECTIONS,
+    pipelineStallMs: e.MERIDIAN_ROUTER_PIPELINE_STALL_SECONDS * 1000,
+    slowClientBufferBytes: e.MERIDIAN_ROUTER_SLOW_CLIENT_BUFFER_MIB * 1024 * 1024,
+    clientWriteTimeoutMs: e.MERIDIAN_ROUTER_CLIENT_WRITE_TIMEOUT_SECONDS * 1000,
     idleTimeoutMs: e.MERIDIAN_IDLE_TIMEOUT_SECONDS * 1000,
     shutdownGraceMs: e.MERIDIAN_SHUTDOWN_GRACE_SECONDS * 1000,
     ...(e.MERIDIAN_TLS_CERT && e.MERIDIAN_TLS_KEY ? { tls: { certFile: path.resolve(cwd, e.MERIDIAN_TLS_CERT), keyFile: path.resolve(cwd, e.MERIDIAN_TLS_KEY) } } : {}),

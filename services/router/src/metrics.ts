@@ -1,4 +1,5 @@
 import { Metrics, type Counter } from '@meridian/telemetry';
+import type { SlowClientCutReason } from './http/slow-clients.js';
 import type { RegionHealth } from './regions/health-monitor.js';
 
 /**
@@ -12,9 +13,11 @@ export interface RouterMetrics {
   routed(region: string, mode: 'redirect' | 'proxy'): void;
   /** Counts one proxied request retried on the next region after `region` failed before answering. */
   retried(region: string): void;
+  /** Counts one slow client disconnected (SlowClientBudget), by why. */
+  slowClientCut(reason: SlowClientCutReason): void;
 }
 
-export function createRouterMetrics(health: () => ReadonlyMap<string, RegionHealth>): RouterMetrics {
+export function createRouterMetrics(health: () => ReadonlyMap<string, RegionHealth>, slowClientBytes: () => number): RouterMetrics {
   const metrics = new Metrics({ service: 'router' });
   const routedTotal = metrics.counter({
     name: 'meridian_router_routed_total',
@@ -25,6 +28,18 @@ export function createRouterMetrics(health: () => ReadonlyMap<string, RegionHeal
     name: 'meridian_router_retries_total',
     help: 'Proxied requests retried on the next region after the region named failed before answering.',
     labelNames: ['target_region'],
+  });
+  const slowClientsCut = metrics.counter({
+    name: 'meridian_router_slow_clients_cut_total',
+    help: 'Client connections cut while answers were held for them: reason budget (the process held too much for slow clients), deadline (the client took nothing for too long).',
+    labelNames: ['reason'],
+  });
+  metrics.gauge({
+    name: 'meridian_router_slow_client_buffer_bytes',
+    help: 'Bytes of pipelined answers held in memory for clients that read slower than their regions answered.',
+    collect() {
+      this.set(slowClientBytes());
+    },
   });
   metrics.gauge({
     name: 'meridian_region_healthy',
@@ -51,5 +66,6 @@ export function createRouterMetrics(health: () => ReadonlyMap<string, RegionHeal
       child.inc();
     },
     retried: (region) => retries.inc({ target_region: region }),
+    slowClientCut: (reason) => slowClientsCut.inc({ reason }),
   };
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegionProxy, relativeLinks } from './region-proxy.js';
+import { SlowClientBudget } from './slow-clients.js';
 import { BLOB_REDIRECT_HEADER } from '@meridian/proto/cluster-http';
 
 describe('relativeLinks', () => {
@@ -32,7 +33,7 @@ describe('RegionProxy', () => {
   });
   region.on('connection', () => regionConnections++);
   const upstream = new Agent({ keepAliveTimeout: 60_000 });
-  const proxy = new RegionProxy({ pipelined: upstream, exclusive: upstream }, { upstreamMs: 10_000 });
+  const proxy = new RegionProxy({ pipelined: upstream, exclusive: upstream }, { upstreamMs: 10_000 }, new SlowClientBudget({ maxBytes: 64 * 1024 * 1024, writeTimeoutMs: 30_000, onCut: () => undefined }));
   const router = http.createServer((req, res) => {
     void proxy.forward(req, res, { name: 'eu-west', http: urlOf(region) }, { absoluteLocation: false, clientAddress: '192.0.2.7' });
   });

@@ -1,7 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { MAX_MANIFEST_BYTES } from '@meridian/oci';
 import { BLOB_REDIRECT_HEADER } from '@meridian/proto/cluster-http';
+import type { RawDispatchHandler, RawDispatcher } from './pipelined-lanes.js';
+import type { SlowClientBudget } from './slow-clients.js';
 
 /** Where a request is proxied to: a region's name and its gateway's base URL. */
 export interface ProxyTarget {
@@ -24,6 +27,18 @@ export class UpstreamError extends Error {
     cause: unknown,
   ) {
     super(`region ${region} failed ${answered ? 'while answering' : 'before answering'}: ${describeCause(cause)}`, { cause });
+  }
+}
+
+/**
+ * A region's answer to a request on a pipelined connection that is larger than any answer sent
+ * there may be (MAX_MANIFEST_BYTES): refused before its headers reach the client when its
+ * `Content-Length` says so, else cut where it passes the limit.
+ */
+export class AnswerTooLargeError extends Error {
+  override name = 'AnswerTooLargeError';
+  constructor(readonly limit: number) {
+    super(`the answer exceeds ${limit} bytes, the most a manifest may have`);
   }
 }
 
@@ -58,8 +73,8 @@ export interface ForwardOptions {
 }
 
 /**
- * The router's connections to the regions. Both are pools of keep-alive connections per region;
- * they differ in whether a connection carries several requests at once.
+ * The router's connections to the regions. Both keep connections alive per region; they differ
+ * in whether a connection carries several requests at once.
  */
 export interface RegionDispatchers {
   /**
@@ -68,22 +83,25 @@ export interface RegionDispatchers {
    * The region then reads several requests, and the router several answers, per read of a
    * socket: fewer system calls and event-loop turns per request on both sides. An answer on such
    * a connection waits for those ahead of it, so none may stall: a slow client's answer is taken
-   * from the region all the same (see `ForwardOptions.pipelined`). One the region is slow to give
-   * (a manifest it first asks its peers for) holds up the few behind it.
+   * from the region all the same (see `ForwardOptions.pipelined`), within the process's budget
+   * for slow clients (SlowClientBudget), and requests behind one the region is slow to answer are
+   * sent again elsewhere (PipelinedLanes).
    */
-  pipelined: Dispatcher;
+  pipelined: RawDispatcher;
   /** One request at a time per connection: everything else (uploads, tag lists, the catalog, referrers). */
-  exclusive: Dispatcher;
+  exclusive: RawDispatcher;
 }
 
 /**
  * Sends a request on to a region and streams the answer back, both ways with backpressure: no
  * body is ever held whole (a paused client pauses the region's socket, a slow region pauses the
  * client's), except a pipelined answer, which is bounded and is taken from the region whatever
- * the client's pace (RegionDispatchers). Headers pass unchanged but for hop-by-hop ones, a
- * `Location` made absolute where asked, `Link` targets at the region's own origin made relative
- * (so paging goes on through the router), and `Meridian-Region` naming the region that answered. `Authorization`,
- * `WWW-Authenticate` and `Docker-Content-Digest` are passed as sent, byte for byte.
+ * the client's pace (RegionDispatchers): one larger than MAX_MANIFEST_BYTES is refused
+ * (AnswerTooLargeError), and what waits for slow clients is bounded by `slowClients`. Headers
+ * pass unchanged but for hop-by-hop ones, a `Location` made absolute where asked, `Link` targets
+ * at the region's own origin made relative (so paging goes on through the router), and
+ * `Meridian-Region` naming the region that answered. `Authorization`, `WWW-Authenticate` and
+ * `Docker-Content-Digest` are passed as sent, byte for byte.
  *
  * undici's dispatcher is used directly: per-origin keep-alive pools, connect and header
  * timeouts, and a handler that writes each chunk to the client as it comes, with no stream
@@ -99,6 +117,7 @@ export class RegionProxy {
   constructor(
     private readonly dispatchers: RegionDispatchers,
     private readonly timeouts: { upstreamMs: number },
+    private readonly slowClients: SlowClientBudget,
   ) {}
 
   /**
@@ -110,11 +129,14 @@ export class RegionProxy {
   forward(req: IncomingMessage, res: ServerResponse, region: ProxyTarget, options: ForwardOptions): Promise<void> {
     let regionOrigin = this.origins.get(region.http);
     if (regionOrigin === undefined) this.origins.set(region.http, (regionOrigin = new URL(region.http).origin));
+    const slowClients = this.slowClients;
     return new Promise((resolve, reject) => {
       const body = carriesBody(req) ? new RequestBody(req) : undefined;
       const pipelined = options.pipelined === true && body === undefined;
       let answered = false;
       let settled = false;
+      // What has come of a pipelined answer so far, against MAX_MANIFEST_BYTES.
+      let received = 0;
       let abortUpstream: ((reason: Error) => void) | undefined;
       let resumeUpstream: (() => void) | undefined;
       const settle = (err?: UpstreamError) => {
@@ -142,6 +164,12 @@ export class RegionProxy {
         onHeaders(statusCode, rawHeaders, resume, statusText) {
           // 1xx: the client had its own 100 Continue from the router's server.
           if (statusCode < 200) return true;
+          if (pipelined && req.method !== 'HEAD' && declaredLength(rawHeaders) > MAX_MANIFEST_BYTES) {
+            // The head of its connection (this answer is being read): stopping it costs no other
+            // answer, and undici sends again the requests behind it on a new connection.
+            abortUpstream?.(new AnswerTooLargeError(MAX_MANIFEST_BYTES));
+            return true;
+          }
           answered = true;
           resumeUpstream = resume;
           if (res.destroyed) return true;
@@ -149,10 +177,22 @@ export class RegionProxy {
           return true;
         },
         onData(chunk) {
-          // A pipelined answer is bounded (RegionDispatchers.pipelined) and goes on being taken
-          // from the region even when the client reads slowly: pausing the region's socket would
-          // hold up every answer pipelined behind it, for other clients.
-          if (res.destroyed || res.write(chunk) || pipelined) return true;
+          if (pipelined) {
+            // A pipelined answer is bounded (RegionDispatchers.pipelined) and goes on being taken
+            // from the region even when the client reads slowly: pausing the region's socket would
+            // hold up every answer pipelined behind it, for other clients. What the client has not
+            // taken counts against the process's budget for slow clients.
+            received += chunk.length;
+            if (received > MAX_MANIFEST_BYTES) {
+              // Without a length, or with a wrong one: the client's connection is cut (onError),
+              // so no part of it passes for the whole answer.
+              abortUpstream?.(new AnswerTooLargeError(MAX_MANIFEST_BYTES));
+              return true;
+            }
+            if (!res.destroyed && !res.write(chunk)) slowClients.hold(res);
+            return true;
+          }
+          if (res.destroyed || res.write(chunk)) return true;
           res.once('drain', drained);
           return false;
         },
@@ -191,19 +231,6 @@ export class RegionProxy {
 }
 
 /**
- * undici's raw handler callbacks, the ones its core calls (its types mark them deprecated in
- * favour of the controller form, which wraps them; see RegionProxy). `onHeaders` and `onData`
- * return false to pause the region's socket until `resume` is called.
- */
-interface RawDispatchHandler {
-  onConnect(abort: (reason: Error) => void): void;
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
-  onData(chunk: Buffer): boolean;
-  onComplete(trailers: unknown): void;
-  onError(err: Error): void;
-}
-
-/**
  * The client's request body as undici reads it, recording whether any of it was asked for. It
  * reads the request without ever destroying it: when undici gives up on a region it destroys the
  * body it was given, and that must not cut the client's connection, which may still be answered
@@ -224,6 +251,15 @@ class RequestBody {
     this.taken = true;
     for await (const chunk of req.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
   }
+}
+
+/** The answer's `Content-Length`, or -1 without one (chunked, or none). */
+function declaredLength(raw: Buffer[]): number {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 14 && name.toString('latin1').toLowerCase() === 'content-length') return Number(raw[i + 1]!.toString('latin1'));
+  }
+  return -1;
 }
 
 /** Whether the request has a body to send on (RFC 9112 §6.3: a length above 0, or chunked). */

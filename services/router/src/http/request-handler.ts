@@ -5,7 +5,7 @@ import { createHttpMetricsMiddleware, createMetricsEndpoint, metricsSource, path
 import type { ClientLocator } from '../locations/client-locator.js';
 import type { RouterMetrics } from '../metrics.js';
 import type { RegionSelector } from '../regions/region-selector.js';
-import { UpstreamError, type RegionProxy } from './region-proxy.js';
+import { AnswerTooLargeError, UpstreamError, type RegionProxy } from './region-proxy.js';
 import { sendError, sendJson } from './send.js';
 
 /** The request header that names a region to prefer (for testing, and for clients that know better). */
@@ -76,9 +76,13 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestL
       if (!(err instanceof UpstreamError)) throw err;
       // The client went away first (undici was told to stop): nothing failed, nobody to answer.
       if (res.destroyed && !err.answered) return;
-      const retry = next !== undefined && !err.answered && !err.bodyTaken && req.method !== 'PATCH';
+      // A manifest larger than any may be is refused, not looked for elsewhere: the region's
+      // fault, and every region would answer alike.
+      const tooLarge = err.cause instanceof AnswerTooLargeError;
+      const retry = next !== undefined && !err.answered && !err.bodyTaken && req.method !== 'PATCH' && !tooLarge;
       logger.warn({ region: err.region, method: req.method, route: routeName, retryOn: retry ? next.name : undefined }, err.message);
       if (err.answered) return;
+      if (tooLarge) throw new RegionFailedError(`region ${nearest.name} answered with more than ${(err.cause as AnswerTooLargeError).limit} bytes, the most a manifest may have`);
       if (!retry) throw new RegionFailedError(`region ${nearest.name} failed before answering`);
       metrics.retried(nearest.name);
       metrics.routed(next.name, mode);

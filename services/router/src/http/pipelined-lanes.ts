@@ -1,0 +1,161 @@
+import type { Dispatcher } from 'undici';
+
+/**
+ * undici's raw handler callbacks, the ones its core calls (its types mark them deprecated in
+ * favour of the controller form, which wraps them; see RegionProxy). `onHeaders` and `onData`
+ * return false to pause the region's socket until `resume` is called.
+ */
+export interface RawDispatchHandler {
+  onConnect(abort: (reason: Error) => void): void;
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: unknown): void;
+  onError(err: Error): void;
+}
+
+/** Where a request goes: what both RegionDispatchers take. */
+export interface RawDispatcher {
+  dispatch(options: Dispatcher.DispatchOptions, handler: RawDispatchHandler): void;
+}
+
+export interface PipelinedLanesOptions {
+  /**
+   * One dispatcher per lane, each keeping one connection to a region (undici `connections: 1`)
+   * that pipelines up to `depth` requests. Every region gets a connection from each lane.
+   */
+  lanes: readonly Dispatcher[];
+  depth: number;
+  /** A lane whose oldest request has not been answered in full for this long is stalled. */
+  stallMs: number;
+  /**
+   * Where a request goes when every lane is full or stalled, and where a request waiting behind a
+   * stalled one is sent again: one request per connection, never behind another.
+   */
+  overflow: Dispatcher;
+}
+
+/** A request on a lane, from its dispatch to the end of its answer. */
+interface Entry {
+  options: Dispatcher.DispatchOptions;
+  handler: RawDispatchHandler;
+  /** Sent again elsewhere: what comes on this lane for it is read and dropped. */
+  resent: boolean;
+}
+
+/** One pipelined connection to one region: its requests in the order they were sent, which is the order of their answers. */
+interface Lane {
+  dispatcher: Dispatcher;
+  queue: Entry[];
+  /** When the request at the head of `queue` got there (Date.now()). */
+  headSince: number;
+}
+
+/**
+ * The pipelined connections to the regions (RegionDispatchers.pipelined), spread and kept from
+ * stalling:
+ *
+ * - **Spread.** Each region gets one connection from each lane, and each request goes to the lane
+ *   with the fewest in flight, taking turns among equals. undici's own pool fills one connection
+ *   to its pipelining depth before it opens the next, so a router under light load had one or two
+ *   connections to a region, and a region whose worker processes accept connections themselves
+ *   (libs/supervisor) could have all of them, and all routed traffic, on one worker.
+ * - **No waiting behind a stalled answer.** Answers on a connection come in order (RFC 9112
+ *   §9.3.2), so one the region is slow to give (a manifest it first reads from a peer) holds up
+ *   every request behind it, and only the head of the line has a timeout running. A lane whose
+ *   head has not been answered within `stallMs` takes no new requests, and those already behind
+ *   it are sent again on connections of their own (`overflow`); what the stalled lane answers for
+ *   them later is read and dropped. They are GETs and HEADs, safe to send twice (RFC 9110 §9.2.2).
+ *   New requests go to `overflow` too while every lane is full or stalled.
+ *
+ * undici sends a lane's requests in the order they were dispatched and, when a connection fails,
+ * sends again those not yet answered, in the same order, so `queue` mirrors the connection.
+ */
+export class PipelinedLanes implements RawDispatcher {
+  private readonly regions = new Map<string, Lane[]>();
+  /** Where the search for the least busy lane starts, moved on each time so that equals take turns. */
+  private turn = 0;
+  private inFlight = 0;
+  private sweep: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: PipelinedLanesOptions) {}
+
+  dispatch(options: Dispatcher.DispatchOptions, handler: RawDispatchHandler): void {
+    const now = Date.now();
+    const lane = this.pick(String(options.origin), now);
+    if (lane === undefined) {
+      this.options.overflow.dispatch(options, handler as Dispatcher.DispatchHandler);
+      return;
+    }
+    const entry: Entry = { options, handler, resent: false };
+    lane.queue.push(entry);
+    if (lane.queue.length === 1) lane.headSince = now;
+    if (this.inFlight++ === 0) this.sweep = setInterval(() => this.rescue(), Math.max(1, this.options.stallMs / 2)).unref();
+    const done = () => this.finish(lane, entry);
+    const onLane: RawDispatchHandler = {
+      onConnect: (abort) => (entry.resent ? undefined : handler.onConnect(abort)),
+      onHeaders: (statusCode, rawHeaders, resume, statusText) => (entry.resent ? true : handler.onHeaders(statusCode, rawHeaders, resume, statusText)),
+      onData: (chunk) => (entry.resent ? true : handler.onData(chunk)),
+      onComplete(trailers) {
+        done();
+        if (!entry.resent) handler.onComplete(trailers);
+      },
+      onError(err) {
+        done();
+        if (!entry.resent) handler.onError(err);
+      },
+    };
+    lane.dispatcher.dispatch(options, onLane as Dispatcher.DispatchHandler);
+  }
+
+  /** Stops the stall checks; the lanes' dispatchers are closed by whoever made them. */
+  close(): void {
+    clearInterval(this.sweep);
+    this.sweep = undefined;
+  }
+
+  /** The region's least busy lane that is neither full nor stalled, if any. */
+  private pick(origin: string, now: number): Lane | undefined {
+    let lanes = this.regions.get(origin);
+    if (lanes === undefined) this.regions.set(origin, (lanes = this.options.lanes.map((dispatcher) => ({ dispatcher, queue: [], headSince: 0 }))));
+    const count = lanes.length;
+    let best: Lane | undefined;
+    let bestIndex = 0;
+    for (let i = 0; i < count; i++) {
+      const index = (this.turn + i) % count;
+      const lane = lanes[index]!;
+      const load = lane.queue.length;
+      if (load >= this.options.depth || (load > 0 && now - lane.headSince >= this.options.stallMs)) continue;
+      if (best === undefined || load < best.queue.length) {
+        best = lane;
+        bestIndex = index;
+        if (load === 0) break;
+      }
+    }
+    this.turn = (bestIndex + 1) % count;
+    return best;
+  }
+
+  private finish(lane: Lane, entry: Entry): void {
+    const index = lane.queue.indexOf(entry);
+    if (index < 0) return;
+    lane.queue.splice(index, 1);
+    if (index === 0) lane.headSince = Date.now();
+    if (--this.inFlight === 0) this.close();
+  }
+
+  /** Sends the requests waiting behind a stalled head again, each on a connection of its own. */
+  private rescue(): void {
+    const now = Date.now();
+    for (const lanes of this.regions.values()) {
+      for (const lane of lanes) {
+        if (lane.queue.length < 2 || now - lane.headSince < this.options.stallMs) continue;
+        for (let i = 1; i < lane.queue.length; i++) {
+          const entry = lane.queue[i]!;
+          if (entry.resent) continue;
+          entry.resent = true;
+          this.options.overflow.dispatch(entry.options, entry.handler as Dispatcher.DispatchHandler);
+        }
+      }
+    }
+  }
+}
