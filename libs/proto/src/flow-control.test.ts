@@ -1,6 +1,6 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CHANNEL_OPTIONS, FLOW_CONTROL_WINDOW_BYTES, ReplicaService, createReplicaClient, grpc, type ReplicaHandlers } from './index.js';
 
 // The replica protocol's HTTP/2 flow-control windows (RFC 9113, section 6.9: SETTINGS_INITIAL_WINDOW_SIZE
@@ -12,9 +12,9 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-/** Resolves once `check` holds; the test's timeout bounds the wait. */
+/** Waits for `check` to hold; fails naming it after 30 s. */
 async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
+  await vi.waitFor(() => expect(check(), check.toString()).toBe(true), { timeout: 30_000, interval: 5 });
 }
 
 describe('replica flow control', () => {

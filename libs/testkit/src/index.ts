@@ -6,3 +6,4 @@ export * from './prometheus.js';
 export * from './cluster-secret.js';
 export * from './certificates.js';
 export * from './otlp-receiver.js';
+export * from './wait.js';

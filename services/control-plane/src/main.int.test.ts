@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmptyTestDatabase, freePort, testQueuePrefix, TEST_CLUSTER_SECRET, TEST_REDIS_URL, type TestDatabase } from '@meridian/testkit';
+import { createEmptyTestDatabase, freePort, testQueuePrefix, until, TEST_CLUSTER_SECRET, TEST_REDIS_URL, type TestDatabase } from '@meridian/testkit';
 import { clearQueuePrefix } from './testing/test-control-plane.js';
 
 // The control plane as a process (`node --import tsx services/control-plane/src/main.ts`): it
@@ -92,7 +92,7 @@ describe('control plane process', () => {
     const { child, url, output } = await start({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, LOG_LEVEL: 'debug' });
     expect((await fetch(`${url}/readyz`)).status).toBe(503);
     // One warning for the outage, however many reconnects fail (the later ones are debug lines).
-    while ((output().match(/"msg":"redis still unreachable"/g) ?? []).length < 2) await once(child.stdout!, 'data');
+    await until(() => (output().match(/"msg":"redis still unreachable"/g) ?? []).length >= 2, { intervalMs: 20 });
     expect(output().match(/"msg":"redis unreachable/g)).toHaveLength(1);
     expect(await stop(child)).toBe(0);
   });

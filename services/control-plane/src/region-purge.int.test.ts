@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPLICATION_QUEUE, type RegionRecord } from '@meridian/proto';
-import { freePort } from '@meridian/testkit';
+import { freePort, until } from '@meridian/testkit';
 import { FakeReplicaRegion } from '@meridian/testkit/fake-replica-region';
 import { startTestControlPlane, testChange, testDigest, testRegion, TEST_MANIFEST_TYPE, type TestControlPlane } from './testing/test-control-plane.js';
 
@@ -126,7 +126,7 @@ describe('purging a region', () => {
     await register(cp, 'us', us.address, 1);
     const release = us.hold('Purge');
     const purging = cp.request('DELETE', '/api/v1/regions/us?purge=true');
-    while (us.inFlight === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => us.inFlight > 0);
 
     const twice = await cp.request('DELETE', '/api/v1/regions/us?purge=true');
     expect(twice.status).toBe(409);
@@ -168,7 +168,7 @@ describe('purging a region', () => {
     await working;
 
     const purging = cp.request('DELETE', '/api/v1/regions/us?purge=true');
-    while ((await regionsOf(cp)).find((r) => r.name === 'us')?.state !== 'draining') await sleep(20);
+    await until(async () => (await regionsOf(cp)).find((r) => r.name === 'us')?.state === 'draining', { intervalMs: 20 });
     // Drained, and a second later still not asked to purge: the job is still writing to it.
     await sleep(1000);
     expect(us.calls.Purge).toBe(0);

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { replicationTests, startRegions, until } from './testing/replication-test.js';
+import { until } from '@meridian/testkit';
+import { replicationTests, startRegions } from './testing/replication-test.js';
 
 // Blob copies between regions through a real worker (Redis, gRPC): bounded memory whatever the
 // blob's size, and resuming from the offset LinkBlobs reports (replica.proto, LinkBlobs and PutBlob).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildImage, MetricsScrape } from '@meridian/testkit';
+import { buildImage, MetricsScrape, until } from '@meridian/testkit';
 import { replicationTests, startRegions } from './testing/replication-test.js';
 
 /**
@@ -9,6 +9,16 @@ import { replicationTests, startRegions } from './testing/replication-test.js';
  */
 const REPO = 'metrics/app';
 const start = replicationTests();
+
+/** A scrape taken once the worker counts the job finished (the report reaches the control plane just before). */
+async function finishedScrape(url: string): Promise<MetricsScrape> {
+  let scrape!: MetricsScrape;
+  await until(async () => (scrape = await MetricsScrape.of(url)).value('meridian_replication_jobs_finished_total', { target_region: 'us', outcome: 'done' }) > 0, {
+    what: 'the job counted finished',
+    intervalMs: 20,
+  });
+  return scrape;
+}
 
 describe('replication worker /metrics and health', () => {
   it('records the lag of an applied change from its commit at the origin, by target region', async () => {
@@ -24,9 +34,7 @@ describe('replication worker /metrics and health', () => {
     const change = { ...t.change('eu', { kind: 'tag.delete', repository: REPO, tag: 'v1' }), at: new Date(Date.now() - 10_000).toISOString() };
     expect(await t.replicate(change, 'us')).toMatchObject({ outcome: 'done' });
 
-    // The report reaches the control plane just before the worker counts the job finished.
-    let after = await MetricsScrape.of(url);
-    while (after.value('meridian_replication_jobs_finished_total', { target_region: 'us', outcome: 'done' }) === 0) after = await MetricsScrape.of(url);
+    const after = await finishedScrape(url);
     expect(after.value('meridian_replication_lag_seconds', { target_region: 'us' })).toBe(1);
     expect(after.value('meridian_replication_lag_seconds_sum', { target_region: 'us' })).toBeGreaterThanOrEqual(10);
     expect(after.samples('meridian_replication_lag_seconds', { target_region: 'us' })[0]!.labels).toMatchObject({ service: 'replication-worker' });
@@ -42,8 +50,7 @@ describe('replication worker /metrics and health', () => {
     const change = { ...t.change('eu', { kind: 'tag.delete', repository: REPO, tag: 'v1' }), at: new Date(Date.now() - 86_400_000).toISOString() };
     expect(await t.replicate(change, 'us', {}, { backfill: true })).toMatchObject({ outcome: 'done' });
 
-    let after = await MetricsScrape.of(url);
-    while (after.value('meridian_replication_jobs_finished_total', { target_region: 'us', outcome: 'done' }) === 0) after = await MetricsScrape.of(url);
+    const after = await finishedScrape(url);
     expect(after.value('meridian_replication_lag_seconds', { target_region: 'us' })).toBe(0);
   });
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { replicationTests, startRegions, until } from './testing/replication-test.js';
+import { until } from '@meridian/testkit';
+import { replicationTests, startRegions } from './testing/replication-test.js';
 
 // Several worker processes replicating one change set (README, "The replication worker in
 // detail"): two workers on one Redis, each with one job at a time, so that two jobs needing the

@@ -125,7 +125,15 @@ describe('GET /api/v1/dashboard/events', () => {
     expect(response.headers.get('content-type')).toBe('text/event-stream');
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = '';
-    while ((text.match(/^event: snapshot$/gm) ?? []).length < 2) text += (await reader.read()).value ?? '';
+    const snapshots = () => (text.match(/^event: snapshot$/gm) ?? []).length;
+    // The stream is ended after a deadline, so a missing snapshot fails below rather than hanging.
+    const deadline = setTimeout(() => void reader.cancel(), 30_000);
+    while (snapshots() < 2) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the event stream ended (or 30 s passed) after ${snapshots()} snapshot(s)`);
+      text += value;
+    }
+    clearTimeout(deadline);
     await reader.cancel();
     const first = /^data: (.*)$/m.exec(text)![1]!;
     expect((JSON.parse(first) as DashboardSnapshot).regions).toHaveLength(3);

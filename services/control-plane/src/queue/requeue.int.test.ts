@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { replicateJobId, type ReplicatedChange } from '@meridian/proto';
-import { freePort, startRedisServer, type RedisServer } from '@meridian/testkit';
+import { freePort, startRedisServer, until, type RedisServer } from '@meridian/testkit';
 import { startTestControlPlane, testChange, testRegion, type TestControlPlane, TEST_MANIFEST_TYPE, testDigest } from '../testing/test-control-plane.js';
 
 // Redis holds nothing Postgres does not: a replication still pending in Postgres gets its job
@@ -42,13 +42,11 @@ async function queuedIds(cp: TestControlPlane): Promise<string[]> {
   return jobs.map((job) => job.id!).sort();
 }
 
-/** Polls `read` until `done` holds of what it returns (the test's timeout bounds the wait). */
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** Polls `read` until `done` holds of what it returns, and returns that; fails after libs/testkit until's deadline. */
+async function readUntil<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  let value!: T;
+  await until(async () => done((value = await read())), { what: done.toString(), intervalMs: 50 });
+  return value;
 }
 
 describe('requeue', () => {
@@ -79,7 +77,7 @@ describe('requeue', () => {
     const cp = await start({ MERIDIAN_REQUEUE_INTERVAL_SECONDS: '0.2' });
     const id = await push(cp, put(1, 1));
     await cp.jobs.obliterate({ force: true });
-    const ids = await until(
+    const ids = await readUntil(
       () => queuedIds(cp),
       (value) => value.length === 2,
     );
@@ -100,12 +98,12 @@ describe('requeue', () => {
 
     redisServers.push(await startRedisServer(port));
     expect(
-      await until(
+      await readUntil(
         () => queuedIds(cp),
         (value) => value.length === 2,
       ),
     ).toEqual([replicateJobId(id, 'ap'), replicateJobId(id, 'us')]);
-    await until(
+    await readUntil(
       () => cp.request('GET', '/readyz'),
       (answer) => answer.status === 200,
     );
@@ -115,7 +113,7 @@ describe('requeue', () => {
     const later = await push(cp, put(2, 2));
     redisServers.push(await startRedisServer(port));
     expect(
-      await until(
+      await readUntil(
         () => queuedIds(cp),
         (value) => value.length === 4,
       ),

@@ -30,6 +30,7 @@ import {
 import { MediaType } from '@meridian/oci';
 import http from 'node:http';
 import { FakeReplicaRegion } from '@meridian/testkit/fake-replica-region';
+import { until } from '@meridian/testkit';
 import { PeerRegions } from '../replication/peer-regions.js';
 import { createReplicaServer, type ReplicaServer } from './replica-server.js';
 
@@ -104,10 +105,6 @@ async function sendImage(repository: string, image: TestImage): Promise<void> {
 }
 
 /** Waits for `condition` to hold: a state, not a duration (the test's own timeout bounds it). */
-async function until(condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
 const clock = (hlc: bigint, origin: string) => ({ hlc: hlc.toString(), origin });
 
 /** Where the filesystem store keeps a blob's bytes. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MediaType } from '@meridian/oci';
 import { grpc } from '@meridian/proto';
-import { buildImage, buildIndex } from '@meridian/testkit';
-import { replicationTests, startRegions, until } from '../testing/replication-test.js';
+import { buildImage, buildIndex, until } from '@meridian/testkit';
+import { replicationTests, startRegions } from '../testing/replication-test.js';
 
 // The `replicate` job end to end: a worker on the real Redis, real gRPC servers for the regions
 // (libs/testkit's in-memory Replica region), a stub for the control plane's two endpoints.

@@ -124,11 +124,6 @@ export function startRegions(...names: string[]): Promise<FakeReplicaRegion[]> {
   return Promise.all(names.map((name) => FakeReplicaRegion.start(name)));
 }
 
-/** Waits for `condition` to hold: an event, not a duration (the test's own timeout bounds it). */
-export async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
 function regionRecord(region: TestRegion): RegionRecord {
   return {
     name: region.fake.name,
