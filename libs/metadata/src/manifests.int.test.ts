@@ -215,6 +215,32 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
     });
   });
 
+  // The same for the manifest's tombstone: while the push of an index waits for a lock on its
+  // child, a write replicated from another region stores the index (clearing the tombstone the
+  // push's snapshot holds) and a DELETE removes it again.
+  it('a push whose snapshot holds a manifest tombstone replaced meanwhile is stamped past the new one', async () => {
+    const child = pushOf('race/remanifest', 12);
+    expect((await metadata.manifestPushes.push(child)).stored).toBe(true);
+    const repositoryId = await metadata.repositories.requireId('race/remanifest');
+    const index = pushOf('race/remanifest', 13, { children: [{ digest: child.digest, size: child.payload.byteLength }] });
+    expect((await metadata.manifestPushes.push(index)).stored).toBe(true);
+    const first = (await metadata.manifests.delete(repositoryId, index.digest, { local: CLOCK })).hlc!;
+
+    await withPushAndDelete(async (push, hold) => {
+      await hold.client.query('SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2 FOR UPDATE', [repositoryId, child.digest]);
+      let deleted = 0n;
+      const pushed = await pushWaiting(push, index, async () => {
+        const replicated = { ...index, repositoryId, blobDigests: [], childDigests: [child.digest] };
+        expect(await metadata.manifests.applyInsert(replicated, { hlc: first + 1n, origin: 'other' })).toBeDefined();
+        deleted = (await metadata.manifests.delete(repositoryId, index.digest, { local: CLOCK })).hlc!;
+        await hold.client.query('ROLLBACK');
+      });
+      expect(pushed.stored && pushed.hlc).toBeGreaterThan(deleted);
+      expect((await metadata.manifests.clockOf(repositoryId, index.digest))!.hlc).toBeGreaterThan(deleted);
+      expect(await metadata.manifests.tombstoneOf(repositoryId, index.digest)).toBeUndefined();
+    });
+  });
+
   it('an index pushed while its child is being deleted: whichever commits first wins, and no index is left listing a deleted child', async () => {
     const child = pushOf('race/index', 3);
     expect((await metadata.manifestPushes.push(child)).stored).toBe(true);
