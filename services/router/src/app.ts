@@ -1,7 +1,7 @@
 import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer } from '@meridian/auth';
 import http from 'node:http';
 import https from 'node:https';
-import { createClusterHttp, httpsServerOptions, readPemFile } from '@meridian/proto';
+import { createClusterHttp, httpsServerOptions, readPemFile, type ClusterHttp } from '@meridian/proto';
 import { stopServing } from '@meridian/supervisor';
 import { pino, type Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -21,6 +21,12 @@ import { RegionSelector } from './regions/region-selector.js';
  * kept short, since each answer waits for those ahead of it on its connection.
  */
 const PIPELINED_REQUESTS = 8;
+
+/**
+ * How many pipelined connections a region may have from one router process when all are full
+ * (PipelinedLanes): 256 requests in flight; past that, each goes on a connection of its own.
+ */
+const MAX_PIPELINED_CONNECTIONS = 32;
 
 /** How long one read of the region list from the control plane may take. */
 const REGION_LIST_TIMEOUT_MS = 5000;
@@ -56,12 +62,23 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
   const agent = { connect: { timeout: config.connectTimeoutMs }, keepAliveTimeout: 60_000, headersTimeout: config.upstreamTimeoutMs, bodyTimeout: config.upstreamTimeoutMs };
   const clusterHttp = createClusterHttp({ ...ca, agent });
   const dispatcher = clusterHttp.dispatcher;
-  // The pipelined lanes (PipelinedLanes): MERIDIAN_ROUTER_PIPELINED_CONNECTIONS pools, trusting
-  // the same authorities, each with one connection to a region carrying up to PIPELINED_REQUESTS
-  // requests at once: only for the small answers RegionDispatchers.pipelined names
-  // (e2e/bench/README.md, `pnpm bench routing`, has what it saves).
-  const laneHttp = Array.from({ length: config.pipelinedConnections }, () => createClusterHttp({ ...ca, agent: { ...agent, connections: 1, pipelining: PIPELINED_REQUESTS } }));
-  const lanes = new PipelinedLanes({ lanes: laneHttp.map((lane) => lane.dispatcher), depth: PIPELINED_REQUESTS, stallMs: config.pipelineStallMs, overflow: dispatcher });
+  // The pipelined lanes (PipelinedLanes): pools trusting the same authorities, each with one
+  // connection to a region carrying up to PIPELINED_REQUESTS requests at once, at least
+  // MERIDIAN_ROUTER_PIPELINED_CONNECTIONS of them per region: only for the small answers
+  // RegionDispatchers.pipelined names (e2e/bench/README.md, `pnpm bench routing`, has what it saves).
+  const laneHttp: ClusterHttp[] = [];
+  const lanes = new PipelinedLanes({
+    newLane: () => {
+      const lane = createClusterHttp({ ...ca, agent: { ...agent, connections: 1, pipelining: PIPELINED_REQUESTS } });
+      laneHttp.push(lane);
+      return lane.dispatcher;
+    },
+    minLanes: config.pipelinedConnections,
+    maxLanes: Math.max(MAX_PIPELINED_CONNECTIONS, config.pipelinedConnections),
+    depth: PIPELINED_REQUESTS,
+    stallMs: config.pipelineStallMs,
+    overflow: dispatcher,
+  });
   const locator = new ClientLocator(config.locations, config.trustedProxies);
 
   const selector = new RegionSelector(

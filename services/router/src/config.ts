@@ -70,8 +70,9 @@ const schema = z.object({
   MERIDIAN_ROUTER_UPSTREAM_TIMEOUT_SECONDS: seconds(86_400).default(300),
   /**
    * Connections to each region that carry pipelined requests (manifest GETs, the base endpoint's
-   * GET, HEADs), requests spread among them: a region whose worker processes accept connections
-   * themselves then has routed traffic on more than one of them.
+   * GET, HEADs), at least: requests are spread among them, so that a region whose worker
+   * processes accept connections themselves has routed traffic on more than one of them. More
+   * are opened while all are full.
    */
   MERIDIAN_ROUTER_PIPELINED_CONNECTIONS: wholeNumber(1, 64).default(4),
   /**
@@ -120,7 +121,7 @@ export interface RouterConfig {
   defaultRegion?: string;
   connectTimeoutMs: number;
   upstreamTimeoutMs: number;
-  /** Connections per region for pipelined requests (MERIDIAN_ROUTER_PIPELINED_CONNECTIONS). */
+  /** Connections per region for pipelined requests, at least (MERIDIAN_ROUTER_PIPELINED_CONNECTIONS). */
   pipelinedConnections: number;
   pipelineStallMs: number;
   /** The process's budget for answers held for slow clients (MERIDIAN_ROUTER_SLOW_CLIENT_BUFFER_MIB), in bytes. */

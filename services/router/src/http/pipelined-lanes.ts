@@ -20,10 +20,14 @@ export interface RawDispatcher {
 
 export interface PipelinedLanesOptions {
   /**
-   * One dispatcher per lane, each keeping one connection to a region (undici `connections: 1`)
-   * that pipelines up to `depth` requests. Every region gets a connection from each lane.
+   * Makes the dispatcher of a lane: one connection to a region (undici `connections: 1`) that
+   * pipelines up to `depth` requests. Every region gets a connection from each lane it uses.
    */
-  lanes: readonly Dispatcher[];
+  newLane(): Dispatcher;
+  /** Lanes each region starts with, and takes turns on. */
+  minLanes: number;
+  /** Lanes a region may have when all it has are full; past them, requests go to `overflow`. */
+  maxLanes: number;
   depth: number;
   /** A lane whose oldest request has not been answered in full for this long is stalled. */
   stallMs: number;
@@ -45,6 +49,8 @@ interface Entry {
 /** One pipelined connection to one region: its requests in the order they were sent, which is the order of their answers. */
 interface Lane {
   dispatcher: Dispatcher;
+  /** The region's lanes, this one among them. */
+  region: Lane[];
   queue: Entry[];
   /** When the request at the head of `queue` got there (Date.now()). */
   headSince: number;
@@ -65,13 +71,16 @@ interface Lane {
  *   head has not been answered within `stallMs` takes no new requests, and those already behind
  *   it are sent again on connections of their own (`overflow`); what the stalled lane answers for
  *   them later is read and dropped. They are GETs and HEADs, safe to send twice (RFC 9110 §9.2.2).
- *   New requests go to `overflow` too while every lane is full or stalled.
+ *   New requests go to `overflow` too while every lane is full or stalled, and there are
+ *   `maxLanes`.
  *
  * undici sends a lane's requests in the order they were dispatched and, when a connection fails,
  * sends again those not yet answered, in the same order, so `queue` mirrors the connection.
  */
 export class PipelinedLanes implements RawDispatcher {
   private readonly regions = new Map<string, Lane[]>();
+  /** The lanes' dispatchers: a region's lane i uses the i-th (each holds a connection per region). */
+  private readonly dispatchers: Dispatcher[] = [];
   /** Where the search for the least busy lane starts, moved on each time so that equals take turns. */
   private turn = 0;
   private inFlight = 0;
@@ -113,10 +122,14 @@ export class PipelinedLanes implements RawDispatcher {
     this.sweep = undefined;
   }
 
-  /** The region's least busy lane that is neither full nor stalled, if any. */
+  /** The region's least busy lane that is neither full nor stalled, a new one if all are, or none past `maxLanes`. */
   private pick(origin: string, now: number): Lane | undefined {
     let lanes = this.regions.get(origin);
-    if (lanes === undefined) this.regions.set(origin, (lanes = this.options.lanes.map((dispatcher) => ({ dispatcher, queue: [], headSince: 0 }))));
+    if (lanes === undefined) {
+      lanes = [];
+      while (lanes.length < this.options.minLanes) lanes.push(this.newLane(lanes));
+      this.regions.set(origin, lanes);
+    }
     const count = lanes.length;
     let best: Lane | undefined;
     let bestIndex = 0;
@@ -131,8 +144,18 @@ export class PipelinedLanes implements RawDispatcher {
         if (load === 0) break;
       }
     }
-    this.turn = (bestIndex + 1) % count;
+    if (best === undefined && count < this.options.maxLanes) {
+      lanes.push((best = this.newLane(lanes)));
+      bestIndex = count;
+    }
+    this.turn = (bestIndex + 1) % lanes.length;
     return best;
+  }
+
+  private newLane(region: Lane[]): Lane {
+    const index = region.length;
+    while (this.dispatchers.length <= index) this.dispatchers.push(this.options.newLane());
+    return { dispatcher: this.dispatchers[index]!, region, queue: [], headSince: 0 };
   }
 
   private finish(lane: Lane, entry: Entry): void {
@@ -140,6 +163,10 @@ export class PipelinedLanes implements RawDispatcher {
     if (index < 0) return;
     lane.queue.splice(index, 1);
     if (index === 0) lane.headSince = Date.now();
+    // Lanes opened past `minLanes` for a burst are let go once idle, last first, so that the
+    // region's requests gather on fewer connections again (their pooled connections time out).
+    const region = lane.region;
+    while (region.length > this.options.minLanes && region[region.length - 1]!.queue.length === 0) region.pop();
     if (--this.inFlight === 0) this.close();
   }
 

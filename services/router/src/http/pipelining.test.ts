@@ -165,9 +165,11 @@ describe('connections to a region', () => {
   });
 
   // Sixteen manifest GETs in flight at once take sixteen connections without pipelining; with
-  // it, they are spread over the pipelined connections (4 by default), up to 8 on each.
+  // it, they are spread over the pipelined connections (4 by default), up to 8 on each, and a
+  // router with fewer opens more pipelined ones once those it has are full.
   it('carries concurrent manifest GETs (distribution-spec v1.1 "Pulling manifests") on shared, pipelined connections', async () => {
     expect(await connectionsFor(spread.url, '/v2/held/app/manifests/v1', 16)).toBe(4);
+    expect(await connectionsFor(single.url, '/v2/held/app/manifests/v1', 16)).toBe(2);
   });
 
   // undici's pool keeps using the first connection while it has room, so manifest GETs one at a
