@@ -12,6 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { MAX_MANIFEST_BYTES } from '@meridian/oci';
+import { until } from '@meridian/testkit';
 import { pino } from 'pino';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,9 +20,6 @@ import { createApp, type Router } from '../app.js';
 import { loadConfig } from '../config.js';
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-/** How long a test waits for something the router does in the background before failing. */
-const WAIT_MS = 20_000;
-
 /** Requests whose answers wait until `release` has as many as it waits for. */
 let held: http.ServerResponse[] = [];
 let release: { count: number; done: () => void } | undefined;
@@ -215,7 +213,7 @@ describe('connections to a region', () => {
     const counted = await manifestGetsCounted(single.url);
     leaving.destroy();
     // The router has seen the client leave once it has counted that request.
-    await until(async () => (await manifestGetsCounted(single.url)) > counted);
+    await until(async () => (await manifestGetsCounted(single.url)) > counted, { what: 'the leaving client\'s GET counted' });
     finishSlow();
     const body = Buffer.from(await slow.body.arrayBuffer());
     expect(body.length).toBe(2 * HALF_ANSWER_BYTES);
@@ -298,7 +296,7 @@ async function readNothingUntilCut(target: TestRouter, count: number, reason: st
   const socket = await pausedClient(target.router);
   const received = bytesReceived(socket);
   socket.write(pipelinedGets('/v2/large/app/manifests/v1', count));
-  await until(() => target.logs.some((line) => line.reason === reason));
+  await until(() => target.logs.some((line) => line.reason === reason), { what: `a client cut logged for its ${reason}` });
   expect(target.logs.filter((line) => line.reason === reason)).toHaveLength(1);
   return () => {
     socket.resume();
@@ -324,15 +322,6 @@ function bytesReceived(socket: net.Socket): Promise<number> {
 
 function pipelinedGets(path: string, count: number): string {
   return `GET ${path} HTTP/1.1\r\nhost: router\r\naccept: ${MANIFEST}\r\n\r\n`.repeat(count);
-}
-
-/** Waits until `condition` holds, failing after WAIT_MS. */
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not so within ${WAIT_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** The router's count of manifest GETs answered 200 (libs/telemetry counts a request once its response closes). */
