@@ -98,7 +98,10 @@ export class PipelinedLanes implements RawDispatcher {
     const entry: Entry = { options, handler, resent: false };
     lane.queue.push(entry);
     if (lane.queue.length === 1) lane.headSince = now;
-    if (this.inFlight++ === 0) this.sweep = setInterval(() => this.rescue(), Math.max(1, this.options.stallMs / 2)).unref();
+    this.inFlight++;
+    // Stopped by the first check that finds nothing in flight, not as soon as nothing is: a router
+    // under light load would otherwise make and clear a timer for every request.
+    this.sweep ??= setInterval(() => this.rescue(), Math.max(1, this.options.stallMs / 2)).unref();
     const done = () => this.finish(lane, entry);
     const onLane: RawDispatchHandler = {
       onConnect: (abort) => (entry.resent ? undefined : handler.onConnect(abort)),
@@ -167,11 +170,12 @@ export class PipelinedLanes implements RawDispatcher {
     // region's requests gather on fewer connections again (their pooled connections time out).
     const region = lane.region;
     while (region.length > this.options.minLanes && region[region.length - 1]!.queue.length === 0) region.pop();
-    if (--this.inFlight === 0) this.close();
+    this.inFlight--;
   }
 
   /** Sends the requests waiting behind a stalled head again, each on a connection of its own. */
   private rescue(): void {
+    if (this.inFlight === 0) return this.close();
     const now = Date.now();
     for (const lanes of this.regions.values()) {
       for (const lane of lanes) {
