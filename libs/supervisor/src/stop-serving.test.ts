@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stopServing } from './stop-serving.js';
@@ -72,5 +73,34 @@ describe('stopServing', () => {
     await arrived;
     await stopServing(server, 100);
     expect(await slow).toBe('ECONNRESET');
+  }, 10_000);
+  it('answers a request that arrives during the stop with Connection: close', async () => {
+    const { server, url, arrived, release } = await serve();
+    const { port } = new URL(url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    let received = '';
+    let firstAnswered!: () => void;
+    const firstAnswer = new Promise<void>((resolve) => (firstAnswered = resolve));
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      if (received.includes('done')) firstAnswered();
+    });
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await arrived;
+    const stopped = stopServing(server, 60_000);
+    release();
+    // The next request goes out on the same connection as soon as the first answer is in,
+    // well within the sweep's 50 ms.
+    await firstAnswer;
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await ended;
+    await stopped;
+    const answers = received.split('HTTP/1.1 ').slice(1);
+    expect(answers).toHaveLength(2);
+    // Seen failing without the request listener: "Connection: keep-alive", then a closed socket.
+    expect(answers[1]).toMatch(/^200 OK\r\n/);
+    expect(answers[1]!.toLowerCase()).toContain('connection: close');
   }, 10_000);
 });

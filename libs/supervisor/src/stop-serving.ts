@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 /**
  * Stops an HTTP(S) server the way SIGTERM should: it takes no new connections, closes the idle
@@ -10,6 +10,12 @@ import type { Server } from 'node:http';
  * keep-alive timeout (75 s in the control plane) ends it.
  */
 export async function stopServing(server: Server, graceMs: number): Promise<void> {
+  // A request that arrives on a kept-alive connection during the stop is answered with
+  // `Connection: close`, so its client opens a new connection for the next one (to another
+  // process) instead of sending it into a connection the sweep is about to close. (Responses to
+  // requests already in flight when the stop began carry no such header: nothing public reaches
+  // them, and the sweep closes their connections once answered.)
+  server.prependListener('request', refuseKeepAlive);
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
@@ -20,6 +26,10 @@ export async function stopServing(server: Server, graceMs: number): Promise<void
     clearInterval(sweep);
     clearTimeout(grace);
   }
+}
+
+function refuseKeepAlive(_request: IncomingMessage, response: ServerResponse): void {
+  response.shouldKeepAlive = false;
 }
 
 /** How soon a connection whose request was just answered is closed during a stop. */

@@ -52,7 +52,7 @@ interface Lane {
   /** The region's lanes, this one among them. */
   region: Lane[];
   queue: Entry[];
-  /** When the request at the head of `queue` got there (Date.now()). */
+  /** When the request at the head of `queue` got there (performance.now(): monotonic, so a step of the wall clock neither hides a stall nor invents one). */
   headSince: number;
 }
 
@@ -89,7 +89,7 @@ export class PipelinedLanes implements RawDispatcher {
   constructor(private readonly options: PipelinedLanesOptions) {}
 
   dispatch(options: Dispatcher.DispatchOptions, handler: RawDispatchHandler): void {
-    const now = Date.now();
+    const now = performance.now();
     const lane = this.pick(String(options.origin), now);
     if (lane === undefined) {
       this.options.overflow.dispatch(options, handler as Dispatcher.DispatchHandler);
@@ -165,7 +165,7 @@ export class PipelinedLanes implements RawDispatcher {
     const index = lane.queue.indexOf(entry);
     if (index < 0) return;
     lane.queue.splice(index, 1);
-    if (index === 0) lane.headSince = Date.now();
+    if (index === 0) lane.headSince = performance.now();
     // Lanes opened past `minLanes` for a burst are let go once idle, last first, so that the
     // region's requests gather on fewer connections again (their pooled connections time out).
     const region = lane.region;
@@ -176,7 +176,7 @@ export class PipelinedLanes implements RawDispatcher {
   /** Sends the requests waiting behind a stalled head again, each on a connection of its own. */
   private rescue(): void {
     if (this.inFlight === 0) return this.close();
-    const now = Date.now();
+    const now = performance.now();
     for (const lanes of this.regions.values()) {
       for (const lane of lanes) {
         if (lane.queue.length < 2 || now - lane.headSince < this.options.stallMs) continue;
