@@ -95,6 +95,14 @@ export interface StorageDriver {
   removeEmptyFolder?(path: string): Promise<void>;
 
   /**
+   * Makes, durably, the folders blobs are moved into, before the first write: a blob's 201 then
+   * never depends on a folder another writer made a moment before and has not yet made durable.
+   * Safe to run again and from several processes at once. Optional: object stores have no
+   * folders.
+   */
+  prepare?(): Promise<void>;
+
+  /**
    * How this driver writes blobs, in a few words, for the start log: found by trying, so that
    * a fallback shows before the first push, not only in its speed. Optional.
    */

@@ -246,22 +246,44 @@ describe('FilesystemDriver writer durability, through the page cache', () => {
     expect(seen).toEqual({ datasyncAt: [], syncs: 0 });
   });
 
+  /** The folders synced on every handle opened from now on, relative to the root. */
+  function watchFolderSyncs(): string[] {
+    const synced: string[] = [];
+    onOpen.hook = (handle, file) => {
+      const sync = handle.sync.bind(handle);
+      handle.sync = () => {
+        if (fs.statSync(file).isDirectory()) synced.push(path.relative(root, file) || '.');
+        return sync();
+      };
+    };
+    return synced;
+  }
+
+  describe('prepare', () => {
+    it('makes every blobs/sha256 prefix folder, then syncs the folders above those it made, deepest first', async () => {
+      const synced = watchFolderSyncs();
+      await driver.prepare();
+      expect((await readdir(path.join(root, 'blobs', 'sha256'))).sort()).toEqual(Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0')));
+      expect(synced).toEqual(['blobs/sha256', 'blobs', '.']);
+      // Run again (a restart, another gateway): nothing made, nothing to sync.
+      synced.length = 0;
+      await driver.prepare();
+      expect(synced).toEqual([]);
+    });
+
+    it('leaves a blob moved in afterwards to sync only its own folder', async () => {
+      await driver.prepare();
+      await driver.putContent('staging/x', 'blob');
+      const synced = watchFolderSyncs();
+      await driver.move('staging/x', 'blobs/sha256/3e/3e00');
+      expect(synced).toEqual(['blobs/sha256/3e']);
+    });
+  });
+
   // A session's first chunk creates its data file by appending; no rename commits that name
   // later, so the writer syncs the folders whose entries are new, or a crash could lose a chunk
   // already acknowledged with 202.
   describe('the name of a file created by a durable append', () => {
-    function watchFolderSyncs(): string[] {
-      const synced: string[] = [];
-      onOpen.hook = (handle, file) => {
-        const sync = handle.sync.bind(handle);
-        handle.sync = () => {
-          if (fs.statSync(file).isDirectory()) synced.push(path.relative(root, file) || '.');
-          return sync();
-        };
-      };
-      return synced;
-    }
-
     it('is made durable: its folder and the folder above are synced', async () => {
       const synced = watchFolderSyncs();
       await writeRandom(await driver.writer('uploads/session/data', { append: true }), 1, 1024);

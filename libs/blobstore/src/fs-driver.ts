@@ -6,6 +6,9 @@ import type { Readable, Writable } from 'node:stream';
 import { PathNotFoundError, type FileInfo, type StorageDriver } from './driver.js';
 import { DirectStagingPool, FileWriter, syncDirectory } from './fs-writer.js';
 
+/** The folders a sha256 blob's name lands in: blobs/sha256/<first two hex digits>. */
+const SHA256_PREFIXES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 /** Read buffer per stream: large enough that a pull is not bound by syscalls, small enough to be constant. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 /**
@@ -133,6 +136,23 @@ export class FilesystemDriver implements StorageDriver {
 
   locate(relative: string): string {
     return this.resolve(relative);
+  }
+
+  /**
+   * Makes blobs/sha256/00 … ff, then syncs the folder above each one made, deepest first. Without
+   * it, the first writer under a prefix made the folder, and a second writer whose rename into
+   * it succeeded synced only that folder and could answer 201 before the first had synced the
+   * folder's own name in blobs/sha256: a crash then could lose the second blob, which Postgres
+   * calls present. A folder that vanishes later (the data directory deleted) is made again by
+   * `move`, as before. sha512 blobs, rare, keep that way.
+   */
+  async prepare(): Promise<void> {
+    const made = new Set<string>();
+    for (const prefix of SHA256_PREFIXES) {
+      for (const folder of await makeFolder(path.join(this.root, 'blobs', 'sha256', prefix))) made.add(folder);
+    }
+    const above = [...new Set([...made].map((folder) => path.dirname(folder)))].sort((a, b) => b.length - a.length);
+    for (const folder of above) await syncDirectory(folder);
   }
 
   async describeWrites(): Promise<string> {

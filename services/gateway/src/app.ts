@@ -80,6 +80,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     directWrites: config.directWrites,
     onDirectWritesOff: (reason) => logger.warn({ reason }, 'blob writes now go through the page cache'),
   });
+  await driver.prepare?.();
   const blobStore = new BlobStore(driver);
   logger.info({ storageDriver: driver.name, blobWrites: await driver.describeWrites?.() }, 'blob store ready');
 
