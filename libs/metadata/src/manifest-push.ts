@@ -64,21 +64,25 @@ interface PushRow {
  * DELETE of a child or of the manifest that comes after the push waits, then finds the index or
  * the new tag.
  *
- * A local write supersedes what the region holds: a new manifest row is stamped past the
- * tombstone of its digest (clearing it), a tag write past the tag's tombstone (clearing it) and
- * past the write of the tag it moves. Under READ COMMITTED every part of the statement reads the
- * one snapshot taken as it began, and only its locks see what committed later: a DELETE that
- * committed while the statement waited for a lock left a tombstone that snapshot does not hold,
- * and writing as if it were not there would leave it in place, clocked after the write it should
- * precede (regions applying both in clock order would then lose the manifest or tag this one
- * holds). So the statement locks the rows it writes past (the manifest, its tombstone, the tag,
- * the tag's tombstone: in that order and after the children, as ManifestStore.delete locks a
- * manifest before removing its tags), and when one its snapshot holds is gone once locked
- * (`raced`: each read from the snapshot, then locked, which reads its last committed version; the
- * CASE's order is the lock order) it writes nothing, and push() runs it again with a fresh
- * snapshot. Not seen: a manifest or tag its snapshot holds neither a row nor a tombstone of,
- * created and deleted again by other transactions while it waited; that delete's tombstone stays
- * beside the write.
+ * A local write supersedes what the region holds: it is stamped past the tombstone of its digest,
+ * the tag's tombstone and the write of the tag it moves (clearing the tombstones), and a new
+ * manifest row, the tag and the outbox record all take that one clock (`write_clock`, which reads
+ * those rows again locked, so it sees their last committed clocks). A manifest already stored that
+ * the push tags has its row's clock moved up to it: other regions store the manifest with the
+ * change's clock, and a DELETE older than the push must leave the manifest in every region
+ * (ManifestStore.delete compares a replicated delete with the row's clock). Under READ COMMITTED
+ * every part of the statement reads the one snapshot taken as it began, and only its locks see
+ * what committed later: a DELETE that committed while the statement waited for a lock left a
+ * tombstone that snapshot does not hold, and writing as if it were not there would leave it in
+ * place, clocked after the write it should precede (regions applying both in clock order would
+ * then lose the manifest or tag this one holds). So the statement locks the rows it writes past
+ * (the manifest, its tombstone, the tag, the tag's tombstone: in that order and after the
+ * children, as ManifestStore.delete locks a manifest before removing its tags), and when one its
+ * snapshot holds is gone once locked (`raced`: each read from the snapshot, then locked, which
+ * reads its last committed version; the CASE's order is the lock order) it writes nothing, and
+ * push() runs it again with a fresh snapshot. Not seen: a manifest or tag its snapshot holds
+ * neither a row nor a tombstone of, created and deleted again by other transactions while it
+ * waited; that delete's tombstone stays beside the write.
  */
 const PUSH_STATEMENT = `
 WITH repo_found AS (SELECT id FROM repositories WHERE name = $1::text),
@@ -131,13 +135,18 @@ ready AS (
   SELECT id AS repository_id FROM (SELECT id FROM repo_found UNION ALL SELECT id FROM repo_made) AS repo, checks, raced
   WHERE checks.ok AND NOT raced.vanished
 ),
+write_clock AS (
+  SELECT GREATEST($9::bigint,
+    COALESCE((SELECT hlc + 1 FROM manifest_tombstones WHERE repository_id = (SELECT repository_id FROM ready) AND digest = $2 FOR UPDATE), 0),
+    COALESCE((SELECT hlc + 1 FROM tag_tombstones WHERE repository_id = (SELECT repository_id FROM ready) AND name = $17 FOR UPDATE), 0),
+    COALESCE((SELECT hlc + 1 FROM tags WHERE repository_id = (SELECT repository_id FROM ready) AND name = $17 FOR NO KEY UPDATE), 0)) AS hlc
+),
 tombstone AS (
   DELETE FROM manifest_tombstones WHERE repository_id = (SELECT repository_id FROM ready) AND digest = $2 RETURNING hlc
 ),
 inserted AS (
   INSERT INTO manifests (repository_id, digest, media_type, size, payload, subject_digest, artifact_type, annotations, hlc, origin)
-  SELECT repository_id, $2::text, $3::text, $5::bigint, $4::bytea, $6::text, $7::text, $8::jsonb,
-         GREATEST($9::bigint, COALESCE((SELECT hlc + 1 FROM tombstone), 0)), $10::text
+  SELECT repository_id, $2::text, $3::text, $5::bigint, $4::bytea, $6::text, $7::text, $8::jsonb, (SELECT hlc FROM write_clock), $10::text
   FROM ready WHERE NOT EXISTS (SELECT 1 FROM existing)
   ON CONFLICT (repository_id, digest) DO NOTHING
   RETURNING id, hlc
@@ -145,6 +154,11 @@ inserted AS (
 stored AS (
   SELECT id, hlc FROM inserted
   UNION ALL SELECT id, hlc FROM existing WHERE EXISTS (SELECT 1 FROM ready)
+),
+raised AS (
+  UPDATE manifests SET hlc = (SELECT hlc FROM write_clock), origin = $10
+  WHERE id = (SELECT id FROM existing) AND EXISTS (SELECT 1 FROM ready) AND $17::text IS NOT NULL
+    AND (hlc, origin) < ((SELECT hlc FROM write_clock), $10::text COLLATE "C")
 ),
 blob_references AS (
   INSERT INTO manifest_blobs (manifest_id, digest)
@@ -174,7 +188,7 @@ tag_tombstone AS (
 ),
 tagged AS (
   INSERT INTO tags (repository_id, name, manifest_id, hlc, origin)
-  SELECT ready.repository_id, $17::text, stored.id, GREATEST($9::bigint, COALESCE((SELECT hlc + 1 FROM tag_tombstone), 0)), $10
+  SELECT ready.repository_id, $17::text, stored.id, (SELECT hlc FROM write_clock), $10
   FROM ready, stored WHERE $17::text IS NOT NULL
   ON CONFLICT (repository_id, name) DO UPDATE
     SET manifest_id = EXCLUDED.manifest_id, hlc = GREATEST(EXCLUDED.hlc, tags.hlc + 1), origin = EXCLUDED.origin, updated_at = now()

@@ -44,7 +44,7 @@ export interface ReferrerRow {
 export interface StoredRow {
   id: number;
   mediaType: string;
-  /** The clock of the write that stored the row (an earlier one when the digest was already held). */
+  /** The row's clock after the write: the newest put of the manifest the region has seen. */
   hlc: bigint;
 }
 
@@ -94,10 +94,10 @@ export class ManifestStore {
   /**
    * Stores a manifest replicated from another region, unless the region knows a newer delete of
    * it (then undefined). The same digest stored already keeps its row (its bytes are identical by
-   * definition); the caller compares the media type returned. The row is left locked against
-   * deletion (FOR KEY SHARE) until the transaction ends, so a tag pointed at it in the same
-   * transaction cannot lose it to a concurrent DELETE. A local push is one statement of its own
-   * (ManifestPushStore).
+   * definition), its clock moved up to the write's; the caller compares the media type returned.
+   * The row is left locked against deletion (FOR KEY SHARE, or the update's lock) until the
+   * transaction ends, so a tag pointed at it in the same transaction cannot lose it to a
+   * concurrent DELETE. A local push is one statement of its own (ManifestPushStore).
    */
   async applyInsert(manifest: NewManifest, clock: ClockStamp): Promise<StoredRow | undefined> {
     if (await this.hasTombstoneAsNew(manifest.repositoryId, manifest.digest, clock)) return undefined;
@@ -126,10 +126,20 @@ export class ManifestStore {
         await this.insertReferences(id, manifest);
         return { id, mediaType: manifest.mediaType, hlc: clock.hlc };
       }
+      // The write is a put of the manifest at its clock, as in its origin (ManifestPushStore moves
+      // the row of a manifest it tags there): a replicated delete older than it must leave the row.
       const existing = await this.db.query<{ id: number; media_type: string; hlc: string }>({
-        name: 'manifest-lock-existing',
-        text: 'SELECT id, media_type, hlc::text FROM manifests WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE',
-        values: [manifest.repositoryId, manifest.digest],
+        name: 'manifest-raise-existing',
+        text: `WITH held AS (
+                 SELECT id, media_type, hlc, origin FROM manifests WHERE repository_id = $1 AND digest = $2 FOR KEY SHARE
+               ),
+               raised AS (
+                 UPDATE manifests m SET hlc = $3::bigint, origin = $4 FROM held
+                 WHERE m.id = held.id AND (held.hlc, held.origin) < ($3::bigint, $4::text COLLATE "C")
+                 RETURNING m.hlc
+               )
+               SELECT id, media_type, COALESCE((SELECT hlc FROM raised), hlc)::text AS hlc FROM held`,
+        values: [manifest.repositoryId, manifest.digest, clock.hlc.toString(), clock.origin],
       });
       const row = existing.rows[0];
       if (row) return { id: row.id, mediaType: row.media_type, hlc: BigInt(row.hlc) };
@@ -193,7 +203,9 @@ export class ManifestStore {
   /**
    * Deletes a manifest and the tags pointing at it, unless an index of the repository still
    * lists it: then nothing changes and `referencedBy` names such indexes. The row is locked first,
-   * so a push that is adding a tag or an index naming it finishes before the checks look.
+   * so a push that is adding a tag or an index naming it finishes before the checks look. A
+   * replicated delete older than the manifest's last put leaves it (`deleted` false) and removes
+   * only the tags written before the delete; `tags` names the tags removed either way.
    */
   async delete(
     repositoryId: number,
@@ -210,11 +222,20 @@ export class ManifestStore {
       'local' in clock
         ? { hlc: nextHlcAfter(clock.local.now, row?.hlc), origin: clock.local.origin }
         : clock.replicated;
-    // A replicated delete older than the manifest's own write (pushed again since) leaves it.
-    const supersededByPut = row !== undefined && 'replicated' in clock && compareStamps({ hlc: BigInt(row.hlc), origin: row.origin }, stamp) >= 0;
-    if (row === undefined || supersededByPut) {
-      if ('replicated' in clock && row === undefined) await this.putTombstone(repositoryId, digest, stamp);
+    if (row === undefined) {
+      if ('replicated' in clock) await this.putTombstone(repositoryId, digest, stamp);
       return { deleted: false, tags: [], referencedBy: [] };
+    }
+    // A replicated delete older than the manifest's last put (every push of it, by tag too, moves
+    // the row's clock) leaves the manifest, but still takes the tags written before it: in clock
+    // order they went with the delete, and the newer put brought back only its own.
+    if ('replicated' in clock && compareStamps({ hlc: BigInt(row.hlc), origin: row.origin }, stamp) >= 0) {
+      const older = await this.db.query<{ name: string }>({
+        name: 'manifest-delete-older-tags',
+        text: `DELETE FROM tags WHERE manifest_id = $1 AND (hlc, origin) < ($2::bigint, $3::text COLLATE "C") RETURNING name`,
+        values: [row.id, stamp.hlc.toString(), stamp.origin],
+      });
+      return { deleted: false, tags: older.rows.map((tag) => tag.name), referencedBy: [] };
     }
     const referencedBy = await this.indexesListing(repositoryId, digest, 5);
     if (referencedBy.length > 0) return { deleted: false, tags: [], referencedBy };

@@ -356,8 +356,9 @@ export class ReplicaApplier {
   }
 
   /**
-   * Applies a delete made in another region: a tag, a manifest (with every tag naming it), or a
-   * blob's link. A tag or manifest written here after the delete (a newer clock) stays.
+   * Applies a delete made in another region: a tag, a manifest (with the tags naming it written
+   * before the delete), or a blob's link. A tag or manifest written here after the delete (a
+   * newer clock) stays.
    */
   async applyDelete(kind: ReplicatedDeleteKind, repository: string, name: string, clock: ClockStamp): Promise<ApplyOutcome> {
     assertRepositoryName(repository);
@@ -379,10 +380,8 @@ export class ReplicaApplier {
             indexes: deleted.referencedBy,
           });
         }
-        if (deleted.deleted) {
-          changes.push({ kind: 'manifest', repository, digest: digest! });
-          for (const tag of deleted.tags) changes.push({ kind: 'tag', repository, tag });
-        }
+        if (deleted.deleted) changes.push({ kind: 'manifest', repository, digest: digest! });
+        for (const tag of deleted.tags) changes.push({ kind: 'tag', repository, tag });
         outcome = { applied: deleted.deleted, detail: deleted.deleted ? `manifest ${digest} deleted` : `manifest ${digest} absent or newer here` };
       } else {
         const unlinked = await tx.blobs.unlink(repositoryId, digest!);
