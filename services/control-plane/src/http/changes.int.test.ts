@@ -154,6 +154,23 @@ describe('the merged catalog: last writer wins by (hlc, origin)', () => {
     expect((await cp.request('GET', `/api/v1/replication/status?repository=lww/f&reference=${digest(95)}`)).status).toBe(404);
   });
 
+  // review2 finding 2: the manifest delete stamped the tags naming it with its own clock, so a
+  // move of the tag older than the delete but newer than the tag's write lost when it came second.
+  it('a tag moved to another manifest before the old one was deleted names the new one, whichever arrives first', async () => {
+    const first = (repository: string, seq: number) => write('eu', seq, 10_000, repository, 111);
+    const moved = (repository: string, seq: number) => write('us', seq, 15_000, repository, 112);
+    const deleted = (repository: string, seq: number) =>
+      testChange('eu', seq, 20_000, { kind: 'manifest.delete', repository, digest: digest(111) });
+    await post('eu', [first('lww/g', 110)]);
+    await post('eu', [deleted('lww/g', 111)]);
+    await post('us', [moved('lww/g', 110)]);
+    await post('eu', [first('lww/h', 112)]);
+    await post('us', [moved('lww/h', 111)]);
+    await post('eu', [deleted('lww/h', 113)]);
+    expect(await tagDigest('lww/g')).toBe(digest(112));
+    expect(await tagDigest('lww/h')).toBe(digest(112));
+  });
+
   it('a tag delete older than the write it meets loses to it; a newer one removes the tag', async () => {
     await post('eu', [write('eu', 105, 8000, 'lww/e', 91)]);
     await post('us', [testChange('us', 105, 7999, { kind: 'tag.delete', repository: 'lww/e', tag: 'latest' })]);

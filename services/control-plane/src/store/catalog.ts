@@ -19,7 +19,8 @@ export interface CatalogManifest {
  * repository, the write that won. Last writer wins by (hlc, origin), the order of compareClocks
  * (libs/proto/src/clock.ts): every UPDATE below applies only when the incoming clock is newer
  * than the row's, as a tuple comparison in the "C" collation, so the result does not depend on
- * the order changes arrive in. Deletes leave the row as a tombstone with the delete's clock.
+ * the order changes arrive in. Deletes leave the row as a tombstone with the delete's clock,
+ * except the tags a manifest delete takes with it: those keep the clock of their own last write.
  */
 export class CatalogStore {
   constructor(private readonly db: Queryable) {}
@@ -49,9 +50,12 @@ export class CatalogStore {
       }
       case 'manifest.delete':
         await this.putManifest(body.repository, body.digest, null, null, clock, db, true);
-        // The delete takes every tag naming the manifest with it (those written before it).
+        // The delete takes every tag naming the manifest with it (those written before it). Each
+        // keeps its own clock: the tombstone stands for the tag's last write, so a move of the tag
+        // newer than that write (older than the delete, arriving after it) still wins, as it does
+        // when it arrives first. change_id names the delete, the change reconciliation repeats.
         await db.query(
-          `UPDATE catalog_tags SET deleted = true, hlc = $3, origin = $4, change_id = $5
+          `UPDATE catalog_tags SET deleted = true, change_id = $5
             WHERE repository = $1 AND digest = $2 AND NOT deleted AND (hlc, origin) < ($3::bigint, $4::text COLLATE "C")`,
           [body.repository, body.digest, ...clock],
         );
