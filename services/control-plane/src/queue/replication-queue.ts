@@ -120,14 +120,25 @@ export class ReplicationQueue {
   }
 
   /**
-   * How many jobs a worker is running against `region` right now; undefined when Redis cannot
-   * tell (away, or failing).
+   * How many jobs a worker is running against `region` right now (active, and locked by a live
+   * worker); undefined when Redis cannot tell (away, or failing).
    */
   async runningFor(region: string): Promise<number | undefined> {
     if (!this.connected) return undefined;
     try {
-      const active = await this.queue.getJobs(['active']);
-      return active.filter((job) => job?.data?.region === region).length;
+      const active = (await this.queue.getJobs(['active'])).filter((job) => job?.data?.region === region);
+      if (active.length === 0) return 0;
+      // A job whose worker died (killed, crashed) stays 'active' until another worker's stalled
+      // check moves it back to waiting, up to a minute with BullMQ's defaults (lock 30 s, check
+      // every 30 s), while nothing runs it; run again, it finds its region no longer taking
+      // replication and is dropped. Only a job whose lock a worker holds is running.
+      const pipeline = this.redis.pipeline();
+      for (const job of active) pipeline.exists(`${this.queue.toKey(job.id!)}:lock`);
+      const answers = (await pipeline.exec()) ?? [];
+      return answers.filter(([err, held]) => {
+        if (err) throw err;
+        return held === 1;
+      }).length;
     } catch (err) {
       this.logger.warn({ err }, 'reading the running replication jobs failed');
       return undefined;
