@@ -261,6 +261,28 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
   });
 });
 
+describe('a replicated tag write racing a local DELETE of the tag', () => {
+  // review2 finding 4: the write checked for a tombstone in its snapshot, waited on the DELETE's
+  // row, inserted once it committed, then cleared the newer tombstone without looking at its clock.
+  it('an older write that waited for the DELETE leaves the tag deleted and the tombstone in place', async () => {
+    const manifest = pushOf('race/tag-apply', 20, { tag: 'contested' });
+    expect((await metadata.manifestPushes.push(manifest)).stored).toBe(true);
+    const repositoryId = await metadata.repositories.requireId('race/tag-apply');
+    const manifestId = (await metadata.manifests.findByDigest('race/tag-apply', manifest.digest)).found!.id;
+
+    await withPushAndDelete(async (apply, remove) => {
+      const deleted = (await remove.stores.tags.delete(repositoryId, 'contested', CLOCK))!;
+      const applying = apply.stores.tags.applyPut(repositoryId, 'contested', manifestId, { hlc: deleted - 1n, origin: 'elsewhere' });
+      await waitUntilBlockedOnALock(apply.pid);
+      await remove.client.query('COMMIT');
+      expect(await applying).toBe(false);
+      await apply.client.query('COMMIT');
+      expect(await metadata.tags.clockOf(repositoryId, 'contested')).toBeUndefined();
+      expect(await metadata.tags.tombstoneOf(repositoryId, 'contested')).toEqual({ hlc: deleted, origin: 'test' });
+    });
+  });
+});
+
 describe('a local push after deletes stamped ahead of its clock', () => {
   it('is stamped past the manifest\'s and the tag\'s tombstones, and clears them', async () => {
     const manifest = pushOf('clock/ahead', 5, { tag: 'latest' });

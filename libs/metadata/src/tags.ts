@@ -28,7 +28,9 @@ export class TagStore {
   /**
    * A tag write replicated from another region: applied only if its clock is newer than both the
    * tag the region holds and any tombstone of it (last writer wins). Returns whether it applied.
-   * The caller holds the tag's apply lock (`lockForApply`), so the two checks and the write are one.
+   * The caller holds the tag's apply lock (`MetadataTransaction.lockName`), so the checks and the
+   * write are one against other replicated writes; a local DELETE that commits meanwhile is
+   * checked for after the write, and its newer tombstone undoes it.
    */
   async applyPut(repositoryId: number, name: string, manifestId: number, clock: ClockStamp): Promise<boolean> {
     const result = await this.db.query({
@@ -45,12 +47,24 @@ export class TagStore {
       values: [repositoryId, name, manifestId, clock.hlc.toString(), clock.origin],
     });
     if ((result.rowCount ?? 0) === 0) return false;
-    await this.db.query({
-      name: 'tag-apply-put-clear-tombstone',
-      text: 'DELETE FROM tag_tombstones WHERE repository_id = $1 AND name = $2',
-      values: [repositoryId, name],
+    // A local DELETE of the tag (TagStore.delete takes no apply lock) that committed while the
+    // insert waited on its row left a tombstone the insert's snapshot did not hold. This statement
+    // sees it: a newer one stays and the write is undone; only an older one is cleared.
+    const settled = await this.db.query<{ lost: boolean }>({
+      name: 'tag-apply-put-settle-tombstone',
+      text: `WITH newer AS (
+               SELECT 1 FROM tag_tombstones WHERE repository_id = $1 AND name = $2 AND (hlc, origin) >= ($3::bigint, $4::text COLLATE "C")
+             ),
+             cleared AS (
+               DELETE FROM tag_tombstones WHERE repository_id = $1 AND name = $2 AND (hlc, origin) < ($3::bigint, $4::text COLLATE "C")
+             ),
+             undone AS (
+               DELETE FROM tags WHERE repository_id = $1 AND name = $2 AND hlc = $3::bigint AND origin = $4 AND EXISTS (SELECT 1 FROM newer)
+             )
+             SELECT EXISTS (SELECT 1 FROM newer) AS lost`,
+      values: [repositoryId, name, clock.hlc.toString(), clock.origin],
     });
-    return true;
+    return !settled.rows[0]!.lost;
   }
 
   /**
