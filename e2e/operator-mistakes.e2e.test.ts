@@ -188,6 +188,16 @@ describe('a mistake at start gives one line on stderr and status 1', { timeout: 
     expectOneLine(outcome, 'MERIDIAN_DATA_DIR', [dataDir, 'ENOTDIR']);
   });
 
+  // The start's write probe passes (the store folder is writable), then making the blob folders
+  // (FilesystemDriver.prepare) meets a file where store/blobs should be.
+  it('MERIDIAN_DATA_DIR whose store/blobs is a file', async () => {
+    const dataDir = path.join(scratch, 'blobs-a-file');
+    await mkdir(path.join(dataDir, 'store'), { recursive: true });
+    await writeFile(path.join(dataDir, 'store', 'blobs'), 'not a folder');
+    const outcome = await startWith({ MERIDIAN_DATA_DIR: dataDir, MERIDIAN_UPLOAD_SECRET: randomBytes(32).toString('hex') });
+    expectOneLine(outcome, 'MERIDIAN_DATA_DIR', [dataDir, 'ENOTDIR']);
+  });
+
   it('LOG_LEVEL=debug adds the stack of what went wrong under the line, still without the password', async () => {
     const outcome = await startWith({ DATABASE_URL: urlAs('meridian', PASSWORD, 'meridian', `127.0.0.1:${closedPort}`), LOG_LEVEL: 'debug' });
     expect(outcome.code).toBe(1);

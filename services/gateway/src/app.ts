@@ -8,7 +8,7 @@ import { BlobStore, STORAGE_DRIVERS } from '@meridian/blobstore';
 import { AuditRetention, ChangeListener, Metadata, createPool, signInFailureCounters } from '@meridian/metadata';
 import type { GatewayConfig } from './config.js';
 import { prepareRegion } from './region-setup.js';
-import { StartupError } from './startup-errors.js';
+import { StartupError, dataDirStartupError } from './startup-errors.js';
 import { LookupCache, UploadStateSigner, createRegistry, type Registry } from '@meridian/registry';
 import { stopServing } from '@meridian/supervisor';
 import { createOciRouter } from './http/oci-router.js';
@@ -80,7 +80,12 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     directWrites: config.directWrites,
     onDirectWritesOff: (reason) => logger.warn({ reason }, 'blob writes now go through the page cache'),
   });
-  await driver.prepare?.();
+  // The start's write probe (region-setup) passed, but making the blob folders can still meet a
+  // file in their place, a folder this user may not write, or a full disk: one line, as there.
+  await driver.prepare?.().catch(async (err: unknown) => {
+    await pool.end().catch(() => undefined);
+    throw dataDirStartupError(err, config.dataDir) ?? err;
+  });
   const blobStore = new BlobStore(driver);
   logger.info({ storageDriver: driver.name, blobWrites: await driver.describeWrites?.() }, 'blob store ready');
 
