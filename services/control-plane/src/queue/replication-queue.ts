@@ -131,7 +131,11 @@ export class ReplicationQueue {
       // A job whose worker died (killed, crashed) stays 'active' until another worker's stalled
       // check moves it back to waiting, up to a minute with BullMQ's defaults (lock 30 s, check
       // every 30 s), while nothing runs it; run again, it finds its region no longer taking
-      // replication and is dropped. Only a job whose lock a worker holds is running.
+      // replication and is dropped. Only a job whose lock a worker holds is running. A live
+      // worker that could not renew its lock for 30 s (Redis away, its event loop stalled) is
+      // missed too, and may still be writing: BullMQ counts its job as stalled as well.
+      // Waiting for every active job instead made a purge after a worker's crash wait for a
+      // minute and then refuse.
       const pipeline = this.redis.pipeline();
       for (const job of active) pipeline.exists(`${this.queue.toKey(job.id!)}:lock`);
       const answers = (await pipeline.exec()) ?? [];
