@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { REPLICATION_QUEUE, type ReplicateJob } from '@meridian/proto';
+import { REPLICATION_QUEUE, replicateJobId, type ReplicateJob } from '@meridian/proto';
 import { until } from '@meridian/testkit';
 import { TEST_MANIFEST_TYPE, testChange, testDigest } from '../testing/test-control-plane.js';
 import { ReplicationQueue } from './replication-queue.js';
@@ -50,9 +50,9 @@ describe('ReplicationQueue.runningFor', () => {
     // The worker dies: no more lock renewals; the job stays active with its lock expiring.
     await worker.close(true);
     const redis = queue.redis;
-    await until(async () => (await redis.exists(`${prefix}:${REPLICATION_QUEUE}:replicate-1-ap:lock`)) === 0, { what: "the dead worker's lock expired" });
+    await until(async () => (await redis.exists(`${prefix}:${REPLICATION_QUEUE}:${replicateJobId('1', 'ap')}:lock`)) === 0, { what: "the dead worker's lock expired" });
     // Still 'active' in BullMQ's list, as after a kill.
-    expect(await redis.lrange(`${prefix}:${REPLICATION_QUEUE}:active`, 0, -1)).toEqual(['replicate-1-ap']);
+    expect(await redis.lrange(`${prefix}:${REPLICATION_QUEUE}:active`, 0, -1)).toEqual([replicateJobId('1', 'ap')]);
     // Seen failing before: 1.
     expect(await queue.runningFor('ap')).toBe(0);
   }, 30_000);
