@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClockStamp } from '@meridian/proto/clock';
-import { createTestDatabase, type TestDatabase } from '@meridian/testkit';
+import { createTestDatabase, everyOrder, type TestDatabase } from '@meridian/testkit';
 import { Metadata } from './metadata.js';
 import type { ManifestPush } from './manifest-push.js';
 
@@ -91,7 +91,7 @@ async function apply(at: Region, change: Change): Promise<void> {
     }
     const payload = Buffer.from(`{"n":${change.n}}`);
     const stored = await tx.manifests.applyInsert({ repositoryId, digest, mediaType: MEDIA_TYPE, payload, blobDigests: [], childDigests: [] }, change.clock);
-    if (stored && change.tag !== undefined) await tx.tags.applyPut(repositoryId, change.tag, stored.id, change.clock);
+    if (change.tag !== undefined) await tx.tags.applyPut(repositoryId, change.tag, stored?.id, change.clock);
   });
 }
 
@@ -177,5 +177,52 @@ describe('a push by a tag written ahead of the clock', () => {
     const expected = await holdings(b);
     expect(expected.manifests).not.toContain(`${digestOf(3)}@26/b`);
     expect(await holdings(a)).toEqual(expected);
+  });
+});
+
+/**
+ * Applies `changes` in every order, each order to a region of its own that first applied
+ * `before`; returns what each of those regions holds.
+ */
+async function holdingsInEveryOrder(before: readonly Change[], changes: readonly Change[]): Promise<Array<{ order: string; manifests: string[]; tags: string[] }>> {
+  const held = [];
+  for (const order of everyOrder(changes)) {
+    const at = await region(`order-${held.length}`);
+    for (const change of [...before, ...order]) await apply(at, change);
+    held.push({ order: order.map((change) => `${change.kind}@${change.clock.hlc}`).join(', '), ...(await holdings(at)) });
+  }
+  return held;
+}
+
+describe('tag writes of a manifest that a newer DELETE removed, whatever order the changes arrive in', () => {
+  // In clock order: T0 -> M1 at 15, M1 deleted at 20 (taking T0), M1 pushed again by T at 25. A
+  // region that got the push before the tag write must still know of the delete at 20 (the push
+  // removed its tombstone), or it accepts T0 at 15 that every other region dropped.
+  it('a tag write older than the DELETE stays lost though a newer push brought the manifest back', async () => {
+    const [x, y, z] = await Promise.all([region('x'), region('y'), region('z')]);
+    const first = await push(x, 11, 10n);
+    for (const other of [y, z]) await apply(other, first);
+    const tagged = await push(z, 11, 15n, 'T0');
+    const deleted = await remove(x, 11, 20n);
+    const retagged = await push(y, 11, 25n, 'T');
+
+    const expected = { manifests: [`${digestOf(11)}@25/y`], tags: [`T->${digestOf(11)}@25/y`] };
+    const held = await holdingsInEveryOrder([first], [tagged, deleted, retagged]);
+    expect(held).toEqual(held.map(({ order }) => ({ order, ...expected })));
+  });
+
+  // In clock order: T -> M2 at 5, T -> M1 at 10, M1 deleted at 20 (taking T). The move to M1
+  // overwrote T -> M2, so nothing brings T back: not T -> M2 arriving after the delete took T,
+  // nor T -> M2 held when the move to M1 arrives refused by the delete.
+  it('a tag the DELETE took is not brought back by an older write of it naming another manifest', async () => {
+    const [x, y, z] = await Promise.all([region('x2'), region('y2'), region('z2')]);
+    const older = await push(x, 12, 5n, 'T');
+    const moved = await push(y, 13, 10n, 'T');
+    await apply(z, moved);
+    const deleted = await remove(z, 13, 20n);
+
+    const expected = { manifests: [`${digestOf(12)}@5/x2`], tags: [] };
+    const held = await holdingsInEveryOrder([], [older, moved, deleted]);
+    expect(held).toEqual(held.map(({ order }) => ({ order, ...expected })));
   });
 });

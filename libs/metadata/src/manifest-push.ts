@@ -65,9 +65,10 @@ interface PushRow {
  * the new tag.
  *
  * A local write supersedes what the region holds: it is stamped past the tombstone of its digest,
- * the tag's tombstone and the write of the tag it moves (clearing the tombstones), and a new
- * manifest row, the tag and the outbox record all take that one clock (`write_clock`, which reads
- * those rows again locked, so it sees their last committed clocks). A manifest already stored that
+ * the tag's tombstone and the write of the tag it moves (clearing the tag's tombstone; the
+ * digest's stays, see ManifestStore.putTombstone), and a new manifest row, the tag and the outbox
+ * record all take that one clock (`write_clock`, which reads those rows again locked, so it sees
+ * their last committed clocks). A manifest already stored that
  * the push tags has its row's clock moved up to it: other regions store the manifest with the
  * change's clock, and a DELETE older than the push must leave the manifest in every region
  * (ManifestStore.delete compares a replicated delete with the row's clock). Under READ COMMITTED
@@ -140,9 +141,6 @@ write_clock AS (
     COALESCE((SELECT hlc + 1 FROM manifest_tombstones WHERE repository_id = (SELECT repository_id FROM ready) AND digest = $2 FOR UPDATE), 0),
     COALESCE((SELECT hlc + 1 FROM tag_tombstones WHERE repository_id = (SELECT repository_id FROM ready) AND name = $17 FOR UPDATE), 0),
     COALESCE((SELECT hlc + 1 FROM tags WHERE repository_id = (SELECT repository_id FROM ready) AND name = $17 FOR NO KEY UPDATE), 0)) AS hlc
-),
-tombstone AS (
-  DELETE FROM manifest_tombstones WHERE repository_id = (SELECT repository_id FROM ready) AND digest = $2 RETURNING hlc
 ),
 inserted AS (
   INSERT INTO manifests (repository_id, digest, media_type, size, payload, subject_digest, artifact_type, annotations, hlc, origin)

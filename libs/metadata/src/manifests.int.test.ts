@@ -145,7 +145,7 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
   // the DELETE committed, holds neither the deletion nor the tombstone: it must not store the
   // manifest below that tombstone and leave it in place, or a region applying both changes in
   // clock order would end with the manifest deleted while this one holds it.
-  it('a re-push that waited for a DELETE is stamped past its tombstone, and clears it', async () => {
+  it('a re-push that waited for a DELETE is stamped past its tombstone, and keeps it', async () => {
     const manifest = pushOf('race/tombstone', 6);
     expect((await metadata.manifestPushes.push(manifest)).stored).toBe(true);
     const repositoryId = await metadata.repositories.requireId('race/tombstone');
@@ -155,7 +155,7 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
       const pushed = await pushWaiting(push, manifest, () => remove.client.query('COMMIT').then(() => undefined));
       expect(pushed.stored && pushed.hlc).toBeGreaterThan(deleted);
       expect((await metadata.manifests.clockOf(repositoryId, manifest.digest))!.hlc).toBeGreaterThan(deleted);
-      expect(await metadata.manifests.tombstoneOf(repositoryId, manifest.digest)).toBeUndefined();
+      expect(await metadata.manifests.tombstoneOf(repositoryId, manifest.digest)).toEqual({ hlc: deleted, origin: CLOCK.origin });
     });
   });
 
@@ -237,7 +237,7 @@ describe('a manifest push racing a DELETE of the same manifest', () => {
       });
       expect(pushed.stored && pushed.hlc).toBeGreaterThan(deleted);
       expect((await metadata.manifests.clockOf(repositoryId, index.digest))!.hlc).toBeGreaterThan(deleted);
-      expect(await metadata.manifests.tombstoneOf(repositoryId, index.digest)).toBeUndefined();
+      expect(await metadata.manifests.tombstoneOf(repositoryId, index.digest)).toEqual({ hlc: deleted, origin: CLOCK.origin });
     });
   });
 
@@ -284,7 +284,7 @@ describe('a replicated tag write racing a local DELETE of the tag', () => {
 });
 
 describe('a local push after deletes stamped ahead of its clock', () => {
-  it('is stamped past the manifest\'s and the tag\'s tombstones, and clears them', async () => {
+  it('is stamped past the manifest\'s and the tag\'s tombstones, clears the tag\'s and keeps the manifest\'s', async () => {
     const manifest = pushOf('clock/ahead', 5, { tag: 'latest' });
     expect((await metadata.manifestPushes.push(manifest)).stored).toBe(true);
     const repositoryId = await metadata.repositories.requireId('clock/ahead');
@@ -301,7 +301,8 @@ describe('a local push after deletes stamped ahead of its clock', () => {
     // The outbox record carries the tag's write, the newest of the push.
     expect(pushed.stored && pushed.hlc).toBe(tagClock);
     expect(await metadata.tags.tombstoneOf(repositoryId, 'latest')).toBeUndefined();
-    expect(await metadata.manifests.tombstoneOf(repositoryId, manifest.digest)).toBeUndefined();
+    // Kept: a tag write older than the delete, still in flight, stays refused (ManifestStore.putTombstone).
+    expect(await metadata.manifests.tombstoneOf(repositoryId, manifest.digest)).toEqual({ hlc: manifestDeleted, origin: ahead.origin });
   });
 });
 

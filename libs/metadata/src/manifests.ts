@@ -150,7 +150,7 @@ export class ManifestStore {
 
   /**
    * Whether the region knows a delete of the digest at least as new as a replicated write's
-   * clock (the write then yields); an older tombstone is cleared, the write superseding it.
+   * clock: the write then yields, and so does the tag write it carries (see delete).
    */
   private async hasTombstoneAsNew(repositoryId: number, digest: string, stamp: ClockStamp): Promise<boolean> {
     const newer = await this.db.query({
@@ -158,13 +158,7 @@ export class ManifestStore {
       text: `SELECT 1 FROM manifest_tombstones WHERE repository_id = $1 AND digest = $2 AND (hlc, origin) >= ($3::bigint, $4::text COLLATE "C")`,
       values: [repositoryId, digest, stamp.hlc.toString(), stamp.origin],
     });
-    if ((newer.rowCount ?? 0) > 0) return true;
-    await this.db.query({
-      name: 'manifest-clear-older-tombstone',
-      text: 'DELETE FROM manifest_tombstones WHERE repository_id = $1 AND digest = $2',
-      values: [repositoryId, digest],
-    });
-    return false;
+    return (newer.rowCount ?? 0) > 0;
   }
 
   private async insertReferences(id: number, manifest: NewManifest): Promise<void> {
@@ -230,23 +224,41 @@ export class ManifestStore {
     // the row's clock) leaves the manifest, but still takes the tags written before it: in clock
     // order they went with the delete, and the newer put brought back only its own.
     if ('replicated' in clock && compareStamps({ hlc: BigInt(row.hlc), origin: row.origin }, stamp) >= 0) {
-      const older = await this.db.query<{ name: string }>({
-        name: 'manifest-delete-older-tags',
-        text: `DELETE FROM tags WHERE manifest_id = $1 AND (hlc, origin) < ($2::bigint, $3::text COLLATE "C") RETURNING name`,
-        values: [row.id, stamp.hlc.toString(), stamp.origin],
-      });
-      return { deleted: false, tags: older.rows.map((tag) => tag.name), referencedBy: [] };
+      await this.putTombstone(repositoryId, digest, stamp);
+      return { deleted: false, tags: await this.takeTags(row.id, stamp), referencedBy: [] };
     }
     const referencedBy = await this.indexesListing(repositoryId, digest, 5);
     if (referencedBy.length > 0) return { deleted: false, tags: [], referencedBy };
-    const tags = await this.db.query<{ name: string }>({
-      name: 'manifest-delete-tags',
-      text: 'DELETE FROM tags WHERE manifest_id = $1 RETURNING name',
-      values: [row.id],
-    });
+    const tags = await this.takeTags(row.id);
     await this.db.query({ name: 'manifest-delete', text: 'DELETE FROM manifests WHERE id = $1', values: [row.id] });
     await this.putTombstone(repositoryId, digest, stamp);
-    return { deleted: true, tags: tags.rows.map((tag) => tag.name), referencedBy: [], hlc: stamp.hlc };
+    return { deleted: true, tags, referencedBy: [], hlc: stamp.hlc };
+  }
+
+  /**
+   * Removes the tags naming a manifest (only those written before `before`: a delete that leaves
+   * the manifest to a newer put), each leaving a tombstone at its own write's clock. In clock
+   * order that write overwrote every older write of the tag and then went with the delete, so an
+   * older write of the tag (naming another manifest, still in flight) must not bring it back,
+   * while a move of the tag newer than the write and older than the delete still wins, as it
+   * would had it come first.
+   */
+  private async takeTags(manifestId: number, before?: ClockStamp): Promise<string[]> {
+    const taken = await this.db.query<{ name: string }>({
+      name: 'manifest-delete-tags',
+      text: `WITH gone AS (
+               DELETE FROM tags WHERE manifest_id = $1 AND ($2::bigint IS NULL OR (hlc, origin) < ($2::bigint, $3::text COLLATE "C"))
+               RETURNING repository_id, name, hlc, origin
+             ),
+             buried AS (
+               INSERT INTO tag_tombstones (repository_id, name, hlc, origin) SELECT repository_id, name, hlc, origin FROM gone
+               ON CONFLICT (repository_id, name) DO UPDATE SET hlc = EXCLUDED.hlc, origin = EXCLUDED.origin, deleted_at = now()
+                 WHERE (tag_tombstones.hlc, tag_tombstones.origin) < (EXCLUDED.hlc, EXCLUDED.origin)
+             )
+             SELECT name FROM gone`,
+      values: [manifestId, before?.hlc.toString() ?? null, before?.origin ?? null],
+    });
+    return taken.rows.map((tag) => tag.name);
   }
 
   /** The clock of the write that stored a manifest of the repository, if it holds one. */
@@ -254,12 +266,20 @@ export class ManifestStore {
     return readClock(this.db, 'manifest-clock', 'SELECT hlc::text, origin FROM manifests WHERE repository_id = $1 AND digest = $2', [repositoryId, digest]);
   }
 
-  /** The clock of the delete that removed a manifest of the repository, if the region holds no newer write of it. */
+  /**
+   * The clock of the newest delete of a manifest of the repository the region knows, kept even
+   * while a newer put holds the manifest: a tag write older than that delete stays refused.
+   */
   async tombstoneOf(repositoryId: number, digest: string): Promise<ClockStamp | undefined> {
     return readClock(this.db, 'manifest-tombstone-clock', 'SELECT hlc::text, origin FROM manifest_tombstones WHERE repository_id = $1 AND digest = $2', [repositoryId, digest]);
   }
 
-  /** Keeps the newest tombstone of a digest. */
+  /**
+   * Keeps the newest delete of a digest, whether or not a newer put holds the manifest. A put
+   * newer than the delete brings the manifest back but not the tag writes older than the delete
+   * (they went with it in clock order), and those may still arrive after the put: only the
+   * delete's clock, kept, refuses them in every order.
+   */
   private async putTombstone(repositoryId: number, digest: string, stamp: ClockStamp): Promise<void> {
     await this.db.query({
       name: 'manifest-tombstone',

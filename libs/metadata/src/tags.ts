@@ -31,8 +31,18 @@ export class TagStore {
    * The caller holds the tag's apply lock (`MetadataTransaction.lockName`), so the checks and the
    * write are one against other replicated writes; a local DELETE that commits meanwhile is
    * checked for after the write, and its newer tombstone undoes it.
+   *
+   * `manifestId` is undefined when a newer delete of the manifest refused the write that carries
+   * the tag (ManifestStore.applyInsert). The tag write still counts, as a delete of the tag at its
+   * own clock: in clock order it overwrote the tag and then went with the manifest's delete, so an
+   * older write of the tag, held here or still in flight, must not outlive it. Where the write
+   * came before the delete, ManifestStore.delete leaves that same tombstone.
    */
-  async applyPut(repositoryId: number, name: string, manifestId: number, clock: ClockStamp): Promise<boolean> {
+  async applyPut(repositoryId: number, name: string, manifestId: number | undefined, clock: ClockStamp): Promise<boolean> {
+    if (manifestId === undefined) {
+      await this.applyDelete(repositoryId, name, clock);
+      return false;
+    }
     const result = await this.db.query({
       name: 'tag-apply-put',
       text: `INSERT INTO tags (repository_id, name, manifest_id, hlc, origin)

@@ -345,9 +345,9 @@ export class ReplicaApplier {
         },
         write.clock,
       );
-      if (!stored) return { applied: false, detail: 'a newer delete of this manifest is known here' };
-      const tagged = write.tag === undefined ? false : await tx.tags.applyPut(repositoryId, write.tag, stored.id, write.clock);
+      const tagged = write.tag === undefined ? false : await tx.tags.applyPut(repositoryId, write.tag, stored?.id, write.clock);
       await tx.announce(changes);
+      if (!stored) return { applied: false, detail: 'a newer delete of this manifest is known here' };
       if (write.tag !== undefined && !tagged) return { applied: true, detail: `manifest stored; tag ${write.tag} holds a newer write` };
       return { applied: true, detail: write.tag === undefined ? 'manifest stored' : `manifest stored and tagged ${write.tag}` };
     });

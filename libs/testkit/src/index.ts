@@ -7,3 +7,4 @@ export * from './cluster-secret.js';
 export * from './certificates.js';
 export * from './otlp-receiver.js';
 export * from './wait.js';
+export * from './orders.js';

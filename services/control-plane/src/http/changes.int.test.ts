@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replicateJobId, type ReplicatedChange } from '@meridian/proto';
+import { everyOrder } from '@meridian/testkit';
 import { startTestControlPlane, testChange, testRegion, type TestControlPlane, TEST_MANIFEST_TYPE, testDigest } from '../testing/test-control-plane.js';
 
 // POST /api/v1/changes: what each region's outbox relay delivers (at least once, in seq order).
@@ -169,6 +170,73 @@ describe('the merged catalog: last writer wins by (hlc, origin)', () => {
     await post('eu', [deleted('lww/h', 113)]);
     expect(await tagDigest('lww/g')).toBe(digest(112));
     expect(await tagDigest('lww/h')).toBe(digest(112));
+  });
+
+
+  let seq = 1000;
+  const change = (origin: string, hlc: number, body: ReplicatedChange['body']) => testChange(origin, seq++, hlc, body);
+
+  /**
+   * Delivers `before`, then `changes` in every order, each order to a repository of its own
+   * (`changes` makes them for a repository); returns, for each order, whether each of `references`
+   * is live in the catalog and what it names.
+   */
+  async function catalogInEveryOrder(
+    prefix: string,
+    before: (repository: string) => ReplicatedChange[],
+    changes: (repository: string) => ReplicatedChange[],
+    references: readonly string[],
+  ): Promise<Array<{ order: string; live: Record<string, string | null> }>> {
+    const seen = [];
+    for (const [i, order] of everyOrder(changes(prefix).map((_, index) => index)).entries()) {
+      const repository = `${prefix}-${i}`;
+      for (const each of before(repository)) await post(each.origin, [each]);
+      const made = changes(repository);
+      for (const index of order) await post(made[index]!.origin, [made[index]!]);
+      const live: Record<string, string | null> = {};
+      for (const reference of references) {
+        const response = await cp.request('GET', `/api/v1/replication/status?repository=${repository}&reference=${reference}`);
+        live[reference] = response.status === 200 ? response.body.digest : null;
+      }
+      seen.push({ order: order.map((index) => `${made[index]!.body.kind}@${made[index]!.hlc}`).join(', '), live });
+    }
+    return seen;
+  }
+
+  const put = (origin: string, hlc: number, repository: string, n: number, tag?: string) =>
+    change(origin, hlc, { kind: 'manifest.put', repository, digest: digest(n), mediaType: MANIFEST, size: n, ...(tag ? { tag } : {}) });
+
+  // In clock order: T0 -> M1 at 15, M1 deleted at 20 (taking T0), M1 pushed again by T at 25. The
+  // push made the catalog's row of M1 live again, and T0 at 15 arriving after it must still meet
+  // the delete at 20.
+  it('a tag write older than a manifest delete stays lost though a newer push brought the manifest back, in every order', async () => {
+    const seen = await catalogInEveryOrder(
+      'lww/revive',
+      (repository) => [put('eu', 10_000, repository, 121)],
+      (repository) => [
+        put('ap', 15_000, repository, 121, 'T0'),
+        change('eu', 20_000, { kind: 'manifest.delete', repository, digest: digest(121) }),
+        put('us', 25_000, repository, 121, 'T'),
+      ],
+      ['T0', 'T', digest(121)],
+    );
+    expect(seen).toEqual(seen.map(({ order }) => ({ order, live: { T0: null, T: digest(121), [digest(121)]: digest(121) } })));
+  });
+
+  // In clock order: T -> M2 at 5, T -> M1 at 10, M1 deleted at 20 (taking T): the move to M1
+  // overwrote T -> M2, so T stays deleted in every order.
+  it('a tag a manifest delete took is not brought back by an older write naming another manifest, in every order', async () => {
+    const seen = await catalogInEveryOrder(
+      'lww/moved',
+      () => [],
+      (repository) => [
+        put('us', 5_000, repository, 122, 'latest'),
+        put('eu', 10_000, repository, 123, 'latest'),
+        change('ap', 20_000, { kind: 'manifest.delete', repository, digest: digest(123) }),
+      ],
+      ['latest', digest(122), digest(123)],
+    );
+    expect(seen).toEqual(seen.map(({ order }) => ({ order, live: { latest: null, [digest(122)]: digest(122), [digest(123)]: null } })));
   });
 
   it('a tag delete older than the write it meets loses to it; a newer one removes the tag', async () => {

@@ -21,6 +21,8 @@ export interface CatalogManifest {
  * than the row's, as a tuple comparison in the "C" collation, so the result does not depend on
  * the order changes arrive in. Deletes leave the row as a tombstone with the delete's clock,
  * except the tags a manifest delete takes with it: those keep the clock of their own last write.
+ * A manifest's newest delete is kept beside a newer put (delete_hlc, delete_origin): a tag write
+ * older than it is refused even after the put, as the regions refuse it (ManifestStore.putTombstone).
  */
 export class CatalogStore {
   constructor(private readonly db: Queryable) {}
@@ -42,14 +44,27 @@ export class CatalogStore {
         );
         return;
       case 'manifest.put': {
-        const live = await this.putManifest(body.repository, body.digest, body.mediaType, body.size, clock, db);
-        // A tag write whose manifest a newer delete removed is lost with it, as in the regions:
-        // the delete's tombstone refuses the manifest, and so the tag that comes with it.
-        if (body.tag !== undefined && live) await this.writeTag(body.repository, body.tag, body.digest, false, clock, db);
+        const deletedBy = await this.putManifest(body.repository, body.digest, body.mediaType, body.size, clock, db);
+        if (body.tag === undefined) return;
+        if (deletedBy === undefined) {
+          await this.writeTag(body.repository, body.tag, body.digest, false, clock, db);
+          return;
+        }
+        // A tag write older than a delete of its manifest (newer puts of the manifest or not) is
+        // lost with it, as in the regions (TagStore.applyPut): in clock order it overwrote the tag
+        // and went with the delete, so it is a tombstone at its own clock, which an older write
+        // of the tag arriving later does not beat. It names the delete, the change
+        // reconciliation repeats to a region still holding the tag.
+        await this.writeTag(body.repository, body.tag, body.digest, true, [change.hlc, change.origin, deletedBy], db);
         return;
       }
       case 'manifest.delete':
         await this.putManifest(body.repository, body.digest, null, null, clock, db, true);
+        await db.query(
+          `UPDATE catalog_manifests SET delete_hlc = $3, delete_origin = $4, delete_change_id = $5
+            WHERE repository = $1 AND digest = $2 AND (delete_hlc IS NULL OR (delete_hlc, delete_origin) < ($3::bigint, $4::text COLLATE "C"))`,
+          [body.repository, body.digest, ...clock],
+        );
         // The delete takes every tag naming the manifest with it (those written before it). Each
         // keeps its own clock: the tombstone stands for the tag's last write, so a move of the tag
         // newer than that write (older than the delete, arriving after it) still wins, as it does
@@ -60,15 +75,16 @@ export class CatalogStore {
           [body.repository, body.digest, ...clock],
         );
         return;
-      case 'tag.delete': {
-        const current = await db.query<{ digest: string }>('SELECT digest FROM catalog_tags WHERE repository = $1 AND tag = $2', [body.repository, body.tag]);
-        await this.writeTag(body.repository, body.tag, current.rows[0]?.digest ?? '', true, clock, db);
+      case 'tag.delete':
+        await this.writeTag(body.repository, body.tag, null, true, clock, db);
         return;
-      }
     }
   }
 
-  /** Upserts a manifest row by LWW; whether the manifest is live afterwards. */
+  /**
+   * Upserts a manifest row by LWW. Returns the change id of the manifest's newest delete when
+   * that is at least as new as this write (which then does not make it live), else undefined.
+   */
   private async putManifest(
     repository: string,
     digest: string,
@@ -77,8 +93,8 @@ export class CatalogStore {
     clock: string[],
     db: Queryable,
     deleted = false,
-  ): Promise<boolean> {
-    const { rows } = await db.query<{ deleted: boolean }>(
+  ): Promise<string | undefined> {
+    const { rows } = await db.query<{ deleted_by: string | null }>(
       `WITH upsert AS (
          INSERT INTO catalog_manifests AS m (repository, digest, media_type, size, deleted, hlc, origin, change_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -86,19 +102,23 @@ export class CatalogStore {
            size = coalesce(EXCLUDED.size, m.size), deleted = EXCLUDED.deleted, hlc = EXCLUDED.hlc, origin = EXCLUDED.origin,
            change_id = EXCLUDED.change_id
          WHERE (m.hlc, m.origin) < (EXCLUDED.hlc, EXCLUDED.origin)
-         RETURNING deleted)
-       SELECT deleted FROM upsert
-       UNION ALL SELECT deleted FROM catalog_manifests WHERE repository = $1 AND digest = $2 AND NOT EXISTS (SELECT 1 FROM upsert)`,
+         RETURNING delete_hlc, delete_origin, delete_change_id),
+       row AS (
+         SELECT delete_hlc, delete_origin, delete_change_id FROM upsert
+         UNION ALL SELECT delete_hlc, delete_origin, delete_change_id FROM catalog_manifests
+          WHERE repository = $1 AND digest = $2 AND NOT EXISTS (SELECT 1 FROM upsert))
+       SELECT CASE WHEN (delete_hlc, delete_origin) >= ($6::bigint, $7::text COLLATE "C") THEN delete_change_id::text END AS deleted_by FROM row`,
       [repository, digest, mediaType, size, deleted, ...clock],
     );
-    return rows[0]?.deleted === false;
+    return rows[0]?.deleted_by ?? undefined;
   }
 
-  private async writeTag(repository: string, tag: string, digest: string, deleted: boolean, clock: string[], db: Queryable): Promise<void> {
+  /** Upserts a tag row by LWW; a null digest (a tag delete) keeps the one the tag last named. */
+  private async writeTag(repository: string, tag: string, digest: string | null, deleted: boolean, clock: string[], db: Queryable): Promise<void> {
     await db.query(
       `INSERT INTO catalog_tags AS t (repository, tag, digest, deleted, hlc, origin, change_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (repository, tag) DO UPDATE SET digest = CASE WHEN EXCLUDED.deleted THEN t.digest ELSE EXCLUDED.digest END,
+       VALUES ($1, $2, coalesce($3::text, ''), $4, $5, $6, $7)
+       ON CONFLICT (repository, tag) DO UPDATE SET digest = coalesce($3::text, t.digest),
          deleted = EXCLUDED.deleted, hlc = EXCLUDED.hlc, origin = EXCLUDED.origin, change_id = EXCLUDED.change_id
        WHERE (t.hlc, t.origin) < (EXCLUDED.hlc, EXCLUDED.origin)`,
       [repository, tag, digest, deleted, ...clock],
