@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { fullPlan, quickPlan, type BenchPlan } from './bench-plan.js';
+import { median } from './report.js';
 import type { RunResult, Scenario } from './scenarios.js';
 import type { RunningTarget } from './targets.js';
 
@@ -13,8 +14,11 @@ export interface SideBySideOptions {
   scenarios: string[] | undefined;
 }
 
-/** `--quick`, `--rounds N`, `--scenarios LIST`, `--help` (prints `usage`; undefined then). */
-export function parseSideBySideArgs(command: string, usage: string): SideBySideOptions | undefined {
+/**
+ * `--quick`, `--rounds N`, `--scenarios LIST`, `--help` (prints `usage`; undefined then). `full`
+ * changes the full plan for this bench (more, shorter rounds, say); `--quick` keeps the quick plan.
+ */
+export function parseSideBySideArgs(command: string, usage: string, full: Partial<BenchPlan> = {}): SideBySideOptions | undefined {
   const { values } = parseArgs({
     args: process.argv.slice(2).filter((arg) => arg !== '--' && arg !== command),
     options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, scenarios: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
@@ -23,7 +27,7 @@ export function parseSideBySideArgs(command: string, usage: string): SideBySideO
     console.log(usage);
     return undefined;
   }
-  const plan = { ...(values.quick ? quickPlan : fullPlan) };
+  const plan = { ...(values.quick ? quickPlan : { ...fullPlan, ...full }) };
   if (values.rounds !== undefined) plan.rounds = Number(values.rounds);
   if (!Number.isInteger(plan.rounds) || plan.rounds < 1) throw new Error('--rounds takes a whole number from 1');
   return { plan, scenarios: values.scenarios?.split(',') };
@@ -57,6 +61,33 @@ export async function runInterleaved(scenarios: Scenario[], targets: RunningTarg
 export function perServerCpuSecond(run: RunResult): number {
   const work = run.details.requests ?? (run.details.bytes ?? 0) / 2 ** 20;
   return work / run.serverCpuSeconds;
+}
+
+/** One side's figure over the other's, round by round, and their median. */
+export interface PairedRatios {
+  /** Each round's ratio, in round order; a round lacking the figure on either side is left out. */
+  rounds: number[];
+  median: number;
+  min: number;
+  max: number;
+}
+
+/**
+ * `figureOf(on[i]) / figureOf(off[i])` for each round `i` (runInterleaved's runs, the two sides of a
+ * round run back to back), and the median of those ratios. On a shared machine the load moves
+ * from one round to the next by more than a feature costs; within one round both sides see
+ * nearly the same machine, so the round's ratio is the steadier figure, and the median over
+ * rounds is what one noisy round cannot decide. Undefined when no round has both figures.
+ */
+export function pairedRatios(off: RunResult[], on: RunResult[], figureOf: (run: RunResult) => number | undefined): PairedRatios | undefined {
+  const rounds: number[] = [];
+  for (let i = 0; i < Math.min(off.length, on.length); i++) {
+    const without = figureOf(off[i]!);
+    const traced = figureOf(on[i]!);
+    if (without && traced !== undefined) rounds.push(traced / without);
+  }
+  const middle = median(rounds);
+  return middle === undefined ? undefined : { rounds, median: middle, min: Math.min(...rounds), max: Math.max(...rounds) };
 }
 
 /** Runs a bench's `main`, its answer the exit code; a failure is printed with the bench's name. */
