@@ -106,6 +106,36 @@ describe('reconciliation', () => {
     expect(await pendingRows(cp)).toEqual([ids[1], ids[2]]);
   });
 
+  // A tag write older than a delete of its manifest that arrives after a newer push brought the
+  // manifest back is a tombstone naming the delete: a region still holding the tag (it never got
+  // the delete) is sent that delete again, which takes there the tags older than it.
+  it('a region holding a tag write that a delete of its manifest took gets the delete again, though a newer push kept the manifest', async () => {
+    const cp = await startTestControlPlane();
+    started.push(cp);
+    for (const [index, name] of ['eu', 'us', 'ap'].entries()) expect((await cp.request('POST', '/api/v1/regions', testRegion(name, index + 1))).status).toBe(201);
+    const put = (origin: string, seq: number, hlc: number, tag?: string) =>
+      testChange(origin, seq, hlc, { kind: 'manifest.put', repository: 'rec/revived', digest: digest(300), mediaType: TEST_MANIFEST_TYPE, size: 300, ...(tag ? { tag } : {}) });
+    const ids = [
+      ...(await cp.deliver([put('eu', 1, 10_000)])),
+      ...(await cp.deliver([testChange('eu', 2, 20_000, { kind: 'manifest.delete', repository: 'rec/revived', digest: digest(300) })])),
+      ...(await cp.deliver([put('eu', 3, 25_000, 'T')])),
+      ...(await cp.deliver([put('us', 1, 15_000, 'T0')])),
+    ];
+    for (const id of ids) expect((await cp.request('POST', `/api/v1/replication/${id}/ap`, { outcome: 'done' })).status).toBe(204);
+    const inventory: RegionInventory = {
+      manifests: [{ repository: 'rec/revived', digest: digest(300) }],
+      tags: [
+        { repository: 'rec/revived', tag: 'T', digest: digest(300), hlc: 25_000n, origin: 'eu' },
+        { repository: 'rec/revived', tag: 'T0', digest: digest(300), hlc: 15_000n, origin: 'us' },
+      ],
+      blobs: [],
+      unrelayed: 0,
+    };
+    expect(await reconciler(cp, 0, [], inventory).run({ region: 'ap', verify: false })).toEqual([{ region: 'ap', missing: 0, extra: 1, pendingBlobs: 0, repaired: 1, unrelayed: 0 }]);
+    const pending = await cp.controlPlane.pool.query<{ change_id: string }>("SELECT change_id::text FROM replications WHERE region = 'ap' AND state = 'pending'");
+    expect(pending.rows.map((row) => row.change_id)).toEqual([ids[1]]);
+  });
+
   it('leaves alone what changed within the settling time: it may still be on its way', async () => {
     const { cp } = await catalogReplicatedToUs();
     expect(await reconciler(cp, 60_000).run({ region: 'us', verify: false })).toEqual([{ region: 'us', missing: 0, extra: 0, pendingBlobs: 0, repaired: 0, unrelayed: 0 }]);
