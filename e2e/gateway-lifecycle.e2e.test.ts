@@ -90,7 +90,7 @@ describe('gateway lifecycle', () => {
     await admin.connect();
     const tables = await admin.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`);
     await admin.end();
-    expect(tables.rows.map((r) => r.table_name)).toEqual(expect.arrayContaining(['repositories', 'blobs', 'manifests', 'tags', 'uploads']));
+    expect(tables.rows.map((r) => r.table_name)).toEqual(expect.arrayContaining(['repositories', 'blobs', 'manifests', 'tags', 'closed_uploads']));
     const image = await client.pushImage('life/app', 'v1');
     expect(image.response.status).toBe(201);
   });

@@ -246,14 +246,16 @@ describe('identity and access (MERIDIAN_AUTH=on)', () => {
   it('lists in _catalog only the repositories the token may read the metadata of', async () => {
     const auth = basic('team-a-reader', tokens['team-a-reader']!);
     const viaBasic = await fetch(`${gateway.url}/v2/_catalog`, { headers: { authorization: auth } });
-    // (An upload session opened in a repository makes it, as in Distribution: hence team-a/copy2.)
-    expect(await viaBasic.json()).toEqual({ repositories: ['team-a/app', 'team-a/copy', 'team-a/copy2', 'team-a/from-ctr'] });
+    // A repository appears with its first blob or manifest, not with an upload session opened in
+    // it (as in Distribution 2.8, whose catalog skips a repository holding only sessions): the
+    // mount that fell back to a session left team-a/copy2 out.
+    expect(await viaBasic.json()).toEqual({ repositories: ['team-a/app', 'team-a/copy', 'team-a/from-ctr'] });
     const { body } = await bearerToken(auth, ['registry:catalog:*']);
     const viaBearer = await fetch(`${gateway.url}/v2/_catalog?n=1`, { headers: { authorization: `Bearer ${String(body.token)}` } });
     expect(await viaBearer.json()).toEqual({ repositories: ['team-a/app'] });
     expect(viaBearer.headers.get('link')).toContain('last=team-a%2Fapp');
     const all = await fetch(`${gateway.url}/v2/_catalog`, { headers: { authorization: admin() } });
-    expect(await all.json()).toEqual({ repositories: ['team-a/app', 'team-a/copy', 'team-a/copy2', 'team-a/from-ctr', 'team-b/app'] });
+    expect(await all.json()).toEqual({ repositories: ['team-a/app', 'team-a/copy', 'team-a/from-ctr', 'team-b/app'] });
   });
 
   it('rotates a token\'s two passwords independently, and refuses a disabled token everywhere', async () => {

@@ -20,7 +20,7 @@ import {
 } from '@meridian/oci';
 import { PathNotFoundError, type StorageDriver } from './driver.js';
 import { HashingStream } from './hashing-stream.js';
-import { isUploadId, paths, sessionOfStagingName } from './paths.js';
+import { isUploadId, paths } from './paths.js';
 
 export interface BlobInfo {
   digest: string;
@@ -204,11 +204,19 @@ export class BlobStore {
   /**
    * Starts an upload session (distribution-spec "Pushing blobs": POST). Nothing is written: a
    * session has no files until its first chunk, so the POST-then-PUT push most clients make
-   * costs no session files at all. Whether a session is open is its owner's record (the
+   * costs no session files at all. Whether a session has ended is its owner's record (the
    * region's metadata); the store holds only the bytes.
    */
   createUpload(): string {
     return randomUUID();
+  }
+
+  /**
+   * How many upload sessions hold bytes: those that have had a chunk and are not closed,
+   * cancelled or purged yet (a session has no files before its first chunk).
+   */
+  async uploadsHoldingBytes(): Promise<number> {
+    return (await this.driver.list(paths.uploadsRoot)).filter(isUploadId).length;
   }
 
   /** Bytes received so far: 0 for a session that has had no chunk (or is gone). */
@@ -242,9 +250,9 @@ export class BlobStore {
     // and looks at the bytes under it, one look where choosing the way first cost two. Found
     // without bytes (the empty blob), it is closed as a session without a chunk once the lock
     // has gone again.
-    if (options.lastChunk && (await this.heldBytes(id)) === undefined) return this.completeEmptyUpload(id, expected, options);
+    if (options.lastChunk && (await this.heldBytes(id)) === undefined) return this.completeEmptyUpload(expected, options);
     const closed = await this.writing(() => paths.uploadData(id), () => this.completeHeldUpload(id, expected, options));
-    return closed ?? this.completeEmptyUpload(id, expected, options);
+    return closed ?? this.completeEmptyUpload(expected, options);
   }
 
   /**
@@ -284,7 +292,6 @@ export class BlobStore {
    * in-order rule; either way only bytes that hash to `expected` become the blob.
    */
   private async completeEmptyUpload(
-    id: string,
     expected: Digest,
     options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } },
   ): Promise<BlobInfo> {
@@ -295,9 +302,7 @@ export class BlobStore {
     const length = chunk?.options.length;
     const hashing = new HashingStream(createDigester(expected.algorithm), length, (message) => new UploadRangeInvalidError(message, { offset: 0 }));
     await this.storeVerified(expected, chunk?.source ?? Readable.from([]), hashing, options.expectedSize, {
-      // Named after the session, so purging sees the session is in use while the body flows.
-      staging: paths.sessionStaging(id, randomUUID()),
-      marksSession: true,
+      staging: paths.staging(randomUUID()),
       declaredSize: options.expectedSize ?? length,
       check: () => {
         if (length !== undefined && hashing.bytes !== length) {
@@ -312,17 +317,16 @@ export class BlobStore {
    * Streams `source` through `hashing` into the staging file `staging` and renames it into
    * place as the blob `expected` once `check` and the digest and size checks pass. A blob
    * already held with the `declaredSize` the client gave (Content-Length), if that is at least
-   * REWRITTEN_BELOW_BYTES, is hashed without
-   * being written again (with `marksSession`, an empty file at `staging` still marks the
-   * session as in use meanwhile); one whose bytes are missing, or of another size, is written
-   * afresh, so a push heals a blob whose bytes were lost. Keeps nothing on failure.
+   * REWRITTEN_BELOW_BYTES, is hashed without being written again; one whose bytes are missing,
+   * or of another size, is written afresh, so a push heals a blob whose bytes were lost. Keeps
+   * nothing on failure.
    */
   private async storeVerified(
     expected: Digest,
     source: Readable,
     hashing: HashingStream,
     expectedSize: number | undefined,
-    options: { staging: string; marksSession?: boolean; declaredSize?: number | undefined; check?: () => void },
+    options: { staging: string; declaredSize?: number | undefined; check?: () => void },
   ): Promise<void> {
     await this.writing(() => options.staging, () => this.storeVerifiedNow(expected, source, hashing, expectedSize, options));
   }
@@ -332,21 +336,16 @@ export class BlobStore {
     source: Readable,
     hashing: HashingStream,
     expectedSize: number | undefined,
-    options: { staging: string; marksSession?: boolean; declaredSize?: number | undefined; check?: () => void },
+    options: { staging: string; declaredSize?: number | undefined; check?: () => void },
   ): Promise<void> {
     const { staging, check = () => undefined, declaredSize } = options;
     // Worth a look only when a held blob would be kept: its size declared, and large enough
     // that writing it again costs more than the look costs every new blob (see REWRITTEN_BELOW_BYTES).
     const held = declaredSize !== undefined && declaredSize >= REWRITTEN_BELOW_BYTES ? await this.stat(expected) : undefined;
     if (held && held.size === declaredSize) {
-      if (options.marksSession) await this.driver.createExclusive(staging);
-      try {
-        await this.consume(pipeline(source, hashing, discard()));
-        check();
-        this.verify(expected, hashing, expectedSize);
-      } finally {
-        if (options.marksSession) await this.driver.delete(staging);
-      }
+      await this.consume(pipeline(source, hashing, discard()));
+      check();
+      this.verify(expected, hashing, expectedSize);
       return;
     }
     let writer: Writable | undefined;
@@ -470,19 +469,6 @@ export class BlobStore {
       }
     }
     return removed;
-  }
-
-  /**
-   * Upload sessions whose closing PUT is storing its body at this moment, in any process of the
-   * region (their staging files carry the session's id). Purging leaves these alone.
-   */
-  async sessionsBeingClosed(): Promise<Set<string>> {
-    const ids = new Set<string>();
-    for (const name of await this.driver.list(paths.stagingRoot)) {
-      const id = sessionOfStagingName(name);
-      if (id) ids.add(id);
-    }
-    return ids;
   }
 
   /**

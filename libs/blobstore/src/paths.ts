@@ -15,11 +15,10 @@ import type { Digest } from '@meridian/oci';
  *                                              session's bytes after its last chunk, for a
  *                                              closing PUT served by another process
  *                                              (sessions of 1 MiB or more)
- *   staging/<uuid>                             a monolithic write being hashed; renamed into
- *                                              blobs/ only once its digest is verified
- *   staging/<upload id>.<uuid>                 the same for the whole-blob PUT that closes an
- *                                              upload session with no chunk; the name tells
- *                                              purging that the session is in use
+ *   staging/<uuid>                             a monolithic write, or the whole-blob PUT that
+ *                                              closes an upload session with no chunk, being
+ *                                              hashed; renamed into blobs/ only once its
+ *                                              digest is verified
  *   .write-probe-<uuid>                        a few bytes a readiness check writes at the root
  *                                              and removes at once (FilesystemDriver)
  *
@@ -36,14 +35,7 @@ export const paths = {
   uploadDigest: (id: string) => `uploads/${assertUploadId(id)}/sha256`,
   stagingRoot: 'staging',
   staging: (id: string) => `staging/${assertUploadId(id)}`,
-  sessionStaging: (uploadId: string, id: string) => `staging/${assertUploadId(uploadId)}.${assertUploadId(id)}`,
 } as const;
-
-/** The upload session a staging file's name belongs to, if it is a session's (see `sessionStaging`). */
-export function sessionOfStagingName(name: string): string | undefined {
-  const [uploadId, id, ...rest] = name.split('.');
-  return rest.length === 0 && uploadId && id && isUploadId(uploadId) && isUploadId(id) ? uploadId : undefined;
-}
 
 const UPLOAD_ID_PATTERN = /^[a-f0-9-]{36}$/;
 

@@ -58,8 +58,7 @@ describe('blob state', () => {
     await stores.blobs.link(repositoryId, digest, 20);
     await stores.blobs.markPending([digest]);
     const id = '00000000-0000-4000-8000-000000000001';
-    await stores.uploads.insert(id, repositoryId);
-    expect(await stores.uploads.completeAsBlob(id, digest, 20, 1n)).toBe(true);
+    expect(await stores.uploads.completeAsBlob(id, 'state/session', digest, 20, 1n)).toBe('linked');
     expect((await stores.blobs.findInRepository('state/session', digest)).found?.state).toBe('present');
 
     await stores.blobs.markPending([digest]);
@@ -78,5 +77,31 @@ describe('blob state', () => {
     const lost = await stores.blobs.markPending([linked, unlinked, digestOf('d'), linked]);
     expect(lost).toEqual(new Map([[linked, ['state/many']], [unlinked, []]]));
     expect(await stores.blobs.markPresent(digestOf('d'))).toBe(false);
+  });
+});
+
+// distribution-spec v1.1 "Pushing blobs": a session ends once (closed as a blob or cancelled),
+// and is BLOB_UPLOAD_UNKNOWN afterwards; its record is what says so.
+describe('ending upload sessions', () => {
+  it('a session ends once: a second completion or cancel changes nothing and links nothing', async () => {
+    const completed = '00000000-0000-4000-8000-000000000002';
+    const cancelled = '00000000-0000-4000-8000-000000000003';
+    await stores.repositories.ensure('sessions/app');
+    expect(await stores.uploads.isClosed(completed)).toBe(false);
+    expect(await stores.uploads.completeAsBlob(completed, 'sessions/app', digestOf('f'), 5, 1n)).toBe('linked');
+    expect(await stores.uploads.isClosed(completed)).toBe(true);
+    expect(await stores.uploads.completeAsBlob(completed, 'sessions/app', digestOf('f'), 5, 2n)).toBe('not-open');
+    expect(await stores.uploads.close(completed)).toBe(false);
+
+    expect(await stores.uploads.close(cancelled)).toBe(true);
+    expect(await stores.uploads.completeAsBlob(cancelled, 'sessions/app', digestOf('9'), 5, 3n)).toBe('not-open');
+    expect((await stores.blobs.findInRepository('sessions/app', digestOf('9'))).found).toBeUndefined();
+  });
+
+  it('a session closed in a repository that has no row yet is closed, and leaves the link to the caller', async () => {
+    const id = '00000000-0000-4000-8000-000000000004';
+    expect(await stores.uploads.completeAsBlob(id, 'sessions/new', digestOf('8'), 5, 4n)).toBe('repository-unknown');
+    expect(await stores.uploads.isClosed(id)).toBe(true);
+    expect((await stores.blobs.findInRepository('sessions/new', digestOf('8'))).repositoryId).toBeUndefined();
   });
 });

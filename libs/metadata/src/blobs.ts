@@ -15,6 +15,32 @@ export interface RepositoryLookup<T> {
  */
 export type BlobState = 'present' | 'pending';
 
+/**
+ * The part of a statement that links a verified blob made in this region into the repository
+ * that a CTE `repository` (its `id`) names, if any: the blob is recorded present (a pending one
+ * is present again), linked, and the link appended to the outbox, so that it replicates if and
+ * only if it commits. `notified` must be read for the outbox to be woken. Parameters $1 to $5
+ * are `localLinkValues`.
+ */
+export const LOCAL_LINK = `blob AS (
+    INSERT INTO blobs (digest, size) SELECT $2, $3 FROM repository
+    ON CONFLICT (digest) DO UPDATE SET state = 'present' WHERE blobs.state <> 'present'
+  ),
+  linked AS (
+    INSERT INTO repository_blobs (repository_id, digest, size) SELECT id, $2, $3 FROM repository
+    ON CONFLICT (repository_id, digest) DO NOTHING
+  ),
+  recorded AS (
+    INSERT INTO outbox (hlc, body, trace)
+    SELECT $4::bigint, jsonb_build_object('kind', 'blob.link', 'repository', $1::text, 'digest', $2::text, 'size', $3::bigint), $5::jsonb
+    FROM repository
+  ),
+  notified AS (SELECT pg_notify('${OUTBOX_CHANNEL}', '') FROM repository)`;
+
+export function localLinkValues(repository: string, digest: string, size: number, hlc: bigint, traceContext: TraceContextSource): unknown[] {
+  return [repository, digest, size, hlc.toString(), traceJson(traceContext())];
+}
+
 export class BlobMetadataStore {
   constructor(
     private readonly db: Queryable,
@@ -90,22 +116,8 @@ export class BlobMetadataStore {
   async linkLocal(repository: string, digest: string, size: number, hlc: bigint): Promise<boolean> {
     const result = await this.db.query({
       name: 'blob-link-local',
-      text: `WITH repository AS (SELECT id FROM repositories WHERE name = $1),
-             blob AS (
-               INSERT INTO blobs (digest, size) SELECT $2, $3 FROM repository
-               ON CONFLICT (digest) DO UPDATE SET state = 'present' WHERE blobs.state <> 'present'
-             ),
-             linked AS (
-               INSERT INTO repository_blobs (repository_id, digest, size) SELECT id, $2, $3 FROM repository
-               ON CONFLICT (repository_id, digest) DO NOTHING
-             ),
-             recorded AS (
-               INSERT INTO outbox (hlc, body, trace)
-               SELECT $4::bigint, jsonb_build_object('kind', 'blob.link', 'repository', $1::text, 'digest', $2::text, 'size', $3::bigint), $5::jsonb
-               FROM repository
-             )
-             SELECT pg_notify('${OUTBOX_CHANNEL}', '') FROM repository`,
-      values: [repository, digest, size, hlc.toString(), traceJson(this.traceContext())],
+      text: `WITH repository AS (SELECT id FROM repositories WHERE name = $1), ${LOCAL_LINK} SELECT 1 FROM notified`,
+      values: localLinkValues(repository, digest, size, hlc, this.traceContext),
     });
     return (result.rowCount ?? 0) > 0;
   }

@@ -72,7 +72,7 @@ export class PurgeStore {
     return result.rows;
   }
 
-  /** Deletes repositories, with their tombstones and open upload sessions; returns how many. */
+  /** Deletes repositories, with their tombstones; returns how many. */
   async deleteRepositories(limit: number): Promise<number> {
     const result = await this.db.query({
       name: 'purge-repositories',

@@ -1,8 +1,16 @@
 import type { Queryable } from './db.js';
-import { OUTBOX_CHANNEL, traceJson } from './outbox.js';
+import { LOCAL_LINK, localLinkValues } from './blobs.js';
 import type { TraceContextSource } from './metadata.js';
 
-/** Open upload sessions, so they can be listed and purged; their bytes are in the blob store. */
+/** How a closing PUT's statement ended (see `completeAsBlob`). */
+export type UploadCompletion = 'linked' | 'not-open' | 'repository-unknown';
+
+/**
+ * The upload sessions that have ended. An open session has no row: it is its signed state (in
+ * the client's upload URL) and, once it has had a chunk, its bytes in the blob store. Ending it,
+ * whichever way, records its id here, once: a second ending finds the record and changes
+ * nothing, and a request on an ended session is refused on the strength of it.
+ */
 export class UploadStore {
   constructor(
     private readonly db: Queryable,
@@ -11,91 +19,56 @@ export class UploadStore {
   ) {}
 
   /**
-   * Records a new session without waiting for the WAL flush (synchronous_commit off for this
-   * statement's transaction only): a session lost in a database crash costs the client a retry,
-   * and its bytes are purged as idle, so its row need not delay every push by an fsync.
-   */
-  async insert(id: string, repositoryId: number): Promise<void> {
-    await this.db.query({
-      name: 'upload-insert',
-      text: `WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
-             INSERT INTO uploads (id, repository_id) SELECT $1, $2 FROM relaxed`,
-      values: [id, repositoryId],
-    });
-  }
-
-  /**
-   * The same, naming the repository: one round trip when it exists (the common case). Returns
-   * false when it does not, for the caller to create it and use insert().
-   */
-  async insertIntoExisting(id: string, repository: string): Promise<boolean> {
-    const result = await this.db.query({
-      name: 'upload-insert-by-name',
-      text: `WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
-             INSERT INTO uploads (id, repository_id) SELECT $1, r.id FROM repositories r, relaxed WHERE r.name = $2`,
-      values: [id, repository],
-    });
-    return (result.rowCount ?? 0) > 0;
-  }
-
-  /**
    * Closes a session as the blob it became, in one statement (so one transaction and one WAL
-   * flush): removes the session row and, only if there was one, records the blob as present
-   * (its verified bytes are in the store: a pending one is present again) and links it into
-   * the session's repository. Returns false (and changes nothing) for a session that is not
-   * open: never started, cancelled, or already closed.
+   * flush): records the session closed and, only if it was open, links the blob into the
+   * repository as `BlobMetadataStore.linkLocal` does. 'not-open' (nothing changed) for a
+   * session already ended; 'repository-unknown' for a repository that has no row yet (the first
+   * blob of its first push): the session is closed then, and the caller links the blob itself.
    */
-  async completeAsBlob(id: string, digest: string, size: number, hlc: bigint): Promise<boolean> {
-    const result = await this.db.query({
+  async completeAsBlob(id: string, repository: string, digest: string, size: number, hlc: bigint): Promise<UploadCompletion> {
+    const result = await this.db.query<{ closed: boolean; linked: number }>({
       name: 'upload-complete-as-blob',
-      text: `WITH closed AS (DELETE FROM uploads WHERE id = $1 RETURNING repository_id),
-                  blob AS (
-                    INSERT INTO blobs (digest, size) SELECT $2, $3 FROM closed
-                    ON CONFLICT (digest) DO UPDATE SET state = 'present' WHERE blobs.state <> 'present'
-                  ),
-                  linked AS (
-                    INSERT INTO repository_blobs (repository_id, digest, size)
-                    SELECT repository_id, $2, $3 FROM closed
-                    ON CONFLICT (repository_id, digest) DO NOTHING
-                  ),
-                  recorded AS (
-                    INSERT INTO outbox (hlc, body, trace)
-                    SELECT $4::bigint, jsonb_build_object('kind', 'blob.link', 'repository', r.name, 'digest', $2::text, 'size', $3::bigint), $5::jsonb
-                    FROM closed JOIN repositories r ON r.id = closed.repository_id
-                  )
-             SELECT repository_id, pg_notify('${OUTBOX_CHANNEL}', '') FROM closed`,
-      values: [id, digest, size, hlc.toString(), traceJson(this.traceContext())],
+      text: `WITH closing AS (INSERT INTO closed_uploads (id) VALUES ($6) ON CONFLICT (id) DO NOTHING RETURNING id),
+                  repository AS (SELECT id FROM repositories WHERE name = $1 AND EXISTS (SELECT 1 FROM closing)),
+                  ${LOCAL_LINK}
+             SELECT EXISTS (SELECT 1 FROM closing) AS closed, (SELECT count(*) FROM notified)::int AS linked`,
+      values: [...localLinkValues(repository, digest, size, hlc, this.traceContext), id],
+    });
+    const row = result.rows[0]!;
+    if (!row.closed) return 'not-open';
+    return row.linked > 0 ? 'linked' : 'repository-unknown';
+  }
+
+  /** Records the session ended (a cancel, a wrong digest); returns whether it was open until now. */
+  async close(id: string): Promise<boolean> {
+    const result = await this.db.query({
+      name: 'upload-close',
+      text: 'INSERT INTO closed_uploads (id) VALUES ($1) ON CONFLICT (id) DO NOTHING',
+      values: [id],
     });
     return (result.rowCount ?? 0) > 0;
   }
 
-  /** Whether the session is open (started, not yet closed or cancelled). */
-  async isOpen(id: string): Promise<boolean> {
-    const result = await this.db.query({ name: 'upload-is-open', text: 'SELECT 1 FROM uploads WHERE id = $1', values: [id] });
+  /** Whether the session has ended (closed as a blob, cancelled, or ended by a wrong digest). */
+  async isClosed(id: string): Promise<boolean> {
+    const result = await this.db.query({ name: 'upload-is-closed', text: 'SELECT 1 FROM closed_uploads WHERE id = $1', values: [id] });
     return (result.rowCount ?? 0) > 0;
   }
 
-  /** Removes the session's row; returns whether there was one. */
-  async delete(id: string): Promise<boolean> {
-    const result = await this.db.query({ name: 'upload-delete', text: 'DELETE FROM uploads WHERE id = $1', values: [id] });
-    return (result.rowCount ?? 0) > 0;
-  }
-
-  /** Sessions started before `cutoff`, oldest first, a page at a time after `after`. */
-  async startedBefore(cutoff: Date, limit = 1000, after?: { startedAt: Date; id: string }): Promise<Array<{ id: string; startedAt: Date }>> {
-    const result = await this.db.query<{ id: string; started_at: Date }>({
-      name: 'upload-started-before',
-      text: `SELECT id, started_at FROM uploads
-             WHERE started_at < $1 AND ($3::timestamptz IS NULL OR (started_at, id) > ($3, $4::uuid))
-             ORDER BY started_at, id LIMIT $2`,
-      values: [cutoff, limit, after?.startedAt ?? null, after?.id ?? null],
-    });
-    return result.rows.map((row) => ({ id: row.id, startedAt: row.started_at }));
-  }
-
-  /** How many sessions are open (for the gateway's metrics). */
-  async openCount(): Promise<number> {
-    const result = await this.db.query<{ count: number }>({ name: 'upload-open-count', text: 'SELECT count(*)::int AS count FROM uploads' });
-    return result.rows[0]?.count ?? 0;
+  /**
+   * Forgets sessions that ended before `cutoff`, `batch` rows per statement so that a long
+   * backlog never holds one long transaction; returns how many went.
+   */
+  async forgetClosedBefore(cutoff: Date, batch = 10_000): Promise<number> {
+    let forgotten = 0;
+    for (;;) {
+      const result = await this.db.query({
+        name: 'upload-forget-closed',
+        text: 'DELETE FROM closed_uploads WHERE id IN (SELECT id FROM closed_uploads WHERE closed_at < $1 LIMIT $2)',
+        values: [cutoff, batch],
+      });
+      forgotten += result.rowCount ?? 0;
+      if ((result.rowCount ?? 0) < batch) return forgotten;
+    }
   }
 }

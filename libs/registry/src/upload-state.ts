@@ -4,7 +4,8 @@ import { BlobUploadUnknownError } from '@meridian/oci';
 /**
  * Upload-session state carried in the Location URL, HMAC-signed (Distribution's handlers/hmac.go),
  * so any gateway of the region can continue a session without a lookup, and a session started in
- * one repository cannot be continued through another.
+ * one repository cannot be continued through another. An open session has no record anywhere
+ * else (only its bytes, once it has had a chunk): the token is the session.
  */
 export interface UploadState {
   repository: string;
@@ -12,30 +13,54 @@ export interface UploadState {
   startedAt: string;
 }
 
+export interface UploadStateSignerOptions {
+  /**
+   * How long a token stays good after it was issued (MERIDIAN_UPLOAD_MAX_IDLE_HOURS; 24 hours
+   * by default): a session idle that long is purged, and since nothing else records an open
+   * session, refusing its token is what ends it.
+   */
+  maxIdleMs?: number;
+  /** The clock, in ms since the epoch; tests move it. */
+  now?: () => number;
+}
+
 export class UploadStateSigner {
   private readonly key: KeyObject;
+  private readonly maxIdleMs: number;
+  private readonly now: () => number;
+  /** A token is issued afresh once the one in use is this old, so a session in use never expires. */
+  private readonly renewAfterMs: number;
   /**
-   * The token each state that `verify` returned came in. The state never changes during a
-   * session, so a PATCH or status answer names its session with the very token it came with,
-   * and skips an HMAC.
+   * The token each state that `verify` returned came in, and when it was issued. The state never
+   * changes during a session, so a PATCH or status answer names its session with the very token
+   * it came with, and skips an HMAC, unless that token is due to be renewed.
    */
-  private readonly verified = new WeakMap<UploadState, string>();
+  private readonly verified = new WeakMap<UploadState, { token: string; issuedAt: number }>();
 
-  constructor(secret: string) {
+  constructor(secret: string, options: UploadStateSignerOptions = {}) {
     // Imported once, not with every HMAC.
     this.key = createSecretKey(Buffer.from(secret, 'utf8'));
+    this.maxIdleMs = options.maxIdleMs ?? 24 * 3600_000;
+    this.now = options.now ?? Date.now;
+    this.renewAfterMs = Math.min(60_000, this.maxIdleMs / 10);
   }
 
   sign(state: UploadState): string {
+    const now = this.now();
     const known = this.verified.get(state);
-    if (known) return known;
-    const payload = Buffer.from(JSON.stringify([state.repository, state.id, state.startedAt])).toString('base64url');
-    return `${payload}.${this.mac(payload)}`;
+    if (known && now - known.issuedAt < this.renewAfterMs) return known.token;
+    const payload = Buffer.from(JSON.stringify([state.repository, state.id, state.startedAt, now])).toString('base64url');
+    const token = `${payload}.${this.mac(payload)}`;
+    this.verified.set(state, { token, issuedAt: now });
+    return token;
   }
 
-  /** The state, if `token` is authentic and names this repository and session; else BLOB_UPLOAD_UNKNOWN. */
+  /**
+   * The state, if `token` is authentic, names this repository and session, and was issued no
+   * longer than the idle limit ago; else BLOB_UPLOAD_UNKNOWN.
+   */
   verify(token: string | undefined, repository: string, id: string): UploadState {
-    const unknown = () => new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown or its state is not authentic`);
+    const unknown = () => new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown, expired, or its state is not authentic`);
     if (!token) throw unknown();
     const [payload, mac] = token.split('.');
     if (!payload || !mac) throw unknown();
@@ -49,8 +74,11 @@ export class UploadStateSigner {
       throw unknown();
     }
     if (!Array.isArray(fields) || fields[0] !== repository || fields[1] !== id || typeof fields[2] !== 'string') throw unknown();
+    // A token issued before tokens carried their issue time counts from the session's start.
+    const issuedAt = typeof fields[3] === 'number' ? fields[3] : Date.parse(fields[2]);
+    if (!(this.now() - issuedAt <= this.maxIdleMs)) throw unknown();
     const state = { repository, id, startedAt: fields[2] };
-    this.verified.set(state, token);
+    this.verified.set(state, { token, issuedAt });
     return state;
   }
 

@@ -14,6 +14,9 @@ import type { BlobService } from './blobs.js';
 import type { UploadState, UploadStateSigner } from './upload-state.js';
 import { inSpan } from '@meridian/telemetry';
 
+/** How far apart the clocks of a region's gateways and its Postgres may be, for forgetting ended sessions. */
+const CLOCK_MARGIN_MS = 3600_000;
+
 export interface UploadSession {
   state: UploadState;
   /** Signed state for the Location URL. */
@@ -44,16 +47,15 @@ export class UploadService {
   ) {}
 
   /**
-   * POST without a digest: opens a session. Its row is what makes it open (until the PUT or
-   * DELETE removes it); the store writes nothing until the first chunk.
+   * POST without a digest: opens a session, writing nothing. Its signed state is the session
+   * (any gateway of the region can continue it), open until its record says it has ended
+   * (`metadata.uploads`) or its token has been idle too long; the store writes nothing until the
+   * first chunk. The repository is not made here either: it appears with its first blob, as in
+   * Distribution, whose catalog lists no repository that only holds upload sessions.
    */
-  async start(repository: string): Promise<UploadSession> {
+  start(repository: string): UploadSession {
     assertRepositoryName(repository);
-    const id = this.store.createUpload();
-    if (!(await this.metadata.uploads.insertIntoExisting(id, repository))) {
-      await this.metadata.uploads.insert(id, await this.metadata.repositories.ensure(repository));
-    }
-    const state = { repository, id, startedAt: new Date().toISOString() };
+    const state = { repository, id: this.store.createUpload(), startedAt: new Date().toISOString() };
     return { state, token: this.signer.sign(state), size: 0 };
   }
 
@@ -123,12 +125,12 @@ export class UploadService {
 
   /**
    * A DELETE or the closing PUT may end a session while a chunk flows into it (from another
-   * gateway, even), and leave its files to that writer. Its row says so: the files then
+   * gateway, even), and leave its files to that writer. Its record says so: the files then
    * belong to a session nobody will close, so they are removed and the client is told,
    * whether the chunk itself went in or failed.
    */
   private async closedMeanwhile(id: string): Promise<void> {
-    if (await this.metadata.uploads.isOpen(id)) return;
+    if (!(await this.metadata.uploads.isClosed(id))) return;
     await this.store.cancelUpload(id);
     throw new BlobUploadUnknownError(`upload ${id} was closed while the chunk was written`);
   }
@@ -145,8 +147,7 @@ export class UploadService {
     } catch (err) {
       // A wrong digest ends the session (its bytes are already discarded). Any refusal of a
       // session that is not open at all is BLOB_UPLOAD_UNKNOWN, whatever the body was.
-      const open =
-        err instanceof DigestInvalidError ? await this.metadata.uploads.delete(state.id) : await this.metadata.uploads.isOpen(state.id);
+      const open = err instanceof DigestInvalidError ? await this.metadata.uploads.close(state.id) : !(await this.metadata.uploads.isClosed(state.id));
       if (!open) {
         // Closed by another request while this body flowed; what it wrote is nobody's now.
         await this.store.cancelUpload(state.id);
@@ -158,54 +159,50 @@ export class UploadService {
     // The session is checked here rather than before the bytes flow, so an ordinary PUT costs
     // no extra round trip; a PUT to a cancelled or closed session leaves only verified bytes
     // that no repository links.
-    if (!(await this.metadata.uploads.completeAsBlob(state.id, stored.digest, stored.size, localClock(this.region).now))) {
-      throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
-    }
+    const completion = await this.metadata.uploads.completeAsBlob(state.id, state.repository, stored.digest, stored.size, localClock(this.region).now);
+    if (completion === 'not-open') throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
+    // The first blob of a repository's first push: the session is closed, the repository is made.
+    if (completion === 'repository-unknown') await this.link(state.repository, stored, { knownMissing: true });
     return stored;
   }
 
   /** DELETE on the session. */
   async cancel(state: UploadState): Promise<void> {
-    if (!(await this.metadata.uploads.delete(state.id))) throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
-    // The session is closed now (its row is gone). A chunk still being written is no reason to
-    // wait or fail: cancelUpload then leaves the files to that writer, which finds the row gone
+    if (!(await this.metadata.uploads.close(state.id))) throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
+    // The session is closed now (its record says so). A chunk still being written is no reason to
+    // wait or fail: cancelUpload then leaves the files to that writer, which finds the session ended
     // and removes them (see `append`), or to the stale-upload purge.
     await this.store.cancelUpload(state.id);
   }
 
-  /** The bytes an open session holds; BLOB_UPLOAD_UNKNOWN unless its row says it is open. */
+  /** The bytes an open session holds; BLOB_UPLOAD_UNKNOWN once its record says it has ended. */
   private async heldBytesOfOpenSession(id: string): Promise<number> {
-    const [open, size] = await Promise.all([this.metadata.uploads.isOpen(id), this.store.uploadSize(id)]);
-    if (!open) throw new BlobUploadUnknownError(`upload ${id} is not open`);
+    const [closed, size] = await Promise.all([this.metadata.uploads.isClosed(id), this.store.uploadSize(id)]);
+    if (closed) throw new BlobUploadUnknownError(`upload ${id} is not open`);
     return size;
   }
 
-  /** Purges sessions idle past `maxIdleMs` and their rows; returns how many went. */
+  /**
+   * Purges the files of sessions idle past `maxIdleMs` (their tokens are refused by then, see
+   * UploadStateSigner), and forgets sessions that ended before any token of theirs could still
+   * be accepted; returns how many sessions' files went.
+   */
   async purgeStale(maxIdleMs: number): Promise<number> {
     const removed = await this.store.purgeStale(maxIdleMs);
-    // A session whose whole-blob PUT is still streaming holds no chunk but is in use.
-    const closing = await this.store.sessionsBeingClosed();
-    // Rows whose bytes are gone, paged so that old sessions still alive never block the rest.
-    const cutoff = new Date(Date.now() - maxIdleMs);
-    let after: { startedAt: Date; id: string } | undefined;
-    for (;;) {
-      const page = await this.metadata.uploads.startedBefore(cutoff, 1000, after);
-      for (const row of page) {
-        // Started before the cutoff with no bytes left: never used, or its bytes were purged.
-        if (!closing.has(row.id) && (await this.store.uploadSize(row.id)) === 0) await this.metadata.uploads.delete(row.id);
-      }
-      if (page.length < 1000) return removed;
-      after = page[page.length - 1];
-    }
+    // No token outlives the idle limit after the last request of its session, and none is issued
+    // once the session has ended; the margin allows for the gateways' clocks and Postgres's apart.
+    await this.metadata.uploads.forgetClosedBefore(new Date(Date.now() - maxIdleMs - CLOCK_MARGIN_MS));
+    return removed;
   }
 
   /**
    * Links a verified blob into the repository and records the link for replication, in one
    * statement; a repository not known yet (the first blob of its first push) is made first.
+   * `knownMissing`: a statement has just found no repository, so the first try is skipped.
    */
-  private async link(repository: string, blob: StoredBlob): Promise<void> {
+  private async link(repository: string, blob: StoredBlob, options: { knownMissing?: boolean } = {}): Promise<void> {
     const linkLocal = () => this.metadata.blobs.linkLocal(repository, blob.digest, blob.size, localClock(this.region).now);
-    if (await linkLocal()) return;
+    if (!options.knownMissing && (await linkLocal())) return;
     await this.metadata.repositories.ensure(repository);
     if (!(await linkLocal())) throw new NameUnknownError(`repository ${repository} was deleted while a blob was linked into it`);
   }

@@ -72,7 +72,9 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     region: config.region,
     pool,
     metadata,
-    onScrapeError: (err) => logger.warn({ err }, 'metrics: reading the region\'s metadata failed'),
+    // Read at a scrape, once the store below exists.
+    uploadsHoldingBytes: () => blobStore.uploadsHoldingBytes(),
+    onScrapeError: (err) => logger.warn({ err }, 'metrics: reading the region\'s metadata or store failed'),
   });
 
   const driver = STORAGE_DRIVERS[config.storageDriver]({
@@ -98,7 +100,8 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
   });
   await changeListener.start();
 
-  const uploadSigner = new UploadStateSigner(uploadSecret);
+  // A session idle past the limit is purged: its token, all there is of an open session, is refused from then on.
+  const uploadSigner = new UploadStateSigner(uploadSecret, { maxIdleMs: config.uploadMaxIdleMs });
   // With MERIDIAN_TLS_CERT and _KEY, HTTPS and the replica server serve this certificate.
   const readPem = (file: string, variable: string) => readPemFile(file, variable, (message) => new StartupError(message));
   const certificate = config.tls ? { cert: await readPem(config.tls.certFile, 'MERIDIAN_TLS_CERT'), key: await readPem(config.tls.keyFile, 'MERIDIAN_TLS_KEY') } : undefined;

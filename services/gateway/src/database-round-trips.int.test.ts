@@ -114,10 +114,11 @@ describe('Postgres round trips of a blob upload', () => {
     await gateway.client.pushBlob(name, buildImage().config.bytes);
   });
 
-  // distribution-spec v1.1 "POST then PUT": opening a session.
-  it('a POST that opens a session is one statement', async () => {
+  // distribution-spec v1.1 "POST then PUT": opening a session. The session is its signed
+  // `_state` alone; the closing PUT is the first request that writes anything.
+  it('a POST that opens a session sends no statement', async () => {
     const sent = await statementsDuring(async () => void (await open()));
-    expect(sent).toEqual(['upload-insert-by-name']);
+    expect(sent).toEqual([]);
   });
 
   // "POST then PUT": the PUT ?digest= with the whole blob closes the session.
@@ -141,11 +142,24 @@ describe('Postgres round trips of a blob upload', () => {
       expect(response.status).toBe(202);
       next = gateway.client.resolve(response.headers.get('location')!);
     });
-    expect(patch).toEqual(['upload-is-open']);
+    expect(patch).toEqual(['upload-is-closed']);
     const put = await statementsDuring(async () => {
       expect((await gateway.client.fetch(withDigest(next, digest), { method: 'PUT' })).status).toBe(201);
     });
     expect(put).toEqual(['upload-complete-as-blob']);
+  });
+
+  // "POST then PUT" into a repository with no row yet (the first blob of its first push): the
+  // POST does not make it; the closing statement finds no repository, which is then made, and
+  // the blob linked.
+  it('the PUT closing the first session of a new repository makes the repository: three statements more', async () => {
+    const { bytes, digest } = buildImage().layers[0]!;
+    const response = await gateway.client.fetch(gateway.client.url('blob-upload', { name: 'round-trips/new' }), { method: 'POST' });
+    const location = gateway.client.resolve(response.headers.get('location')!);
+    const sent = await statementsDuring(async () => {
+      expect((await gateway.client.fetch(withDigest(location, digest), { method: 'PUT', headers: octets, body: bytes as BodyInit })).status).toBe(201);
+    });
+    expect(sent).toEqual(['upload-complete-as-blob', 'repository-find-id', 'repository-insert', 'blob-link-local']);
   });
 
   // "Pushing a blob monolithically": POST ?digest= with the bytes.

@@ -22,11 +22,19 @@ const OTHER_ROUTES: Record<string, string> = { '/healthz': 'healthz', '/readyz':
 
 /**
  * The gateway's metrics (README, "Observability"): the HTTP ones, blob bytes in and out, the
- * database pool, and, read from the region's metadata at each scrape, the bytes the region
- * stores and the upload sessions open. The last two are the same for every gateway process of
- * the region, so a supervisor summing its workers takes the largest rather than the sum.
+ * database pool, and, read at each scrape, the bytes the region stores (from its metadata) and
+ * the upload sessions holding bytes (from its store). The last two are the same for every
+ * gateway process of the region, so a supervisor summing its workers takes the largest rather
+ * than the sum.
  */
-export function createGatewayMetrics(deps: { region: string; pool: PoolCounts; metadata: Metadata; onScrapeError(err: unknown): void }): GatewayMetrics {
+export function createGatewayMetrics(deps: {
+  region: string;
+  pool: PoolCounts;
+  metadata: Metadata;
+  /** The sessions holding bytes in the region's store: an open session has no other record. */
+  uploadsHoldingBytes(): Promise<number>;
+  onScrapeError(err: unknown): void;
+}): GatewayMetrics {
   const metrics = new Metrics({ service: 'gateway', region: deps.region });
   observeDatabasePool(metrics, deps.pool);
   metrics.gauge({
@@ -39,10 +47,10 @@ export function createGatewayMetrics(deps: { region: string; pool: PoolCounts; m
   });
   metrics.gauge({
     name: 'meridian_uploads_in_progress',
-    help: 'Blob upload sessions open in the region (started, not yet closed, cancelled or purged).',
+    help: 'Blob upload sessions of the region holding bytes (a chunk received; not yet closed, cancelled or purged).',
     aggregator: 'max',
     async collect() {
-      await deps.metadata.uploads.openCount().then((count) => this.set(count), deps.onScrapeError);
+      await deps.uploadsHoldingBytes().then((count) => this.set(count), deps.onScrapeError);
     },
   });
   return {

@@ -21,7 +21,7 @@ export const blobUploadHandlers: RouteHandlers = {
       const stored = await registry.uploads.putMonolithic(params.name, digest, req, contentLength(req));
       return sendCreated(res, params.name, stored.digest);
     }
-    sendSession(res, 202, await registry.uploads.start(params.name));
+    sendSession(res, 202, registry.uploads.start(params.name));
   },
 };
 
