@@ -7,8 +7,9 @@
  * no gRPC.
  */
 import { readFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import tls from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 
 /** What makes Node's TLS refuse a certificate chain (its `code`), as opposed to a network fault. */
 const UNTRUSTED_CERTIFICATE_CODES = new Set([
@@ -48,6 +49,8 @@ export interface ClusterHttpOptions {
   trustSetting?: string;
   /** Connection pool settings (timeouts, keep-alive) for a process that tunes them, as the router does. */
   agent?: Omit<Agent.Options, 'connect'> & { connect?: { timeout?: number } };
+  /** Told of each connection the pool opens, once it is connected (TLS: once the handshake is done), before its first request. */
+  onConnection?: (socket: Socket) => void;
 }
 
 /**
@@ -75,7 +78,19 @@ export function createClusterHttp(options: ClusterHttpOptions = {}): ClusterHttp
   const trustSetting = options.trustSetting ?? 'MERIDIAN_TLS_CA';
   // Node's `ca` replaces the system's authorities; a private one is trusted besides them.
   const ca = options.ca ? [...tls.rootCertificates, options.ca.toString()] : undefined;
-  const agent = new Agent({ ...options.agent, connect: { ...options.agent?.connect, ...(ca ? { ca } : {}) } });
+  const connectOptions = { ...options.agent?.connect, ...(ca ? { ca } : {}) };
+  const onConnection = options.onConnection;
+  let connect: Agent.Options['connect'] = connectOptions;
+  if (onConnection) {
+    // undici's own connector, as the Agent would build it from the same options, with the new socket shown to `onConnection`.
+    const connector = buildConnector(connectOptions);
+    connect = (target, callback) =>
+      connector(target, (...connected) => {
+        if (connected[1]) onConnection(connected[1]);
+        callback(...connected);
+      });
+  }
+  const agent = new Agent({ ...options.agent, connect });
   const explain = (url: string | URL, err: unknown): unknown => {
     const reason = certificateRefusal(err);
     return reason ? new UntrustedCertificateError(new URL(url).origin, reason, trustSetting) : err;

@@ -6,7 +6,7 @@ import { stopServing } from '@meridian/supervisor';
 import { pino, type Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { StartupError, type RouterConfig } from './config.js';
-import { PipelinedLanes } from './http/pipelined-lanes.js';
+import { PipelinedLanes, batchWrites } from './http/pipelined-lanes.js';
 import { RegionProxy } from './http/region-proxy.js';
 import { createRequestHandler } from './http/request-handler.js';
 import { SlowClientBudget } from './http/slow-clients.js';
@@ -69,7 +69,7 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
   const laneHttp: ClusterHttp[] = [];
   const lanes = new PipelinedLanes({
     newLane: () => {
-      const lane = createClusterHttp({ ...ca, agent: { ...agent, connections: 1, pipelining: PIPELINED_REQUESTS } });
+      const lane = createClusterHttp({ ...ca, agent: { ...agent, connections: 1, pipelining: PIPELINED_REQUESTS }, onConnection: batchWrites });
       laneHttp.push(lane);
       return lane.dispatcher;
     },

@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import type { Socket } from 'node:net';
 
 /**
  * undici's raw handler callbacks, the ones its core calls (its types mark them deprecated in
@@ -38,12 +39,43 @@ export interface PipelinedLanesOptions {
   overflow: Dispatcher;
 }
 
-/** A request on a lane, from its dispatch to the end of its answer. */
-interface Entry {
-  options: Dispatcher.DispatchOptions;
-  handler: RawDispatchHandler;
+/**
+ * A request on a lane, from its dispatch to the end of its answer: the handler undici is given,
+ * passing each callback on to the request's own handler unless the request was sent again
+ * elsewhere. A class, so that a request allocates one object rather than a handler of closures.
+ */
+class Entry implements RawDispatchHandler {
   /** Sent again elsewhere: what comes on this lane for it is read and dropped. */
-  resent: boolean;
+  resent = false;
+
+  constructor(
+    readonly options: Dispatcher.DispatchOptions,
+    readonly handler: RawDispatchHandler,
+    private readonly lane: Lane,
+    private readonly finished: (lane: Lane, entry: Entry) => void,
+  ) {}
+
+  onConnect(abort: (reason: Error) => void): void {
+    if (!this.resent) this.handler.onConnect(abort);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    return this.resent || this.handler.onHeaders(statusCode, rawHeaders, resume, statusText);
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.resent || this.handler.onData(chunk);
+  }
+
+  onComplete(trailers: unknown): void {
+    this.finished(this.lane, this);
+    if (!this.resent) this.handler.onComplete(trailers);
+  }
+
+  onError(err: Error): void {
+    this.finished(this.lane, this);
+    if (!this.resent) this.handler.onError(err);
+  }
 }
 
 /** One pipelined connection to one region: its requests in the order they were sent, which is the order of their answers. */
@@ -85,6 +117,7 @@ export class PipelinedLanes implements RawDispatcher {
   private turn = 0;
   private inFlight = 0;
   private sweep: NodeJS.Timeout | undefined;
+  private readonly finished = (lane: Lane, entry: Entry) => this.finish(lane, entry);
 
   constructor(private readonly options: PipelinedLanesOptions) {}
 
@@ -95,28 +128,14 @@ export class PipelinedLanes implements RawDispatcher {
       this.options.overflow.dispatch(options, handler as Dispatcher.DispatchHandler);
       return;
     }
-    const entry: Entry = { options, handler, resent: false };
+    const entry = new Entry(options, handler, lane, this.finished);
     lane.queue.push(entry);
     if (lane.queue.length === 1) lane.headSince = now;
     this.inFlight++;
     // Stopped by the first check that finds nothing in flight, not as soon as nothing is: a router
     // under light load would otherwise make and clear a timer for every request.
     this.sweep ??= setInterval(() => this.rescue(), Math.max(1, this.options.stallMs / 2)).unref();
-    const done = () => this.finish(lane, entry);
-    const onLane: RawDispatchHandler = {
-      onConnect: (abort) => (entry.resent ? undefined : handler.onConnect(abort)),
-      onHeaders: (statusCode, rawHeaders, resume, statusText) => (entry.resent ? true : handler.onHeaders(statusCode, rawHeaders, resume, statusText)),
-      onData: (chunk) => (entry.resent ? true : handler.onData(chunk)),
-      onComplete(trailers) {
-        done();
-        if (!entry.resent) handler.onComplete(trailers);
-      },
-      onError(err) {
-        done();
-        if (!entry.resent) handler.onError(err);
-      },
-    };
-    lane.dispatcher.dispatch(options, onLane as Dispatcher.DispatchHandler);
+    lane.dispatcher.dispatch(options, entry as Dispatcher.DispatchHandler);
   }
 
   /** Stops the stall checks; the lanes' dispatchers are closed by whoever made them. */
@@ -162,9 +181,11 @@ export class PipelinedLanes implements RawDispatcher {
   }
 
   private finish(lane: Lane, entry: Entry): void {
-    const index = lane.queue.indexOf(entry);
+    // Answers come in order: the finished request is nearly always the head.
+    const index = lane.queue[0] === entry ? 0 : lane.queue.indexOf(entry);
     if (index < 0) return;
-    lane.queue.splice(index, 1);
+    if (index === 0) lane.queue.shift();
+    else lane.queue.splice(index, 1);
     if (index === 0) lane.headSince = performance.now();
     // Lanes opened past `minLanes` for a burst are let go once idle, last first, so that the
     // region's requests gather on fewer connections again (their pooled connections time out).
@@ -189,4 +210,29 @@ export class PipelinedLanes implements RawDispatcher {
       }
     }
   }
+}
+
+/**
+ * Makes a lane's connection send the requests written to it in one turn of the event loop with
+ * one system call. undici writes each request head as it is dispatched, and on loopback or a
+ * fast network each write costs the router a system call and the region a wake-up and a read;
+ * requests that arrive together (the router reads many client sockets per turn) then go out
+ * together, and the region reads them together. The socket is corked at the first write of a
+ * turn and uncorked once the turn's I/O callbacks have run (setImmediate).
+ */
+export function batchWrites(socket: Socket): void {
+  const write = socket.write;
+  let corked = false;
+  const flush = () => {
+    corked = false;
+    socket.uncork();
+  };
+  socket.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      setImmediate(flush);
+    }
+    return write.apply(this, args);
+  } as Socket['write'];
 }

@@ -129,104 +129,138 @@ export class RegionProxy {
   forward(req: IncomingMessage, res: ServerResponse, region: ProxyTarget, options: ForwardOptions): Promise<void> {
     let regionOrigin = this.origins.get(region.http);
     if (regionOrigin === undefined) this.origins.set(region.http, (regionOrigin = new URL(region.http).origin));
-    const slowClients = this.slowClients;
-    return new Promise((resolve, reject) => {
-      const body = carriesBody(req) ? new RequestBody(req) : undefined;
-      const pipelined = options.pipelined === true && body === undefined;
-      let answered = false;
-      let settled = false;
-      // What has come of a pipelined answer so far, against MAX_MANIFEST_BYTES.
-      let received = 0;
-      let abortUpstream: ((reason: Error) => void) | undefined;
-      let resumeUpstream: (() => void) | undefined;
-      const settle = (err?: UpstreamError) => {
-        if (settled) return;
-        settled = true;
-        res.off('close', clientGone);
-        if (err) reject(err);
-        else resolve();
-      };
-      // The client left (or its connection was cut) before the answer was through: stop the region's side too.
-      const clientGone = () => {
-        if (!settled) abortUpstream?.(new Error('the client closed the connection'));
-      };
-      // Except for a pipelined request: undici stops one by closing its connection and sending
-      // the requests pipelined with it again, one of them perhaps with its answer half relayed
-      // to its own client already. Its answer is bounded: it is read to the end and dropped.
-      if (!pipelined) res.on('close', clientGone);
-      const drained = () => resumeUpstream?.();
+    const body = carriesBody(req) ? new RequestBody(req) : undefined;
+    const pipelined = options.pipelined === true && body === undefined;
+    const relay = new AnswerRelay(req, res, region, regionOrigin, options.absoluteLocation, pipelined, body, this.slowClients);
+    (pipelined ? this.dispatchers.pipelined : this.dispatchers.exclusive).dispatch(
+      {
+        origin: region.http,
+        path: req.url ?? '/',
+        method: req.method as Dispatcher.HttpMethod,
+        headers: requestHeaders(req, options),
+        body: body?.stream ?? null,
+        // undici closes a connection after every HEAD unless told otherwise, in case a server
+        // sends a body it should not (nodejs/undici#258). Regions are Meridian gateways, which
+        // never do; without this each proxied blob or manifest HEAD (clients send many) cost
+        // the router and the region a new connection.
+        reset: req.method === 'HEAD' ? false : undefined,
+        // undici pipelines behind a request only once it is not `blocking` (every method but
+        // HEAD is, by default, until its answer's headers are in).
+        blocking: pipelined ? false : undefined,
+        headersTimeout: this.timeouts.upstreamMs,
+        bodyTimeout: this.timeouts.upstreamMs,
+      },
+      relay,
+    );
+    return relay.done;
+  }
+}
 
-      const handler: RawDispatchHandler = {
-        onConnect(abort) {
-          abortUpstream = abort;
-          if (res.destroyed && !pipelined) abort(new Error('the client closed the connection'));
-        },
-        onHeaders(statusCode, rawHeaders, resume, statusText) {
-          // 1xx: the client had its own 100 Continue from the router's server.
-          if (statusCode < 200) return true;
-          if (pipelined && req.method !== 'HEAD' && declaredLength(rawHeaders) > MAX_MANIFEST_BYTES) {
-            // The head of its connection (this answer is being read): stopping it costs no other
-            // answer, and undici sends again the requests behind it on a new connection.
-            abortUpstream?.(new AnswerTooLargeError(MAX_MANIFEST_BYTES));
-            return true;
-          }
-          answered = true;
-          resumeUpstream = resume;
-          if (res.destroyed) return true;
-          res.writeHead(statusCode, statusText || undefined, responseHeaders(rawHeaders, region, regionOrigin, options.absoluteLocation));
-          return true;
-        },
-        onData(chunk) {
-          if (pipelined) {
-            // A pipelined answer is bounded (RegionDispatchers.pipelined) and goes on being taken
-            // from the region even when the client reads slowly: pausing the region's socket would
-            // hold up every answer pipelined behind it, for other clients. What the client has not
-            // taken counts against the process's budget for slow clients.
-            received += chunk.length;
-            if (received > MAX_MANIFEST_BYTES) {
-              // Without a length, or with a wrong one: the client's connection is cut (onError),
-              // so no part of it passes for the whole answer.
-              abortUpstream?.(new AnswerTooLargeError(MAX_MANIFEST_BYTES));
-              return true;
-            }
-            if (!res.destroyed && !res.write(chunk)) slowClients.hold(res);
-            return true;
-          }
-          if (res.destroyed || res.write(chunk)) return true;
-          res.once('drain', drained);
-          return false;
-        },
-        onComplete() {
-          if (!res.destroyed) res.end();
-          settle();
-        },
-        onError(err) {
-          if (answered) res.destroy();
-          settle(new UpstreamError(region.name, answered, body?.taken ?? false, err));
-        },
-      };
+/**
+ * One region's answer on its way to the client (RegionProxy.forward): undici's handler for the
+ * request. A class rather than a handler object of closures: a proxied request then allocates one
+ * object where it allocated a dozen functions.
+ */
+class AnswerRelay implements RawDispatchHandler {
+  readonly done: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (err: UpstreamError) => void;
+  private answered = false;
+  private settled = false;
+  /** What has come of a pipelined answer so far, against MAX_MANIFEST_BYTES. */
+  private received = 0;
+  private abortUpstream: ((reason: Error) => void) | undefined;
+  private resumeUpstream: (() => void) | undefined;
+  /** Listens for the client leaving (not for a pipelined request, see the constructor). */
+  private readonly clientGone: (() => void) | undefined;
 
-      (pipelined ? this.dispatchers.pipelined : this.dispatchers.exclusive).dispatch(
-        {
-          origin: region.http,
-          path: req.url ?? '/',
-          method: req.method as Dispatcher.HttpMethod,
-          headers: requestHeaders(req, options),
-          body: body?.stream ?? null,
-          // undici closes a connection after every HEAD unless told otherwise, in case a server
-          // sends a body it should not (nodejs/undici#258). Regions are Meridian gateways, which
-          // never do; without this each proxied blob or manifest HEAD (clients send many) cost
-          // the router and the region a new connection.
-          ...(req.method === 'HEAD' ? { reset: false } : {}),
-          // undici pipelines behind a request only once it is not `blocking` (every method but
-          // HEAD is, by default, until its answer's headers are in).
-          ...(pipelined ? { blocking: false } : {}),
-          headersTimeout: this.timeouts.upstreamMs,
-          bodyTimeout: this.timeouts.upstreamMs,
-        },
-        handler,
-      );
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly region: ProxyTarget,
+    private readonly regionOrigin: string,
+    private readonly absoluteLocation: boolean,
+    private readonly pipelined: boolean,
+    private readonly body: RequestBody | undefined,
+    private readonly slowClients: SlowClientBudget,
+  ) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
     });
+    // The client left (or its connection was cut) before the answer was through: stop the
+    // region's side too. Except for a pipelined request: undici stops one by closing its
+    // connection and sending the requests pipelined with it again, one of them perhaps with its
+    // answer half relayed to its own client already. Its answer is bounded: it is read to the
+    // end and dropped.
+    if (!pipelined) {
+      this.clientGone = () => {
+        if (!this.settled) this.abortUpstream?.(new Error('the client closed the connection'));
+      };
+      res.on('close', this.clientGone);
+    }
+  }
+
+  onConnect(abort: (reason: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.res.destroyed && !this.pipelined) abort(new Error('the client closed the connection'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx: the client had its own 100 Continue from the router's server.
+    if (statusCode < 200) return true;
+    const res = this.res;
+    if (this.pipelined && this.req.method !== 'HEAD' && declaredLength(rawHeaders) > MAX_MANIFEST_BYTES) {
+      // The head of its connection (this answer is being read): stopping it costs no other
+      // answer, and undici sends again the requests behind it on a new connection.
+      this.abortUpstream?.(new AnswerTooLargeError(MAX_MANIFEST_BYTES));
+      return true;
+    }
+    this.answered = true;
+    this.resumeUpstream = resume;
+    if (res.destroyed) return true;
+    res.writeHead(statusCode, statusText || undefined, responseHeaders(rawHeaders, this.region, this.regionOrigin, this.absoluteLocation));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const res = this.res;
+    if (this.pipelined) {
+      // A pipelined answer is bounded (RegionDispatchers.pipelined) and goes on being taken
+      // from the region even when the client reads slowly: pausing the region's socket would
+      // hold up every answer pipelined behind it, for other clients. What the client has not
+      // taken counts against the process's budget for slow clients.
+      this.received += chunk.length;
+      if (this.received > MAX_MANIFEST_BYTES) {
+        // Without a length, or with a wrong one: the client's connection is cut (onError),
+        // so no part of it passes for the whole answer.
+        this.abortUpstream?.(new AnswerTooLargeError(MAX_MANIFEST_BYTES));
+        return true;
+      }
+      if (!res.destroyed && !res.write(chunk)) this.slowClients.hold(res);
+      return true;
+    }
+    if (res.destroyed || res.write(chunk)) return true;
+    res.once('drain', () => this.resumeUpstream?.());
+    return false;
+  }
+
+  onComplete(): void {
+    if (!this.res.destroyed) this.res.end();
+    this.settle();
+  }
+
+  onError(err: Error): void {
+    if (this.answered) this.res.destroy();
+    this.settle(new UpstreamError(this.region.name, this.answered, this.body?.taken ?? false, err));
+  }
+
+  private settle(err?: UpstreamError): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.clientGone) this.res.off('close', this.clientGone);
+    if (err) this.reject(err);
+    else this.resolve();
   }
 }
 
