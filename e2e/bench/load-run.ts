@@ -19,6 +19,12 @@ export interface LoadRunOptions {
   paths?: readonly string[];
   /** wrk only: the CPUs it may run on (`taskset -c` syntax, e.g. `0`); any, when unset. */
   cpus?: string;
+  /**
+   * wrk only: each connection waits this long after an answer before its next request, so the
+   * rate is about `connections * 1000 / pauseMs` per second while answers are quick: a load
+   * below saturation, where latency is the server's time rather than the queue's.
+   */
+  pauseMs?: number;
 }
 
 export interface LoadRunResult {

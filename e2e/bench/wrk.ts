@@ -20,7 +20,7 @@ function luaString(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-function luaScript(headers: Record<string, string>, paths: readonly string[] | undefined): string {
+function luaScript(headers: Record<string, string>, paths: readonly string[] | undefined, pauseMs: number | undefined): string {
   const headerLines = Object.entries(headers)
     .map(([name, value]) => `wrk.headers[${luaString(name)}] = ${luaString(value)}`)
     .join('\n');
@@ -34,10 +34,11 @@ request = function()
 end
 `
     : '';
+  const pause = pauseMs === undefined ? '' : `delay = function()\n  return ${Math.round(pauseMs)}\nend\n`;
   // %.0f rather than %d: wrk hands counters over as Lua numbers (doubles under LuaJIT).
   return `wrk.method = "GET"
 ${headerLines}
-${rotation}
+${rotation}${pause}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -52,7 +53,7 @@ end
 export async function runWrk(binary: string, opts: LoadRunOptions): Promise<LoadRunResult> {
   if (opts.method !== 'GET') throw new Error(`wrk cannot drive ${opts.method} (wg/wrk#198); use ab`);
   const scriptPath = path.join(opts.workDir, 'wrk-get.lua');
-  await writeFile(scriptPath, luaScript(opts.headers, opts.paths));
+  await writeFile(scriptPath, luaScript(opts.headers, opts.paths, opts.pauseMs));
   const pinned = opts.cpus === undefined ? [] : ['-c', opts.cpus, binary];
   const child = await runTimedChild(opts.cpus === undefined ? binary : TASKSET, [
     ...pinned,
