@@ -11,6 +11,7 @@ export { ManifestPushStore } from './manifest-push.js';
 export type { ManifestPush, ManifestPushResult, ClaimedContent } from './manifest-push.js';
 export { TagStore } from './tags.js';
 export { UploadStore } from './uploads.js';
+export { ReplicationFenceStore } from './replication-fence.js';
 export * from './outbox.js';
 export * from './clock.js';
 export * from './inventory.js';

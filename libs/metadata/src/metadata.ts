@@ -11,6 +11,7 @@ import { InventoryStore } from './inventory.js';
 import { PurgeStore } from './purge.js';
 import { IdentityStore } from './identities.js';
 import { AuditStore } from './audit.js';
+import { ReplicationFenceStore } from './replication-fence.js';
 import { announceChanges, type MetadataChange } from './changes.js';
 
 export interface MetadataOptions {
@@ -40,6 +41,7 @@ export class MetadataStores {
   readonly purge: PurgeStore;
   readonly identities: IdentityStore;
   readonly audit: AuditStore;
+  readonly fence: ReplicationFenceStore;
 
   constructor(
     protected readonly db: Queryable,
@@ -57,6 +59,7 @@ export class MetadataStores {
     this.purge = new PurgeStore(db);
     this.identities = new IdentityStore(db);
     this.audit = new AuditStore(db, options.shipAudit === true);
+    this.fence = new ReplicationFenceStore(db);
   }
 }
 

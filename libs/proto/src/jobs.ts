@@ -89,6 +89,9 @@ export type ReplicationOutcome = z.infer<typeof ReplicationOutcomeSchema>;
 export const RegionStateSchema = z.enum(['adding', 'active', 'draining']);
 export type RegionState = z.infer<typeof RegionStateSchema>;
 
+/** States in which a region receives replication; a job for a region in any other state (or gone) is dropped. */
+export const REPLICATION_TARGET_STATES: ReadonlySet<RegionState> = new Set(['adding', 'active']);
+
 /** One region as `GET /api/v1/regions` lists it. */
 export const RegionRecordSchema = z.object({
   name: RegionNameSchema,

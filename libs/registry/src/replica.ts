@@ -16,7 +16,7 @@ import {
   type Digest,
 } from '@meridian/oci';
 import type { BlobStore } from '@meridian/blobstore';
-import type { InventoryCursor, Metadata, MetadataChange } from '@meridian/metadata';
+import type { InventoryCursor, Metadata, MetadataChange, MetadataTransaction } from '@meridian/metadata';
 import type { ClockStamp } from '@meridian/proto/clock';
 import { noPurgeCounts, type PurgeStep } from '@meridian/proto/purge';
 import type { RegistryLogger } from './blobs.js';
@@ -97,6 +97,17 @@ export class ReplicaTransferIncompleteError extends Error {
     readonly offset: number,
   ) {
     super(message);
+  }
+}
+
+/**
+ * A replicated write to a region that a purge has begun emptying (ReplicationFenceStore): it is
+ * leaving the cluster, and the worker's next attempt finds it no longer taking replication.
+ */
+export class ReplicaFencedError extends Error {
+  override readonly name = 'ReplicaFencedError';
+  constructor() {
+    super('this region is being purged and takes no replicated writes until it is registered again');
   }
 }
 
@@ -196,6 +207,9 @@ export class ReplicaApplier {
       throw new SizeInvalidError(`blob ${digest.value} was sent ${size} bytes, more than its ${header.size}`);
     }
     if (size < header.size) throw new ReplicaTransferIncompleteError(`blob ${digest.value} stream ended at ${size} of ${header.size} bytes; resume from there`, size);
+    // Not the guarantee (link checks the fence with the write), but bytes a purge would not find
+    // (no row names them) are not moved into the store once it has begun.
+    if (await this.metadata.fence.isClosed()) throw new ReplicaFencedError();
     const stored = await this.store.completeUpload(id, digest, { expectedSize: header.size });
     await this.link(header.repository, [stored]);
     return true;
@@ -311,6 +325,7 @@ export class ReplicaApplier {
     if (write.tag !== undefined) changes.push({ kind: 'tag', repository: write.repository, tag: write.tag });
 
     const outcome = await this.metadata.transaction(async (tx) => {
+      await refuseIfFenced(tx);
       await tx.lockName(write.repository, expected.value);
       if (write.tag !== undefined) await tx.lockName(write.repository, `tag:${write.tag}`);
       const repositoryId = await tx.repositories.ensure(write.repository);
@@ -365,6 +380,7 @@ export class ReplicaApplier {
     if (kind === 'tag') parseReference(name);
     const digest = kind === 'tag' ? undefined : parseDigest(name).value;
     const result = await this.metadata.transaction(async (tx) => {
+      await refuseIfFenced(tx);
       await tx.lockName(repository, kind === 'tag' ? `tag:${name}` : digest!);
       const repositoryId = await tx.repositories.ensure(repository);
       const changes: MetadataChange[] = [];
@@ -451,6 +467,10 @@ export class ReplicaApplier {
     if (unrelayed > 0 && !options.discardUnrelayed) {
       throw new ReplicaPreconditionError(`the region holds ${unrelayed} changes of its own that the control plane has not stored; they exist nowhere else`);
     }
+    // Before anything is deleted, and for good (until the region is registered again): a worker
+    // still applying a job here, one the control plane no longer sees running (its queue lock
+    // lapsed), would otherwise put content back after the last step found the region empty.
+    await this.metadata.transaction((tx) => tx.fence.close());
     const limit = Math.min(Math.max(options.pageSize || 500, 1), 5000);
     const counts = noPurgeCounts();
     if (unrelayed > 0) counts.discardedChanges = await this.metadata.outbox.discardAll();
@@ -527,28 +547,40 @@ export class ReplicaApplier {
   }
 
   private async link(repository: string, blobs: ReadonlyArray<{ digest: string; size: number }>): Promise<void> {
-    await linkCopiedBlobs(this.metadata, this.cache, repository, blobs);
+    await linkCopiedBlobs(this.metadata, this.cache, repository, blobs, { replicated: true });
   }
 }
 
 /**
  * Records blobs whose verified bytes the store now holds, copied from another region, as present
  * and linked into the repository, and announces it to the region's caches. Not appended to the
- * outbox: the region the bytes came from recorded the link.
+ * outbox: the region the bytes came from recorded the link. `replicated`: a replicated write,
+ * refused (ReplicaFencedError) by a region being purged.
  */
 export async function linkCopiedBlobs(
   metadata: Metadata,
   cache: LookupCache,
   repository: string,
   blobs: ReadonlyArray<{ digest: string; size: number }>,
+  options: { replicated?: boolean } = {},
 ): Promise<void> {
   const changes: MetadataChange[] = blobs.map((blob) => ({ kind: 'blob', repository, digest: blob.digest }));
   await metadata.transaction(async (tx) => {
+    if (options.replicated) await refuseIfFenced(tx);
     const repositoryId = await tx.repositories.ensure(repository);
     for (const blob of blobs) await tx.blobs.link(repositoryId, blob.digest, blob.size);
     await tx.announce(changes);
   });
   for (const change of changes) cache.invalidate(change);
+}
+
+/**
+ * A replicated write's first step in its transaction: refused once a purge has closed the fence,
+ * and holding it open until the write commits, so a purge that begins meanwhile waits for it and
+ * then deletes it with the rest (ReplicationFenceStore).
+ */
+async function refuseIfFenced(tx: MetadataTransaction): Promise<void> {
+  if (await tx.fence.isClosed()) throw new ReplicaFencedError();
 }
 
 /**

@@ -1,7 +1,4 @@
-import { distanceKm, type RegionRecord, type RegionState } from '@meridian/proto';
-
-/** States in which a region receives replication; a job for a region in any other state (or gone) is dropped. */
-export const REPLICATION_TARGET_STATES: ReadonlySet<RegionState> = new Set(['adding', 'active']);
+import { distanceKm, REPLICATION_TARGET_STATES, type RegionRecord } from '@meridian/proto';
 
 /**
  * The control plane's region list, read at most once per `ttlMs` however many jobs ask: jobs

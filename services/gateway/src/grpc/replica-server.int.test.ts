@@ -603,6 +603,23 @@ describe('replica server: purge', () => {
     expect(again.done).toBe(true);
     expect(Object.values(countsOf(again.counts)).every((count) => count === 0)).toBe(true);
   });
+
+  // A replication worker whose queue lock lapsed is no longer waited for by the control plane's
+  // purge, and may still be applying a job here: its writes must not put content back.
+  it('once a purge has begun, refuses every replicated write (UNAVAILABLE) and stores nothing, until the fence opens', async () => {
+    const image = buildImage();
+    const unavailable = { code: grpc.status.UNAVAILABLE, details: expect.stringMatching(/being purged/) };
+    await expect(putBlob('rep/late', image.config.digest, image.config.bytes.length, 0, image.config.bytes)).rejects.toMatchObject(unavailable);
+    const write = { repository: 'rep/late', digest: image.digest, mediaType: image.mediaType, payload: image.manifestBytes, tag: 'v1', clock: clock(1000n << 16n, 'there'), blobsOnDemand: true };
+    await expect(call(client.applyManifest, write)).rejects.toMatchObject(unavailable);
+    await expect(call(client.applyDelete, { kind: 'TAG', repository: 'rep/late', name: 'v1', clock: clock(1001n << 16n, 'there') })).rejects.toMatchObject(unavailable);
+    expect(await metadata.purge.anythingLeft()).toBe(false);
+    expect(existsSync(blobPath(image.config.digest))).toBe(false);
+
+    // What the outbox relay does once the control plane lists the region again (outbox-relay.int.test.ts).
+    expect(await metadata.fence.open((await metadata.fence.closedSince())!)).toBe(true);
+    expect(await call(client.applyDelete, { kind: 'TAG', repository: 'rep/late', name: 'v1', clock: clock(1001n << 16n, 'there') })).toMatchObject({ applied: false });
+  });
 });
 
 // Last: the pending blobs it leaves would show in the inventory tests above.

@@ -1,5 +1,5 @@
 import { RegistryError, type ErrorKind } from '@meridian/oci';
-import { ReplicaPreconditionError, ReplicaRequestError, ReplicaTransferIncompleteError } from '@meridian/registry';
+import { ReplicaFencedError, ReplicaPreconditionError, ReplicaRequestError, ReplicaTransferIncompleteError } from '@meridian/registry';
 import { grpc } from '@meridian/proto';
 
 /**
@@ -39,6 +39,8 @@ export function toGrpcStatus(err: unknown): GrpcFailure {
   if (err instanceof ReplicaPreconditionError) return { code: grpc.status.FAILED_PRECONDITION, details: message, unexpected: false };
   if (err instanceof ReplicaTransferIncompleteError) return { code: grpc.status.ABORTED, details: message, unexpected: false };
   if (err instanceof ReplicaRequestError) return { code: grpc.status.INVALID_ARGUMENT, details: message, unexpected: false };
+  // Retried: the worker's next attempt finds the region no longer taking replication, and drops the job.
+  if (err instanceof ReplicaFencedError) return { code: grpc.status.UNAVAILABLE, details: message, unexpected: false };
   if (err instanceof RegistryError) {
     const code = STATUS_BY_KIND[err.kind];
     if (code !== undefined) return { code, details: message, unexpected: false };

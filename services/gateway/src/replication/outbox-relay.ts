@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { OUTBOX_CHANNEL, type Metadata, type OutboxEntry } from '@meridian/metadata';
+import { REPLICATION_TARGET_STATES, RegionListSchema } from '@meridian/proto';
 import type { ChangeBatch } from '@meridian/proto/changes';
 import type { ControlPlaneHttp } from '@meridian/proto/control-plane-http';
 import { SpanKind, inSpan, linkTo } from '@meridian/telemetry';
@@ -172,6 +173,23 @@ export class OutboxRelay {
     if (!this.leading) return;
     // A missed heartbeat is made up for by the next one.
     await this.options.controlPlane.send('POST', `/api/v1/regions/${encodeURIComponent(this.options.region)}/heartbeat`).catch(() => undefined);
+    await this.openFenceOnceRegistered().catch((err: Error) => this.options.logger.warn({ err }, 'could not learn whether the purged region is registered again'));
+  }
+
+  /**
+   * A purge closed the region's fence (ReplicationFenceStore) for good: a worker whose queue lock
+   * lapsed may still be applying a job here. It opens only when the control plane, asked after the
+   * fence closed, lists the region as taking replication: registered again. While a purge runs
+   * the region is draining, and once purged the control plane no longer lists it, so no answer
+   * about the removed region opens it.
+   */
+  private async openFenceOnceRegistered(): Promise<void> {
+    const since = await this.options.metadata.fence.closedSince();
+    if (since === undefined) return;
+    const { regions } = RegionListSchema.parse(await this.options.controlPlane.json('GET', '/api/v1/regions'));
+    const self = regions.find((region) => region.name === this.options.region);
+    if (!self || !REPLICATION_TARGET_STATES.has(self.state)) return;
+    if (await this.options.metadata.fence.open(since)) this.options.logger.info({ state: self.state }, 'registered in the cluster again after a purge: replicated writes are taken again');
   }
 
   private pause(ms: number): Promise<void> {

@@ -1,9 +1,9 @@
-import { JobName, ReplicateJobSchema, type ReplicatedChange, type ReplicateJob, type ReplicationOutcome } from '@meridian/proto';
+import { JobName, REPLICATION_TARGET_STATES, ReplicateJobSchema, type ReplicatedChange, type ReplicateJob, type ReplicationOutcome } from '@meridian/proto';
 import { BlobUnavailableError, ensureBlobs, type CopyContext } from '../blob-copy.js';
 import type { ControlPlaneClient } from '../control-plane-client.js';
 import { PermanentError } from '../grpc-errors.js';
 import { replicateManifest } from '../manifest-copy.js';
-import { REPLICATION_TARGET_STATES, sourceOrder, type RegionDirectory } from '../region-directory.js';
+import { sourceOrder, type RegionDirectory } from '../region-directory.js';
 import type { RegionLimiter } from '../region-limiter.js';
 import type { ReplicaPeers } from '../replica-peer.js';
 import type { JobContext, JobHandler } from './index.js';
