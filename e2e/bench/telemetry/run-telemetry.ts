@@ -25,8 +25,8 @@ import { startMeridian, type RunningTarget } from '../targets.js';
 import { startOtlpSink } from './otlp-sink.js';
 
 /**
- * Five rounds, each shorter than `pnpm bench`'s, in about the time three took: a median of five
- * rounds' ratios outvotes two noisy rounds.
+ * Five rounds, each shorter than `pnpm bench`'s so that the run stays within minutes: a median of
+ * five rounds' ratios outvotes two noisy rounds.
  */
 const FULL_PLAN: Partial<BenchPlan> = { rounds: 5, blobMinSeconds: 3, requestRate: { ...fullPlan.requestRate, durationSeconds: 6 } };
 
