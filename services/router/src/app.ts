@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { createClusterHttp, httpsServerOptions, readPemFile, type ClusterHttp } from '@meridian/proto';
 import { stopServing } from '@meridian/supervisor';
+import { clusterCallTraceHeaders } from '@meridian/telemetry';
 import { pino, type Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { StartupError, type RouterConfig } from './config.js';
@@ -101,7 +102,9 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
     timeoutMs: REGION_LIST_TIMEOUT_MS,
     http: clusterHttp,
     logger,
-    ...(serviceTokens ? { headers: async () => ({ authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` }) } : {}),
+    // The router records no traces: each read says so, or the control plane would start one of
+    // its own for a share of them.
+    headers: async () => ({ ...clusterCallTraceHeaders(), ...(serviceTokens ? { authorization: `Bearer ${await serviceTokens.token(CONTROL_PLANE_AUDIENCE)}` } : {}) }),
     onChange: () => {
       selector.invalidate();
       void trackRegions().then(() => selector.invalidate());

@@ -1,0 +1,62 @@
+/**
+ * The router's reads of the region list carry a `traceparent` saying their trace is not recorded
+ * (README, "Observability"): the router records no traces, and without one the control plane
+ * would start a trace of its own for a share of these reads, a span tree nobody asked for every
+ * few minutes (seen as stray spans in e2e/telemetry-traces). The control plane here is a plain
+ * HTTP server that answers the region list and keeps the headers of each read.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '@meridian/testkit';
+import { createApp, type Router } from './app.js';
+import { loadConfig } from './config.js';
+
+/** A W3C traceparent whose flags say its trace is not recorded. */
+const UNSAMPLED_PARENT = /^00-[\da-f]{32}-[\da-f]{16}-00$/;
+
+let controlPlane: http.Server;
+let controlPlaneUrl: string;
+const reads: http.IncomingHttpHeaders[] = [];
+const routers: Router[] = [];
+
+beforeAll(async () => {
+  controlPlane = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/api/v1/regions') reads.push(req.headers);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ regions: [] }));
+  });
+  await new Promise<void>((resolve) => controlPlane.listen(0, '127.0.0.1', resolve));
+  controlPlaneUrl = `http://127.0.0.1:${(controlPlane.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  for (const router of routers) await router.close();
+  await new Promise((resolve) => controlPlane?.close(resolve));
+});
+
+async function startRouter(env: Record<string, string>): Promise<void> {
+  const router = await createApp(
+    loadConfig({ PORT: '0', MERIDIAN_CONTROL_PLANE: controlPlaneUrl, MERIDIAN_ROUTER_REGION_REFRESH_SECONDS: '0.1', ...env }),
+    pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+  );
+  routers.push(router);
+  await router.listen();
+}
+
+describe('the router reading the region list', () => {
+  it.each([
+    ['without a cluster secret', {}],
+    ['with a cluster secret (signed reads)', { MERIDIAN_CLUSTER_SECRET: 'a-cluster-secret-of-at-least-32-characters' }],
+  ])('sends an unsampled traceparent on every read, %s', async (_name, env) => {
+    const from = reads.length;
+    await startRouter(env);
+    await until(() => reads.length >= from + 3, { what: 'three reads of the region list' });
+    const traceparents = reads.slice(from).map((headers) => headers.traceparent);
+    for (const traceparent of traceparents) expect(traceparent).toMatch(UNSAMPLED_PARENT);
+    // A trace id of its own each time, as any caller outside a trace would send.
+    expect(new Set(traceparents).size).toBe(traceparents.length);
+    if ('MERIDIAN_CLUSTER_SECRET' in env) expect(reads.at(-1)!.authorization).toMatch(/^Bearer /);
+  });
+});
