@@ -771,7 +771,7 @@ describe('purgeStale (Distribution storage/purgeuploads.go)', () => {
     await setMtime(`uploads/${stale}/data`, NOW - 3 * HOUR);
     await setMtime(`uploads/${fresh}/data`, NOW - 10 * 60 * 1000);
 
-    expect(await store.purgeStale(HOUR, NOW)).toBe(1);
+    expect(await store.purgeStale(HOUR, NOW)).toEqual({ sessions: [stale], stagingFiles: 0 });
     expect(await store.uploadSize(stale)).toBe(0);
     expect(await store.uploadSize(fresh)).toBe(3);
     expect(await filesUnder('uploads')).toEqual([`uploads/${fresh}/data`]);
@@ -784,9 +784,9 @@ describe('purgeStale (Distribution storage/purgeuploads.go)', () => {
     const id = store.createUpload();
     await store.appendUpload(id, source('abc'));
     await setMtime(`uploads/${id}/data`, NOW);
-    expect(await store.purgeStale(HOUR, NOW + HOUR / 2)).toBe(0);
+    expect(await store.purgeStale(HOUR, NOW + HOUR / 2)).toEqual({ sessions: [], stagingFiles: 0 });
     expect(await store.uploadSize(id)).toBe(3);
-    expect(await store.purgeStale(HOUR, NOW + 2 * HOUR)).toBe(1);
+    expect(await store.purgeStale(HOUR, NOW + 2 * HOUR)).toEqual({ sessions: [id], stagingFiles: 0 });
     expect(await store.uploadSize(id)).toBe(0);
     expect(await filesUnder('uploads')).toEqual([]);
   });
@@ -800,7 +800,7 @@ describe('purgeStale (Distribution storage/purgeuploads.go)', () => {
     await setMtime(oldStaging, NOW - 5 * HOUR);
     await setMtime(newStaging, NOW - 60 * 1000);
 
-    expect(await store.purgeStale(HOUR, NOW)).toBe(1);
+    expect(await store.purgeStale(HOUR, NOW)).toEqual({ sessions: [], stagingFiles: 1 });
     expect(await filesUnder('staging')).toEqual([newStaging]);
   });
 
@@ -812,7 +812,7 @@ describe('purgeStale (Distribution storage/purgeuploads.go)', () => {
     await mkdir(path.join(root, 'uploads', fresh), { recursive: true });
     await setMtime(`uploads/${old}`, NOW - 2 * HOUR);
     await setMtime(`uploads/${fresh}`, NOW - 60 * 1000);
-    expect(await store.purgeStale(HOUR, NOW)).toBe(1);
+    expect(await store.purgeStale(HOUR, NOW)).toEqual({ sessions: [old], stagingFiles: 0 });
     expect(await readdir(path.join(root, 'uploads'))).toEqual([fresh]);
   });
 
@@ -824,13 +824,13 @@ describe('purgeStale (Distribution storage/purgeuploads.go)', () => {
     await writeFile(path.join(root, 'uploads', 'not-an-id', 'data'), 'x');
     await setMtime('uploads/not-an-id/data', NOW - 100 * HOUR);
 
-    expect(await store.purgeStale(HOUR, NOW)).toBe(0);
+    expect(await store.purgeStale(HOUR, NOW)).toEqual({ sessions: [], stagingFiles: 0 });
     expect(await filesUnder('uploads')).toEqual(['uploads/not-an-id/data']);
     expect((await readBlob(d)).toString()).toBe('a blob');
   });
 
   it('removes nothing from an empty store', async () => {
-    expect(await store.purgeStale(HOUR, NOW)).toBe(0);
+    expect(await store.purgeStale(HOUR, NOW)).toEqual({ sessions: [], stagingFiles: 0 });
   });
 });
 

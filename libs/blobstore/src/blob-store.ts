@@ -22,6 +22,21 @@ import { PathNotFoundError, type StorageDriver } from './driver.js';
 import { HashingStream } from './hashing-stream.js';
 import { isUploadId, paths } from './paths.js';
 
+export interface CompleteUploadOptions {
+  expectedSize?: number;
+  lastChunk?: { source: Readable; options: AppendOptions };
+  /** The owner's record of the close, made while the session is still locked. */
+  commit?: (blob: BlobInfo) => Promise<void>;
+}
+
+/** What `purgeStale` removed. */
+export interface PurgedUploads {
+  /** The ids of the sessions whose files went. */
+  sessions: string[];
+  /** Staging files a crash left. */
+  stagingFiles: number;
+}
+
 export interface BlobInfo {
   digest: string;
   size: number;
@@ -237,13 +252,11 @@ export class BlobStore {
    * Closes a session as the blob `expected` (the PUT), after appending `lastChunk` if the PUT
    * carries one (under the same lock): the bytes must hash to `expected` (and have
    * `expectedSize` bytes when given), then they are renamed into place. On a mismatch the
-   * session is discarded: its bytes can never become that blob.
+   * session is discarded: its bytes can never become that blob. `commit`, the owner's record
+   * of the close, runs before the session's lock is released, so that a second PUT of the
+   * session (a client's retry) finds the session ended rather than its bytes gone.
    */
-  async completeUpload(
-    id: string,
-    expected: Digest,
-    options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } } = {},
-  ): Promise<BlobInfo> {
+  async completeUpload(id: string, expected: Digest, options: CompleteUploadOptions = {}): Promise<BlobInfo> {
     // A PUT with a body mostly closes a session that had no chunk (POST then PUT): one look
     // tells, and that way writes no session files. A PUT without one closes a session its
     // PATCHes filled (skopeo, podman and docker close every push so): it takes the lock at once
@@ -255,15 +268,18 @@ export class BlobStore {
     return closed ?? this.completeEmptyUpload(expected, options);
   }
 
+  /** Closes a session found holding no bytes: the PUT's body is the blob, then the close is recorded. */
+  private async completeEmptyUpload(expected: Digest, options: CompleteUploadOptions): Promise<BlobInfo> {
+    const blob = await this.storeEmptyUpload(expected, options);
+    await options.commit?.(blob);
+    return blob;
+  }
+
   /**
    * Closes a session that holds bytes (see completeUpload); undefined, changing nothing, when
    * it holds none and the PUT carries no body.
    */
-  private async completeHeldUpload(
-    id: string,
-    expected: Digest,
-    options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } },
-  ): Promise<BlobInfo | undefined> {
+  private async completeHeldUpload(id: string, expected: Digest, options: CompleteUploadOptions): Promise<BlobInfo | undefined> {
     return this.withUploadLock(id, async () => {
       const size = options.lastChunk ? await this.append(id, options.lastChunk.source, options.lastChunk.options) : await this.heldBytes(id);
       if (size === undefined) {
@@ -281,7 +297,9 @@ export class BlobStore {
       }
       await this.driver.move(paths.uploadData(id), paths.blob(expected), { flush: true });
       await this.closeMovedUpload(id, size);
-      return { digest: expected.value, size };
+      const blob = { digest: expected.value, size };
+      await options.commit?.(blob);
+      return blob;
     });
   }
 
@@ -291,10 +309,7 @@ export class BlobStore {
    * remove. A chunk sent to the same session at the same moment is a client breaking the
    * in-order rule; either way only bytes that hash to `expected` become the blob.
    */
-  private async completeEmptyUpload(
-    expected: Digest,
-    options: { expectedSize?: number; lastChunk?: { source: Readable; options: AppendOptions } },
-  ): Promise<BlobInfo> {
+  private async storeEmptyUpload(expected: Digest, options: CompleteUploadOptions): Promise<BlobInfo> {
     const chunk = options.lastChunk;
     if (chunk?.options.start !== undefined && chunk.options.start !== 0) {
       throw new UploadRangeInvalidError(`chunk starts at ${chunk.options.start} but the upload holds 0 bytes`, { offset: 0 });
@@ -445,10 +460,12 @@ export class BlobStore {
 
   /**
    * Removes upload sessions idle for longer than `maxIdleMs` and staging files left by a crash
-   * (Distribution's purgeuploads.go). Returns how many were removed.
+   * (Distribution's purgeuploads.go). Returns the sessions removed (their owner records them
+   * ended) and how many staging files went.
    */
-  async purgeStale(maxIdleMs: number, now = Date.now()): Promise<number> {
-    let removed = 0;
+  async purgeStale(maxIdleMs: number, now = Date.now()): Promise<PurgedUploads> {
+    const sessions: string[] = [];
+    let stagingFiles = 0;
     for (const id of await this.driver.list(paths.uploadsRoot)) {
       if (!isUploadId(id)) continue;
       // A folder without data is a first chunk being written (or a crash during one): its age counts.
@@ -457,7 +474,7 @@ export class BlobStore {
         (await this.driver.stat(paths.uploadDir(id)).catch(() => undefined));
       if (!info || now - info.modifiedAt.getTime() > maxIdleMs) {
         await this.discardUpload(id);
-        removed++;
+        sessions.push(id);
       }
     }
     for (const name of await this.driver.list(paths.stagingRoot)) {
@@ -465,10 +482,10 @@ export class BlobStore {
       const info = await this.driver.stat(path).catch(() => undefined);
       if (info && now - info.modifiedAt.getTime() > maxIdleMs) {
         await this.driver.delete(path);
-        removed++;
+        stagingFiles++;
       }
     }
-    return removed;
+    return { sessions, stagingFiles };
   }
 
   /**

@@ -98,10 +98,46 @@ describe('ending upload sessions', () => {
     expect((await stores.blobs.findInRepository('sessions/app', digestOf('9'))).found).toBeUndefined();
   });
 
-  it('a session closed in a repository that has no row yet is closed, and leaves the link to the caller', async () => {
+  // The close, the blob and its link commit together or not at all: a session is never left
+  // closed with its blob unlinked, whatever fails between making the repository and linking.
+  it('a session of a repository that has no row yet stays open, nothing recorded, until the repository exists', async () => {
     const id = '00000000-0000-4000-8000-000000000004';
     expect(await stores.uploads.completeAsBlob(id, 'sessions/new', digestOf('8'), 5, 4n)).toBe('repository-unknown');
-    expect(await stores.uploads.isClosed(id)).toBe(true);
+    expect(await stores.uploads.isClosed(id)).toBe(false);
     expect((await stores.blobs.findInRepository('sessions/new', digestOf('8'))).repositoryId).toBeUndefined();
+    await stores.repositories.ensure('sessions/new');
+    expect(await stores.uploads.completeAsBlob(id, 'sessions/new', digestOf('8'), 5, 5n)).toBe('linked');
+    expect(await stores.uploads.isClosed(id)).toBe(true);
+    expect((await stores.blobs.findInRepository('sessions/new', digestOf('8'))).found?.state).toBe('present');
+  });
+
+  it('a closed session of a repository that has no row is still not open once the repository exists', async () => {
+    const id = '00000000-0000-4000-8000-000000000005';
+    expect(await stores.uploads.close(id)).toBe(true);
+    expect(await stores.uploads.completeAsBlob(id, 'sessions/gone', digestOf('7'), 5, 6n)).toBe('repository-unknown');
+    await stores.repositories.ensure('sessions/gone');
+    expect(await stores.uploads.completeAsBlob(id, 'sessions/gone', digestOf('7'), 5, 7n)).toBe('not-open');
+    expect((await stores.blobs.findInRepository('sessions/gone', digestOf('7'))).found).toBeUndefined();
+  });
+
+  // Purging an abandoned session's bytes ends it: its token, still signed, is refused from then on.
+  it('ends many sessions at once, each once', async () => {
+    const ids = ['00000000-0000-4000-8000-000000000006', '00000000-0000-4000-8000-000000000007'];
+    expect(await stores.uploads.close(ids[0]!)).toBe(true);
+    expect(await stores.uploads.closeAll(ids)).toBe(1);
+    expect(await stores.uploads.isClosed(ids[1]!)).toBe(true);
+    expect(await stores.uploads.closeAll([])).toBe(0);
+  });
+});
+
+// Migration 1733800000000 keeps the uploads table, unused from then on, so that a gateway of the
+// release before it, still serving while the region's gateways are replaced, finds what it writes.
+describe('the uploads table of the previous release', () => {
+  it('takes the rows a gateway of the previous release writes, reads and deletes', async () => {
+    const repositoryId = await stores.repositories.ensure('sessions/previous');
+    const id = '00000000-0000-4000-8000-000000000010';
+    await pool.query('INSERT INTO uploads (id, repository_id) VALUES ($1, $2)', [id, repositoryId]);
+    expect((await pool.query('SELECT 1 FROM uploads WHERE id = $1', [id])).rowCount).toBe(1);
+    expect((await pool.query('DELETE FROM uploads WHERE id = $1', [id])).rowCount).toBe(1);
   });
 });

@@ -22,21 +22,23 @@ export class UploadStore {
    * Closes a session as the blob it became, in one statement (so one transaction and one WAL
    * flush): records the session closed and, only if it was open, links the blob into the
    * repository as `BlobMetadataStore.linkLocal` does. 'not-open' (nothing changed) for a
-   * session already ended; 'repository-unknown' for a repository that has no row yet (the first
-   * blob of its first push): the session is closed then, and the caller links the blob itself.
+   * session already ended; 'repository-unknown' (nothing changed either, the session still
+   * open) for a repository that has no row yet, the first blob of its first push: the caller
+   * makes the repository and runs this again, so the close is never apart from the link.
    */
   async completeAsBlob(id: string, repository: string, digest: string, size: number, hlc: bigint): Promise<UploadCompletion> {
-    const result = await this.db.query<{ closed: boolean; linked: number }>({
+    const result = await this.db.query<{ known: boolean; closed: boolean }>({
       name: 'upload-complete-as-blob',
-      text: `WITH closing AS (INSERT INTO closed_uploads (id) VALUES ($6) ON CONFLICT (id) DO NOTHING RETURNING id),
-                  repository AS (SELECT id FROM repositories WHERE name = $1 AND EXISTS (SELECT 1 FROM closing)),
+      text: `WITH named AS (SELECT id FROM repositories WHERE name = $1),
+                  closing AS (INSERT INTO closed_uploads (id) SELECT $6 FROM named ON CONFLICT (id) DO NOTHING RETURNING id),
+                  repository AS (SELECT named.id FROM named, closing),
                   ${LOCAL_LINK}
-             SELECT EXISTS (SELECT 1 FROM closing) AS closed, (SELECT count(*) FROM notified)::int AS linked`,
+             SELECT EXISTS (SELECT 1 FROM named) AS known, EXISTS (SELECT 1 FROM notified) AS closed`,
       values: [...localLinkValues(repository, digest, size, hlc, this.traceContext), id],
     });
     const row = result.rows[0]!;
-    if (!row.closed) return 'not-open';
-    return row.linked > 0 ? 'linked' : 'repository-unknown';
+    if (!row.known) return 'repository-unknown';
+    return row.closed ? 'linked' : 'not-open';
   }
 
   /** Records the session ended (a cancel, a wrong digest); returns whether it was open until now. */
@@ -47,6 +49,20 @@ export class UploadStore {
       values: [id],
     });
     return (result.rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Records sessions ended that nothing else ended (the purge of abandoned sessions' bytes);
+   * returns how many were open until now.
+   */
+  async closeAll(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const result = await this.db.query({
+      name: 'upload-close-all',
+      text: 'INSERT INTO closed_uploads (id) SELECT unnest($1::uuid[]) ON CONFLICT (id) DO NOTHING',
+      values: [ids],
+    });
+    return result.rowCount ?? 0;
   }
 
   /** Whether the session has ended (closed as a blob, cancelled, or ended by a wrong digest). */

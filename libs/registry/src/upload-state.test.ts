@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { BlobUploadUnknownError } from '@meridian/oci';
 import { describe, expect, it } from 'vitest';
 import { UploadStateSigner } from './upload-state.js';
@@ -43,5 +44,28 @@ describe('UploadStateSigner', () => {
     expect(() => signer.verify(token, 'other', state.id)).toThrow(BlobUploadUnknownError);
     expect(() => signer.verify(token, 'app', '00000000-0000-4000-8000-000000000002')).toThrow(BlobUploadUnknownError);
     expect(() => signer.verify(`${token}x`, 'app', state.id)).toThrow(BlobUploadUnknownError);
+  });
+
+  // A session that ended before tokens carried their expiry had no record of its end, so a
+  // token of that format could replay it (a closing PUT linking its blob again).
+  it('refuses a token of the format without an issue time and expiry', () => {
+    const { signer } = signerAt(Date.UTC(2026, 11, 3));
+    const payload = Buffer.from(JSON.stringify([state.repository, state.id, state.startedAt])).toString('base64url');
+    const token = `${payload}.${createHmac('sha256', secret).update(payload).digest('base64url')}`;
+    expect(() => signer.verify(token, 'app', state.id)).toThrow(BlobUploadUnknownError);
+  });
+
+  // The gateways of a region may be configured apart (a rolling change of the setting): how long
+  // a token lasts is decided once, by the gateway that issued it, so the record of an ended
+  // session can be forgotten after a bound every gateway keeps.
+  it('keeps to the expiry the issuing gateway signed, whatever the idle limit of the gateway that checks it', () => {
+    const clock = { now: Date.UTC(2026, 11, 3) };
+    const short = new UploadStateSigner(secret, { maxIdleMs: HOUR, now: () => clock.now });
+    const long = new UploadStateSigner(secret, { maxIdleMs: 24 * HOUR, now: () => clock.now });
+    const token = short.sign(state);
+    clock.now += HOUR;
+    expect(long.verify(token, 'app', state.id)).toEqual(state);
+    clock.now += 1;
+    expect(() => long.verify(token, 'app', state.id)).toThrow(BlobUploadUnknownError);
   });
 });

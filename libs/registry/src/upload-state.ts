@@ -13,11 +13,21 @@ export interface UploadState {
   startedAt: string;
 }
 
+/**
+ * The longest a token may stay good, in every gateway of every region: the most
+ * MERIDIAN_UPLOAD_MAX_IDLE_HOURS may be. The record of an ended session is kept this long (and a
+ * margin for clocks), so that it outlives every token of that session whatever idle limit the
+ * gateway that issued the token had.
+ */
+export const UPLOAD_MAX_IDLE_BOUND_MS = 168 * 3600_000;
+
 export interface UploadStateSignerOptions {
   /**
    * How long a token stays good after it was issued (MERIDIAN_UPLOAD_MAX_IDLE_HOURS; 24 hours
-   * by default): a session idle that long is purged, and since nothing else records an open
-   * session, refusing its token is what ends it.
+   * by default, at most UPLOAD_MAX_IDLE_BOUND_MS): a session idle that long is purged, and since
+   * nothing else records an open session, refusing its token is what ends it. The expiry is
+   * signed into the token, so the gateway that checks it keeps to the limit of the one that
+   * issued it.
    */
   maxIdleMs?: number;
   /** The clock, in ms since the epoch; tests move it. */
@@ -41,6 +51,7 @@ export class UploadStateSigner {
     // Imported once, not with every HMAC.
     this.key = createSecretKey(Buffer.from(secret, 'utf8'));
     this.maxIdleMs = options.maxIdleMs ?? 24 * 3600_000;
+    if (this.maxIdleMs > UPLOAD_MAX_IDLE_BOUND_MS) throw new RangeError(`an upload token may last at most ${UPLOAD_MAX_IDLE_BOUND_MS} ms`);
     this.now = options.now ?? Date.now;
     this.renewAfterMs = Math.min(60_000, this.maxIdleMs / 10);
   }
@@ -49,15 +60,15 @@ export class UploadStateSigner {
     const now = this.now();
     const known = this.verified.get(state);
     if (known && now - known.issuedAt < this.renewAfterMs) return known.token;
-    const payload = Buffer.from(JSON.stringify([state.repository, state.id, state.startedAt, now])).toString('base64url');
+    const payload = Buffer.from(JSON.stringify([state.repository, state.id, state.startedAt, now, now + this.maxIdleMs])).toString('base64url');
     const token = `${payload}.${this.mac(payload)}`;
     this.verified.set(state, { token, issuedAt: now });
     return token;
   }
 
   /**
-   * The state, if `token` is authentic, names this repository and session, and was issued no
-   * longer than the idle limit ago; else BLOB_UPLOAD_UNKNOWN.
+   * The state, if `token` is authentic, names this repository and session, and has not expired
+   * (the expiry its issuer signed into it); else BLOB_UPLOAD_UNKNOWN.
    */
   verify(token: string | undefined, repository: string, id: string): UploadState {
     const unknown = () => new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown, expired, or its state is not authentic`);
@@ -74,9 +85,12 @@ export class UploadStateSigner {
       throw unknown();
     }
     if (!Array.isArray(fields) || fields[0] !== repository || fields[1] !== id || typeof fields[2] !== 'string') throw unknown();
-    // A token issued before tokens carried their issue time counts from the session's start.
-    const issuedAt = typeof fields[3] === 'number' ? fields[3] : Date.parse(fields[2]);
-    if (!(this.now() - issuedAt <= this.maxIdleMs)) throw unknown();
+    // A token without an issue time and expiry is of the release whose ended sessions left no
+    // record: accepting it could replay one of those (a closing PUT linking its blob again), so
+    // a session open across the upgrade starts again, as every client does on a 404.
+    const [issuedAt, expiresAt] = [fields[3], fields[4]];
+    if (typeof issuedAt !== 'number' || typeof expiresAt !== 'number') throw unknown();
+    if (!(this.now() <= expiresAt && expiresAt - issuedAt <= UPLOAD_MAX_IDLE_BOUND_MS)) throw unknown();
     const state = { repository, id, startedAt: fields[2] };
     this.verified.set(state, { token, issuedAt });
     return state;

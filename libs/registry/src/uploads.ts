@@ -11,7 +11,7 @@ import {
 import type { AppendOptions, BlobStore } from '@meridian/blobstore';
 import { localClock, type BlobState, type Metadata } from '@meridian/metadata';
 import type { BlobService } from './blobs.js';
-import type { UploadState, UploadStateSigner } from './upload-state.js';
+import { UPLOAD_MAX_IDLE_BOUND_MS, type UploadState, type UploadStateSigner } from './upload-state.js';
 import { inSpan } from '@meridian/telemetry';
 
 /** How far apart the clocks of a region's gateways and its Postgres may be, for forgetting ended sessions. */
@@ -139,14 +139,21 @@ export class UploadService {
   async complete(state: UploadState, digestText: string | undefined, lastChunk?: { body: Readable; options: AppendOptions }): Promise<StoredBlob> {
     if (!digestText) throw new DigestInvalidError('the digest query parameter is required to close an upload');
     const digest: Digest = parseDigest(digestText);
-    let stored: StoredBlob;
     try {
-      stored = await inSpan('blob.write', blobWrite(state.repository, 'complete', digest.value), () =>
-        this.store.completeUpload(state.id, digest, lastChunk ? { lastChunk: { source: lastChunk.body, options: lastChunk.options } } : {}),
+      return await inSpan('blob.write', blobWrite(state.repository, 'complete', digest.value), () =>
+        this.store.completeUpload(state.id, digest, {
+          ...(lastChunk ? { lastChunk: { source: lastChunk.body, options: lastChunk.options } } : {}),
+          // Recorded while the session is still locked: a retry of this PUT, waiting for the
+          // lock, then finds the session ended (404), not its bytes gone (a wrong digest that
+          // would end the session before this statement commits, failing both PUTs).
+          commit: (stored) => this.closeAsBlob(state, stored),
+        }),
       );
     } catch (err) {
-      // A wrong digest ends the session (its bytes are already discarded). Any refusal of a
-      // session that is not open at all is BLOB_UPLOAD_UNKNOWN, whatever the body was.
+      // A wrong digest ends the session (its bytes are already discarded), unless it had ended
+      // already: a PUT that found neither bytes nor a body may be the retry of one that closed
+      // it, so the one statement that records the end also says whether it was open (404 if not).
+      // Any refusal of a session that is not open at all is BLOB_UPLOAD_UNKNOWN, whatever the body was.
       const open = err instanceof DigestInvalidError ? await this.metadata.uploads.close(state.id) : !(await this.metadata.uploads.isClosed(state.id));
       if (!open) {
         // Closed by another request while this body flowed; what it wrote is nobody's now.
@@ -155,15 +162,25 @@ export class UploadService {
       }
       throw err;
     }
-    // Linking the blob and closing the session commit together: one statement, one WAL flush.
-    // The session is checked here rather than before the bytes flow, so an ordinary PUT costs
-    // no extra round trip; a PUT to a cancelled or closed session leaves only verified bytes
-    // that no repository links.
-    const completion = await this.metadata.uploads.completeAsBlob(state.id, state.repository, stored.digest, stored.size, localClock(this.region).now);
+  }
+
+  /**
+   * Closes the session as the verified blob: the end, the blob, its link and the outbox row in
+   * one statement, one WAL flush. The session is checked here rather than before the bytes flow,
+   * so an ordinary PUT costs no extra round trip; a PUT to a cancelled or closed session leaves
+   * only verified bytes that no repository links. The first blob of a repository's first push
+   * finds no repository and changes nothing: the repository is made, and the same statement
+   * runs again, so the session never ends without its blob linked.
+   */
+  private async closeAsBlob(state: UploadState, stored: StoredBlob): Promise<void> {
+    const closeAsBlob = () => this.metadata.uploads.completeAsBlob(state.id, state.repository, stored.digest, stored.size, localClock(this.region).now);
+    let completion = await closeAsBlob();
+    if (completion === 'repository-unknown') {
+      await this.metadata.repositories.ensure(state.repository);
+      completion = await closeAsBlob();
+    }
     if (completion === 'not-open') throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
-    // The first blob of a repository's first push: the session is closed, the repository is made.
-    if (completion === 'repository-unknown') await this.link(state.repository, stored, { knownMissing: true });
-    return stored;
+    if (completion === 'repository-unknown') throw new NameUnknownError(`repository ${state.repository} was deleted while a blob was linked into it`);
   }
 
   /** DELETE on the session. */
@@ -183,26 +200,28 @@ export class UploadService {
   }
 
   /**
-   * Purges the files of sessions idle past `maxIdleMs` (their tokens are refused by then, see
-   * UploadStateSigner), and forgets sessions that ended before any token of theirs could still
-   * be accepted; returns how many sessions' files went.
+   * Purges the files of sessions idle past `maxIdleMs` and records those sessions ended, so that
+   * a token of theirs still good (one renewed by a status request, which leaves the files'
+   * times alone) is refused rather than continuing a session with its bytes gone. Forgets
+   * sessions that ended before any token of theirs could still be accepted, anywhere in the
+   * region; returns how many sessions' files and staging files went.
    */
   async purgeStale(maxIdleMs: number): Promise<number> {
-    const removed = await this.store.purgeStale(maxIdleMs);
-    // No token outlives the idle limit after the last request of its session, and none is issued
-    // once the session has ended; the margin allows for the gateways' clocks and Postgres's apart.
-    await this.metadata.uploads.forgetClosedBefore(new Date(Date.now() - maxIdleMs - CLOCK_MARGIN_MS));
-    return removed;
+    const purged = await this.store.purgeStale(maxIdleMs);
+    await this.metadata.uploads.closeAll(purged.sessions);
+    // No token outlives the bound after its issue (whatever idle limit its issuer had), and none
+    // is issued once the session has ended; the margin allows for clocks apart.
+    await this.metadata.uploads.forgetClosedBefore(new Date(Date.now() - UPLOAD_MAX_IDLE_BOUND_MS - CLOCK_MARGIN_MS));
+    return purged.sessions.length + purged.stagingFiles;
   }
 
   /**
    * Links a verified blob into the repository and records the link for replication, in one
    * statement; a repository not known yet (the first blob of its first push) is made first.
-   * `knownMissing`: a statement has just found no repository, so the first try is skipped.
    */
-  private async link(repository: string, blob: StoredBlob, options: { knownMissing?: boolean } = {}): Promise<void> {
+  private async link(repository: string, blob: StoredBlob): Promise<void> {
     const linkLocal = () => this.metadata.blobs.linkLocal(repository, blob.digest, blob.size, localClock(this.region).now);
-    if (!options.knownMissing && (await linkLocal())) return;
+    if (await linkLocal()) return;
     await this.metadata.repositories.ensure(repository);
     if (!(await linkLocal())) throw new NameUnknownError(`repository ${repository} was deleted while a blob was linked into it`);
   }

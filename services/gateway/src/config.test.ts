@@ -33,6 +33,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PORT: 'abc' })).toThrow(StartupError);
   });
 
+  // Every gateway of every region keeps the record of an ended upload session for this bound,
+  // so no gateway may issue an upload URL that lasts longer.
+  it('refuses an upload idle limit above a week, naming the variable', () => {
+    expect(loadConfig({ MERIDIAN_UPLOAD_MAX_IDLE_HOURS: '168' }).uploadMaxIdleMs).toBe(168 * 3600_000);
+    expect(() => loadConfig({ MERIDIAN_UPLOAD_MAX_IDLE_HOURS: '169' })).toThrow(/^invalid configuration: MERIDIAN_UPLOAD_MAX_IDLE_HOURS="169": expected at most 168[^\n]*$/);
+  });
+
   it('takes a blank variable as unset too, rather than as 0 (a random port)', () => {
     expect(loadConfig({ PORT: '  ' }).port).toBe(5000);
   });

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { cidrListProblem, parseCidrList } from '@meridian/auth';
 import type { SignInFailureLimits } from '@meridian/metadata';
+import { UPLOAD_MAX_IDLE_BOUND_MS } from '@meridian/registry';
 import { StartupError, maskPassword } from './startup-errors.js';
 
 /** A whole number in [min, max], from its decimal text; the message says what is allowed. */
@@ -71,8 +72,14 @@ const schema = z.object({
    * directory, which the region's gateways share.
    */
   MERIDIAN_UPLOAD_SECRET: z.string().min(32, 'must be at least 32 characters (openssl rand -base64 32 makes one)').optional(),
-  /** Upload sessions idle for longer than this are purged. */
-  MERIDIAN_UPLOAD_MAX_IDLE_HOURS: positiveNumber().default(24),
+  /**
+   * Upload sessions idle for longer than this are purged. At most a week: every gateway keeps
+   * the record of an ended session that long (UPLOAD_MAX_IDLE_BOUND_MS), whatever its own
+   * setting, so that no upload URL outlives it.
+   */
+  MERIDIAN_UPLOAD_MAX_IDLE_HOURS: positiveNumber().max(UPLOAD_MAX_IDLE_BOUND_MS / 3600_000, {
+    error: `expected at most ${UPLOAD_MAX_IDLE_BOUND_MS / 3600_000} (a week)`,
+  }).default(24),
   /**
    * How many days the region's audit log keeps an entry; older ones are deleted, hourly, in
    * batches. 0 keeps them for good. In a cluster, an entry the control plane does not hold yet
