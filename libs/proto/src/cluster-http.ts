@@ -67,6 +67,12 @@ export interface ClusterHttp {
   fetch(url: string | URL, init?: RequestInit): Promise<Response>;
   /** The same judgement for a caller of `dispatcher.request`: the error to report for `err`. */
   explain(url: string | URL, err: unknown): unknown;
+  /**
+   * Opens a connection to `origin` (http: or https:) as the pool would, for a caller speaking
+   * HTTP over it itself: the same authorities, server name and connect timeout. `callback` has
+   * the socket once it is connected (TLS: once the handshake is done).
+   */
+  connect(origin: URL, callback: (err: Error | null, socket: Socket | null) => void): void;
   close(): Promise<void>;
 }
 
@@ -81,9 +87,10 @@ export function createClusterHttp(options: ClusterHttpOptions = {}): ClusterHttp
   const connectOptions = { ...options.agent?.connect, ...(ca ? { ca } : {}) };
   const onConnection = options.onConnection;
   let connect: Agent.Options['connect'] = connectOptions;
+  // undici's own connector, as the Agent builds it from the same options.
+  const connector = buildConnector(connectOptions);
   if (onConnection) {
-    // undici's own connector, as the Agent would build it from the same options, with the new socket shown to `onConnection`.
-    const connector = buildConnector(connectOptions);
+    // The new socket shown to `onConnection`.
     connect = (target, callback) =>
       connector(target, (...connected) => {
         if (connected[1]) onConnection(connected[1]);
@@ -100,6 +107,11 @@ export function createClusterHttp(options: ClusterHttpOptions = {}): ClusterHttp
     // Node's fetch takes an undici dispatcher; its RequestInit type does not name that field.
     fetch: (url, init) => fetch(url, { ...init, dispatcher: agent } as RequestInit).catch((err: unknown) => Promise.reject(explain(url, err))),
     explain,
+    connect: (origin, callback) =>
+      // What undici's client passes its connector for an origin (IPv6 literals without brackets).
+      connector({ host: origin.host, hostname: origin.hostname.replace(/^\[(.*)\]$/, '$1'), protocol: origin.protocol, port: origin.port }, (err, socket) =>
+        callback(err, socket as Socket | null),
+      ),
     close: () => agent.close(),
   };
 }

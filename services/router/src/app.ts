@@ -1,13 +1,13 @@
 import { CONTROL_PLANE_AUDIENCE, ServiceTokenIssuer } from '@meridian/auth';
 import http from 'node:http';
 import https from 'node:https';
-import { createClusterHttp, httpsServerOptions, readPemFile, type ClusterHttp } from '@meridian/proto';
+import { createClusterHttp, httpsServerOptions, readPemFile } from '@meridian/proto';
 import { stopServing } from '@meridian/supervisor';
 import { clusterCallTraceHeaders } from '@meridian/telemetry';
 import { pino, type Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { StartupError, type RouterConfig } from './config.js';
-import { PipelinedLanes, batchWrites } from './http/pipelined-lanes.js';
+import { PipelinedLanes } from './http/pipelined-lanes.js';
 import { RegionProxy } from './http/region-proxy.js';
 import { createRequestHandler } from './http/request-handler.js';
 import { SlowClientBudget } from './http/slow-clients.js';
@@ -63,17 +63,13 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
   const agent = { connect: { timeout: config.connectTimeoutMs }, keepAliveTimeout: 60_000, headersTimeout: config.upstreamTimeoutMs, bodyTimeout: config.upstreamTimeoutMs };
   const clusterHttp = createClusterHttp({ ...ca, agent });
   const dispatcher = clusterHttp.dispatcher;
-  // The pipelined lanes (PipelinedLanes): pools trusting the same authorities, each with one
-  // connection to a region carrying up to PIPELINED_REQUESTS requests at once, at least
-  // MERIDIAN_ROUTER_PIPELINED_CONNECTIONS of them per region: only for the small answers
+  // The pipelined lanes (PipelinedLanes): connections opened as the pool opens its own (the same
+  // authorities and connect timeout), each carrying up to PIPELINED_REQUESTS requests at once, at
+  // least MERIDIAN_ROUTER_PIPELINED_CONNECTIONS of them per region: only for the small answers
   // RegionDispatchers.pipelined names (e2e/bench/README.md, `pnpm bench routing`, has what it saves).
-  const laneHttp: ClusterHttp[] = [];
   const lanes = new PipelinedLanes({
-    newLane: () => {
-      const lane = createClusterHttp({ ...ca, agent: { ...agent, connections: 1, pipelining: PIPELINED_REQUESTS }, onConnection: batchWrites });
-      laneHttp.push(lane);
-      return lane.dispatcher;
-    },
+    connect: clusterHttp.connect,
+    timeoutMs: config.upstreamTimeoutMs,
     minLanes: config.pipelinedConnections,
     maxLanes: Math.max(MAX_PIPELINED_CONNECTIONS, config.pipelinedConnections),
     depth: PIPELINED_REQUESTS,
@@ -183,7 +179,7 @@ export async function createApp(config: RouterConfig, logger: Logger = pino({ le
       health.stop();
       await stopServing(server, config.shutdownGraceMs);
       lanes.close();
-      await Promise.all([clusterHttp, ...laneHttp].map((pool) => pool.close()));
+      await clusterHttp.close();
     },
   };
 }

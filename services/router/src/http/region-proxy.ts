@@ -169,6 +169,11 @@ class AnswerRelay implements RawDispatchHandler {
   private settled = false;
   /** What has come of a pipelined answer so far, against MAX_MANIFEST_BYTES. */
   private received = 0;
+  /**
+   * The first piece of a pipelined answer's body, held until the next or the end: an answer that
+   * comes in one piece (most manifests) then goes to the client with one call (`end`).
+   */
+  private first: Buffer | undefined;
   private abortUpstream: ((reason: Error) => void) | undefined;
   private resumeUpstream: (() => void) | undefined;
   /** Listens for the client leaving (not for a pipelined request, see the constructor). */
@@ -206,7 +211,7 @@ class AnswerRelay implements RawDispatchHandler {
     if (this.res.destroyed && !this.pipelined) abort(new Error('the client closed the connection'));
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: Array<Buffer | string>, resume: () => void, statusText: string): boolean {
     // 1xx: the client had its own 100 Continue from the router's server.
     if (statusCode < 200) return true;
     const res = this.res;
@@ -237,7 +242,15 @@ class AnswerRelay implements RawDispatchHandler {
         this.abortUpstream?.(new AnswerTooLargeError(MAX_MANIFEST_BYTES));
         return true;
       }
-      if (!res.destroyed && !res.write(chunk)) this.slowClients.hold(res);
+      if (res.destroyed) return true;
+      const first = this.first;
+      if (first === undefined && this.received === chunk.length) {
+        this.first = chunk;
+        return true;
+      }
+      this.first = undefined;
+      if (first !== undefined && !res.write(first)) this.slowClients.hold(res);
+      if (!res.write(chunk)) this.slowClients.hold(res);
       return true;
     }
     if (res.destroyed || res.write(chunk)) return true;
@@ -246,7 +259,14 @@ class AnswerRelay implements RawDispatchHandler {
   }
 
   onComplete(): void {
-    if (!this.res.destroyed) this.res.end();
+    const res = this.res;
+    if (!res.destroyed) {
+      const first = this.first;
+      this.first = undefined;
+      res.end(first);
+      // What `write` would have said of it: the client's connection has taken too little yet.
+      if (first !== undefined && res.writableLength >= res.writableHighWaterMark) this.slowClients.hold(res);
+    }
     this.settle();
   }
 
@@ -288,12 +308,17 @@ class RequestBody {
 }
 
 /** The answer's `Content-Length`, or -1 without one (chunked, or none). */
-function declaredLength(raw: Buffer[]): number {
+function declaredLength(raw: Array<Buffer | string>): number {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 14 && name.toString('latin1').toLowerCase() === 'content-length') return Number(raw[i + 1]!.toString('latin1'));
+    if (name.length === 14 && latin1(name).toLowerCase() === 'content-length') return Number(latin1(raw[i + 1]!));
   }
   return -1;
+}
+
+/** A header line's name or value as latin1 text: undici gives buffers, PipelinedLanes strings. */
+function latin1(part: Buffer | string): string {
+  return typeof part === 'string' ? part : part.toString('latin1');
 }
 
 /** Whether the request has a body to send on (RFC 9112 §6.3: a length above 0, or chunked). */
@@ -323,12 +348,12 @@ function requestHeaders(req: IncomingMessage, { clientAddress, blobRedirect }: F
  * The region's header lines as the client gets them, as the flat `[name, value, ...]` list
  * `writeHead` takes: names lower-cased, values as latin1 (byte for byte what the region sent).
  */
-function responseHeaders(raw: Buffer[], region: ProxyTarget, regionOrigin: string, absoluteLocation: boolean): string[] {
+function responseHeaders(raw: Array<Buffer | string>, region: ProxyTarget, regionOrigin: string, absoluteLocation: boolean): string[] {
   const out: string[] = [];
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase();
-    let value = raw[i + 1]!.toString('latin1');
+    const name = latin1(raw[i]!).toLowerCase();
+    let value = latin1(raw[i + 1]!);
     if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
     // The router names the region that answered itself, below.
     if (HOP_BY_HOP.has(name) || name === 'meridian-region') continue;
