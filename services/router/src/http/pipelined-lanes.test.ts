@@ -6,6 +6,7 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createClusterHttp } from '@meridian/proto';
+import { until } from '@meridian/testkit';
 import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MalformedAnswerError } from './answer-reader.js';
@@ -197,6 +198,17 @@ describe('PipelinedLanes', () => {
     script = () => undefined;
     const answer = await ask(target, 'GET', '/v2/a/manifests/1');
     expect(answer.error).toBeInstanceOf(AnswerTimeoutError);
+  });
+
+  it('fails the requests still in flight when it is closed, and opens no connection again', async () => {
+    const target = oneLane();
+    let arrived = 0;
+    script = (_socket, requests) => void (arrived = requests.length);
+    const pending = ask(target, 'GET', '/v2/a/manifests/1');
+    await until(() => arrived === 1, { what: 'the request to reach the server' });
+    target.close();
+    expect((await pending).error).toBeInstanceOf(Error);
+    expect(connections).toBe(1);
   });
 
   it('fails its requests when the region cannot be reached', async () => {

@@ -98,6 +98,8 @@ class Lane implements AnswerSink {
   private socket: Socket | undefined;
   private reader: AnswerReader | undefined;
   private connecting = false;
+  /** The router is closing: nothing is sent again, no connection opened. */
+  private closed = false;
   /** Heads written this turn, not yet sent. */
   private pending = '';
   private readonly flush = () => this.send();
@@ -118,8 +120,9 @@ class Lane implements AnswerSink {
     else if (!this.connecting) this.open();
   }
 
-  /** Lets go of the connection (the router is closing). */
+  /** Lets go of the connection (the router is closing): what is still in flight fails. */
   close(): void {
+    this.closed = true;
     this.socket?.destroy();
   }
 
@@ -135,6 +138,10 @@ class Lane implements AnswerSink {
   }
 
   private open(): void {
+    if (this.closed) {
+      for (const entry of [...this.queue]) this.fail(entry, new Error('the router is closing'));
+      return;
+    }
     if (this.connecting) return;
     this.connecting = true;
     this.options.connect(this.url, (err, socket) => {
@@ -142,6 +149,11 @@ class Lane implements AnswerSink {
       if (err || !socket) {
         // Nothing was sent: every request fails, and may be tried at the next region.
         for (const entry of [...this.queue]) this.fail(entry, err ?? new Error('no connection'));
+        return;
+      }
+      if (this.closed) {
+        socket.destroy();
+        for (const entry of [...this.queue]) this.fail(entry, new Error('the router is closing'));
         return;
       }
       this.socket = socket;
