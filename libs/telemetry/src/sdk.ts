@@ -73,11 +73,11 @@ export const READ_TRACES_PER_SECOND = 10;
 export const WRITE_TRACES_PER_SECOND = 10;
 
 /**
- * Starts the OpenTelemetry SDK for this process: spans exported over OTLP/HTTP in batches, and
- * the instrumentations of node:http, express, pg, ioredis and gRPC. Call it before the modules
- * it instruments are imported (main.ts imports the composition root after it), and only when
- * an endpoint is configured: without one the SDK is never loaded, and every span of
- * @opentelemetry/api is a no-op.
+ * Starts the OpenTelemetry SDK for this process: spans exported over OTLP/HTTP in batches, from a
+ * thread of their own (OtlpThreadExporter), and the instrumentations of node:http, express, pg,
+ * ioredis and gRPC. Call it before the modules it instruments are imported (main.ts imports the
+ * composition root after it), and only when an endpoint is configured: without one the SDK is
+ * never loaded, and every span of @opentelemetry/api is a no-op.
  *
  * A trace is decided at its head, the request that starts it: reads and writes each up to a
  * number a second (tracesIncomingRequest, before the HTTP instrumentation makes a span or enters
@@ -96,11 +96,11 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
     reads: new RequestSampler({ ratio: options.readSampleRatio ?? READ_SAMPLE_RATIO, perSecond: options.readTracesPerSecond ?? READ_TRACES_PER_SECOND }),
     writes: new RequestSampler({ ratio: 1, perSecond: options.writeTracesPerSecond ?? WRITE_TRACES_PER_SECOND }),
   };
-  const [{ createSampler }, { NodeSDK }, { BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }, http, express, pg, ioredis, grpc] = await Promise.all([
+  const [{ createSampler }, { NodeSDK }, { BatchSpanProcessor }, { OtlpThreadExporter }, { resourceFromAttributes }, http, express, pg, ioredis, grpc] = await Promise.all([
     import('./head-sampler.js'),
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/sdk-trace'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('./otlp-thread-exporter.js'),
     import('@opentelemetry/resources'),
     import('@opentelemetry/instrumentation-http'),
     import('@opentelemetry/instrumentation-express'),
@@ -123,7 +123,7 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
     metricReaders: [],
     logRecordProcessors: [],
     spanProcessors: [
-      new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/+$/, '')}/v1/traces` }) }),
+      new BatchSpanProcessor({ exporter: new OtlpThreadExporter(`${options.endpoint.replace(/\/+$/, '')}/v1/traces`) }),
       contextManager.spanTracker,
     ],
     instrumentations: [
