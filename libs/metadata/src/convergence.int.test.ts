@@ -45,10 +45,10 @@ function digestOf(n: number): string {
 }
 
 /** A change as the origin's outbox records it: a manifest (with its tag) or a manifest delete. */
-type Change = { kind: 'put'; n: number; tag?: string; clock: ClockStamp } | { kind: 'delete'; n: number; clock: ClockStamp };
+type Change = { kind: 'put'; n: number; tag?: string; children?: number[]; clock: ClockStamp } | { kind: 'delete'; n: number; clock: ClockStamp };
 
 /** A local push of manifest `n` at `now`; returns the change its outbox recorded. */
-async function push(at: Region, n: number, now: bigint, tag?: string): Promise<Change> {
+async function push(at: Region, n: number, now: bigint, tag?: string, children: number[] = []): Promise<Change> {
   const digest = digestOf(n);
   const payload = Buffer.from(`{"n":${n}}`);
   const write: ManifestPush = {
@@ -57,7 +57,7 @@ async function push(at: Region, n: number, now: bigint, tag?: string): Promise<C
     mediaType: MEDIA_TYPE,
     payload,
     blobs: [],
-    children: [],
+    children: children.map((child) => ({ digest: digestOf(child), size: Buffer.from(`{"n":${child}}`).length })),
     heldElsewhere: new Map(),
     ...(tag ? { tag } : {}),
     clock: { now, origin: at.name },
@@ -67,7 +67,7 @@ async function push(at: Region, n: number, now: bigint, tag?: string): Promise<C
   };
   const result = await at.metadata.manifestPushes.push(write);
   if (!result.stored) throw new Error(`push of ${digest} refused`);
-  return { kind: 'put', n, ...(tag ? { tag } : {}), clock: { hlc: result.hlc, origin: at.name } };
+  return { kind: 'put', n, ...(tag ? { tag } : {}), ...(children.length > 0 ? { children } : {}), clock: { hlc: result.hlc, origin: at.name } };
 }
 
 /** A local DELETE of manifest `n` at `now`; returns the change its outbox recorded. */
@@ -90,7 +90,8 @@ async function apply(at: Region, change: Change): Promise<void> {
       return;
     }
     const payload = Buffer.from(`{"n":${change.n}}`);
-    const stored = await tx.manifests.applyInsert({ repositoryId, digest, mediaType: MEDIA_TYPE, payload, blobDigests: [], childDigests: [] }, change.clock);
+    const childDigests = (change.children ?? []).map(digestOf);
+    const stored = await tx.manifests.applyInsert({ repositoryId, digest, mediaType: MEDIA_TYPE, payload, blobDigests: [], childDigests }, change.clock);
     if (change.tag !== undefined) await tx.tags.applyPut(repositoryId, change.tag, stored?.id, change.clock);
   });
 }
@@ -223,6 +224,26 @@ describe('tag writes of a manifest that a newer DELETE removed, whatever order t
 
     const expected = { manifests: [`${digestOf(12)}@5/x2`], tags: [] };
     const held = await holdingsInEveryOrder([], [older, moved, deleted]);
+    expect(held).toEqual(held.map(({ order }) => ({ order, ...expected })));
+  });
+});
+
+describe('a replicated DELETE of a manifest that an index of another region lists, whatever order the changes arrive in', () => {
+  // In clock order: M1 tagged T0 at 10, T1 -> M1 at 15 (region z), an index listing M1 pushed at
+  // 18 (region y), M1 deleted at 20 (region x, which had no index yet, so its own check passed).
+  // A region that got the index first must not refuse the delete and keep M1 and its tags while
+  // the others dropped them: a replicated delete is decided by the clocks alone, like every
+  // other replicated write, and the index keeps listing a manifest that is gone everywhere.
+  it('leaves every region without the manifest and its older tags, holding the index', async () => {
+    const [x, y, z] = await Promise.all([region('x3'), region('y3'), region('z3')]);
+    const first = await push(x, 21, 10n, 'T0');
+    for (const other of [y, z]) await apply(other, first);
+    const tagged = await push(z, 21, 15n, 'T1');
+    const index = await push(y, 29, 18n, 'idx', [21]);
+    const deleted = await remove(x, 21, 20n);
+
+    const expected = { manifests: [`${digestOf(29)}@18/y3`], tags: [`idx->${digestOf(29)}@18/y3`] };
+    const held = await holdingsInEveryOrder([first], [tagged, index, deleted]);
     expect(held).toEqual(held.map(({ order }) => ({ order, ...expected })));
   });
 });

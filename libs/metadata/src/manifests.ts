@@ -195,11 +195,17 @@ export class ManifestStore {
   }
 
   /**
-   * Deletes a manifest and the tags pointing at it, unless an index of the repository still
-   * lists it: then nothing changes and `referencedBy` names such indexes. The row is locked first,
-   * so a push that is adding a tag or an index naming it finishes before the checks look. A
-   * replicated delete older than the manifest's last put leaves it (`deleted` false) and removes
-   * only the tags written before the delete; `tags` names the tags removed either way.
+   * Deletes a manifest and the tags pointing at it. A local delete is refused while an index of
+   * the repository still lists the manifest: then nothing changes and `referencedBy` names such
+   * indexes. The row is locked first, so a push that is adding a tag or an index naming it
+   * finishes before the checks look. A replicated delete older than the manifest's last put
+   * leaves it (`deleted` false) and removes only the tags written before the delete; `tags`
+   * names the tags removed either way. A replicated delete newer than that put deletes it even
+   * if an index lists it: its origin had no such index when it deleted (it checked), so the index
+   * came from another region concurrently, and every region that got the index after the delete
+   * holds it listing a manifest it no longer has. Refusing here would leave this region, and only
+   * it, holding the manifest and tag writes older than the delete, for as long as the index
+   * lives; the clocks alone decide, in every order, as the control plane's catalog does.
    */
   async delete(
     repositoryId: number,
@@ -227,8 +233,10 @@ export class ManifestStore {
       await this.putTombstone(repositoryId, digest, stamp);
       return { deleted: false, tags: await this.takeTags(row.id, stamp), referencedBy: [] };
     }
-    const referencedBy = await this.indexesListing(repositoryId, digest, 5);
-    if (referencedBy.length > 0) return { deleted: false, tags: [], referencedBy };
+    if ('local' in clock) {
+      const referencedBy = await this.indexesListing(repositoryId, digest, 5);
+      if (referencedBy.length > 0) return { deleted: false, tags: [], referencedBy };
+    }
     const tags = await this.takeTags(row.id);
     await this.db.query({ name: 'manifest-delete', text: 'DELETE FROM manifests WHERE id = $1', values: [row.id] });
     await this.putTombstone(repositoryId, digest, stamp);

@@ -4,7 +4,6 @@ import { pipeline } from 'node:stream/promises';
 import {
   BlobUnknownError,
   DigestInvalidError,
-  ManifestReferencedError,
   ManifestUnknownError,
   NameUnknownError,
   SizeInvalidError,
@@ -333,7 +332,7 @@ export class ReplicaApplier {
       const children = await tx.manifests.sizesInRepository(repositoryId, parsed.manifestReferences.map((d) => d.digest));
       const missing = {
         blobs: [...new Set(parsed.blobReferences.map((d) => d.digest).filter((digest) => !blobs.has(digest)))],
-        manifests: [...new Set(parsed.manifestReferences.map((d) => d.digest).filter((digest) => !children.has(digest)))],
+        manifests: await this.childrenToCome(tx, repositoryId, parsed.manifestReferences.map((d) => d.digest).filter((digest) => !children.has(digest))),
       };
       if (write.blobsOnDemand && missing.blobs.length > 0) {
         for (const descriptor of parsed.blobReferences) {
@@ -371,6 +370,20 @@ export class ReplicaApplier {
   }
 
   /**
+   * Of an index's child manifests the region does not hold, those it must wait for: not the ones
+   * it knows were deleted. A delete of a child is decided by the clocks alone (ManifestStore.delete),
+   * so an index that lists a deleted child is held, as it is in every region the delete reached
+   * after the index; a newer put of the child, if there is one, brings it back here as anywhere.
+   */
+  private async childrenToCome(tx: MetadataTransaction, repositoryId: number, absent: readonly string[]): Promise<string[]> {
+    const toCome: string[] = [];
+    for (const digest of new Set(absent)) {
+      if (!(await tx.manifests.tombstoneOf(repositoryId, digest))) toCome.push(digest);
+    }
+    return toCome;
+  }
+
+  /**
    * Applies a delete made in another region: a tag, a manifest (with the tags naming it written
    * before the delete), or a blob's link. A tag or manifest written here after the delete (a
    * newer clock) stays.
@@ -390,12 +403,8 @@ export class ReplicaApplier {
         if (removed) changes.push({ kind: 'tag', repository, tag: name });
         outcome = { applied: removed, detail: removed ? `tag ${name} deleted` : `tag ${name} absent or newer here` };
       } else if (kind === 'manifest') {
+        // Never refused for an index listing it (see ManifestStore.delete): the clocks decide.
         const deleted = await tx.manifests.delete(repositoryId, digest!, { replicated: clock });
-        if (deleted.referencedBy.length > 0) {
-          throw new ManifestReferencedError(`manifest ${digest} is listed by an index of ${repository}; the index's delete must come first`, {
-            indexes: deleted.referencedBy,
-          });
-        }
         if (deleted.deleted) changes.push({ kind: 'manifest', repository, digest: digest! });
         for (const tag of deleted.tags) changes.push({ kind: 'tag', repository, tag });
         outcome = { applied: deleted.deleted, detail: deleted.deleted ? `manifest ${digest} deleted` : `manifest ${digest} absent or newer here` };

@@ -32,10 +32,12 @@ import type { TestImage } from './oci-client.js';
  *   (write() returning false), and answers DATA_LOSS when the stored bytes no longer hash to
  *   their digest.
  * - ApplyManifest verifies the digest and the image-spec and needs every blob and child manifest
- *   in the repository first (FAILED_PRECONDITION); the subject need not exist.
+ *   in the repository first (FAILED_PRECONDITION), but for a child it knows was deleted; the
+ *   subject need not exist.
  * - FetchBlob answers UNIMPLEMENTED, as a region without peers does: the worker relays the bytes
  *   to it with GetBlob and PutBlob, which is what these tests watch.
- * - ApplyDelete leaves tombstones; a manifest an index lists is FAILED_PRECONDITION.
+ * - ApplyDelete leaves tombstones, and deletes a manifest an index lists as any other (the
+ *   clocks decide).
  * - Tags, manifests and their deletes are last-writer-wins on (hlc, origin).
  *
  * Metadata lives in memory; blob bytes live in files under a temporary directory, so a test can
@@ -495,7 +497,9 @@ export class FakeReplicaRegion {
     const missing = [
       // An edge region's copy (blobs_on_demand) takes the manifest before its blobs.
       ...(blobsOnDemand ? [] : parsed.blobReferences.filter((blob) => !this.hasBlob(repository, blob.digest))),
-      ...parsed.manifestReferences.filter((child) => !this.manifests.get(repository)?.has(child.digest)),
+      ...parsed.manifestReferences.filter(
+        (child) => !this.manifests.get(repository)?.has(child.digest) && !this.manifestTombstones.get(repository)?.has(child.digest),
+      ),
     ].map((descriptor) => descriptor.digest);
     if (missing.length > 0) throw new StatusError(grpc.status.FAILED_PRECONDITION, `missing in ${repository}: ${missing.join(', ')}`);
 
@@ -529,8 +533,6 @@ export class FakeReplicaRegion {
     }
     if (kind === 'MANIFEST') {
       const manifests = this.manifests.get(repository);
-      const listedBy = [...(manifests?.entries() ?? [])].filter(([, m]) => m.children.includes(name)).map(([digest]) => digest);
-      if (listedBy.length > 0) throw new StatusError(grpc.status.FAILED_PRECONDITION, `${name} is listed by ${listedBy.join(', ')}`);
       const current = manifests?.get(name)?.clock ?? this.manifestTombstones.get(repository)?.get(name) ?? ZERO_CLOCK;
       if (compareClocks(clock, current) <= 0) return { applied: false, detail: 'the manifest has a newer write' };
       manifests?.delete(name);

@@ -6,8 +6,8 @@ import { grpc } from '@meridian/proto';
  * 'Errors'); replica.proto says what each means.
  *
  * Retried: the region is away or busy (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
- * ABORTED, CANCELLED), it must be asked again later (FAILED_PRECONDITION: an index still lists
- * the manifest, a child manifest is not there yet), or it failed in a way a later try may not
+ * ABORTED, CANCELLED), it must be asked again later (FAILED_PRECONDITION: a child manifest is not
+ * there yet), or it failed in a way a later try may not
  * (INTERNAL, UNKNOWN, NOT_FOUND).
  * Not retried: the request itself is wrong and would be wrong again (INVALID_ARGUMENT,
  * OUT_OF_RANGE, UNIMPLEMENTED, ALREADY_EXISTS), the worker may not ask (PERMISSION_DENIED,

@@ -27,6 +27,7 @@ import type { PutBlobRequest as _meridian_replica_v1_PutBlobRequest, PutBlobRequ
 export interface ReplicaClient extends grpc.Client {
   /**
    * Deletes a tag, a manifest (with every tag naming it) or a blob link, leaving a tombstone.
+   * The clocks decide: a manifest an index lists is deleted all the same.
    */
   ApplyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
   ApplyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
@@ -34,6 +35,7 @@ export interface ReplicaClient extends grpc.Client {
   ApplyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
   /**
    * Deletes a tag, a manifest (with every tag naming it) or a blob link, leaving a tombstone.
+   * The clocks decide: a manifest an index lists is deleted all the same.
    */
   applyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
   applyDelete(argument: _meridian_replica_v1_ApplyDeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
@@ -43,7 +45,8 @@ export interface ReplicaClient extends grpc.Client {
   /**
    * Stores a manifest (verified against its digest and the image-spec) and, when `tag` is
    * set, points the tag at it if the write's clock is newer than the tag's. Every blob and
-   * child manifest it names must be held first (FAILED_PRECONDITION lists what is missing).
+   * child manifest it names must be held first (FAILED_PRECONDITION lists what is missing),
+   * but for a child the region knows was deleted (its tombstone).
    */
   ApplyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
   ApplyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
@@ -52,7 +55,8 @@ export interface ReplicaClient extends grpc.Client {
   /**
    * Stores a manifest (verified against its digest and the image-spec) and, when `tag` is
    * set, points the tag at it if the write's clock is newer than the tag's. Every blob and
-   * child manifest it names must be held first (FAILED_PRECONDITION lists what is missing).
+   * child manifest it names must be held first (FAILED_PRECONDITION lists what is missing),
+   * but for a child the region knows was deleted (its tombstone).
    */
   applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
   applyManifest(argument: _meridian_replica_v1_ApplyManifestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_meridian_replica_v1_ApplyReply__Output>): grpc.ClientUnaryCall;
@@ -237,13 +241,15 @@ export interface ReplicaClient extends grpc.Client {
 export interface ReplicaHandlers extends grpc.UntypedServiceImplementation {
   /**
    * Deletes a tag, a manifest (with every tag naming it) or a blob link, leaving a tombstone.
+   * The clocks decide: a manifest an index lists is deleted all the same.
    */
   ApplyDelete: grpc.handleUnaryCall<_meridian_replica_v1_ApplyDeleteRequest__Output, _meridian_replica_v1_ApplyReply>;
   
   /**
    * Stores a manifest (verified against its digest and the image-spec) and, when `tag` is
    * set, points the tag at it if the write's clock is newer than the tag's. Every blob and
-   * child manifest it names must be held first (FAILED_PRECONDITION lists what is missing).
+   * child manifest it names must be held first (FAILED_PRECONDITION lists what is missing),
+   * but for a child the region knows was deleted (its tombstone).
    */
   ApplyManifest: grpc.handleUnaryCall<_meridian_replica_v1_ApplyManifestRequest__Output, _meridian_replica_v1_ApplyReply>;
   
