@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { parentPort, workerData } from 'node:worker_threads';
 
-const { url, timeoutMs } = workerData;
+const { url, headers, timeoutMs } = workerData;
 const collector = new URL(url);
 const transport = collector.protocol === 'https:' ? https : http;
 const agent = new transport.Agent({ keepAlive: true });
@@ -17,7 +17,7 @@ parentPort.on('message', ({ id, body }) => {
     answered = true;
     parentPort.postMessage({ id, error });
   };
-  const request = transport.request(collector, { method: 'POST', agent, timeout: timeoutMs, headers: { 'Content-Type': 'application/json', 'Content-Length': body.byteLength } }, (response) => {
+  const request = transport.request(collector, { method: 'POST', agent, timeout: timeoutMs, headers: { ...headers, 'Content-Type': 'application/json', 'Content-Length': body.byteLength } }, (response) => {
     response.resume();
     response.on('end', () => answer(response.statusCode >= 200 && response.statusCode < 300 ? undefined : `the collector answered ${response.statusCode} ${response.statusMessage ?? ''}`.trim()));
     response.on('error', (err) => answer(err.message));

@@ -43,6 +43,18 @@ describe('OtlpThreadExporter', () => {
     expect(requestsFromThisThread).toEqual([]);
   });
 
+  it('sends the headers it is given with every export (OTEL_EXPORTER_OTLP_HEADERS: a collector that wants credentials)', async () => {
+    const receiver = await startOtlpReceiver();
+    cleanups.push(() => receiver.close());
+    const exporter = new OtlpThreadExporter(`${receiver.url}/v1/traces`, { headers: { authorization: 'Bearer collector-token', 'x-tenant': 'eu' } });
+    const provider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] });
+    cleanups.push(() => provider.shutdown());
+    provider.getTracer('test').startSpan('GET tags').end();
+    await provider.forceFlush();
+    await until(() => receiver.spans.length > 0);
+    expect(receiver.exportHeaders[0]).toMatchObject({ authorization: 'Bearer collector-token', 'x-tenant': 'eu', 'content-type': 'application/json' });
+  });
+
   it('reports an export the collector refuses as failed', async () => {
     const receiver = await startOtlpReceiver();
     cleanups.push(() => receiver.close());

@@ -30,10 +30,14 @@ export class OtlpThreadExporter implements SpanExporter {
   private readonly waiting = new Map<number, (result: ExportResult) => void>();
   private nextId = 0;
 
-  /** `url`: the collector's traces endpoint, e.g. http://collector:4318/v1/traces. */
-  constructor(url: string) {
+  /**
+   * `url`: the collector's traces endpoint, e.g. http://collector:4318/v1/traces; `headers`: sent
+   * with every export (a collector's credentials, say), as OTLPTraceExporter sends those of
+   * OTEL_EXPORTER_OTLP_HEADERS.
+   */
+  constructor(url: string, options: { headers?: Record<string, string> } = {}) {
     // Plain JavaScript: a worker thread does not get the TypeScript loader the process runs under.
-    this.thread = new Worker(new URL('./otlp-post.worker.mjs', import.meta.url), { workerData: { url, timeoutMs: POST_TIMEOUT_MS } });
+    this.thread = new Worker(new URL('./otlp-post.worker.mjs', import.meta.url), { workerData: { url, headers: options.headers ?? {}, timeoutMs: POST_TIMEOUT_MS } });
     // Idle between exports; it must not keep a stopping process alive.
     this.thread.unref();
     this.thread.on('message', ({ id, error }: BatchPosted) => this.settle(id, error === undefined ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error(error) }));

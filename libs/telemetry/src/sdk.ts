@@ -96,18 +96,26 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
     reads: new RequestSampler({ ratio: options.readSampleRatio ?? READ_SAMPLE_RATIO, perSecond: options.readTracesPerSecond ?? READ_TRACES_PER_SECOND }),
     writes: new RequestSampler({ ratio: 1, perSecond: options.writeTracesPerSecond ?? WRITE_TRACES_PER_SECOND }),
   };
-  const [{ createSampler }, { NodeSDK }, { BatchSpanProcessor }, { OtlpThreadExporter }, { resourceFromAttributes }, http, express, pg, ioredis, grpc] = await Promise.all([
+  const [{ createSampler }, { NodeSDK }, { BatchSpanProcessor }, { OtlpThreadExporter }, { resourceFromAttributes }, { getStringFromEnv, parseKeyPairsIntoRecord }, http, express, pg, ioredis, grpc] = await Promise.all([
     import('./head-sampler.js'),
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/sdk-trace'),
     import('./otlp-thread-exporter.js'),
     import('@opentelemetry/resources'),
+    import('@opentelemetry/core'),
     import('@opentelemetry/instrumentation-http'),
     import('@opentelemetry/instrumentation-express'),
     import('@opentelemetry/instrumentation-pg'),
     import('@opentelemetry/instrumentation-ioredis'),
     import('@opentelemetry/instrumentation-grpc'),
   ]);
+  // The SDK reads its standard variables itself (OTEL_BSP_*, OTEL_RESOURCE_ATTRIBUTES); the
+  // exporter's headers (a collector's credentials) are read as OTLPTraceExporter read them, with
+  // OpenTelemetry's own parser, the traces-only variable over the general one.
+  const exportHeaders = {
+    ...parseKeyPairsIntoRecord(getStringFromEnv('OTEL_EXPORTER_OTLP_HEADERS')),
+    ...parseKeyPairsIntoRecord(getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_HEADERS')),
+  };
   const contextManager = new WhileSpansOpenContextManager();
   const sdk = new NodeSDK({
     contextManager,
@@ -123,7 +131,7 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
     metricReaders: [],
     logRecordProcessors: [],
     spanProcessors: [
-      new BatchSpanProcessor({ exporter: new OtlpThreadExporter(`${options.endpoint.replace(/\/+$/, '')}/v1/traces`) }),
+      new BatchSpanProcessor({ exporter: new OtlpThreadExporter(`${options.endpoint.replace(/\/+$/, '')}/v1/traces`, { headers: exportHeaders }) }),
       contextManager.spanTracker,
     ],
     instrumentations: [

@@ -20,6 +20,8 @@ export interface OtlpReceiver {
   url: string;
   /** Every span received so far, in the order received. */
   spans: ReceivedSpan[];
+  /** The headers of every export request taken, in the order received. */
+  exportHeaders: http.IncomingHttpHeaders[];
   close(): Promise<void>;
 }
 
@@ -35,6 +37,7 @@ function attributesOf(list: OtlpAttribute[] | undefined): Record<string, unknown
 /** An OTLP/HTTP receiver for JSON-encoded traces (opentelemetry-proto's ExportTraceServiceRequest), on a free loopback port. */
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
+  const exportHeaders: http.IncomingHttpHeaders[] = [];
   const server = http.createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
@@ -44,6 +47,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         res.writeHead(415).end();
         return;
       }
+      exportHeaders.push(req.headers);
       const request = JSON.parse(body) as {
         resourceSpans?: Array<{ resource?: { attributes?: OtlpAttribute[] }; scopeSpans?: Array<{ spans?: Array<Omit<ReceivedSpan, 'attributes' | 'resource'> & { attributes?: OtlpAttribute[] }> }> }>;
       };
@@ -61,6 +65,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     spans,
+    exportHeaders,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -24,7 +24,7 @@ beforeAll(async () => {
   gateway = await startGatewayProcess({
     databaseUrl: database.url,
     dataDir,
-    env: { MERIDIAN_WORKERS: '1', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, MERIDIAN_TRACE_WRITES_PER_SECOND: '1' },
+    env: { MERIDIAN_WORKERS: '1', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-tenant=meridian-test', MERIDIAN_TRACE_WRITES_PER_SECOND: '1' },
   });
 });
 
@@ -63,5 +63,7 @@ describe('tracing pushes', () => {
     expect(receiver.spans.filter((span) => !traced.has(span.traceId)).map((span) => span.name)).toEqual([]);
     // A traced push is traced whole: its blob write is in its trace.
     expect(receiver.spans.filter((span) => span.name === 'blob.write').length).toBeGreaterThanOrEqual(1);
+    // Every export carries OTEL_EXPORTER_OTLP_HEADERS (a collector's credentials).
+    expect(receiver.exportHeaders.map((headers) => headers['x-collector-tenant'])).toEqual(receiver.exportHeaders.map(() => 'meridian-test'));
   });
 });
