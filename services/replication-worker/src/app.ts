@@ -28,6 +28,8 @@ export interface ReplicationWorker {
   stop(): Promise<void>;
   /** The per-region bound, for logs and tests. */
   readonly limiter: RegionLimiter;
+  /** The source reads under way, for logs and tests. */
+  readonly reads: SharedReads;
 }
 
 /**
@@ -67,6 +69,7 @@ export function createApp(config: WorkerConfig, logger: Logger): ReplicationWork
   let url: string | undefined;
   return {
     limiter,
+    reads,
     get url() {
       return url;
     },

@@ -151,10 +151,13 @@ describe('blob copy', () => {
     const change = t.change('eu', { kind: 'blob.link', repository: REPO, ...blob });
 
     // Both copies wait on the first read, held before its first byte: they share it from the start.
+    // The hold ends only once both have joined: the copy to ap joins after its LinkBlobs and its
+    // FetchBlob have been answered, and a read released before that may already have moved on,
+    // when ap rightly reads what it missed from 0 with a GetBlob of its own (the test above).
     const toUs = await t.enqueue(change, 'us');
     await until(() => origin!.calls.GetBlob === 1);
     const toAp = await t.enqueue(change, 'ap');
-    await until(() => us!.calls.LinkBlobs === 1 && ap!.calls.LinkBlobs === 1);
+    await until(() => t.worker.reads.copies === 2);
     release();
 
     expect(await t.controlPlane.report(toUs, 'us')).toMatchObject({ outcome: 'done', attempts: 1, bytes: size });

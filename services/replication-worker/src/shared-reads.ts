@@ -92,6 +92,11 @@ export class SharedReads {
   get size(): number {
     return this.reads.size;
   }
+
+  /** Copies reading through the reads under way, for tests and logs. */
+  get copies(): number {
+    return [...this.reads.values()].reduce((sum, read) => sum + read.copies, 0);
+  }
 }
 
 /** One GetBlob feeding the copies that joined it (see SharedReads). */
@@ -124,6 +129,10 @@ class SharedRead {
       this.finish();
       for (const tap of [...this.taps]) this.failTap(tap, err);
     });
+  }
+
+  get copies(): number {
+    return this.taps.size;
   }
 
   /** Whether a copy may still join: the read has neither ended nor failed. */
