@@ -49,8 +49,6 @@ export interface ClusterHttpOptions {
   trustSetting?: string;
   /** Connection pool settings (timeouts, keep-alive) for a process that tunes them, as the router does. */
   agent?: Omit<Agent.Options, 'connect'> & { connect?: { timeout?: number } };
-  /** Told of each connection the pool opens, once it is connected (TLS: once the handshake is done), before its first request. */
-  onConnection?: (socket: Socket) => void;
 }
 
 /**
@@ -85,19 +83,9 @@ export function createClusterHttp(options: ClusterHttpOptions = {}): ClusterHttp
   // Node's `ca` replaces the system's authorities; a private one is trusted besides them.
   const ca = options.ca ? [...tls.rootCertificates, options.ca.toString()] : undefined;
   const connectOptions = { ...options.agent?.connect, ...(ca ? { ca } : {}) };
-  const onConnection = options.onConnection;
-  let connect: Agent.Options['connect'] = connectOptions;
-  // undici's own connector, as the Agent builds it from the same options.
+  const agent = new Agent({ ...options.agent, connect: connectOptions });
+  // undici's own connector, as the Agent builds it from the same options, for `connect`.
   const connector = buildConnector(connectOptions);
-  if (onConnection) {
-    // The new socket shown to `onConnection`.
-    connect = (target, callback) =>
-      connector(target, (...connected) => {
-        if (connected[1]) onConnection(connected[1]);
-        callback(...connected);
-      });
-  }
-  const agent = new Agent({ ...options.agent, connect });
   const explain = (url: string | URL, err: unknown): unknown => {
     const reason = certificateRefusal(err);
     return reason ? new UntrustedCertificateError(new URL(url).origin, reason, trustSetting) : err;
