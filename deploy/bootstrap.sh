@@ -73,7 +73,7 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1;
   psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null || { echo "PostgreSQL at 127.0.0.1:5432 refuses user postgres" >&2; exit 1; }
 fi
 
-# --- Redis (the planned replication queue uses it) -------------------------------------------
+# --- Redis (the replication queue uses it) ----------------------------------------------------
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   log "starting Redis"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no

@@ -30,7 +30,7 @@ import { startOtlpSink } from './otlp-sink.js';
  */
 const FULL_PLAN: Partial<BenchPlan> = { rounds: 5, blobMinSeconds: 3, requestRate: { ...fullPlan.requestRate, durationSeconds: 6 } };
 
-const usage = `Usage: pnpm bench telemetry [--quick] [--rounds N]
+const usage = `Usage: pnpm bench telemetry [--quick] [--rounds N] [--scenarios LIST]
 
   --quick       short smoke run (small counts, 1 round)
   --rounds N    rounds per scenario (default 5, quick 1); each round's on / off ratio is taken,

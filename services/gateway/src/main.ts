@@ -28,8 +28,8 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
  * glibc hands freed heap back to the system once more than 128 KiB of it sits at the top of the
  * heap. Node's HTTP parser copies every piece of a request body (64 KiB) into a new malloc'd
  * buffer, so a push made the heap top grow and shrink without end, and on a virtual machine a
- * page handed back costs a fault in the host the next time it is touched (README, "What made
- * the difference"). Measured here pushing 256 MiB blobs one at a time into one gateway process:
+ * page handed back costs a fault in the host the next time it is touched (e2e/bench/README.md,
+ * "What made the difference, and what was left"). Measured here pushing 256 MiB blobs one at a time into one gateway process:
  * 960–975 ms of its CPU per blob and 37 full garbage collections in four blobs; with the heap
  * kept (this setting), 410–570 ms and 2. Workers keep up to 64 MiB of freed heap; glibc reads
  * this only when a process starts, hence the environment of each fork.
