@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
-import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { checkListenAddress, reportListening, reportStartFailure, superviseWorkers } from '@meridian/supervisor';
+import { AUTH_OFF_WARNING, startBanner } from './banner.js';
 import { loadConfig, wantsStackTraces, type GatewayConfig } from './config.js';
 import { describeStartFailure, listenStartupError, passwordsIn, StartupError } from './startup-errors.js';
 import { serveClusterMetrics, startTracing } from '@meridian/telemetry';
@@ -56,7 +56,8 @@ async function start(config: GatewayConfig): Promise<void> {
   if (!config.auth) logger.warn({ auth: 'off' }, AUTH_OFF_WARNING);
   if (config.workers === 1) {
     const url = await runGateway(config, logger);
-    return printBanner(url, config);
+    process.stdout.write(startBanner(url, config));
+    return;
   }
   // Prepare once (data directory, database, schema, upload secret) and try the address, so the
   // workers find the region ready, and a mistake is reported once rather than by every worker.
@@ -78,7 +79,7 @@ async function start(config: GatewayConfig): Promise<void> {
   supervision.stopped.then((code) => process.exit(code));
   const url = await supervision.ready;
   logger.info({ url, region: config.region, workers: config.workers }, 'gateway listening');
-  printBanner(url, config);
+  process.stdout.write(startBanner(url, config));
 }
 
 async function runGateway(config: GatewayConfig, logger: Logger): Promise<string> {
@@ -112,22 +113,6 @@ async function runGateway(config: GatewayConfig, logger: Logger): Promise<string
   if (cluster.isWorker) reportListening(url, () => stop('SIGTERM'));
   else logger.info({ url, region: config.region, dataDir: config.dataDir }, 'gateway listening');
   return url;
-}
-
-const AUTH_OFF_WARNING = 'MERIDIAN_AUTH=off: NO AUTHENTICATION. Anyone who can reach this port can push, overwrite and delete anything. For a throwaway local registry only';
-
-/** For people, whatever the log level: where to push, and as whom. */
-function printBanner(url: string, config: GatewayConfig): void {
-  const creds = config.auth ? ' --dest-creds admin:PASSWORD' : '';
-  const password = config.auth?.adminPassword !== undefined
-    ? '  sign in as admin with MERIDIAN_ADMIN_PASSWORD\n'
-    : `  sign in as admin with the password in ${path.join(config.dataDir, 'admin-password')}\n`;
-  process.stdout.write(
-    `Meridian listening on ${url}\n` +
-      // Over HTTPS skopeo verifies the certificate (--dest-cert-dir names a folder holding the authority's ca.crt).
-      `  push: skopeo copy ${url.startsWith('https:') ? '--dest-cert-dir CA_DIR' : '--dest-tls-verify=false'}${creds} oci:./layout:tag docker://${new URL(url).host}/REPO:TAG\n` +
-      (config.auth ? password : `  WARNING: ${AUTH_OFF_WARNING}\n`),
-  );
 }
 
 void main(process.env);
