@@ -94,6 +94,35 @@ describe('gateway /metrics', () => {
   });
 });
 
+describe('gateway /metrics with auth on', () => {
+  const ADMIN_PASSWORD = 'metrics admin password';
+  let secured: TestGateway;
+  beforeAll(async () => {
+    secured = await startTestGateway({ MERIDIAN_AUTH: 'on', MERIDIAN_ADMIN_PASSWORD: ADMIN_PASSWORD });
+  });
+  afterAll(async () => {
+    await secured?.close();
+  });
+
+  // Every pull and push with auth on begins at the token endpoint: counted as `unmatched`, its
+  // 200s read as traffic to no route, beside the 404s of scanners that `unmatched` is for.
+  it('counts the token endpoint, the audit log and the identity admin API under names of their own, not as unmatched', async () => {
+    const admin = { Authorization: `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}` };
+    const before = await MetricsScrape.of(secured.url);
+    for (const path of ['/oauth2/token?service=meridian&scope=repository:team/app:pull', '/api/v1/audit', '/api/v1/users', '/api/v1/scope-maps']) {
+      const answer = await secured.client.fetch(path, { headers: admin });
+      expect(answer.status, path).toBe(200);
+      await answer.arrayBuffer();
+    }
+    const after = await MetricsScrape.of(secured.url);
+    const moved = (labels: Record<string, string>) => after.value('meridian_http_requests_total', labels) - before.value('meridian_http_requests_total', labels);
+    expect(moved({ route: 'token', method: 'GET', status: '200' })).toBe(1);
+    expect(moved({ route: 'audit', method: 'GET', status: '200' })).toBe(1);
+    expect(moved({ route: 'identity', method: 'GET', status: '200' })).toBe(2);
+    expect(moved({ route: 'unmatched', method: 'GET', status: '200' })).toBe(0);
+  });
+});
+
 describe('gateway /metrics with several worker processes on one port', () => {
   let database: TestDatabase;
   let dataDir: string;

@@ -2,6 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Response } from 'express';
 import type { Metadata } from '@meridian/metadata';
 import { Metrics, observeDatabasePool, pathOf, type Counter, type PoolCounts } from '@meridian/telemetry';
+import { IDENTITY_API_PATHS } from '@meridian/auth/http';
+import { AUDIT_PATH } from './http/handlers/audit.js';
+import { TOKEN_PATH } from './http/handlers/token.js';
 
 /** What the OCI router counts beyond the HTTP metrics every service has. */
 export interface GatewayMetrics {
@@ -18,7 +21,12 @@ export interface GatewayMetrics {
 }
 
 /** Paths outside the OCI route table that the gateway answers, by the route name they are counted under. */
-const OTHER_ROUTES: Record<string, string> = { '/healthz': 'healthz', '/readyz': 'readyz', '/metrics': 'metrics' };
+const OTHER_ROUTES: Record<string, string> = { '/healthz': 'healthz', '/readyz': 'readyz', '/metrics': 'metrics', [TOKEN_PATH]: 'token', [AUDIT_PATH]: 'audit' };
+
+/** Whether a path is the identity admin API's (a collection, or an item under one), counted as `identity`. */
+function isIdentityApiPath(path: string): boolean {
+  return IDENTITY_API_PATHS.some((collection) => path === collection || path.startsWith(`${collection}/`));
+}
 
 /**
  * The gateway's metrics (README, "Observability"): the HTTP ones, blob bytes in and out, the
@@ -71,7 +79,10 @@ export function createGatewayMetrics(deps: {
   };
 }
 
-/** The route name a gateway response is counted under: the OCI route table's, or one of OTHER_ROUTES. */
+/** The route name a gateway response is counted under: the OCI route table's, one of OTHER_ROUTES, or `identity`. */
 export function gatewayRouteOf(req: IncomingMessage, res: ServerResponse): string {
-  return ((res as Response).locals?.route as string | undefined) ?? OTHER_ROUTES[pathOf(req)] ?? 'unmatched';
+  const route = (res as Response).locals?.route as string | undefined;
+  if (route !== undefined) return route;
+  const path = pathOf(req);
+  return OTHER_ROUTES[path] ?? (isIdentityApiPath(path) ? 'identity' : 'unmatched');
 }
