@@ -1,5 +1,5 @@
 import type { Queryable } from './db.js';
-import { OUTBOX_CHANNEL, traceJson } from './outbox.js';
+import { traceJson } from './outbox.js';
 import type { TraceContextSource } from './metadata.js';
 
 /** What a lookup found: `repositoryId` undefined means the repository itself is unknown. */
@@ -19,8 +19,16 @@ export type BlobState = 'present' | 'pending';
  * The part of a statement that links a verified blob made in this region into the repository
  * that a CTE `repository` (its `id`) names, if any: the blob is recorded present (a pending one
  * is present again), linked, and the link appended to the outbox, so that it replicates if and
- * only if it commits. `notified` must be read for the outbox to be woken. Parameters $1 to $5
- * are `localLinkValues`.
+ * only if it commits. `recorded` has a row when the link was appended. Parameters $1 to $5 are
+ * `localLinkValues`.
+ *
+ * It wakes no one (no NOTIFY on the outbox's channel): a NOTIFY takes a lock that Postgres holds
+ * across the commit's WAL flush, one committing transaction at a time in the whole server, so a
+ * NOTIFY on every blob made the region's blob commits flush one by one (no group commit) and woke
+ * every listening connection four times per small image; it was a quarter of Postgres's CPU per
+ * small image push. A blob is linked to be named by a manifest, and the push of that manifest
+ * wakes the relay (ManifestPushStore), which then takes every change committed before it, blob
+ * links included; a link that no manifest follows waits for the relay's poll.
  */
 export const LOCAL_LINK = `blob AS (
     INSERT INTO blobs (digest, size) SELECT $2, $3 FROM repository
@@ -34,8 +42,8 @@ export const LOCAL_LINK = `blob AS (
     INSERT INTO outbox (hlc, body, trace)
     SELECT $4::bigint, jsonb_build_object('kind', 'blob.link', 'repository', $1::text, 'digest', $2::text, 'size', $3::bigint), $5::jsonb
     FROM repository
-  ),
-  notified AS (SELECT pg_notify('${OUTBOX_CHANNEL}', '') FROM repository)`;
+    RETURNING 1
+  )`;
 
 export function localLinkValues(repository: string, digest: string, size: number, hlc: bigint, traceContext: TraceContextSource): unknown[] {
   return [repository, digest, size, hlc.toString(), traceJson(traceContext())];
@@ -116,7 +124,7 @@ export class BlobMetadataStore {
   async linkLocal(repository: string, digest: string, size: number, hlc: bigint): Promise<boolean> {
     const result = await this.db.query({
       name: 'blob-link-local',
-      text: `WITH repository AS (SELECT id FROM repositories WHERE name = $1), ${LOCAL_LINK} SELECT 1 FROM notified`,
+      text: `WITH repository AS (SELECT id FROM repositories WHERE name = $1), ${LOCAL_LINK} SELECT 1 FROM recorded`,
       values: localLinkValues(repository, digest, size, hlc, this.traceContext),
     });
     return (result.rowCount ?? 0) > 0;

@@ -306,15 +306,27 @@ describe('a local push after deletes stamped ahead of its clock', () => {
   });
 });
 
+/** What a LISTEN connection of its own hears on the change and outbox channels, until `stop`. */
+async function listenToNotices(): Promise<{ heard: Array<{ channel: string; payload: string | undefined }>; stop: () => Promise<void> }> {
+  const listener = await pool.connect();
+  const heard: Array<{ channel: string; payload: string | undefined }> = [];
+  listener.on('notification', (notice) => heard.push({ channel: notice.channel, payload: notice.payload }));
+  await listener.query(`LISTEN ${CHANGE_CHANNEL}`);
+  await listener.query(`LISTEN ${OUTBOX_CHANNEL}`);
+  return {
+    heard,
+    stop: async () => {
+      await listener.query('UNLISTEN *');
+      listener.release();
+    },
+  };
+}
+
 describe('the notices a push sends', () => {
   // The statement's NOTIFYs tell the region's other gateways what to drop from their caches and
   // wake the outbox relay; they are heard here on a LISTEN connection of its own.
   it('a stored push announces its changes and wakes the relay; a refused one sends nothing', async () => {
-    const listener = await pool.connect();
-    const heard: Array<{ channel: string; payload: string | undefined }> = [];
-    listener.on('notification', (notice) => heard.push({ channel: notice.channel, payload: notice.payload }));
-    await listener.query(`LISTEN ${CHANGE_CHANNEL}`);
-    await listener.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    const { heard, stop } = await listenToNotices();
     try {
       const refused = pushOf('notices/app', 11);
       const missingBlob = { digest: `sha256:${'f'.repeat(64)}`, size: 1 };
@@ -334,8 +346,31 @@ describe('the notices a push sends', () => {
         { channel: OUTBOX_CHANNEL, payload: '' },
       ]);
     } finally {
-      await listener.query('UNLISTEN *');
-      listener.release();
+      await stop();
+    }
+  });
+
+  // A blob's link goes to the outbox without a NOTIFY (LOCAL_LINK in blobs.ts says why): the push
+  // of the manifest naming it wakes the relay, which then finds the links committed before it.
+  it('a blob closed from a session or linked wakes no one; the push naming it wakes the relay once', async () => {
+    const { heard, stop } = await listenToNotices();
+    try {
+      const repository = 'notices/blobs';
+      await metadata.repositories.ensure(repository);
+      const config = { digest: `sha256:${'c'.repeat(64)}`, size: 2 };
+      const layer = { digest: `sha256:${'d'.repeat(64)}`, size: 3 };
+      const session = '00000000-0000-4000-8000-0000000000b1';
+      expect(await metadata.uploads.completeAsBlob(session, repository, config.digest, config.size, CLOCK.now)).toBe('linked');
+      expect(await metadata.blobs.linkLocal(repository, layer.digest, layer.size, CLOCK.now)).toBe(true);
+      expect((await metadata.manifestPushes.push({ ...pushOf(repository, 13, { tag: 'v1' }), blobs: [config, layer] })).stored).toBe(true);
+
+      // Notices arrive in commit order: any the blobs had sent would come before the push's.
+      await vi.waitFor(() => expect(heard.length).toBeGreaterThanOrEqual(1), { timeout: 10_000, interval: 20 });
+      expect(heard).toEqual([{ channel: OUTBOX_CHANNEL, payload: '' }]);
+      const recorded = (await metadata.outbox.oldest(1000)).map((entry) => entry.body).filter((body) => body.repository === repository);
+      expect(recorded.map((body) => body.kind)).toEqual(['blob.link', 'blob.link', 'manifest.put']);
+    } finally {
+      await stop();
     }
   });
 });

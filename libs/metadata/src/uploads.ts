@@ -33,7 +33,7 @@ export class UploadStore {
                   closing AS (INSERT INTO closed_uploads (id) SELECT $6 FROM named ON CONFLICT (id) DO NOTHING RETURNING id),
                   repository AS (SELECT named.id FROM named, closing),
                   ${LOCAL_LINK}
-             SELECT EXISTS (SELECT 1 FROM named) AS known, EXISTS (SELECT 1 FROM notified) AS closed`,
+             SELECT EXISTS (SELECT 1 FROM named) AS known, EXISTS (SELECT 1 FROM recorded) AS closed`,
       values: [...localLinkValues(repository, digest, size, hlc, this.traceContext), id],
     });
     const row = result.rows[0]!;

@@ -16,7 +16,10 @@ export interface OutboxRelayOptions {
   logger: Logger;
   /** Changes per POST. */
   batchSize?: number;
-  /** A safety net under NOTIFY: the outbox is looked at this often even if nothing woke the relay. */
+  /**
+   * The outbox is looked at this often even if nothing woke the relay: a safety net under NOTIFY,
+   * and how a blob link that no manifest push follows is found (a blob link wakes no one).
+   */
   pollMs?: number;
   heartbeatMs?: number;
   /** How long a standby relay waits before asking for the lock again. */
