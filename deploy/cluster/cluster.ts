@@ -56,6 +56,10 @@ export interface ClusterState {
    * `pnpm meridian` reads it when talking to this cluster's control plane.
    */
   adminPasswordFile?: string;
+  /** Every database of the cluster is named `<databasePrefix>_<part>`; a later `up` keeps it. */
+  databasePrefix?: string;
+  /** The BullMQ key prefix of the control plane and the worker, when not the services' own; a later `up` keeps it. */
+  queuePrefix?: string;
   /** Whether every process serves TLS (`pnpm cluster up --tls`). */
   tls?: boolean;
   /**
@@ -115,6 +119,9 @@ const PLACES: ReadonlyArray<{ name: string; lat: number; lon: number }> = [
 
 const START_TIMEOUT_MS = 60_000;
 
+/** Databases are `meridian_control`, `meridian_eu_west`, ... unless a prefix is given. */
+const DEFAULT_DATABASE_PREFIX = 'meridian';
+
 /**
  * Where the router's location table puts loopback clients: `127.0.N.0/24` a few kilometres from
  * the Nth place (in the order above), so a client that binds one of those source addresses (any
@@ -136,7 +143,6 @@ export class Cluster {
   readonly prometheusTargetsFile: string;
   private readonly postgresUrl: string;
   private readonly redisUrl: string;
-  private readonly prefix: string;
   /** With auth on: how this tool proves itself to the control plane (registering regions). */
   private serviceTokens: ServiceTokenIssuer | undefined;
 
@@ -146,7 +152,6 @@ export class Cluster {
     this.prometheusTargetsFile = path.join(this.home, 'prometheus-targets.json');
     this.postgresUrl = (options.postgresUrl ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
     this.redisUrl = options.redisUrl ?? 'redis://127.0.0.1:6379';
-    this.prefix = options.databasePrefix ?? 'meridian';
   }
 
   /** The state file, or undefined when no cluster was started here. */
@@ -165,6 +170,8 @@ export class Cluster {
     if (!Number.isInteger(regions) || regions < 1 || regions > PLACES.length) throw new Error(`--regions must be a whole number from 1 to ${PLACES.length}`);
     mkdirSync(path.join(this.home, 'cluster'), { recursive: true });
     const previous = this.read();
+    const { databasePrefix, queuePrefix } = this.namesKeptFrom(previous);
+    const queue: Record<string, string> = queuePrefix ? { MERIDIAN_QUEUE_PREFIX: queuePrefix } : {};
     const auth = this.options.auth ?? true;
     const tls = this.options.tls ?? false;
     if (previous && (previous.tls ?? false) !== tls && runningPids(previous).length > 0) {
@@ -173,7 +180,8 @@ export class Cluster {
     const scheme = tls ? 'https' : 'http';
     const authority = tls ? await this.authority() : undefined;
     const state: ClusterState = {
-      controlPlane: '', controlPlanePid: 0, workerPid: 0, router: '', routerPid: 0, regions: [], dashboard: '', metrics: [], auth, tls,
+      controlPlane: '', controlPlanePid: 0, workerPid: 0, router: '', routerPid: 0, regions: [], dashboard: '', metrics: [], auth, tls, databasePrefix,
+      ...(queuePrefix ? { queuePrefix } : {}),
       ...(authority ? { caFile: authority.caFile, certDir: await clientCertDir(authority, path.join(this.home, 'cluster', 'tls', 'client')) } : {}),
     };
     // Each process's certificate and key, and the authority it trusts for every other one.
@@ -202,12 +210,12 @@ export class Cluster {
         state.controlPlanePid = this.spawnPart('control-plane', 'services/control-plane/src/main.ts', {
           PORT: String(port),
           HOST: '127.0.0.1',
-          CONTROL_PLANE_DATABASE_URL: `${this.postgresUrl}/${this.prefix}_control`,
+          CONTROL_PLANE_DATABASE_URL: `${this.postgresUrl}/${databasePrefix}_control`,
           REDIS_URL: this.redisUrl,
           MERIDIAN_DATA_DIR: controlPlaneDataDir,
           ...access,
           ...(await served('control-plane')),
-          ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
+          ...queue,
         });
       }
       this.write(state);
@@ -221,7 +229,7 @@ export class Cluster {
         }
         const httpPort = known ? portOf(known.http) : await freePort();
         const grpcPort = known ? Number(known.grpc.split(':').pop()) : await freePort();
-        const databaseUrl = `${this.postgresUrl}/${this.prefix}_${place.name.replaceAll('-', '_')}`;
+        const databaseUrl = `${this.postgresUrl}/${databasePrefix}_${place.name.replaceAll('-', '_')}`;
         const dataDir = path.join(this.home, 'cluster', place.name);
         const pid = this.spawnPart(place.name, 'services/gateway/src/main.ts', {
           PORT: String(httpPort),
@@ -263,7 +271,7 @@ export class Cluster {
           MERIDIAN_CONTROL_PLANE: state.controlPlane,
           ...access,
           ...(await served('replication-worker')),
-          ...(this.options.queuePrefix ? { MERIDIAN_QUEUE_PREFIX: this.options.queuePrefix } : {}),
+          ...queue,
         });
       }
       this.write(state);
@@ -299,6 +307,27 @@ export class Cluster {
     } finally {
       await clusterHttp.close();
     }
+  }
+
+  /**
+   * The database and queue prefixes of this `up`: those given, else those the cluster was started
+   * with (its state file), else the defaults. A cluster whose parts were started on other prefixes
+   * is refused, since its parts would no longer share one catalog and one queue.
+   */
+  private namesKeptFrom(previous: ClusterState | undefined): { databasePrefix: string; queuePrefix?: string } {
+    // A state file from before the prefixes were recorded: its parts took the options given now.
+    if (previous?.databasePrefix === undefined) {
+      return { databasePrefix: this.options.databasePrefix ?? DEFAULT_DATABASE_PREFIX, ...(this.options.queuePrefix ? { queuePrefix: this.options.queuePrefix } : {}) };
+    }
+    const databasePrefix = this.options.databasePrefix ?? previous.databasePrefix;
+    const queuePrefix = this.options.queuePrefix ?? previous.queuePrefix;
+    if (databasePrefix !== previous.databasePrefix) {
+      throw new Error(`the cluster in ${this.home} uses the database prefix ${previous.databasePrefix}: run up without --database-prefix, or give another cluster another --home`);
+    }
+    if (queuePrefix !== previous.queuePrefix) {
+      throw new Error(`the cluster in ${this.home} uses the queue prefix ${previous.queuePrefix ?? 'of the services (bull)'}: run up without --queue-prefix, or give another cluster another --home`);
+    }
+    return { databasePrefix, ...(queuePrefix ? { queuePrefix } : {}) };
   }
 
   /** Stops every process of the cluster (SIGTERM, then SIGKILL after `graceMs`); data stays. */

@@ -1,5 +1,5 @@
 /**
- * `pnpm cluster up [--regions N] [--tls]` and `pnpm cluster down`: a Meridian cluster on this machine
+ * `pnpm cluster up [--regions N] [--tls] [--database-prefix P] [--queue-prefix P]` and `pnpm cluster down`: a Meridian cluster on this machine
  * (see cluster.ts). Prints where each part listens; `--json` prints the state file instead.
  */
 import { Command, InvalidArgumentError } from 'commander';
@@ -18,12 +18,24 @@ program
     return n;
   }, 3)
   .option('--tls', 'serve HTTPS and TLS gRPC everywhere, with certificates signed by an authority made for this cluster')
+  .option('--database-prefix <prefix>', 'name every database <prefix>_control, <prefix>_eu_west, ... (default: meridian; a later up keeps it)', (value) => {
+    // The gateway takes database names of letters, digits and _ (README, "Configuration").
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) throw new InvalidArgumentError('expected letters, digits and _, not starting with a digit');
+    return value;
+  })
+  .option('--queue-prefix <prefix>', 'the replication queue\'s Redis key prefix (default: the services\' own, bull; a later up keeps it)')
   .option('--json', 'print the cluster state as JSON')
-  .action(async (options: { regions: number; tls?: boolean; json?: boolean }) => {
+  .action(async (options: { regions: number; tls?: boolean; json?: boolean; databasePrefix?: string; queuePrefix?: string }) => {
     // MERIDIAN_AUTH=off turns credentials off in every process, for a throwaway cluster.
     const auth = process.env.MERIDIAN_AUTH !== 'off';
     if (!auth) process.stderr.write('\n*** MERIDIAN_AUTH=off: this cluster asks nobody for credentials; anyone who reaches its ports may push, pull and delete anything, and manage its regions ***\n\n');
-    const cluster = new Cluster({ home: program.opts().home, auth, tls: options.tls === true });
+    const cluster = new Cluster({
+      home: program.opts().home,
+      auth,
+      tls: options.tls === true,
+      ...(options.databasePrefix ? { databasePrefix: options.databasePrefix } : {}),
+      ...(options.queuePrefix ? { queuePrefix: options.queuePrefix } : {}),
+    });
     const state = await cluster.up(options.regions);
     if (options.json) {
       process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
