@@ -66,6 +66,19 @@ afterAll(async () => {
   if (keys.length > 0) await promisify(execFile)('redis-cli', ['-u', REDIS, 'del', ...keys]);
 }, 120_000);
 
+describe('pnpm cluster down', () => {
+  // A mistyped --home must not read as a cluster stopped while the real one runs on.
+  it('says there is no cluster to stop under a home that holds none', async () => {
+    const empty = await mkdtemp(path.join(tmpdir(), 'meridian-e2e-cluster-none-'));
+    try {
+      const stopped = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'deploy/cluster/main.ts', '--home', empty, 'down'], { cwd: REPO_ROOT });
+      expect(stopped.stdout).toBe(`no cluster in ${empty}: nothing to stop\n`);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('pnpm cluster up --database-prefix --queue-prefix', () => {
   it('puts every database and the queue under the prefixes given, and keeps them on a later up', async () => {
     const started = await cluster('up', '--regions', '1', '--database-prefix', databasePrefix, '--queue-prefix', queuePrefix);

@@ -330,16 +330,17 @@ export class Cluster {
     return { databasePrefix, ...(queuePrefix ? { queuePrefix } : {}) };
   }
 
-  /** Stops every process of the cluster (SIGTERM, then SIGKILL after `graceMs`); data stays. */
-  async down(graceMs = 15_000): Promise<void> {
+  /** Stops every process of the cluster (SIGTERM, then SIGKILL after `graceMs`); data stays. False when the home holds no cluster. */
+  async down(graceMs = 15_000): Promise<boolean> {
     const state = this.read();
-    if (!state) return;
+    if (!state) return false;
     const pids = runningPids(state);
     for (const pid of pids) signal(pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
     while (pids.some(isAlive) && Date.now() < deadline) await sleep(100);
     for (const pid of pids.filter(isAlive)) signal(pid, 'SIGKILL');
     while (pids.some(isAlive)) await sleep(50);
+    return true;
   }
 
   logOf(part: string): string {

@@ -69,8 +69,8 @@ program
   .description('stop every process of the cluster (its data stays)')
   .action(async () => {
     const cluster = new Cluster({ home: program.opts().home });
-    await cluster.down();
-    process.stdout.write('cluster stopped\n');
+    const found = await cluster.down();
+    process.stdout.write(found ? 'cluster stopped\n' : `no cluster in ${cluster.home}: nothing to stop\n`);
   });
 
 program.parseAsync(process.argv).catch((err: Error) => {
