@@ -12,7 +12,9 @@
  * - a client from each place is served by its own region;
  * - skopeo pushes an image through the router and pulls it back through the router;
  * - the nearest region's gateway killed during a pull loop: the pulls go on from the next
- *   nearest region, and the region is routed to again once it is back.
+ *   nearest region, and the region is routed to again once it is back;
+ * - the router started again with another number of processes (Cluster.restartRouter), at its
+ *   address, the regions running on.
  *
  * The `it`s run in order. Waits are bounded liveness checks, never measures of speed.
  */
@@ -25,6 +27,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaType } from '@meridian/oci';
 import { OciTestClient, buildImage, sha256, type TestImage } from '@meridian/testkit';
 import { Cluster, clientAddressNear, isAlive, type ClusterState } from '../deploy/cluster/cluster.js';
+import { processTree } from './bench/cpu.js';
 import { dropDatabases, eventually } from './support/cluster-run.js';
 import { readLayout, writeSingleImageLayout, type SingleImageLayout } from './support/oci-layout.js';
 import { createSkopeo, type Skopeo } from './support/skopeo.js';
@@ -186,5 +189,19 @@ describe('the router in front of three regions', () => {
     await eventually('eu-west put back', async () => ((await regionHealthy('eu-west')) === 1 ? true : undefined));
     expect(await servedBy('eu-west')).toBe('eu-west');
     await pull('eu-west', 'failover/app', 'v1');
+  });
+
+  it('restartRouter starts the router again with the processes asked for, at its address, the regions running on', async () => {
+    const before = state.routerPid;
+    const regionPids = state.regions.map((entry) => entry.pid);
+    // This cluster's router runs as one process; `pnpm bench routing --pin` gives it one core and
+    // asks for one, so two is what shows the count taken.
+    expect(processTree(before)).toHaveLength(1);
+    state = await cluster.restartRouter(2);
+    expect(isAlive(before)).toBe(false);
+    // The supervisor and its two workers.
+    expect(processTree(state.routerPid)).toHaveLength(3);
+    expect(state.regions.map((entry) => entry.pid)).toEqual(regionPids);
+    expect(await servedBy('us-east')).toBe('us-east');
   });
 });

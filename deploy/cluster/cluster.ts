@@ -165,8 +165,9 @@ export class Cluster {
    * registers every region with the control plane. Resolves once every process answers. With
    * `worker: false` no worker is started (a test holding replication back); one running stays.
    * `cacheBytes` registers the regions it names as edge regions with that blob cache size.
+   * `routerWorkers` overrides the cluster's own for a router this starts.
    */
-  async up(regions: number, options: { worker?: boolean; cacheBytes?: Record<string, number> } = {}): Promise<ClusterState> {
+  async up(regions: number, options: { worker?: boolean; cacheBytes?: Record<string, number>; routerWorkers?: number } = {}): Promise<ClusterState> {
     if (!Number.isInteger(regions) || regions < 1 || regions > PLACES.length) throw new Error(`--regions must be a whole number from 1 to ${PLACES.length}`);
     mkdirSync(path.join(this.home, 'cluster'), { recursive: true });
     const previous = this.read();
@@ -291,7 +292,7 @@ export class Cluster {
           MERIDIAN_CONTROL_PLANE: state.controlPlane,
           MERIDIAN_ROUTER_LOCATIONS_FILE: locations,
           MERIDIAN_ROUTER_DEFAULT_REGION: PLACES[0]!.name,
-          MERIDIAN_WORKERS: String(this.options.routerWorkers ?? 1),
+          MERIDIAN_WORKERS: String(options.routerWorkers ?? this.options.routerWorkers ?? 1),
           ...access,
           ...(await served('router')),
         });
@@ -334,13 +335,19 @@ export class Cluster {
   async down(graceMs = 15_000): Promise<boolean> {
     const state = this.read();
     if (!state) return false;
-    const pids = runningPids(state);
-    for (const pid of pids) signal(pid, 'SIGTERM');
-    const deadline = Date.now() + graceMs;
-    while (pids.some(isAlive) && Date.now() < deadline) await sleep(100);
-    for (const pid of pids.filter(isAlive)) signal(pid, 'SIGKILL');
-    while (pids.some(isAlive)) await sleep(50);
+    await stopProcesses(runningPids(state), graceMs);
     return true;
+  }
+
+  /**
+   * Stops the router and starts it again with `workers` processes, the other parts running on (a
+   * bench giving the router one core runs it as one process). Resolves once the new one answers.
+   */
+  async restartRouter(workers: number): Promise<ClusterState> {
+    const state = this.read();
+    if (!state?.routerPid) throw new Error(`no router was started in ${this.home}`);
+    await stopProcesses([state.routerPid].filter(isAlive), 15_000);
+    return this.up(state.regions.length, { worker: state.workerPid !== 0, routerWorkers: workers });
   }
 
   logOf(part: string): string {
@@ -447,6 +454,15 @@ export function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** SIGTERM to each of `pids`, then SIGKILL to those still running after `graceMs`; resolves once all are gone. */
+async function stopProcesses(pids: number[], graceMs: number): Promise<void> {
+  for (const pid of pids) signal(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (pids.some(isAlive) && Date.now() < deadline) await sleep(100);
+  for (const pid of pids.filter(isAlive)) signal(pid, 'SIGKILL');
+  while (pids.some(isAlive)) await sleep(50);
 }
 
 function signal(pid: number, name: NodeJS.Signals): void {

@@ -15,6 +15,10 @@
  *   measures. Pinned: the region's gateway alone on CPU 1 in both runs, wrk on CPU 0, and in the
  *   routed run the router on CPU 0 beside wrk, as a global endpoint runs on machines of its own:
  *   the gateway has the same CPU in both runs, and the figure is what the router costs a client.
+ *   The router has one core there, so it runs as one process, as its default (one per core) has
+ *   it on a machine of one core: two processes time-sliced on one core beside wrk's threads spent
+ *   1.0-3.5x (median 2.0) the router CPU per GET of one, and an answer that comes for the process
+ *   not running waits for the other's turn.
  * - First byte of a blob the region must first fetch from a peer (a read-through fill) against
  *   one it holds (a local hit): fresh 1 MiB blobs pushed to the first region, each asked once of
  *   the second region (which lacks it) and once of the first, interleaved; medians.
@@ -44,9 +48,10 @@ interface Options {
   fills: number;
   routerWorkers: number;
   pin: boolean;
+  pinnedRouterWorkers: number;
 }
 
-const usage = `Usage: pnpm bench routing [--quick] [--pin] [--rounds N] [--blob-mib N] [--pulls N] [--manifest-seconds N] [--router-workers N]
+const usage = `Usage: pnpm bench routing [--quick] [--pin] [--rounds N] [--blob-mib N] [--pulls N] [--manifest-seconds N] [--router-workers N] [--pinned-router-workers N]
 
   --rounds N            interleaved rounds per figure, median reported (default 3, quick 1)
   --blob-mib N          size of the large blob in MiB (default 256, quick 32)
@@ -56,7 +61,9 @@ const usage = `Usage: pnpm bench routing [--quick] [--pin] [--rounds N] [--blob-
   --router-workers N    router processes (MERIDIAN_WORKERS; default one per core, as the router's own default)
   --pin                 also measure manifest GETs pinned (taskset): the region's gateway alone on CPU 1 in
                         both runs, wrk on CPU 0, and in the routed run the router on CPU 0 too, as a global
-                        endpoint on machines of its own; printed beside the shared-core figure`;
+                        endpoint on machines of its own; printed beside the shared-core figure. The router
+                        is started again for it as --pinned-router-workers processes
+  --pinned-router-workers N  router processes on its one core when pinned (default 1, what one per core gives)`;
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -70,6 +77,7 @@ function parseOptions(argv: string[]): Options {
       'manifest-seconds': { type: 'string' },
       fills: { type: 'string' },
       'router-workers': { type: 'string' },
+      'pinned-router-workers': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -92,6 +100,7 @@ function parseOptions(argv: string[]): Options {
     fills: whole(values.fills, quick ? 3 : 9, 'fills'),
     routerWorkers: whole(values['router-workers'], availableParallelism(), 'router-workers'),
     pin: values.pin,
+    pinnedRouterWorkers: whole(values['pinned-router-workers'], 1, 'pinned-router-workers'),
   };
   if (options.pin && availableParallelism() < 2) throw new Error('--pin needs two CPUs: one for the gateway, one for wrk and the router');
   return options;
@@ -247,7 +256,7 @@ async function main(): Promise<void> {
   try {
     await withCluster(
       3,
-      async (state) => {
+      async (state, cluster) => {
         // A client on 127.0.0.1 is not in the cluster's location table: the router sends it to
         // its default region, the first. That is the region measured directly.
         const region = state.regions[0]!;
@@ -272,7 +281,7 @@ async function main(): Promise<void> {
         const [routerRate, directRate] = [median(pulls.router), median(pulls.direct)];
         say(`- blob pull ${options.pulls} x ${options.blobMiB} MiB, c=2 (MiB/s): router (307) ${routerRate.toFixed(0)}, direct ${directRate.toFixed(0)}: ${(routerRate / directRate).toFixed(2)}x (target >= 0.95)`);
 
-        const pids = (via: 'router' | 'direct'): Record<string, number> => (via === 'router' ? { router: state.routerPid, gateway: region.pid } : { gateway: region.pid });
+        const pids = (via: 'router' | 'direct', routerPid = state.routerPid): Record<string, number> => (via === 'router' ? { router: routerPid, gateway: region.pid } : { gateway: region.pid });
         const manifestUrl = (via: 'router' | 'direct') => `${target(via)}${manifestPath}`;
         const shared = await interleaved(options.rounds, (via) => manifestRun(manifestUrl(via), options.manifestSeconds, workDir, pids(via)));
         say(manifestFigure('shared cores (router, gateway and wrk on any core)', shared));
@@ -282,15 +291,18 @@ async function main(): Promise<void> {
           // The gateway has CPU 1 to itself in both runs (as far as this bench's processes go:
           // other work on the machine still runs anywhere); the router, a global endpoint on
           // machines of its own when deployed, shares CPU 0 with wrk.
+          // One core for the router: as many processes as its default gives a machine of one
+          // core (one), not the two of the shared figure time-sliced on it.
+          const routerPid = (await cluster.restartRouter(options.pinnedRouterWorkers)).routerPid;
           const everyCpu = `0-${availableParallelism() - 1}`;
           pinProcessTree(region.pid, '1');
-          pinProcessTree(state.routerPid, '0');
+          pinProcessTree(routerPid, '0');
           try {
-            const pinned = await interleaved(options.rounds, (via) => manifestRun(manifestUrl(via), options.manifestSeconds, workDir, pids(via), '0'));
-            say(manifestFigure('pinned (gateway alone on CPU 1 in both runs; wrk on CPU 0, and the router beside it)', pinned));
+            const pinned = await interleaved(options.rounds, (via) => manifestRun(manifestUrl(via), options.manifestSeconds, workDir, pids(via, routerPid), '0'));
+            say(manifestFigure(`pinned (gateway alone on CPU 1 in both runs; wrk on CPU 0, and the router beside it as ${options.pinnedRouterWorkers} process(es))`, pinned));
           } finally {
             pinProcessTree(region.pid, everyCpu);
-            pinProcessTree(state.routerPid, everyCpu);
+            pinProcessTree(routerPid, everyCpu);
           }
         }
         // Each fill needs a blob the asked region has never seen: fresh ones, pushed to the first region only.
