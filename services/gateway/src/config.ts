@@ -131,7 +131,7 @@ const schema = z.object({
    * a gateway process; pulls are too many to trace each without slowing them.
    */
   MERIDIAN_TRACE_READ_RATIO: z.coerce.number({ error: 'expected a number from 0 to 1' }).min(0, { error: 'expected a number from 0 to 1' }).max(1, { error: 'expected a number from 0 to 1' }).default(0.01),
-  MERIDIAN_TRACE_READS_PER_SECOND: wholeNumber(0, 100_000).default(10),
+  MERIDIAN_TRACE_READS_PER_SECOND: wholeNumber(0, 100_000).default(1),
   /**
    * With tracing on: the most pushes and deletes (any request but GET and HEAD) traced in a
    * second of a gateway process. A traced push is traced through to every region; one more costs
