@@ -82,6 +82,12 @@ const accepts = (port: number) =>
   });
 
 const sizeOf = async (file: string) => (await stat(file).catch(() => undefined))?.size;
+/** The session's bytes while a request holds it: `data.<holder>` (the store's paths.ts). */
+const heldFile = async (session: string) => (await readdir(session).catch(() => [])).find((name) => name.startsWith('data.'));
+const heldSize = async (session: string) => {
+  const held = await heldFile(session);
+  return held === undefined ? undefined : sizeOf(path.join(session, held));
+};
 
 describe('gateway lifecycle', () => {
   it('creates its database and schema when absent, then serves pushes', async () => {
@@ -143,12 +149,13 @@ describe('gateway lifecycle', () => {
     const { gateway, client, name, dataDir } = await startOnFreshDatabase({ MERIDIAN_WORKERS: '1' });
     const stalled = await stallChunk(gateway, client, 'life/crash', 2 * MiB);
     const session = path.join(dataDir, 'store', 'uploads', stalled.id);
-    await until(async () => (await sizeOf(path.join(session, 'data'))) === 2 * MiB, 'the chunk is on disk');
-    expect((await readdir(session)).sort()).toEqual(['data', 'lock']);
+    await until(async () => (await heldSize(session)) === 2 * MiB, 'the chunk is on disk');
+    const held = await heldFile(session);
+    expect(await readdir(session)).toEqual([held]);
     await gateway.stop('SIGKILL');
     stalled.socket.destroy();
-    // The dead process's lock is still there.
-    expect((await readdir(session)).sort()).toEqual(['data', 'lock']);
+    // The dead process still holds the session, by name.
+    expect(await readdir(session)).toEqual([held]);
 
     const restarted = await startGatewayProcess({ databaseUrl: databaseUrl(name), dataDir, env: { MERIDIAN_WORKERS: '1' } });
     cleanups.push(() => restarted.stop('SIGKILL'));
@@ -169,7 +176,7 @@ describe('gateway lifecycle', () => {
     const { gateway, client, dataDir } = await startOnFreshDatabase({ MERIDIAN_WORKERS: '1', MERIDIAN_SHUTDOWN_GRACE_SECONDS: '0.5' });
     const stalled = await stallChunk(gateway, client, 'life/term', 2 * MiB);
     const session = path.join(dataDir, 'store', 'uploads', stalled.id);
-    await until(async () => (await sizeOf(path.join(session, 'data'))) === 2 * MiB, 'the chunk is on disk');
+    await until(async () => (await heldSize(session)) === 2 * MiB, 'the chunk is on disk');
     expect(await gateway.stop('SIGTERM')).toBe(0);
     stalled.socket.destroy();
     // A first chunk that failed leaves no file at all, and the lock went with it.

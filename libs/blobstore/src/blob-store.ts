@@ -1,4 +1,4 @@
-import { randomUUID, type Hash } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Readable, Writable } from 'node:stream';
@@ -18,9 +18,9 @@ import {
   type Digest,
   type DigestAlgorithm,
 } from '@meridian/oci';
-import { PathNotFoundError, type StorageDriver } from './driver.js';
+import { PathNotFoundError, type FileInfo, type StorageDriver } from './driver.js';
 import { HashingStream } from './hashing-stream.js';
-import { isUploadId, paths } from './paths.js';
+import { UPLOAD_CLAIM_PREFIX, isUploadId, paths } from './paths.js';
 
 export interface CompleteUploadOptions {
   expectedSize?: number;
@@ -74,8 +74,19 @@ const REWRITTEN_BELOW_BYTES = 1024 * 1024;
 
 /** How long a request waits for another writer to release a session before giving up. */
 const LOCK_WAIT_MS = 2000;
-/** A `lock.break` marker older than this was left by a process that crashed while breaking. */
-const LOCK_BREAK_STALE_MS = 10_000;
+
+/**
+ * One request's hold on an upload session (see `claimSession`): the session's bytes are in
+ * `file` (`uploads/<id>/data.<holder>`) while it is held, and only this request writes them.
+ */
+interface SessionClaim {
+  id: string;
+  file: string;
+  /** Whether `file` holds the session's bytes: false while the session has had no chunk, and once they became the blob or went. */
+  holdsBytes: boolean;
+  /** Whether the session's folder is still there to release (false once discarded). */
+  folderKept: boolean;
+}
 
 interface RunningHash {
   hash: Hash;
@@ -95,11 +106,10 @@ interface RunningHash {
  */
 export class BlobStore {
   private readonly runningHashes: LRUCache<string, RunningHash>;
+  /** The requests working on a session in this process, by session, in the order they came. */
   private readonly uploadLocks = new Map<string, Promise<unknown>>();
   /** Looks at blobs' bytes under way (see `confirm`), by digest and size. */
   private readonly confirming = new Map<string, Promise<BlobCheck>>();
-  /** Sessions whose failed first chunk left their folder holding only the lock. */
-  private readonly emptiedSessions = new Set<string>();
 
   private readonly staleLockMs: number;
   private readonly staleForeignLockMs: number;
@@ -109,8 +119,8 @@ export class BlobStore {
     options: { maxRunningHashes?: number; staleLockMs?: number; staleForeignLockMs?: number } = {},
   ) {
     this.runningHashes = new LRUCache({ max: options.maxRunningHashes ?? 1024 });
-    // A holder refreshes its lock (touch) while it works, so an untouched lock is soon a dead
-    // one's; a driver that cannot touch leaves age as a weak signal, so it waits far longer.
+    // A holder refreshes its claimed file (touch) while it works, so an untouched claim is soon
+    // a dead one's; a driver that cannot touch leaves age as a weak signal, so it waits far longer.
     this.staleLockMs = options.staleLockMs ?? (driver.touch ? 60_000 : 3600_000);
     this.staleForeignLockMs = Math.max(this.staleLockMs, options.staleForeignLockMs ?? 3600_000);
   }
@@ -236,7 +246,7 @@ export class BlobStore {
 
   /** Bytes received so far: 0 for a session that has had no chunk (or is gone). */
   async uploadSize(id: string): Promise<number> {
-    return (await this.heldBytes(id)) ?? 0;
+    return (await this.sessionFile(id))?.size ?? 0;
   }
 
   /**
@@ -245,7 +255,7 @@ export class BlobStore {
    * Returns the session's new size.
    */
   async appendUpload(id: string, source: Readable, options: AppendOptions = {}): Promise<number> {
-    return this.writing(() => paths.uploadData(id), () => this.withUploadLock(id, () => this.append(id, source, options)));
+    return this.writing(() => paths.uploadData(id), () => this.withUploadLock(id, 'folder-first', (claim) => this.append(claim, source, options)));
   }
 
   /**
@@ -258,12 +268,16 @@ export class BlobStore {
    */
   async completeUpload(id: string, expected: Digest, options: CompleteUploadOptions = {}): Promise<BlobInfo> {
     // A PUT with a body mostly closes a session that had no chunk (POST then PUT): one look
-    // tells, and that way writes no session files. A PUT without one closes a session its
-    // PATCHes filled (skopeo, podman and docker close every push so): it takes the lock at once
-    // and looks at the bytes under it, one look where choosing the way first cost two. Found
-    // without bytes (the empty blob), it is closed as a session without a chunk once the lock
-    // has gone again.
-    if (options.lastChunk && (await this.heldBytes(id)) === undefined) return this.completeEmptyUpload(expected, options);
+    // tells, and that way writes no session files; a body that starts past byte 0 follows
+    // chunks, which a request (or a crashed one) may hold under another name, so it goes the
+    // other way. A PUT without one closes a session its PATCHes filled (skopeo, podman and
+    // docker close every push so): it claims the session at once and looks at the bytes it
+    // holds then, one look where choosing the way first cost two. Found without bytes (the
+    // empty blob), it is closed as a session without a chunk once the claim has gone again.
+    const start = options.lastChunk?.options.start;
+    if (options.lastChunk && !(start !== undefined && start > 0) && (await this.heldBytes(id)) === undefined) {
+      return this.completeEmptyUpload(expected, options);
+    }
     const closed = await this.writing(() => paths.uploadData(id), () => this.completeHeldUpload(id, expected, options));
     return closed ?? this.completeEmptyUpload(expected, options);
   }
@@ -280,23 +294,21 @@ export class BlobStore {
    * it holds none and the PUT carries no body.
    */
   private async completeHeldUpload(id: string, expected: Digest, options: CompleteUploadOptions): Promise<BlobInfo | undefined> {
-    return this.withUploadLock(id, async () => {
-      const size = options.lastChunk ? await this.append(id, options.lastChunk.source, options.lastChunk.options) : await this.heldBytes(id);
-      if (size === undefined) {
-        // Its folder, made for the lock, goes with the lock if nothing else is in it.
-        this.emptiedSessions.add(id);
-        return undefined;
-      }
+    return this.withUploadLock(id, 'data-first', async (claim) => {
+      const size = options.lastChunk ? await this.append(claim, options.lastChunk.source, options.lastChunk.options) : await this.claimedBytes(claim);
+      // No bytes: the folder made to claim the session goes again at release.
+      if (size === undefined) return undefined;
       if (options.expectedSize !== undefined && options.expectedSize !== size) {
         throw new SizeInvalidError(`upload holds ${size} bytes, expected ${options.expectedSize}`);
       }
-      const actual = await this.digestOfUpload(id, size, expected.algorithm);
+      const actual = await this.digestOfUpload(claim, size, expected.algorithm);
       if (actual !== expected.value) {
-        await this.discardUpload(id);
+        await this.discardUpload(claim);
         throw new DigestInvalidError(`upload content has digest ${actual}, not ${expected.value}`);
       }
-      await this.driver.move(paths.uploadData(id), paths.blob(expected), { flush: true });
-      await this.closeMovedUpload(id, size);
+      // The claimed file itself becomes the blob: nothing is renamed back at release.
+      await this.driver.move(claim.file, paths.blob(expected), { flush: true });
+      await this.closeMovedUpload(claim, size);
       const blob = { digest: expected.value, size };
       await options.commit?.(blob);
       return blob;
@@ -377,15 +389,16 @@ export class BlobStore {
     }
   }
 
-  /** Appends a chunk; the caller holds the session's lock. Returns the new size. */
-  private async append(id: string, source: Readable, options: AppendOptions): Promise<number> {
-    const size = await this.uploadSize(id);
+  /** Appends a chunk to the session `claim` holds. Returns the new size. */
+  private async append(claim: SessionClaim, source: Readable, options: AppendOptions): Promise<number> {
+    const { id } = claim;
+    const size = (await this.claimedBytes(claim)) ?? 0;
     if (options.start !== undefined && options.start !== size) {
       throw new UploadRangeInvalidError(`chunk starts at ${options.start} but the upload holds ${size} bytes`, {
         offset: size,
       });
     }
-    const running = await this.runningHash(id, size);
+    const running = await this.runningHash(claim, size);
     // A chunk of another length than its Content-Range said is a range error either way.
     // The session is cut back to `size`, so that is the offset the client resumes from.
     const hashing = new HashingStream(running.hash.copy(), options.length, (message) => new UploadRangeInvalidError(message, { offset: size }));
@@ -395,7 +408,8 @@ export class BlobStore {
       // acknowledged with a 202 may be lost in a machine crash (the session then reports the
       // bytes it holds, and the client resumes or starts over), but never a blob after its 201;
       // a fsync of the chunk and two of its folders cost each PATCH more than the rest of it.
-      writer = await this.driver.writer(paths.uploadData(id), { append: true, durable: false });
+      claim.holdsBytes = true;
+      writer = await this.driver.writer(claim.file, { append: true, durable: false });
       await this.consume(pipeline(source, hashing, writer));
       if (options.length !== undefined && hashing.bytes !== options.length) {
         throw new UploadRangeInvalidError(`chunk holds ${hashing.bytes} bytes, Content-Range said ${options.length}`, { offset: size });
@@ -403,11 +417,10 @@ export class BlobStore {
     } catch (err) {
       if (writer) await closed(writer);
       // Cut back to the last whole chunk. A failed first chunk leaves no data file at all, so
-      // the next first chunk creates it afresh, and makes its name durable (FileWriter).
-      const undo = size === 0 ? this.driver.delete(paths.uploadData(id)) : this.driver.truncate(paths.uploadData(id), size);
+      // the next first chunk creates it afresh; the folder then goes at release.
+      const undo = size === 0 ? this.driver.delete(claim.file) : this.driver.truncate(claim.file, size);
       await undo.catch(() => undefined);
-      // Once the lock goes too, the session's folder holds nothing: it goes with the lock.
-      if (size === 0) this.emptiedSessions.add(id);
+      if (size === 0) claim.holdsBytes = false;
       throw err;
     }
     const newSize = size + hashing.bytes;
@@ -446,11 +459,11 @@ export class BlobStore {
    * client's chunk, and the caller has already closed the session where it counts (its row).
    */
   async cancelUpload(id: string): Promise<boolean> {
-    // Even a session with no data file yet takes the lock: a first chunk may hold it, about to
+    // Even a session with no data file yet is claimed: a first chunk may hold it, about to
     // create that file in the folder a plain delete would pull from under it.
     if (this.uploadLocks.has(id)) return false;
     try {
-      await this.withUploadLock(id, () => this.discardUpload(id), 0);
+      await this.withUploadLock(id, 'data-first', (claim) => this.discardUpload(claim), 0);
       return true;
     } catch (err) {
       if (err instanceof BlobUploadInvalidError) return false;
@@ -469,11 +482,10 @@ export class BlobStore {
     for (const id of await this.driver.list(paths.uploadsRoot)) {
       if (!isUploadId(id)) continue;
       // A folder without data is a first chunk being written (or a crash during one): its age counts.
-      const info =
-        (await this.driver.stat(paths.uploadData(id)).catch(() => undefined)) ??
-        (await this.driver.stat(paths.uploadDir(id)).catch(() => undefined));
+      const info = (await this.sessionFile(id).catch(() => undefined)) ?? (await this.driver.stat(paths.uploadDir(id)).catch(() => undefined));
       if (!info || now - info.modifiedAt.getTime() > maxIdleMs) {
-        await this.discardUpload(id);
+        this.runningHashes.delete(id);
+        await this.driver.delete(paths.uploadDir(id));
         sessions.push(id);
       }
     }
@@ -527,7 +539,28 @@ export class BlobStore {
     return this.driver.locate?.(relative) ?? relative;
   }
 
-  /** The size of the session's bytes on disk; undefined when it has none (no chunk yet). */
+  /**
+   * The session's bytes on disk, whether idle (`data`) or held by a request (`data.<holder>`):
+   * undefined when it has none (no chunk yet). The common look, at an idle session, is one stat.
+   */
+  private async sessionFile(id: string): Promise<FileInfo | undefined> {
+    if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
+    const idle = await this.driver.stat(paths.uploadData(id)).catch((err: unknown) => {
+      if (isPathNotFound(err)) return undefined;
+      throw err;
+    });
+    if (idle) return idle;
+    const claimed = (await this.driver.list(paths.uploadDir(id))).find((name) => name.startsWith(UPLOAD_CLAIM_PREFIX));
+    return claimed === undefined ? undefined : this.driver.stat(`${paths.uploadDir(id)}/${claimed}`).catch(() => undefined);
+  }
+
+  /** How many bytes the claimed session holds; undefined when it has had no chunk. */
+  private async claimedBytes(claim: SessionClaim): Promise<number | undefined> {
+    if (!claim.holdsBytes) return undefined;
+    return (await this.driver.stat(claim.file)).size;
+  }
+
+  /** The size of an idle session's bytes on disk; undefined when it has none (no chunk yet, or held by a request). */
   private async heldBytes(id: string): Promise<number | undefined> {
     if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
     try {
@@ -539,42 +572,46 @@ export class BlobStore {
   }
 
   /**
-   * Clears a session whose data file has just become the blob, under its lock. Its folder then
-   * holds only the digest note (sessions of NOTED_DIGEST_MIN_BYTES or more) and the lock, so the
-   * note is removed by name and the folder goes with the lock (`withUploadLock`): three calls
-   * where a recursive delete costs about nine (look, fail to remove, list, look and remove each
-   * file, remove), on every chunked push (skopeo, podman and docker close every push this way).
-   * Anything else found in the folder keeps it, for the stale-upload purge.
+   * Clears a session whose claimed file has just become the blob. Its folder then holds only
+   * the digest note (sessions of NOTED_DIGEST_MIN_BYTES or more), so the note is removed by name
+   * and the folder goes at release (`withUploadLock`): two calls where a recursive delete costs
+   * about nine (look, fail to remove, list, look and remove each file, remove), on every chunked
+   * push (skopeo, podman and docker close every push this way). Anything else found in the
+   * folder keeps it, for the stale-upload purge.
    */
-  private async closeMovedUpload(id: string, size: number): Promise<void> {
-    this.runningHashes.delete(id);
-    if (size >= NOTED_DIGEST_MIN_BYTES) await this.driver.delete(paths.uploadDigest(id));
-    this.emptiedSessions.add(id);
+  private async closeMovedUpload(claim: SessionClaim, size: number): Promise<void> {
+    this.runningHashes.delete(claim.id);
+    claim.holdsBytes = false;
+    if (size >= NOTED_DIGEST_MIN_BYTES) await this.driver.delete(paths.uploadDigest(claim.id));
   }
 
-  private async discardUpload(id: string): Promise<void> {
-    this.runningHashes.delete(id);
-    await this.driver.delete(paths.uploadDir(id));
+  /** Removes the claimed session's files, its folder with them. */
+  private async discardUpload(claim: SessionClaim): Promise<void> {
+    this.runningHashes.delete(claim.id);
+    claim.holdsBytes = false;
+    claim.folderKept = false;
+    await this.driver.delete(paths.uploadDir(claim.id));
   }
 
-  private async digestOfUpload(id: string, size: number, algorithm: DigestAlgorithm): Promise<string> {
+  private async digestOfUpload(claim: SessionClaim, size: number, algorithm: DigestAlgorithm): Promise<string> {
     if (algorithm === 'sha256') {
-      const noted = this.runningHashes.get(id)?.size === size ? undefined : await this.notedDigest(id, size);
+      const noted = this.runningHashes.get(claim.id)?.size === size ? undefined : await this.notedDigest(claim.id, size);
       if (noted) return noted;
-      const running = await this.runningHash(id, size);
+      const running = await this.runningHash(claim, size);
       return `sha256:${running.hash.copy().digest('hex')}`;
     }
     const hashing = new HashingStream(createDigester(algorithm));
-    await pipeline(await this.driver.reader(paths.uploadData(id)), hashing, discard());
+    await pipeline(await this.driver.reader(claim.file), hashing, discard());
     return `${algorithm}:${hashing.hash.digest('hex')}`;
   }
 
   /** The sha256 state after `size` bytes: from memory, or rebuilt from the bytes on disk. */
-  private async runningHash(id: string, size: number): Promise<RunningHash> {
+  private async runningHash(claim: SessionClaim, size: number): Promise<RunningHash> {
+    const { id } = claim;
     const cached = this.runningHashes.get(id);
     if (cached && cached.size === size) return cached;
     const hashing = new HashingStream(createDigester('sha256'));
-    if (size > 0) await pipeline(await this.driver.reader(paths.uploadData(id), { start: 0, end: size - 1 }), hashing, discard());
+    if (size > 0) await pipeline(await this.driver.reader(claim.file, { start: 0, end: size - 1 }), hashing, discard());
     const rebuilt = { hash: hashing.hash, size };
     this.runningHashes.set(id, rebuilt);
     return rebuilt;
@@ -601,31 +638,31 @@ export class BlobStore {
 
   /**
    * Serialises work on one session: in this process by chaining, and across the processes of
-   * the region by a lock file created exclusively. The cross-process part is what makes the
-   * in-memory running hash trustworthy: with one writer at a time a session only grows, or is
-   * cut back to a size it had, so a hash that has seen `size` bytes has seen these bytes.
-   * A request finding the session busy for longer than `waitMs`, here or in another process, is
-   * refused (a client sending two chunks of one session at once breaks the spec's in-order rule).
+   * the region by claiming the session's bytes (`claimSession`). The cross-process part is what
+   * makes the in-memory running hash trustworthy: with one writer at a time a session only
+   * grows, or is cut back to a size it had, so a hash that has seen `size` bytes has seen these
+   * bytes. A request finding the session busy for longer than `waitMs`, here or in another
+   * process, is refused (a client sending two chunks of one session at once breaks the spec's
+   * in-order rule). `order` says which way of claiming to try first: making the folder (a
+   * chunk, mostly a session's first) or taking the bytes (a close or cancel of a filled one).
    */
-  private async withUploadLock<T>(id: string, work: () => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
+  private async withUploadLock<T>(id: string, order: ClaimOrder, work: (claim: SessionClaim) => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
     const deadline = Date.now() + waitMs;
     const previous = this.uploadLocks.get(id);
     const current = (async () => {
       // The earlier request's own release takes a moment; waiting for it here spares a poll.
       if (previous && !(await settlesBefore(previous, deadline))) throw sessionBusy(id);
-      await this.acquireSessionLock(id, deadline);
-      // The holder's heartbeat: a lock whose time keeps moving is never judged stale by age,
+      const claim = await this.claimSession(id, order, deadline);
+      // The holder's heartbeat: a claim whose time keeps moving is never judged stale by age,
       // however long a slow client's chunk takes.
       const touch = this.driver.touch?.bind(this.driver);
-      const heartbeat = touch && setInterval(() => void touch(paths.uploadLock(id)).catch(() => undefined), this.staleLockMs / 4);
+      const heartbeat = touch && setInterval(() => void touch(claim.file).catch(() => undefined), this.staleLockMs / 4);
       heartbeat?.unref();
       try {
-        return await work();
+        return await work(claim);
       } finally {
         clearInterval(heartbeat);
-        await this.driver.delete(paths.uploadLock(id)).catch(() => undefined);
-        // Only if empty: another process may have taken the lock again meanwhile.
-        if (this.emptiedSessions.delete(id)) await this.driver.removeEmptyFolder?.(paths.uploadDir(id)).catch(() => undefined);
+        await this.releaseSession(claim);
       }
     })();
     this.uploadLocks.set(id, current);
@@ -636,72 +673,112 @@ export class BlobStore {
     }
   }
 
-  private async acquireSessionLock(id: string, deadline: number): Promise<void> {
+  /**
+   * Takes session `id` for one request, across the processes of the region, without a lock
+   * file: a session with bytes is taken by renaming its `data` to `data.<holder>` (of many
+   * renames at once exactly one succeeds; the others find no `data`), and a session without any
+   * by making its folder (of many mkdirs at once exactly one succeeds). So a PATCH and a PUT
+   * each make and remove no file of their own for it; a close moves the claimed file straight
+   * into place as the blob. A session held by another request has neither a `data` nor a fresh
+   * folder to take: the request looks at who holds it, takes it over by the same rename if the
+   * holder is gone (`claimAbandoned`; only one of several breakers' renames succeeds), and
+   * otherwise waits, until `deadline`.
+   */
+  private async claimSession(id: string, order: ClaimOrder, deadline: number): Promise<SessionClaim> {
     if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
-    // A writer that just lost its client releases the lock a moment later; a client retrying at
-    // once should wait for that, not fail. Only a lock held longer means a concurrent writer.
+    const folder = paths.uploadDir(id);
     for (;;) {
-      try {
-        if (await this.driver.createExclusive(paths.uploadLock(id), LOCK_CONTENT)) return;
-      } catch (err) {
-        // The session's folder was removed (a cancel or a close) between the driver making it
-        // and creating the lock in it: try again; the caller finds out whether it is still open.
-        if (!(err instanceof PathNotFoundError || (err as NodeJS.ErrnoException).code === 'ENOENT')) throw err;
-        if (Date.now() > deadline) throw new BlobUploadInvalidError(`upload ${id} is being changed by another request`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      const claim: SessionClaim = { id, file: paths.uploadClaimed(id, holderName(Date.now())), holdsBytes: false, folderKept: true };
+      if (order === 'folder-first' && (await this.driver.createFolder(folder))) return claim;
+      if (await this.takeBytes(paths.uploadData(id), claim)) return claim;
+      if (order === 'data-first' && (await this.driver.createFolder(folder))) return claim;
+      const names = await this.driver.list(folder);
+      // Released since the rename was tried: try again at once.
+      if (names.includes('data') && Date.now() <= deadline) continue;
+      const held = names.find((name) => name.startsWith(UPLOAD_CLAIM_PREFIX));
+      if (held !== undefined) {
+        const file = `${folder}/${held}`;
+        if ((await this.claimAbandoned(file, held)) && (await this.takeBytes(file, claim))) {
+          this.runningHashes.delete(id);
+          return claim;
+        }
+      } else if (await this.emptyFolderAbandoned(id)) {
         continue;
       }
-      // Broken: try to take it at once. Not broken (another process is breaking it): wait.
-      if ((await this.lockAbandoned(id)) && (await this.breakAbandonedLock(id))) continue;
       if (Date.now() > deadline) throw sessionBusy(id);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
-  /**
-   * Whether a session's lock is left over from a holder that is gone: a process of this machine
-   * and pid namespace that no longer runs (or whose pid now names a process started later), an
-   * earlier run of this very process id, or a holder whose heartbeat stopped long ago. A pid is
-   * only checked where it means the same process: the same host name, boot and pid namespace.
-   * The heartbeat's age is judged with `staleLockMs` for a holder on this host, whose clock is
-   * ours, and with the far longer `staleForeignLockMs` otherwise, since clocks of different
-   * hosts sharing storage may disagree.
-   */
-  private async lockAbandoned(id: string): Promise<boolean> {
-    const held = await this.driver.stat(paths.uploadLock(id)).catch(() => undefined);
-    if (!held) return false;
-    const owner = parseLockOwner(await this.driver.getContent(paths.uploadLock(id)).catch(() => undefined));
-    const sameHost = owner !== undefined && owner.host === THIS_PROCESS.host;
-    if (Date.now() - held.modifiedAt.getTime() > (sameHost ? this.staleLockMs : this.staleForeignLockMs)) return true;
-    if (!owner || !sameHost || !THIS_PROCESS.scope || owner.scope !== THIS_PROCESS.scope) return false;
-    if (owner.pid === THIS_PROCESS.pid) return owner.token !== THIS_PROCESS.token;
-    if (!processRuns(owner.pid)) return true;
-    // The pid runs, but a process started at another time than the holder is not the holder.
-    const started = processStartTime(owner.pid);
-    return started !== undefined && owner.token !== started;
+  /** Renames `file` to the claim's own name; false when it is not there (another request took it). */
+  private async takeBytes(file: string, claim: SessionClaim): Promise<boolean> {
+    try {
+      // Not durable: a machine crash may undo it, and then the claim is simply not held.
+      await this.driver.move(file, claim.file, { durable: false });
+    } catch (err) {
+      if (isPathNotFound(err)) return false;
+      throw err;
+    }
+    claim.holdsBytes = true;
+    return true;
   }
 
   /**
-   * Removes an abandoned lock, one process at a time: two processes judging the same dead
-   * holder at once must not both delete, or the slower one would delete the lock the faster one
-   * has just taken. The breaker holds `lock.break` (created exclusively) and judges again under
-   * it, since only a holder's own release or another breaker can change the lock meanwhile.
-   * Returns whether this call broke it; false when another process is breaking it.
+   * Gives the session back: its bytes are renamed back to `data`, or, when it holds none (no
+   * chunk yet, a first chunk that failed, bytes that became the blob), its folder goes if
+   * nothing else is in it. A claim whose file is gone was taken over by a request that judged
+   * this one gone: the bytes are that request's now, and the hash of them here is forgotten.
    */
-  private async breakAbandonedLock(id: string): Promise<boolean> {
-    const marker = paths.uploadLockBreak(id);
-    if (!(await this.driver.createExclusive(marker, LOCK_CONTENT).catch(() => false))) {
-      // A marker that old was left by a breaker that crashed.
-      const info = await this.driver.stat(marker).catch(() => undefined);
-      if (info && Date.now() - info.modifiedAt.getTime() > LOCK_BREAK_STALE_MS) await this.driver.delete(marker);
-      return false;
+  private async releaseSession(claim: SessionClaim): Promise<void> {
+    if (claim.holdsBytes) {
+      await this.driver.move(claim.file, paths.uploadData(claim.id), { durable: false }).catch((err: unknown) => {
+        if (isPathNotFound(err)) this.runningHashes.delete(claim.id);
+      });
+    } else if (claim.folderKept) {
+      await this.driver.removeEmptyFolder?.(paths.uploadDir(claim.id)).catch(() => undefined);
     }
-    try {
-      if (await this.lockAbandoned(id)) await this.driver.delete(paths.uploadLock(id));
-      return true;
-    } finally {
-      await this.driver.delete(marker).catch(() => undefined);
-    }
+  }
+
+  /**
+   * Whether a session's claimed file `name` is left over from a holder that is gone: a process
+   * of this machine and pid namespace that no longer runs (or whose pid now names a process
+   * started later), an earlier run of this very process id, or a holder whose heartbeat stopped
+   * long ago. A pid is only checked where it means the same process: the same host, boot and
+   * pid namespace. The heartbeat's age is judged with `staleLockMs` for a holder on this host,
+   * whose clock is ours, and with the far longer `staleForeignLockMs` otherwise, since clocks of
+   * different hosts sharing storage may disagree.
+   */
+  private async claimAbandoned(file: string, name: string): Promise<boolean> {
+    const held = await this.driver.stat(file).catch(() => undefined);
+    if (!held) return false;
+    const holder = parseHolder(name);
+    const sameHost = holder !== undefined && holder.host === THIS_HOLDER.host;
+    // A rename keeps the file's time: the claim's own time, in its name, counts if it is later.
+    const lastSeen = Math.max(held.modifiedAt.getTime(), holder?.claimedAt ?? 0);
+    if (Date.now() - lastSeen > (sameHost ? this.staleLockMs : this.staleForeignLockMs)) return true;
+    if (!holder || !sameHost || !THIS_HOLDER.scope || holder.scope !== THIS_HOLDER.scope) return false;
+    if (holder.pid === THIS_HOLDER.pid) return holder.token !== THIS_HOLDER.token;
+    if (!processRuns(holder.pid)) return true;
+    // The pid runs, but a process started at another time than the holder is not the holder.
+    const started = processStartTime(holder.pid);
+    return started !== undefined && holder.token !== started;
+  }
+
+  /**
+   * Whether a session folder found holding no bytes (neither `data` nor a claimed file) was
+   * left so by a request that is gone; if so it is removed, for the caller to claim afresh. A
+   * fresh one is a first chunk between making the folder and creating its file, or a request
+   * removing the folder after its bytes went: the caller waits. One older than `staleLockMs` was
+   * left by a crash in such a moment. One that is gone already may be claimed at once.
+   */
+  private async emptyFolderAbandoned(id: string): Promise<boolean> {
+    const folder = paths.uploadDir(id);
+    const info = await this.driver.stat(folder).catch(() => undefined);
+    if (!info) return true;
+    if (Date.now() - info.modifiedAt.getTime() <= this.staleLockMs || !this.driver.removeEmptyFolder) return false;
+    await this.driver.delete(paths.uploadDigest(id));
+    await this.driver.removeEmptyFolder(folder);
+    return true;
   }
 }
 
@@ -722,8 +799,8 @@ const STORAGE_FAULTS: Readonly<Record<string, string>> = {
   ENFILE: 'too many open files in the system',
 };
 
-/** Who holds a session lock, as written into the lock file. */
-interface LockOwner {
+/** Which process this is: host, boot and pid namespace, pid and start. */
+interface ProcessIdentity {
   host: string;
   /**
    * Boot id and pid namespace: where `pid` names the same process. Empty where they cannot be
@@ -739,7 +816,7 @@ interface LockOwner {
   token: string;
 }
 
-const THIS_PROCESS: LockOwner = {
+const THIS_PROCESS: ProcessIdentity = {
   host: hostname(),
   scope: processScope(),
   pid: process.pid,
@@ -752,8 +829,48 @@ const THIS_PROCESS: LockOwner = {
  */
 const NOTE_SCOPE = THIS_PROCESS.scope ? `${THIS_PROCESS.host} ${THIS_PROCESS.scope.split(' ')[0]}` : '';
 
-/** What this process writes into the session locks it takes (see `lockAbandoned`). */
-const LOCK_CONTENT = JSON.stringify(THIS_PROCESS);
+type ClaimOrder = 'folder-first' | 'data-first';
+
+/**
+ * Who holds a session, as the name of its claimed file says (`data.<holder>`, see
+ * `claimAbandoned`): the process's identity, the host and the scope (boot and pid namespace)
+ * hashed to keep the name short and plain, and when the claim was made.
+ */
+interface ClaimHolder {
+  claimedAt: number;
+  pid: number;
+  token: string;
+  /** A hash of the host name. */
+  host: string;
+  /** A hash of the boot id and pid namespace; empty where they cannot be read (the pid is then never trusted). */
+  scope: string;
+}
+
+const THIS_HOLDER: Omit<ClaimHolder, 'claimedAt'> = {
+  pid: THIS_PROCESS.pid,
+  // A random token (where the start time cannot be read) as plain hex.
+  token: THIS_PROCESS.token.replaceAll('-', ''),
+  host: shortHash(THIS_PROCESS.host),
+  scope: THIS_PROCESS.scope ? shortHash(THIS_PROCESS.scope) : '',
+};
+
+/** `<claimed at, ms base 36>.<pid>.<start>.<host hash>.<scope hash or "-">`: what follows `data.` while this process holds a session. */
+function holderName(claimedAt: number): string {
+  return `${claimedAt.toString(36)}.${THIS_HOLDER.pid}.${THIS_HOLDER.token}.${THIS_HOLDER.host}.${THIS_HOLDER.scope || '-'}`;
+}
+
+const HOLDER_NAME = /^data\.([0-9a-z]{1,12})\.(\d{1,10})\.([0-9a-f]{1,40})\.([0-9a-f]{16})\.([0-9a-f]{16}|-)$/;
+
+/** The holder a claimed file's name gives; undefined for a name this store would not make. */
+function parseHolder(name: string): ClaimHolder | undefined {
+  const match = HOLDER_NAME.exec(name);
+  if (!match) return undefined;
+  return { claimedAt: parseInt(match[1]!, 36), pid: Number(match[2]), token: match[3]!, host: match[4]!, scope: match[5] === '-' ? '' : match[5]! };
+}
+
+function shortHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
 
 /** When the process started, from /proc/<pid>/stat (field 22), or undefined. */
 function processStartTime(pid: number): string | undefined {
@@ -778,19 +895,6 @@ function processScope(): string {
   }
 }
 
-function parseLockOwner(content: Buffer | undefined): LockOwner | undefined {
-  if (!content || content.length === 0) return undefined;
-  try {
-    const owner = JSON.parse(content.toString('utf8')) as Partial<LockOwner>;
-    if (typeof owner.host !== 'string' || typeof owner.scope !== 'string' || !Number.isInteger(owner.pid) || typeof owner.token !== 'string') {
-      return undefined;
-    }
-    return owner as LockOwner;
-  } catch {
-    return undefined;
-  }
-}
-
 function processRuns(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -799,6 +903,14 @@ function processRuns(pid: number): boolean {
     // EPERM: it runs, as another user.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Whether `err` says a path is missing: a PathNotFoundError of this module or of another copy
+ * of it in the process (a driver built by a second copy of the package throws its own class).
+ */
+function isPathNotFound(err: unknown): boolean {
+  return err instanceof PathNotFoundError || (err as Error | undefined)?.name === 'PathNotFoundError';
 }
 
 function sessionBusy(id: string): BlobUploadInvalidError {

@@ -326,6 +326,24 @@ export function describeStorageDriverSuite(name: string, createDriver: () => Pro
       });
     });
 
+    describe('createFolder', () => {
+      // driver.ts createFolder: "only if nothing is there … true when this call made it, false
+      // when it was already there … (and any missing above it)".
+      it('makes a folder and those above it once, then answers false while it is there', async () => {
+        expect(await driver.createFolder('sessions/deep/one')).toBe(true);
+        expect(await driver.createFolder('sessions/deep/one')).toBe(false);
+        expect(await driver.list('sessions/deep')).toEqual(['one']);
+        await driver.delete('sessions/deep/one');
+        expect(await driver.createFolder('sessions/deep/one')).toBe(true);
+      });
+
+      // driver.ts createFolder: "atomically across processes".
+      it('of many concurrent attempts, exactly one wins', async () => {
+        const results = await Promise.all(Array.from({ length: 20 }, () => driver.createFolder('sessions/race')));
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+    });
+
     describe('removeEmptyFolder (optional)', () => {
       // driver.ts removeEmptyFolder: "only if it is empty; … doing nothing, when it is not or is not there".
       it('removes an empty folder, and leaves one that holds anything', async () => {
@@ -403,6 +421,16 @@ export function describeStorageDriverSuite(name: string, createDriver: () => Pro
         await driver.move('session/data', 'blobs/whole', { flush: true });
         expect((await driver.getContent('blobs/whole')).toString()).toBe('chunk one chunk two');
         await expect(driver.move('session/data', 'blobs/other', { flush: true })).rejects.toBeInstanceOf(PathNotFoundError);
+      });
+
+      // driver.ts move: "of many moves of one source at once exactly one succeeds", durable or not.
+      it('of many concurrent moves of one file, exactly one succeeds and the rest are PathNotFoundError', async () => {
+        await driver.putContent('session/data', 'the bytes');
+        const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => driver.move('session/data', `session/data.${i}`, { durable: false })));
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(PathNotFoundError);
+        const [name] = await driver.list('session');
+        expect((await driver.getContent(`session/${name!}`)).toString()).toBe('the bytes');
       });
 
       // driver.ts move: "replacing what is there".
@@ -524,7 +552,8 @@ export function describeStorageDriverSuite(name: string, createDriver: () => Pro
     // test first writes through the operation itself, so a driver that remembers the folders
     // it made remembers these, and then loses everything behind the driver's back.
     describe('after everything is lost behind the driver\'s back', () => {
-      it('every write makes its folders again (writer, for a new file and an append; createExclusive; putContent), and reads of what went are PathNotFoundError', async () => {
+      it('every write makes its folders again (writer, for a new file and an append; createExclusive; createFolder; putContent), and reads of what went are PathNotFoundError', async () => {
+        expect(await driver.createFolder('uploads/v')).toBe(true);
         await writeAll(await driver.writer('staging/one', { append: false }), ['1']);
         await writeAll(await driver.writer('uploads/u/data', { append: true }), ['1']);
         expect(await driver.createExclusive('uploads/u/lock', 'me')).toBe(true);
@@ -538,6 +567,7 @@ export function describeStorageDriverSuite(name: string, createDriver: () => Pro
         await writeAll(await driver.writer('uploads/u/data', { append: true }), ['a']);
         await writeAll(await driver.writer('uploads/u/data', { append: true }), ['b']);
         expect(await driver.createExclusive('uploads/u/lock', 'me')).toBe(true);
+        expect(await driver.createFolder('uploads/v')).toBe(true);
         await driver.putContent('state/file', 'y');
         expect((await driver.getContent('staging/two')).toString()).toBe('2');
         expect((await driver.getContent('uploads/u/data')).toString()).toBe('ab');

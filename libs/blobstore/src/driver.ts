@@ -54,6 +54,13 @@ export interface StorageDriver {
   createExclusive(path: string, content?: string): Promise<boolean>;
 
   /**
+   * Makes the folder at `path` (and any missing above it) only if nothing is there, atomically
+   * across processes (mkdir): true when this call made it, false when it was already there.
+   * Not made durable: the store claims an upload session by making its folder (see BlobStore).
+   */
+  createFolder(path: string): Promise<boolean>;
+
+  /**
    * Sets the file's modification time to now, if it is there (a lock holder's heartbeat).
    * Optional: without it, locks can only be judged by age, so the store waits longer before
    * breaking one.
@@ -81,12 +88,13 @@ export interface StorageDriver {
 
   /**
    * Moves `source` to `destination` atomically, replacing what is there: a reader sees the old
-   * bytes or the new, never a mix. Creates the destination's parent folders. The destination's
-   * name is on stable storage when it resolves; with `flush`, so are its bytes (a file written
-   * with `durable: false`). Throws PathNotFoundError (naming `source`) only when the source is
+   * bytes or the new, never a mix, and of many moves of one source at once exactly one succeeds.
+   * Creates the destination's parent folders. Unless `durable` is false, the destination's name
+   * is on stable storage when it resolves; with `flush`, so are its bytes (a file written with
+   * `durable: false`). Throws PathNotFoundError (naming `source`) only when the source is
    * missing.
    */
-  move(source: string, destination: string, options?: { flush?: boolean }): Promise<void>;
+  move(source: string, destination: string, options?: { flush?: boolean; durable?: boolean }): Promise<void>;
 
   /**
    * Removes the folder at `path` only if it is empty; succeeds, doing nothing, when it is not

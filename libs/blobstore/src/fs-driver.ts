@@ -185,6 +185,21 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
+  async createFolder(relative: string): Promise<boolean> {
+    const full = this.resolve(relative);
+    try {
+      await mkdir(full);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return false;
+      if (code !== 'ENOENT') throw err;
+    }
+    // The folder above is missing (the first session, or the data directory deleted).
+    const made = await makeFolder(full);
+    return made[0] === full;
+  }
+
   async touch(relative: string): Promise<void> {
     const now = new Date();
     try {
@@ -227,7 +242,8 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async move(source: string, destination: string, options: { flush?: boolean } = {}): Promise<void> {
+  async move(source: string, destination: string, options: { flush?: boolean; durable?: boolean } = {}): Promise<void> {
+    const durable = options.durable ?? true;
     const from = this.resolve(source);
     const to = this.resolve(destination);
     if (options.flush) await flushFile(from, source);
@@ -244,6 +260,7 @@ export class FilesystemDriver implements StorageDriver {
         if (isNotFound(again) && !(await exists(from))) throw new PathNotFoundError(source);
         throw again;
       }
+      if (!durable) return;
       await syncDirectory(path.dirname(to));
       // A folder made for the move is only as durable as its name in the folder above: synced
       // too, from the deepest up, or a crash could lose a blob's folder (blobs/sha256/ab) and
@@ -251,14 +268,14 @@ export class FilesystemDriver implements StorageDriver {
       for (const folder of made) await syncDirectory(path.dirname(folder));
       return;
     }
-    await syncDirectory(path.dirname(to));
+    if (durable) await syncDirectory(path.dirname(to));
   }
 
   async delete(relative: string): Promise<void> {
     const full = this.resolve(relative);
     if (full === this.root) throw new Error('refusing to delete the storage root');
-    // Most deletes are of one file (a session's lock, twice a push): unlink is one call, where
-    // rm looks at the path twice first. A folder (EISDIR) goes through rm.
+    // Most deletes are of one file (a session's digest note, a failed first chunk): unlink is
+    // one call, where rm looks at the path twice first. A folder (EISDIR) goes through rm.
     try {
       await unlink(full);
       return;

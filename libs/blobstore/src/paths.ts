@@ -4,13 +4,18 @@ import type { Digest } from '@meridian/oci';
  * The on-disk layout, in one place (Distribution's storage/paths.go does the same):
  *
  *   blobs/<algorithm>/<first two hex>/<hex>   verified blob content, named by its digest
+ *   uploads/<id>/                              made by a session's first chunk, which holds
+ *                                              the session by making it; gone once the
+ *                                              session is closed, cancelled or purged
  *   uploads/<id>/data                          bytes of an upload session so far; its
  *                                              modification time is the session's last
  *                                              activity, which purging goes by
- *   uploads/<id>/lock                          present while one request writes the session
- *                                              (any process of the region); see BlobStore
- *   uploads/<id>/lock.break                    present for the moment one process breaks a
- *                                              lock whose holder is gone
+ *   uploads/<id>/data.<holder>                 the same bytes while one request (of any
+ *                                              process of the region) holds the session: it
+ *                                              renamed `data` so, and renames it back when
+ *                                              done; <holder> is "<claimed at, ms base 36>.
+ *                                              <pid>.<process start>.<host hash>.<boot and
+ *                                              pid namespace hash>" (see BlobStore)
  *   uploads/<id>/sha256                        "<size> sha256:<hex>": the digest of the
  *                                              session's bytes after its last chunk, for a
  *                                              closing PUT served by another process
@@ -30,14 +35,16 @@ export const paths = {
   uploadsRoot: 'uploads',
   uploadDir: (id: string) => `uploads/${assertUploadId(id)}`,
   uploadData: (id: string) => `uploads/${assertUploadId(id)}/data`,
-  uploadLock: (id: string) => `uploads/${assertUploadId(id)}/lock`,
-  uploadLockBreak: (id: string) => `uploads/${assertUploadId(id)}/lock.break`,
+  uploadClaimed: (id: string, holder: string) => `uploads/${assertUploadId(id)}/${UPLOAD_CLAIM_PREFIX}${holder}`,
   uploadDigest: (id: string) => `uploads/${assertUploadId(id)}/sha256`,
   stagingRoot: 'staging',
   staging: (id: string) => `staging/${assertUploadId(id)}`,
 } as const;
 
 const UPLOAD_ID_PATTERN = /^[a-f0-9-]{36}$/;
+
+/** What the name of a session's data file starts with while a request holds it. */
+export const UPLOAD_CLAIM_PREFIX = 'data.';
 
 export function isUploadId(id: string): boolean {
   return UPLOAD_ID_PATTERN.test(id);
