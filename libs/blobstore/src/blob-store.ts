@@ -595,7 +595,8 @@ export class BlobStore {
 
   private async digestOfUpload(claim: SessionClaim, size: number, algorithm: DigestAlgorithm): Promise<string> {
     if (algorithm === 'sha256') {
-      const noted = this.runningHashes.get(claim.id)?.size === size ? undefined : await this.notedDigest(claim.id, size);
+      // Smaller sessions get no note (see NOTED_DIGEST_MIN_BYTES): no look for one.
+      const noted = size < NOTED_DIGEST_MIN_BYTES || this.runningHashes.get(claim.id)?.size === size ? undefined : await this.notedDigest(claim.id, size);
       if (noted) return noted;
       const running = await this.runningHash(claim, size);
       return `sha256:${running.hash.copy().digest('hex')}`;
