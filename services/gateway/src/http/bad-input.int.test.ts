@@ -77,6 +77,16 @@ async function uploadFiles(id: string): Promise<string[]> {
   return walk(path.join(storeRoot, 'uploads', id));
 }
 
+/**
+ * The size of an upload session's bytes under `root` (the store's): `data`, or `data.<holder>`
+ * while a request holds the session (paths.ts).
+ */
+async function sessionFileSize(id: string, root = storeRoot): Promise<number | undefined> {
+  const folder = path.join(root, 'uploads', id);
+  const name = (await readdir(folder).catch(() => [])).find((entry) => entry === 'data' || entry.startsWith('data.'));
+  return name === undefined ? undefined : fileSize(path.join(folder, name));
+}
+
 async function fileSize(file: string): Promise<number | undefined> {
   return stat(file).then(
     (info) => info.size,
@@ -275,7 +285,7 @@ async function sessionSize(session: Session): Promise<number> {
   const range = response.headers.get('range')!;
   const end = Number(/^0-(\d+)$/.exec(range)?.[1]);
   // "0-0" is both an empty session and one byte; the file tells them apart.
-  return end === 0 ? ((await fileSize(path.join(storeRoot, 'uploads', session.id, 'data'))) ?? 0) : end + 1;
+  return end === 0 ? ((await sessionFileSize(session.id)) ?? 0) : end + 1;
 }
 
 function withDigest(location: string, digest: string): string {
@@ -332,7 +342,6 @@ describe('bodies cut short', () => {
     const first = randomBytes(100);
     const session = await startUpload('cut/chunked');
     expect((await patch(session, first, '0-99')).status).toBe(202);
-    const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
 
     const attempts: Array<Record<string, string | number>> = [
       { 'Content-Type': OCTET, 'Content-Length': 3 * MiB, 'Content-Range': `100-${100 + 3 * MiB - 1}` },
@@ -344,11 +353,11 @@ describe('bodies cut short', () => {
       await connection.write(randomBytes(2 * MiB));
       // A gateway writing directly holds the last partial slice in memory (fs-writer.ts), so
       // how much is on disk depends on the write path; that some is, does not.
-      expect(await eventually(async () => ((await fileSize(dataFile)) ?? 0) > 100), 'the chunk reaches the session file').toBe(true);
+      expect(await eventually(async () => ((await sessionFileSize(session.id)) ?? 0) > 100), 'the chunk reaches the session file').toBe(true);
       connection.socket.end();
       await connection.closed;
 
-      expect(await eventually(async () => (await fileSize(dataFile)) === 100), 'the partial chunk is cut off again').toBe(true);
+      expect(await eventually(async () => (await sessionFileSize(session.id)) === 100), 'the partial chunk is cut off again').toBe(true);
       expect(await sessionSize(session)).toBe(100);
       // The writer's session lock goes a moment after the cut; then only the data file is left.
       expect(await eventually(async () => (await uploadFiles(session.id)).join() === 'data'), 'only the session file is left').toBe(true);
@@ -371,16 +380,15 @@ describe('bodies cut short', () => {
     const whole = Buffer.concat([first, last]);
     const session = await startUpload('cut/put');
     expect((await patch(session, first, '0-199')).status).toBe(202);
-    const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
 
     const connection = await rawConnect();
     await connection.write(requestHead('PUT', withDigest(session.location, sha256(whole)), { 'Content-Type': OCTET, 'Content-Length': last.length, 'Content-Range': `200-${200 + last.length - 1}` }));
     await connection.write(last.subarray(0, 2 * MiB));
-    expect(await eventually(async () => ((await fileSize(dataFile)) ?? 0) > 200), 'the last chunk reaches the session file').toBe(true);
+    expect(await eventually(async () => ((await sessionFileSize(session.id)) ?? 0) > 200), 'the last chunk reaches the session file').toBe(true);
     connection.socket.end();
     await connection.closed;
 
-    expect(await eventually(async () => (await fileSize(dataFile)) === 200), 'the partial chunk is cut off again').toBe(true);
+    expect(await eventually(async () => (await sessionFileSize(session.id)) === 200), 'the partial chunk is cut off again').toBe(true);
     expect(await sessionSize(session)).toBe(200);
     await expectBlobAbsent('cut/put', sha256(whole));
 
@@ -418,16 +426,15 @@ describe('bodies cut short', () => {
     const first = randomBytes(4096);
     const session = await startUpload('cut/vanish-chunked');
     expect((await patch(session, first, '0-4095')).status).toBe(202);
-    const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
 
     const connection = await rawConnect();
     await connection.write(requestHead('PATCH', session.location, { 'Content-Type': OCTET, 'Transfer-Encoding': 'chunked' }));
     await writeChunked(connection, 5 * MiB);
-    expect(await eventually(async () => (await fileSize(dataFile)) === 4096 + 5 * MiB, 15_000), 'the body reaches the session file').toBe(true);
+    expect(await eventually(async () => (await sessionFileSize(session.id)) === 4096 + 5 * MiB, 15_000), 'the body reaches the session file').toBe(true);
     connection.socket.destroy();
     await connection.closed;
 
-    expect(await eventually(async () => (await fileSize(dataFile)) === 4096), 'the partial chunk is cut off again').toBe(true);
+    expect(await eventually(async () => (await sessionFileSize(session.id)) === 4096), 'the partial chunk is cut off again').toBe(true);
     expect(await sessionSize(session)).toBe(4096);
     expect(await eventually(async () => (await uploadFiles(session.id)).join() === 'data'), 'only the session file is left').toBe(true);
 
@@ -444,17 +451,17 @@ describe('stalled clients', () => {
       const start = await stalling.client.fetch(stalling.client.url('blob-upload', { name: 'stall/patch' }), { method: 'POST' });
       const location = start.headers.get('location')!;
       const id = start.headers.get('docker-upload-uuid')!;
-      const dataFile = path.join(stalling.config.dataDir, 'store', 'uploads', id, 'data');
+      const dataFile = () => sessionFileSize(id, path.join(stalling.config.dataDir, 'store'));
       const socket = net.connect(Number(new URL(stalling.url).port), '127.0.0.1');
       const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
       socket.on('error', () => undefined);
       socket.write(requestHead('PATCH', location, { 'Content-Type': OCTET, 'Content-Length': 3 * MiB }));
       socket.write(randomBytes(2 * MiB));
       // Whole MiB, so that part of the chunk is on disk whichever way the gateway writes.
-      expect(await eventually(async () => ((await fileSize(dataFile)) ?? 0) > 0), 'the chunk reaches the session file').toBe(true);
+      expect(await eventually(async () => ((await dataFile()) ?? 0) > 0), 'the chunk reaches the session file').toBe(true);
       // Then nothing more: the gateway, not the client, has to end this.
       await closed;
-      expect(await eventually(async () => (await fileSize(dataFile)) === undefined), 'the partial first chunk is removed').toBe(true);
+      expect(await eventually(async () => (await dataFile()) === undefined), 'the partial first chunk is removed').toBe(true);
       const rest = randomBytes(10);
       const next = await stalling.client.fetch(location, { method: 'PATCH', headers: { 'Content-Type': OCTET }, body: rest as BodyInit });
       expect(next.status).toBe(202);
@@ -596,14 +603,13 @@ describe('a session closed while a chunk is written', () => {
   // for a session that no longer exists, and must leave no files behind.
   it('a DELETE during a streaming PATCH is 204, the PATCH then gets 404 BLOB_UPLOAD_UNKNOWN, and nothing is left ("Pushing a blob in chunks", "Deleting an upload")', async () => {
     const session = await startUpload('closed/while-patching');
-    const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
     const connection = await rawConnect();
     await connection.write(
       requestHead('PATCH', session.location, { 'Content-Type': OCTET, 'Transfer-Encoding': 'chunked', Connection: 'close' }),
     );
     // Whole MiB reach the file whichever way the gateway writes (fs-writer.ts).
     await writeChunked(connection, 2 * MiB);
-    expect(await eventually(async () => (await fileSize(dataFile)) === 2 * MiB), 'the chunk reaches the session file').toBe(true);
+    expect(await eventually(async () => (await sessionFileSize(session.id)) === 2 * MiB), 'the chunk reaches the session file').toBe(true);
 
     // The PATCH is writing the session; the DELETE closes it without waiting for the chunk.
     const deleted = await client.fetch(session.location, { method: 'DELETE' });
@@ -626,11 +632,10 @@ describe('a session closed while a chunk fails', () => {
   it('a DELETE during a PATCH whose client then vanishes leaves nothing behind ("Deleting an upload")', async () => {
     const session = await startUpload('closed/while-failing');
     expect((await patch(session, randomBytes(4096), '0-4095')).status).toBe(202);
-    const dataFile = path.join(storeRoot, 'uploads', session.id, 'data');
     const connection = await rawConnect();
     await connection.write(requestHead('PATCH', session.location, { 'Content-Type': OCTET, 'Transfer-Encoding': 'chunked' }));
     await writeChunked(connection, 2 * MiB);
-    expect(await eventually(async () => (await fileSize(dataFile)) === 4096 + 2 * MiB), 'the chunk reaches the session file').toBe(true);
+    expect(await eventually(async () => (await sessionFileSize(session.id)) === 4096 + 2 * MiB), 'the chunk reaches the session file').toBe(true);
 
     expect((await client.fetch(session.location, { method: 'DELETE' })).status).toBe(204);
     connection.socket.destroy();
