@@ -25,7 +25,7 @@ import { UPLOAD_CLAIM_PREFIX, isUploadId, paths } from './paths.js';
 export interface CompleteUploadOptions {
   expectedSize?: number;
   lastChunk?: { source: Readable; options: AppendOptions };
-  /** The owner's record of the close, made while the session is still locked. */
+  /** The owner's record of the close, made while the session is still held. */
   commit?: (blob: BlobInfo) => Promise<void>;
 }
 
@@ -260,10 +260,10 @@ export class BlobStore {
 
   /**
    * Closes a session as the blob `expected` (the PUT), after appending `lastChunk` if the PUT
-   * carries one (under the same lock): the bytes must hash to `expected` (and have
+   * carries one (holding the session throughout): the bytes must hash to `expected` (and have
    * `expectedSize` bytes when given), then they are renamed into place. On a mismatch the
    * session is discarded: its bytes can never become that blob. `commit`, the owner's record
-   * of the close, runs before the session's lock is released, so that a second PUT of the
+   * of the close, runs before the session is released, so that a second PUT of the
    * session (a client's retry) finds the session ended rather than its bytes gone.
    */
   async completeUpload(id: string, expected: Digest, options: CompleteUploadOptions = {}): Promise<BlobInfo> {

@@ -143,8 +143,8 @@ export class UploadService {
       return await inSpan('blob.write', blobWrite(state.repository, 'complete', digest.value), () =>
         this.store.completeUpload(state.id, digest, {
           ...(lastChunk ? { lastChunk: { source: lastChunk.body, options: lastChunk.options } } : {}),
-          // Recorded while the session is still locked: a retry of this PUT, waiting for the
-          // lock, then finds the session ended (404), not its bytes gone (a wrong digest that
+          // Recorded while the session is still held: a retry of this PUT, waiting for the
+          // session, then finds it ended (404), not its bytes gone (a wrong digest that
           // would end the session before this statement commits, failing both PUTs).
           commit: (stored) => this.closeAsBlob(state, stored),
         }),
