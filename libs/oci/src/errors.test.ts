@@ -127,6 +127,19 @@ describe('toOciError', () => {
     expect(err.name).toBe('ManifestInvalidError');
   });
 
+  // CONTRIBUTING.md, 'Errors': only unexpected errors and storage failures (5xx) are logged.
+  it.each(CASES.map((c) => [c.error.constructor.name, c] as const))('%s carries a stack only when it is answered 5xx', (_name, { error, status }) => {
+    expect(error.stack).toMatch(new RegExp(`^${error.name}: `));
+    expect(/\n\s+at /.test(error.stack ?? '')).toBe(status >= 500);
+  });
+
+  it('leaves Error.stackTraceLimit as it was after making an error without a stack', () => {
+    const before = Error.stackTraceLimit;
+    new BlobUnknownError('x');
+    expect(Error.stackTraceLimit).toBe(before);
+    expect(new Error('plain').stack).toMatch(/\n\s+at /);
+  });
+
   // distribution-spec v1.1 "Error Codes": `detail` is OPTIONAL structured data.
   it('passes detail through when given', () => {
     const detail = { offset: 42 };

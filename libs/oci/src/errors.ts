@@ -52,7 +52,16 @@ export abstract class RegistryError extends Error {
     /** Structured detail for the error body's `detail` field; never secrets. */
     readonly detail?: unknown,
   ) {
-    super(message);
+    // An error answered 4xx is the client's mistake or a lookup that found nothing (a HEAD before
+    // each blob a client pushes): the error middleware answers it and logs nothing, so the stack
+    // V8 would capture, async frames and all, is never read. A 5xx keeps its stack for the log.
+    const stackTraceLimit = Error.stackTraceLimit;
+    if ((new.target as { answeredOnly?: boolean }).answeredOnly) Error.stackTraceLimit = 0;
+    try {
+      super(message);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     this.name = new.target.name;
   }
 }
@@ -115,6 +124,8 @@ export type ErrorKind = keyof typeof ERROR_TABLE;
 
 function errorClass<K extends ErrorKind>(kind: K) {
   return class extends RegistryError {
+    /** Answered to the client and not logged (see RegistryError's constructor). */
+    static readonly answeredOnly = ERROR_TABLE[kind].status < 500;
     readonly kind: K = kind;
   };
 }
