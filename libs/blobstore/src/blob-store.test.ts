@@ -1295,3 +1295,56 @@ describe('writes the storage refuses', () => {
     expect(gone.message).toBe('client went away');
   });
 });
+
+describe('a session folder left without bytes (no data, no data.<holder>)', () => {
+  const longAgo = () => (Date.now() - 2 * 3600_000) / 1000;
+  /** A driver that fails once a claim has looked at the folder far more often than pausing allows (a spin). */
+  class SpinGuard extends FilesystemDriver {
+    looks = 0;
+    override async list(relative: string): Promise<string[]> {
+      if (++this.looks > 1000) throw new Error(`still looking after ${this.looks} looks`);
+      return super.list(relative);
+    }
+  }
+
+  // Anything the store does not know (an NFS .nfsXXXX file, a stray entry) may be someone's: the
+  // stale-upload purge removes such a folder, a request does not.
+  it('a stale one holding a file the store does not know is busy, refused after the usual wait without spinning', async () => {
+    const guarded = new BlobStore(new SpinGuard(root));
+    const id = guarded.createUpload();
+    const folder = path.join(root, 'uploads', id);
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, '.nfs0001'), '');
+    await utimes(folder, longAgo(), longAgo());
+    await expectRejection(guarded.appendUpload(id, source('x')), BlobUploadInvalidError);
+    expect(await guarded.cancelUpload(id)).toBe(false);
+    expect(await readdir(folder)).toEqual(['.nfs0001']);
+  });
+
+  // The lock file of the store's earlier version, left by a crash, is known: stale, it goes.
+  it('a stale one holding only an earlier version\'s stale lock is taken', async () => {
+    const guarded = new BlobStore(new SpinGuard(root));
+    const id = guarded.createUpload();
+    const folder = path.join(root, 'uploads', id);
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, 'lock'), '{"pid":1}');
+    await utimes(path.join(folder, 'lock'), longAgo(), longAgo());
+    await utimes(folder, longAgo(), longAgo());
+    expect(await guarded.appendUpload(id, source('x'))).toBe(1);
+    expect(await filesUnder('uploads')).toEqual([`uploads/${id}/data`]);
+  });
+
+  it('one that cannot be looked at is a storage fault, not a session to take', async () => {
+    class Unreadable extends SpinGuard {
+      override async stat(relative: string) {
+        if (/^uploads\/[^/]+$/.test(relative)) throw Object.assign(new Error('EIO: i/o error, stat'), { code: 'EIO' });
+        return super.stat(relative);
+      }
+    }
+    const guarded = new BlobStore(new Unreadable(root));
+    const id = guarded.createUpload();
+    await mkdir(path.join(root, 'uploads', id), { recursive: true });
+    const err = await expectRejection(guarded.appendUpload(id, source('x')), StorageFailedError);
+    expect(err.systemCode).toBe('EIO');
+  });
+});

@@ -688,26 +688,32 @@ export class BlobStore {
   private async claimSession(id: string, order: ClaimOrder, deadline: number): Promise<SessionClaim> {
     if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
     const folder = paths.uploadDir(id);
-    for (;;) {
+    // Every round ends at the deadline check: a round that changed nothing must not repeat at
+    // once, or a state no round can change (a folder holding what the store does not know)
+    // would keep the request, and the process, looking at it until the purge removes it.
+    for (let retryAtOnce = false; ; ) {
       const claim: SessionClaim = { id, file: paths.uploadClaimed(id, holderName(Date.now())), holdsBytes: false, folderKept: true };
       if (order === 'folder-first' && (await this.driver.createFolder(folder))) return claim;
       if (await this.takeBytes(paths.uploadData(id), claim)) return claim;
       if (order === 'data-first' && (await this.driver.createFolder(folder))) return claim;
       const names = await this.driver.list(folder);
-      // Released since the rename was tried: try again at once.
-      if (names.includes('data') && Date.now() <= deadline) continue;
       const held = names.find((name) => name.startsWith(UPLOAD_CLAIM_PREFIX));
-      if (held !== undefined) {
+      if (names.includes('data')) {
+        // Released since the rename was tried: worth trying again at once, but only once in a row.
+        retryAtOnce = !retryAtOnce;
+      } else if (held !== undefined) {
+        retryAtOnce = false;
         const file = `${folder}/${held}`;
         if ((await this.claimAbandoned(file, held)) && (await this.takeBytes(file, claim))) {
           this.runningHashes.delete(id);
           return claim;
         }
-      } else if (await this.emptyFolderAbandoned(id)) {
-        continue;
+      } else {
+        // Gone (a close or cancel removed it meanwhile), or emptied of what a crash left: made again at once.
+        retryAtOnce = await this.clearAbandonedFolder(id, names);
       }
       if (Date.now() > deadline) throw sessionBusy(id);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (!retryAtOnce) await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
@@ -766,20 +772,46 @@ export class BlobStore {
   }
 
   /**
-   * Whether a session folder found holding no bytes (neither `data` nor a claimed file) was
-   * left so by a request that is gone; if so it is removed, for the caller to claim afresh. A
-   * fresh one is a first chunk between making the folder and creating its file, or a request
-   * removing the folder after its bytes went: the caller waits. One older than `staleLockMs` was
-   * left by a crash in such a moment. One that is gone already may be claimed at once.
+   * Whether a session folder found holding no bytes (neither `data` nor a claimed file; its
+   * names `names`) is gone now, either already or because it was left so by a request that is
+   * gone and is removed here. A fresh one is a first chunk between making the folder and
+   * creating its file, or a request removing the folder after its bytes went: the caller
+   * waits. One older than `staleLockMs` was left by a crash in such a moment: what the store
+   * leaves there (its digest note, the earlier version's stale lock files) goes by name, and
+   * the folder with them. Anything else in it keeps it, for the stale-upload purge: a file the
+   * store does not know may be someone's (an NFS `.nfs*` file held open).
    */
-  private async emptyFolderAbandoned(id: string): Promise<boolean> {
+  private async clearAbandonedFolder(id: string, names: string[]): Promise<boolean> {
     const folder = paths.uploadDir(id);
-    const info = await this.driver.stat(folder).catch(() => undefined);
+    const info = await this.driver.stat(folder).catch((err: unknown) => {
+      if (isPathNotFound(err)) return undefined;
+      throw err;
+    });
     if (!info) return true;
     if (Date.now() - info.modifiedAt.getTime() <= this.staleLockMs || !this.driver.removeEmptyFolder) return false;
-    await this.driver.delete(paths.uploadDigest(id));
+    for (const name of names) {
+      if (name === 'sha256') await this.driver.delete(`${folder}/${name}`);
+      else if (LEGACY_LOCK_NAMES.has(name) && (await this.lockFileStale(`${folder}/${name}`))) await this.driver.delete(`${folder}/${name}`);
+      else return false;
+    }
     await this.driver.removeEmptyFolder(folder);
-    return true;
+    // The removal says nothing when the folder stayed (something new in it): only a look does.
+    return this.driver.stat(folder).then(
+      () => false,
+      (err: unknown) => {
+        if (isPathNotFound(err)) return true;
+        throw err;
+      },
+    );
+  }
+
+  /** Whether the earlier version's lock file at `file` is untouched for longer than `staleLockMs` (its holder's heartbeat stopped). */
+  private async lockFileStale(file: string): Promise<boolean> {
+    const info = await this.driver.stat(file).catch((err: unknown) => {
+      if (isPathNotFound(err)) return undefined;
+      throw err;
+    });
+    return !info || Date.now() - info.modifiedAt.getTime() > this.staleLockMs;
   }
 }
 
@@ -831,6 +863,12 @@ const THIS_PROCESS: ProcessIdentity = {
 const NOTE_SCOPE = THIS_PROCESS.scope ? `${THIS_PROCESS.host} ${THIS_PROCESS.scope.split(' ')[0]}` : '';
 
 type ClaimOrder = 'folder-first' | 'data-first';
+
+/**
+ * The lock files of the store's earlier version, which held a session by a lock file in its
+ * folder: a crash could leave a folder holding only these.
+ */
+const LEGACY_LOCK_NAMES: ReadonlySet<string> = new Set(['lock', 'lock.break']);
 
 /**
  * Who holds a session, as the name of its claimed file says (`data.<holder>`, see
