@@ -1015,7 +1015,7 @@ describe('one writer per session across processes (uploads/<id>/data.<holder>)',
     // While another process holds the session, or is between making its folder and its file
     // (a first chunk), a waiter waits: a pause between looks and the usual deadline, not a
     // busy loop.
-    it('waits, without spinning, while another process holds the session or is just claiming it', async () => {
+    it('waits, without spinning, while another process holds the session or is just closing it', async () => {
       let looks = 0;
       class CountingDriver extends FilesystemDriver {
         override async list(relative: string): Promise<string[]> {
@@ -1027,9 +1027,11 @@ describe('one writer per session across processes (uploads/<id>/data.<holder>)',
       try {
         await vi.waitFor(() => expect(startTimeOf(sleeper.pid!)).toBeDefined());
         const held = await lockHeldBy({ pid: sleeper.pid, token: startTimeOf(sleeper.pid!)! });
-        const claiming = store.createUpload();
-        await mkdir(path.join(root, 'uploads', claiming), { recursive: true });
-        for (const id of [held, claiming]) {
+        // A close between moving the bytes into place and removing the digest note left beside them.
+        const closing = store.createUpload();
+        await mkdir(path.join(root, 'uploads', closing), { recursive: true });
+        await writeFile(path.join(root, 'uploads', closing, 'sha256'), '');
+        for (const id of [held, closing]) {
           looks = 0;
           const waiting = new BlobStore(new CountingDriver(root));
           await expect(waiting.appendUpload(id, source('xyz'))).rejects.toBeInstanceOf(BlobUploadInvalidError);
@@ -1119,7 +1121,9 @@ describe('one writer per session across processes (uploads/<id>/data.<holder>)',
     const bytes = randomBytes(64 * 1024);
     const id = counting.createUpload();
     expect(await counting.appendUpload(id, source(bytes))).toBe(bytes.length);
-    expect(made).toEqual([expect.stringMatching(new RegExp(`^uploads/${id}/data\\.`))]);
+    // The chunk's file is made empty in its folder under staging/, renamed into place as the
+    // session's folder (see placeSession), and written there.
+    expect(made).toEqual([expect.stringMatching(/^staging\/[^/]+\/data\./), expect.stringMatching(new RegExp(`^uploads/${id}/data\\.`))]);
     made.length = 0;
     // The closing PUT, in another process of the region (its own hash rebuilt from disk). A
     // session this small has no digest note, so it looks for none either.
@@ -1270,10 +1274,10 @@ describe('writes the storage refuses', () => {
   }
 
   it('a session folder the storage will not make is StorageFailedError naming EACCES and the path, not a busy session', async () => {
-    const refused = refusing('EACCES', ['createFolder']);
+    const refused = refusing('EACCES', ['createExclusive']);
     const id = refused.createUpload();
     const err = await expectRejection(refused.appendUpload(id, source('chunk')), StorageFailedError);
-    expect(err).toMatchObject({ systemCode: 'EACCES', path: path.join(root, paths.uploadDir(id)) });
+    expect(err).toMatchObject({ systemCode: 'EACCES', path: expect.stringMatching(new RegExp(`^${root}/staging/[^/]+/data\\.`)) });
     expect(err.message).toContain('EACCES (permission denied)');
     expect(err.message).not.toContain(root);
   });
@@ -1344,7 +1348,65 @@ describe('a session folder left without bytes (no data, no data.<holder>)', () =
     const guarded = new BlobStore(new Unreadable(root));
     const id = guarded.createUpload();
     await mkdir(path.join(root, 'uploads', id), { recursive: true });
+    await writeFile(path.join(root, 'uploads', id, 'sha256'), '');
     const err = await expectRejection(guarded.appendUpload(id, source('x')), StorageFailedError);
     expect(err.systemCode).toBe('EIO');
+  });
+});
+
+describe('two requests breaking the same stale session folder at once', () => {
+  // Two BlobStores (two processes) find the same folder empty and stale, and each judges it
+  // left by a crash. A request that removed it and made it anew could have its new folder
+  // removed by the other's late removal (ABA), and both would hold the session: each answers
+  // its chunk, the last release wins, and the other's running hash vouches for bytes not in the
+  // file. The hooks force that interleaving where the store would allow it.
+  it('exactly one holds the session; the other is refused, and the session holds the holder\'s bytes', async () => {
+    const id = store.createUpload();
+    const relative = `uploads/${id}`;
+    const folder = path.join(root, relative);
+    await mkdir(folder, { recursive: true });
+    const old = (Date.now() - 2 * 3600_000) / 1000;
+    await utimes(folder, old, old);
+    let listed = 0;
+    let allListed!: () => void;
+    const bothListed = new Promise<void>((resolve) => (allListed = resolve));
+    let madeIt!: () => void;
+    const someoneMadeIt = new Promise<void>((resolve) => (madeIt = resolve));
+    let removals = 0;
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    class Racing extends FilesystemDriver {
+      private hasListed = false;
+      override async list(path: string): Promise<string[]> {
+        const names = await super.list(path);
+        if (path === relative && !this.hasListed) {
+          this.hasListed = true;
+          if (++listed === 2) allListed();
+          await Promise.race([bothListed, pause(1000)]);
+        }
+        return names;
+      }
+      override async createFolder(path: string): Promise<boolean> {
+        const made = await super.createFolder(path);
+        if (made && path === relative) madeIt();
+        return made;
+      }
+      override async removeEmptyFolder(path: string): Promise<void> {
+        // The second removal lands only after the first breaker has made the folder anew.
+        if (path === relative && removals++ > 0) await Promise.race([someoneMadeIt, pause(1000)]);
+        return super.removeEmptyFolder(path);
+      }
+    }
+    const a = new BlobStore(new Racing(root), { staleLockMs: 1000 });
+    const b = new BlobStore(new Racing(root), { staleLockMs: 1000 });
+    const results = await Promise.allSettled([
+      a.appendUpload(id, source('AAAA'), { start: 0, length: 4 }),
+      b.appendUpload(id, source('BBBB'), { start: 0, length: 4 }),
+    ]);
+    const answered = results.flatMap((result, i) => (result.status === 'fulfilled' ? [{ text: i === 0 ? 'AAAA' : 'BBBB', size: result.value }] : []));
+    expect(answered).toHaveLength(1);
+    expect(answered[0]!.size).toBe(4);
+    expect(await readFile(path.join(folder, 'data'), 'utf8')).toBe(answered[0]!.text);
+    const winner = answered[0]!.text === 'AAAA' ? a : b;
+    expect(await winner.completeUpload(id, digest(answered[0]!.text))).toEqual({ digest: digest(answered[0]!.text).value, size: 4 });
   });
 });

@@ -86,6 +86,11 @@ interface SessionClaim {
   holdsBytes: boolean;
   /** Whether the session's folder is still there to release (false once discarded). */
   folderKept: boolean;
+  /**
+   * Whether `file` is the empty one `placeSession` made and no byte has gone into it yet: it is
+   * removed at release rather than given back, so a session no chunk went into keeps no files.
+   */
+  placedEmpty: boolean;
 }
 
 interface RunningHash {
@@ -255,7 +260,7 @@ export class BlobStore {
    * Returns the session's new size.
    */
   async appendUpload(id: string, source: Readable, options: AppendOptions = {}): Promise<number> {
-    return this.writing(() => paths.uploadData(id), () => this.withUploadLock(id, 'folder-first', (claim) => this.append(claim, source, options)));
+    return this.writing(() => paths.uploadData(id), () => this.withUploadLock(id, 'new-first', (claim) => this.append(claim, source, options)));
   }
 
   /**
@@ -424,6 +429,7 @@ export class BlobStore {
       throw err;
     }
     const newSize = size + hashing.bytes;
+    if (newSize > 0) claim.placedEmpty = false;
     this.runningHashes.set(id, { hash: hashing.hash, size: newSize });
     if (newSize >= NOTED_DIGEST_MIN_BYTES) await this.noteDigest(id, newSize, hashing.hash);
     return newSize;
@@ -644,8 +650,7 @@ export class BlobStore {
    * grows, or is cut back to a size it had, so a hash that has seen `size` bytes has seen these
    * bytes. A request finding the session busy for longer than `waitMs`, here or in another
    * process, is refused (a client sending two chunks of one session at once breaks the spec's
-   * in-order rule). `order` says which way of claiming to try first: making the folder (a
-   * chunk, mostly a session's first) or taking the bytes (a close or cancel of a filled one).
+   * in-order rule). `order` says which way of claiming to try first (see ClaimOrder).
    */
   private async withUploadLock<T>(id: string, order: ClaimOrder, work: (claim: SessionClaim) => Promise<T>, waitMs = LOCK_WAIT_MS): Promise<T> {
     const deadline = Date.now() + waitMs;
@@ -678,10 +683,10 @@ export class BlobStore {
    * Takes session `id` for one request, across the processes of the region, without a lock
    * file: a session with bytes is taken by renaming its `data` to `data.<holder>` (of many
    * renames at once exactly one succeeds; the others find no `data`), and a session without any
-   * by making its folder (of many mkdirs at once exactly one succeeds). So a PATCH and a PUT
-   * each make and remove no file of their own for it; a close moves the claimed file straight
-   * into place as the blob. A session held by another request has neither a `data` nor a fresh
-   * folder to take: the request looks at who holds it, takes it over by the same rename if the
+   * by placing its folder already holding the claimed file (`placeSession`; of many placings at
+   * once exactly one succeeds). So a PATCH and a PUT each make and remove no file of their own
+   * for it; a close moves the claimed file straight into place as the blob. A session held by
+   * another request has no `data` to take: the request looks at who holds it, takes it over by the same rename if the
    * holder is gone (`claimAbandoned`; only one of several breakers' renames succeeds), and
    * otherwise waits, until `deadline`.
    */
@@ -692,10 +697,9 @@ export class BlobStore {
     // once, or a state no round can change (a folder holding what the store does not know)
     // would keep the request, and the process, looking at it until the purge removes it.
     for (let retryAtOnce = false; ; ) {
-      const claim: SessionClaim = { id, file: paths.uploadClaimed(id, holderName(Date.now())), holdsBytes: false, folderKept: true };
-      if (order === 'folder-first' && (await this.driver.createFolder(folder))) return claim;
+      const claim: SessionClaim = { id, file: paths.uploadClaimed(id, holderName(Date.now())), holdsBytes: false, folderKept: true, placedEmpty: false };
+      if (order === 'new-first' && (await this.placeSession(claim))) return claim;
       if (await this.takeBytes(paths.uploadData(id), claim)) return claim;
-      if (order === 'data-first' && (await this.driver.createFolder(folder))) return claim;
       const names = await this.driver.list(folder);
       const held = names.find((name) => name.startsWith(UPLOAD_CLAIM_PREFIX));
       if (names.includes('data')) {
@@ -709,8 +713,8 @@ export class BlobStore {
           return claim;
         }
       } else {
-        // Gone (a close or cancel removed it meanwhile), or emptied of what a crash left: made again at once.
-        retryAtOnce = await this.clearAbandonedFolder(id, names);
+        retryAtOnce = false;
+        if (await this.takeFolderWithoutBytes(claim, names)) return claim;
       }
       if (Date.now() > deadline) throw sessionBusy(id);
       if (!retryAtOnce) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -737,6 +741,10 @@ export class BlobStore {
    * this one gone: the bytes are that request's now, and the hash of them here is forgotten.
    */
   private async releaseSession(claim: SessionClaim): Promise<void> {
+    if (claim.holdsBytes && claim.placedEmpty) {
+      await this.driver.delete(claim.file);
+      claim.holdsBytes = false;
+    }
     if (claim.holdsBytes) {
       await this.driver.move(claim.file, paths.uploadData(claim.id), { durable: false }).catch((err: unknown) => {
         if (isPathNotFound(err)) this.runningHashes.delete(claim.id);
@@ -772,37 +780,58 @@ export class BlobStore {
   }
 
   /**
-   * Whether a session folder found holding no bytes (neither `data` nor a claimed file; its
-   * names `names`) is gone now, either already or because it was left so by a request that is
-   * gone and is removed here. A fresh one is a first chunk between making the folder and
-   * creating its file, or a request removing the folder after its bytes went: the caller
-   * waits. One older than `staleLockMs` was left by a crash in such a moment: what the store
-   * leaves there (its digest note, the earlier version's stale lock files) goes by name, and
-   * the folder with them. Anything else in it keeps it, for the stale-upload purge: a file the
-   * store does not know may be someone's (an NFS `.nfs*` file held open).
+   * Claims a session whose folder was found holding no bytes (neither `data` nor a claimed
+   * file; its names `names`) by placing a new one (`placeSession`), when that is safe: when
+   * the folder is gone, or when it was left so longer than `staleLockMs` ago, by a crash. A
+   * fresh one is a close between moving its bytes into place and removing the folder (a retry
+   * of that close must wait for its record, not find a session without bytes) or a failed
+   * first chunk on its way out: the caller waits. From a stale one, what the store leaves
+   * there (its digest note, the earlier version's stale lock files) goes by name first.
+   * Anything else in it keeps it, for the stale-upload purge: a file the store does not know
+   * may be someone's (an NFS `.nfs*` file held open).
    */
-  private async clearAbandonedFolder(id: string, names: string[]): Promise<boolean> {
-    const folder = paths.uploadDir(id);
+  private async takeFolderWithoutBytes(claim: SessionClaim, names: string[]): Promise<boolean> {
+    const folder = paths.uploadDir(claim.id);
     const info = await this.driver.stat(folder).catch((err: unknown) => {
       if (isPathNotFound(err)) return undefined;
       throw err;
     });
-    if (!info) return true;
-    if (Date.now() - info.modifiedAt.getTime() <= this.staleLockMs || !this.driver.removeEmptyFolder) return false;
-    for (const name of names) {
-      if (name === 'sha256') await this.driver.delete(`${folder}/${name}`);
-      else if (LEGACY_LOCK_NAMES.has(name) && (await this.lockFileStale(`${folder}/${name}`))) await this.driver.delete(`${folder}/${name}`);
-      else return false;
+    if (info) {
+      if (Date.now() - info.modifiedAt.getTime() <= this.staleLockMs || !this.driver.removeEmptyFolder) return false;
+      for (const name of names) {
+        if (name === 'sha256') await this.driver.delete(`${folder}/${name}`);
+        else if (LEGACY_LOCK_NAMES.has(name) && (await this.lockFileStale(`${folder}/${name}`))) await this.driver.delete(`${folder}/${name}`);
+        else return false;
+      }
     }
-    await this.driver.removeEmptyFolder(folder);
-    // The removal says nothing when the folder stayed (something new in it): only a look does.
-    return this.driver.stat(folder).then(
-      () => false,
-      (err: unknown) => {
-        if (isPathNotFound(err)) return true;
-        throw err;
-      },
-    );
+    return this.placeSession(claim);
+  }
+
+  /**
+   * Claims a session with no bytes by putting its folder in place already holding the claim's
+   * file, empty: made under `staging/`, then renamed to `uploads/<id>`. The rename succeeds
+   * only where no folder is, or an empty one (a close's or a crash's leftover, which no request
+   * holds), and once it has, the folder is not empty: of many requests placing at once exactly
+   * one succeeds, the others find it non-empty and wait, and none ever holds a session by an
+   * empty folder that another could remove or replace under it. False when a folder with
+   * something in it is there.
+   */
+  private async placeSession(claim: SessionClaim): Promise<boolean> {
+    const staged = paths.staging(randomUUID());
+    await this.driver.createExclusive(`${staged}/${claim.file.slice(claim.file.lastIndexOf('/') + 1)}`);
+    try {
+      // Not durable: a machine crash may undo it, and then the session simply has no bytes.
+      await this.driver.move(staged, paths.uploadDir(claim.id), { durable: false });
+    } catch (err) {
+      await this.driver.delete(staged);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+      throw err;
+    }
+    claim.holdsBytes = true;
+    claim.placedEmpty = true;
+    this.runningHashes.delete(claim.id);
+    return true;
   }
 
   /** Whether the earlier version's lock file at `file` is untouched for longer than `staleLockMs` (its holder's heartbeat stopped). */
@@ -862,7 +891,8 @@ const THIS_PROCESS: ProcessIdentity = {
  */
 const NOTE_SCOPE = THIS_PROCESS.scope ? `${THIS_PROCESS.host} ${THIS_PROCESS.scope.split(' ')[0]}` : '';
 
-type ClaimOrder = 'folder-first' | 'data-first';
+/** Which way of claiming a session to try first: placing a new one (a chunk, mostly a session's first), or taking its bytes (a close or cancel of a filled one). */
+type ClaimOrder = 'new-first' | 'data-first';
 
 /**
  * The lock files of the store's earlier version, which held a session by a lock file in its

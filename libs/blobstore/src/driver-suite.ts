@@ -406,6 +406,18 @@ export function describeStorageDriverSuite(name: string, createDriver: () => Pro
     });
 
     describe('move', () => {
+      // driver.ts move: "A folder moves onto nothing or an empty folder only … EEXIST or ENOTEMPTY".
+      it('moves a folder onto nothing or an empty folder, and of many onto one place exactly one', async () => {
+        await driver.createExclusive('staged/empty-target/file');
+        await driver.delete('staged/empty-target/file');
+        const folders = Array.from({ length: 5 }, (_, i) => `staged/from-${i}`);
+        for (const folder of folders) await driver.createExclusive(`${folder}/file-${folder.slice(-1)}`);
+        const results = await Promise.allSettled(folders.map((folder) => driver.move(folder, 'staged/empty-target', { durable: false })));
+        expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+        for (const result of results) if (result.status === 'rejected') expect((result.reason as NodeJS.ErrnoException).code).toMatch(/^(EEXIST|ENOTEMPTY)$/);
+        expect(await driver.list('staged/empty-target')).toHaveLength(1);
+      });
+
       // driver.ts move: "Moves source to destination ... Creates the destination's parent folders."
       it('moves a file, creating the destination folders', async () => {
         await driver.putContent('src/file', 'payload');

@@ -92,7 +92,9 @@ export interface StorageDriver {
    * Creates the destination's parent folders. Unless `durable` is false, the destination's name
    * is on stable storage when it resolves; with `flush`, so are its bytes (a file written with
    * `durable: false`). Throws PathNotFoundError (naming `source`) only when the source is
-   * missing.
+   * missing. A folder moves onto nothing or an empty folder only: onto one with anything in
+   * it the move throws the system's EEXIST or ENOTEMPTY, so of many folders moved onto one
+   * place at once exactly one succeeds (the store places new upload sessions so).
    */
   move(source: string, destination: string, options?: { flush?: boolean; durable?: boolean }): Promise<void>;
 

@@ -4,9 +4,10 @@ import type { Digest } from '@meridian/oci';
  * The on-disk layout, in one place (Distribution's storage/paths.go does the same):
  *
  *   blobs/<algorithm>/<first two hex>/<hex>   verified blob content, named by its digest
- *   uploads/<id>/                              made by a session's first chunk, which holds
- *                                              the session by making it; gone once the
- *                                              session is closed, cancelled or purged
+ *   uploads/<id>/                              placed by a session's first chunk: made as
+ *                                              staging/<uuid>/ holding its empty
+ *                                              data.<holder>, then renamed here; gone once
+ *                                              the session is closed, cancelled or purged
  *   uploads/<id>/data                          bytes of an upload session so far; its
  *                                              modification time is the session's last
  *                                              activity, which purging goes by
@@ -23,7 +24,9 @@ import type { Digest } from '@meridian/oci';
  *   staging/<uuid>                             a monolithic write, or the whole-blob PUT that
  *                                              closes an upload session with no chunk, being
  *                                              hashed; renamed into blobs/ only once its
- *                                              digest is verified
+ *                                              digest is verified. Or, as a folder, a new
+ *                                              session's folder about to be renamed into
+ *                                              uploads/ (see above)
  *   .write-probe-<uuid>                        a few bytes a readiness check writes at the root
  *                                              and removes at once (FilesystemDriver)
  *
