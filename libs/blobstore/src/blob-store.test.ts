@@ -1410,3 +1410,27 @@ describe('two requests breaking the same stale session folder at once', () => {
     expect(await winner.completeUpload(id, digest(answered[0]!.text))).toEqual({ digest: digest(answered[0]!.text).value, size: 4 });
   });
 });
+
+describe('a closing PUT whose body has no Content-Range, while another request holds the bytes', () => {
+  it('waits for the bytes another process holds, and closes with them', async () => {
+    const id = store.createUpload();
+    const held = await heldBy(id, 'another-process', 'abc');
+    setTimeout(() => void rename(held, path.join(root, 'uploads', id, 'data')), 200);
+    const other = new BlobStore(new FilesystemDriver(root));
+    expect(await other.completeUpload(id, digest('abcdef'), { lastChunk: { source: source('def'), options: {} } })).toEqual({ digest: digest('abcdef').value, size: 6 });
+    expect(await filesUnder('uploads')).toEqual([]);
+  });
+
+  // A client whose PUT stalled mid-body retries at once, while the first attempt still holds the session.
+  it('a retry waits for the first attempt, whose client went away, and closes the session', async () => {
+    const id = store.createUpload();
+    expect(await store.appendUpload(id, source('abc'), { start: 0, length: 3 })).toBe(3);
+    const stalled = new PassThrough();
+    const first = store.completeUpload(id, digest('abcdef'), { lastChunk: { source: stalled, options: {} } });
+    await waitForChunkUnderWay(id);
+    setTimeout(() => stalled.destroy(new Error('client went away')), 300);
+    const other = new BlobStore(new FilesystemDriver(root));
+    expect(await other.completeUpload(id, digest('abcdef'), { lastChunk: { source: source('def'), options: {} } })).toEqual({ digest: digest('abcdef').value, size: 6 });
+    await expectRejection(first, Error);
+  });
+});

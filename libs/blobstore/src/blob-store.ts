@@ -273,14 +273,16 @@ export class BlobStore {
    */
   async completeUpload(id: string, expected: Digest, options: CompleteUploadOptions = {}): Promise<BlobInfo> {
     // A PUT with a body mostly closes a session that had no chunk (POST then PUT): one look
-    // tells, and that way writes no session files; a body that starts past byte 0 follows
-    // chunks, which a request (or a crashed one) may hold under another name, so it goes the
-    // other way. A PUT without one closes a session its PATCHes filled (skopeo, podman and
+    // tells, and that way writes no session files. The look is for the session's folder, not
+    // its `data`: while a request (or a crashed one) holds the bytes under another name there
+    // is no `data`, and a PUT that took that for a session without chunks would hash its body
+    // alone (a client's retry of a PUT whose first attempt still holds the session). A body
+    // that starts past byte 0 follows chunks, so it goes the other way without a look. A PUT without one closes a session its PATCHes filled (skopeo, podman and
     // docker close every push so): it claims the session at once and looks at the bytes it
     // holds then, one look where choosing the way first cost two. Found without bytes (the
     // empty blob), it is closed as a session without a chunk once the claim has gone again.
     const start = options.lastChunk?.options.start;
-    if (options.lastChunk && !(start !== undefined && start > 0) && (await this.heldBytes(id)) === undefined) {
+    if (options.lastChunk && !(start !== undefined && start > 0) && !(await this.sessionFolderExists(id))) {
       return this.completeEmptyUpload(expected, options);
     }
     const closed = await this.writing(() => paths.uploadData(id), () => this.completeHeldUpload(id, expected, options));
@@ -566,13 +568,14 @@ export class BlobStore {
     return (await this.driver.stat(claim.file)).size;
   }
 
-  /** The size of an idle session's bytes on disk; undefined when it has none (no chunk yet, or held by a request). */
-  private async heldBytes(id: string): Promise<number | undefined> {
+  /** Whether session `id` has a folder: it has had a chunk (or a request is claiming it), and is not closed, cancelled or purged. */
+  private async sessionFolderExists(id: string): Promise<boolean> {
     if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
     try {
-      return (await this.driver.stat(paths.uploadData(id))).size;
+      await this.driver.stat(paths.uploadDir(id));
+      return true;
     } catch (err) {
-      if (err instanceof PathNotFoundError) return undefined;
+      if (isPathNotFound(err)) return false;
       throw err;
     }
   }
