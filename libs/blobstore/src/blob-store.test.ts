@@ -1434,3 +1434,28 @@ describe('a closing PUT whose body has no Content-Range, while another request h
     await expectRejection(first, Error);
   });
 });
+
+describe('a session the storage will not give back', () => {
+  // The rename back to `data` refused (EIO, EROFS, EACCES): the chunk is answered as the storage
+  // fault it is, not 202, and this process takes its own stranded claim at the next request
+  // rather than telling the client the session is busy for the stale limit.
+  it('a failed rename back is StorageFailedError, and the next chunk here takes the session on', async () => {
+    let refuse = true;
+    class RefusesRelease extends FilesystemDriver {
+      override async move(from: string, to: string, options?: { flush?: boolean; durable?: boolean }): Promise<void> {
+        if (refuse && /\/data\.[^/]+$/.test(from) && to.endsWith('/data')) {
+          refuse = false;
+          throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
+        }
+        return super.move(from, to, options);
+      }
+    }
+    const refusing = new BlobStore(new RefusesRelease(root));
+    const id = refusing.createUpload();
+    const err = await expectRejection(refusing.appendUpload(id, source('abc')), StorageFailedError);
+    expect(err.systemCode).toBe('EIO');
+    expect(await refusing.uploadSize(id)).toBe(3);
+    expect(await refusing.appendUpload(id, source('def'), { start: 3, length: 3 })).toBe(6);
+    expect(await refusing.completeUpload(id, digest('abcdef'))).toEqual({ digest: digest('abcdef').value, size: 6 });
+  });
+});

@@ -113,6 +113,12 @@ export class BlobStore {
   private readonly runningHashes: LRUCache<string, RunningHash>;
   /** The requests working on a session in this process, by session, in the order they came. */
   private readonly uploadLocks = new Map<string, Promise<unknown>>();
+  /**
+   * Claimed files this process could not give back (see `releaseSession`): still under its
+   * own name, which no request of another process judges abandoned while it runs, so the next
+   * request here takes them on at once.
+   */
+  private readonly strandedClaims = new Set<string>();
   /** Looks at blobs' bytes under way (see `confirm`), by digest and size. */
   private readonly confirming = new Map<string, Promise<BlobCheck>>();
 
@@ -742,6 +748,7 @@ export class BlobStore {
    * chunk yet, a first chunk that failed, bytes that became the blob), its folder goes if
    * nothing else is in it. A claim whose file is gone was taken over by a request that judged
    * this one gone: the bytes are that request's now, and the hash of them here is forgotten.
+   * Any other failure to give the bytes back is thrown, as the storage fault it is.
    */
   private async releaseSession(claim: SessionClaim): Promise<void> {
     if (claim.holdsBytes && claim.placedEmpty) {
@@ -749,9 +756,18 @@ export class BlobStore {
       claim.holdsBytes = false;
     }
     if (claim.holdsBytes) {
-      await this.driver.move(claim.file, paths.uploadData(claim.id), { durable: false }).catch((err: unknown) => {
-        if (isPathNotFound(err)) this.runningHashes.delete(claim.id);
-      });
+      try {
+        await this.driver.move(claim.file, paths.uploadData(claim.id), { durable: false });
+      } catch (err) {
+        if (isPathNotFound(err)) {
+          this.runningHashes.delete(claim.id);
+          return;
+        }
+        // The storage's fault (EIO, EROFS, EACCES): the request fails with it, not a 202 on a
+        // session every later request would be told is busy for as long as the stale limit.
+        this.strandedClaims.add(claim.file);
+        throw err;
+      }
     } else if (claim.folderKept) {
       await this.driver.removeEmptyFolder?.(paths.uploadDir(claim.id)).catch(() => undefined);
     }
@@ -760,13 +776,14 @@ export class BlobStore {
   /**
    * Whether a session's claimed file `name` is left over from a holder that is gone: a process
    * of this machine and pid namespace that no longer runs (or whose pid now names a process
-   * started later), an earlier run of this very process id, or a holder whose heartbeat stopped
-   * long ago. A pid is only checked where it means the same process: the same host, boot and
+   * started later), an earlier run of this very process id, a claim this process could not
+   * give back (`strandedClaims`), or a holder whose heartbeat stopped long ago. A pid is only checked where it means the same process: the same host, boot and
    * pid namespace. The heartbeat's age is judged with `staleLockMs` for a holder on this host,
    * whose clock is ours, and with the far longer `staleForeignLockMs` otherwise, since clocks of
    * different hosts sharing storage may disagree.
    */
   private async claimAbandoned(file: string, name: string): Promise<boolean> {
+    if (this.strandedClaims.delete(file)) return true;
     const held = await this.driver.stat(file).catch(() => undefined);
     if (!held) return false;
     const holder = parseHolder(name);
