@@ -1459,3 +1459,32 @@ describe('a session the storage will not give back', () => {
     expect(await refusing.completeUpload(id, digest('abcdef'))).toEqual({ digest: digest('abcdef').value, size: 6 });
   });
 });
+
+describe('the size of a session being released while it is looked at', () => {
+  // The look at `data` misses the bytes (held), the holder renames them back, and the look for
+  // a claimed file then finds none: looked at again, the session holds its bytes.
+  it('reports the bytes, never 0', async () => {
+    const id = store.createUpload();
+    const folder = path.join(root, 'uploads', id);
+    const held = await heldBy(id, 'another-process', 'abc');
+    class ReleasedBetween extends FilesystemDriver {
+      override async list(relative: string): Promise<string[]> {
+        if (relative === `uploads/${id}`) await rename(held, path.join(folder, 'data')).catch(() => undefined);
+        return super.list(relative);
+      }
+    }
+    expect(await new BlobStore(new ReleasedBetween(root)).uploadSize(id)).toBe(3);
+  });
+
+  it('a claimed file that cannot be looked at is an error, not an empty session', async () => {
+    const id = store.createUpload();
+    await heldBy(id, 'another-process', 'abc');
+    class Unreadable extends FilesystemDriver {
+      override async stat(relative: string) {
+        if (relative.includes('/data.')) throw Object.assign(new Error('EIO: i/o error, stat'), { code: 'EIO' });
+        return super.stat(relative);
+      }
+    }
+    await expect(new BlobStore(new Unreadable(root)).uploadSize(id)).rejects.toMatchObject({ code: 'EIO' });
+  });
+});

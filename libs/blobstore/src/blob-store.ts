@@ -72,6 +72,9 @@ const NOTED_DIGEST_MIN_BYTES = 1024 * 1024;
  */
 const REWRITTEN_BELOW_BYTES = 1024 * 1024;
 
+/** How many times `sessionFile` looks for a session's bytes that keep changing name under it. */
+const SESSION_FILE_LOOKS = 5;
+
 /** How long a request waits for another writer to release a session before giving up. */
 const LOCK_WAIT_MS = 2000;
 
@@ -558,14 +561,38 @@ export class BlobStore {
    * undefined when it has none (no chunk yet). The common look, at an idle session, is one stat.
    */
   private async sessionFile(id: string): Promise<FileInfo | undefined> {
+    return (await this.sessionFileNamed(id))?.info;
+  }
+
+  /** `sessionFile`, with the file's name in the session's folder. */
+  private async sessionFileNamed(id: string): Promise<{ name: string; info: FileInfo } | undefined> {
     if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
-    const idle = await this.driver.stat(paths.uploadData(id)).catch((err: unknown) => {
+    const folder = paths.uploadDir(id);
+    // The bytes change name between the looks when a request gives them back or takes them:
+    // a look that missed them both ways looks again, a few times, rather than report none.
+    for (let look = 0; look < SESSION_FILE_LOOKS; look++) {
+      const idle = await this.statIfPresent(`${folder}/data`);
+      if (idle) return { name: 'data', info: idle };
+      const names = await this.driver.list(folder);
+      const claimed = names.find((name) => name.startsWith(UPLOAD_CLAIM_PREFIX));
+      if (claimed !== undefined) {
+        const info = await this.statIfPresent(`${folder}/${claimed}`);
+        if (info) return { name: claimed, info };
+      } else if (!names.includes('data')) {
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /** The file or folder at `relative`, or undefined when nothing is there; any other failure is thrown. */
+  private async statIfPresent(relative: string): Promise<FileInfo | undefined> {
+    try {
+      return await this.driver.stat(relative);
+    } catch (err) {
       if (isPathNotFound(err)) return undefined;
       throw err;
-    });
-    if (idle) return idle;
-    const claimed = (await this.driver.list(paths.uploadDir(id))).find((name) => name.startsWith(UPLOAD_CLAIM_PREFIX));
-    return claimed === undefined ? undefined : this.driver.stat(`${paths.uploadDir(id)}/${claimed}`).catch(() => undefined);
+    }
   }
 
   /** How many bytes the claimed session holds; undefined when it has had no chunk. */
@@ -577,13 +604,7 @@ export class BlobStore {
   /** Whether session `id` has a folder: it has had a chunk (or a request is claiming it), and is not closed, cancelled or purged. */
   private async sessionFolderExists(id: string): Promise<boolean> {
     if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
-    try {
-      await this.driver.stat(paths.uploadDir(id));
-      return true;
-    } catch (err) {
-      if (isPathNotFound(err)) return false;
-      throw err;
-    }
+    return (await this.statIfPresent(paths.uploadDir(id))) !== undefined;
   }
 
   /**
@@ -812,10 +833,7 @@ export class BlobStore {
    */
   private async takeFolderWithoutBytes(claim: SessionClaim, names: string[]): Promise<boolean> {
     const folder = paths.uploadDir(claim.id);
-    const info = await this.driver.stat(folder).catch((err: unknown) => {
-      if (isPathNotFound(err)) return undefined;
-      throw err;
-    });
+    const info = await this.statIfPresent(folder);
     if (info) {
       if (Date.now() - info.modifiedAt.getTime() <= this.staleLockMs || !this.driver.removeEmptyFolder) return false;
       for (const name of names) {
@@ -856,10 +874,7 @@ export class BlobStore {
 
   /** Whether the earlier version's lock file at `file` is untouched for longer than `staleLockMs` (its holder's heartbeat stopped). */
   private async lockFileStale(file: string): Promise<boolean> {
-    const info = await this.driver.stat(file).catch((err: unknown) => {
-      if (isPathNotFound(err)) return undefined;
-      throw err;
-    });
+    const info = await this.statIfPresent(file);
     return !info || Date.now() - info.modifiedAt.getTime() > this.staleLockMs;
   }
 }
