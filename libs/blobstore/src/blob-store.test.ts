@@ -1488,3 +1488,37 @@ describe('the size of a session being released while it is looked at', () => {
     await expect(new BlobStore(new Unreadable(root)).uploadSize(id)).rejects.toMatchObject({ code: 'EIO' });
   });
 });
+
+describe('purgeStale and a session a request has just claimed', () => {
+  // The claim's rename keeps the file's old time; the claim's own time, in its name, is now.
+  it('keeps a long-idle session a request has just claimed', async () => {
+    const id = store.createUpload();
+    await store.appendUpload(id, source('idle'));
+    const old = (Date.now() - 2 * 3600_000) / 1000;
+    await utimes(path.join(root, 'uploads', id, 'data'), old, old);
+    const slow = new PassThrough();
+    const writing = store.appendUpload(id, slow);
+    await waitForChunkUnderWay(id);
+    const purged = await new BlobStore(new FilesystemDriver(root)).purgeStale(3600_000);
+    expect(purged.sessions).toEqual([]);
+    slow.end('-more');
+    expect(await writing).toBe(9);
+    expect(await readFile(path.join(root, 'uploads', id, 'data'), 'utf8')).toBe('idle-more');
+  });
+
+  it('keeps a session whose files cannot be looked at now, rather than removing it unseen', async () => {
+    const id = store.createUpload();
+    const held = await heldBy(id, 'another-process', 'abc');
+    const old = (Date.now() - 2 * 3600_000) / 1000;
+    await utimes(held, old, old);
+    await utimes(path.dirname(held), old, old);
+    class Unreadable extends FilesystemDriver {
+      override async stat(relative: string) {
+        if (relative.includes('/data.')) throw Object.assign(new Error('EIO: i/o error, stat'), { code: 'EIO' });
+        return super.stat(relative);
+      }
+    }
+    expect((await new BlobStore(new Unreadable(root)).purgeStale(3600_000)).sessions).toEqual([]);
+    expect(await readFile(held, 'utf8')).toBe('abc');
+  });
+});

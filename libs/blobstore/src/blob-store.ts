@@ -498,9 +498,19 @@ export class BlobStore {
     let stagingFiles = 0;
     for (const id of await this.driver.list(paths.uploadsRoot)) {
       if (!isUploadId(id)) continue;
-      // A folder without data is a first chunk being written (or a crash during one): its age counts.
-      const info = (await this.sessionFile(id).catch(() => undefined)) ?? (await this.driver.stat(paths.uploadDir(id)).catch(() => undefined));
-      if (!info || now - info.modifiedAt.getTime() > maxIdleMs) {
+      let lastSeen: number | undefined;
+      try {
+        const file = await this.sessionFileNamed(id);
+        // A claim's rename keeps the file's time: the claim's own time, in its name, counts if
+        // later, so a long-idle session a request has just taken is not removed under it.
+        if (file) lastSeen = Math.max(file.info.modifiedAt.getTime(), parseHolder(file.name)?.claimedAt ?? 0);
+        // A folder without bytes is a close on its way out (or a crash in one): its age counts.
+        else lastSeen = (await this.statIfPresent(paths.uploadDir(id)))?.modifiedAt.getTime();
+      } catch {
+        // Its files cannot be looked at now (EIO, EACCES): judged at a later purge, not removed unseen.
+        continue;
+      }
+      if (lastSeen === undefined || now - lastSeen > maxIdleMs) {
         this.runningHashes.delete(id);
         await this.driver.delete(paths.uploadDir(id));
         sessions.push(id);
