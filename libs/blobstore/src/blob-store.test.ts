@@ -1476,6 +1476,19 @@ describe('the size of a session being released while it is looked at', () => {
     expect(await new BlobStore(new ReleasedBetween(root)).uploadSize(id)).toBe(3);
   });
 
+  it('a holder\'s file that cannot be looked at fails a chunk as the storage fault, not as a busy session', async () => {
+    const id = store.createUpload();
+    await heldBy(id, 'another-process', 'abc');
+    class Unreadable extends FilesystemDriver {
+      override async stat(relative: string) {
+        if (relative.includes('/data.')) throw Object.assign(new Error('EIO: i/o error, stat'), { code: 'EIO' });
+        return super.stat(relative);
+      }
+    }
+    const err = await expectRejection(new BlobStore(new Unreadable(root)).appendUpload(id, source('def')), StorageFailedError);
+    expect(err.systemCode).toBe('EIO');
+  });
+
   it('a claimed file that cannot be looked at is an error, not an empty session', async () => {
     const id = store.createUpload();
     await heldBy(id, 'another-process', 'abc');

@@ -815,7 +815,8 @@ export class BlobStore {
    */
   private async claimAbandoned(file: string, name: string): Promise<boolean> {
     if (this.strandedClaims.delete(file)) return true;
-    const held = await this.driver.stat(file).catch(() => undefined);
+    // Gone: given back or taken meanwhile. Any other failure to look is the storage's, not a busy session.
+    const held = await this.statIfPresent(file);
     if (!held) return false;
     const holder = parseHolder(name);
     const sameHost = holder !== undefined && holder.host === THIS_HOLDER.host;
