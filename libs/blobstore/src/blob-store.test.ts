@@ -121,6 +121,14 @@ async function expectRejection<E extends Error>(promise: Promise<unknown>, type:
   return err as E;
 }
 
+/** A driver that cannot look at a held session's file (`data.<holder>`): the storage's EIO. */
+class ClaimsUnreadable extends FilesystemDriver {
+  override async stat(relative: string) {
+    if (relative.includes('/data.')) throw Object.assign(new Error('EIO: i/o error, stat'), { code: 'EIO' });
+    return super.stat(relative);
+  }
+}
+
 function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
@@ -1479,26 +1487,14 @@ describe('the size of a session being released while it is looked at', () => {
   it('a holder\'s file that cannot be looked at fails a chunk as the storage fault, not as a busy session', async () => {
     const id = store.createUpload();
     await heldBy(id, 'another-process', 'abc');
-    class Unreadable extends FilesystemDriver {
-      override async stat(relative: string) {
-        if (relative.includes('/data.')) throw Object.assign(new Error('EIO: i/o error, stat'), { code: 'EIO' });
-        return super.stat(relative);
-      }
-    }
-    const err = await expectRejection(new BlobStore(new Unreadable(root)).appendUpload(id, source('def')), StorageFailedError);
+    const err = await expectRejection(new BlobStore(new ClaimsUnreadable(root)).appendUpload(id, source('def')), StorageFailedError);
     expect(err.systemCode).toBe('EIO');
   });
 
   it('a claimed file that cannot be looked at is an error, not an empty session', async () => {
     const id = store.createUpload();
     await heldBy(id, 'another-process', 'abc');
-    class Unreadable extends FilesystemDriver {
-      override async stat(relative: string) {
-        if (relative.includes('/data.')) throw Object.assign(new Error('EIO: i/o error, stat'), { code: 'EIO' });
-        return super.stat(relative);
-      }
-    }
-    await expect(new BlobStore(new Unreadable(root)).uploadSize(id)).rejects.toMatchObject({ code: 'EIO' });
+    await expect(new BlobStore(new ClaimsUnreadable(root)).uploadSize(id)).rejects.toMatchObject({ code: 'EIO' });
   });
 });
 
@@ -1525,13 +1521,7 @@ describe('purgeStale and a session a request has just claimed', () => {
     const old = (Date.now() - 2 * 3600_000) / 1000;
     await utimes(held, old, old);
     await utimes(path.dirname(held), old, old);
-    class Unreadable extends FilesystemDriver {
-      override async stat(relative: string) {
-        if (relative.includes('/data.')) throw Object.assign(new Error('EIO: i/o error, stat'), { code: 'EIO' });
-        return super.stat(relative);
-      }
-    }
-    expect((await new BlobStore(new Unreadable(root)).purgeStale(3600_000)).sessions).toEqual([]);
+    expect((await new BlobStore(new ClaimsUnreadable(root)).purgeStale(3600_000)).sessions).toEqual([]);
     expect(await readFile(held, 'utf8')).toBe('abc');
   });
 });
