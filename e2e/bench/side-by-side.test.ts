@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { RunResult } from './scenarios.js';
-import { pairedRatios } from './side-by-side.js';
+import type { RunResult, Scenario } from './scenarios.js';
+import { pairedRatios, runOnFreshTargets } from './side-by-side.js';
+import type { RunningTarget } from './targets.js';
 
 function run(rps: number, serverCpuSeconds = 1): RunResult {
   return {
@@ -40,5 +41,41 @@ describe('pairedRatios', () => {
 
   it('says nothing when no round has both sides', () => {
     expect(pairedRatios([], [run(1)], (r) => r.figures.rps)).toBeUndefined();
+  });
+});
+
+// Two gateway processes of one build and configuration can differ in CPU per request by several
+// per cent for their whole life; a comparison made on one pair of processes measures that pair.
+describe('runOnFreshTargets', () => {
+  it('runs every round on targets started for it, stopped before the next round starts', async () => {
+    const events: string[] = [];
+    const target = (label: string, round: number): RunningTarget => ({
+      name: 'meridian',
+      label,
+      url: `http://${label}.${round}`,
+      pid: round,
+      kind: 'registry',
+      usesPostgres: false,
+      exitReport: () => undefined,
+      stop: async () => void events.push(`stop ${label} ${round}`),
+    });
+    const scenario: Scenario = {
+      id: 'manifest-get',
+      title: 'manifest GET',
+      includesStatic: false,
+      figures: [],
+      prepare: async (t) => void events.push(`prepare ${t.url}`),
+      run: async (t, round) => {
+        events.push(`run ${t.url}`);
+        return run(t.label === 'off' ? 100 : 90 + round);
+      },
+    };
+    const runs = await runOnFreshTargets([scenario], async (round) => [target('off', round), target('on', round)], 2, () => undefined);
+    expect(events).toEqual([
+      'prepare http://off.1', 'prepare http://on.1', 'run http://off.1', 'run http://on.1', 'stop off 1', 'stop on 1',
+      'prepare http://off.2', 'prepare http://on.2', 'run http://on.2', 'run http://off.2', 'stop off 2', 'stop on 2',
+    ]);
+    expect(runs.get('manifest-get on')?.map((r) => r.figures.rps)).toEqual([91, 92]);
+    expect(runs.get('manifest-get off')?.map((r) => r.figures.rps)).toEqual([100, 100]);
   });
 });

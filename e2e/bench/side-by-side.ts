@@ -42,13 +42,45 @@ export async function runInterleaved(scenarios: Scenario[], targets: RunningTarg
   const runs = new Map<string, RunResult[]>();
   for (const scenario of scenarios) {
     for (const target of targets) await scenario.prepare?.(target);
-    for (let round = 1; round <= rounds; round++) {
-      for (const target of round % 2 === 1 ? targets : [...targets].reverse()) {
-        const run = await scenario.run(target, round);
-        const key = `${scenario.id} ${target.label}`;
-        runs.set(key, [...(runs.get(key) ?? []), run]);
-        log(`[${scenario.id}] round ${round}/${rounds} ${target.label}: ${Object.entries(run.figures).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}, ${perServerCpuSecond(run).toFixed(0)} per server CPU-second`);
+    for (let round = 1; round <= rounds; round++) await runRound(scenario, targets, round, rounds, runs, log);
+  }
+  return runs;
+}
+
+/** One round of a scenario on every target, the order reversed on even rounds; runs kept in `runs`. */
+async function runRound(scenario: Scenario, targets: RunningTarget[], round: number, rounds: number, runs: Map<string, RunResult[]>, log: (message: string) => void): Promise<void> {
+  for (const target of round % 2 === 1 ? targets : [...targets].reverse()) {
+    const run = await scenario.run(target, round);
+    const key = `${scenario.id} ${target.label}`;
+    runs.set(key, [...(runs.get(key) ?? []), run]);
+    log(`[${scenario.id}] round ${round}/${rounds} ${target.label}: ${Object.entries(run.figures).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}, ${perServerCpuSecond(run).toFixed(0)} per server CPU-second`);
+  }
+}
+
+/**
+ * Like runInterleaved, but every round on targets of its own: `startTargets` starts them, each
+ * scenario is prepared on them and run once per target (the order reversed every other round),
+ * and they are stopped before the next round starts. Two gateway processes of one build and one
+ * configuration can differ in CPU per request by several per cent for their whole life (code
+ * placement, what the JIT made of them), so a comparison of one process pair measures that pair;
+ * a fresh pair a round makes it one more round's noise, which the median of the rounds outvotes.
+ */
+export async function runOnFreshTargets(
+  scenarios: Scenario[],
+  startTargets: (round: number) => Promise<RunningTarget[]>,
+  rounds: number,
+  log: (message: string) => void,
+): Promise<Map<string, RunResult[]>> {
+  const runs = new Map<string, RunResult[]>();
+  for (let round = 1; round <= rounds; round++) {
+    const targets = await startTargets(round);
+    try {
+      for (const scenario of scenarios) {
+        for (const target of targets) await scenario.prepare?.(target);
+        await runRound(scenario, targets, round, rounds, runs, log);
       }
+    } finally {
+      for (const target of targets) await target.stop();
     }
   }
   return runs;

@@ -6,7 +6,9 @@
  * order reversed every other round. Each round's traced figure is divided by the untraced one of
  * the same round, and the verdict is the median of those ratios (pairedRatios), printed with
  * their spread: on this shared machine one round's load can move a figure by more than tracing
- * does, and a ratio of medians taken from different rounds let one such round decide.
+ * does, and a ratio of medians taken from different rounds let one such round decide. Each round
+ * runs on a pair of gateways started for it (runOnFreshTargets), since one process pair differs
+ * from another of the same configuration by several per cent for its whole life.
  *
  * The budget: manifest GET req/s with telemetry at least 0.9 of without, blob MiB/s at least
  * 0.95. /metrics is served by both alike (it is always on); only the tracing differs.
@@ -20,7 +22,7 @@ import { sampleBackgroundLoad } from '../machine.js';
 import { fullPlan, type BenchPlan } from '../bench-plan.js';
 import { medianFigure } from '../report.js';
 import { createScenarios, type ScenarioId } from '../scenarios.js';
-import { pairedRatios, parseSideBySideArgs, perServerCpuSecond, runBenchMain, runInterleaved } from '../side-by-side.js';
+import { pairedRatios, parseSideBySideArgs, perServerCpuSecond, runBenchMain, runOnFreshTargets } from '../side-by-side.js';
 import { startMeridian, type RunningTarget } from '../targets.js';
 import { startOtlpSink } from './otlp-sink.js';
 
@@ -66,23 +68,32 @@ async function main(): Promise<number> {
     const fixtureDir = path.join(workDir, 'fixtures');
     const smallBlobs = await writeBlobFiles(fixtureDir, 'small', plan.smallBlobs.count, plan.smallBlobs.sizeBytes, { keepInMemory: true });
     const largeBlobs = await writeBlobFiles(fixtureDir, 'large', plan.largeBlobs.count, plan.largeBlobs.sizeBytes, { keepInMemory: false });
-    for (const [label, suffix, env] of [
-      ['telemetry off', 'otel_off', {}],
-      ['telemetry on', 'otel_on', { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }],
-    ] as const) {
-      const dir = path.join(workDir, suffix);
-      await mkdir(dir, { recursive: true });
-      targets.push(await startMeridian({ databaseUrl: `${base}_${suffix}`, dataDir: path.join(dir, 'data'), label: `Meridian, ${label}`, env }));
-      log(`${targets.at(-1)!.label} at ${targets.at(-1)!.url}`);
-    }
     const scenarioDir = path.join(workDir, 'scenarios');
     await mkdir(scenarioDir, { recursive: true });
     const wanted = new Set<string>(options.scenarios ?? BUDGET.map((b) => b.scenario));
     const scenarios = createScenarios({ plan, smallBlobs, largeBlobs, tools, workDir: scenarioDir, ticksPerSecond }).filter((s) => wanted.has(s.id));
 
-    const runs = await runInterleaved(scenarios, targets, plan.rounds, log);
+    // A fresh pair of gateways every round: two processes of one configuration differ by several
+    // per cent in CPU per GET for their whole life, so one pair for the whole run would be one draw.
+    const startPair = async (round: number): Promise<RunningTarget[]> => {
+      targets.length = 0;
+      for (const [label, suffix, env] of [
+        ['telemetry off', 'otel_off', {}],
+        ['telemetry on', 'otel_on', { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }],
+      ] as const) {
+        const dir = path.join(workDir, suffix);
+        // The last round's blobs go with its gateway: the database they were listed in is dropped.
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { recursive: true });
+        targets.push(await startMeridian({ databaseUrl: `${base}_${suffix}`, dataDir: path.join(dir, 'data'), label: `Meridian, ${label}`, env }));
+        log(`round ${round}: ${targets.at(-1)!.label} at ${targets.at(-1)!.url}`);
+      }
+      return [...targets];
+    };
+    const runs = await runOnFreshTargets(scenarios, startPair, plan.rounds, log);
 
-    const [off, on] = targets as [RunningTarget, RunningTarget];
+    const off = { label: 'Meridian, telemetry off' };
+    const on = { label: 'Meridian, telemetry on' };
     let withinBudget = true;
     const spreads: string[] = [];
     console.log('| scenario | figure | telemetry off | telemetry on | on / off, median of rounds | rounds, least – most | budget | per server CPU-second, on / off |');
@@ -108,7 +119,8 @@ async function main(): Promise<number> {
     }
     return withinBudget ? 0 : 1;
   } finally {
-    for (const target of targets) await target.stop().catch((err: Error) => log(`could not stop ${target.label}: ${err.message}`));
+    // Left here only by a round that failed while starting its pair; runOnFreshTargets stops the rest.
+    for (const target of targets.filter((t) => t.exitReport() === undefined)) await target.stop().catch((err: Error) => log(`could not stop ${target.label}: ${err.message}`));
     await sink.close();
     await rm(workDir, { recursive: true, force: true });
   }
