@@ -1172,6 +1172,20 @@ describe('one writer per session across processes (uploads/<id>/data.<holder>)',
     const closed = await a.completeUpload(id, digest('first-second'));
     expect(closed.size).toBe(12);
   });
+
+  // Another process closed the session, and a late chunk made its folder again with other bytes
+  // of the same size: a hash kept from before must not vouch for them, or they would replace the
+  // stored blob under its digest.
+  it('a hash kept for a session is not trusted for other bytes of the same size in its place', async () => {
+    const a = store;
+    const b = new BlobStore(new FilesystemDriver(root));
+    const id = await a.createUpload();
+    await b.appendUpload(id, source('genuine'));
+    expect(await a.completeUpload(id, digest('genuine'))).toEqual({ digest: digest('genuine').value, size: 7 });
+    await a.appendUpload(id, source('forgery'));
+    await expectRejection(b.completeUpload(id, digest('genuine')), DigestInvalidError);
+    expect((await readBlob(digest('genuine'))).toString()).toBe('genuine');
+  });
 });
 
 // What the registry's judgement of a blob rests on: a blob is held only if its bytes are in the

@@ -94,12 +94,20 @@ interface SessionClaim {
    * removed at release rather than given back, so a session no chunk went into keeps no files.
    */
   placedEmpty: boolean;
+  /** The identity (FileInfo.identity) of the file holding the session's bytes, once looked at. */
+  bytesIdentity?: string | undefined;
 }
 
 interface RunningHash {
   hash: Hash;
   /** How many bytes of the upload the hash has seen. */
   size: number;
+  /**
+   * The identity of the file it saw them in. Size alone does not tell: after another process
+   * closed the session, a late chunk may make its folder again with other bytes of the same
+   * size, and a hash kept here from before would vouch for them as the blob.
+   */
+  identity: string | undefined;
 }
 
 /**
@@ -441,7 +449,9 @@ export class BlobStore {
     }
     const newSize = size + hashing.bytes;
     if (newSize > 0) claim.placedEmpty = false;
-    this.runningHashes.set(id, { hash: hashing.hash, size: newSize });
+    // A first chunk's file was made by this claim: its identity is looked up once, here.
+    if (size === 0) claim.bytesIdentity = (await this.driver.stat(claim.file)).identity;
+    this.runningHashes.set(id, { hash: hashing.hash, size: newSize, identity: claim.bytesIdentity });
     if (newSize >= NOTED_DIGEST_MIN_BYTES) await this.noteDigest(id, newSize, hashing.hash);
     return newSize;
   }
@@ -608,7 +618,15 @@ export class BlobStore {
   /** How many bytes the claimed session holds; undefined when it has had no chunk. */
   private async claimedBytes(claim: SessionClaim): Promise<number | undefined> {
     if (!claim.holdsBytes) return undefined;
-    return (await this.driver.stat(claim.file)).size;
+    const info = await this.driver.stat(claim.file);
+    claim.bytesIdentity = info.identity;
+    return info.size;
+  }
+
+  /** The hash kept for the session's first `size` bytes, if it was taken of the file the claim holds. */
+  private keptHash(claim: SessionClaim, size: number): RunningHash | undefined {
+    const kept = this.runningHashes.get(claim.id);
+    return kept && kept.size === size && kept.identity === claim.bytesIdentity ? kept : undefined;
   }
 
   /** Whether session `id` has a folder: it has had a chunk (or a request is claiming it), and is not closed, cancelled or purged. */
@@ -642,7 +660,7 @@ export class BlobStore {
   private async digestOfUpload(claim: SessionClaim, size: number, algorithm: DigestAlgorithm): Promise<string> {
     if (algorithm === 'sha256') {
       // Smaller sessions get no note (see NOTED_DIGEST_MIN_BYTES): no look for one.
-      const noted = size < NOTED_DIGEST_MIN_BYTES || this.runningHashes.get(claim.id)?.size === size ? undefined : await this.notedDigest(claim.id, size);
+      const noted = size < NOTED_DIGEST_MIN_BYTES || this.keptHash(claim, size) ? undefined : await this.notedDigest(claim.id, size);
       if (noted) return noted;
       const running = await this.runningHash(claim, size);
       return `sha256:${running.hash.copy().digest('hex')}`;
@@ -654,13 +672,12 @@ export class BlobStore {
 
   /** The sha256 state after `size` bytes: from memory, or rebuilt from the bytes on disk. */
   private async runningHash(claim: SessionClaim, size: number): Promise<RunningHash> {
-    const { id } = claim;
-    const cached = this.runningHashes.get(id);
-    if (cached && cached.size === size) return cached;
+    const kept = this.keptHash(claim, size);
+    if (kept) return kept;
     const hashing = new HashingStream(createDigester('sha256'));
     if (size > 0) await pipeline(await this.driver.reader(claim.file, { start: 0, end: size - 1 }), hashing, discard());
-    const rebuilt = { hash: hashing.hash, size };
-    this.runningHashes.set(id, rebuilt);
+    const rebuilt = { hash: hashing.hash, size, identity: claim.bytesIdentity };
+    this.runningHashes.set(claim.id, rebuilt);
     return rebuilt;
   }
 

@@ -129,6 +129,11 @@ export interface FileInfo {
   size: number;
   modifiedAt: Date;
   isDirectory: boolean;
+  /**
+   * What tells this file from another that later took its name (a filesystem's device, inode and
+   * birth time), where the driver knows it. A rename keeps it; a file made afresh gets another.
+   */
+  identity?: string;
 }
 
 export class PathNotFoundError extends Error {

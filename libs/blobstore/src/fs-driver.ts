@@ -47,7 +47,7 @@ export class FilesystemDriver implements StorageDriver {
   async stat(relative: string): Promise<FileInfo> {
     try {
       const info = await stat(this.resolve(relative));
-      return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory() };
+      return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory(), identity: `${info.dev}:${info.ino}:${info.birthtimeMs}` };
     } catch (err) {
       throw this.notFound(err, relative);
     }
