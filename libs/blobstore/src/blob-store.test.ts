@@ -1541,4 +1541,18 @@ describe('purgeStale and a session a request has just claimed', () => {
     expect((await new BlobStore(new ClaimsUnreadable(root)).purgeStale(3600_000)).sessions).toEqual([]);
     expect(await readFile(held, 'utf8')).toBe('abc');
   });
+
+  // A session's folder goes between the purge's listing and its look (a failed first chunk
+  // released, a close done): the session may still be open, with no files at all, as every
+  // session is before its first chunk. It is not the purge's to end.
+  it('does not report a session whose folder went after the listing', async () => {
+    const id = store.createUpload();
+    class FolderGoneAfterListing extends FilesystemDriver {
+      override async list(relative: string): Promise<string[]> {
+        const names = await super.list(relative);
+        return relative === paths.uploadsRoot ? [...names, id] : names;
+      }
+    }
+    expect((await new BlobStore(new FolderGoneAfterListing(root)).purgeStale(0)).sessions).toEqual([]);
+  });
 });

@@ -520,7 +520,10 @@ export class BlobStore {
         // Its files cannot be looked at now (EIO, EACCES): judged at a later purge, not removed unseen.
         continue;
       }
-      if (lastSeen === undefined || now - lastSeen > maxIdleMs) {
+      // Gone since the listing: nothing of it is left to remove, and the session may well be
+      // open (every session is without files before its first chunk), so it is not ended here.
+      if (lastSeen === undefined) continue;
+      if (now - lastSeen > maxIdleMs) {
         this.runningHashes.delete(id);
         await this.driver.delete(paths.uploadDir(id));
         sessions.push(id);
