@@ -1333,15 +1333,22 @@ describe('a session folder left without bytes (no data, no data.<holder>)', () =
     }
   }
 
+  /** Session `id`'s folder, untouched long ago, holding only the file `name` (itself old too if `fileStale`). */
+  async function staleFolderHolding(id: string, name: string, content: string, fileStale: boolean): Promise<string> {
+    const folder = path.join(root, 'uploads', id);
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, name), content);
+    if (fileStale) await utimes(path.join(folder, name), longAgo(), longAgo());
+    await utimes(folder, longAgo(), longAgo());
+    return folder;
+  }
+
   // Anything the store does not know (an NFS .nfsXXXX file, a stray entry) may be someone's: the
   // stale-upload purge removes such a folder, a request does not.
   it('a stale one holding a file the store does not know is busy, refused after the usual wait without spinning', async () => {
     const guarded = new BlobStore(new SpinGuard(root));
     const id = guarded.createUpload();
-    const folder = path.join(root, 'uploads', id);
-    await mkdir(folder, { recursive: true });
-    await writeFile(path.join(folder, '.nfs0001'), '');
-    await utimes(folder, longAgo(), longAgo());
+    const folder = await staleFolderHolding(id, '.nfs0001', '', false);
     await expectRejection(guarded.appendUpload(id, source('x')), BlobUploadInvalidError);
     expect(await guarded.cancelUpload(id)).toBe(false);
     expect(await readdir(folder)).toEqual(['.nfs0001']);
@@ -1351,11 +1358,7 @@ describe('a session folder left without bytes (no data, no data.<holder>)', () =
   it('a stale one holding only an earlier version\'s stale lock is taken', async () => {
     const guarded = new BlobStore(new SpinGuard(root));
     const id = guarded.createUpload();
-    const folder = path.join(root, 'uploads', id);
-    await mkdir(folder, { recursive: true });
-    await writeFile(path.join(folder, 'lock'), '{"pid":1}');
-    await utimes(path.join(folder, 'lock'), longAgo(), longAgo());
-    await utimes(folder, longAgo(), longAgo());
+    await staleFolderHolding(id, 'lock', '{"pid":1}', true);
     expect(await guarded.appendUpload(id, source('x'))).toBe(1);
     expect(await filesUnder('uploads')).toEqual([`uploads/${id}/data`]);
   });
