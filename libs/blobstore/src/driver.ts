@@ -29,9 +29,11 @@ export interface StorageDriver {
    * already there. Unless `durable` is false, the bytes are flushed to stable storage by the
    * time the stream emits 'close' after end(), and so is the file's name when an append
    * created it (nothing renames it into place later); a destroyed stream leaves whatever
-   * reached the file.
+   * reached the file. An append writer may tell, once it has finished, which file its bytes
+   * went into (`appendedTo`): the caller then needs no look by name, which could meet another
+   * file that has taken the name since.
    */
-  writer(path: string, options: { append: boolean; durable?: boolean }): Promise<Writable>;
+  writer(path: string, options: { append: boolean; durable?: boolean }): Promise<Writable & { readonly appendedTo?: AppendedFile | undefined }>;
 
   /**
    * Optional fast path for serving: writes bytes `start`..`end` (inclusive) of `path` into
@@ -134,6 +136,14 @@ export interface FileInfo {
    * birth time), where the driver knows it. A rename keeps it; a file made afresh gets another.
    */
   identity?: string;
+}
+
+/** The file an append writer opened (see StorageDriver.writer), as it was when opened. */
+export interface AppendedFile {
+  /** Its FileInfo.identity, where the driver knows one. */
+  identity: string | undefined;
+  /** How many bytes it held before the writer's first. */
+  startSize: number;
 }
 
 export class PathNotFoundError extends Error {

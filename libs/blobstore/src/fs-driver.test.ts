@@ -73,6 +73,17 @@ describe('FilesystemDriver outside the shared suite', () => {
     expect(driver.name).toBe('filesystem');
   });
 
+  // driver.ts writer: an append writer may tell which file its bytes went into (appendedTo).
+  it('an append tells which file it wrote, and how many bytes that file held before, whether it was there or made', async () => {
+    for (const [relative, before] of [['made/by/the/append', ''], ['there', 'abc']] as const) {
+      if (before) await writeFile(path.join(root, relative), before);
+      const writer = await driver.writer(relative, { append: true });
+      await pipeline(Readable.from([Buffer.from('de')]), writer);
+      expect(writer.appendedTo).toEqual({ identity: (await driver.stat(relative)).identity, startSize: before.length });
+      expect((await driver.getContent(relative)).toString()).toBe(`${before}de`);
+    }
+  });
+
   it('writes files under the root at the relative path', async () => {
     await driver.putContent('a/b/c', 'x');
     expect((await stat(path.join(root, 'a', 'b', 'c'))).size).toBe(1);

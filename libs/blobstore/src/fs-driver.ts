@@ -4,7 +4,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { PathNotFoundError, type FileInfo, type StorageDriver } from './driver.js';
-import { DirectStagingPool, FileWriter, syncDirectory } from './fs-writer.js';
+import { DirectStagingPool, FileWriter, fileIdentity, syncDirectory } from './fs-writer.js';
 
 /** The folders a sha256 blob's name lands in: blobs/sha256/<first two hex digits>. */
 const SHA256_PREFIXES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -47,7 +47,7 @@ export class FilesystemDriver implements StorageDriver {
   async stat(relative: string): Promise<FileInfo> {
     try {
       const info = await stat(this.resolve(relative));
-      return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory(), identity: `${info.dev}:${info.ino}:${info.birthtimeMs}` };
+      return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory(), identity: fileIdentity(info) };
     } catch (err) {
       throw this.notFound(err, relative);
     }
@@ -111,7 +111,7 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async writer(relative: string, options: { append: boolean; durable?: boolean }): Promise<Writable> {
+  async writer(relative: string, options: { append: boolean; durable?: boolean }): Promise<FileWriter> {
     const full = this.resolve(relative);
     return new FolderMakingWriter(full, options.append, options.durable ?? true, this.directStaging);
   }

@@ -1,7 +1,8 @@
-import { constants, fchmodSync, fstatSync } from 'node:fs';
+import { constants, fchmodSync, fstatSync, type Stats } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import type { AppendedFile } from './driver.js';
 
 /** Bytes a writer buffers before it applies backpressure. */
 const WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -250,6 +251,8 @@ export class FileWriter extends Writable {
   private bytesSinceWriteback = 0;
   private writeback: Promise<unknown> | undefined;
   private writebackError: Error | undefined;
+  /** The file an append opened, once it has (StorageDriver.writer). */
+  appendedTo: AppendedFile | undefined;
   /** Whether this writer created its file (a durable append then makes the new name durable). */
   private created = false;
   /** The slice being filled, and how much of it is; undefined when writing through the cache. */
@@ -299,14 +302,32 @@ export class FileWriter extends Writable {
     // No O_APPEND even for an append: writes name their position, which O_APPEND would ignore,
     // and a direct write and a cached one must each land exactly where they are meant to.
     if (!this.append) return open(this.path, O_WRONLY | O_CREAT | O_TRUNC);
-    try {
-      const handle = await open(this.path, O_WRONLY | O_CREAT | O_EXCL);
-      this.created = this.durable;
-      return handle;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const handle = await open(this.path, O_WRONLY);
-      this.position = (await handle.stat()).size;
+    // Nearly every append goes to a file that is there already (an upload session's, placed
+    // empty or holding its earlier chunks): opened as it is first, it costs one open, not a
+    // refused exclusive create and then the open.
+    for (let attempt = 0; ; attempt++) {
+      let handle: FileHandle;
+      try {
+        handle = await open(this.path, O_WRONLY);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        try {
+          handle = await open(this.path, O_WRONLY | O_CREAT | O_EXCL);
+          this.created = this.durable;
+        } catch (again) {
+          // Made by another writer between the two opens: opened as it is, once more.
+          if ((again as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw again;
+          continue;
+        }
+      }
+      try {
+        const info = await handle.stat();
+        this.position = info.size;
+        this.appendedTo = { identity: fileIdentity(info), startSize: info.size };
+      } catch (err) {
+        await handle.close();
+        throw err;
+      }
       return handle;
     }
   }
@@ -558,6 +579,11 @@ function skipBytes(buffers: Buffer[], count: number): Buffer[] {
     count = 0;
   }
   return rest;
+}
+
+/** FileInfo.identity of the file `info` describes: what tells it from a later file of the same name. */
+export function fileIdentity(info: Stats): string {
+  return `${info.dev}:${info.ino}:${info.birthtimeMs}`;
 }
 
 export async function syncDirectory(directory: string): Promise<void> {
