@@ -4,7 +4,7 @@
  * the layout matters the directory tree on disk is read directly (paths.ts documents it).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, truncate, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ import {
   type Digest,
 } from '@meridian/oci';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BlobStore } from './blob-store.js';
+import { BlobStore, type NotedDigest } from './blob-store.js';
 import { readAll } from './driver-suite.js';
 import type { StorageDriver } from './driver.js';
 import { FilesystemDriver } from './fs-driver.js';
@@ -545,36 +545,57 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
 
   // Clients that open a connection per request (skopeo, podman) send the closing PUT to any
   // gateway process, most often not the one that took the chunk.
-  it('completes in another BlobStore from the digest noted after the last chunk, reading the bytes again only without a sound note, or for a session under 1 MiB', async () => {
-    const pushed = async () => {
-      const bytes = randomBytes(1024 * 1024 + 300_000);
+  it('completes in another BlobStore from the digest the last chunk noted, reading the bytes again only without one that fits the file', async () => {
+    const pushed = async (size = 1024 * 1024 + 300_000) => {
+      const bytes = randomBytes(size);
       const id = store.createUpload();
-      await store.appendUpload(id, source(bytes.subarray(0, 100_000)));
-      await store.appendUpload(id, source(bytes.subarray(100_000)));
-      return { id, d: digest(bytes), size: bytes.length };
+      const first = await store.appendChunk(id, source(bytes.subarray(0, 100_000)));
+      const last = await store.appendChunk(id, source(bytes.subarray(100_000)));
+      return { id, d: digest(bytes), size: bytes.length, first: first.noted, noted: last.noted };
     };
-    const closeElsewhere = async ({ id, d, size }: { id: string; d: ReturnType<typeof digest>; size: number }) => {
+    const closeElsewhere = async ({ id, d, size }: { id: string; d: Digest; size: number }, noted: NotedDigest | undefined) => {
       const driver = new FilesystemDriver(root);
       const reader = vi.spyOn(driver, 'reader');
-      expect(await new BlobStore(driver).completeUpload(id, d)).toEqual({ digest: d.value, size });
+      expect(await new BlobStore(driver).completeUpload(id, d, { noted })).toEqual({ digest: d.value, size });
       return reader.mock.calls.length;
     };
-    expect(await closeElsewhere(await pushed())).toBe(0);
-    for (const note of [undefined, 'sha256:torn', `1048576 sha256:${'0'.repeat(64)}`, 'another boot']) {
-      const upload = await pushed();
-      const file = path.join(root, paths.uploadDigest(upload.id));
-      if (note === undefined) await rm(file);
-      // Chunks are not synced: a note from before a machine crash may vouch for bytes the
-      // crash lost, so a note of another boot, however sound, is not trusted.
-      else if (note === 'another boot') await writeFile(file, (await readFile(file, 'latin1')).replace(/ \S+ \S+$/, ` ${hostname()} 00000000-0000-0000-0000-000000000000`));
-      else await writeFile(file, note);
-      expect(await closeElsewhere(upload)).toBe(1);
+    for (const size of [1000, 1024 * 1024 + 300_000]) {
+      const upload = await pushed(size);
+      expect(upload.noted).toMatchObject({ size, digest: upload.d.value });
+      expect(await closeElsewhere(upload, upload.noted)).toBe(0);
     }
-    // A small session gets no note: hashing it again costs no more than the note would.
-    const small = randomBytes(1000);
+    // No note, or the note of an earlier chunk.
+    const plain = await pushed();
+    expect(await closeElsewhere(plain, undefined)).toBe(1);
+    const earlier = await pushed();
+    expect(await closeElsewhere(earlier, earlier.first)).toBe(1);
+    // Chunks are not synced: a note from before a machine crash may vouch for bytes the crash
+    // lost, so a note of another boot, however sound, is not trusted. The note names the file
+    // and the boot by a hash of both (blob-store.ts, noteFile).
+    const fileOf = async (id: string, boot: string) => {
+      const info = await stat(path.join(root, paths.uploadData(id)));
+      return createHash('sha256').update(`${info.dev}:${info.ino}:${info.birthtimeMs} ${hostname()} ${boot}`).digest('hex').slice(0, 16);
+    };
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const thisBoot = await pushed();
+    expect(await closeElsewhere(thisBoot, { ...thisBoot.noted!, file: await fileOf(thisBoot.id, boot) })).toBe(0);
+    const otherBoot = await pushed();
+    expect(await closeElsewhere(otherBoot, { ...otherBoot.noted!, file: await fileOf(otherBoot.id, '00000000-0000-0000-0000-000000000000') })).toBe(1);
+  });
+
+  // After another process closed the session, a late chunk may make its folder again with other
+  // bytes of the same size: a note of the earlier file must not vouch for them as the blob.
+  it('does not trust a note for another file of the same size: the bytes it holds are hashed', async () => {
+    const bytes = randomBytes(300_000);
+    const other = randomBytes(bytes.length);
     const id = store.createUpload();
-    await store.appendUpload(id, source(small));
-    expect(await closeElsewhere({ id, d: digest(small), size: small.length })).toBe(1);
+    const { noted } = await store.appendChunk(id, source(bytes));
+    const data = path.join(root, paths.uploadData(id));
+    await writeFile(`${data}.new`, other);
+    await rename(`${data}.new`, data);
+    const elsewhere = new BlobStore(new FilesystemDriver(root));
+    await expectRejection(elsewhere.completeUpload(id, digest(bytes), { noted }), DigestInvalidError);
+    expect(await filesUnder('blobs')).toEqual([]);
   });
 
   it('closes a chunked session by removing its few files by name, leaving no folder, never listing it for a recursive delete', async () => {
@@ -1133,8 +1154,8 @@ describe('one writer per session across processes (uploads/<id>/data.<holder>)',
     // session's folder (see placeSession), and written there.
     expect(made).toEqual([expect.stringMatching(/^staging\/[^/]+\/data\./), expect.stringMatching(new RegExp(`^uploads/${id}/data\\.`))]);
     made.length = 0;
-    // The closing PUT, in another process of the region (its own hash rebuilt from disk). A
-    // session this small has no digest note, so it looks for none either.
+    // The closing PUT, in another process of the region (its own hash rebuilt from disk): it
+    // writes no note, nor reads one.
     const other = new BlobStore(
       new Proxy(driver, {
         get: (target, property) =>
@@ -1146,6 +1167,24 @@ describe('one writer per session across processes (uploads/<id>/data.<holder>)',
     expect(await other.completeUpload(id, digest(bytes))).toEqual({ digest: digest(bytes).value, size: bytes.length });
     expect(made).toEqual([]);
     expect(await readdir(path.join(root, 'uploads'))).toEqual([]);
+  });
+
+  // The first chunk of a session goes into the empty file placeSession made: its size is known,
+  // and the writer tells which file it wrote, so no look at it by name is needed, before or after.
+  it('takes a session\'s first chunk without looking at its file by name', async () => {
+    const driver = new FilesystemDriver(root);
+    const looks = vi.spyOn(driver, 'stat');
+    const sessions = new BlobStore(driver);
+    const bytes = randomBytes(1024 * 1024 + 5);
+    const id = sessions.createUpload();
+    const { size, noted } = await sessions.appendChunk(id, source(bytes));
+    expect(size).toBe(bytes.length);
+    expect(looks.mock.calls).toEqual([]);
+    // What it noted is of the very file that holds the bytes: a close elsewhere hashes nothing.
+    const elsewhere = new FilesystemDriver(root);
+    const reader = vi.spyOn(elsewhere, 'reader');
+    expect(await new BlobStore(elsewhere).completeUpload(id, digest(bytes), { noted })).toEqual({ digest: digest(bytes).value, size: bytes.length });
+    expect(reader.mock.calls).toEqual([]);
   });
 
   // The in-process queue is bounded like the cross-process lock: a second request on a session

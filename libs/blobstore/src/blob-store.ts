@@ -25,6 +25,13 @@ import { UPLOAD_CLAIM_PREFIX, isUploadId, paths } from './paths.js';
 export interface CompleteUploadOptions {
   expectedSize?: number;
   lastChunk?: { source: Readable; options: AppendOptions };
+  /**
+   * What the session's last chunk noted (`appendChunk`), as the client carried it back, through
+   * the signed state its owner gave it. Spares the close reading and hashing the bytes again
+   * when it lands on a process that did not take that chunk; trusted only for the very file and
+   * size it was taken of, in this boot of this host (see NotedDigest).
+   */
+  noted?: NotedDigest | undefined;
   /** The owner's record of the close, made while the session is still held. */
   commit?: (blob: BlobInfo) => Promise<void>;
 }
@@ -35,6 +42,30 @@ export interface PurgedUploads {
   sessions: string[];
   /** Staging files a crash left. */
   stagingFiles: number;
+}
+
+/**
+ * What a session's bytes hashed to after a chunk (`appendChunk`), for its owner to carry to the
+ * closing PUT (in the upload state it signs), which may be served by any process. The store
+ * trusts it only where `file` names the file it looks at then, holding `size` bytes: a
+ * session's file only grows, or is cut back to a size it had, with the same bytes, while it
+ * keeps its identity. `file` also names this host's boot: chunks are not synced, so after a
+ * machine crash, which may have lost bytes it vouched for, the bytes are hashed again.
+ */
+export interface NotedDigest {
+  size: number;
+  /** `sha256:<hex>` */
+  digest: string;
+  /** A hash of the file's identity (FileInfo.identity) and of this host and boot. */
+  file: string;
+}
+
+/** A session after a chunk (`appendChunk`). */
+export interface AppendedChunk {
+  /** The bytes the session holds now. */
+  size: number;
+  /** Their digest, where the store can tell which file holds them (see NotedDigest). */
+  noted: NotedDigest | undefined;
 }
 
 export interface BlobInfo {
@@ -56,12 +87,6 @@ export interface AppendOptions {
   /** How many bytes the client says the chunk holds; a body of another length is refused. */
   length?: number;
 }
-
-/**
- * Sessions smaller than this get no digest note (`noteDigest`): hashing their bytes again costs
- * no more than writing and reading the note would.
- */
-const NOTED_DIGEST_MIN_BYTES = 1024 * 1024;
 
 /**
  * A blob declared smaller than this is written even when the store already holds it, without
@@ -277,6 +302,11 @@ export class BlobStore {
    * Returns the session's new size.
    */
   async appendUpload(id: string, source: Readable, options: AppendOptions = {}): Promise<number> {
+    return (await this.appendChunk(id, source, options)).size;
+  }
+
+  /** `appendUpload`, telling also what the session's bytes hash to now (see NotedDigest). */
+  async appendChunk(id: string, source: Readable, options: AppendOptions = {}): Promise<AppendedChunk> {
     return this.writing(() => paths.uploadData(id), () => this.withUploadLock(id, 'new-first', (claim) => this.append(claim, source, options)));
   }
 
@@ -319,20 +349,20 @@ export class BlobStore {
    */
   private async completeHeldUpload(id: string, expected: Digest, options: CompleteUploadOptions): Promise<BlobInfo | undefined> {
     return this.withUploadLock(id, 'data-first', async (claim) => {
-      const size = options.lastChunk ? await this.append(claim, options.lastChunk.source, options.lastChunk.options) : await this.claimedBytes(claim);
+      const size = options.lastChunk ? (await this.append(claim, options.lastChunk.source, options.lastChunk.options)).size : await this.claimedBytes(claim);
       // No bytes: the folder made to claim the session goes again at release.
       if (size === undefined) return undefined;
       if (options.expectedSize !== undefined && options.expectedSize !== size) {
         throw new SizeInvalidError(`upload holds ${size} bytes, expected ${options.expectedSize}`);
       }
-      const actual = await this.digestOfUpload(claim, size, expected.algorithm);
+      const actual = await this.digestOfUpload(claim, size, expected.algorithm, options.noted);
       if (actual !== expected.value) {
         await this.discardUpload(claim);
         throw new DigestInvalidError(`upload content has digest ${actual}, not ${expected.value}`);
       }
       // The claimed file itself becomes the blob: nothing is renamed back at release.
       await this.driver.move(claim.file, paths.blob(expected), { flush: true });
-      await this.closeMovedUpload(claim, size);
+      this.closeMovedUpload(claim);
       const blob = { digest: expected.value, size };
       await options.commit?.(blob);
       return blob;
@@ -413,8 +443,8 @@ export class BlobStore {
     }
   }
 
-  /** Appends a chunk to the session `claim` holds. Returns the new size. */
-  private async append(claim: SessionClaim, source: Readable, options: AppendOptions): Promise<number> {
+  /** Appends a chunk to the session `claim` holds. */
+  private async append(claim: SessionClaim, source: Readable, options: AppendOptions): Promise<AppendedChunk> {
     const { id } = claim;
     const size = (await this.claimedBytes(claim)) ?? 0;
     if (options.start !== undefined && options.start !== size) {
@@ -426,7 +456,7 @@ export class BlobStore {
     // A chunk of another length than its Content-Range said is a range error either way.
     // The session is cut back to `size`, so that is the offset the client resumes from.
     const hashing = new HashingStream(running.hash.copy(), options.length, (message) => new UploadRangeInvalidError(message, { offset: size }));
-    let writer: Writable | undefined;
+    let writer: Awaited<ReturnType<StorageDriver['writer']>> | undefined;
     try {
       // Not durable: the closing PUT flushes the bytes before they become the blob. A chunk
       // acknowledged with a 202 may be lost in a machine crash (the session then reports the
@@ -444,39 +474,33 @@ export class BlobStore {
       // the next first chunk creates it afresh; the folder then goes at release.
       const undo = size === 0 ? this.driver.delete(claim.file) : this.driver.truncate(claim.file, size);
       await undo.catch(() => undefined);
-      if (size === 0) claim.holdsBytes = false;
+      if (size === 0) {
+        claim.holdsBytes = false;
+        claim.bytesIdentity = undefined;
+      }
       throw err;
     }
     const newSize = size + hashing.bytes;
     if (newSize > 0) claim.placedEmpty = false;
-    // A first chunk's file was made by this claim: its identity is looked up once, here.
-    if (size === 0) claim.bytesIdentity = (await this.driver.stat(claim.file)).identity;
+    // The file the bytes went into, as the writer opened it: no second look by name. Only one
+    // that held exactly the bytes hashed before this chunk is vouched for.
+    const appendedTo = writer.appendedTo;
+    if (appendedTo) claim.bytesIdentity = appendedTo.startSize === size ? appendedTo.identity : undefined;
+    else claim.bytesIdentity = (await this.driver.stat(claim.file)).identity;
     this.runningHashes.set(id, { hash: hashing.hash, size: newSize, identity: claim.bytesIdentity });
-    if (newSize >= NOTED_DIGEST_MIN_BYTES) await this.noteDigest(id, newSize, hashing.hash);
-    return newSize;
+    return { size: newSize, noted: this.noteOf(claim, newSize, hashing.hash) };
   }
 
   /**
-   * Leaves the digest of the session's bytes so far beside them (`uploads/<id>/sha256`), so that
-   * a closing PUT served by another process need not read and hash the whole upload again:
-   * clients that open a connection per request (skopeo, podman) land on any gateway process,
-   * and hashing a 256 MiB upload again cost the closing PUT more CPU than the whole push. Not
-   * synced, and neither are the chunks: the note names the host and boot that wrote it, and
-   * only a process of that same boot trusts it, so after a machine crash, which may have lost
-   * unsynced chunk bytes the note vouched for, the bytes on disk are hashed again.
+   * The digest of the claimed session's `size` bytes, as `completeUpload` will trust it (see
+   * NotedDigest): clients that open a connection per request (skopeo, podman) send the closing
+   * PUT to any gateway process, and hashing a 256 MiB upload again cost that PUT more CPU than
+   * the whole push. Carried by the session's owner rather than in a file beside the bytes,
+   * which cost every push a write, a read and a removal.
    */
-  private async noteDigest(id: string, size: number, hash: Hash): Promise<void> {
-    if (!NOTE_SCOPE) return;
-    const note = `${size} sha256:${hash.copy().digest('hex')} ${NOTE_SCOPE}`;
-    const writer = await this.driver.writer(paths.uploadDigest(id), { append: false, durable: false }).catch(() => undefined);
-    if (writer) await pipeline(Readable.from([note]), writer).catch(() => undefined);
-  }
-
-  /** The digest `noteDigest` left for the session's first `size` bytes, if its note is whole and of that size. */
-  private async notedDigest(id: string, size: number): Promise<string | undefined> {
-    const note = await this.driver.getContent(paths.uploadDigest(id)).then((bytes) => bytes.toString('latin1'), () => '');
-    const match = /^(\d+) (sha256:[0-9a-f]{64}) (.+)$/.exec(note);
-    return match && Number(match[1]) === size && match[3] === NOTE_SCOPE ? match[2] : undefined;
+  private noteOf(claim: SessionClaim, size: number, hash: Hash): NotedDigest | undefined {
+    const file = noteFile(claim.bytesIdentity);
+    return file === undefined ? undefined : { size, digest: `sha256:${hash.copy().digest('hex')}`, file };
   }
 
   /**
@@ -621,6 +645,8 @@ export class BlobStore {
   /** How many bytes the claimed session holds; undefined when it has had no chunk. */
   private async claimedBytes(claim: SessionClaim): Promise<number | undefined> {
     if (!claim.holdsBytes) return undefined;
+    // The empty file `placeSession` has just made: nothing to look at.
+    if (claim.placedEmpty) return 0;
     const info = await this.driver.stat(claim.file);
     claim.bytesIdentity = info.identity;
     return info.size;
@@ -639,17 +665,15 @@ export class BlobStore {
   }
 
   /**
-   * Clears a session whose claimed file has just become the blob. Its folder then holds only
-   * the digest note (sessions of NOTED_DIGEST_MIN_BYTES or more), so the note is removed by name
-   * and the folder goes at release (`withUploadLock`): two calls where a recursive delete costs
-   * about nine (look, fail to remove, list, look and remove each file, remove), on every chunked
-   * push (skopeo, podman and docker close every push this way). Anything else found in the
-   * folder keeps it, for the stale-upload purge.
+   * Clears a session whose claimed file has just become the blob. Its folder is then empty, and
+   * goes at release (`withUploadLock`): one call where a recursive delete costs about nine
+   * (look, fail to remove, list, look and remove each file, remove), on every chunked push
+   * (skopeo, podman and docker close every push this way). Anything else found in the folder
+   * (a digest note of the store's earlier version) keeps it, for the stale-upload purge.
    */
-  private async closeMovedUpload(claim: SessionClaim, size: number): Promise<void> {
+  private closeMovedUpload(claim: SessionClaim): void {
     this.runningHashes.delete(claim.id);
     claim.holdsBytes = false;
-    if (size >= NOTED_DIGEST_MIN_BYTES) await this.driver.delete(paths.uploadDigest(claim.id));
   }
 
   /** Removes the claimed session's files, its folder with them. */
@@ -660,12 +684,11 @@ export class BlobStore {
     await this.driver.delete(paths.uploadDir(claim.id));
   }
 
-  private async digestOfUpload(claim: SessionClaim, size: number, algorithm: DigestAlgorithm): Promise<string> {
+  private async digestOfUpload(claim: SessionClaim, size: number, algorithm: DigestAlgorithm, noted: NotedDigest | undefined): Promise<string> {
     if (algorithm === 'sha256') {
-      // Smaller sessions get no note (see NOTED_DIGEST_MIN_BYTES): no look for one.
-      const noted = size < NOTED_DIGEST_MIN_BYTES || this.keptHash(claim, size) ? undefined : await this.notedDigest(claim.id, size);
-      if (noted) return noted;
-      const running = await this.runningHash(claim, size);
+      const kept = this.keptHash(claim, size);
+      if (!kept && noted && noted.size === size && noted.file === noteFile(claim.bytesIdentity)) return noted.digest;
+      const running = kept ?? (await this.runningHash(claim, size));
       return `sha256:${running.hash.copy().digest('hex')}`;
     }
     const hashing = new HashingStream(createDigester(algorithm));
@@ -857,8 +880,8 @@ export class BlobStore {
    * the folder is gone, or when it was left so longer than `staleLockMs` ago, by a crash. A
    * fresh one is a close between moving its bytes into place and removing the folder (a retry
    * of that close must wait for its record, not find a session without bytes) or a failed
-   * first chunk on its way out: the caller waits. From a stale one, what the store leaves
-   * there (its digest note, the earlier version's stale lock files) goes by name first.
+   * first chunk on its way out: the caller waits. From a stale one, what earlier versions of
+   * the store left there (a digest note, stale lock files) goes by name first.
    * Anything else in it keeps it, for the stale-upload purge: a file the store does not know
    * may be someone's (an NFS `.nfs*` file held open).
    */
@@ -887,6 +910,8 @@ export class BlobStore {
    */
   private async placeSession(claim: SessionClaim): Promise<boolean> {
     const staged = paths.staging(randomUUID());
+    // The folder first: made by the file's create instead, it cost a refused open every time.
+    await this.driver.createFolder(staged);
     await this.driver.createExclusive(`${staged}/${claim.file.slice(claim.file.lastIndexOf('/') + 1)}`);
     try {
       // Not durable: a machine crash may undo it, and then the session simply has no bytes.
@@ -952,10 +977,15 @@ const THIS_PROCESS: ProcessIdentity = {
 };
 
 /**
- * Where a digest note is trusted (see `noteDigest`): this host in this boot. Empty where the
- * boot cannot be read (not Linux): then no notes are written.
+ * Where a noted digest is trusted (see NotedDigest): this host in this boot. Empty where the
+ * boot cannot be read (not Linux): then nothing is noted.
  */
 const NOTE_SCOPE = THIS_PROCESS.scope ? `${THIS_PROCESS.host} ${THIS_PROCESS.scope.split(' ')[0]}` : '';
+
+/** NotedDigest.file for the file of identity `identity`, in this boot; undefined where either is unknown. */
+function noteFile(identity: string | undefined): string | undefined {
+  return identity && NOTE_SCOPE ? shortHash(`${identity} ${NOTE_SCOPE}`) : undefined;
+}
 
 /** Which way of claiming a session to try first: placing a new one (a chunk, mostly a session's first), or taking its bytes (a close or cancel of a filled one). */
 type ClaimOrder = 'new-first' | 'data-first';

@@ -17,10 +17,10 @@ import type { Digest } from '@meridian/oci';
  *                                              done; <holder> is "<claimed at, ms base 36>.
  *                                              <pid>.<process start>.<host hash>.<boot and
  *                                              pid namespace hash>" (see BlobStore)
- *   uploads/<id>/sha256                        "<size> sha256:<hex>": the digest of the
- *                                              session's bytes after its last chunk, for a
- *                                              closing PUT served by another process
- *                                              (sessions of 1 MiB or more)
+ *   uploads/<id>/sha256                        a digest note the store's earlier version
+ *                                              left beside a session's bytes; no longer
+ *                                              written (the digest travels in the signed
+ *                                              upload state), only removed where found
  *   staging/<uuid>                             a monolithic write, or the whole-blob PUT that
  *                                              closes an upload session with no chunk, being
  *                                              hashed; renamed into blobs/ only once its
@@ -39,7 +39,6 @@ export const paths = {
   uploadDir: (id: string) => `uploads/${assertUploadId(id)}`,
   uploadData: (id: string) => `uploads/${assertUploadId(id)}/data`,
   uploadClaimed: (id: string, holder: string) => `uploads/${assertUploadId(id)}/${UPLOAD_CLAIM_PREFIX}${holder}`,
-  uploadDigest: (id: string) => `uploads/${assertUploadId(id)}/sha256`,
   stagingRoot: 'staging',
   staging: (id: string) => `staging/${assertUploadId(id)}`,
 } as const;

@@ -46,6 +46,20 @@ describe('UploadStateSigner', () => {
     expect(() => signer.verify(`${token}x`, 'app', state.id)).toThrow(BlobUploadUnknownError);
   });
 
+  // The closing PUT may reach any gateway process: what the last chunk's bytes hashed to travels
+  // in the token (BlobStore appendChunk), and a client must not be able to choose it.
+  it('carries what the last chunk noted, and refuses a token whose note was altered', () => {
+    const { signer } = signerAt(Date.UTC(2026, 11, 3));
+    const noted = { size: 1048576, digest: `sha256:${'a'.repeat(64)}`, file: '0123456789abcdef' };
+    const token = signer.sign({ ...state, noted });
+    expect(signer.verify(token, 'app', state.id)).toEqual({ ...state, noted });
+    const [payload, mac] = token.split('.');
+    const fields = JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as unknown[];
+    fields[6] = `sha256:${'b'.repeat(64)}`;
+    const altered = `${Buffer.from(JSON.stringify(fields)).toString('base64url')}.${mac}`;
+    expect(() => signer.verify(altered, 'app', state.id)).toThrow(BlobUploadUnknownError);
+  });
+
   // A session that ended before tokens carried their expiry had no record of its end, so a
   // token of that format could replay it (a closing PUT linking its blob again).
   it('refuses a token of the format without an issue time and expiry', () => {

@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import type { NotedDigest } from '@meridian/blobstore';
 import { BlobUploadUnknownError } from '@meridian/oci';
 
 /**
@@ -11,6 +12,12 @@ export interface UploadState {
   repository: string;
   id: string;
   startedAt: string;
+  /**
+   * What the session's last chunk left its bytes hashing to, for the closing PUT (BlobStore
+   * `appendChunk`): signed with the rest, so a client can neither forge it nor carry it to
+   * another session, and trusted by the store only for the file and size it was taken of.
+   */
+  noted?: NotedDigest;
 }
 
 /**
@@ -60,7 +67,9 @@ export class UploadStateSigner {
     const now = this.now();
     const known = this.verified.get(state);
     if (known && now - known.issuedAt < this.renewAfterMs) return known.token;
-    const payload = Buffer.from(JSON.stringify([state.repository, state.id, state.startedAt, now, now + this.maxIdleMs])).toString('base64url');
+    const fields: unknown[] = [state.repository, state.id, state.startedAt, now, now + this.maxIdleMs];
+    if (state.noted) fields.push(state.noted.size, state.noted.digest, state.noted.file);
+    const payload = Buffer.from(JSON.stringify(fields)).toString('base64url');
     const token = `${payload}.${this.mac(payload)}`;
     this.verified.set(state, { token, issuedAt: now });
     return token;
@@ -91,7 +100,13 @@ export class UploadStateSigner {
     const [issuedAt, expiresAt] = [fields[3], fields[4]];
     if (typeof issuedAt !== 'number' || typeof expiresAt !== 'number') throw unknown();
     if (!(this.now() <= expiresAt && expiresAt - issuedAt <= UPLOAD_MAX_IDLE_BOUND_MS)) throw unknown();
-    const state = { repository, id, startedAt: fields[2] };
+    const state: UploadState = { repository, id, startedAt: fields[2] };
+    if (fields.length > 5) {
+      // Signed by a gateway of the region, so well formed unless that gateway had a bug.
+      const [size, digest, file] = fields.slice(5);
+      if (!(Number.isSafeInteger(size) && typeof digest === 'string' && typeof file === 'string')) throw unknown();
+      state.noted = { size: size as number, digest, file };
+    }
     this.verified.set(state, { token, issuedAt });
     return state;
   }

@@ -115,8 +115,10 @@ export class UploadService {
    */
   async append(state: UploadState, chunk: Readable, options: AppendOptions): Promise<UploadSession> {
     try {
-      const size = await inSpan('blob.write', blobWrite(state.repository, 'chunk'), () => this.store.appendUpload(state.id, chunk, options));
-      return { state, token: this.signer.sign(state), size };
+      const { size, noted } = await inSpan('blob.write', blobWrite(state.repository, 'chunk'), () => this.store.appendChunk(state.id, chunk, options));
+      // The closing PUT may reach another process: the state it brings back says what the bytes hash to.
+      const next: UploadState = { repository: state.repository, id: state.id, startedAt: state.startedAt, ...(noted ? { noted } : {}) };
+      return { state: next, token: this.signer.sign(next), size };
     } finally {
       // Whether the chunk went in or failed; a 404 from here replaces either outcome.
       await this.closedMeanwhile(state.id);
@@ -143,6 +145,7 @@ export class UploadService {
       return await inSpan('blob.write', blobWrite(state.repository, 'complete', digest.value), () =>
         this.store.completeUpload(state.id, digest, {
           ...(lastChunk ? { lastChunk: { source: lastChunk.body, options: lastChunk.options } } : {}),
+          noted: state.noted,
           // Recorded while the session is still held: a retry of this PUT, waiting for the
           // session, then finds it ended (404), not its bytes gone (a wrong digest that
           // would end the session before this statement commits, failing both PUTs).
