@@ -321,7 +321,8 @@ export class FileWriter extends Writable {
         }
       }
       try {
-        const info = await handle.stat();
+        // An open descriptor's inode is in memory: on the event loop, as in `markFresh`.
+        const info = fstatSync(handle.fd);
         this.position = info.size;
         this.appendedTo = { identity: fileIdentity(info), startSize: info.size };
       } catch (err) {
