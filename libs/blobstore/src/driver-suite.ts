@@ -445,6 +445,19 @@ export function describeStorageDriverSuite(name: string, createDriver: () => Pro
         expect((await driver.getContent(`session/${name!}`)).toString()).toBe('the bytes');
       });
 
+      // driver.ts move: "With `replace: false` a file moves only where nothing is … EEXIST and leaves both files as they were".
+      it('with replace: false, moves a file onto nothing, and refuses one that is there with EEXIST, leaving both', async () => {
+        await driver.putContent('session/data.held', 'held bytes');
+        await driver.move('session/data.held', 'session/data', { durable: false, replace: false });
+        expect((await driver.getContent('session/data')).toString()).toBe('held bytes');
+        expect(await driver.list('session')).toEqual(['data']);
+        await driver.putContent('session/data.other', 'other bytes');
+        await expect(driver.move('session/data.other', 'session/data', { durable: false, replace: false })).rejects.toMatchObject({ code: 'EEXIST' });
+        expect((await driver.getContent('session/data')).toString()).toBe('held bytes');
+        expect((await driver.getContent('session/data.other')).toString()).toBe('other bytes');
+        await expect(driver.move('session/missing', 'session/data', { replace: false })).rejects.toBeInstanceOf(PathNotFoundError);
+      });
+
       // driver.ts move: "replacing what is there".
       it('replaces an existing destination', async () => {
         await driver.putContent('a', 'new bytes');

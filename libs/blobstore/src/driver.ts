@@ -96,9 +96,12 @@ export interface StorageDriver {
    * `durable: false`). Throws PathNotFoundError (naming `source`) only when the source is
    * missing. A folder moves onto nothing or an empty folder only: onto one with anything in
    * it the move throws the system's EEXIST or ENOTEMPTY, so of many folders moved onto one
-   * place at once exactly one succeeds (the store places new upload sessions so).
+   * place at once exactly one succeeds (the store places new upload sessions so). With
+   * `replace: false` a file moves only where nothing is: when something is at `destination`,
+   * even one put there a moment before by another process, the move throws the system's
+   * EEXIST and leaves both files as they were (the store gives a session's bytes back so).
    */
-  move(source: string, destination: string, options?: { flush?: boolean; durable?: boolean }): Promise<void>;
+  move(source: string, destination: string, options?: MoveOptions): Promise<void>;
 
   /**
    * Removes the folder at `path` only if it is empty; succeeds, doing nothing, when it is not
@@ -125,6 +128,13 @@ export interface StorageDriver {
 
   /** Names of the direct children of a folder; empty when the folder does not exist. */
   list(path: string): Promise<string[]>;
+}
+
+export interface MoveOptions {
+  flush?: boolean;
+  durable?: boolean;
+  /** False: refuse (EEXIST) rather than replace what is at the destination. Default true. */
+  replace?: boolean;
 }
 
 export interface FileInfo {

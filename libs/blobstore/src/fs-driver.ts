@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, rmdir, stat, readdir, truncate, readFile, unlink, utimes } from 'node:fs/promises';
+import { link, mkdir, open, rename, rm, rmdir, stat, readdir, truncate, readFile, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
-import { PathNotFoundError, type FileInfo, type StorageDriver } from './driver.js';
+import { PathNotFoundError, type FileInfo, type MoveOptions, type StorageDriver } from './driver.js';
 import { DirectStagingPool, FileWriter, fileIdentity, syncDirectory } from './fs-writer.js';
 
 /** The folders a sha256 blob's name lands in: blobs/sha256/<first two hex digits>. */
@@ -242,20 +242,23 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async move(source: string, destination: string, options: { flush?: boolean; durable?: boolean } = {}): Promise<void> {
+  async move(source: string, destination: string, options: MoveOptions = {}): Promise<void> {
     const durable = options.durable ?? true;
     const from = this.resolve(source);
     const to = this.resolve(destination);
     if (options.flush) await flushFile(from, source);
+    // rename(2) replaces whatever is at `to`; link(2) refuses (EEXIST), atomically, and the
+    // source's name then goes. Node has no renameat2(RENAME_NOREPLACE).
+    const place = options.replace === false ? (a: string, b: string) => linkThenUnlink(a, b) : rename;
     try {
-      await rename(from, to);
+      await place(from, to);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // ENOENT says a folder on either side is missing: only a missing source is the caller's.
       if (!(await exists(from))) throw new PathNotFoundError(source);
       const made = await makeFolder(path.dirname(to));
       try {
-        await rename(from, to);
+        await place(from, to);
       } catch (again) {
         if (isNotFound(again) && !(await exists(from))) throw new PathNotFoundError(source);
         throw again;
@@ -415,6 +418,24 @@ function writeFully(destination: Writable, chunk: Buffer): Promise<void> {
 function isNotFound(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * Moves file `from` to `to` only if nothing is at `to`: EEXIST otherwise, both left alone. Where
+ * the filesystem has no hard links (EPERM, ENOTSUP: some FUSE and SMB mounts) it looks first and
+ * renames, which a file put there between the look and the rename would not survive.
+ */
+async function linkThenUnlink(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+    if (await exists(to)) throw Object.assign(new Error(`EEXIST: file already exists, rename '${from}' -> '${to}'`), { code: 'EEXIST', path: to });
+    await rename(from, to);
+    return;
+  }
+  await unlink(from);
 }
 
 /** Flushes a file's bytes to stable storage (fdatasync); PathNotFoundError when it is missing. */
