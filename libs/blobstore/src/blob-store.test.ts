@@ -1598,3 +1598,119 @@ describe('purgeStale and a session a request has just claimed', () => {
     expect((await new BlobStore(new FolderGoneAfterListing(root)).purgeStale(0)).sessions).toEqual([]);
   });
 });
+
+describe('giving a session back (the rename of data.<holder> to data)', () => {
+  // A writer the claim did not exclude (an earlier version's gateway in a rolling upgrade wrote
+  // `data` by name under its own lock file) puts `data` there while this request holds the
+  // session: giving the bytes back by rename would replace that writer's bytes.
+  it('never replaces a data another writer put there meanwhile: the chunk is refused and those bytes stay', async () => {
+    const id = store.createUpload();
+    expect(await store.appendUpload(id, source('abc'))).toBe(3);
+    const body = new PassThrough();
+    const writing = expectRejection(store.appendUpload(id, body, { start: 3 }), BlobUploadInvalidError);
+    await waitForChunkUnderWay(id);
+    await writeFile(path.join(root, 'uploads', id, 'data'), 'the other writer');
+    body.end('def');
+    const err = await writing;
+    expect(err.message).toMatch(/another writer/);
+    expect(await readFile(path.join(root, 'uploads', id, 'data'), 'utf8')).toBe('the other writer');
+    // This request's bytes are set aside under staging/, for the purge: not left as a claim.
+    expect(await filesUnder(`uploads/${id}`)).toEqual([`uploads/${id}/data`]);
+    expect(await store.uploadSize(id)).toBe('the other writer'.length);
+  });
+
+  // Another process judged this holder gone (its heartbeat seen as stopped) and took the session
+  // over: this request's chunk may be anywhere in the bytes now, or nowhere.
+  it('a request whose hold was taken over while it wrote does not answer success', async () => {
+    const id = store.createUpload();
+    expect(await store.appendUpload(id, source('abc'))).toBe(3);
+    const body = new PassThrough();
+    const writing = expectRejection(store.appendUpload(id, body, { start: 3 }), BlobUploadInvalidError);
+    await waitForChunkUnderWay(id);
+    const other = new BlobStore(new FilesystemDriver(root), { staleLockMs: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await other.appendUpload(id, source('XYZ'));
+    body.end('def');
+    expect((await writing).message).toMatch(/taken over|another writer/);
+  });
+
+  it('a heartbeat that fails is reported once, with the session and the cause', async () => {
+    class TouchRefused extends FilesystemDriver {
+      override async touch(): Promise<void> {
+        throw Object.assign(new Error('EIO: i/o error, utime'), { code: 'EIO' });
+      }
+    }
+    const warnings: Array<{ details: Record<string, unknown>; message: string }> = [];
+    const beating = new BlobStore(new TouchRefused(root), { staleLockMs: 40, warn: (details, message) => warnings.push({ details, message }) });
+    const id = beating.createUpload();
+    const body = new PassThrough();
+    const writing = beating.appendUpload(id, body);
+    await waitForChunkUnderWay(id);
+    // Several heartbeats (every 10 ms) fail meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    body.end('abc');
+    expect(await writing).toBe(3);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.details).toMatchObject({ upload: id, cause: expect.stringMatching(/EIO/) });
+  });
+});
+
+describe('cleanup that fails after a chunk', () => {
+  // The failed first chunk's file cannot be removed: kept as a claim under this process's name,
+  // every request would find the session busy, here for as long as the process runs.
+  it('is reported with its path and cause, and leaves no claim held', async () => {
+    let refuse = true;
+    class DeleteRefused extends FilesystemDriver {
+      override async delete(relative: string): Promise<void> {
+        if (refuse && /\/data\.[^/]+$/.test(relative)) {
+          refuse = false;
+          throw Object.assign(new Error('EIO: i/o error, unlink'), { code: 'EIO' });
+        }
+        return super.delete(relative);
+      }
+    }
+    const warnings: Array<{ details: Record<string, unknown>; message: string }> = [];
+    const failing = new BlobStore(new DeleteRefused(root), { warn: (details, message) => warnings.push({ details, message }) });
+    const id = failing.createUpload();
+    await expectRejection(failing.appendUpload(id, failingSource(Buffer.from('abc'))), Error);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.details).toMatchObject({ upload: id, path: expect.stringContaining(`uploads/${id}/data.`), cause: expect.stringMatching(/EIO/) });
+    expect((await filesUnder('uploads')).filter((name) => name.includes('/data.'))).toEqual([]);
+    const other = new BlobStore(new FilesystemDriver(root));
+    expect(await other.appendUpload(id, source('x'))).toBeGreaterThan(0);
+  });
+});
+
+describe('a cancel racing a request that places the session anew', () => {
+  // Between the cancel's removal of the session's files and of its folder, another request's
+  // placement (staging/<uuid> renamed onto uploads/<id>, which succeeds onto an empty folder)
+  // fills the folder again: the removal then meets ENOTEMPTY.
+  it('never fails with the storage error: the cancel is done, the placed folder is the placer\'s', async () => {
+    for (let round = 0; round < 200; round++) {
+      const id = store.createUpload();
+      expect(await store.appendUpload(id, source('abc'))).toBe(3);
+      const staged = path.join(root, 'staging', `placer-${round}`);
+      await mkdir(staged, { recursive: true });
+      await writeFile(path.join(staged, 'data.racing-request'), '');
+      let placing = true;
+      const placer = (async () => {
+        // Refused while the folder holds anything; tried again at once, as often as it can.
+        while (placing) {
+          try {
+            await rename(staged, path.join(root, 'uploads', id));
+            return;
+          } catch {
+            // ENOTEMPTY: the session's files are still there.
+          }
+        }
+      })();
+      const cancelled = await store.cancelUpload(id).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      placing = false;
+      await placer;
+      expect(cancelled, `round ${round}`).toBeUndefined();
+    }
+  });
+});

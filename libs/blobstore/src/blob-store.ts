@@ -121,7 +121,16 @@ interface SessionClaim {
   placedEmpty: boolean;
   /** The identity (FileInfo.identity) of the file holding the session's bytes, once looked at. */
   bytesIdentity?: string | undefined;
+  /** Whether a failed heartbeat has been reported: once per claim, however often it fails. */
+  heartbeatReported?: boolean;
 }
+
+/**
+ * Hears what the store could not do but did not fail a request for (a heartbeat, a cleanup):
+ * `details` names the upload session, the path (the driver's `locate`) and the cause. The
+ * gateway passes its logger's `warn`; without one, the process's warning channel hears it.
+ */
+export type StoreWarning = (details: { upload: string; path?: string; cause: string }, message: string) => void;
 
 interface RunningHash {
   hash: Hash;
@@ -160,12 +169,14 @@ export class BlobStore {
 
   private readonly staleLockMs: number;
   private readonly staleForeignLockMs: number;
+  private readonly warn: StoreWarning;
 
   constructor(
     private readonly driver: StorageDriver,
-    options: { maxRunningHashes?: number; staleLockMs?: number; staleForeignLockMs?: number } = {},
+    options: { maxRunningHashes?: number; staleLockMs?: number; staleForeignLockMs?: number; warn?: StoreWarning } = {},
   ) {
     this.runningHashes = new LRUCache({ max: options.maxRunningHashes ?? 1024 });
+    this.warn = options.warn ?? ((details, message) => process.emitWarning(`${message} ${JSON.stringify(details)}`, 'BlobStoreWarning'));
     // A holder refreshes its claimed file (touch) while it works, so an untouched claim is soon
     // a dead one's; a driver that cannot touch leaves age as a weak signal, so it waits far longer.
     this.staleLockMs = options.staleLockMs ?? (driver.touch ? 60_000 : 3600_000);
@@ -472,9 +483,18 @@ export class BlobStore {
       if (writer) await closed(writer);
       // Cut back to the last whole chunk. A failed first chunk leaves no data file at all, so
       // the next first chunk creates it afresh; the folder then goes at release.
+      // The request fails with its own error either way; a failed cut is only reported. A first
+      // chunk's file that could not go is still held, so it is given back (or stranded) at
+      // release, not left under this process's name for every later request to wait on.
       const undo = size === 0 ? this.driver.delete(claim.file) : this.driver.truncate(claim.file, size);
-      await undo.catch(() => undefined);
-      if (size === 0) {
+      const undone = await undo.then(
+        () => true,
+        (cause: unknown) => {
+          this.warn({ upload: id, path: this.locate(claim.file), cause: describeCause(cause) }, `a failed chunk could not be cut back to ${size} bytes`);
+          return false;
+        },
+      );
+      if (size === 0 && undone) {
         claim.holdsBytes = false;
         claim.bytesIdentity = undefined;
       }
@@ -676,12 +696,19 @@ export class BlobStore {
     claim.holdsBytes = false;
   }
 
-  /** Removes the claimed session's files, its folder with them. */
+  /**
+   * Removes the claimed session's bytes, then its folder if nothing else is in it. Not the
+   * folder with all in it: once the bytes are gone, another request may place the session's
+   * folder anew (a rename onto an empty folder succeeds), and a recursive delete would remove
+   * that request's claim, or fail with ENOTEMPTY. What else is there (a digest note of the
+   * store's earlier version) stays for the stale-upload purge.
+   */
   private async discardUpload(claim: SessionClaim): Promise<void> {
     this.runningHashes.delete(claim.id);
     claim.holdsBytes = false;
     claim.folderKept = false;
-    await this.driver.delete(paths.uploadDir(claim.id));
+    await this.driver.delete(claim.file);
+    await this.driver.removeEmptyFolder?.(paths.uploadDir(claim.id));
   }
 
   private async digestOfUpload(claim: SessionClaim, size: number, algorithm: DigestAlgorithm, noted: NotedDigest | undefined): Promise<string> {
@@ -745,7 +772,7 @@ export class BlobStore {
       // The holder's heartbeat: a claim whose time keeps moving is never judged stale by age,
       // however long a slow client's chunk takes.
       const touch = this.driver.touch?.bind(this.driver);
-      const heartbeat = touch && setInterval(() => void touch(claim.file).catch(() => undefined), this.staleLockMs / 4);
+      const heartbeat = touch && setInterval(() => void touch(claim.file).catch((cause: unknown) => this.heartbeatFailed(claim, cause)), this.staleLockMs / 4);
       heartbeat?.unref();
       try {
         return await work(claim);
@@ -831,20 +858,50 @@ export class BlobStore {
     }
     if (claim.holdsBytes) {
       try {
-        await this.driver.move(claim.file, paths.uploadData(claim.id), { durable: false });
+        // Never onto a `data` that is there by now: that is another writer's, and its bytes stay.
+        await this.driver.move(claim.file, paths.uploadData(claim.id), { durable: false, replace: false });
       } catch (err) {
         if (isPathNotFound(err)) {
+          // Taken over by a request that judged this one gone: the bytes are that request's now,
+          // and this request's chunk may be in them or not, so it is not answered as written.
           this.runningHashes.delete(claim.id);
-          return;
+          throw new BlobUploadInvalidError(`upload ${claim.id} was taken over by another request while this one held it; ask for its status and resume from there`);
         }
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw await this.setAside(claim);
         // The storage's fault (EIO, EROFS, EACCES): the request fails with it, not a 202 on a
         // session every later request would be told is busy for as long as the stale limit.
         this.strandedClaims.add(claim.file);
         throw err;
       }
     } else if (claim.folderKept) {
-      await this.driver.removeEmptyFolder?.(paths.uploadDir(claim.id)).catch(() => undefined);
+      // The request has succeeded: a folder left behind costs only the purge's look, so it is reported, not failed for.
+      await this.driver.removeEmptyFolder?.(paths.uploadDir(claim.id)).catch((cause: unknown) =>
+        this.warn({ upload: claim.id, path: this.locate(paths.uploadDir(claim.id)), cause: describeCause(cause) }, 'an upload session\'s empty folder could not be removed'),
+      );
     }
+  }
+
+  /**
+   * Moves the claim's bytes out of the session, under `staging/` (where the purge finds them),
+   * when another writer's `data` is there by now: the session keeps that writer's bytes, and
+   * the error says this request's chunk is not in them.
+   */
+  private async setAside(claim: SessionClaim): Promise<BlobUploadInvalidError> {
+    this.runningHashes.delete(claim.id);
+    const aside = paths.staging(randomUUID());
+    await this.driver.move(claim.file, aside, { durable: false }).catch((cause: unknown) => {
+      // Left where it is, it is a claim of this live process: the next request here takes it on.
+      this.strandedClaims.add(claim.file);
+      this.warn({ upload: claim.id, path: this.locate(claim.file), cause: describeCause(cause) }, 'bytes of an upload session could not be set aside');
+    });
+    return new BlobUploadInvalidError(`upload ${claim.id} was given bytes by another writer while this request held it; the session keeps those, and this chunk is not in them`);
+  }
+
+  /** Reports a claim's failed heartbeat once: left failing, the claim may be judged stale and taken over, and the release then says so. */
+  private heartbeatFailed(claim: SessionClaim, cause: unknown): void {
+    if (claim.heartbeatReported) return;
+    claim.heartbeatReported = true;
+    this.warn({ upload: claim.id, path: this.locate(claim.file), cause: describeCause(cause) }, 'the heartbeat of a held upload session failed');
   }
 
   /**
@@ -1076,6 +1133,13 @@ function processRuns(pid: number): boolean {
  */
 function isPathNotFound(err: unknown): boolean {
   return err instanceof PathNotFoundError || (err as Error | undefined)?.name === 'PathNotFoundError';
+}
+
+/** A failure's cause in a few words, for a warning: the system's code where it has one. */
+function describeCause(cause: unknown): string {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
 function sessionBusy(id: string): BlobUploadInvalidError {
