@@ -1714,3 +1714,34 @@ describe('a cancel racing a request that places the session anew', () => {
     }
   });
 });
+
+describe('a closing PUT onto a blob the store already holds', () => {
+  // A digest noted for a session's file is trusted without reading the bytes (NotedDigest). Were
+  // it ever trusted for other bytes (a filesystem reusing a removed file's identity; a token
+  // replayed after its session was discarded and made again), the close must not replace bytes
+  // that every repository linking the blob serves.
+  it('keeps the blob of the same size that is there, whatever the session\'s bytes are', async () => {
+    const victim = Buffer.from('AAAAAAAA');
+    const dA = digest(victim);
+    await store.put(dA, source(victim));
+    const id = store.createUpload();
+    const { noted } = await store.appendChunk(id, source('BBBBBBBB'), { start: 0, length: 8 });
+    // Another process, holding no hash of its own, trusts the note it is handed.
+    const other = new BlobStore(new FilesystemDriver(root));
+    await other.completeUpload(id, dA, { noted: { ...noted!, digest: dA.value } });
+    expect(await readFile(path.join(root, paths.blob(dA)), 'utf8')).toBe('AAAAAAAA');
+    expect(await filesUnder('uploads')).toEqual([]);
+  });
+
+  // "a push heals a blob whose bytes were lost" (storeVerified): cut short, it is replaced.
+  it('replaces one of another size', async () => {
+    const bytes = Buffer.from('the whole blob');
+    const d = digest(bytes);
+    await store.put(d, source(bytes));
+    await truncate(path.join(root, paths.blob(d)), 3);
+    const id = store.createUpload();
+    await store.appendUpload(id, source(bytes));
+    expect(await store.completeUpload(id, d)).toEqual({ digest: d.value, size: bytes.length });
+    expect(await readFile(path.join(root, paths.blob(d)), 'utf8')).toBe('the whole blob');
+  });
+});

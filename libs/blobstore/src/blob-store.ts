@@ -372,12 +372,31 @@ export class BlobStore {
         throw new DigestInvalidError(`upload content has digest ${actual}, not ${expected.value}`);
       }
       // The claimed file itself becomes the blob: nothing is renamed back at release.
-      await this.driver.move(claim.file, paths.blob(expected), { flush: true });
+      await this.placeBlob(claim.file, expected, size);
       this.closeMovedUpload(claim);
       const blob = { digest: expected.value, size };
       await options.commit?.(blob);
       return blob;
     });
+  }
+
+  /**
+   * Moves a closed session's bytes `file` into place as the blob `expected`, never over a blob
+   * of the same size already there: that one was verified as it was stored, while these bytes
+   * may have been judged by a digest noted or kept for their file (see NotedDigest), which a
+   * filesystem that gives a removed file's identity to the next one could make vouch for other
+   * bytes. Of another size (its bytes cut or lost) the blob is replaced, so a push heals it.
+   */
+  private async placeBlob(file: string, expected: Digest, size: number): Promise<void> {
+    try {
+      await this.driver.move(file, paths.blob(expected), { flush: true, replace: false });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const held = await this.statIfPresent(paths.blob(expected));
+    if (held && !held.isDirectory && held.size === size) await this.driver.delete(file);
+    else await this.driver.move(file, paths.blob(expected), { flush: true });
   }
 
   /**

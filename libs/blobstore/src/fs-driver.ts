@@ -47,7 +47,8 @@ export class FilesystemDriver implements StorageDriver {
   async stat(relative: string): Promise<FileInfo> {
     try {
       const info = await stat(this.resolve(relative));
-      return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory(), identity: fileIdentity(info) };
+      const identity = fileIdentity(info);
+      return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory(), ...(identity ? { identity } : {}) };
     } catch (err) {
       throw this.notFound(err, relative);
     }

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FilesystemDriver } from './fs-driver.js';
+import { fileIdentity } from './fs-writer.js';
 
 // Sees every FileHandle the driver opens, with its flags, and may refuse an open before it
 // happens, as a filesystem without some flag would.
@@ -174,5 +175,12 @@ describe('FilesystemDriver reads of files written directly', () => {
     const seen = watchDirectReads();
     expect((await copy(driver, 'blob', { start: 0, end: bytes.length - 1 })).equals(bytes)).toBe(true);
     expect(seen.opens).toBe(0);
+  });
+});
+
+describe('fileIdentity (driver.ts FileInfo.identity: "what tells this file from another that later took its name")', () => {
+  it('is none where the filesystem keeps no birth time, whose inode numbers are reused at once', () => {
+    expect(fileIdentity({ dev: 2049, ino: 12, birthtimeMs: 0 })).toBeUndefined();
+    expect(fileIdentity({ dev: 2049, ino: 12, birthtimeMs: 1796302749577.0393 })).toBe('2049:12:1796302749577.0393');
   });
 });

@@ -582,9 +582,14 @@ function skipBytes(buffers: Buffer[], count: number): Buffer[] {
   return rest;
 }
 
-/** FileInfo.identity of the file `info` describes: what tells it from a later file of the same name. */
-export function fileIdentity(info: Stats): string {
-  return `${info.dev}:${info.ino}:${info.birthtimeMs}`;
+/**
+ * FileInfo.identity of the file `info` describes: what tells it from a later file of the same
+ * name. Undefined where the filesystem keeps no birth time (Node gives 0: ext2/3, ext4 with
+ * 128-byte inodes, NFSv3): there a removed file's inode number goes to the next file made, and
+ * `dev:ino` alone would vouch for other bytes as the ones a digest was noted of.
+ */
+export function fileIdentity(info: Pick<Stats, 'dev' | 'ino' | 'birthtimeMs'>): string | undefined {
+  return info.birthtimeMs ? `${info.dev}:${info.ino}:${info.birthtimeMs}` : undefined;
 }
 
 export async function syncDirectory(directory: string): Promise<void> {
