@@ -501,10 +501,10 @@ export class BlobStore {
     } catch (err) {
       if (writer) await closed(writer);
       // Cut back to the last whole chunk. A failed first chunk leaves no data file at all, so
-      // the next first chunk creates it afresh; the folder then goes at release.
-      // The request fails with its own error either way; a failed cut is only reported. A first
-      // chunk's file that could not go is still held, so it is given back (or stranded) at
-      // release, not left under this process's name for every later request to wait on.
+      // the next first chunk creates it afresh; the folder then goes at release. A cut that
+      // fails is reported, and the request fails with its own error; a first chunk's file that
+      // could not go is still held, so it is given back (or stranded) at release, not left
+      // under this live process's name for every later request to wait on.
       const undo = size === 0 ? this.driver.delete(claim.file) : this.driver.truncate(claim.file, size);
       const undone = await undo.then(
         () => true,
@@ -866,9 +866,11 @@ export class BlobStore {
   /**
    * Gives the session back: its bytes are renamed back to `data`, or, when it holds none (no
    * chunk yet, a first chunk that failed, bytes that became the blob), its folder goes if
-   * nothing else is in it. A claim whose file is gone was taken over by a request that judged
-   * this one gone: the bytes are that request's now, and the hash of them here is forgotten.
-   * Any other failure to give the bytes back is thrown, as the storage fault it is.
+   * nothing else is in it. Bytes are given back only where no `data` is: one that is there by
+   * now is another writer's, and stays (see `setAside`). A claim whose file is gone was taken
+   * over by a request that judged this one gone: the bytes are that request's now, the hash of
+   * them here is forgotten, and this request fails (BLOB_UPLOAD_INVALID), its chunk perhaps not
+   * in them. Any other failure to give the bytes back is thrown, as the storage fault it is.
    */
   private async releaseSession(claim: SessionClaim): Promise<void> {
     if (claim.holdsBytes && claim.placedEmpty) {
