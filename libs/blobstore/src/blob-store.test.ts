@@ -545,7 +545,7 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
 
   // Clients that open a connection per request (skopeo, podman) send the closing PUT to any
   // gateway process, most often not the one that took the chunk.
-  it('completes in another BlobStore from the digest the last chunk noted, reading the bytes again only without one that fits the file', async () => {
+  it('completes in another BlobStore from the digest the last chunk of a session of 256 KiB or more noted, reading the bytes again only without one that fits the file', async () => {
     const pushed = async (size = 1024 * 1024 + 300_000) => {
       const bytes = randomBytes(size);
       const id = store.createUpload();
@@ -559,11 +559,13 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
       expect(await new BlobStore(driver).completeUpload(id, d, { noted })).toEqual({ digest: d.value, size });
       return reader.mock.calls.length;
     };
-    for (const size of [1000, 1024 * 1024 + 300_000]) {
-      const upload = await pushed(size);
-      expect(upload.noted).toMatchObject({ size, digest: upload.d.value });
-      expect(await closeElsewhere(upload, upload.noted)).toBe(0);
-    }
+    const upload = await pushed(1024 * 1024 + 300_000);
+    expect(upload.noted).toMatchObject({ size: upload.size, digest: upload.d.value });
+    expect(await closeElsewhere(upload, upload.noted)).toBe(0);
+    // A session under 256 KiB gets no note: its close reads its few bytes again.
+    const small = await pushed(1000);
+    expect(small.noted).toBeUndefined();
+    expect(await closeElsewhere(small, undefined)).toBe(1);
     // No note, or the note of an earlier chunk.
     const plain = await pushed();
     expect(await closeElsewhere(plain, undefined)).toBe(1);
@@ -596,6 +598,89 @@ describe('upload sessions (distribution-spec v1.1 "Pushing blobs": chunked uploa
     const elsewhere = new BlobStore(new FilesystemDriver(root));
     await expectRejection(elsewhere.completeUpload(id, digest(bytes), { noted }), DigestInvalidError);
     expect(await filesUnder('blobs')).toEqual([]);
+  });
+
+  // A session's file is removed when the session ends (a wrong digest, a DELETE, the purge); a
+  // late chunk may then make it again with other bytes, and a filesystem may give the new file
+  // the old one's identity (ext4 hands a freed inode to the next file; without birth times, or
+  // with coarse ones, nothing else tells them apart). A digest taken of the old file must not
+  // vouch for the new one's bytes.
+  describe('a session made again as a file of the same identity', () => {
+    /** FilesystemDriver on a filesystem where every file made again takes the identity of the one before it. */
+    class IdentityReusingDriver extends FilesystemDriver {
+      override async stat(relative: string) {
+        const info = await super.stat(relative);
+        return info.identity === undefined ? info : { ...info, identity: 'reused' };
+      }
+      override async writer(relative: string, options: { append: boolean; durable?: boolean }) {
+        const writer = await super.writer(relative, options);
+        let opened = writer.appendedTo;
+        Object.defineProperty(writer, 'appendedTo', {
+          get: () => opened && { ...opened, identity: 'reused' },
+          set: (value: typeof opened) => {
+            opened = value;
+          },
+        });
+        return writer;
+      }
+    }
+
+    /** PATCH `first` in one process, a wrong digest ends it, a late chunk makes it again with `second`: the note of `first`. */
+    const endedAndMadeAgain = async (first: Buffer, second: Buffer) => {
+      const patching = new BlobStore(new IdentityReusingDriver(root));
+      const id = patching.createUpload();
+      const { noted } = await patching.appendChunk(id, source(first));
+      await expectRejection(patching.completeUpload(id, digest('not these bytes')), DigestInvalidError);
+      await patching.appendChunk(id, source(second));
+      return { id, noted };
+    };
+
+    it('reads a session under 256 KiB again at its close, trusting no digest kept or noted', async () => {
+      const [first, second] = [randomBytes(4096), randomBytes(4096)];
+      const { id, noted } = await endedAndMadeAgain(first, second);
+      expect(noted).toBeUndefined();
+      const closing = new BlobStore(new IdentityReusingDriver(root));
+      await expectRejection(closing.completeUpload(id, digest(first), { noted: { size: 4096, digest: digest(first).value, file: 'forged' } }), DigestInvalidError);
+      expect(await filesUnder('blobs')).toEqual([]);
+    });
+
+    it('asks the owner whether the session is still open before a larger one becomes the blob under a digest taken earlier', async () => {
+      const size = 300_000;
+      const [first, second] = [randomBytes(size), randomBytes(size)];
+      const { id, noted } = await endedAndMadeAgain(first, second);
+      expect(noted).toMatchObject({ size, digest: digest(first).value });
+      const closing = new BlobStore(new IdentityReusingDriver(root));
+      // The owner's record says the session ended with the wrong digest.
+      const confirmOpen = vi.fn(async () => {
+        throw new BlobUploadUnknownError(`upload ${id} is not open`);
+      });
+      await expectRejection(closing.completeUpload(id, digest(first), { noted, confirmOpen }), BlobUploadUnknownError);
+      expect(confirmOpen).toHaveBeenCalledTimes(1);
+      expect(await filesUnder('blobs')).toEqual([]);
+      // Nor in memory: the process that took the late chunk keeps a hash of the file it took it into.
+      const keeping = new BlobStore(new IdentityReusingDriver(root));
+      const again = keeping.createUpload();
+      await keeping.appendChunk(again, source(first));
+      await new BlobStore(new IdentityReusingDriver(root)).completeUpload(again, digest('not these bytes')).catch(() => undefined);
+      await new BlobStore(new IdentityReusingDriver(root)).appendChunk(again, source(second));
+      await expectRejection(keeping.completeUpload(again, digest(first), { confirmOpen }), BlobUploadUnknownError);
+      expect(confirmOpen).toHaveBeenCalledTimes(2);
+      expect(await filesUnder('blobs')).toEqual([]);
+    });
+
+    it("records a wrong digest's end of the session before its bytes are removed", async () => {
+      const bytes = randomBytes(1000);
+      const id = store.createUpload();
+      await store.appendChunk(id, source(bytes));
+      const filesAtEnd: string[][] = [];
+      const recordEnd = vi.fn(async () => {
+        filesAtEnd.push(await readdir(path.join(root, 'uploads', id)));
+      });
+      await expectRejection(store.completeUpload(id, digest('not these bytes'), { recordEnd }), DigestInvalidError);
+      expect(filesAtEnd).toHaveLength(1);
+      expect(filesAtEnd[0]).toEqual([expect.stringMatching(/^data\./)]);
+      expect(await readdir(path.join(root, 'uploads'))).toEqual([]);
+    });
   });
 
   it('closes a chunked session by removing its few files by name, leaving no folder, never listing it for a recursive delete', async () => {
@@ -1721,15 +1806,16 @@ describe('a closing PUT onto a blob the store already holds', () => {
   // replayed after its session was discarded and made again), the close must not replace bytes
   // that every repository linking the blob serves.
   it('keeps the blob of the same size that is there, whatever the session\'s bytes are', async () => {
-    const victim = Buffer.from('AAAAAAAA');
+    // Only a session of 256 KiB or more gets a note (TRUSTED_DIGEST_MIN_BYTES).
+    const victim = Buffer.alloc(256 * 1024, 'A');
     const dA = digest(victim);
     await store.put(dA, source(victim));
     const id = store.createUpload();
-    const { noted } = await store.appendChunk(id, source('BBBBBBBB'), { start: 0, length: 8 });
+    const { noted } = await store.appendChunk(id, source(Buffer.alloc(victim.length, 'B')), { start: 0, length: victim.length });
     // Another process, holding no hash of its own, trusts the note it is handed.
     const other = new BlobStore(new FilesystemDriver(root));
     await other.completeUpload(id, dA, { noted: { ...noted!, digest: dA.value } });
-    expect(await readFile(path.join(root, paths.blob(dA)), 'utf8')).toBe('AAAAAAAA');
+    expect((await readFile(path.join(root, paths.blob(dA)))).equals(victim)).toBe(true);
     expect(await filesUnder('uploads')).toEqual([]);
   });
 

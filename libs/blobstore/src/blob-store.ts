@@ -32,6 +32,20 @@ export interface CompleteUploadOptions {
    * size it was taken of, in this boot of this host (see NotedDigest).
    */
   noted?: NotedDigest | undefined;
+  /**
+   * Throws unless the owner's record still has the session open; asked while the session is
+   * held, before bytes are moved into place under a digest taken earlier (kept in this process
+   * or `noted`) rather than from the bytes just now. A session that ended has had its file
+   * removed, and a late chunk may have made it again with other bytes as a file the filesystem
+   * gives the same identity; only the record tells that the session the digest was taken in is gone.
+   */
+  confirmOpen?: () => Promise<void>;
+  /**
+   * The owner's record that the session has ended, made while the session is still held and
+   * before its bytes are removed, when they hash to another digest than the PUT's: so that no
+   * moment has the session's file gone while its record says it is open (see `confirmOpen`).
+   */
+  recordEnd?: () => Promise<void>;
   /** The owner's record of the close, made while the session is still held. */
   commit?: (blob: BlobInfo) => Promise<void>;
 }
@@ -96,6 +110,13 @@ export interface AppendOptions {
  * verified bytes in place; readers of the old file finish undisturbed.
  */
 const REWRITTEN_BELOW_BYTES = 1024 * 1024;
+
+/**
+ * A session's digest taken earlier (kept here or noted) is trusted at its close only from this
+ * size on; smaller sessions are read and hashed again. Trusting one costs the close a query
+ * (`confirmOpen`), more CPU than hashing a few hundred KiB, and the small pushes are most of them.
+ */
+const TRUSTED_DIGEST_MIN_BYTES = 256 * 1024;
 
 /** How many times `sessionFile` looks for a session's bytes that keep changing name under it. */
 const SESSION_FILE_LOOKS = 5;
@@ -367,10 +388,12 @@ export class BlobStore {
         throw new SizeInvalidError(`upload holds ${size} bytes, expected ${options.expectedSize}`);
       }
       const actual = await this.digestOfUpload(claim, size, expected.algorithm, options.noted);
-      if (actual !== expected.value) {
+      if (actual.value !== expected.value) {
+        await options.recordEnd?.();
         await this.discardUpload(claim);
-        throw new DigestInvalidError(`upload content has digest ${actual}, not ${expected.value}`);
+        throw new DigestInvalidError(`upload content has digest ${actual.value}, not ${expected.value}`);
       }
+      if (actual.takenEarlier) await options.confirmOpen?.();
       // The claimed file itself becomes the blob: nothing is renamed back at release.
       await this.placeBlob(claim.file, expected, size);
       this.closeMovedUpload(claim);
@@ -538,6 +561,8 @@ export class BlobStore {
    * which cost every push a write, a read and a removal.
    */
   private noteOf(claim: SessionClaim, size: number, hash: Hash): NotedDigest | undefined {
+    // Smaller sessions are hashed again at their close (TRUSTED_DIGEST_MIN_BYTES): no note.
+    if (size < TRUSTED_DIGEST_MIN_BYTES) return undefined;
     const file = noteFile(claim.bytesIdentity);
     return file === undefined ? undefined : { size, digest: `sha256:${hash.copy().digest('hex')}`, file };
   }
@@ -730,27 +755,45 @@ export class BlobStore {
     await this.driver.removeEmptyFolder?.(paths.uploadDir(claim.id));
   }
 
-  private async digestOfUpload(claim: SessionClaim, size: number, algorithm: DigestAlgorithm, noted: NotedDigest | undefined): Promise<string> {
-    if (algorithm === 'sha256') {
-      const kept = this.keptHash(claim, size);
-      if (!kept && noted && noted.size === size && noted.file === noteFile(claim.bytesIdentity)) return noted.digest;
-      const running = kept ?? (await this.runningHash(claim, size));
-      return `sha256:${running.hash.copy().digest('hex')}`;
+  /**
+   * The digest of the claimed session's `size` bytes: taken earlier (kept, or `noted`) for a
+   * session of TRUSTED_DIGEST_MIN_BYTES or more, else from the bytes now.
+   */
+  private async digestOfUpload(
+    claim: SessionClaim,
+    size: number,
+    algorithm: DigestAlgorithm,
+    noted: NotedDigest | undefined,
+  ): Promise<{ value: string; takenEarlier: boolean }> {
+    if (algorithm === 'sha256' && size >= TRUSTED_DIGEST_MIN_BYTES) {
+      // A file of no known identity may be another of the same size: its bytes are read again
+      // (once, at the close; its chunks still go on from the hash kept here).
+      const kept = claim.bytesIdentity === undefined ? undefined : this.keptHash(claim, size);
+      if (kept) return { value: `sha256:${kept.hash.copy().digest('hex')}`, takenEarlier: true };
+      if (noted && noted.size === size && noted.file === noteFile(claim.bytesIdentity)) return { value: noted.digest, takenEarlier: true };
+      const rebuilt = await this.hashOfBytes(claim, size);
+      this.runningHashes.set(claim.id, rebuilt);
+      return { value: `sha256:${rebuilt.hash.copy().digest('hex')}`, takenEarlier: false };
     }
     const hashing = new HashingStream(createDigester(algorithm));
-    await pipeline(await this.driver.reader(claim.file), hashing, discard());
-    return `${algorithm}:${hashing.hash.digest('hex')}`;
+    if (size > 0) await pipeline(await this.driver.reader(claim.file, { start: 0, end: size - 1 }), hashing, discard());
+    return { value: `${algorithm}:${hashing.hash.digest('hex')}`, takenEarlier: false };
   }
 
   /** The sha256 state after `size` bytes: from memory, or rebuilt from the bytes on disk. */
   private async runningHash(claim: SessionClaim, size: number): Promise<RunningHash> {
     const kept = this.keptHash(claim, size);
     if (kept) return kept;
-    const hashing = new HashingStream(createDigester('sha256'));
-    if (size > 0) await pipeline(await this.driver.reader(claim.file, { start: 0, end: size - 1 }), hashing, discard());
-    const rebuilt = { hash: hashing.hash, size, identity: claim.bytesIdentity };
+    const rebuilt = await this.hashOfBytes(claim, size);
     this.runningHashes.set(claim.id, rebuilt);
     return rebuilt;
+  }
+
+  /** The sha256 state after the claimed session's first `size` bytes, read from disk. */
+  private async hashOfBytes(claim: SessionClaim, size: number): Promise<RunningHash> {
+    const hashing = new HashingStream(createDigester('sha256'));
+    if (size > 0) await pipeline(await this.driver.reader(claim.file, { start: 0, end: size - 1 }), hashing, discard());
+    return { hash: hashing.hash, size, identity: claim.bytesIdentity };
   }
 
   private verify(expected: Digest, hashing: HashingStream, expectedSize: number | undefined): void {

@@ -10,9 +10,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BlobStore, FilesystemDriver } from '@meridian/blobstore';
+import { BlobStore, FilesystemDriver, PathNotFoundError, paths } from '@meridian/blobstore';
 import { Metadata } from '@meridian/metadata';
-import { digestOf } from '@meridian/oci';
+import { BlobUploadUnknownError, digestOf, parseDigest } from '@meridian/oci';
 import { createTestDatabase, type TestDatabase } from '@meridian/testkit';
 import { LookupCache } from './lookup-cache.js';
 import { createRegistry } from './registry.js';
@@ -42,22 +42,23 @@ afterAll(async () => {
 /** One gateway process of the region: its own blob store over the shared root. */
 function gatewayProcess() {
   const driver = new FilesystemDriver(root);
+  const metadata = new Metadata(pool);
   const registry = createRegistry({
-    metadata: new Metadata(pool),
+    metadata,
     blobStore: new BlobStore(driver),
     cache: new LookupCache({ maxEntries: 100 }),
     uploadSigner: new UploadStateSigner(SECRET),
     logger: { error: () => undefined, info: () => undefined },
     region: 'test',
   });
-  return { uploads: registry.uploads, driver };
+  return { uploads: registry.uploads, driver, metadata };
 }
 
 describe('a session pushed as skopeo pushes (one PATCH, then an empty PUT, each on a new connection)', () => {
   // Each request may land on another gateway process; the PUT follows the Location the PATCH
   // answered with, as the spec asks ("Pushing a blob in chunks").
-  it("closes in another process from the digest the PATCH's Location carries, reading no bytes and no file about them", async () => {
-    for (const size of [1000, 1024 * 1024 + 7]) {
+  it("closes a session of 256 KiB or more in another process from the digest the PATCH's Location carries, reading no bytes and no file about them", async () => {
+    for (const size of [256 * 1024, 1024 * 1024 + 7]) {
       const [patching, closing] = [gatewayProcess(), gatewayProcess()];
       const bytes = randomBytes(size);
       const digest = digestOf(bytes, 'sha256');
@@ -71,5 +72,21 @@ describe('a session pushed as skopeo pushes (one PATCH, then an empty PUT, each 
       expect(reads).not.toHaveBeenCalled();
       expect(notes).not.toHaveBeenCalled();
     }
+  });
+
+  // A session's record ends before its file goes (a DELETE, a wrong digest); until the file is
+  // gone, or after a late chunk made it again as a file the filesystem may give the same
+  // identity, the digest the PATCH's Location carries must not make its bytes a blob.
+  it('moves nothing into place from the carried digest once the record says the session ended', async () => {
+    const [patching, closing] = [gatewayProcess(), gatewayProcess()];
+    const bytes = randomBytes(300_000);
+    const digest = digestOf(bytes, 'sha256');
+    const started = patching.uploads.start('app');
+    const patched = await patching.uploads.append(patching.uploads.resume('app', started.state.id, started.token), Readable.from([bytes]), {});
+    expect(patched.state.noted?.digest).toBe(digest);
+    expect(await patching.metadata.uploads.close(started.state.id)).toBe(true);
+    const state = closing.uploads.resume('app', patched.state.id, patched.token);
+    await expect(closing.uploads.complete(state, digest)).rejects.toBeInstanceOf(BlobUploadUnknownError);
+    await expect(closing.driver.stat(paths.blob(parseDigest(digest)))).rejects.toThrow(PathNotFoundError);
   });
 });

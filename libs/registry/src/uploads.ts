@@ -141,11 +141,19 @@ export class UploadService {
   async complete(state: UploadState, digestText: string | undefined, lastChunk?: { body: Readable; options: AppendOptions }): Promise<StoredBlob> {
     if (!digestText) throw new DigestInvalidError('the digest query parameter is required to close an upload');
     const digest: Digest = parseDigest(digestText);
+    // Whether the session was open when a wrong digest ended it (`recordEnd`), if it held bytes.
+    let openWhenEnded: boolean | undefined;
     try {
       return await inSpan('blob.write', blobWrite(state.repository, 'complete', digest.value), () =>
         this.store.completeUpload(state.id, digest, {
           ...(lastChunk ? { lastChunk: { source: lastChunk.body, options: lastChunk.options } } : {}),
           noted: state.noted,
+          confirmOpen: async () => {
+            if (await this.metadata.uploads.isClosed(state.id)) throw new BlobUploadUnknownError(`upload ${state.id} is not open`);
+          },
+          recordEnd: async () => {
+            openWhenEnded = await this.metadata.uploads.close(state.id);
+          },
           // Recorded while the session is still held: a retry of this PUT, waiting for the
           // session, then finds it ended (404), not its bytes gone (a wrong digest that
           // would end the session before this statement commits, failing both PUTs).
@@ -157,7 +165,8 @@ export class UploadService {
       // already: a PUT that found neither bytes nor a body may be the retry of one that closed
       // it, so the one statement that records the end also says whether it was open (404 if not).
       // Any refusal of a session that is not open at all is BLOB_UPLOAD_UNKNOWN, whatever the body was.
-      const open = err instanceof DigestInvalidError ? await this.metadata.uploads.close(state.id) : !(await this.metadata.uploads.isClosed(state.id));
+      const open =
+        err instanceof DigestInvalidError ? (openWhenEnded ?? (await this.metadata.uploads.close(state.id))) : !(await this.metadata.uploads.isClosed(state.id));
       if (!open) {
         // Closed by another request while this body flowed; what it wrote is nobody's now.
         await this.store.cancelUpload(state.id);
