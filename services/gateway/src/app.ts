@@ -89,7 +89,7 @@ export async function createApp(config: GatewayConfig, logger: Logger = pino({ l
     await pool.end().catch(() => undefined);
     throw dataDirStartupError(err, config.dataDir) ?? err;
   });
-  const blobStore = new BlobStore(driver);
+  const blobStore = new BlobStore(driver, { warn: (details, message) => logger.warn(details, message) });
   logger.info({ storageDriver: driver.name, blobWrites: await driver.describeWrites?.() }, 'blob store ready');
 
   const cache = new LookupCache({ maxEntries: config.cacheEntries });
