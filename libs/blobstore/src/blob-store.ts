@@ -393,9 +393,8 @@ export class BlobStore {
         await this.discardUpload(claim);
         throw new DigestInvalidError(`upload content has digest ${actual.value}, not ${expected.value}`);
       }
-      if (actual.takenEarlier) await options.confirmOpen?.();
       // The claimed file itself becomes the blob: nothing is renamed back at release.
-      await this.placeBlob(claim.file, expected, size);
+      await this.placeBlob(claim.file, expected, size, actual.takenEarlier ? options.confirmOpen : undefined);
       this.closeMovedUpload(claim);
       const blob = { digest: expected.value, size };
       await options.commit?.(blob);
@@ -409,10 +408,11 @@ export class BlobStore {
    * may have been judged by a digest noted or kept for their file (see NotedDigest), which a
    * filesystem that gives a removed file's identity to the next one could make vouch for other
    * bytes. Of another size (its bytes cut or lost) the blob is replaced, so a push heals it.
+   * `confirmOpen` (CompleteUploadOptions) asks its query while the bytes are flushed.
    */
-  private async placeBlob(file: string, expected: Digest, size: number): Promise<void> {
+  private async placeBlob(file: string, expected: Digest, size: number, confirmOpen: (() => Promise<void>) | undefined): Promise<void> {
     try {
-      await this.driver.move(file, paths.blob(expected), { flush: true, replace: false });
+      await this.driver.move(file, paths.blob(expected), { flush: true, replace: false, ...(confirmOpen ? { whileFlushing: confirmOpen } : {}) });
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

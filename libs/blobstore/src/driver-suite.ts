@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Writable, type Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PathNotFoundError, type StorageDriver } from './driver.js';
 
 /** What a driver's test file gives the suite for each test. */
@@ -456,6 +456,19 @@ export function describeStorageDriverSuite(name: string, createDriver: () => Pro
         expect((await driver.getContent('session/data')).toString()).toBe('held bytes');
         expect((await driver.getContent('session/data.other')).toString()).toBe('other bytes');
         await expect(driver.move('session/missing', 'session/data', { replace: false })).rejects.toBeInstanceOf(PathNotFoundError);
+      });
+
+      // driver.ts MoveOptions.whileFlushing: "must pass for the move to happen".
+      it('moves only once the check run while the bytes are flushed has passed, and not at all when it fails', async () => {
+        await driver.putContent('session/data', 'the bytes');
+        const refused = new Error('the session has ended');
+        await expect(driver.move('session/data', 'blob', { flush: true, whileFlushing: async () => Promise.reject(refused) })).rejects.toBe(refused);
+        expect((await driver.getContent('session/data')).toString()).toBe('the bytes');
+        await expect(driver.stat('blob')).rejects.toBeInstanceOf(PathNotFoundError);
+        const check = vi.fn(async () => undefined);
+        await driver.move('session/data', 'blob', { flush: true, whileFlushing: check });
+        expect(check).toHaveBeenCalledTimes(1);
+        expect((await driver.getContent('blob')).toString()).toBe('the bytes');
       });
 
       // driver.ts move: "replacing what is there".

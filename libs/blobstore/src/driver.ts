@@ -135,6 +135,11 @@ export interface MoveOptions {
   durable?: boolean;
   /** False: refuse (EEXIST) rather than replace what is at the destination. Default true. */
   replace?: boolean;
+  /**
+   * A check of the caller's that must pass for the move to happen, run while the source's bytes
+   * are flushed (`flush`) rather than after: a query's round trip costs the move no time then.
+   */
+  whileFlushing?: () => Promise<void>;
 }
 
 export interface FileInfo {

@@ -247,7 +247,8 @@ export class FilesystemDriver implements StorageDriver {
     const durable = options.durable ?? true;
     const from = this.resolve(source);
     const to = this.resolve(destination);
-    if (options.flush) await flushFile(from, source);
+    if (options.flush) await Promise.all([flushFile(from, source), options.whileFlushing?.()]);
+    else await options.whileFlushing?.();
     // rename(2) replaces whatever is at `to`; link(2) refuses (EEXIST), atomically, and the
     // source's name then goes. Node has no renameat2(RENAME_NOREPLACE).
     const place = options.replace === false ? (a: string, b: string) => linkThenUnlink(a, b) : rename;
