@@ -394,7 +394,7 @@ export class BlobStore {
         throw new DigestInvalidError(`upload content has digest ${actual.value}, not ${expected.value}`);
       }
       // The claimed file itself becomes the blob: nothing is renamed back at release.
-      await this.placeBlob(claim.file, expected, size, actual.takenEarlier ? options.confirmOpen : undefined);
+      await this.placeBlob(claim.file, expected, actual.takenEarlier ? options.confirmOpen : undefined);
       this.closeMovedUpload(claim);
       const blob = { digest: expected.value, size };
       await options.commit?.(blob);
@@ -403,23 +403,13 @@ export class BlobStore {
   }
 
   /**
-   * Moves a closed session's bytes `file` into place as the blob `expected`, never over a blob
-   * of the same size already there: that one was verified as it was stored, while these bytes
-   * may have been judged by a digest noted or kept for their file (see NotedDigest), which a
-   * filesystem that gives a removed file's identity to the next one could make vouch for other
-   * bytes. Of another size (its bytes cut or lost) the blob is replaced, so a push heals it.
-   * `confirmOpen` (CompleteUploadOptions) asks its query while the bytes are flushed.
+   * Moves a closed session's bytes `file` into place as the blob `expected`, over whatever file
+   * is there: its bytes hash to `expected` (read now, or by a digest taken earlier whose session
+   * `confirmOpen` finds still open, asked while the bytes are flushed), so a push heals a blob
+   * whose bytes were cut or changed, as a replica transfer of a blob recorded pending must.
    */
-  private async placeBlob(file: string, expected: Digest, size: number, confirmOpen: (() => Promise<void>) | undefined): Promise<void> {
-    try {
-      await this.driver.move(file, paths.blob(expected), { flush: true, replace: false, ...(confirmOpen ? { whileFlushing: confirmOpen } : {}) });
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const held = await this.statIfPresent(paths.blob(expected));
-    if (held && !held.isDirectory && held.size === size) await this.driver.delete(file);
-    else await this.driver.move(file, paths.blob(expected), { flush: true });
+  private async placeBlob(file: string, expected: Digest, confirmOpen: (() => Promise<void>) | undefined): Promise<void> {
+    await this.driver.move(file, paths.blob(expected), { flush: true, ...(confirmOpen ? { whileFlushing: confirmOpen } : {}) });
   }
 
   /**
