@@ -75,25 +75,24 @@ async function main(): Promise<number> {
 
     // A fresh pair of gateways every round: two processes of one configuration differ by several
     // per cent in CPU per GET for their whole life, so one pair for the whole run would be one draw.
+    const [off, on] = [
+      { label: 'Meridian, telemetry off', suffix: 'otel_off', env: {} },
+      { label: 'Meridian, telemetry on', suffix: 'otel_on', env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } },
+    ] as const;
     const startPair = async (round: number): Promise<RunningTarget[]> => {
       targets.length = 0;
-      for (const [label, suffix, env] of [
-        ['telemetry off', 'otel_off', {}],
-        ['telemetry on', 'otel_on', { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }],
-      ] as const) {
+      for (const { label, suffix, env } of [off, on]) {
         const dir = path.join(workDir, suffix);
         // The last round's blobs go with its gateway: the database they were listed in is dropped.
         await rm(dir, { recursive: true, force: true });
         await mkdir(dir, { recursive: true });
-        targets.push(await startMeridian({ databaseUrl: `${base}_${suffix}`, dataDir: path.join(dir, 'data'), label: `Meridian, ${label}`, env }));
+        targets.push(await startMeridian({ databaseUrl: `${base}_${suffix}`, dataDir: path.join(dir, 'data'), label, env }));
         log(`round ${round}: ${targets.at(-1)!.label} at ${targets.at(-1)!.url}`);
       }
       return [...targets];
     };
     const runs = await runOnFreshTargets(scenarios, startPair, plan.rounds, log);
 
-    const off = { label: 'Meridian, telemetry off' };
-    const on = { label: 'Meridian, telemetry on' };
     let withinBudget = true;
     const spreads: string[] = [];
     console.log('| scenario | figure | telemetry off | telemetry on | on / off, median of rounds | rounds, least – most | budget | per server CPU-second, on / off |');

@@ -1685,17 +1685,23 @@ describe('purgeStale and a session a request has just claimed', () => {
 });
 
 describe('giving a session back (the rename of data.<holder> to data)', () => {
-  // A writer the claim did not exclude (an earlier version's gateway in a rolling upgrade wrote
-  // `data` by name under its own lock file) puts `data` there while this request holds the
-  // session: giving the bytes back by rename would replace that writer's bytes.
-  it('never replaces a data another writer put there meanwhile: the chunk is refused and those bytes stay', async () => {
+  /** A session holding 'abc' whose second chunk, 'def', is under way: its request refused as BLOB_UPLOAD_INVALID once `finish` sends the rest. */
+  const secondChunkUnderWay = async () => {
     const id = store.createUpload();
     expect(await store.appendUpload(id, source('abc'))).toBe(3);
     const body = new PassThrough();
     const writing = expectRejection(store.appendUpload(id, body, { start: 3 }), BlobUploadInvalidError);
     await waitForChunkUnderWay(id);
+    return { id, writing, finish: () => body.end('def') };
+  };
+
+  // A writer the claim did not exclude (an earlier version's gateway in a rolling upgrade wrote
+  // `data` by name under its own lock file) puts `data` there while this request holds the
+  // session: giving the bytes back by rename would replace that writer's bytes.
+  it('never replaces a data another writer put there meanwhile: the chunk is refused and those bytes stay', async () => {
+    const { id, writing, finish } = await secondChunkUnderWay();
     await writeFile(path.join(root, 'uploads', id, 'data'), 'the other writer');
-    body.end('def');
+    finish();
     const err = await writing;
     expect(err.message).toMatch(/another writer/);
     expect(await readFile(path.join(root, 'uploads', id, 'data'), 'utf8')).toBe('the other writer');
@@ -1707,15 +1713,11 @@ describe('giving a session back (the rename of data.<holder> to data)', () => {
   // Another process judged this holder gone (its heartbeat seen as stopped) and took the session
   // over: this request's chunk may be anywhere in the bytes now, or nowhere.
   it('a request whose hold was taken over while it wrote does not answer success', async () => {
-    const id = store.createUpload();
-    expect(await store.appendUpload(id, source('abc'))).toBe(3);
-    const body = new PassThrough();
-    const writing = expectRejection(store.appendUpload(id, body, { start: 3 }), BlobUploadInvalidError);
-    await waitForChunkUnderWay(id);
+    const { id, writing, finish } = await secondChunkUnderWay();
     const other = new BlobStore(new FilesystemDriver(root), { staleLockMs: 1 });
     await new Promise((resolve) => setTimeout(resolve, 5));
     await other.appendUpload(id, source('XYZ'));
-    body.end('def');
+    finish();
     expect((await writing).message).toMatch(/taken over|another writer/);
   });
 

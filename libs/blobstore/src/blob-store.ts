@@ -325,7 +325,7 @@ export class BlobStore {
 
   /** Bytes received so far: 0 for a session that has had no chunk (or is gone). */
   async uploadSize(id: string): Promise<number> {
-    return (await this.sessionFile(id))?.size ?? 0;
+    return (await this.sessionFile(id))?.info.size ?? 0;
   }
 
   /**
@@ -393,23 +393,18 @@ export class BlobStore {
         await this.discardUpload(claim);
         throw new DigestInvalidError(`upload content has digest ${actual.value}, not ${expected.value}`);
       }
-      // The claimed file itself becomes the blob: nothing is renamed back at release.
-      await this.placeBlob(claim.file, expected, actual.takenEarlier ? options.confirmOpen : undefined);
+      // The claimed file itself becomes the blob, over whatever file is there: its bytes hash to
+      // `expected` (read now, or by a digest taken earlier whose session `confirmOpen` finds
+      // still open, asked while the bytes are flushed), so a push heals a blob whose bytes were
+      // cut or changed, as a replica transfer of a blob recorded pending must. Nothing is
+      // renamed back at release.
+      const confirmOpen = actual.takenEarlier ? options.confirmOpen : undefined;
+      await this.driver.move(claim.file, paths.blob(expected), { flush: true, ...(confirmOpen ? { whileFlushing: confirmOpen } : {}) });
       this.closeMovedUpload(claim);
       const blob = { digest: expected.value, size };
       await options.commit?.(blob);
       return blob;
     });
-  }
-
-  /**
-   * Moves a closed session's bytes `file` into place as the blob `expected`, over whatever file
-   * is there: its bytes hash to `expected` (read now, or by a digest taken earlier whose session
-   * `confirmOpen` finds still open, asked while the bytes are flushed), so a push heals a blob
-   * whose bytes were cut or changed, as a replica transfer of a blob recorded pending must.
-   */
-  private async placeBlob(file: string, expected: Digest, confirmOpen: (() => Promise<void>) | undefined): Promise<void> {
-    await this.driver.move(file, paths.blob(expected), { flush: true, ...(confirmOpen ? { whileFlushing: confirmOpen } : {}) });
   }
 
   /**
@@ -588,7 +583,7 @@ export class BlobStore {
       if (!isUploadId(id)) continue;
       let lastSeen: number | undefined;
       try {
-        const file = await this.sessionFileNamed(id);
+        const file = await this.sessionFile(id);
         // A claim's rename keeps the file's time: the claim's own time, in its name, counts if
         // later, so a long-idle session a request has just taken is not removed under it.
         if (file) lastSeen = Math.max(file.info.modifiedAt.getTime(), parseHolder(file.name)?.claimedAt ?? 0);
@@ -658,15 +653,11 @@ export class BlobStore {
   }
 
   /**
-   * The session's bytes on disk, whether idle (`data`) or held by a request (`data.<holder>`):
-   * undefined when it has none (no chunk yet). The common look, at an idle session, is one stat.
+   * The session's bytes on disk, whether idle (`data`) or held by a request (`data.<holder>`),
+   * with the file's name in the session's folder: undefined when it has none (no chunk yet).
+   * The common look, at an idle session, is one stat.
    */
-  private async sessionFile(id: string): Promise<FileInfo | undefined> {
-    return (await this.sessionFileNamed(id))?.info;
-  }
-
-  /** `sessionFile`, with the file's name in the session's folder. */
-  private async sessionFileNamed(id: string): Promise<{ name: string; info: FileInfo } | undefined> {
+  private async sessionFile(id: string): Promise<{ name: string; info: FileInfo } | undefined> {
     if (!isUploadId(id)) throw new BlobUploadUnknownError(`upload ${id.slice(0, 80)} is unknown`);
     const folder = paths.uploadDir(id);
     // The bytes change name between the looks when a request gives them back or takes them:
@@ -761,9 +752,6 @@ export class BlobStore {
       const kept = claim.bytesIdentity === undefined ? undefined : this.keptHash(claim, size);
       if (kept) return { value: `sha256:${kept.hash.copy().digest('hex')}`, takenEarlier: true };
       if (noted && noted.size === size && noted.file === noteFile(claim.bytesIdentity)) return { value: noted.digest, takenEarlier: true };
-      const rebuilt = await this.hashOfBytes(claim, size);
-      this.runningHashes.set(claim.id, rebuilt);
-      return { value: `sha256:${rebuilt.hash.copy().digest('hex')}`, takenEarlier: false };
     }
     const hashing = new HashingStream(createDigester(algorithm));
     if (size > 0) await pipeline(await this.driver.reader(claim.file, { start: 0, end: size - 1 }), hashing, discard());

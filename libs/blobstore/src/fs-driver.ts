@@ -251,7 +251,7 @@ export class FilesystemDriver implements StorageDriver {
     else await options.whileFlushing?.();
     // rename(2) replaces whatever is at `to`; link(2) refuses (EEXIST), atomically, and the
     // source's name then goes. Node has no renameat2(RENAME_NOREPLACE).
-    const place = options.replace === false ? (a: string, b: string) => linkThenUnlink(a, b) : rename;
+    const place = options.replace === false ? linkThenUnlink : rename;
     try {
       await place(from, to);
     } catch (err) {
