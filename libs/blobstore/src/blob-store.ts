@@ -390,7 +390,12 @@ export class BlobStore {
       const actual = await this.digestOfUpload(claim, size, expected.algorithm, options.noted);
       if (actual.value !== expected.value) {
         await options.recordEnd?.();
-        await this.discardUpload(claim);
+        // The session has ended (its record says so): bytes that will not go now are the
+        // storage's leftover, not the client's answer, which stays the wrong digest.
+        await this.discardUpload(claim).catch((cause: unknown) => {
+          this.strandedClaims.add(claim.file);
+          this.warn({ upload: id, path: this.locate(claim.file), cause: describeCause(cause) }, 'the bytes of an upload session closed with a wrong digest could not be removed; the stale-upload purge removes them');
+        });
         throw new DigestInvalidError(`upload content has digest ${actual.value}, not ${expected.value}`);
       }
       // The claimed file itself becomes the blob, over whatever file is there: its bytes hash to

@@ -10,9 +10,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BlobStore, FilesystemDriver, PathNotFoundError, paths } from '@meridian/blobstore';
+import { BlobStore, FilesystemDriver, PathNotFoundError, paths, type StoreWarning } from '@meridian/blobstore';
 import { Metadata } from '@meridian/metadata';
-import { BlobUploadUnknownError, digestOf, parseDigest } from '@meridian/oci';
+import { BlobUploadUnknownError, DigestInvalidError, digestOf, parseDigest } from '@meridian/oci';
 import { createTestDatabase, type TestDatabase } from '@meridian/testkit';
 import { LookupCache } from './lookup-cache.js';
 import { createRegistry } from './registry.js';
@@ -40,18 +40,18 @@ afterAll(async () => {
 });
 
 /** One gateway process of the region: its own blob store over the shared root. */
-function gatewayProcess() {
-  const driver = new FilesystemDriver(root);
+function gatewayProcess(driver = new FilesystemDriver(root), warn?: StoreWarning) {
   const metadata = new Metadata(pool);
+  const blobStore = new BlobStore(driver, warn ? { warn } : {});
   const registry = createRegistry({
     metadata,
-    blobStore: new BlobStore(driver),
+    blobStore,
     cache: new LookupCache({ maxEntries: 100 }),
     uploadSigner: new UploadStateSigner(SECRET),
     logger: { error: () => undefined, info: () => undefined },
     region: 'test',
   });
-  return { uploads: registry.uploads, driver, metadata };
+  return { uploads: registry.uploads, driver, metadata, blobStore };
 }
 
 describe('a session pushed as skopeo pushes (one PATCH, then an empty PUT, each on a new connection)', () => {
@@ -88,5 +88,33 @@ describe('a session pushed as skopeo pushes (one PATCH, then an empty PUT, each 
     const state = closing.uploads.resume('app', patched.state.id, patched.token);
     await expect(closing.uploads.complete(state, digest)).rejects.toBeInstanceOf(BlobUploadUnknownError);
     await expect(closing.driver.stat(paths.blob(parseDigest(digest)))).rejects.toThrow(PathNotFoundError);
+  });
+});
+
+describe('a closing PUT whose bytes hash to another digest, when they cannot be removed', () => {
+  // distribution-spec v1.1 "Pushing blobs": a digest that does not match the content is
+  // DIGEST_INVALID. The storage refusing to unlink the session's bytes (EIO, which cannot be
+  // caused for real) changes nothing the client is told: the leftover is reported and the
+  // stale-upload purge removes it.
+  it('answers DIGEST_INVALID, records the session ended, reports the leftover and purges it later', async () => {
+    let refuseDelete = false;
+    class RefusesUnlink extends FilesystemDriver {
+      override async delete(relative: string): Promise<void> {
+        if (refuseDelete && relative.includes('/data.')) throw Object.assign(new Error(`EIO: i/o error, unlink '${relative}'`), { code: 'EIO' });
+        return super.delete(relative);
+      }
+    }
+    const warnings: string[] = [];
+    const gateway = gatewayProcess(new RefusesUnlink(root), (_details, message) => warnings.push(message));
+    const started = gateway.uploads.start('app');
+    const state = gateway.uploads.resume('app', started.state.id, started.token);
+    await gateway.uploads.append(state, Readable.from([Buffer.from('abc')]), {});
+    refuseDelete = true;
+    await expect(gateway.uploads.complete(state, digestOf('abd', 'sha256'))).rejects.toBeInstanceOf(DigestInvalidError);
+    expect(await gateway.metadata.uploads.isClosed(started.state.id)).toBe(true);
+    expect(warnings).toEqual([expect.stringContaining('could not be removed')]);
+    refuseDelete = false;
+    expect((await gateway.blobStore.purgeStale(0, Date.now() + 60_000)).sessions).toEqual([started.state.id]);
+    expect(await gateway.driver.list(paths.uploadDir(started.state.id))).toEqual([]);
   });
 });
