@@ -20,9 +20,11 @@ export interface LoadRunOptions {
   /** wrk only: the CPUs it may run on (`taskset -c` syntax, e.g. `0`); any, when unset. */
   cpus?: string;
   /**
-   * wrk only: each connection waits this long after an answer before its next request, so the
-   * rate is about `connections * 1000 / pauseMs` per second while answers are quick: a load
-   * below saturation, where latency is the server's time rather than the queue's.
+   * wrk only: each connection waits a random pause of this mean (exponentially distributed,
+   * at most ten times it) after an answer before its next request, so the rate is about
+   * `connections * 1000 / pauseMs` per second while answers are quick, arriving independently
+   * of each other: a load below saturation, where latency is the server's time rather than the
+   * queue's.
    */
   pauseMs?: number;
 }

@@ -34,7 +34,27 @@ request = function()
 end
 `
     : '';
-  const pause = pauseMs === undefined ? '' : `delay = function()\n  return ${Math.round(pauseMs)}\nend\n`;
+  // Pauses drawn at random (exponentially, so each connection's requests arrive as a Poisson
+  // process, as independent clients' do), not all of one length: wrk starts every connection at
+  // once, and with equal pauses they stay in step, so the server met bursts of 64 requests at
+  // once and the p99 was the time to work through a burst (64 × the time per request), not the
+  // time of one request. wrk also waits one pause before each connection's first request, which
+  // spreads the start. Seeded per thread: LuaJIT would give every thread the same sequence.
+  const pause =
+    pauseMs === undefined
+      ? ''
+      : `threads_set_up = 0
+setup = function(thread)
+  threads_set_up = threads_set_up + 1
+  thread:set("seed", threads_set_up)
+end
+init = function(args)
+  math.randomseed(os.time() * 131 + seed)
+end
+delay = function()
+  return math.min(${Math.round(pauseMs * 10)}, math.floor(-math.log(1 - math.random()) * ${Math.round(pauseMs)}))
+end
+`;
   // %.0f rather than %d: wrk hands counters over as Lua numbers (doubles under LuaJIT).
   return `wrk.method = "GET"
 ${headerLines}
