@@ -1721,6 +1721,29 @@ describe('giving a session back (the rename of data.<holder> to data)', () => {
     expect((await writing).message).toMatch(/taken over|another writer/);
   });
 
+  // A holder judged gone may still be writing (a process paused, a host cut off): its open file
+  // keeps taking bytes wherever the file's name has gone since. Whatever it writes after the
+  // takeover must reach neither the bytes the new holder verifies nor the blob they become.
+  it("a writer whose hold was taken over cannot put a byte into the blob the session became", async () => {
+    // Sizes the writer puts on disk at once, with nothing kept back in memory (fs-writer.ts
+    // gathers 1 MiB before its first write, and writes block-aligned).
+    const first = randomBytes(4096);
+    const second = randomBytes(1024 * 1024);
+    const id = store.createUpload();
+    expect(await store.appendUpload(id, source(first))).toBe(first.length);
+    const body = new PassThrough();
+    const writing = expectRejection(store.appendUpload(id, body, { start: first.length }), BlobUploadInvalidError);
+    body.write(second);
+    const held = path.join(root, 'uploads', id, await waitForChunkUnderWay(id));
+    await vi.waitFor(async () => expect((await stat(held)).size).toBe(first.length + second.length));
+    const whole = Buffer.concat([first, second]);
+    const other = new BlobStore(new FilesystemDriver(root), { staleLockMs: 0 });
+    expect(await other.completeUpload(id, digest(whole))).toEqual({ digest: digest(whole).value, size: whole.length });
+    body.end(Buffer.from('written after the takeover'));
+    expect((await writing).message).toMatch(/taken over/);
+    expect(sha256Hex(await readBlob(digest(whole)))).toBe(sha256Hex(whole));
+  });
+
   it('a heartbeat that fails is reported once, with the session and the cause', async () => {
     class TouchRefused extends FilesystemDriver {
       override async touch(): Promise<void> {

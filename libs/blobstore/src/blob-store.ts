@@ -144,6 +144,11 @@ interface SessionClaim {
   bytesIdentity?: string | undefined;
   /** Whether a failed heartbeat has been reported: once per claim, however often it fails. */
   heartbeatReported?: boolean;
+  /**
+   * Whether `file` was taken over from a holder judged gone, which may still hold it open and
+   * write (see `copyFromFormerHolder`).
+   */
+  takenOver?: boolean;
 }
 
 /**
@@ -820,6 +825,7 @@ export class BlobStore {
       const heartbeat = touch && setInterval(() => void touch(claim.file).catch((cause: unknown) => this.heartbeatFailed(claim, cause)), this.staleLockMs / 4);
       heartbeat?.unref();
       try {
+        if (claim.takenOver) await this.copyFromFormerHolder(claim);
         return await work(claim);
       } finally {
         clearInterval(heartbeat);
@@ -865,6 +871,7 @@ export class BlobStore {
         const file = `${folder}/${held}`;
         if ((await this.claimAbandoned(file, held)) && (await this.takeBytes(file, claim))) {
           this.runningHashes.delete(id);
+          claim.takenOver = true;
           return claim;
         }
       } else {
@@ -873,6 +880,30 @@ export class BlobStore {
       }
       if (Date.now() > deadline) throw sessionBusy(id);
       if (!retryAtOnce) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /**
+   * Puts the bytes of a session taken over into a file of the claim's own, under its name: the
+   * holder judged gone may be alive (paused, or on a host cut off a while) and still write
+   * through the file it opened, wherever that file's name has gone since, into a blob even,
+   * after its bytes were verified. A copy is a file nobody else opened. Only what was in the file
+   * when it was looked at is copied; the former holder's request fails (see `releaseSession`).
+   * A copy that fails leaves the claim to this process (`strandedClaims`), to be taken over,
+   * and copied, by its next request, and the request fails with the storage's error.
+   */
+  private async copyFromFormerHolder(claim: SessionClaim): Promise<void> {
+    const copy = paths.staging(randomUUID());
+    try {
+      const { size } = await this.driver.stat(claim.file);
+      const writer = await this.driver.writer(copy, { append: false, durable: false });
+      await pipeline(size > 0 ? await this.driver.reader(claim.file, { start: 0, end: size - 1 }) : Readable.from([]), writer);
+      await this.driver.move(copy, claim.file, { durable: false });
+    } catch (err) {
+      this.strandedClaims.add(claim.file);
+      claim.holdsBytes = false;
+      await this.driver.delete(copy).catch(() => undefined);
+      throw err;
     }
   }
 
