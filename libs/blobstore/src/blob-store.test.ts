@@ -26,7 +26,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BlobStore, type NotedDigest } from './blob-store.js';
 import { readAll } from './driver-suite.js';
-import type { StorageDriver } from './driver.js';
+import type { MoveOptions, StorageDriver } from './driver.js';
 import { FilesystemDriver } from './fs-driver.js';
 import { isUploadId, paths } from './paths.js';
 
@@ -1443,6 +1443,25 @@ describe('writes the storage refuses', () => {
     await expectRejection(refusing('EACCES', ['move']).put(digest(bytes), source(bytes), bytes.length + 1), SizeInvalidError);
     const gone = await expectRejection(refusing('EACCES', ['move']).put(digest(bytes), failingSource(bytes.subarray(0, 4)), bytes.length), Error);
     expect(gone.message).toBe('client went away');
+  });
+
+  // The rename into blobs/ done, the sync of its folder refused (EIO, which cannot be caused for
+  // real): the storage's fault, with its cause, not a session "taken over by another request".
+  it('a close whose folder sync fails after the rename is StorageFailedError naming EIO', async () => {
+    class SyncRefusedAfterRename extends FilesystemDriver {
+      override async move(from: string, to: string, options?: MoveOptions): Promise<void> {
+        await super.move(from, to, options);
+        if (to.startsWith('blobs/')) throw Object.assign(new Error(`EIO: i/o error, fsync '${path.join(root, path.dirname(to))}'`), { code: 'EIO', path: path.join(root, path.dirname(to)) });
+      }
+    }
+    const bytes = Buffer.from('synced badly');
+    const id = store.createUpload();
+    await store.appendUpload(id, source(bytes));
+    const err = await expectRejection(new BlobStore(new SyncRefusedAfterRename(root)).completeUpload(id, digest(bytes)), StorageFailedError);
+    expect(err.systemCode).toBe('EIO');
+    // The verified bytes stay where they went; the session is not left holding a claim.
+    expect(await readBlob(digest(bytes))).toEqual(bytes);
+    expect(await filesUnder('uploads')).toEqual([]);
   });
 });
 

@@ -409,7 +409,14 @@ export class BlobStore {
       // cut or changed, as a replica transfer of a blob recorded pending must. Nothing is
       // renamed back at release.
       const confirmOpen = actual.takenEarlier ? options.confirmOpen : undefined;
-      await this.driver.move(claim.file, paths.blob(expected), { flush: true, ...(confirmOpen ? { whileFlushing: confirmOpen } : {}) });
+      try {
+        await this.driver.move(claim.file, paths.blob(expected), { flush: true, ...(confirmOpen ? { whileFlushing: confirmOpen } : {}) });
+      } catch (err) {
+        // Failed after its rename (a folder's sync): the bytes are the blob's, not the session's
+        // to give back, and the request fails with the storage's error, not as a lost hold.
+        if (!isPathNotFound(err) && !(await this.statIfPresent(claim.file))) this.closeMovedUpload(claim);
+        throw err;
+      }
       this.closeMovedUpload(claim);
       const blob = { digest: expected.value, size };
       await options.commit?.(blob);
