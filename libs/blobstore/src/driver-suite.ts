@@ -471,6 +471,31 @@ export function describeStorageDriverSuite(name: string, createDriver: () => Pro
         expect((await driver.getContent('blob')).toString()).toBe('the bytes');
       });
 
+      // driver.ts MoveOptions.whileFlushing: a check that throws at once has failed like one
+      // that rejects; the flush already under way (here failing: no source) is still awaited,
+      // not left to reject with nobody listening.
+      it('a check that throws at once fails the move, and leaves no failure of the flush unheard', async () => {
+        const unheard: unknown[] = [];
+        const hear = (reason: unknown) => unheard.push(reason);
+        process.on('unhandledRejection', hear);
+        try {
+          const refused = new Error('the session has ended');
+          const throwsAtOnce = (): Promise<void> => {
+            throw refused;
+          };
+          await expect(driver.move('session/missing', 'blob', { flush: true, whileFlushing: throwsAtOnce })).rejects.toBeDefined();
+          // The flush's open of the missing source has failed by the time a later look at it has.
+          await expect(driver.stat('session/missing')).rejects.toBeInstanceOf(PathNotFoundError);
+          await new Promise((resolve) => setImmediate(resolve));
+          expect(unheard).toEqual([]);
+          await driver.putContent('session/data', 'the bytes');
+          await expect(driver.move('session/data', 'blob', { flush: true, whileFlushing: throwsAtOnce })).rejects.toBe(refused);
+          await expect(driver.stat('blob')).rejects.toBeInstanceOf(PathNotFoundError);
+        } finally {
+          process.off('unhandledRejection', hear);
+        }
+      });
+
       // driver.ts move: "replacing what is there".
       it('replaces an existing destination', async () => {
         await driver.putContent('a', 'new bytes');

@@ -247,7 +247,9 @@ export class FilesystemDriver implements StorageDriver {
     const durable = options.durable ?? true;
     const from = this.resolve(source);
     const to = this.resolve(destination);
-    if (options.flush) await Promise.all([flushFile(from, source), options.whileFlushing?.()]);
+    // The check is called from a promise: one that throws at once then fails the move as one
+    // that rejects does, with the flush already started still awaited, its failure heard.
+    if (options.flush) await Promise.all([flushFile(from, source), Promise.resolve().then(options.whileFlushing)]);
     else await options.whileFlushing?.();
     // rename(2) replaces whatever is at `to`; link(2) refuses (EEXIST), atomically, and the
     // source's name then goes. Node has no renameat2(RENAME_NOREPLACE).
