@@ -590,10 +590,12 @@ export class BlobStore {
 
   /**
    * Removes upload sessions idle for longer than `maxIdleMs` and staging files left by a crash
-   * (Distribution's purgeuploads.go). Returns the sessions removed (their owner records them
-   * ended) and how many staging files went.
+   * (Distribution's purgeuploads.go). Returns the sessions removed and how many staging files
+   * went. `recordEnded`, the owner's record that those sessions have ended, runs before their
+   * files go: no moment has a session its record calls open without its bytes, and a purge
+   * broken off between the two leaves files that the next one removes.
    */
-  async purgeStale(maxIdleMs: number, now = Date.now()): Promise<PurgedUploads> {
+  async purgeStale(maxIdleMs: number, now = Date.now(), recordEnded?: (sessions: string[]) => Promise<void>): Promise<PurgedUploads> {
     const sessions: string[] = [];
     let stagingFiles = 0;
     for (const id of await this.driver.list(paths.uploadsRoot)) {
@@ -613,11 +615,12 @@ export class BlobStore {
       // Gone since the listing: nothing of it is left to remove, and the session may well be
       // open (every session is without files before its first chunk), so it is not ended here.
       if (lastSeen === undefined) continue;
-      if (now - lastSeen > maxIdleMs) {
-        this.runningHashes.delete(id);
-        await this.driver.delete(paths.uploadDir(id));
-        sessions.push(id);
-      }
+      if (now - lastSeen > maxIdleMs) sessions.push(id);
+    }
+    if (sessions.length > 0) await recordEnded?.(sessions);
+    for (const id of sessions) {
+      this.runningHashes.delete(id);
+      await this.driver.delete(paths.uploadDir(id));
     }
     for (const name of await this.driver.list(paths.stagingRoot)) {
       const path = `${paths.stagingRoot}/${name}`;

@@ -212,15 +212,16 @@ export class UploadService {
   }
 
   /**
-   * Purges the files of sessions idle past `maxIdleMs` and records those sessions ended, so that
+   * Records sessions idle past `maxIdleMs` ended, then purges their files (see BlobStore.purgeStale), so that
    * a token of theirs still good (one renewed by a status request, which leaves the files'
    * times alone) is refused rather than continuing a session with its bytes gone. Forgets
    * sessions that ended before any token of theirs could still be accepted, anywhere in the
    * region; returns how many sessions' files and staging files went.
    */
   async purgeStale(maxIdleMs: number): Promise<number> {
-    const purged = await this.store.purgeStale(maxIdleMs);
-    await this.metadata.uploads.closeAll(purged.sessions);
+    const purged = await this.store.purgeStale(maxIdleMs, Date.now(), async (sessions) => {
+      await this.metadata.uploads.closeAll(sessions);
+    });
     // No token outlives the bound after its issue (whatever idle limit its issuer had), and none
     // is issued once the session has ended; the margin allows for clocks apart.
     await this.metadata.uploads.forgetClosedBefore(new Date(Date.now() - UPLOAD_MAX_IDLE_BOUND_MS - CLOCK_MARGIN_MS));
