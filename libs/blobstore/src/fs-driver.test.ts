@@ -52,6 +52,14 @@ describeStorageDriverSuite('filesystem without direct writes', async () => {
   return { driver: new FilesystemDriver(root, { directWriteSlices: 0 }), cleanup: remove, wipe: remove };
 });
 
+// The same contract with stat, rename, link and unlink through the thread pool, as on a network
+// filesystem: the temporary directory is local, so the suites above run them on the event loop.
+describeStorageDriverSuite('filesystem with name calls in the thread pool', async () => {
+  const root = await mkdtemp(path.join(tmpdir(), 'meridian-fs-driver-pool-'));
+  const remove = () => rm(root, { recursive: true, force: true });
+  return { driver: new FilesystemDriver(root, { nameCalls: 'thread-pool' }), cleanup: remove, wipe: remove };
+});
+
 describe('FilesystemDriver outside the shared suite', () => {
   let base: string;
   let root: string;
