@@ -117,7 +117,11 @@ export class UploadService {
     try {
       const { size, noted } = await inSpan('blob.write', blobWrite(state.repository, 'chunk'), () => this.store.appendChunk(state.id, chunk, options));
       // The closing PUT may reach another process: the state it brings back says what the bytes hash to.
-      const next: UploadState = { repository: state.repository, id: state.id, startedAt: state.startedAt, ...(noted ? { noted } : {}) };
+      // A chunk that notes nothing, after none that did (a small session, which the store hashes at
+      // its close; most are), leaves the state as it came: the answer names the session with the token
+      // it came with unless that is due for renewal (UploadStateSigner `sign`), sparing an HMAC.
+      const next: UploadState =
+        noted === undefined && state.noted === undefined ? state : { repository: state.repository, id: state.id, startedAt: state.startedAt, ...(noted ? { noted } : {}) };
       return { state: next, token: this.signer.sign(next), size };
     } finally {
       // Whether the chunk went in or failed; a 404 from here replaces either outcome.
