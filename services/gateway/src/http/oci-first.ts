@@ -2,12 +2,14 @@ import type http from 'node:http';
 import type express from 'express';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Middleware } from '@meridian/telemetry';
+import { routeNotFound } from './error-handler.js';
 
 /**
  * The gateway's request listener: counts the request (`countRequest`), offers it to the OCI
  * router, and hands express only what that router passes on (not a /v2 route: health checks,
  * metrics, the token endpoint, audit, identities, the 404). An OCI router's error goes to the
- * one error handler (CONTRIBUTING.md, 'Errors') as express would send it there.
+ * one error handler (CONTRIBUTING.md, 'Errors') as express would send it there, and its
+ * `next('route')` and `next('router')` mean what they mean to express.
  *
  * This skips, for every /v2 request, what express's dispatch costs on its way to a layer: its
  * final handler made per request, the router's stack walk with path matching and trimming for
@@ -38,7 +40,11 @@ export function dispatchOciFirst(app: express.Express, countRequest: Middleware,
     countRequest(req, res, ignore);
     try {
       // Inline rather than a named constant: the TypeScript loader would name each request's closure with a defineProperty call.
-      ociRouter(req, res, (err?: unknown) => (err === undefined ? app(req, res) : answerError(err, req, res)));
+      // As express's router reads a middleware's `next`: 'route' is no error, the app's routes
+      // come next; 'router' leaves them all, for the final 404 (here routeNotFound's).
+      ociRouter(req, res, (err?: unknown) =>
+        err === undefined || err === 'route' ? app(req, res) : err === 'router' ? routeNotFound(req, res, (notFound) => answerError(notFound, req, res)) : answerError(err, req, res),
+      );
     } catch (err) {
       answerError(err, req, res);
     }
