@@ -1039,9 +1039,13 @@ describe('one writer per session across processes (uploads/<id>/data.<holder>)',
 
     it('a holder on this host that no longer runs (a writer killed mid-chunk)', async () => {
       const id = await lockHeldBy({ pid: await deadPid(), token: 'dead' });
+      const [held] = await filesUnder(`uploads/${id}`);
+      const { ino } = await stat(path.join(root, held!));
       const other = new BlobStore(new FilesystemDriver(root), { staleLockMs: 3600_000 });
       expect(await other.appendUpload(id, source('xyz'))).toBe(5);
       expect(await filesUnder(`uploads/${id}`)).toEqual([`uploads/${id}/data`]);
+      // A holder that no longer runs writes nothing more: its file is taken as it is, not copied.
+      expect((await stat(path.join(root, 'uploads', id, 'data'))).ino).toBe(ino);
     });
 
     it('a pid that now names another process, started after the holder (pid reuse)', async () => {

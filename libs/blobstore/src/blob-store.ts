@@ -145,10 +145,10 @@ interface SessionClaim {
   /** Whether a failed heartbeat has been reported: once per claim, however often it fails. */
   heartbeatReported?: boolean;
   /**
-   * Whether `file` was taken over from a holder judged gone, which may still hold it open and
-   * write (see `copyFromFormerHolder`).
+   * Whether `file` was taken over from a holder judged gone by its silence alone, which may
+   * still hold it open and write (see `copyFromFormerHolder`).
    */
-  takenOver?: boolean;
+  formerHolderMayWrite?: boolean;
 }
 
 /**
@@ -835,7 +835,7 @@ export class BlobStore {
       const heartbeat = touch && setInterval(() => void touch(claim.file).catch((cause: unknown) => this.heartbeatFailed(claim, cause)), this.staleLockMs / 4);
       heartbeat?.unref();
       try {
-        if (claim.takenOver) await this.copyFromFormerHolder(claim);
+        if (claim.formerHolderMayWrite) await this.copyFromFormerHolder(claim);
         return await work(claim);
       } finally {
         clearInterval(heartbeat);
@@ -879,9 +879,10 @@ export class BlobStore {
       } else if (held !== undefined) {
         retryAtOnce = false;
         const file = `${folder}/${held}`;
-        if ((await this.claimAbandoned(file, held)) && (await this.takeBytes(file, claim))) {
+        const abandoned = await this.claimAbandoned(file, held);
+        if (abandoned && (await this.takeBytes(file, claim))) {
           this.runningHashes.delete(id);
-          claim.takenOver = true;
+          claim.formerHolderMayWrite = abandoned === 'silent';
           return claim;
         }
       } else {
@@ -899,8 +900,8 @@ export class BlobStore {
    * through the file it opened, wherever that file's name has gone since, into a blob even,
    * after its bytes were verified. A copy is a file nobody else opened. Only what was in the file
    * when it was looked at is copied; the former holder's request fails (see `releaseSession`).
-   * A copy that fails leaves the claim to this process (`strandedClaims`), to be taken over,
-   * and copied, by its next request, and the request fails with the storage's error.
+   * A copy that fails leaves the claim, no longer refreshed, to be taken over and copied once
+   * it is stale, and the request fails with the storage's error.
    */
   private async copyFromFormerHolder(claim: SessionClaim): Promise<void> {
     const copy = paths.staging(randomUUID());
@@ -910,7 +911,6 @@ export class BlobStore {
       await pipeline(size > 0 ? await this.driver.reader(claim.file, { start: 0, end: size - 1 }) : Readable.from([]), writer);
       await this.driver.move(copy, claim.file, { durable: false });
     } catch (err) {
-      this.strandedClaims.add(claim.file);
       claim.holdsBytes = false;
       await this.driver.delete(copy).catch(() => undefined);
       throw err;
@@ -999,10 +999,12 @@ export class BlobStore {
    * give back (`strandedClaims`), or a holder whose heartbeat stopped long ago. A pid is only checked where it means the same process: the same host, boot and
    * pid namespace. The heartbeat's age is judged with `staleLockMs` for a holder on this host,
    * whose clock is ours, and with the far longer `staleForeignLockMs` otherwise, since clocks of
-   * different hosts sharing storage may disagree.
+   * different hosts sharing storage may disagree. 'gone' when the holder is known to run no
+   * more (nothing can write through its file), 'silent' when judged by age alone (it may be
+   * alive, paused or cut off, and write yet), false while it holds the session.
    */
-  private async claimAbandoned(file: string, name: string): Promise<boolean> {
-    if (this.strandedClaims.delete(file)) return true;
+  private async claimAbandoned(file: string, name: string): Promise<'gone' | 'silent' | false> {
+    if (this.strandedClaims.delete(file)) return 'gone';
     // Gone: given back or taken meanwhile. Any other failure to look is the storage's, not a busy session.
     const held = await this.statIfPresent(file);
     if (!held) return false;
@@ -1010,13 +1012,13 @@ export class BlobStore {
     const sameHost = holder !== undefined && holder.host === THIS_HOLDER.host;
     // A rename keeps the file's time: the claim's own time, in its name, counts if it is later.
     const lastSeen = Math.max(held.modifiedAt.getTime(), holder?.claimedAt ?? 0);
-    if (Date.now() - lastSeen > (sameHost ? this.staleLockMs : this.staleForeignLockMs)) return true;
+    if (Date.now() - lastSeen > (sameHost ? this.staleLockMs : this.staleForeignLockMs)) return 'silent';
     if (!holder || !sameHost || !THIS_HOLDER.scope || holder.scope !== THIS_HOLDER.scope) return false;
-    if (holder.pid === THIS_HOLDER.pid) return holder.token !== THIS_HOLDER.token;
-    if (!processRuns(holder.pid)) return true;
+    if (holder.pid === THIS_HOLDER.pid) return holder.token !== THIS_HOLDER.token && 'gone';
+    if (!processRuns(holder.pid)) return 'gone';
     // The pid runs, but a process started at another time than the holder is not the holder.
     const started = processStartTime(holder.pid);
-    return started !== undefined && holder.token !== started;
+    return started !== undefined && holder.token !== started && 'gone';
   }
 
   /**
