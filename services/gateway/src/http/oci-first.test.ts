@@ -5,7 +5,9 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createErrorHandler, routeNotFound } from './error-handler.js';
 import { expressBuiltMessages } from './express-messages.js';
+import { createBlobRedirects } from './blob-redirects.js';
 import { dispatchOciFirst } from './oci-first.js';
+import { createOciRouter } from './oci-router.js';
 
 // The OCI router runs before express (oci-first.ts); what it passes on must be treated as
 // express's own router would treat a middleware's `next` (express 5, router "next"): nothing or
@@ -42,6 +44,23 @@ describe('requests dispatched to the OCI router before express', () => {
     const response = await fetch(`${base}/healthz`);
     expect(response.status).toBe(404);
     expect(await response.json()).toMatchObject({ errors: [{ code: 'UNSUPPORTED' }] });
+  });
+
+  // distribution-spec v1.1 "Determining support" (GET /v2/): a guard or handler that fails with
+  // no reason at all (a rejected promise's reason undefined) has failed; express 5 makes such a
+  // rejection an Error rather than read it as "not mine, go on".
+  it('a failure without a reason is answered as an error, not handed on to the app as another route', async () => {
+    const ociRouter = createOciRouter({
+      registry: {} as never,
+      inFlight: new Set(),
+      metrics: {} as never,
+      blobRedirects: createBlobRedirects(undefined),
+      guard: async () => Promise.reject(undefined),
+    });
+    const base = await serve(ociRouter);
+    const response = await fetch(`${base}/v2/`);
+    expect(response.status).toBe(500);
+    expect(await response.json()).toMatchObject({ errors: [{ code: 'UNKNOWN' }] });
   });
 
   it('an error, thrown or passed on, is answered once through the error table', async () => {

@@ -82,7 +82,8 @@ export function createOciRouter({ registry, inFlight, metrics, guard, blobRedire
     const running = (async () => {
       const access = guard ? await guard(req, action, match.params.name, match.route.name === 'blob' ? match.params.digest : undefined) : OPEN_ACCESS;
       await handler({ req, res, params, registry, access, blobRedirects });
-    })().catch(next);
+      // A rejection without a reason is still a failure: `next()` would hand the request on to the app's other routes.
+    })().catch((err: unknown) => next(err ?? new Error('a request handler failed without a reason')));
     inFlight.add(running);
     void running.finally(() => inFlight.delete(running));
   };
