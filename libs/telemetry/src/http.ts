@@ -26,12 +26,13 @@ export interface HttpMetricsOptions {
 export function createHttpMetricsMiddleware({ metrics, routeOf }: HttpMetricsOptions): Middleware {
   const { httpRequests, httpRequestDuration } = metrics;
   return (req, res, next) => {
-    const started = process.hrtime.bigint();
+    // performance.now() is monotonic like hrtime, without a BigInt made at each end.
+    const started = performance.now();
     res.once('close', () => {
       const route = routeOf(req, res);
       const method = METHODS.has(req.method!) ? req.method! : 'other';
       httpRequests.inc({ route, method, status: String(res.statusCode) });
-      httpRequestDuration.observe({ route, method }, Number(process.hrtime.bigint() - started) / 1e9);
+      httpRequestDuration.observe({ route, method }, (performance.now() - started) / 1000);
     });
     next();
   };

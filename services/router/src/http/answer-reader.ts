@@ -201,8 +201,12 @@ export class AnswerReader {
       if (code === 101) throw new MalformedAnswerError('101 Switching Protocols, never asked for');
       return next;
     }
-    const tokens = connection.split(',').map((token) => token.trim());
-    this.closeAfter = tokens.includes('close') || (status[1] === '0' && !tokens.includes('keep-alive'));
+    // What a region sends on every answer of a kept-alive connection, read without splitting.
+    if (connection === ',keep-alive') this.closeAfter = false;
+    else {
+      const tokens = connection.split(',').map((token) => token.trim());
+      this.closeAfter = tokens.includes('close') || (status[1] === '0' && !tokens.includes('keep-alive'));
+    }
     const hasBody = this.sink.head(code, status[3] ?? '', headers);
     if (this.dead) return next;
     if (!hasBody || code === 204 || code === 304 || length === 0) this.finish();

@@ -28,6 +28,8 @@ const heldOn = new Set<net.Socket>();
 let finishSlow = () => undefined as void;
 let finishStalled = () => undefined as void;
 const HALF_ANSWER_BYTES = 64 * 1024;
+/** An answer of UTF-8 text outside ASCII and every byte value besides. */
+const EVERY_BYTE = Buffer.concat([Buffer.from('{"annotation":"é ✓ 𝄞"}'), Buffer.from(Array.from({ length: 256 }, (_, value) => value))]);
 /** The connection the stalled request came on, and the paths asked on each connection. */
 let stalledOn: net.Socket | undefined;
 const askedOn = new Map<net.Socket, string[]>();
@@ -62,6 +64,7 @@ const region = http.createServer((req, res) => {
     arrivals.emit('large');
     return answer(Buffer.alloc(MAX_MANIFEST_BYTES, 'x'));
   }
+  if (url.startsWith('/v2/bytes/')) return answer(EVERY_BYTE);
   if (url.startsWith('/v2/oversized/')) return answer(Buffer.alloc(MAX_MANIFEST_BYTES + 1, 'x'));
   if (url.startsWith('/v2/unsized/')) {
     // No Content-Length (chunked): only the bytes themselves tell the size.
@@ -176,6 +179,14 @@ describe('connections to a region', () => {
   it('spreads manifest GETs one at a time over the pipelined connections', async () => {
     for (let i = 0; i < 8; i++) expect(await get(spread.url, `/v2/turns/app/manifests/v${i}`)).toBe(200);
     expect(connectionsAsking('/v2/turns/').length).toBe(4);
+  });
+
+  // distribution-spec v1.1 "Pulling manifests": a manifest's digest is over its exact bytes, so
+  // an answer reaches the client as the region sent it, byte for byte.
+  it('passes an answer on byte for byte, whatever its bytes', async () => {
+    const response = await client.request({ origin: spread.url, path: '/v2/bytes/app/manifests/v1', method: 'GET' });
+    expect(response.statusCode).toBe(200);
+    expect(Buffer.from(await response.body.arrayBuffer()).equals(EVERY_BYTE)).toBe(true);
   });
 
   // A tag list grows with the repository, and a region serves a blob it is still filling from a

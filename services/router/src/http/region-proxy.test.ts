@@ -35,7 +35,7 @@ describe('RegionProxy', () => {
   const upstream = new Agent({ keepAliveTimeout: 60_000 });
   const proxy = new RegionProxy({ pipelined: upstream, exclusive: upstream }, { upstreamMs: 10_000 }, new SlowClientBudget({ maxBytes: 64 * 1024 * 1024, writeTimeoutMs: 30_000, onCut: () => undefined }));
   const router = http.createServer((req, res) => {
-    void proxy.forward(req, res, { name: 'eu-west', http: urlOf(region) }, { absoluteLocation: false, clientAddress: '192.0.2.7' });
+    proxy.forward(req, res, { name: 'eu-west', http: urlOf(region) }, { absoluteLocation: false, clientAddress: '192.0.2.7' }, () => undefined);
   });
   const client = new Agent();
 

@@ -39,6 +39,10 @@ const ABSOLUTE_LOCATION_ROUTES: ReadonlySet<RouteName> = new Set(['blob-upload',
  */
 const PIPELINED_GET_ROUTES: ReadonlySet<RouteName> = new Set(['base', 'manifest']);
 
+/** Where a response keeps the name of the route it is counted under. */
+const ROUTE_NAME = Symbol('route name');
+type CountedResponse = ServerResponse & { [ROUTE_NAME]?: string };
+
 /**
  * Every request the router takes. `/v2` requests are matched against libs/oci's route table
  * (for the metrics label and the blob-GET decision) and sent to the nearest routable region:
@@ -59,21 +63,19 @@ const PIPELINED_GET_ROUTES: ReadonlySet<RouteName> = new Set(['base', 'manifest'
 export function createRequestHandler(deps: RequestHandlerDependencies): RequestListener {
   const { locator, selector, proxy, metrics, readiness, logger } = deps;
 
-  const route = async (req: IncomingMessage, res: ServerResponse, routeName: RouteName): Promise<void> => {
+  const route = (req: IncomingMessage, res: ServerResponse, routeName: RouteName, fail: (err: unknown) => void): void => {
     const clientAddress = locator.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
     const hint = req.headers[REGION_HINT_HEADER];
     const ranking = selector.rank(locator.locate(clientAddress), typeof hint === 'string' ? hint : undefined);
     const [nearest, next] = ranking;
-    if (!nearest) throw new RegionUnavailableError('no region can take requests now: none is active, healthy and open to routing');
+    if (!nearest) return fail(new RegionUnavailableError('no region can take requests now: none is active, healthy and open to routing'));
     const blobRedirect = routeName === 'blob' && req.method === 'GET';
     const mode = blobRedirect ? 'redirect' : 'proxy';
     const pipelined = req.method === 'HEAD' || (req.method === 'GET' && PIPELINED_GET_ROUTES.has(routeName));
     const options = { absoluteLocation: ABSOLUTE_LOCATION_ROUTES.has(routeName), clientAddress, blobRedirect, pipelined };
     metrics.routed(nearest.name, mode);
-    try {
-      await proxy.forward(req, res, nearest, options);
-    } catch (err) {
-      if (!(err instanceof UpstreamError)) throw err;
+    proxy.forward(req, res, nearest, options, (err) => {
+      if (err === undefined) return;
       // The client went away first (undici was told to stop): nothing failed, nobody to answer.
       if (res.destroyed && !err.answered) return;
       // A manifest larger than any may be is refused, not looked for elsewhere: the region's
@@ -82,18 +84,20 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestL
       const retry = next !== undefined && !err.answered && !err.bodyTaken && req.method !== 'PATCH' && !tooLarge;
       logger.warn({ region: err.region, method: req.method, route: routeName, retryOn: retry ? next.name : undefined }, err.message);
       if (err.answered) return;
-      if (tooLarge) throw new RegionFailedError(`region ${nearest.name} answered with more than ${(err.cause as AnswerTooLargeError).limit} bytes, the most a manifest may have`);
-      if (!retry) throw new RegionFailedError(`region ${nearest.name} failed before answering`);
+      if (tooLarge) return fail(new RegionFailedError(`region ${nearest.name} answered with more than ${(err.cause as AnswerTooLargeError).limit} bytes, the most a manifest may have`));
+      if (!retry) return fail(new RegionFailedError(`region ${nearest.name} failed before answering`));
       metrics.retried(nearest.name);
       metrics.routed(next.name, mode);
       try {
-        await proxy.forward(req, res, next, options);
-      } catch (again) {
-        if (!(again instanceof UpstreamError)) throw again;
-        logger.warn({ region: again.region, method: req.method, route: routeName }, again.message);
-        if (!again.answered) throw new RegionFailedError(`regions ${nearest.name} and ${next.name} failed before answering`);
+        proxy.forward(req, res, next, options, (again) => {
+          if (again === undefined) return;
+          logger.warn({ region: again.region, method: req.method, route: routeName }, again.message);
+          if (!again.answered) fail(new RegionFailedError(`regions ${nearest.name} and ${next.name} failed before answering`));
+        });
+      } catch (unexpected) {
+        fail(unexpected);
       }
-    }
+    });
   };
 
   // In a supervised router, every worker's series summed (the supervisor gathers them).
@@ -111,9 +115,10 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestL
     }
   };
 
-  // The route name each response is counted under (`meridian_http_requests_total{route}`).
-  const routeNames = new WeakMap<ServerResponse, string>();
-  const countRequest = createHttpMetricsMiddleware({ metrics: metrics.metrics, routeOf: (_req, res) => routeNames.get(res) ?? 'unmatched' });
+  // The route name each response is counted under (`meridian_http_requests_total{route}`), kept
+  // on the response itself: a WeakMap's entries are ephemerons, which every scavenge of the
+  // young generation (where each request's objects live) has to process apart.
+  const countRequest = createHttpMetricsMiddleware({ metrics: metrics.metrics, routeOf: (_req, res) => (res as CountedResponse)[ROUTE_NAME] ?? 'unmatched' });
   const proceed = () => undefined;
 
   return (req, res) => {
@@ -123,10 +128,14 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestL
 
     const match = matchRoute(pathname);
     if (match) {
-      routeNames.set(res, match.route.name);
-      route(req, res, match.route.name).catch(fail);
+      (res as CountedResponse)[ROUTE_NAME] = match.route.name;
+      try {
+        route(req, res, match.route.name, fail);
+      } catch (err) {
+        fail(err);
+      }
     } else if (OWN_ENDPOINTS.has(pathname)) {
-      routeNames.set(res, pathname.slice(1));
+      (res as CountedResponse)[ROUTE_NAME] = pathname.slice(1);
       ownEndpoint(req, res, pathname, fail);
     } else {
       fail(new RouteNotFoundError(`no endpoint at ${pathname.slice(0, 200)}`));
