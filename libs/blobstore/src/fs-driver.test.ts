@@ -38,6 +38,17 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...actual, default: { ...actual, open }, open };
 });
 
+// Syncs by descriptor (the driver's on a local filesystem, see fs-driver.ts NameCalls) are told
+// to `onFdSync.hook` with the path the descriptor names, before they happen.
+const onFdSync = vi.hoisted(() => ({ hook: undefined as ((file: string, what: 'datasync' | 'sync') => void) | undefined }));
+vi.mock('node:fs', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs')>();
+  const told = (fd: number, what: 'datasync' | 'sync') => onFdSync.hook?.(actual.readlinkSync(`/proc/self/fd/${fd}`), what);
+  const fsync = (fd: number, callback: fs.NoParamCallback) => (told(fd, 'sync'), actual.fsync(fd, callback));
+  const fdatasync = (fd: number, callback: fs.NoParamCallback) => (told(fd, 'datasync'), actual.fdatasync(fd, callback));
+  return { ...actual, default: { ...actual, fsync, fdatasync }, fsync, fdatasync };
+});
+
 describeStorageDriverSuite('filesystem', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'meridian-fs-driver-'));
   const remove = () => rm(root, { recursive: true, force: true });
@@ -222,6 +233,7 @@ describe('FilesystemDriver writer durability, through the page cache', () => {
 
   afterEach(async () => {
     onOpen.hook = undefined;
+    onFdSync.hook = undefined;
     await rm(root, { recursive: true, force: true });
   });
 
@@ -265,15 +277,18 @@ describe('FilesystemDriver writer durability, through the page cache', () => {
     expect(seen).toEqual({ datasyncAt: [], syncs: 0 });
   });
 
-  /** The folders synced on every handle opened from now on, relative to the root. */
+  /** The folders synced from now on (through a handle or by descriptor), relative to the root. */
   function watchFolderSyncs(): string[] {
     const synced: string[] = [];
+    const seen = (file: string) => {
+      if (fs.statSync(file).isDirectory()) synced.push(path.relative(root, file) || '.');
+    };
     onOpen.hook = (handle, file) => {
       const sync = handle.sync.bind(handle);
-      handle.sync = () => {
-        if (fs.statSync(file).isDirectory()) synced.push(path.relative(root, file) || '.');
-        return sync();
-      };
+      handle.sync = () => (seen(file), sync());
+    };
+    onFdSync.hook = (file, what) => {
+      if (what === 'sync') seen(file);
     };
     return synced;
   }

@@ -1,4 +1,5 @@
-import { closeSync, createReadStream, linkSync, mkdirSync, openSync, renameSync, statSync, statfsSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, createReadStream, fdatasync, fsync, linkSync, mkdirSync, openSync, renameSync, statSync, statfsSync, unlinkSync, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
 import { link, mkdir, open, rename, rm, rmdir, stat, readdir, truncate, readFile, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -25,8 +26,9 @@ const DEFAULT_DIRECT_WRITE_SLICES = 32;
  * the wake-ups, not the call. On a local filesystem such a call changes the folder in memory
  * (the journal writes it later) and does not wait for the disk, so it runs on the event loop
  * there; a network filesystem may wait a round trip for each, so it keeps the thread pool.
- * Reads, writes, syncs (and the opens for them) and rmdir keep the thread pool everywhere: they
- * may wait, and rmdir was seen to wait for the journal.
+ * A sync's open and close (of a file already written, or a folder) are such calls too; the
+ * sync itself, reads, writes (and the opens for them) and rmdir keep the thread pool everywhere:
+ * they may wait, and rmdir was seen to wait for the journal.
  */
 interface NameCalls {
   stat(full: string): Promise<Stats>;
@@ -36,6 +38,8 @@ interface NameCalls {
   mkdir(full: string): Promise<void>;
   /** Creates an empty file where nothing is (EEXIST otherwise). */
   createEmpty(full: string): Promise<void>;
+  /** Flushes a file's bytes ('data': fdatasync) or a folder's names ('all': fsync) to stable storage. */
+  sync(full: string, what: 'data' | 'all'): Promise<void>;
 }
 
 const NAME_CALLS_IN_THREAD_POOL: NameCalls = {
@@ -45,7 +49,18 @@ const NAME_CALLS_IN_THREAD_POOL: NameCalls = {
   unlink,
   mkdir: async (full) => void (await mkdir(full)),
   createEmpty: async (full) => (await open(full, 'wx')).close(),
+  sync: async (full, what) => {
+    const handle = await open(full, 'r');
+    try {
+      await (what === 'data' ? handle.datasync() : handle.sync());
+    } finally {
+      await handle.close();
+    }
+  },
 };
+
+const fdatasyncInThreadPool = promisify(fdatasync);
+const fsyncInThreadPool = promisify(fsync);
 
 // async, so a failure is a rejection, as the thread pool's calls give it, with the same error.
 const NAME_CALLS_ON_EVENT_LOOP: NameCalls = {
@@ -55,6 +70,14 @@ const NAME_CALLS_ON_EVENT_LOOP: NameCalls = {
   unlink: async (full) => unlinkSync(full),
   mkdir: async (full) => mkdirSync(full),
   createEmpty: async (full) => closeSync(openSync(full, 'wx')),
+  sync: async (full, what) => {
+    const fd = openSync(full, 'r');
+    try {
+      await (what === 'data' ? fdatasyncInThreadPool(fd) : fsyncInThreadPool(fd));
+    } finally {
+      closeSync(fd);
+    }
+  },
 };
 
 /** statfs(2) types of local filesystems: ext2/3/4, xfs, btrfs, tmpfs, overlayfs, zfs, f2fs. */
@@ -314,7 +337,7 @@ export class FilesystemDriver implements StorageDriver {
     const to = this.resolve(destination);
     // The check is called from a promise: one that throws at once then fails the move as one
     // that rejects does, with the flush already started still awaited, its failure heard.
-    if (options.flush) await Promise.all([flushFile(from, source), Promise.resolve().then(options.whileFlushing)]);
+    if (options.flush) await Promise.all([flushFile(this.nameCalls, from, source), Promise.resolve().then(options.whileFlushing)]);
     else await options.whileFlushing?.();
     // rename(2) replaces whatever is at `to`; link(2) refuses (EEXIST), atomically, and the
     // source's name then goes. Node has no renameat2(RENAME_NOREPLACE).
@@ -334,14 +357,14 @@ export class FilesystemDriver implements StorageDriver {
         throw again;
       }
       if (!durable) return;
-      await syncDirectory(path.dirname(to));
+      await calls.sync(path.dirname(to), 'all');
       // A folder made for the move is only as durable as its name in the folder above: synced
       // too, from the deepest up, or a crash could lose a blob's folder (blobs/sha256/ab) and
       // with it the blob, after its 201. Once per folder ever made: the common move makes none.
-      for (const folder of made) await syncDirectory(path.dirname(folder));
+      for (const folder of made) await calls.sync(path.dirname(folder), 'all');
       return;
     }
-    if (durable) await syncDirectory(path.dirname(to));
+    if (durable) await calls.sync(path.dirname(to), 'all');
   }
 
   async delete(relative: string): Promise<void> {
@@ -509,17 +532,11 @@ async function linkThenUnlink(calls: NameCalls, from: string, to: string): Promi
 }
 
 /** Flushes a file's bytes to stable storage (fdatasync); PathNotFoundError when it is missing. */
-async function flushFile(full: string, relative: string): Promise<void> {
-  let handle;
+async function flushFile(calls: NameCalls, full: string, relative: string): Promise<void> {
   try {
-    handle = await open(full, 'r');
+    await calls.sync(full, 'data');
   } catch (err) {
     if (isNotFound(err)) throw new PathNotFoundError(relative);
     throw err;
-  }
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
   }
 }
