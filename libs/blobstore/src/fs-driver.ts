@@ -5,7 +5,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { PathNotFoundError, type FileInfo, type MoveOptions, type StorageDriver } from './driver.js';
-import { DirectStagingPool, FileWriter, fileIdentity, syncDirectory } from './fs-writer.js';
+import { DIRECT_READ_BYTES, DirectStagingPool, FileWriter, fileIdentity, syncDirectory } from './fs-writer.js';
 
 /** The folders a sha256 blob's name lands in: blobs/sha256/<first two hex digits>. */
 const SHA256_PREFIXES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -17,6 +17,12 @@ const READ_CHUNK_BYTES = 1024 * 1024;
  * in all, taken from memory only once a write needs them.
  */
 const DEFAULT_DIRECT_WRITE_SLICES = 32;
+/**
+ * Aligned slices of DIRECT_READ_BYTES for the first reads of blobs written directly
+ * (fs-writer.ts, `copyFresh`), up to three per read: two fresh pulls at a time read directly with
+ * three each, a third with two; 32 MiB in all, taken from memory only once such a read needs them.
+ */
+const DEFAULT_DIRECT_READ_SLICES = 8;
 
 /**
  * The calls that only look at a name or change names in a folder (an empty file or folder made
@@ -109,23 +115,32 @@ export class FilesystemDriver implements StorageDriver {
   private readonly buffers = new BufferFreeList(READ_CHUNK_BYTES, 32);
 
   private readonly directStaging: DirectStagingPool;
+  private readonly directReads: DirectStagingPool;
   private readonly nameCalls: NameCalls;
 
   /**
    * Large writes bypass the page cache (fs-writer.ts) where the filesystem allows it; on one
    * that does not, they go through it, and `onDirectWritesOff` hears why, once.
    * `directWriteSlices` bounds the aligned memory they gather bytes in (1 MiB slices, two per
-   * write at a time); 0 turns direct writes off. `nameCalls` says where stat, rename, link and
-   * unlink run (see NameCalls); by default on the event loop where the root's filesystem is local.
+   * write at a time); 0 turns direct writes off. `directReadSlices` bounds the aligned memory
+   * the first reads of such files read into (4 MiB slices, up to three per read at a time); 0
+   * reads them through the cache. `nameCalls` says where stat, rename, link and unlink run (see
+   * NameCalls); by default on the event loop where the root's filesystem is local.
    */
   constructor(
     root: string,
-    options: { directWriteSlices?: number; onDirectWritesOff?: (reason: string) => void; nameCalls?: 'event-loop' | 'thread-pool' } = {},
+    options: {
+      directWriteSlices?: number;
+      directReadSlices?: number;
+      onDirectWritesOff?: (reason: string) => void;
+      nameCalls?: 'event-loop' | 'thread-pool';
+    } = {},
   ) {
     this.root = path.resolve(root);
     this.nameCalls =
       options.nameCalls === undefined ? nameCallsFor(this.root) : options.nameCalls === 'event-loop' ? NAME_CALLS_ON_EVENT_LOOP : NAME_CALLS_IN_THREAD_POOL;
     this.directStaging = new DirectStagingPool(options.directWriteSlices ?? DEFAULT_DIRECT_WRITE_SLICES, options.onDirectWritesOff);
+    this.directReads = new DirectStagingPool(options.directReadSlices ?? DEFAULT_DIRECT_READ_SLICES, undefined, DIRECT_READ_BYTES);
   }
 
   async stat(relative: string): Promise<FileInfo> {
@@ -169,7 +184,7 @@ export class FilesystemDriver implements StorageDriver {
     const buffers: Buffer[] = [];
     try {
       // Written directly and not read since, so not in the page cache: read directly too (fs-writer.ts).
-      if (await this.directStaging.copyFresh(handle, range, (chunk) => writeFully(destination, chunk))) return;
+      if (await this.directReads.copyFresh(handle, range, (chunk) => writeFully(destination, chunk))) return;
       const total = range.end - range.start + 1;
       buffers.push(this.buffers.acquire());
       if (total > READ_CHUNK_BYTES) buffers.push(this.buffers.acquire());

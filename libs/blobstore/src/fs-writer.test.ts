@@ -74,15 +74,20 @@ describe('FilesystemDriver reads of files written directly', () => {
     return Buffer.concat(chunks);
   }
 
-  /** Counts the direct descriptors opened for reading from now on, and the bytes read through them. */
-  function watchDirectReads(): { opens: number; bytes: number; mostAtOnce: number } {
-    const seen = { opens: 0, bytes: 0, mostAtOnce: 0 };
+  /**
+   * Counts the direct descriptors opened for reading from now on, the bytes read through them,
+   * and the largest number of bytes one read asked for.
+   */
+  function watchDirectReads(): { opens: number; bytes: number; mostAtOnce: number; largestRead: number } {
+    const seen = { opens: 0, bytes: 0, mostAtOnce: 0, largestRead: 0 };
     let reading = 0;
     onOpen.hook = (handle, _file, flags) => {
       if (!isDirectRead(flags)) return;
       seen.opens++;
       const read = handle.read.bind(handle) as (...args: unknown[]) => ReturnType<FileHandle['read']>;
       handle.read = (async (...args: unknown[]) => {
+        // read(buffer, offset, length, position), as copyFresh calls it.
+        seen.largestRead = Math.max(seen.largestRead, Number(args[2]));
         seen.mostAtOnce = Math.max(seen.mostAtOnce, ++reading);
         try {
           const result = await read(...args);
@@ -107,13 +112,15 @@ describe('FilesystemDriver reads of files written directly', () => {
 
   it('reads a file written directly with O_DIRECT on its first whole copy, byte for byte, then through the cache', async () => {
     const driver = new FilesystemDriver(root);
-    const bytes = await write(driver, 'blob', 3 * mib + 5);
+    const bytes = await write(driver, 'blob', 9 * mib + 5);
     const seen = watchDirectReads();
     expect((await copy(driver, 'blob', { start: 0, end: bytes.length - 1 })).equals(bytes)).toBe(true);
     expect(seen.opens).toBe(1);
     expect(seen.bytes).toBe(bytes.length);
-    // The disk has the next reads queued while a chunk is sent: four slices, three reads ahead.
-    expect(seen.mostAtOnce).toBe(4);
+    // The disk has the next reads queued while a chunk is sent: three slices, two reads ahead.
+    expect(seen.mostAtOnce).toBe(3);
+    // In 4 MiB reads, not in the writers' 1 MiB slices: each read costs CPU of its own.
+    expect(seen.largestRead).toBe(4 * mib);
     expect(marked('blob')).toBe(false);
     expect((await copy(driver, 'blob', { start: 0, end: bytes.length - 1 })).equals(bytes)).toBe(true);
     expect(seen.opens).toBe(1);
@@ -121,29 +128,40 @@ describe('FilesystemDriver reads of files written directly', () => {
 
   it('copies ranges of a fresh file exactly, whatever their alignment, and keeps the mark until a copy reaches the end', async () => {
     const driver = new FilesystemDriver(root);
-    const bytes = await write(driver, 'blob', 2 * mib + 4097);
+    const bytes = await write(driver, 'blob', 8 * mib + 4097);
     const seen = watchDirectReads();
     const ranges = [
       [0, 0],
       [1, 4096],
       [4095, mib + 1],
       [mib - 1, 2 * mib + 3],
-      [2 * mib + 4000, 2 * mib + 4095],
+      [4 * mib - 1, 8 * mib + 3],
+      [8 * mib + 4000, 8 * mib + 4095],
     ] as const;
     for (const [start, end] of ranges) {
       expect((await copy(driver, 'blob', { start, end })).equals(bytes.subarray(start, end + 1))).toBe(true);
     }
     expect(seen.opens).toBe(ranges.length);
     expect(marked('blob')).toBe(true);
-    const tail = { start: 2 * mib + 1, end: bytes.length - 1 };
+    const tail = { start: 8 * mib + 1, end: bytes.length - 1 };
     expect((await copy(driver, 'blob', tail)).equals(bytes.subarray(tail.start))).toBe(true);
     expect(marked('blob')).toBe(false);
   });
 
+  it('a copy that one slice holds takes one, so as many small fresh blobs as slices are read directly at once', async () => {
+    const driver = new FilesystemDriver(root, { directReadSlices: 2 });
+    const blobs = [await write(driver, 'one', 2 * mib), await write(driver, 'two', 2 * mib)];
+    const seen = watchDirectReads();
+    const copies = await Promise.all(['one', 'two'].map((name, i) => copy(driver, name, { start: 0, end: blobs[i]!.length - 1 })));
+    expect(copies.map((bytes, i) => bytes.equals(blobs[i]!))).toEqual([true, true]);
+    expect(seen.opens).toBe(2);
+    expect([marked('one'), marked('two')]).toEqual([false, false]);
+  });
+
   it('a copy whose destination closes half-way gives its slices back and leaves the mark', async () => {
     // Two slices: a copy that kept one would leave the next without a pair, reading through the cache.
-    const driver = new FilesystemDriver(root, { directWriteSlices: 2 });
-    const bytes = await write(driver, 'blob', 4 * mib);
+    const driver = new FilesystemDriver(root, { directReadSlices: 2 });
+    const bytes = await write(driver, 'blob', 12 * mib);
     const seen = watchDirectReads();
     let writes = 0;
     const leaving = new Writable({

@@ -13,7 +13,8 @@ import { FilesystemDriver } from './fs-driver.js';
 export const STORAGE_DRIVERS = {
   filesystem: (options: { rootDirectory: string; directWrites: boolean; onDirectWritesOff?: (reason: string) => void }): StorageDriver =>
     new FilesystemDriver(options.rootDirectory, {
-      ...(options.directWrites ? {} : { directWriteSlices: 0 }),
+      // Off means no O_DIRECT at all: nor the reads of files other gateways wrote directly.
+      ...(options.directWrites ? {} : { directWriteSlices: 0, directReadSlices: 0 }),
       ...(options.onDirectWritesOff ? { onDirectWritesOff: options.onDirectWritesOff } : {}),
     }),
 } as const;
