@@ -4,7 +4,7 @@
  * the layout matters the directory tree on disk is read directly (paths.ts documents it).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -1632,6 +1632,34 @@ describe('a session the storage will not give back', () => {
     expect(await refusing.uploadSize(id)).toBe(3);
     expect(await refusing.appendUpload(id, source('def'), { start: 3, length: 3 })).toBe(6);
     expect(await refusing.completeUpload(id, digest('abcdef'))).toEqual({ digest: digest('abcdef').value, size: 6 });
+  });
+});
+
+describe('a session given back half-way (linked as data, its claimed name left)', () => {
+  // The give-back links the claimed file as `data` and then unlinks the claimed name; an unlink
+  // refused there (EPERM, EIO: a wrapper, as the fault cannot be made on demand) leaves both
+  // names on one file, the claimed one stranded to this process. Another process may then take
+  // `data` and close the session as a blob: the stranded name still reaches the blob's file, and
+  // a late chunk taking it must write into a file of its own, never into the blob.
+  it('a late chunk taking the stranded name cannot write into the blob the session became', async () => {
+    let refuseUnlink = true;
+    class UnlinkRefusedAfterLink extends FilesystemDriver {
+      override async move(from: string, to: string, options?: MoveOptions): Promise<void> {
+        if (refuseUnlink && options?.replace === false) {
+          refuseUnlink = false;
+          await link(path.join(root, from), path.join(root, to));
+          throw Object.assign(new Error(`EPERM: operation not permitted, unlink '${path.join(root, from)}'`), { code: 'EPERM' });
+        }
+        return super.move(from, to, options);
+      }
+    }
+    const stranding = new BlobStore(new UnlinkRefusedAfterLink(root));
+    const id = stranding.createUpload();
+    expect((await expectRejection(stranding.appendUpload(id, source('abc')), StorageFailedError)).systemCode).toBe('EPERM');
+    const other = new BlobStore(new FilesystemDriver(root));
+    expect(await other.completeUpload(id, digest('abc'))).toEqual({ digest: digest('abc').value, size: 3 });
+    await stranding.appendUpload(id, source('XYZ'), { start: 3 });
+    expect(await readBlob(digest('abc'))).toEqual(Buffer.from('abc'));
   });
 });
 

@@ -145,8 +145,8 @@ interface SessionClaim {
   /** Whether a failed heartbeat has been reported: once per claim, however often it fails. */
   heartbeatReported?: boolean;
   /**
-   * Whether `file` was taken over from a holder judged gone by its silence alone, which may
-   * still hold it open and write (see `copyFromFormerHolder`).
+   * Whether `file`, taken over from a holder judged gone, may be written through another way
+   * than this claim (see `copyFromFormerHolder`).
    */
   formerHolderMayWrite?: boolean;
 }
@@ -882,7 +882,10 @@ export class BlobStore {
         const abandoned = await this.claimAbandoned(file, held);
         if (abandoned && (await this.takeBytes(file, claim))) {
           this.runningHashes.delete(id);
-          claim.formerHolderMayWrite = abandoned === 'silent';
+          // A holder known gone writes no more, but its give-back may have stopped half-way (the
+          // file linked as `data`, its claimed name not yet removed): the file may have another
+          // name then, `data`, or by now a blob's, through which the bytes change too.
+          claim.formerHolderMayWrite = abandoned === 'silent' || ((await this.driver.stat(claim.file)).links ?? 1) > 1;
           return claim;
         }
       } else {
@@ -898,7 +901,9 @@ export class BlobStore {
    * Puts the bytes of a session taken over into a file of the claim's own, under its name: the
    * holder judged gone may be alive (paused, or on a host cut off a while) and still write
    * through the file it opened, wherever that file's name has gone since, into a blob even,
-   * after its bytes were verified. A copy is a file nobody else opened. Only what was in the file
+   * after its bytes were verified; and a file with another name (a give-back stopped half-way)
+   * may be a blob's by now, which this claim's writes would change. A copy is a file nobody
+   * else opened or names. Only what was in the file
    * when it was looked at is copied; the former holder's request fails (see `releaseSession`).
    * A copy that fails leaves the claim, no longer refreshed, to be taken over and copied once
    * it is stale, and the request fails with the storage's error.

@@ -151,6 +151,12 @@ export interface FileInfo {
    * birth time), where the driver knows it. A rename keeps it; a file made afresh gets another.
    */
   identity?: string;
+  /**
+   * How many names the file has (a filesystem's hard links), where the driver knows it. More than
+   * one: another path (a blob, a session's `data`) reaches the same bytes, and a write through
+   * either changes both.
+   */
+  links?: number;
 }
 
 /** The file an append writer opened (see StorageDriver.writer), as it was when opened. */

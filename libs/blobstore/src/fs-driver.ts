@@ -147,7 +147,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       const info = await this.nameCalls.stat(this.resolve(relative));
       const identity = fileIdentity(info);
-      return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory(), ...(identity ? { identity } : {}) };
+      return { size: info.size, modifiedAt: info.mtime, isDirectory: info.isDirectory(), links: info.nlink, ...(identity ? { identity } : {}) };
     } catch (err) {
       throw this.notFound(err, relative);
     }
