@@ -14,9 +14,10 @@
  *   2 ms more). At saturation p99 is mostly the queue, and follows the request rate; so the
  *   p99 is also measured at a fixed rate of about 1000 requests a second, arriving independently
  *   (random pauses: equal ones kept the 64 connections in step, and p99 was the time to work
- *   through a burst of 64), where it is the router's own time per request. Measured twice with --pin. Shared cores: router, region and wrk share the
- *   machine's cores, so every microsecond the router spends is taken from the gateway it
- *   measures. Pinned: the region's gateway alone on CPU 1 in both runs, wrk on CPU 0, and in the
+ *   through a burst of 64), where it is the router's own time per request. Measured twice with
+ *   --pin. Shared cores: router, region and wrk share the machine's cores, so every microsecond
+ *   the router spends is taken from the gateway it measures; the router runs as the processes the
+ *   region's one gateway process leaves (one on two cores), as one host running both would. Pinned: the region's gateway alone on CPU 1 in both runs, wrk on CPU 0, and in the
  *   routed run the router on CPU 0 beside wrk, as a global endpoint runs on machines of its own:
  *   the gateway has the same CPU in both runs, and the figure is what the router costs a client.
  *   The router has one core there, so it runs as one process, as its default (one per core) has
@@ -63,7 +64,7 @@ const usage = `Usage: pnpm bench routing [--quick] [--pin] [--rounds N] [--blob-
   --pulls N             pairs of pulls of it per round, one through the router and one direct at once (default 8, quick 2)
   --manifest-seconds N  length of each wrk run of manifest GETs (default 10, quick 2)
   --fills N             fresh blobs for the read-through first-byte figure (default 9, quick 3)
-  --router-workers N    router processes (MERIDIAN_WORKERS; default one per core, as the router's own default)
+  --router-workers N    router processes (MERIDIAN_WORKERS; default the cores the region's one gateway process leaves, at least 1)
   --pin                 also measure manifest GETs pinned (taskset): the region's gateway alone on CPU 1 in
                         both runs, wrk on CPU 0, and in the routed run the router on CPU 0 too, as a global
                         endpoint on machines of its own; printed beside the shared-core figure. The router
@@ -103,7 +104,12 @@ function parseOptions(argv: string[]): Options {
     pulls: whole(values.pulls, quick ? 2 : 8, 'pulls'),
     manifestSeconds: whole(values['manifest-seconds'], quick ? 2 : 10, 'manifest-seconds'),
     fills: whole(values.fills, quick ? 3 : 9, 'fills'),
-    routerWorkers: whole(values['router-workers'], availableParallelism(), 'router-workers'),
+    // Router and gateway share this machine's cores, as an operator running both on one host
+    // would share them: the router gets the cores the region's gateway (one process in the
+    // bench's cluster) leaves. Its own default, one per core, is for a host of its own; here two
+    // router processes beside the gateway and wrk on two cores spent 1.37x (64 connections) and
+    // 1.53x (fixed rate) the router CPU per GET of one, and made the gateway's dearer too.
+    routerWorkers: whole(values['router-workers'], Math.max(1, availableParallelism() - 1), 'router-workers'),
     pin: values.pin,
     pinnedRouterWorkers: whole(values['pinned-router-workers'], 1, 'pinned-router-workers'),
   };
@@ -373,7 +379,7 @@ async function main(): Promise<void> {
         );
       },
       // Nothing replicates during the figures: the worker would only take CPU from them. The
-      // router runs as it does by default, one process per core; its CPU figure sums them.
+      // router runs as --router-workers processes; its CPU figure sums them.
       { worker: false, routerWorkers: options.routerWorkers },
     );
   } finally {
