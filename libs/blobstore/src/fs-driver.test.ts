@@ -92,6 +92,33 @@ describe('FilesystemDriver outside the shared suite', () => {
     expect(driver.name).toBe('filesystem');
   });
 
+  // Freeing a large file's blocks takes the unlinking thread tens of milliseconds (80 ms for
+  // 256 MiB here): on the event loop it would stall every request of the process. Shown by
+  // order, not by time: the loop turns (a setImmediate runs) before such a delete or rename
+  // settles, where a call made on the event loop would have settled first.
+  it.each([
+    ['deletes a large file', () => driver.delete('large')],
+    ['renames onto an existing large file', () => driver.move('small', 'large', { durable: false })],
+  ])('with name calls on the event loop, %s in the thread pool, not stalling the loop', async (_name, act) => {
+    driver = new FilesystemDriver(root, { nameCalls: 'event-loop' });
+    await writeFile(path.join(root, 'large'), Buffer.alloc(8 * 2 ** 20, 1));
+    await writeFile(path.join(root, 'small'), 'x');
+    const order: string[] = [];
+    setImmediate(() => order.push('loop turned'));
+    await act().then(() => order.push('settled'));
+    expect(order[0]).toBe('loop turned');
+  });
+
+  it('with name calls on the event loop, deletes a small file there, settling before the loop turns', async () => {
+    driver = new FilesystemDriver(root, { nameCalls: 'event-loop' });
+    await writeFile(path.join(root, 'small'), 'x');
+    const order: string[] = [];
+    setImmediate(() => order.push('loop turned'));
+    await driver.delete('small').then(() => order.push('settled'));
+    expect(order[0]).toBe('settled');
+    await expect(stat(path.join(root, 'small'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   // driver.ts writer: an append writer may tell which file its bytes went into (appendedTo).
   it('an append tells which file it wrote, and how many bytes that file held before, whether it was there or made', async () => {
     for (const [relative, before] of [['made/by/the/append', ''], ['there', 'abc']] as const) {

@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fdatasync, fsync, linkSync, mkdirSync, openSync, renameSync, statSync, statfsSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fdatasync, fsync, linkSync, lstatSync, mkdirSync, openSync, renameSync, statSync, statfsSync, unlinkSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { link, mkdir, open, rename, rm, rmdir, stat, readdir, truncate, readFile, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
@@ -68,12 +68,26 @@ const NAME_CALLS_IN_THREAD_POOL: NameCalls = {
 const fdatasyncInThreadPool = promisify(fdatasync);
 const fsyncInThreadPool = promisify(fsync);
 
+/**
+ * The largest file unlinked on the event loop. Removing a file's last name frees its blocks in
+ * the calling thread: measured on this ext4, 0.02 ms for an empty file, 0.4 for 1 MiB, 5 for
+ * 16 MiB, 80 for 256 MiB and 300 for 1 GiB, a stall of every request of the process were it
+ * the event loop. Larger files, and a rename onto an existing file (which frees that one the
+ * same way), go through the thread pool.
+ */
+const EVENT_LOOP_UNLINK_MAX_BYTES = 1024 * 1024;
+
 // async, so a failure is a rejection, as the thread pool's calls give it, with the same error.
 const NAME_CALLS_ON_EVENT_LOOP: NameCalls = {
   stat: async (full) => statSync(full),
-  rename: async (from, to) => renameSync(from, to),
+  rename: async (from, to) => (existsSync(to) ? NAME_CALLS_IN_THREAD_POOL.rename(from, to) : renameSync(from, to)),
   link: async (from, to) => linkSync(from, to),
-  unlink: async (full) => unlinkSync(full),
+  unlink: async (full) => {
+    const info = lstatSync(full);
+    // A file with another name (a link-then-unlink's source) frees nothing.
+    if (info.nlink > 1 || info.size <= EVENT_LOOP_UNLINK_MAX_BYTES) unlinkSync(full);
+    else await NAME_CALLS_IN_THREAD_POOL.unlink(full);
+  },
   mkdir: async (full) => mkdirSync(full),
   createEmpty: async (full) => closeSync(openSync(full, 'wx')),
   sync: async (full, what) => {
