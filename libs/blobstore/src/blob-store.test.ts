@@ -4,7 +4,7 @@
  * the layout matters the directory tree on disk is read directly (paths.ts documents it).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -1044,8 +1044,25 @@ describe('one writer per session across processes (uploads/<id>/data.<holder>)',
       const other = new BlobStore(new FilesystemDriver(root), { staleLockMs: 3600_000 });
       expect(await other.appendUpload(id, source('xyz'))).toBe(5);
       expect(await filesUnder(`uploads/${id}`)).toEqual([`uploads/${id}/data`]);
-      // A holder that no longer runs writes nothing more: its file is taken as it is, not copied.
-      expect((await stat(path.join(root, 'uploads', id, 'data'))).ino).toBe(ino);
+      // Copied even so: the file may have come to that holder from one judged gone by its
+      // silence alone, whose takeover died before its copy, and which may still write.
+      expect((await stat(path.join(root, 'uploads', id, 'data'))).ino).not.toBe(ino);
+    });
+
+    it("a late write by a holder judged gone by its silence, whose file a holder now dead took before its copy, never reaches the blob", async () => {
+      const id = await lockHeldBy({ pid: await deadPid(), token: 'dead' });
+      const [held] = await filesUnder(`uploads/${id}`);
+      // The silent holder before the dead one still has the file open: the dead one had renamed
+      // it to its own name and died before copying it.
+      const silent = await open(path.join(root, held!), 'a');
+      const other = new BlobStore(new FilesystemDriver(root), { staleLockMs: 3600_000 });
+      expect(await other.appendUpload(id, source('xyz'))).toBe(5);
+      const blob = await other.completeUpload(id, digest('abxyz'));
+      await silent.write('LATE');
+      await silent.close();
+      const stored = await readFile(path.join(root, 'blobs', 'sha256', digest('abxyz').encoded.slice(0, 2), digest('abxyz').encoded));
+      expect(blob.size).toBe(5);
+      expect(stored.toString()).toBe('abxyz');
     });
 
     it('a pid that now names another process, started after the holder (pid reuse)', async () => {

@@ -882,10 +882,13 @@ export class BlobStore {
         const abandoned = await this.claimAbandoned(file, held);
         if (abandoned && (await this.takeBytes(file, claim))) {
           this.runningHashes.delete(id);
-          // A holder known gone writes no more, but its give-back may have stopped half-way (the
-          // file linked as `data`, its claimed name not yet removed): the file may have another
-          // name then, `data`, or by now a blob's, through which the bytes change too.
-          claim.formerHolderMayWrite = abandoned === 'silent' || ((await this.driver.stat(claim.file)).links ?? 1) > 1;
+          // Copied whoever held it. A holder known gone writes no more, but the file may have
+          // come to it from an earlier holder judged gone only by its silence, whose takeover
+          // stopped before its copy (that holder, alive, still writing through the file it
+          // opened); and a give-back stopped half-way leaves the file another name (`data`, or
+          // by now a blob's), through which the bytes change too. Takeovers are rare: a copy
+          // each is cheap next to a blob changed after its digest was checked.
+          claim.formerHolderMayWrite = true;
           return claim;
         }
       } else {
