@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { finished, pipeline } from 'node:stream/promises';
-import { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -244,47 +244,6 @@ async function writeRandom(writer: Writable, count: number, size: number, progre
 }
 
 const mib = 2 ** 20;
-
-// driver.ts copyTo: "the bytes of the range, in order". How many chunks it takes is the
-// filesystem driver's own: each costs a read, a socket write and the response's bookkeeping.
-describe('FilesystemDriver copyTo through the page cache', () => {
-  let root: string;
-
-  beforeEach(async () => {
-    root = await mkdtemp(path.join(tmpdir(), 'meridian-fs-copy-'));
-  });
-
-  afterEach(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
-
-  it('copies a range larger than 4 MiB in 4 MiB chunks and a smaller one in 1 MiB chunks, byte for byte', async () => {
-    const driver = new FilesystemDriver(root, { directWriteSlices: 0 });
-    const large = Buffer.allocUnsafe(9 * mib + 7);
-    const small = Buffer.allocUnsafe(3 * mib + 7);
-    randomFillSync(large);
-    randomFillSync(small);
-    await driver.putContent('large', large);
-    await driver.putContent('small', small);
-    const copy = async (name: string, size: number) => {
-      const chunks: Buffer[] = [];
-      const destination = new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          chunks.push(Buffer.from(chunk));
-          callback();
-        },
-      });
-      await driver.copyTo(name, { start: 0, end: size - 1 }, destination);
-      return { bytes: Buffer.concat(chunks), sizes: chunks.map((chunk) => chunk.length) };
-    };
-    const largeCopy = await copy('large', large.length);
-    expect(largeCopy.bytes.equals(large)).toBe(true);
-    expect(largeCopy.sizes).toEqual([4 * mib, 4 * mib, mib + 7]);
-    const smallCopy = await copy('small', small.length);
-    expect(smallCopy.bytes.equals(small)).toBe(true);
-    expect(smallCopy.sizes).toEqual([mib, mib, mib, 7]);
-  });
-});
 
 // A durable writer going through the page cache writes a large file back in the background
 // while it is still being written (fs-writer.ts FileWriter), so that closing waits for the tail

@@ -13,12 +13,6 @@ const SHA256_PREFIXES = Array.from({ length: 256 }, (_, i) => i.toString(16).pad
 /** Read buffer per stream: large enough that a pull is not bound by syscalls, small enough to be constant. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 /**
- * The copy buffer of a range larger than this: each chunk costs a read, a socket write and the
- * HTTP response's bookkeeping, so a large blob goes in fewer, larger ones; smaller ranges, the
- * many concurrent pulls of small blobs, keep 1 MiB buffers.
- */
-const LARGE_COPY_CHUNK_BYTES = 4 * 1024 * 1024;
-/**
  * Aligned 1 MiB slices for direct writes (fs-writer.ts), two per large write at a time: 32 MiB
  * in all, taken from memory only once a write needs them.
  */
@@ -133,7 +127,6 @@ export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   private readonly root: string;
   private readonly buffers = new BufferFreeList(READ_CHUNK_BYTES, 32);
-  private readonly largeBuffers = new BufferFreeList(LARGE_COPY_CHUNK_BYTES, 8);
 
   private readonly directStaging: DirectStagingPool;
   private readonly directReads: DirectStagingPool;
@@ -207,9 +200,8 @@ export class FilesystemDriver implements StorageDriver {
       // Written directly and not read since, so not in the page cache: read directly too (fs-writer.ts).
       if (await this.directReads.copyFresh(handle, range, (chunk) => writeFully(destination, chunk))) return;
       const total = range.end - range.start + 1;
-      const freeList = total > LARGE_COPY_CHUNK_BYTES ? this.largeBuffers : this.buffers;
-      buffers.push(freeList.acquire());
-      if (total > freeList.size) buffers.push(freeList.acquire());
+      buffers.push(this.buffers.acquire());
+      if (total > READ_CHUNK_BYTES) buffers.push(this.buffers.acquire());
       let position = range.start;
       let turn = 0;
       let inFlight: Promise<void> = Promise.resolve();
@@ -226,7 +218,7 @@ export class FilesystemDriver implements StorageDriver {
         inFlight.catch(() => undefined);
       }
       await inFlight;
-      for (const buffer of buffers) freeList.release(buffer);
+      for (const buffer of buffers) this.buffers.release(buffer);
     } finally {
       // On failure the buffers are not returned: a write may still hold one.
       await handle.close();
@@ -518,7 +510,7 @@ class BufferFreeList {
   private readonly free: Buffer[] = [];
 
   constructor(
-    readonly size: number,
+    private readonly size: number,
     private readonly keep: number,
   ) {}
 
