@@ -126,6 +126,25 @@ describe('FilesystemDriver reads of files written directly', () => {
     expect(seen.opens).toBe(1);
   });
 
+  it('fails a fresh copy whose direct read comes back short before the end, rather than send bytes out of place', async () => {
+    const driver = new FilesystemDriver(root);
+    const bytes = await write(driver, 'blob', 9 * mib + 5);
+    // The first read returns half of what it asked for, as a read of a file that shrank would;
+    // the reads queued after it start where it should have ended.
+    let first = true;
+    onOpen.hook = (handle, _file, flags) => {
+      if (!isDirectRead(flags)) return;
+      const read = handle.read.bind(handle) as (...args: unknown[]) => ReturnType<FileHandle['read']>;
+      handle.read = (async (...args: unknown[]) => {
+        const result = await read(...args);
+        if (!first) return result;
+        first = false;
+        return { ...result, bytesRead: Math.floor(result.bytesRead / 2) };
+      }) as FileHandle['read'];
+    };
+    await expect(copy(driver, 'blob', { start: 0, end: bytes.length - 1 })).rejects.toThrow(/ended at/);
+  });
+
   it('copies ranges of a fresh file exactly, whatever their alignment, and keeps the mark until a copy reaches the end', async () => {
     const driver = new FilesystemDriver(root);
     const bytes = await write(driver, 'blob', 8 * mib + 4097);
