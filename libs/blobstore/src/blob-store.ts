@@ -879,8 +879,7 @@ export class BlobStore {
       } else if (held !== undefined) {
         retryAtOnce = false;
         const file = `${folder}/${held}`;
-        const abandoned = await this.claimAbandoned(file, held);
-        if (abandoned && (await this.takeBytes(file, claim))) {
+        if ((await this.claimAbandoned(file, held)) && (await this.takeBytes(file, claim))) {
           this.runningHashes.delete(id);
           // Copied whoever held it. A holder known gone writes no more, but the file may have
           // come to it from an earlier holder judged gone only by its silence, whose takeover
@@ -1007,12 +1006,10 @@ export class BlobStore {
    * give back (`strandedClaims`), or a holder whose heartbeat stopped long ago. A pid is only checked where it means the same process: the same host, boot and
    * pid namespace. The heartbeat's age is judged with `staleLockMs` for a holder on this host,
    * whose clock is ours, and with the far longer `staleForeignLockMs` otherwise, since clocks of
-   * different hosts sharing storage may disagree. 'gone' when the holder is known to run no
-   * more (nothing can write through its file), 'silent' when judged by age alone (it may be
-   * alive, paused or cut off, and write yet), false while it holds the session.
+   * different hosts sharing storage may disagree.
    */
-  private async claimAbandoned(file: string, name: string): Promise<'gone' | 'silent' | false> {
-    if (this.strandedClaims.delete(file)) return 'gone';
+  private async claimAbandoned(file: string, name: string): Promise<boolean> {
+    if (this.strandedClaims.delete(file)) return true;
     // Gone: given back or taken meanwhile. Any other failure to look is the storage's, not a busy session.
     const held = await this.statIfPresent(file);
     if (!held) return false;
@@ -1020,13 +1017,13 @@ export class BlobStore {
     const sameHost = holder !== undefined && holder.host === THIS_HOLDER.host;
     // A rename keeps the file's time: the claim's own time, in its name, counts if it is later.
     const lastSeen = Math.max(held.modifiedAt.getTime(), holder?.claimedAt ?? 0);
-    if (Date.now() - lastSeen > (sameHost ? this.staleLockMs : this.staleForeignLockMs)) return 'silent';
+    if (Date.now() - lastSeen > (sameHost ? this.staleLockMs : this.staleForeignLockMs)) return true;
     if (!holder || !sameHost || !THIS_HOLDER.scope || holder.scope !== THIS_HOLDER.scope) return false;
-    if (holder.pid === THIS_HOLDER.pid) return holder.token !== THIS_HOLDER.token && 'gone';
-    if (!processRuns(holder.pid)) return 'gone';
+    if (holder.pid === THIS_HOLDER.pid) return holder.token !== THIS_HOLDER.token;
+    if (!processRuns(holder.pid)) return true;
     // The pid runs, but a process started at another time than the holder is not the holder.
     const started = processStartTime(holder.pid);
-    return started !== undefined && holder.token !== started && 'gone';
+    return started !== undefined && holder.token !== started;
   }
 
   /**
